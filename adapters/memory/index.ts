@@ -1,0 +1,179 @@
+import { cloneDatum, sameValue, type Datum } from "../../core/datum.js";
+import { walkCausalChain } from "../../core/causal.js";
+import { RANKS } from "../../core/lattice.js";
+import { Lifecycle } from "../../core/lifecycle.js";
+import { OrderedIndex } from "../../core/ordered-index.js";
+import type { Adapter, AdapterContext, AdapterEvents, Capabilities, ResolvedListOptions } from "../../core/protocol.js";
+import { defineAdapter, instantiateAdapter } from "../../core/registry.js";
+import { conflict } from "../../core/tiers.js";
+
+export const ADAPTER_NAME = "memory";
+
+export interface MemoryOptions {
+  /** Keep at most this many datums; the oldest (by createdAt) are evicted first. */
+  maxDatums?: number;
+  /** Keep at most this many bytes (content plus id and metadata); oldest evicted first. */
+  maxBytes?: number;
+}
+
+const CAPABILITIES: Capabilities = Object.freeze({
+  persistent: false,
+  multiProcess: false,
+  nativeCausalChain: true,
+  batch: true,
+  scan: true,
+  evicts: false,
+});
+
+const NO_EVENTS: AdapterEvents = { evicted: () => undefined, warning: () => undefined };
+
+interface Entry {
+  readonly id: string;
+  readonly createdAt: number;
+  readonly datum: Datum;
+  readonly bytes: number;
+}
+
+function sizeOf(d: Datum): number {
+  let bytes = d.content.byteLength + d.id.length * 2 + 16;
+  for (const k in d.metadata) bytes += (k.length + (d.metadata[k] as string).length) * 2;
+  return bytes;
+}
+
+class MemoryAdapter implements Adapter {
+  readonly name = ADAPTER_NAME;
+  readonly rank = RANKS.memory;
+  readonly capabilities: Capabilities;
+  readonly #index = new OrderedIndex<Entry>();
+  readonly #life = new Lifecycle(ADAPTER_NAME);
+  readonly #maxDatums: number;
+  readonly #maxBytes: number;
+  #bytes = 0;
+  #events: AdapterEvents = NO_EVENTS;
+
+  constructor(options: MemoryOptions) {
+    this.#maxDatums = options.maxDatums ?? Infinity;
+    this.#maxBytes = options.maxBytes ?? Infinity;
+    const bounded = this.#maxDatums !== Infinity || this.#maxBytes !== Infinity;
+    this.capabilities = bounded ? Object.freeze({ ...CAPABILITIES, evicts: true }) : CAPABILITIES;
+  }
+
+  async open(context?: AdapterContext): Promise<void> {
+    if (!this.#life.beginOpen()) return;
+    this.#events = context?.events ?? NO_EVENTS;
+    this.#life.opened();
+  }
+
+  async close(): Promise<void> {
+    if (this.#life.beginClose()) {
+      this.#index.clear();
+      this.#bytes = 0;
+    }
+  }
+
+  async put(datum: Datum): Promise<string> {
+    this.#life.check();
+    this.#putSync(datum);
+    this.#evict();
+    return datum.id;
+  }
+
+  #putSync(datum: Datum): void {
+    const existing = this.#index.get(datum.id);
+    if (existing !== undefined) {
+      if (!sameValue(existing.datum, datum)) throw conflict(datum.id, ADAPTER_NAME);
+      return;
+    }
+    const copy = cloneDatum(datum);
+    const bytes = sizeOf(copy);
+    this.#index.set({ id: copy.id, createdAt: copy.createdAt, datum: copy, bytes });
+    this.#bytes += bytes;
+  }
+
+  async putMany(datums: readonly Datum[]): Promise<string[]> {
+    this.#life.check();
+    // All or nothing: check every conflict before writing any.
+    const seen = new Map<string, Datum>();
+    for (const d of datums) {
+      const prior = this.#index.get(d.id)?.datum ?? seen.get(d.id);
+      if (prior !== undefined && !sameValue(prior, d)) throw conflict(d.id, ADAPTER_NAME);
+      seen.set(d.id, d);
+    }
+    for (const d of datums) this.#putSync(d);
+    this.#evict();
+    return datums.map((d) => d.id);
+  }
+
+  #evict(): void {
+    while (this.#index.size > this.#maxDatums || this.#bytes > this.#maxBytes) {
+      const oldest = this.#index.oldest();
+      if (oldest === undefined) break;
+      const reason = this.#index.size > this.#maxDatums ? "maxDatums" : "maxBytes";
+      this.#index.delete(oldest.id);
+      this.#bytes -= oldest.bytes;
+      this.#events.evicted(oldest.datum, reason);
+    }
+  }
+
+  async get(id: string): Promise<Datum | null> {
+    this.#life.check();
+    const entry = this.#index.get(id);
+    return entry === undefined ? null : cloneDatum(entry.datum);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    this.#life.check();
+    const entry = this.#index.delete(id);
+    if (entry === undefined) return false;
+    this.#bytes -= entry.bytes;
+    return true;
+  }
+
+  async list(options: ResolvedListOptions): Promise<Datum[]> {
+    this.#life.check();
+    return this.#index.list(options).map((e) => cloneDatum(e.datum));
+  }
+
+  async causalChain(id: string, maxDepth: number): Promise<Datum[]> {
+    this.#life.check();
+    const index = this.#index;
+    return walkCausalChain(id, async (next) => {
+      const e = index.get(next);
+      return e === undefined ? null : cloneDatum(e.datum);
+    }, maxDepth, ADAPTER_NAME);
+  }
+
+  async *scan(): AsyncIterable<Datum> {
+    this.#life.check();
+    for (const e of [...this.#index.values()]) yield cloneDatum(e.datum);
+  }
+
+  async stats() {
+    this.#life.check();
+    return { count: this.#index.size, bytes: this.#bytes };
+  }
+
+  async probe(): Promise<boolean> {
+    return this.#life.isOpen;
+  }
+}
+
+export const memory = defineAdapter<MemoryOptions>({
+  name: ADAPTER_NAME,
+  rank: RANKS.memory,
+  description: "Volatile, in-process; optionally bounded by datum count or bytes (oldest evicted first).",
+  optionsSchema: {
+    type: "object",
+    additionalProperties: false,
+    properties: {
+      maxDatums: { type: "integer", minimum: 1 },
+      maxBytes: { type: "integer", minimum: 1 },
+    },
+  },
+  create: (options) => new MemoryAdapter(options),
+});
+
+/** A memory tier. `memoryAdapter({ maxDatums: 100 })` keeps only the newest 100. */
+export function memoryAdapter(options: MemoryOptions = {}): Adapter {
+  return instantiateAdapter(memory, options);
+}

@@ -1,0 +1,44 @@
+import type { Datum } from "./datum.js";
+import { dgentError } from "./errors.js";
+
+/**
+ * The default `causalChain`: walks parents with `get`, then returns oldest first ending with the
+ * datum itself. A missing id gives `[]`; a missing ancestor ends the chain there; a repeated id
+ * throws `DGENT_CAUSAL_CYCLE`; more than `maxDepth` datums throws `DGENT_CAUSAL_DEPTH`.
+ */
+export async function walkCausalChain(
+  id: string,
+  get: (id: string) => Promise<Datum | null>,
+  maxDepth: number,
+  unit = "core",
+): Promise<Datum[]> {
+  const chain: Datum[] = [];
+  const seen = new Set<string>();
+  let next: string | null = id;
+  while (next !== null) {
+    if (seen.has(next)) throw cycleError(id, next, unit);
+    if (chain.length >= maxDepth) throw depthError(id, maxDepth, unit);
+    seen.add(next);
+    const datum = await get(next);
+    if (datum === null) break;
+    chain.push(datum);
+    next = datum.causalParent;
+  }
+  return chain.reverse();
+}
+
+export function cycleError(id: string, repeated: string, unit = "core") {
+  return dgentError(
+    "DGENT_CAUSAL_CYCLE",
+    `the causal chain of ${JSON.stringify(id)} loops: ${JSON.stringify(repeated)} is its own ancestor`,
+    { unit, details: { id, repeated } },
+  );
+}
+
+export function depthError(id: string, maxDepth: number, unit = "core") {
+  return dgentError(
+    "DGENT_CAUSAL_DEPTH",
+    `the causal chain of ${JSON.stringify(id)} is deeper than the maximum of ${maxDepth}`,
+    { unit, details: { id, maxDepth } },
+  );
+}

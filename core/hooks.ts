@@ -1,0 +1,146 @@
+/**
+ * Every extension point of a store, declared once. This is the only file that imports tapable.
+ * `core/HOOKS.md` documents each hook; `test/hooks-doc.test.ts` keeps that page and this list in step.
+ */
+import { AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncHook } from "tapable";
+import type { Datum } from "./datum.js";
+import { dgentError, isDgentError } from "./errors.js";
+import type { ResolvedListOptions } from "./protocol.js";
+
+export interface ReadInfo {
+  /** The operation the datum is being returned from. */
+  readonly op: "get" | "list" | "causalChain";
+  /** The tier that answered, or the plugin name when a `beforeGet` tap answered. */
+  readonly source: string;
+}
+export interface WriteInfo {
+  /** The tier the datum landed on. */
+  readonly tier: string;
+}
+export interface EvictionInfo {
+  readonly tier: string;
+  readonly reason: string;
+}
+export interface WarningInfo {
+  readonly unit: string;
+  readonly message: string;
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+export interface TierEvent {
+  readonly tier: string;
+  readonly rank: number;
+  readonly error?: Error;
+  /** For `degraded`: the tier writes now land on. */
+  readonly landing?: string;
+}
+export interface PromotionEvent {
+  readonly id: string;
+  readonly from: string;
+  readonly to: string;
+}
+
+function createHooks() {
+  return {
+    /** After all tiers opened, before the first operation runs. */
+    open: new AsyncSeriesHook<[]>([], "open"),
+    /** Before tiers close. */
+    close: new AsyncSeriesHook<[]>([], "close"),
+    /** Transform or veto (throw) each datum on its way in, after validation. */
+    beforePut: new AsyncSeriesWaterfallHook<[Datum]>(["datum"], "beforePut"),
+    /** Observe a datum that is now stored. */
+    afterPut: new AsyncSeriesHook<[Datum, WriteInfo]>(["datum", "info"], "afterPut"),
+    /** Answer a get before the tiers are asked: the first tap returning a Datum (or null) wins. */
+    beforeGet: new AsyncSeriesBailHook<[string], Datum | null | undefined>(["id"], "beforeGet"),
+    /** Observe what the tiers returned for a get (as stored, before `read`). */
+    afterGet: new AsyncSeriesHook<[string, Datum | null, ReadInfo]>(["id", "datum", "info"], "afterGet"),
+    /** Transform each datum on its way out of get, list and causalChain. */
+    read: new AsyncSeriesWaterfallHook<[Datum, ReadInfo]>(["datum", "info"], "read"),
+    /** Veto a delete by throwing. */
+    beforeDelete: new AsyncSeriesHook<[string]>(["id"], "beforeDelete"),
+    /** Observe a delete; `existed` is its result. */
+    afterDelete: new AsyncSeriesHook<[string, boolean]>(["id", "existed"], "afterDelete"),
+    /** Transform list options. */
+    beforeList: new AsyncSeriesWaterfallHook<[ResolvedListOptions]>(["options"], "beforeList"),
+    /** Transform or observe a list result (as stored, before `read`). */
+    afterList: new AsyncSeriesWaterfallHook<[Datum[], ResolvedListOptions]>(["datums", "options"], "afterList"),
+    /** A datum left a tier without a delete (bounded memory tier). */
+    evicted: new SyncHook<[Datum, EvictionInfo]>(["datum", "info"], "evicted"),
+    /** A condition worth a human's attention that did not fail an operation. */
+    warning: new SyncHook<[WarningInfo]>(["info"], "warning"),
+    /** A tier failed an operation or a probe. */
+    tierFailed: new SyncHook<[TierEvent]>(["event"], "tierFailed"),
+    /** Writes now land on a less durable tier than the preferred one. */
+    degraded: new SyncHook<[TierEvent]>(["event"], "degraded"),
+    /** A tier that had failed is up again. */
+    restored: new SyncHook<[TierEvent]>(["event"], "restored"),
+    /** A datum moved up the lattice. */
+    promoted: new SyncHook<[PromotionEvent]>(["event"], "promoted"),
+  };
+}
+
+/** The full hooks of one store. Only core calls them. */
+export type StoreHooks = ReturnType<typeof createHooks>;
+export type HookName = keyof StoreHooks;
+
+export const HOOK_NAMES = Object.freeze(Object.keys(createHooks()) as HookName[]);
+
+export function createStoreHooks(): Readonly<StoreHooks> {
+  return Object.freeze(createHooks());
+}
+
+type TapMethods = "tap" | "tapPromise" | "tapAsync" | "isUsed";
+/** A hook as plugins see it: they can tap, never call. */
+export type TapOnly<H> = Pick<H, Extract<keyof H, TapMethods>>;
+export type TapOnlyHooks = { readonly [K in HookName]: TapOnly<StoreHooks[K]> };
+
+type AnyFn = (...args: unknown[]) => unknown;
+interface Tappable {
+  tap(options: unknown, fn: AnyFn): void;
+  tapPromise?(options: unknown, fn: AnyFn): void;
+  tapAsync?(options: unknown, fn: AnyFn): void;
+  isUsed(): boolean;
+}
+
+function attribute(error: unknown, unit: string, hook: string): unknown {
+  if (isDgentError(error)) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return dgentError("DGENT_PLUGIN_FAILED", `plugin "${unit}" failed in hook ${hook}: ${reason}`, {
+    unit,
+    cause: error,
+  });
+}
+
+/**
+ * A frozen tap-only view of `hooks` for one unit (a plugin name, or "app"). Errors a tap throws
+ * that are not DgentErrors are wrapped once in `DGENT_PLUGIN_FAILED` naming the unit.
+ */
+export function tapOnlyView(hooks: Readonly<StoreHooks>, unit: string): TapOnlyHooks {
+  const view: Record<string, unknown> = {};
+  for (const name of HOOK_NAMES) {
+    const hook = hooks[name] as unknown as Tappable;
+    const entry: Record<string, unknown> = {
+      tap: (options: unknown, fn: AnyFn) =>
+        hook.tap(options, (...args: unknown[]) => {
+          try {
+            return fn(...args);
+          } catch (error) {
+            throw attribute(error, unit, name);
+          }
+        }),
+      isUsed: () => hook.isUsed(),
+    };
+    if (hook.tapPromise) {
+      entry.tapPromise = (options: unknown, fn: AnyFn) =>
+        hook.tapPromise?.(options, async (...args: unknown[]) => {
+          try {
+            return await fn(...args);
+          } catch (error) {
+            throw attribute(error, unit, name);
+          }
+        });
+      entry.tapAsync = (options: unknown, fn: AnyFn) => hook.tapAsync?.(options, fn);
+    }
+    view[name] = Object.freeze(entry);
+  }
+  return Object.freeze(view) as unknown as TapOnlyHooks;
+}

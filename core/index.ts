@@ -1,0 +1,95 @@
+/**
+ * dgent core: the Datum, the five-method protocol, the lattice, hooks, registry and store.
+ * Adapters live under `dgent/adapters/<name>`, plugins under `dgent/plugins/<name>`, the
+ * conformance kit under `dgent/testing`.
+ */
+export {
+  type Datum,
+  type IdStrategy,
+  type MakeDatumInput,
+  MAX_ID_BYTES,
+  assertDatum,
+  assertId,
+  assertMetadata,
+  cloneDatum,
+  contentId,
+  contentText,
+  makeDatum,
+  sameBytes,
+  sameMetadata,
+  sameValue,
+} from "./datum.js";
+export { uuidv7, uuidv7Time } from "./ids.js";
+export {
+  BackendError,
+  BudgetError,
+  ConfigError,
+  ConflictError,
+  DgentError,
+  type DgentErrorOptions,
+  ERROR_CODES,
+  type ErrorCode,
+  type ErrorKind,
+  LifecycleError,
+  UnavailableError,
+  ValidationError,
+  dgentError,
+  isDgentError,
+  wrapError,
+} from "./errors.js";
+export {
+  type Adapter,
+  type AdapterContext,
+  type AdapterEvents,
+  type AdapterStats,
+  type Capabilities,
+  type DatumStore,
+  DEFAULT_LIST_LIMIT,
+  DEFAULT_MAX_CHAIN_DEPTH,
+  type ListOptions,
+  MAX_LIST_LIMIT,
+  type ResolvedListOptions,
+} from "./protocol.js";
+export { type BuiltInTier, RANKS, byDurability, rankLabel } from "./lattice.js";
+export {
+  type EvictionInfo,
+  HOOK_NAMES,
+  type HookName,
+  type PromotionEvent,
+  type ReadInfo,
+  type TapOnly,
+  type TapOnlyHooks,
+  type TierEvent,
+  type WarningInfo,
+  type WriteInfo,
+} from "./hooks.js";
+export {
+  type AdapterDefinition,
+  type PluginApi,
+  type PluginDefinition,
+  Registry,
+  checkOptions,
+  defaultRegistry,
+  defineAdapter,
+  definePlugin,
+  instantiateAdapter,
+  nearest,
+} from "./registry.js";
+export { type JsonSchema, formatAjvErrors } from "./options-schema.js";
+export { walkCausalChain } from "./causal.js";
+export { compareNewestFirst } from "./tiers.js";
+export {
+  type BackendReport,
+  type PluginUse,
+  Store,
+  type StoreOptions,
+  type TierReport,
+  createStore,
+  isStore,
+  resolveListOptions,
+} from "./store.js";
+export { DEFAULT_NAMESPACE, assertNamespace, defaultDataDir, ensureWritableDir } from "./paths.js";
+export { openDefaultStore, type DefaultStoreOptions } from "./default-store.js";
+export { type IndexEntry, OrderedIndex } from "./ordered-index.js";
+export { Lifecycle } from "./lifecycle.js";
+export { conflict as conflictError } from "./tiers.js";

@@ -1,0 +1,380 @@
+import { assertDatum, assertId, type Datum } from "./datum.js";
+import { dgentError } from "./errors.js";
+import { createStoreHooks, tapOnlyView, type ReadInfo, type StoreHooks, type TapOnlyHooks } from "./hooks.js";
+import { rankLabel } from "./lattice.js";
+import { assertNamespace, DEFAULT_NAMESPACE } from "./paths.js";
+import {
+  DEFAULT_LIST_LIMIT,
+  DEFAULT_MAX_CHAIN_DEPTH,
+  MAX_LIST_LIMIT,
+  type Adapter,
+  type AdapterContext,
+  type AdapterStats,
+  type DatumStore,
+  type ListOptions,
+  type ResolvedListOptions,
+} from "./protocol.js";
+import { checkOptions, type PluginDefinition } from "./registry.js";
+import { TierSet } from "./tiers.js";
+
+/** A plugin with its options, or a plugin definition used with default options. */
+export type PluginUse<O = Record<string, unknown>> = PluginDefinition<O> | { plugin: PluginDefinition<O>; options?: O };
+
+export interface StoreOptions {
+  /** One or more tiers; writes land on the most durable. */
+  tiers: readonly Adapter[];
+  plugins?: readonly PluginUse<never>[];
+  /** Names this store in reports and to plugins (tiers carry their own namespace option). */
+  namespace?: string;
+  /** Longest causal chain returned before `DGENT_CAUSAL_DEPTH` (default 10 000). */
+  maxChainDepth?: number;
+}
+
+export interface TierReport {
+  readonly name: string;
+  readonly rank: number;
+  readonly durability: string;
+  readonly persistent: boolean;
+  readonly landing: boolean;
+  readonly up: boolean | null;
+  readonly count: number | null;
+  readonly bytes: number | null;
+}
+
+export interface BackendReport {
+  readonly namespace: string;
+  readonly landing: string;
+  /** True when writes land on a tier that does not outlive the process. Announce it. */
+  readonly volatile: boolean;
+  readonly tiers: readonly TierReport[];
+}
+
+enum State {
+  New,
+  Opening,
+  Open,
+  Closed,
+}
+
+const STORE_BRAND: unique symbol = Symbol.for("dgent.store");
+
+/** The protocol over one or more tiers, with plugins tapped on its hooks. */
+export class Store implements DatumStore {
+  readonly [STORE_BRAND] = true;
+  readonly namespace: string;
+  /** Tap-only hooks for application code (taps are attributed to unit "app"). */
+  readonly hooks: TapOnlyHooks;
+  readonly #hooks: Readonly<StoreHooks>;
+  readonly #tiers: TierSet;
+  readonly #plugins: readonly { plugin: PluginDefinition<never>; options: unknown }[];
+  readonly #maxChainDepth: number;
+  #state = State.New;
+  #opening: Promise<void> | null = null;
+
+  constructor(options: StoreOptions) {
+    if (options === null || typeof options !== "object" || !Array.isArray(options.tiers)) {
+      throw dgentError("DGENT_NO_TIERS", "createStore needs { tiers: [adapter, ...] }");
+    }
+    this.namespace = options.namespace ?? DEFAULT_NAMESPACE;
+    assertNamespace(this.namespace);
+    this.#maxChainDepth = options.maxChainDepth ?? DEFAULT_MAX_CHAIN_DEPTH;
+    if (!Number.isInteger(this.#maxChainDepth) || this.#maxChainDepth < 1) {
+      throw dgentError("DGENT_INVALID_OPTIONS", `maxChainDepth must be a positive integer, got ${this.#maxChainDepth}`);
+    }
+    this.#tiers = new TierSet(options.tiers);
+    this.#plugins = resolvePlugins(options.plugins ?? []);
+    this.#hooks = createStoreHooks();
+    this.hooks = tapOnlyView(this.#hooks, "app");
+  }
+
+  /** Opens every tier and applies plugins. Idempotent; operations call it on first use. */
+  async open(): Promise<void> {
+    if (this.#state === State.Open) return;
+    if (this.#state === State.Closed) throw closedError();
+    this.#opening ??= this.#doOpen();
+    return this.#opening;
+  }
+
+  async #doOpen(): Promise<void> {
+    this.#state = State.Opening;
+    const tiers = this.#tiers.all.map((t) => ({ name: t.name, rank: t.rank }));
+    for (const { plugin, options } of this.#plugins) {
+      const api = {
+        hooks: tapOnlyView(this.#hooks, plugin.name),
+        name: plugin.name,
+        namespace: this.namespace,
+        tiers,
+        warn: (message: string, details?: Readonly<Record<string, unknown>>) =>
+          this.#warn(plugin.name, message, details),
+      };
+      await plugin.apply(api, options as never);
+    }
+    const opened: Adapter[] = [];
+    try {
+      for (const tier of this.#tiers.all) {
+        await tier.open(this.#contextFor(tier));
+        opened.push(tier);
+      }
+    } catch (error) {
+      await Promise.allSettled(opened.map((t) => t.close()));
+      this.#state = State.New;
+      this.#opening = null;
+      throw error;
+    }
+    if (this.#hooks.open.taps.length) await this.#hooks.open.promise();
+    this.#state = State.Open;
+  }
+
+  #contextFor(tier: Adapter): AdapterContext {
+    return {
+      events: {
+        evicted: (datum, reason) => {
+          if (this.#hooks.evicted.taps.length) this.#hooks.evicted.call(datum, { tier: tier.name, reason });
+        },
+        warning: (message, details) => this.#warn(tier.name, message, details),
+      },
+    };
+  }
+
+  #warn(unit: string, message: string, details?: Readonly<Record<string, unknown>>): void {
+    if (this.#hooks.warning.taps.length) {
+      this.#hooks.warning.call({ unit, message, ...(details ? { details } : {}) });
+    } else {
+      process.emitWarning(`[dgent:${unit}] ${message}`, { type: "DgentWarning" });
+    }
+  }
+
+  /** Closes every tier. Idempotent; later operations fail with `DGENT_CLOSED`. */
+  async close(): Promise<void> {
+    if (this.#state === State.Closed) return;
+    if (this.#opening) await this.#opening.catch(() => undefined);
+    const wasOpen = this.#state === State.Open;
+    this.#state = State.Closed;
+    if (wasOpen && this.#hooks.close.taps.length) await this.#hooks.close.promise();
+    const results = await Promise.allSettled(this.#tiers.all.map((t) => t.close()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+  }
+
+  async #ready(): Promise<void> {
+    if (this.#state === State.Closed) throw closedError();
+    await this.open();
+  }
+
+  async put(datum: Datum): Promise<string> {
+    if (this.#state !== State.Open) await this.#ready();
+    assertDatum(datum);
+    const hooks = this.#hooks;
+    let value = datum;
+    if (hooks.beforePut.taps.length) {
+      value = await hooks.beforePut.promise(value);
+      assertDatum(value);
+    }
+    const id = await this.#tiers.put(value);
+    if (hooks.afterPut.taps.length) await hooks.afterPut.promise(value, { tier: this.#tiers.landing.name });
+    return id;
+  }
+
+  /** Puts many datums; one transaction where the landing tier supports it. */
+  async putMany(datums: readonly Datum[]): Promise<string[]> {
+    if (this.#state !== State.Open) await this.#ready();
+    if (!Array.isArray(datums)) {
+      throw dgentError("DGENT_INVALID_DATUM", "putMany takes an array of datums");
+    }
+    const hooks = this.#hooks;
+    let values: Datum[] = datums.slice();
+    for (const d of values) assertDatum(d);
+    if (hooks.beforePut.taps.length) {
+      const transformed: Datum[] = [];
+      for (const d of values) {
+        const t = await hooks.beforePut.promise(d);
+        assertDatum(t);
+        transformed.push(t);
+      }
+      values = transformed;
+    }
+    const ids = await this.#tiers.putMany(values);
+    if (hooks.afterPut.taps.length) {
+      const info = { tier: this.#tiers.landing.name };
+      for (const d of values) await hooks.afterPut.promise(d, info);
+    }
+    return ids;
+  }
+
+  async get(id: string): Promise<Datum | null> {
+    if (this.#state !== State.Open) await this.#ready();
+    assertId(id);
+    const hooks = this.#hooks;
+    if (hooks.beforeGet.taps.length) {
+      const answer = await hooks.beforeGet.promise(id);
+      if (answer !== undefined) return answer === null ? null : this.#read(answer, "get", "plugin");
+    }
+    const found = await this.#tiers.get(id);
+    const datum = found?.datum ?? null;
+    if (hooks.afterGet.taps.length) {
+      await hooks.afterGet.promise(id, datum, { op: "get", source: found?.tier.name ?? "none" });
+    }
+    return datum === null ? null : this.#read(datum, "get", (found as { tier: Adapter }).tier.name);
+  }
+
+  async #read(datum: Datum, op: ReadInfo["op"], source: string): Promise<Datum> {
+    const read = this.#hooks.read;
+    return read.taps.length ? read.promise(datum, { op, source }) : datum;
+  }
+
+  async #readAll(datums: Datum[], op: ReadInfo["op"]): Promise<Datum[]> {
+    const read = this.#hooks.read;
+    if (!read.taps.length) return datums;
+    const info = { op, source: this.#tiers.landing.name };
+    const out: Datum[] = [];
+    for (const d of datums) out.push(await read.promise(d, info));
+    return out;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    if (this.#state !== State.Open) await this.#ready();
+    assertId(id);
+    const hooks = this.#hooks;
+    if (hooks.beforeDelete.taps.length) await hooks.beforeDelete.promise(id);
+    const existed = await this.#tiers.delete(id);
+    if (hooks.afterDelete.taps.length) await hooks.afterDelete.promise(id, existed);
+    return existed;
+  }
+
+  async list(options: ListOptions = {}): Promise<Datum[]> {
+    if (this.#state !== State.Open) await this.#ready();
+    const hooks = this.#hooks;
+    let resolved = resolveListOptions(options);
+    if (hooks.beforeList.taps.length) resolved = resolveListOptions(await hooks.beforeList.promise(resolved));
+    if (resolved.limit === 0) return [];
+    let datums = await this.#tiers.list(resolved);
+    if (hooks.afterList.taps.length) datums = await hooks.afterList.promise(datums, resolved);
+    return this.#readAll(datums, "list");
+  }
+
+  async causalChain(id: string): Promise<Datum[]> {
+    if (this.#state !== State.Open) await this.#ready();
+    assertId(id);
+    const chain = await this.#tiers.causalChain(id, this.#maxChainDepth);
+    return this.#readAll(chain, "causalChain");
+  }
+
+  /** Every datum of every tier once (most durable copy first). For migration and export. */
+  async *scan(): AsyncIterable<Datum> {
+    if (this.#state !== State.Open) await this.#ready();
+    yield* this.#tiers.scan();
+  }
+
+  /** Which tiers this store has, which one writes land on, and their counts. */
+  async backend(): Promise<BackendReport> {
+    if (this.#state !== State.Open) await this.#ready();
+    const landing = this.#tiers.landing;
+    const tiers: TierReport[] = [];
+    for (const tier of this.#tiers.all) {
+      const stats: AdapterStats | null = tier.stats ? await tier.stats().catch(() => null) : null;
+      const up = tier.probe ? await tier.probe() : null;
+      tiers.push({
+        name: tier.name,
+        rank: tier.rank,
+        durability: rankLabel(tier.rank),
+        persistent: tier.capabilities.persistent,
+        landing: tier === landing,
+        up,
+        count: stats?.count ?? null,
+        bytes: stats?.bytes ?? null,
+      });
+    }
+    return { namespace: this.namespace, landing: landing.name, volatile: !landing.capabilities.persistent, tiers };
+  }
+}
+
+export function createStore(options: StoreOptions): Store {
+  return new Store(options);
+}
+
+/** True for a Store (also across copies of the dgent module). */
+export function isStore(value: unknown): value is Store {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[STORE_BRAND] === true;
+}
+
+function closedError() {
+  return dgentError("DGENT_CLOSED", "this store is closed; create a new one to continue");
+}
+
+/** Validates list options and fills defaults (prefix "", after -1, limit 100). */
+export function resolveListOptions(options: ListOptions): ResolvedListOptions {
+  if (options === null || typeof options !== "object") {
+    throw dgentError("DGENT_INVALID_OPTIONS", "list options must be an object");
+  }
+  const { prefix = "", after = -1, limit = DEFAULT_LIST_LIMIT } = options;
+  if (typeof prefix !== "string") {
+    throw dgentError("DGENT_INVALID_OPTIONS", `list prefix must be a string, got ${typeof prefix}`);
+  }
+  if (typeof after !== "number" || Number.isNaN(after)) {
+    throw dgentError("DGENT_INVALID_OPTIONS", `list after must be a number of epoch milliseconds, got ${String(after)}`);
+  }
+  if (!Number.isInteger(limit) || limit < 0 || limit > MAX_LIST_LIMIT) {
+    throw dgentError(
+      "DGENT_INVALID_OPTIONS",
+      `list limit must be an integer from 0 to ${MAX_LIST_LIMIT}, got ${String(limit)}`,
+    );
+  }
+  return { prefix, after, limit };
+}
+
+function resolvePlugins(uses: readonly PluginUse<never>[]) {
+  const resolved = uses.map((use) => {
+    const plugin = ("plugin" in use ? use.plugin : use) as PluginDefinition<never>;
+    const raw = "plugin" in use ? use.options : undefined;
+    if (!plugin || plugin.kind !== "plugin") {
+      throw dgentError("DGENT_INVALID_OPTIONS", "plugins must be made with definePlugin()");
+    }
+    return { plugin, options: checkOptions(plugin, raw) };
+  });
+  const names = new Set<string>();
+  for (const { plugin } of resolved) {
+    if (names.has(plugin.name)) {
+      throw dgentError("DGENT_DUPLICATE_NAME", `plugin "${plugin.name}" is used twice in one store`, {
+        unit: plugin.name,
+      });
+    }
+    names.add(plugin.name);
+  }
+  for (const { plugin } of resolved) {
+    for (const dep of plugin.dependsOn ?? []) {
+      if (!names.has(dep)) {
+        throw dgentError(
+          "DGENT_PLUGIN_DEPENDENCY",
+          `plugin "${plugin.name}" depends on plugin "${dep}", which is not in this store`,
+          { unit: plugin.name, details: { missing: dep } },
+        );
+      }
+    }
+  }
+  return orderByDependencies(resolved);
+}
+
+/** Dependencies apply first; a cycle is a `DGENT_PLUGIN_DEPENDENCY` error. */
+function orderByDependencies<T extends { plugin: PluginDefinition<never> }>(items: T[]): T[] {
+  const byName = new Map(items.map((i) => [i.plugin.name, i]));
+  const out: T[] = [];
+  const state = new Map<string, "visiting" | "done">();
+  const visit = (item: T, path: string[]): void => {
+    const name = item.plugin.name;
+    if (state.get(name) === "done") return;
+    if (state.get(name) === "visiting") {
+      throw dgentError(
+        "DGENT_PLUGIN_DEPENDENCY",
+        `plugins depend on each other in a cycle: ${[...path, name].join(" → ")}`,
+        { unit: name, details: { cycle: [...path, name] } },
+      );
+    }
+    state.set(name, "visiting");
+    for (const dep of item.plugin.dependsOn ?? []) visit(byName.get(dep) as T, [...path, name]);
+    state.set(name, "done");
+    out.push(item);
+  };
+  for (const item of items) visit(item, []);
+  return out;
+}
+
