@@ -77,7 +77,7 @@ export {
 } from "./registry.js";
 export { type JsonSchema, formatAjvErrors } from "./options-schema.js";
 export { walkCausalChain } from "./causal.js";
-export { compareNewestFirst } from "./tiers.js";
+export { compareIds, compareNewestFirst } from "./order.js";
 export {
   type BackendReport,
   type PluginUse,

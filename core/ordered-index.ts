@@ -1,4 +1,5 @@
 import type { ResolvedListOptions } from "./protocol.js";
+import { compareIds } from "./order.js";
 
 export interface IndexEntry {
   readonly id: string;
@@ -8,7 +9,7 @@ export interface IndexEntry {
 /** Ascending (createdAt, id). */
 function compareTime(a: IndexEntry, b: IndexEntry): number {
   if (a.createdAt !== b.createdAt) return a.createdAt - b.createdAt;
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  return compareIds(a.id, b.id);
 }
 
 /** First index in sorted `arr` whose element is not less than `target` under `cmp`. */
@@ -23,7 +24,7 @@ function lowerBound<T, K>(arr: readonly T[], target: K, cmp: (a: T, b: K) => num
   return lo;
 }
 
-const compareId = (a: IndexEntry, id: string): number => (a.id < id ? -1 : a.id > id ? 1 : 0);
+const compareId = (a: IndexEntry, id: string): number => compareIds(a.id, id);
 
 /**
  * An in-memory index of entries by id, by time and by id order, answering the protocol's `list`
@@ -56,7 +57,7 @@ export class OrderedIndex<T extends IndexEntry> {
     insertSorted(this.#byTime, entry, compareTime);
     const ids = this.#byIdOrder;
     const last = ids[ids.length - 1];
-    if (last === undefined || last.id < entry.id) ids.push(entry);
+    if (last === undefined || compareIds(last.id, entry.id) < 0) ids.push(entry);
     else ids.splice(lowerBound(ids, entry.id, compareId), 0, entry);
   }
 

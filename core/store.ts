@@ -10,6 +10,7 @@ import {
   type Adapter,
   type AdapterContext,
   type AdapterStats,
+  type Capabilities,
   type DatumStore,
   type ListOptions,
   type ResolvedListOptions,
@@ -85,6 +86,16 @@ export class Store implements DatumStore {
     this.#plugins = resolvePlugins(options.plugins ?? []);
     this.#hooks = createStoreHooks();
     this.hooks = tapOnlyView(this.#hooks, "app");
+  }
+
+  /** The landing tier's declared capabilities. */
+  get capabilities(): Capabilities {
+    return this.#tiers.landing.capabilities;
+  }
+
+  /** The tiers, most durable first. */
+  get tiers(): readonly Adapter[] {
+    return this.#tiers.all;
   }
 
   /** Opens every tier and applies plugins. Idempotent; operations call it on first use. */

@@ -3,12 +3,9 @@ import { sameValue, type Datum } from "./datum.js";
 import { dgentError } from "./errors.js";
 import { byDurability } from "./lattice.js";
 import type { Adapter, ResolvedListOptions } from "./protocol.js";
+import { compareNewestFirst } from "./order.js";
 
-/** Newest first: createdAt descending, then id descending (code-unit order). */
-export function compareNewestFirst(a: Datum, b: Datum): number {
-  if (a.createdAt !== b.createdAt) return b.createdAt - a.createdAt;
-  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
-}
+export { compareIds, compareNewestFirst } from "./order.js";
 
 /**
  * The tiers of one store, most durable first, and how an operation spreads over them. Writes

@@ -41,17 +41,22 @@ export interface ConformanceTarget {
   };
 }
 
-type TestFn = () => void | Promise<void>;
+/** The per-test context both runners pass: Vitest's and node:test's both have `skip`. */
+export interface TestContext {
+  skip?: (note?: string) => void;
+}
 /** `describe`/`it` of Vitest or node:test (both fit), plus their before/after-all hooks. */
 export interface TestFramework {
   describe(name: string, fn: () => void): unknown;
-  it: ((name: string, fn: TestFn) => unknown) & { skip?: (name: string, fn: TestFn) => unknown };
+  it: ((name: string, fn: (context: TestContext) => void | Promise<void>) => unknown) & {
+    skip?: (name: string, fn: () => void) => unknown;
+  };
   /** Vitest's `beforeAll` or node:test's `before`. */
-  beforeAll?: (fn: TestFn) => unknown;
-  before?: (fn: TestFn) => unknown;
+  beforeAll?: (fn: () => void | Promise<void>) => unknown;
+  before?: (fn: () => void | Promise<void>) => unknown;
   /** Vitest's `afterAll` or node:test's `after`. */
-  afterAll?: (fn: TestFn) => unknown;
-  after?: (fn: TestFn) => unknown;
+  afterAll?: (fn: () => void | Promise<void>) => unknown;
+  after?: (fn: () => void | Promise<void>) => unknown;
 }
 
 export interface ConformanceOptions {

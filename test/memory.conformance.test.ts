@@ -1,0 +1,5 @@
+import { afterAll, beforeAll, describe, it } from "vitest";
+import { memoryAdapter } from "../adapters/memory/index.js";
+import { runConformance } from "../testing/index.js";
+
+runConformance({ name: "memory", create: () => memoryAdapter() }, { describe, it, beforeAll, afterAll });

@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { assertSameDatum, expectCode, ids, type Suite } from "../support.js";
+
+export function lifecycleSuite(s: Suite): void {
+  s.test("open and close are idempotent; every call after close fails with DGENT_CLOSED", async (scope) => {
+    const instance = await scope.fresh();
+    const { store } = instance;
+    await store.open();
+    await store.open();
+    const d = scope.datum();
+    await store.put(d);
+    await scope.close(instance);
+    await store.close();
+    await expectCode(store.put(scope.datum()), "DGENT_CLOSED");
+    await expectCode(store.get(d.id), "DGENT_CLOSED");
+    await expectCode(store.delete(d.id), "DGENT_CLOSED");
+    await expectCode(store.list(), "DGENT_CLOSED");
+    await expectCode(store.causalChain(d.id), "DGENT_CLOSED");
+    await expectCode(store.open(), "DGENT_CLOSED");
+  });
+
+  s.test("capabilities are declared as booleans", async (scope) => {
+    const { capabilities } = await scope.fresh();
+    for (const key of ["persistent", "multiProcess", "nativeCausalChain", "batch", "scan", "evicts"] as const) {
+      assert.equal(typeof capabilities[key], "boolean", `capabilities.${key}`);
+    }
+  });
+}
+
+export function putManySuite(s: Suite): void {
+  s.test("putMany stores every datum and returns their ids in order", async (scope) => {
+    const { store } = await scope.fresh();
+    const batch = Array.from({ length: 50 }, (_, i) => scope.datum({ createdAt: 500 + i }));
+    assert.deepEqual(await store.putMany(batch), ids(batch));
+    for (const d of batch) assertSameDatum(await store.get(d.id), d);
+  });
+
+  s.test(
+    "putMany is all or nothing: a conflicting datum leaves none of the batch written",
+    async (scope) => {
+      const { store } = await scope.fresh();
+      const existing = scope.datum({ key: "existing" });
+      await store.put(existing);
+      const batch = [scope.datum({ key: "n1" }), { ...existing, content: new Uint8Array([1]) }, scope.datum({ key: "n2" })];
+      await expectCode(store.putMany(batch), "DGENT_CONFLICT");
+      assert.equal(await store.get(`${scope.prefix}n1`), null);
+      assert.equal(await store.get(`${scope.prefix}n2`), null);
+      assertSameDatum(await store.get(existing.id), existing);
+    },
+    { capability: "batch", reason: "putMany is only atomic where the tier declares batch" },
+  );
+
+  s.test("putMany validates every datum before writing any", async (scope) => {
+    const { store } = await scope.fresh();
+    const good = scope.datum({ key: "good" });
+    await expectCode(store.putMany([good, { ...scope.datum(), id: "" }]), "DGENT_INVALID_ID");
+    assert.equal(await store.get(good.id), null);
+  });
+}
+
+export function scanSuite(s: Suite): void {
+  s.test(
+    "scan yields every stored datum exactly once",
+    async (scope) => {
+      const { store } = await scope.fresh();
+      const batch = Array.from({ length: 40 }, (_, i) => scope.datum({ createdAt: i }));
+      for (const d of batch) await store.put(d);
+      await store.delete(batch[0]?.id as string);
+      const seen = new Map<string, number>();
+      for await (const d of store.scan()) {
+        if (d.id.startsWith(scope.prefix)) seen.set(d.id, (seen.get(d.id) ?? 0) + 1);
+      }
+      assert.equal(seen.size, 39);
+      assert.ok([...seen.values()].every((n) => n === 1), "no datum is yielded twice");
+    },
+    { capability: "scan" },
+  );
+}
