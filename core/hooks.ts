@@ -5,7 +5,7 @@
 import { AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncHook } from "tapable";
 import type { Datum } from "./datum.js";
 import { dgentError, isDgentError } from "./errors.js";
-import type { ResolvedListOptions } from "./protocol.js";
+import type { ChangeEvent, ResolvedListOptions } from "./protocol.js";
 
 export interface ReadInfo {
   /** The operation the datum is being returned from. */
@@ -67,6 +67,8 @@ function createHooks() {
     evicted: new SyncHook<[Datum, EvictionInfo]>(["datum", "info"], "evicted"),
     /** A condition worth a human's attention that did not fail an operation. */
     warning: new SyncHook<[WarningInfo]>(["info"], "warning"),
+    /** A tier observed a change made elsewhere (another process), e.g. over LISTEN/NOTIFY. */
+    externalChange: new SyncHook<[ChangeEvent, { readonly tier: string }]>(["event", "info"], "externalChange"),
     /** A tier failed an operation or a probe. */
     tierFailed: new SyncHook<[TierEvent]>(["event"], "tierFailed"),
     /** Writes now land on a less durable tier than the preferred one. */

@@ -43,6 +43,7 @@ export {
   type AdapterEvents,
   type AdapterStats,
   type Capabilities,
+  type ChangeEvent,
   type DatumStore,
   DEFAULT_LIST_LIMIT,
   DEFAULT_MAX_CHAIN_DEPTH,

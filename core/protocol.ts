@@ -43,6 +43,16 @@ export interface AdapterEvents {
   evicted(datum: Datum, reason: string): void;
   /** Something worth a human's attention that did not fail the operation (e.g. a torn log tail). */
   warning(message: string, details?: Readonly<Record<string, unknown>>): void;
+  /** A change made by someone else (another process or host) that this tier observed. */
+  change(event: ChangeEvent): void;
+}
+
+/** A change to a tier's data, as reported by the tier (e.g. Postgres LISTEN/NOTIFY). */
+export interface ChangeEvent {
+  readonly op: "put" | "delete";
+  readonly id: string;
+  /** Who made it, when the tier knows (e.g. a process or connection id). */
+  readonly origin?: string;
 }
 
 export interface AdapterContext {

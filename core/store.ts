@@ -143,6 +143,9 @@ export class Store implements DatumStore {
           if (this.#hooks.evicted.taps.length) this.#hooks.evicted.call(datum, { tier: tier.name, reason });
         },
         warning: (message, details) => this.#warn(tier.name, message, details),
+        change: (event) => {
+          if (this.#hooks.externalChange.taps.length) this.#hooks.externalChange.call(event, { tier: tier.name });
+        },
       },
     };
   }

@@ -25,7 +25,7 @@ const CAPABILITIES: Capabilities = Object.freeze({
   evicts: false,
 });
 
-const NO_EVENTS: AdapterEvents = { evicted: () => undefined, warning: () => undefined };
+const NO_EVENTS: AdapterEvents = { evicted: () => undefined, warning: () => undefined, change: () => undefined };
 
 interface Entry {
   readonly id: string;
