@@ -1,0 +1,327 @@
+import { describe, expect, it, vi } from "vitest";
+import fc from "fast-check";
+import {
+  assertDatum,
+  contentId,
+  createStore,
+  defineAdapter,
+  definePlugin,
+  dgentError,
+  makeDatum,
+  Registry,
+  sameValue,
+  uuidv7,
+  uuidv7Time,
+  compareIds,
+  type Adapter,
+  type Datum,
+} from "../core/index.js";
+import { memory, memoryAdapter } from "../adapters/memory/index.js";
+import { expectCode } from "../testing/index.js";
+
+describe("datums and ids", () => {
+  it("time-ordered ids are unique and sort by creation, also within one millisecond", () => {
+    const ids = Array.from({ length: 20_000 }, () => uuidv7());
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual(ids);
+    const t = Date.now();
+    const id = uuidv7(t + 10_000);
+    expect(uuidv7Time(id)).toBe(t + 10_000);
+    expect(uuidv7Time("not-a-uuid")).toBeNull();
+  });
+
+  it("makeDatum makes valid datums with time or content ids and an optional prefix", () => {
+    const a = makeDatum({ content: "hello", metadata: { k: "v" }, idPrefix: "agent-1/" });
+    expect(a.id.startsWith("agent-1/")).toBe(true);
+    expect(new TextDecoder().decode(a.content)).toBe("hello");
+    const c1 = makeDatum({ content: "same", idStrategy: "content", createdAt: 1 });
+    const c2 = makeDatum({ content: "same", idStrategy: "content", createdAt: 2 });
+    expect(c1.id).toBe(c2.id);
+    expect(c1.id).toMatch(/^[0-9a-f]{64}$/);
+    expect(makeDatum({ content: "same", idStrategy: "content", metadata: { x: "1" } }).id).not.toBe(c1.id);
+    expect(makeDatum({ content: "same", idStrategy: "content", causalParent: c1.id }).id).not.toBe(c1.id);
+  });
+
+  it("content ids do not collide when fields are shifted between content and metadata", () => {
+    expect(contentId(new Uint8Array([1]), null, { a: "bc" })).not.toBe(contentId(new Uint8Array([1]), null, { ab: "c" }));
+    expect(contentId(new Uint8Array(0), "p", {})).not.toBe(contentId(new Uint8Array(0), null, {}));
+  });
+
+  it("makeDatum refuses bad input with coded errors", () => {
+    expect(() => makeDatum({ content: "x", metadata: { n: 1 as unknown as string } })).toThrow(
+      expect.objectContaining({ code: "DGENT_INVALID_METADATA" }),
+    );
+    expect(() => makeDatum({ content: "x", id: "" })).toThrow(expect.objectContaining({ code: "DGENT_INVALID_ID" }));
+  });
+
+  it("property: sameValue ignores createdAt and notices every other field", () => {
+    const datum = fc.record({
+      content: fc.uint8Array({ maxLength: 64 }),
+      metadata: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 })),
+      createdAt: fc.nat(),
+    });
+    fc.assert(
+      fc.property(datum, datum, (x, y) => {
+        const a: Datum = { id: "a", causalParent: null, ...x };
+        const b: Datum = { ...a, createdAt: y.createdAt };
+        expect(sameValue(a, b)).toBe(true);
+        const c: Datum = { ...a, content: y.content, metadata: y.metadata };
+        const same = Buffer.from(x.content).equals(Buffer.from(y.content)) && JSON.stringify(Object.entries(x.metadata).sort()) === JSON.stringify(Object.entries(y.metadata).sort());
+        expect(sameValue(a, c)).toBe(same);
+        assertDatum(a);
+      }),
+    );
+  });
+
+  it("property: compareIds is the UTF-8 byte order", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "grapheme" }), fc.string({ unit: "grapheme" }), (a, b) => {
+        const bytes = Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b)));
+        expect(Math.sign(compareIds(a, b))).toBe(bytes);
+      }),
+    );
+  });
+});
+
+describe("hooks and plugins", () => {
+  const order: string[] = [];
+  const late = definePlugin({
+    name: "late",
+    apply(api) {
+      api.hooks.beforePut.tapPromise({ name: "late", stage: 100 }, async (d) => {
+        order.push("late");
+        return { ...d, metadata: { ...d.metadata, late: "1" } };
+      });
+    },
+  });
+  const early = definePlugin({
+    name: "early",
+    apply(api) {
+      api.hooks.beforePut.tapPromise({ name: "early", stage: -100 }, async (d) => {
+        order.push("early");
+        return d;
+      });
+    },
+  });
+
+  it("taps run by stage, not by registration order", async () => {
+    order.length = 0;
+    const store = createStore({ tiers: [memoryAdapter()], plugins: [late, early] });
+    const d = makeDatum({ content: "x" });
+    await store.put(d);
+    expect(order).toEqual(["early", "late"]);
+    expect((await store.get(d.id))?.metadata.late).toBe("1");
+    order.length = 0;
+    const other = createStore({ tiers: [memoryAdapter()], plugins: [early, late] });
+    await other.put(makeDatum({ content: "y" }));
+    expect(order).toEqual(["early", "late"]);
+  });
+
+  it("plugins get a tap-only view: no call, no promise", async () => {
+    let seen: Record<string, unknown> = {};
+    const spy = definePlugin({
+      name: "spy",
+      apply(api) {
+        seen = api.hooks.beforePut as unknown as Record<string, unknown>;
+      },
+    });
+    await createStore({ tiers: [memoryAdapter()], plugins: [spy] }).open();
+    expect(typeof seen.tapPromise).toBe("function");
+    expect(seen.call).toBeUndefined();
+    expect(seen.promise).toBeUndefined();
+    expect(Object.isFrozen(seen)).toBe(true);
+  });
+
+  it("a veto in beforePut writes nothing; a foreign error is wrapped naming the plugin", async () => {
+    const veto = definePlugin({
+      name: "veto",
+      apply(api) {
+        api.hooks.beforePut.tapPromise("veto", async () => {
+          throw new TypeError("not today");
+        });
+      },
+    });
+    const store = createStore({ tiers: [memoryAdapter()], plugins: [veto] });
+    const d = makeDatum({ content: "x" });
+    const err = await expectCode(store.put(d), "DGENT_PLUGIN_FAILED");
+    expect((err as unknown as { unit: string }).unit).toBe("veto");
+    expect(err.message).toContain("not today");
+    expect(await store.get(d.id)).toBeNull();
+  });
+
+  it("a coded error from a tap passes through unchanged", async () => {
+    const budget = definePlugin({
+      name: "budget",
+      apply(api) {
+        api.hooks.beforePut.tap("budget", () => {
+          throw dgentError("DGENT_INVALID_OPTIONS", "too big");
+        });
+      },
+    });
+    const store = createStore({ tiers: [memoryAdapter()], plugins: [budget] });
+    await expectCode(store.put(makeDatum({ content: "x" })), "DGENT_INVALID_OPTIONS");
+  });
+
+  it("a beforeGet tap can answer, and read transforms what callers see", async () => {
+    const canned = makeDatum({ content: "from plugin", id: "canned" });
+    const answer = definePlugin({
+      name: "answer",
+      apply(api) {
+        api.hooks.beforeGet.tapPromise("answer", async (id) => (id === "canned" ? canned : undefined));
+        api.hooks.read.tap("answer", (d) => ({ ...d, metadata: { ...d.metadata, seen: "yes" } }));
+      },
+    });
+    const store = createStore({ tiers: [memoryAdapter()], plugins: [answer] });
+    expect((await store.get("canned"))?.metadata.seen).toBe("yes");
+    const d = makeDatum({ content: "stored" });
+    await store.put(d);
+    expect((await store.get(d.id))?.metadata.seen).toBe("yes");
+    expect((await store.list())[0]?.metadata.seen).toBe("yes");
+    expect((await store.causalChain(d.id))[0]?.metadata.seen).toBe("yes");
+  });
+
+  it("plugin options are checked with ajv at composition, with the path in the message", () => {
+    const typed = definePlugin<{ size: number }>({
+      name: "typed",
+      optionsSchema: { type: "object", properties: { size: { type: "integer", minimum: 1 } }, required: ["size"], additionalProperties: false },
+      apply() {},
+    });
+    expect(() => createStore({ tiers: [memoryAdapter()], plugins: [{ plugin: typed, options: { size: "big" } as never }] })).toThrow(
+      expect.objectContaining({ code: "DGENT_INVALID_OPTIONS", message: expect.stringContaining("/size") }),
+    );
+    expect(() => createStore({ tiers: [memoryAdapter()], plugins: [{ plugin: typed, options: { size: 2, extra: 1 } as never }] })).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('"extra"') }),
+    );
+  });
+
+  it("missing and cyclic plugin dependencies and duplicates fail at composition", () => {
+    const needsA = definePlugin({ name: "needs-a", dependsOn: ["a"], apply() {} });
+    expect(() => createStore({ tiers: [memoryAdapter()], plugins: [needsA] })).toThrow(
+      expect.objectContaining({ code: "DGENT_PLUGIN_DEPENDENCY" }),
+    );
+    const a = definePlugin({ name: "a", dependsOn: ["b"], apply() {} });
+    const b = definePlugin({ name: "b", dependsOn: ["a"], apply() {} });
+    expect(() => createStore({ tiers: [memoryAdapter()], plugins: [a, b] })).toThrow(
+      expect.objectContaining({ code: "DGENT_PLUGIN_DEPENDENCY", message: expect.stringContaining("a → b → a") }),
+    );
+    expect(() => createStore({ tiers: [memoryAdapter()], plugins: [late, late] })).toThrow(
+      expect.objectContaining({ code: "DGENT_DUPLICATE_NAME" }),
+    );
+  });
+
+  it("dependencies apply first", async () => {
+    const applied: string[] = [];
+    const base = definePlugin({ name: "base", apply: () => void applied.push("base") });
+    const top = definePlugin({ name: "top", dependsOn: ["base"], apply: () => void applied.push("top") });
+    await createStore({ tiers: [memoryAdapter()], plugins: [top, base] }).open();
+    expect(applied).toEqual(["base", "top"]);
+  });
+});
+
+describe("registry", () => {
+  it("creates built-in adapters by name and suggests the nearest name for a typo", async () => {
+    const registry = new Registry().registerAdapter(memory);
+    const tier = await registry.createAdapter("memory", { maxDatums: 5 });
+    expect(tier.capabilities.evicts).toBe(true);
+    await expect(registry.createAdapter("memroy")).rejects.toMatchObject({
+      code: "DGENT_UNKNOWN_ADAPTER",
+      message: expect.stringContaining('Did you mean "memory"?'),
+    });
+    expect(() => registry.registerAdapter(memory)).toThrow(expect.objectContaining({ code: "DGENT_DUPLICATE_NAME" }));
+    await expect(registry.createAdapter("memory", { maxDatums: 0 })).rejects.toMatchObject({ code: "DGENT_INVALID_OPTIONS" });
+  });
+
+  it("refuses names that cannot be config keys", () => {
+    expect(() => defineAdapter({ name: "Bad Name", rank: 1, create: () => memoryAdapter() })).toThrow(
+      expect.objectContaining({ code: "DGENT_INVALID_OPTIONS" }),
+    );
+  });
+});
+
+describe("a store over several tiers", () => {
+  // A memory tier under another name and rank, as a third-party adapter would wrap one.
+  const tier = (name: string, rank: number): Adapter => {
+    const inner = memoryAdapter();
+    return {
+      name,
+      rank,
+      capabilities: inner.capabilities,
+      open: (c) => inner.open(c),
+      close: () => inner.close(),
+      put: (d) => inner.put(d),
+      get: (id) => inner.get(id),
+      delete: (id) => inner.delete(id),
+      list: (o) => inner.list(o),
+      stats: () => (inner.stats as NonNullable<Adapter["stats"]>)(),
+    };
+  };
+
+  it("writes land on the most durable tier; reads, lists and deletes see every tier", async () => {
+    const low = tier("low", 0);
+    const high = tier("high", 20);
+    const store = createStore({ tiers: [low, high] });
+    await store.open();
+    const old = makeDatum({ content: "old", createdAt: 1 });
+    await low.put(old);
+    const fresh = makeDatum({ content: "fresh", createdAt: 2, causalParent: old.id });
+    await store.put(fresh);
+    expect(await high.get(fresh.id)).not.toBeNull();
+    expect(await low.get(fresh.id)).toBeNull();
+    expect((await store.get(old.id))?.id).toBe(old.id);
+    expect((await store.list()).map((d) => d.id)).toEqual([fresh.id, old.id]);
+    expect((await store.causalChain(fresh.id)).map((d) => d.id)).toEqual([old.id, fresh.id]);
+    await expectCode(store.put({ ...old, content: new Uint8Array([1]) }), "DGENT_CONFLICT");
+    expect(await store.put({ ...old })).toBe(old.id);
+    expect(await store.delete(old.id)).toBe(true);
+    expect(await low.get(old.id)).toBeNull();
+    const report = await store.backend();
+    expect(report.landing).toBe("high");
+    expect(report.tiers.map((t) => [t.name, t.landing, t.count])).toEqual([["high", true, 1], ["low", false, 0]]);
+    await store.close();
+  });
+
+  it("two tiers with one name are refused", () => {
+    expect(() => createStore({ tiers: [memoryAdapter(), memoryAdapter()] })).toThrow(
+      expect.objectContaining({ code: "DGENT_DUPLICATE_NAME" }),
+    );
+    expect(() => createStore({ tiers: [] })).toThrow(expect.objectContaining({ code: "DGENT_NO_TIERS" }));
+  });
+
+  it("a volatile landing tier is reported as such", async () => {
+    const store = createStore({ tiers: [memoryAdapter()] });
+    const report = await store.backend();
+    expect(report.volatile).toBe(true);
+    expect(report.tiers[0]).toMatchObject({ name: "memory", durability: "volatile", persistent: false, up: true });
+  });
+});
+
+describe("the bounded memory tier", () => {
+  it("evicts the oldest first when over maxDatums, observable through the evicted hook", async () => {
+    const store = createStore({ tiers: [memoryAdapter({ maxDatums: 3 })] });
+    const evicted: Array<[string, string, string]> = [];
+    store.hooks.evicted.tap("test", (d, info) => void evicted.push([d.id, info.tier, info.reason]));
+    const ds = [5, 1, 4, 2, 3].map((t) => makeDatum({ content: `t${t}`, createdAt: t, id: `t${t}` }));
+    for (const d of ds) await store.put(d);
+    expect(evicted).toEqual([["t1", "memory", "maxDatums"], ["t2", "memory", "maxDatums"]]);
+    expect((await store.list()).map((d) => d.id)).toEqual(["t5", "t4", "t3"]);
+  });
+
+  it("evicts by bytes, and a datum larger than the cap does not stay", async () => {
+    const store = createStore({ tiers: [memoryAdapter({ maxBytes: 10_000 })] });
+    const reasons: string[] = [];
+    store.hooks.evicted.tap("test", (_d, info) => void reasons.push(info.reason));
+    for (let i = 0; i < 10; i++) await store.put(makeDatum({ content: new Uint8Array(2_000), createdAt: i }));
+    const stats = (await store.backend()).tiers[0];
+    expect(stats?.bytes).toBeLessThanOrEqual(10_000);
+    expect(stats?.count).toBe(4);
+    expect(reasons.every((r) => r === "maxBytes")).toBe(true);
+  });
+
+  it("a warning with no taps goes to process.emitWarning", async () => {
+    const spy = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
+    const noisy = definePlugin({ name: "noisy", apply: (api) => api.warn("look at me") });
+    await createStore({ tiers: [memoryAdapter()], plugins: [noisy] }).open();
+    expect(spy).toHaveBeenCalledWith("[dgent:noisy] look at me", { type: "DgentWarning" });
+    spy.mockRestore();
+  });
+});
