@@ -1,0 +1,189 @@
+import { randomBytes } from "node:crypto";
+import { closeSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { hostname } from "node:os";
+import { dgentError, type DgentError } from "../../core/errors.js";
+
+/**
+ * The write lock of one log: a file `<log>.lock` created with O_EXCL, holding who owns it.
+ * A lock whose owner is provably gone (dead pid, a zombie, a reused pid, a reboot) is stale
+ * and is taken over; anything else refuses with `DGENT_LOCKED`. See README.md "Locking".
+ */
+export interface LockInfo {
+  readonly pid: number;
+  readonly host: string;
+  /** Linux boot id: a lock from before a reboot is stale. */
+  readonly boot: string | null;
+  /** Start time of the owner (Linux clock ticks since boot): tells a reused pid apart. */
+  readonly start: string | null;
+  /** Random per lock: tells this process's own locks apart from each other. */
+  readonly token: string;
+}
+
+/** Tokens of the locks held by adapters in this process, shared by every copy of this module. */
+const HELD: Set<string> = ((globalThis as { [key: symbol]: unknown })[Symbol.for("dgent.jsonl.heldLocks")] ??=
+  new Set<string>()) as Set<string>;
+
+/** A lock whose content cannot be read is treated as live for this long (it may be being written). */
+const UNREADABLE_GRACE_MS = 5_000;
+
+function readOptional(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return null;
+  }
+}
+
+const BOOT_ID = readOptional("/proc/sys/kernel/random/boot_id")?.trim() ?? null;
+
+/** State letter and start time of a process from /proc; null when it does not exist; undefined without /proc. */
+function procStat(pid: number): { state: string; start: string } | null | undefined {
+  if (BOOT_ID === null) return undefined;
+  const text = readOptional(`/proc/${pid}/stat`);
+  if (text === null) return null;
+  // "pid (comm) S ppid ...": comm may hold spaces and parentheses, so split after the last ")".
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return { state: fields[0] ?? "", start: fields[19] ?? "" };
+}
+
+const SELF_START = procStat(process.pid)?.start ?? null;
+
+/** True unless the owner is provably gone. Conservative: anything unknown counts as alive. */
+export function ownerAlive(info: LockInfo): boolean {
+  if (info.host !== hostname()) return true; // another machine sharing the directory: cannot tell
+  if (info.boot !== null && BOOT_ID !== null && info.boot !== BOOT_ID) return false;
+  const stat = procStat(info.pid);
+  if (stat === null) return false;
+  if (stat !== undefined) {
+    if (stat.state === "Z" || stat.state === "X") return false; // killed, not yet reaped
+    return info.start === null || info.start === stat.start;
+  }
+  try {
+    process.kill(info.pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== "ESRCH";
+  }
+}
+
+function parseInfo(text: string | null): LockInfo | null {
+  if (text === null) return null;
+  try {
+    const v = JSON.parse(text) as Partial<LockInfo>;
+    if (typeof v.pid !== "number" || typeof v.token !== "string" || typeof v.host !== "string") return null;
+    return { pid: v.pid, host: v.host, boot: v.boot ?? null, start: v.start ?? null, token: v.token };
+  } catch {
+    return null;
+  }
+}
+
+export interface AcquiredLock {
+  readonly path: string;
+  readonly token: string;
+  /** A stale lock that was taken over, for the caller to report. */
+  readonly tookOver: LockInfo | null;
+}
+
+/** Creates the lock or throws `DGENT_LOCKED`. */
+export function acquireLock(path: string, logPath: string, unit: string): AcquiredLock {
+  const info: LockInfo = {
+    pid: process.pid,
+    host: hostname(),
+    boot: BOOT_ID,
+    start: SELF_START,
+    token: randomBytes(12).toString("hex"),
+  };
+  const text = `${JSON.stringify(info)}\n`;
+  let tookOver: LockInfo | null = null;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let fd: number;
+    try {
+      fd = openSync(path, "wx", 0o644);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const existing = readOptional(path);
+      if (existing === null) continue; // released meanwhile: try again
+      const owner = parseInfo(existing);
+      if (owner === null) {
+        if (Date.now() - mtime(path) < UNREADABLE_GRACE_MS) throw locked(path, logPath, null, unit);
+      } else if (HELD.has(owner.token)) {
+        throw locked(path, logPath, owner, unit);
+      } else if (!(owner.pid === process.pid && owner.host === hostname()) && ownerAlive(owner)) {
+        // (A lock naming this process but held by no adapter in it was left by a failed release.)
+        throw locked(path, logPath, owner, unit);
+      }
+      if (!removeStale(path, existing)) throw locked(path, logPath, owner, unit);
+      tookOver = owner ?? { pid: -1, host: "?", boot: null, start: null, token: "unreadable" };
+      continue;
+    }
+    try {
+      writeSync(fd, text);
+    } finally {
+      closeSync(fd);
+    }
+    HELD.add(info.token);
+    return { path, token: info.token, tookOver };
+  }
+  throw locked(path, logPath, null, unit);
+}
+
+/**
+ * Moves a stale lock aside under a name of our own, then checks that what we moved is the lock we
+ * judged stale. If another process replaced it meanwhile, puts it back and gives up.
+ */
+function removeStale(path: string, judged: string): boolean {
+  const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString("hex")}`;
+  try {
+    renameSync(path, aside);
+  } catch {
+    return true; // gone already: just retry the create
+  }
+  if (readOptional(aside) === judged) {
+    unlinkSync(aside);
+    return true;
+  }
+  try {
+    linkSync(aside, path); // restore the fresh lock we moved by mistake
+  } catch {
+    // someone created a lock meanwhile: theirs stands
+  }
+  unlinkSync(aside);
+  return false;
+}
+
+function mtime(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** True while the lock file still holds our token (another process may, rarely, have raced us). */
+export function stillHeld(lock: AcquiredLock): boolean {
+  return parseInfo(readOptional(lock.path))?.token === lock.token;
+}
+
+/** Removes the lock if it is still ours. Never throws. */
+export function releaseLock(lock: AcquiredLock): void {
+  HELD.delete(lock.token);
+  try {
+    if (stillHeld(lock)) unlinkSync(lock.path);
+  } catch {
+    // a lock left behind is stale (dead pid) and is taken over by the next open
+  }
+}
+
+function locked(path: string, logPath: string, owner: LockInfo | null, unit: string): DgentError {
+  const who =
+    owner === null
+      ? "a process that is still writing the lock file"
+      : owner.pid === process.pid && owner.host === hostname()
+        ? "another adapter in this process (close it first)"
+        : `process ${owner.pid} on ${owner.host}`;
+  return dgentError(
+    "DGENT_LOCKED",
+    `${logPath} is locked by ${who}; only one writer may open a JSONL log. If no such process is running, delete ${path}`,
+    { unit, details: { path: logPath, lock: path, pid: owner?.pid ?? null, host: owner?.host ?? null } },
+  );
+}

@@ -1,0 +1,159 @@
+import { isUtf8 } from "node:buffer";
+import { fstatSync, readSync } from "node:fs";
+import { dgentError } from "../../core/errors.js";
+import type { IndexEntry } from "../../core/ordered-index.js";
+import { compareIds } from "../../core/order.js";
+import { parseLine } from "./records.js";
+
+/** Where one live datum's record sits in the log: `get` reads exactly these bytes. */
+export interface Entry extends IndexEntry {
+  /** Byte offset of the record's line; rewritten in place by compaction. */
+  offset: number;
+  /** Byte length of the line, newline excluded. */
+  readonly length: number;
+}
+
+export interface Replayed {
+  /** Live entries, oldest first (createdAt, then id), ready for the index. */
+  readonly entries: Entry[];
+  /** Lines in the good part of the log (puts, tombstones, batch frames). */
+  readonly lines: number;
+  /** Bytes of the good part of the log: the file is cut back to this when a tail is torn. */
+  readonly end: number;
+  /** The torn tail after `end`, dropped by the caller; null when the log ends cleanly. */
+  readonly torn: { readonly line: number; readonly bytes: number; readonly reason: string } | null;
+}
+
+interface Bad {
+  readonly line: number;
+  readonly reason: string;
+}
+
+interface OpenBatch {
+  readonly line: number;
+  readonly n: number;
+  readonly staged: Entry[];
+}
+
+const CHUNK = 1 << 20;
+
+/**
+ * Reads the whole log once, in chunks, keeping only ids, times and offsets. A bad line followed
+ * by a good one is corruption (`DGENT_CORRUPT_LOG`, file untouched); bad lines at the very end,
+ * a last line without its newline, or a batch without its commit are a torn tail.
+ */
+export function replay(fd: number, path: string, unit: string): Replayed {
+  const size = fstatSync(fd).size;
+  const live = new Map<string, Entry>();
+  let chunk = Buffer.allocUnsafe(Math.max(64 * 1024, Math.min(size, CHUNK)));
+  let chunkStart = 0; // file offset of chunk[0]
+  let filled = 0;
+  let pos = 0;
+  let lineNo = 0;
+  let goodEnd = 0;
+  let goodLines = 0;
+  let bad: Bad | null = null;
+  let batch: OpenBatch | null = null;
+
+  const fail = (line: number, reason: string): void => {
+    if (bad === null) bad = { line, reason };
+  };
+
+  for (;;) {
+    const n = readSync(fd, chunk, filled, chunk.length - filled, pos);
+    pos += n;
+    filled += n;
+    const view = chunk.subarray(0, filled);
+    let start = 0;
+    for (let nl = view.indexOf(10, start); nl !== -1; nl = view.indexOf(10, start)) {
+      lineNo++;
+      const offset = chunkStart + start;
+      const line = view.subarray(start, nl);
+      start = nl + 1;
+      const rec = isUtf8(line) ? parseLine(line.toString("utf8")) : "not valid UTF-8";
+      if (typeof rec === "string") {
+        if (rec.startsWith("too new")) throw tooNew(path, lineNo, rec, unit);
+        fail(lineNo, rec);
+        continue;
+      }
+      if (bad !== null) throw corrupt(path, bad, unit);
+      const end = chunkStart + start;
+      switch (rec.op) {
+        case "put": {
+          const entry: Entry = { id: rec.id, createdAt: rec.createdAt, offset, length: line.length };
+          if (batch === null) {
+            live.set(rec.id, entry);
+            goodEnd = end;
+            goodLines = lineNo;
+          } else if (batch.staged.length < batch.n) {
+            batch.staged.push(entry);
+          } else {
+            fail(lineNo, `batch of ${batch.n} from line ${batch.line} has more records than announced`);
+          }
+          break;
+        }
+        case "del":
+          if (batch !== null) {
+            fail(lineNo, `delete inside the batch from line ${batch.line}`);
+            break;
+          }
+          live.delete(rec.id);
+          goodEnd = end;
+          goodLines = lineNo;
+          break;
+        case "begin":
+          if (batch !== null) fail(lineNo, `batch inside the batch from line ${batch.line}`);
+          else batch = { line: lineNo, n: rec.n, staged: [] };
+          break;
+        case "commit":
+          if (batch === null || batch.n !== rec.n || batch.staged.length !== rec.n) {
+            fail(lineNo, "commit without a matching batch");
+            break;
+          }
+          for (const e of batch.staged) live.set(e.id, e);
+          batch = null;
+          goodEnd = end;
+          goodLines = lineNo;
+          break;
+      }
+    }
+    if (n === 0) {
+      if (start < filled) fail(lineNo + 1, "last line has no newline (a write cut short)");
+      break;
+    }
+    // Keep the unfinished line at the front; grow when one line is longer than the chunk.
+    chunk.copy(chunk, 0, start, filled);
+    chunkStart += start;
+    filled -= start;
+    if (filled === chunk.length) {
+      const bigger = Buffer.allocUnsafe(chunk.length * 2);
+      chunk.copy(bigger, 0, 0, filled);
+      chunk = bigger;
+    }
+  }
+
+  const openBatch = batch as OpenBatch | null;
+  if (openBatch !== null) fail(openBatch.line, `batch of ${openBatch.n} records without its commit (a write cut short)`);
+  // Oldest first, so building the index appends instead of inserting.
+  const entries = [...live.values()].sort((a, b) => a.createdAt - b.createdAt || compareIds(a.id, b.id));
+  const tail = bad as Bad | null;
+  const torn =
+    goodEnd < size ? { line: goodLines + 1, bytes: size - goodEnd, reason: tail?.reason ?? "unknown" } : null;
+  return { entries, lines: goodLines, end: goodEnd, torn };
+}
+
+function corrupt(path: string, bad: Bad, unit: string) {
+  return dgentError(
+    "DGENT_CORRUPT_LOG",
+    `${path} line ${bad.line} is not a valid record (${bad.reason}) but valid records follow it; the log was left untouched. Repair or remove that line by hand`,
+    { unit, details: { path, line: bad.line, reason: bad.reason } },
+  );
+}
+
+function tooNew(path: string, line: number, reason: string, unit: string) {
+  return dgentError(
+    "DGENT_SCHEMA_TOO_NEW",
+    `${path} line ${line} was written by a newer dgent (${reason}); upgrade dgent to open this log`,
+    { unit, details: { path, line } },
+  );
+}
