@@ -1,0 +1,70 @@
+import type { Datum } from "../core/datum.js";
+import type { BackendReport } from "../core/store.js";
+
+/** A datum as JSON: content as UTF-8 text when it is valid UTF-8, else base64. */
+export function datumJson(d: Datum): Record<string, unknown> {
+  const bytes = Buffer.from(d.content.buffer, d.content.byteOffset, d.content.byteLength);
+  const text = bytes.toString("utf8");
+  const isText = Buffer.from(text, "utf8").equals(bytes);
+  return {
+    id: d.id,
+    createdAt: d.createdAt,
+    createdAtIso: new Date(d.createdAt).toISOString(),
+    causalParent: d.causalParent,
+    metadata: d.metadata,
+    bytes: bytes.byteLength,
+    ...(isText ? { content: text } : { contentBase64: bytes.toString("base64") }),
+  };
+}
+
+function preview(d: Datum, width: number): string {
+  const text = Buffer.from(d.content.buffer, d.content.byteOffset, d.content.byteLength).toString("utf8");
+  // Replace control characters (and invalid sequences) so one datum stays on one line.
+  const flat = text.replace(/[\u0000-\u001f\u007f-\u009f\ufffd]+/g, " ").trim();
+  return flat.length > width ? `${flat.slice(0, width - 1)}…` : flat;
+}
+
+function table(headers: readonly string[], rows: readonly string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] as number))).join("  ").trimEnd();
+  return [line(headers), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+const short = (s: string | null, n: number) => (s === null ? "-" : s.length > n ? `${s.slice(0, n - 1)}…` : s);
+
+export function datumTable(datums: readonly Datum[]): string {
+  if (datums.length === 0) return "(no datums)";
+  return table(
+    ["ID", "CREATED", "BYTES", "PARENT", "TAGS", "CONTENT"],
+    datums.map((d) => [
+      d.id,
+      new Date(d.createdAt).toISOString(),
+      String(d.content.byteLength),
+      short(d.causalParent, 38),
+      short(Object.entries(d.metadata).map(([k, v]) => `${k}=${v}`).join(",") || "-", 30),
+      preview(d, 40),
+    ]),
+  );
+}
+
+export function chainText(chain: readonly Datum[]): string {
+  if (chain.length === 0) return "(no such datum)";
+  return chain
+    .map((d, i) => `${i === 0 ? "" : `${"  ".repeat(i - 1)}└─ `}${d.id}  ${new Date(d.createdAt).toISOString()}  ${preview(d, 50)}`)
+    .join("\n");
+}
+
+export function backendText(report: BackendReport): string {
+  const head = `namespace ${report.namespace}: writes land on ${report.landing}${report.volatile ? "  (VOLATILE: data is lost when the process exits)" : ""}`;
+  const rows = report.tiers.map((t) => [
+    t.name,
+    String(t.rank),
+    t.durability,
+    t.landing ? "yes" : "",
+    t.up === null ? "?" : t.up ? "up" : "DOWN",
+    t.count === null ? "?" : String(t.count),
+    t.bytes === null ? "?" : String(t.bytes),
+  ]);
+  return `${head}\n${table(["TIER", "RANK", "DURABILITY", "LANDING", "STATE", "DATUMS", "BYTES"], rows)}`;
+}
