@@ -1,0 +1,322 @@
+import { cycleError, depthError } from "../../core/causal.js";
+import { sameValue, type Datum } from "../../core/datum.js";
+import { RANKS } from "../../core/lattice.js";
+import { Lifecycle } from "../../core/lifecycle.js";
+import type { Adapter, AdapterStats, Capabilities, ResolvedListOptions } from "../../core/protocol.js";
+import { compareNewestFirst, conflict } from "../../core/tiers.js";
+import { driverError, openDatabase, type Db } from "./connection.js";
+import { needsReorder, prefixRange } from "./keys.js";
+import type { MigrationResult } from "./migrations.js";
+import { ADAPTER_NAME, type SqliteConfig } from "./options.js";
+import * as SQL from "./sql.js";
+
+const CAPABILITIES: Capabilities = Object.freeze({
+  persistent: true,
+  multiProcess: true,
+  nativeCausalChain: true,
+  batch: true,
+  scan: true,
+  evicts: false,
+});
+
+/** `:memory:` lives and dies with its connection. */
+const IN_MEMORY_CAPABILITIES: Capabilities = Object.freeze({ ...CAPABILITIES, persistent: false, multiProcess: false });
+
+/** A row in raw mode: id, content, created_at, causal_parent, metadata (see `sql.ts`). */
+type Row = [string, Buffer, number, string | null, string | null];
+/** A `GET` row: the same without the id. */
+type GetRow = [Buffer, number, string | null, string | null];
+
+const SCAN_PAGE_ROWS = 256;
+/** Measured cost ratio of the two prefix plans (see `PREFIX_PLAN` in sql.ts). */
+const PLAN_FACTOR = 0.032;
+const SCAN_PAGE_BYTES = 8 * 1024 * 1024;
+
+function metadataText(metadata: Readonly<Record<string, string>>): string | null {
+  for (const _ in metadata) return JSON.stringify(metadata);
+  return null;
+}
+
+function toDatum(row: Row): Datum {
+  return {
+    id: row[0],
+    content: row[1],
+    createdAt: row[2],
+    causalParent: row[3],
+    metadata: row[4] === null ? {} : (JSON.parse(row[4]) as Record<string, string>),
+  };
+}
+
+function statements(db: Db) {
+  const raw = (sql: string) => db.prepare(sql).raw(true);
+  return {
+    insert: db.prepare(SQL.INSERT),
+    get: raw(SQL.GET),
+    delete: db.prepare(SQL.DELETE),
+    list: raw(SQL.LIST),
+    listById: raw(SQL.LIST_RANGE_BY_ID),
+    listByTime: raw(SQL.LIST_RANGE_BY_TIME),
+    prefixPlan: db.prepare(SQL.PREFIX_PLAN).pluck(true),
+    listFrom: raw(SQL.LIST_FROM),
+    listTie: raw(SQL.LIST_TIE),
+    chain: raw(SQL.CAUSAL_CHAIN),
+    scanPage: raw(SQL.SCAN_PAGE),
+    stats: raw(SQL.STATS),
+    probe: raw(SQL.PROBE),
+  };
+}
+
+type Statements = ReturnType<typeof statements>;
+
+/** The sqlite tier: one better-sqlite3 connection, statements prepared once at open. */
+export class SqliteAdapter implements Adapter {
+  readonly name = ADAPTER_NAME;
+  readonly rank = RANKS.sqlite;
+  readonly capabilities: Capabilities;
+  /** The database file (absolute), or `:memory:`. */
+  readonly path: string;
+  readonly #config: SqliteConfig;
+  readonly #life = new Lifecycle(ADAPTER_NAME);
+  #db: Db | null = null;
+  #s!: Statements;
+  #putAll!: { immediate(datums: readonly Datum[]): void };
+  #migration: MigrationResult | null = null;
+  /** Statements executed since open (exposed by `stats()`; one per operation on the hot paths). */
+  #queries = 0;
+
+  constructor(config: SqliteConfig) {
+    this.#config = config;
+    this.path = config.path;
+    this.capabilities = config.inMemory ? IN_MEMORY_CAPABILITIES : CAPABILITIES;
+  }
+
+  async open(): Promise<void> {
+    if (!this.#life.beginOpen()) return;
+    const { db, migration } = openDatabase(this.#config);
+    try {
+      this.#s = statements(db);
+      this.#putAll = db.transaction((datums: readonly Datum[]) => {
+        for (const d of datums) this.#insertOrCompare(d);
+      });
+    } catch (error) {
+      db.close();
+      throw driverError(error, "open", this.#config);
+    }
+    this.#db = db;
+    this.#migration = migration;
+    this.#life.opened();
+  }
+
+  async close(): Promise<void> {
+    if (!this.#life.beginClose()) return;
+    const db = this.#db;
+    this.#db = null;
+    if (db === null) return;
+    try {
+      db.pragma(SQL.PRAGMA.optimize);
+    } catch {
+      // Advisory only: a busy or read-only file must not stop the close.
+    }
+    try {
+      db.close();
+    } catch (error) {
+      throw driverError(error, "close", this.#config);
+    }
+  }
+
+  async put(datum: Datum): Promise<string> {
+    this.#life.check();
+    this.#queries++;
+    try {
+      const { changes } = this.#s.insert.run(
+        datum.id,
+        datum.content,
+        datum.createdAt,
+        datum.causalParent,
+        metadataText(datum.metadata),
+      );
+      if (changes === 1) return datum.id;
+      // The id exists: decide no-op or conflict under the write lock, so no one changes it meanwhile.
+      this.#putAll.immediate([datum]);
+    } catch (error) {
+      throw driverError(error, "put", this.#config);
+    }
+    return datum.id;
+  }
+
+  /** Inside a transaction: insert, or compare with what the id already holds. */
+  #insertOrCompare(datum: Datum): void {
+    const s = this.#s;
+    this.#queries++;
+    const args = [datum.id, datum.content, datum.createdAt, datum.causalParent, metadataText(datum.metadata)] as const;
+    if (s.insert.run(...args).changes === 1) return;
+    this.#queries++;
+    const row = s.get.get(datum.id) as GetRow | undefined;
+    if (row === undefined || !sameValue(toDatum([datum.id, ...row]), datum)) throw conflict(datum.id, ADAPTER_NAME);
+  }
+
+  async putMany(datums: readonly Datum[]): Promise<string[]> {
+    this.#life.check();
+    try {
+      this.#putAll.immediate(datums);
+    } catch (error) {
+      throw driverError(error, "putMany", this.#config);
+    }
+    return datums.map((d) => d.id);
+  }
+
+  async get(id: string): Promise<Datum | null> {
+    this.#life.check();
+    this.#queries++;
+    let row: GetRow | undefined;
+    try {
+      row = this.#s.get.get(id) as GetRow | undefined;
+    } catch (error) {
+      throw driverError(error, "get", this.#config);
+    }
+    if (row === undefined) return null;
+    return {
+      id,
+      content: row[0],
+      createdAt: row[1],
+      causalParent: row[2],
+      metadata: row[3] === null ? {} : (JSON.parse(row[3]) as Record<string, string>),
+    };
+  }
+
+  async delete(id: string): Promise<boolean> {
+    this.#life.check();
+    this.#queries++;
+    try {
+      return this.#s.delete.run(id).changes > 0;
+    } catch (error) {
+      throw driverError(error, "delete", this.#config);
+    }
+  }
+
+  async list(options: ResolvedListOptions): Promise<Datum[]> {
+    this.#life.check();
+    const { prefix, after, limit } = options;
+    if (limit <= 0) return [];
+    const range = prefix === "" ? { lower: "", upper: null } : prefixRange(prefix);
+    if (range === null) return [];
+    const s = this.#s;
+    this.#queries++;
+    try {
+      let rows: Row[];
+      if (prefix === "") rows = s.list.all(after, limit) as Row[];
+      else if (range.upper === null) rows = s.listFrom.all(range.lower, after, limit) as Row[];
+      else {
+        this.#queries++;
+        const byTime = s.prefixPlan.get(limit, PLAN_FACTOR * limit, range.lower, range.upper) === 1;
+        rows = (byTime ? s.listByTime : s.listById).all(range.lower, range.upper, after, limit) as Row[];
+      }
+      const datums = rows.map(toDatum);
+      return needsReorder(datums, limit) ? this.#reorder(datums, range.lower, range.upper, limit) : datums;
+    } catch (error) {
+      throw driverError(error, "list", this.#config);
+    }
+  }
+
+  /**
+   * Puts a page into dgent's code-unit order (see `keys.ts`). When the page is full, its last
+   * createdAt group is re-read whole, since the limit may have cut it by SQLite's order.
+   */
+  #reorder(datums: Datum[], lower: string, upper: string | null, limit: number): Datum[] {
+    let out = datums;
+    if (datums.length === limit) {
+      const lastTime = (datums[datums.length - 1] as Datum).createdAt;
+      this.#queries++;
+      const group = (this.#s.listTie.all(lastTime, lower, upper, upper) as Row[]).map(toDatum);
+      out = datums.filter((d) => d.createdAt !== lastTime).concat(group);
+    }
+    out.sort(compareNewestFirst);
+    if (out.length > limit) out.length = limit;
+    return out;
+  }
+
+  async causalChain(id: string, maxDepth: number): Promise<Datum[]> {
+    this.#life.check();
+    if (maxDepth <= 0) throw depthError(id, maxDepth, ADAPTER_NAME);
+    this.#queries++;
+    let rows: [...Row, number][];
+    try {
+      rows = this.#s.chain.all(id, maxDepth) as [...Row, number][];
+    } catch (error) {
+      throw driverError(error, "causalChain", this.#config);
+    }
+    // Rows come oldest first, each distinct datum once, with how often the walk met it. The walk
+    // first repeats the loop member nearest the start: the newest row seen more than once.
+    for (let i = rows.length - 1; i >= 0; i--) {
+      const row = rows[i] as [...Row, number];
+      if (row[5] > 1) throw cycleError(id, row[0], ADAPTER_NAME);
+    }
+    // Same limits as core's walkCausalChain: more than maxDepth datums, or exactly maxDepth whose
+    // oldest still names a parent, is too deep.
+    if (rows.length > maxDepth || (rows.length === maxDepth && (rows[0] as [...Row, number])[3] !== null)) {
+      throw depthError(id, maxDepth, ADAPTER_NAME);
+    }
+    return rows.map((row) => toDatum(row as unknown as Row));
+  }
+
+  /** Every datum in rowid order, a page at a time (deletes and puts between pages are safe). */
+  async *scan(): AsyncIterable<Datum> {
+    this.#life.check();
+    let afterRowid = Number.MIN_SAFE_INTEGER;
+    for (let more = true; more; ) {
+      this.#life.check();
+      const page: Datum[] = [];
+      let bytes = 0;
+      more = false;
+      this.#queries++;
+      try {
+        // Read a page synchronously and release the statement before yielding, so the caller may
+        // use this adapter (e.g. delete what it copied) between pages.
+        for (const row of this.#s.scanPage.iterate(afterRowid) as IterableIterator<[...Row, number]>) {
+          page.push(toDatum(row as unknown as Row));
+          afterRowid = row[5];
+          bytes += row[1].byteLength;
+          if (page.length >= SCAN_PAGE_ROWS || bytes >= SCAN_PAGE_BYTES) {
+            more = true;
+            break;
+          }
+        }
+      } catch (error) {
+        throw driverError(error, "scan", this.#config);
+      }
+      yield* page;
+    }
+  }
+
+  async stats(): Promise<AdapterStats> {
+    this.#life.check();
+    this.#queries++;
+    let count: number;
+    let bytes: number;
+    try {
+      [count, bytes] = this.#s.stats.get() as [number, number];
+    } catch (error) {
+      throw driverError(error, "stats", this.#config);
+    }
+    return {
+      count,
+      bytes,
+      path: this.path,
+      schemaVersion: this.#migration?.version ?? null,
+      /** Schema versions this adapter's open applied (empty if the file was already current). */
+      migrationsApplied: this.#migration?.applied ?? [],
+      /** Statements executed since open, this one included. */
+      queries: this.#queries,
+    };
+  }
+
+  async probe(): Promise<boolean> {
+    if (!this.#life.isOpen) return false;
+    try {
+      this.#s.probe.get();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

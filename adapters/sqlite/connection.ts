@@ -1,0 +1,118 @@
+import { closeSync, openSync, readSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { dgentError, isDgentError, wrapError, type DgentError } from "../../core/errors.js";
+import { ensureWritableDir } from "../../core/paths.js";
+import { inspect, migrate, type MigrationResult } from "./migrations.js";
+import { ADAPTER_NAME, type SqliteConfig } from "./options.js";
+import { PRAGMA } from "./sql.js";
+
+export type Db = Database.Database;
+
+const HEADER = Buffer.from("SQLite format 3\0", "latin1");
+
+/**
+ * Maps a driver error to a dgent error, once: lock waits beyond the busy timeout are
+ * `DGENT_UNAVAILABLE` (retryable), a foreign file is `DGENT_NOT_A_DATABASE`, anything else is
+ * `DGENT_BACKEND_ERROR` with the driver's error as `cause`.
+ */
+export function driverError(error: unknown, op: string, config: SqliteConfig): DgentError {
+  if (isDgentError(error)) return error;
+  const code = typeof (error as { code?: unknown })?.code === "string" ? (error as { code: string }).code : "";
+  const details = { path: config.path, op, sqliteCode: code };
+  if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) {
+    return dgentError(
+      "DGENT_UNAVAILABLE",
+      `sqlite ${op}: ${config.path} stayed locked by another connection for longer than busyTimeoutMs (${config.busyTimeoutMs} ms)`,
+      { unit: ADAPTER_NAME, cause: error, details },
+    );
+  }
+  if (code === "SQLITE_NOTADB") return notADatabase(config.path, error);
+  return wrapError(error, "DGENT_BACKEND_ERROR", `sqlite ${op} failed on ${config.path}`, { unit: ADAPTER_NAME, details });
+}
+
+function notADatabase(path: string, cause?: unknown): DgentError {
+  return dgentError("DGENT_NOT_A_DATABASE", `${path} exists but is not a SQLite database; dgent leaves it untouched`, {
+    unit: ADAPTER_NAME,
+    cause,
+    details: { path },
+  });
+}
+
+/** Refuses, without writing anything, a non-empty file that does not start with SQLite's header. */
+function assertSqliteFile(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return; // created on open
+    throw wrapError(error, "DGENT_BACKEND_ERROR", `cannot read ${path}`, { unit: ADAPTER_NAME, details: { path } });
+  }
+  try {
+    const head = Buffer.alloc(HEADER.length);
+    let read: number;
+    try {
+      read = readSync(fd, head, 0, head.length, 0);
+    } catch (error) {
+      throw notADatabase(path, error); // e.g. EISDIR
+    }
+    if (read !== 0 && (read < head.length || !head.equals(HEADER))) throw notADatabase(path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Sleeps synchronously (open is synchronous; better-sqlite3 is). */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Switches to WAL. On a fresh file several processes may race for the exclusive lock this needs;
+ * SQLite does not always call the busy handler here, so retry until the busy timeout.
+ */
+function enableWal(db: Db, config: SqliteConfig): void {
+  const deadline = Date.now() + config.busyTimeoutMs;
+  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+    try {
+      db.pragma(PRAGMA.journalWal);
+      return;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code !== "string" || !code.startsWith("SQLITE_BUSY") || Date.now() >= deadline) throw error;
+      pause(wait);
+    }
+  }
+}
+
+export interface OpenedDatabase {
+  readonly db: Db;
+  readonly migration: MigrationResult;
+}
+
+/**
+ * Opens (creating when missing) the database: checks the directory and the file header first,
+ * sets the busy timeout, WAL and `synchronous`, then migrates the schema.
+ */
+export function openDatabase(config: SqliteConfig): OpenedDatabase {
+  if (!config.inMemory) {
+    ensureWritableDir(dirname(config.path), ADAPTER_NAME);
+    assertSqliteFile(config.path);
+  }
+  let db: Db;
+  try {
+    db = new Database(config.path, { timeout: config.busyTimeoutMs });
+  } catch (error) {
+    throw driverError(error, "open", config);
+  }
+  try {
+    inspect(db, config.path); // refuse foreign or newer files before WAL writes to them
+    if (!config.inMemory) enableWal(db, config);
+    db.pragma(PRAGMA.synchronous(config.synchronous));
+    const migration = migrate(db, config.path);
+    return { db, migration };
+  } catch (error) {
+    db.close();
+    throw driverError(error, "open", config);
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Every SQL text of the sqlite tier. Columns are always selected in the order of `COLUMNS`, and
+ * statements run in raw mode (rows as arrays), so `row[0]` is the id, `row[1]` the content, etc.
+ */
+
+/** id, content, created_at, causal_parent, metadata. */
+const COLUMNS = "id, content, created_at, causal_parent, metadata";
+const NEWEST_FIRST = "ORDER BY created_at DESC, id DESC";
+
+export const PRAGMA = {
+  journalWal: "journal_mode = WAL",
+  synchronous: (mode: "NORMAL" | "FULL") => `synchronous = ${mode}`,
+  userVersion: "user_version",
+  setUserVersion: (version: number) => `user_version = ${Math.trunc(version)}`,
+  applicationId: "application_id",
+  setApplicationId: (id: number) => `application_id = ${Math.trunc(id)}`,
+  optimize: "optimize",
+} as const;
+
+export const TX = {
+  beginImmediate: "BEGIN IMMEDIATE",
+  commit: "COMMIT",
+  rollback: "ROLLBACK",
+} as const;
+
+/** Objects in the schema that dgent did not make (a foreign database must not be adopted). */
+export const FOREIGN_OBJECTS = "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'";
+
+/** Version 1: the seed's table, adapted (epoch ms, JSON metadata, NULL when empty). */
+export const SCHEMA_V1 = `
+CREATE TABLE IF NOT EXISTS data (
+  id            TEXT PRIMARY KEY,
+  content       BLOB NOT NULL,
+  created_at    REAL NOT NULL,
+  causal_parent TEXT,
+  metadata      TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_data_created ON data (created_at, id);
+CREATE INDEX IF NOT EXISTS idx_data_parent ON data (causal_parent);
+`;
+
+export const INSERT = `INSERT INTO data (${COLUMNS}) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`;
+
+/** content, created_at, causal_parent, metadata of one id. */
+export const GET = "SELECT content, created_at, causal_parent, metadata FROM data WHERE id = ?";
+
+export const DELETE = "DELETE FROM data WHERE id = ?";
+
+/** (after, limit): newest first, walking the time index from its end. */
+export const LIST = `SELECT ${COLUMNS} FROM data INDEXED BY idx_data_created WHERE created_at > ? ${NEWEST_FIRST} LIMIT ?`;
+
+/*
+ * A prefix is the id range [lower, upper) (see keys.ts). Two plans answer it; PREFIX_PLAN picks:
+ * - by id: read the range from the primary-key index, then sort it by time. Costs ~2.5 µs per id
+ *   in the range (each needs its row for created_at), so it suits small ranges.
+ * - by time: walk the time index newest first, testing each id in the index itself (~0.08 µs
+ *   per entry), until `limit` match. It suits ranges dense enough that matches come soon.
+ */
+
+/** (lower, upper, after, limit) */
+export const LIST_RANGE_BY_ID = `SELECT ${COLUMNS} FROM data INDEXED BY sqlite_autoindex_data_1 WHERE id >= ? AND id < ? AND created_at > ? ${NEWEST_FIRST} LIMIT ?`;
+/** (lower, upper, after, limit) */
+export const LIST_RANGE_BY_TIME = `SELECT ${COLUMNS} FROM data INDEXED BY idx_data_created WHERE id >= ? AND id < ? AND created_at > ? ${NEWEST_FIRST} LIMIT ?`;
+/** (lower, after, limit): a prefix whose range has no upper bound (it is all U+10FFFF). */
+export const LIST_FROM = `SELECT ${COLUMNS} FROM data WHERE id >= ? AND created_at > ? ${NEWEST_FIRST} LIMIT ?`;
+
+/**
+ * (minCap, factor, lower, upper) → 1 when the time plan is cheaper. With n rows (estimated by the
+ * largest rowid), a range of r ids, the plans cost about 2.5·r and 0.08·limit·n/r µs, equal at
+ * r = sqrt(0.032·limit·n): count the range index-only up to that cap (≤ 0.07 µs per id).
+ */
+export const PREFIX_PLAN = `
+WITH cap (n) AS (SELECT max(?, CAST(sqrt(? * coalesce((SELECT max(rowid) FROM data), 0)) AS INTEGER)))
+SELECT (SELECT count(*) FROM (SELECT 1 FROM data INDEXED BY sqlite_autoindex_data_1 WHERE id >= ? AND id < ? LIMIT (SELECT n FROM cap)))
+  >= (SELECT n FROM cap)`;
+
+/** (createdAt, lower, upper, upper): every datum of one createdAt in an id range (upper may be null). */
+export const LIST_TIE = `SELECT ${COLUMNS} FROM data WHERE created_at = ? AND id >= ? AND (? IS NULL OR id < ?)`;
+
+/**
+ * (id, maxDepth): the causal chain in one statement. The recursive part carries only ids and a
+ * depth, and stops after maxDepth + 1 steps, so a cycle or an absurd depth ends the walk without
+ * copying content. The outer part reads each distinct datum once, with its first depth and how
+ * often the walk met it (`n > 1` means a cycle). Rows come deepest (oldest) first.
+ */
+export const CAUSAL_CHAIN = `
+WITH RECURSIVE
+  chain (id, parent, depth) AS (
+    SELECT id, causal_parent, 0 FROM data WHERE id = ?
+    UNION ALL
+    SELECT d.id, d.causal_parent, c.depth + 1 FROM chain AS c JOIN data AS d ON d.id = c.parent
+    WHERE c.depth < ?
+  ),
+  firsts (id, depth, n) AS (SELECT id, min(depth), count(*) FROM chain GROUP BY id)
+SELECT d.id, d.content, d.created_at, d.causal_parent, d.metadata, f.n
+FROM firsts AS f JOIN data AS d ON d.id = f.id
+ORDER BY f.depth DESC`;
+
+/** (afterRowid): a page of the table in rowid order; the caller stops iterating at its page size. */
+export const SCAN_PAGE = `SELECT ${COLUMNS}, rowid FROM data WHERE rowid > ? ORDER BY rowid`;
+
+/** count, and bytes of content, ids and metadata. */
+export const STATS = `SELECT count(*), total(length(content)) + total(octet_length(id)) + total(octet_length(metadata)) FROM data`;
+
+export const PROBE = "SELECT 1 FROM data LIMIT 1";
