@@ -1,18 +1,7 @@
-import {
-  closeSync,
-  constants,
-  existsSync,
-  fdatasync,
-  fdatasyncSync,
-  ftruncateSync,
-  openSync,
-  readSync,
-  writeSync,
-} from "node:fs";
 import { dirname } from "node:path";
 import { walkCausalChain } from "../../core/causal.js";
 import { sameValue, type Datum } from "../../core/datum.js";
-import { dgentError, wrapError, type DgentError } from "../../core/errors.js";
+import { dgentError, wrapError } from "../../core/errors.js";
 import { Lifecycle } from "../../core/lifecycle.js";
 import { OrderedIndex } from "../../core/ordered-index.js";
 import { ensureWritableDir } from "../../core/paths.js";
@@ -26,13 +15,12 @@ import type {
 } from "../../core/protocol.js";
 import { conflict } from "../../core/tiers.js";
 import { compactLog, removeOrphanTemps, syncDir } from "./compact.js";
-import { GroupCommit } from "./group-commit.js";
 import { acquireLock, releaseLock, stillHeld, type AcquiredLock } from "./lock.js";
-import { beginLine, commitLine, decodePut, delLine, LineBuffer, putLine } from "./records.js";
-import { replay, type Entry } from "./replay.js";
+import { LogFile, type Durability } from "./log-file.js";
+import { beginLine, commitLine, delLine, putLine } from "./records.js";
+import type { Entry } from "./replay.js";
 
-/** When an acknowledged write survives what; see README.md "Durability". */
-export type Durability = "fsync" | "group" | "none";
+export type { Durability } from "./log-file.js";
 
 export interface JsonlConfig {
   readonly unit: string;
@@ -59,15 +47,12 @@ const CAPABILITIES: Capabilities = Object.freeze({
   evicts: false,
 });
 
+/** Used when the adapter runs without a store: warnings still reach a human. */
 const DEFAULT_EVENTS: AdapterEvents = {
   evicted: () => undefined,
   change: () => undefined,
   warning: (message) => process.emitWarning(message, { type: "DgentWarning", code: "DGENT_JSONL" }),
 };
-
-const LOG_FLAGS = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT;
-/** Records larger than this are read into a buffer of their own instead of growing the shared one. */
-const SHARED_READ_MAX = 1 << 20;
 
 /** An append-only JSON Lines log with an in-memory index of record offsets. */
 export class JsonlAdapter implements Adapter {
@@ -78,24 +63,14 @@ export class JsonlAdapter implements Adapter {
   readonly path: string;
   readonly durability: Durability;
   readonly #unit: string;
+  readonly #groupCommitMs: number;
   readonly #life: Lifecycle;
   readonly #index = new OrderedIndex<Entry>();
-  readonly #out = new LineBuffer();
-  readonly #group: GroupCommit | null;
-  #readBuf = Buffer.allocUnsafe(16 * 1024);
   #events = DEFAULT_EVENTS;
-  #fd = -1;
+  #log: LogFile | null = null;
   #lock: AcquiredLock | null = null;
-  /** File size: the offset of the next record. */
-  #size = 0;
-  /** Bytes known to be on stable storage. */
-  #synced = 0;
-  /** Lines in the log (live puts, tombstones, superseded puts, batch frames). */
-  #lines = 0;
-  /** Set while `compact` runs; writes wait for it. */
+  /** Set while `compact` runs; writes wait for it, reads do not. */
   #gate: Promise<void> | null = null;
-  /** Set when the file may no longer match the index; writes refuse until reopened. */
-  #failed: DgentError | null = null;
   #closing: Promise<void> | null = null;
 
   constructor(config: JsonlConfig) {
@@ -104,51 +79,31 @@ export class JsonlAdapter implements Adapter {
     this.path = config.path;
     this.durability = config.durability;
     this.#unit = config.unit;
+    this.#groupCommitMs = config.groupCommitMs;
     this.#life = new Lifecycle(config.unit);
-    this.#group =
-      config.durability === "group" ? new GroupCommit((done) => this.#syncAsync(done), config.groupCommitMs) : null;
   }
 
   async open(context?: AdapterContext): Promise<void> {
     if (!this.#life.beginOpen()) return;
     this.#events = context?.events ?? DEFAULT_EVENTS;
-    // Synchronous from here to `opened()`, so nothing can interleave with loading.
-    const dir = dirname(this.path);
-    ensureWritableDir(dir, this.#unit);
+    // Synchronous from here to `opened()`, so no call can interleave with loading.
+    ensureWritableDir(dirname(this.path), this.#unit);
     let lock: AcquiredLock;
     try {
       lock = acquireLock(`${this.path}.lock`, this.path, this.#unit);
     } catch (error) {
-      throw wrapError(error, "DGENT_DATA_DIR_UNWRITABLE", `cannot create the lock file of ${this.path}`, {
-        unit: this.#unit,
-      });
+      throw wrapError(error, "DGENT_DATA_DIR_UNWRITABLE", `cannot create the lock file of ${this.path}`, { unit: this.#unit });
     }
     if (lock.tookOver) {
-      this.#warn(`took over the stale lock of ${this.path} left by process ${lock.tookOver.pid}`, {
-        path: this.path,
-        pid: lock.tookOver.pid,
-      });
+      const { pid, host } = lock.tookOver;
+      this.#warn(`took over the stale lock of ${this.path} left by process ${pid}`, { path: this.path, pid, host });
     }
-    let fd = -1;
+    let log: LogFile | null = null;
     try {
-      const existed = existsSync(this.path);
-      fd = openSync(this.path, LOG_FLAGS, 0o644);
-      if (!existed) syncDir(dir);
-      const loaded = replay(fd, this.path, this.#unit);
-      if (loaded.torn !== null) {
-        const { line, bytes, reason } = loaded.torn;
-        ftruncateSync(fd, loaded.end);
-        fdatasyncSync(fd);
-        this.#warn(`dropped a torn tail of ${bytes} bytes from line ${line} of ${this.path}: ${reason}`, {
-          path: this.path,
-          line,
-          bytes,
-          reason,
-        });
-      }
-      for (const e of loaded.entries) this.#index.set(e);
-      this.#size = this.#synced = loaded.end;
-      this.#lines = loaded.lines;
+      const warn = (message: string, details: Readonly<Record<string, unknown>>) => this.#warn(message, details);
+      const opened = LogFile.open(this.path, this.#unit, this.durability, this.#groupCommitMs, warn);
+      log = opened.log;
+      for (const e of opened.entries) this.#index.set(e);
       for (const orphan of removeOrphanTemps(this.path)) {
         this.#warn(`removed ${orphan}, left by a compaction that did not finish`, { path: orphan });
       }
@@ -160,13 +115,16 @@ export class JsonlAdapter implements Adapter {
       }
     } catch (error) {
       this.#index.clear();
-      if (fd >= 0) closeSync(fd);
+      try {
+        log?.close();
+      } catch {
+        // the open error below is the one worth reporting
+      }
       releaseLock(lock);
       throw wrapError(error, "DGENT_BACKEND_ERROR", `cannot open ${this.path}`, { unit: this.#unit });
     }
-    this.#fd = fd;
+    this.#log = log;
     this.#lock = lock;
-    this.#failed = null;
     this.#life.opened();
   }
 
@@ -180,73 +138,74 @@ export class JsonlAdapter implements Adapter {
 
   async #release(): Promise<void> {
     while (this.#gate !== null) await this.#gate;
-    await this.#group?.drain();
-    let error: unknown = null;
+    const log = this.#log as LogFile;
+    await log.drain();
     try {
-      if (this.#synced < this.#size) fdatasyncSync(this.#fd);
-    } catch (e) {
-      error = e;
+      log.close();
+    } finally {
+      if (this.#lock !== null) releaseLock(this.#lock);
+      this.#lock = null;
+      this.#log = null;
+      this.#index.clear();
     }
-    closeSync(this.#fd);
-    this.#fd = -1;
-    if (this.#lock !== null) releaseLock(this.#lock);
-    this.#lock = null;
-    this.#index.clear();
-    if (error !== null) throw wrapError(error, "DGENT_BACKEND_ERROR", `cannot flush ${this.path}`, { unit: this.#unit });
   }
 
   async put(datum: Datum): Promise<string> {
     this.#life.check();
     if (this.#gate !== null) await this.#waitGate();
+    const log = this.#log as LogFile;
     const existing = this.#index.get(datum.id);
     if (existing !== undefined) {
-      if (!sameValue(this.#read(existing), datum)) throw conflict(datum.id, this.#unit);
+      if (!sameValue(log.read(existing), datum)) throw conflict(datum.id, this.#unit);
       // Identical: a no-op, acknowledged once the original is as durable as a new write would be.
-      if (this.#group !== null && existing.offset + existing.length >= this.#synced) await this.#group.wait();
+      const pending = log.settled(existing);
+      if (pending !== undefined) await pending;
       return datum.id;
     }
-    if (this.#failed !== null) throw this.#failed;
-    const out = this.#out;
-    out.reset();
-    const length = out.push(putLine(datum));
-    const offset = this.#append();
-    this.#lines++;
+    log.checkWritable();
+    log.out.reset();
+    const length = log.out.push(putLine(datum));
+    const offset = log.append(1);
     this.#index.set({ id: datum.id, createdAt: datum.createdAt, offset, length });
-    if (this.durability !== "none") await this.#commit();
+    const synced = log.commit();
+    if (synced !== undefined) await synced;
     return datum.id;
   }
 
+  /** All or nothing, also across a crash: a batch is framed by `begin`/`commit` lines. */
   async putMany(datums: readonly Datum[]): Promise<string[]> {
     this.#life.check();
     if (this.#gate !== null) await this.#waitGate();
-    // All or nothing: every conflict is found before anything is written.
+    const log = this.#log as LogFile;
+    // Every conflict is found before anything is written.
     const fresh: Datum[] = [];
-    const seen = datums.length > 1 ? new Map<string, Datum>() : null;
-    let waitForOlder = false;
+    const seen = new Map<string, Datum>();
+    let older: Entry | null = null;
     for (const d of datums) {
       const existing = this.#index.get(d.id);
       if (existing !== undefined) {
-        if (!sameValue(this.#read(existing), d)) throw conflict(d.id, this.#unit);
-        if (existing.offset + existing.length >= this.#synced) waitForOlder = true;
+        if (!sameValue(log.read(existing), d)) throw conflict(d.id, this.#unit);
+        if (older === null || existing.offset > older.offset) older = existing;
         continue;
       }
-      const prior = seen?.get(d.id);
+      const prior = seen.get(d.id);
       if (prior !== undefined) {
         if (!sameValue(prior, d)) throw conflict(d.id, this.#unit);
         continue;
       }
-      seen?.set(d.id, d);
+      seen.set(d.id, d);
       fresh.push(d);
     }
     const ids = datums.map((d) => d.id);
     if (fresh.length === 0) {
-      if (waitForOlder && this.#group !== null) await this.#group.wait();
+      const pending = older === null ? undefined : log.settled(older);
+      if (pending !== undefined) await pending;
       return ids;
     }
-    if (this.#failed !== null) throw this.#failed;
-    const out = this.#out;
+    log.checkWritable();
+    const out = log.out;
     out.reset();
-    const framed = fresh.length > 1; // a lone put needs no frame: one line is atomic already
+    const framed = fresh.length > 1; // one line is atomic already
     if (framed) out.push(beginLine(fresh.length));
     const starts = new Array<number>(fresh.length);
     const lengths = new Array<number>(fresh.length);
@@ -255,54 +214,58 @@ export class JsonlAdapter implements Adapter {
       lengths[i] = out.push(putLine(fresh[i] as Datum));
     }
     if (framed) out.push(commitLine(fresh.length));
-    const base = this.#append();
+    const base = log.append(fresh.length + (framed ? 2 : 0));
     out.shrink();
-    this.#lines += fresh.length + (framed ? 2 : 0);
     for (let i = 0; i < fresh.length; i++) {
       const d = fresh[i] as Datum;
       this.#index.set({ id: d.id, createdAt: d.createdAt, offset: base + (starts[i] as number), length: lengths[i] as number });
     }
-    if (this.durability !== "none") await this.#commit();
+    const synced = log.commit();
+    if (synced !== undefined) await synced;
     return ids;
   }
 
   async get(id: string): Promise<Datum | null> {
     this.#life.check();
     const entry = this.#index.get(id);
-    return entry === undefined ? null : this.#read(entry);
+    return entry === undefined ? null : (this.#log as LogFile).read(entry);
   }
 
+  /** Appends a tombstone; after it the id may be used again. */
   async delete(id: string): Promise<boolean> {
     this.#life.check();
     if (this.#gate !== null) await this.#waitGate();
     if (!this.#index.has(id)) return false;
-    if (this.#failed !== null) throw this.#failed;
-    const out = this.#out;
-    out.reset();
-    out.push(delLine(id));
-    this.#append();
-    this.#lines++;
+    const log = this.#log as LogFile;
+    log.checkWritable();
+    log.out.reset();
+    log.out.push(delLine(id));
+    log.append(1);
     this.#index.delete(id);
-    if (this.durability !== "none") await this.#commit();
+    const synced = log.commit();
+    if (synced !== undefined) await synced;
     return true;
   }
 
   async list(options: ResolvedListOptions): Promise<Datum[]> {
     this.#life.check();
+    const log = this.#log as LogFile;
     const entries = this.#index.list(options);
     const out = new Array<Datum>(entries.length);
-    for (let i = 0; i < entries.length; i++) out[i] = this.#read(entries[i] as Entry);
+    for (let i = 0; i < entries.length; i++) out[i] = log.read(entries[i] as Entry);
     return out;
   }
 
+  /** Walks parents through the in-memory index: one positioned read per ancestor. */
   async causalChain(id: string, maxDepth: number): Promise<Datum[]> {
     this.#life.check();
     const index = this.#index;
+    const log = this.#log as LogFile;
     return walkCausalChain(
       id,
       async (next) => {
         const e = index.get(next);
-        return e === undefined ? null : this.#read(e);
+        return e === undefined ? null : log.read(e);
       },
       maxDepth,
       this.#unit,
@@ -314,29 +277,25 @@ export class JsonlAdapter implements Adapter {
     const index = this.#index;
     for (const e of [...index.values()]) {
       this.#life.check();
-      if (index.get(e.id) === e) yield this.#read(e); // skip datums deleted meanwhile
+      if (index.get(e.id) === e) yield (this.#log as LogFile).read(e); // skips datums deleted meanwhile
     }
   }
 
+  /** `count` live datums; `bytes` file size; `records` lines in the file (compaction drops the dead ones). */
   async stats(): Promise<AdapterStats> {
     this.#life.check();
-    return {
-      count: this.#index.size,
-      bytes: this.#size,
-      records: this.#lines,
-      path: this.path,
-      durability: this.durability,
-    };
+    const log = this.#log as LogFile;
+    return { count: this.#index.size, bytes: log.size, records: log.lines, path: this.path, durability: this.durability };
   }
 
   async probe(): Promise<boolean> {
-    return this.#life.isOpen && this.#failed === null;
+    return this.#life.isOpen && this.#log?.failed === null;
   }
 
   /**
-   * Rewrites the log with only the live datums (to a temp file, fsync, atomic rename, fsync of
-   * the directory). Writes wait while it runs; reads do not. A crash at any point leaves either
-   * the old log or the new one, both complete.
+   * Rewrites the log with only the live datums: temp file, fsync, atomic rename, fsync of the
+   * directory. Writes wait while it runs; reads do not. A crash at any point leaves either the
+   * old log or the new one, each complete.
    */
   async compact(): Promise<CompactResult> {
     this.#life.check();
@@ -345,20 +304,18 @@ export class JsonlAdapter implements Adapter {
     let open!: () => void;
     this.#gate = new Promise<void>((resolve) => (open = resolve));
     try {
-      await this.#group?.drain();
+      const log = this.#log as LogFile;
+      await log.drain();
+      log.checkWritable();
       const entries = [...this.#index.values()].sort((a, b) => a.offset - b.offset);
-      const before = this.#size;
-      const done = await compactLog(this.path, this.#fd, entries);
-      const old = this.#fd;
-      this.#fd = done.fd;
+      const before = log.size;
+      const done = await compactLog(this.path, log.fd, entries);
       for (let i = 0; i < entries.length; i++) (entries[i] as Entry).offset = done.offsets[i] as number;
-      this.#size = this.#synced = done.bytes;
-      this.#lines = entries.length;
-      closeSync(old);
+      log.replace(done.fd, done.bytes, entries.length);
       try {
         syncDir(dirname(this.path));
       } catch (error) {
-        this.#warn(`could not fsync the directory of ${this.path} after compaction: ${String(error)}`, {});
+        this.#warn(`could not fsync the directory of ${this.path} after compaction: ${String(error)}`, { path: this.path });
       }
       return { bytesBefore: before, bytesAfter: done.bytes, datums: entries.length };
     } catch (error) {
@@ -372,91 +329,6 @@ export class JsonlAdapter implements Adapter {
   async #waitGate(): Promise<void> {
     while (this.#gate !== null) await this.#gate;
     this.#life.check();
-  }
-
-  /** Writes the encoded lines in `#out` at the end of the log; returns their offset. */
-  #append(): number {
-    const { buf, length } = this.#out;
-    const offset = this.#size;
-    try {
-      let done = 0;
-      while (done < length) done += writeSync(this.#fd, buf, done, length - done);
-    } catch (error) {
-      // Cut a partial record off so the next append does not follow garbage.
-      try {
-        ftruncateSync(this.#fd, offset);
-      } catch {
-        this.#failed = dgentError(
-          "DGENT_BACKEND_ERROR",
-          `${this.path} may end with a partial record after a failed write; close and reopen to recover`,
-          { unit: this.#unit, cause: error },
-        );
-      }
-      throw wrapError(error, "DGENT_BACKEND_ERROR", `cannot append to ${this.path}`, { unit: this.#unit });
-    }
-    this.#size = offset + length;
-    return offset;
-  }
-
-  /** Makes the writes so far durable as the mode promises. */
-  #commit(): Promise<void> | undefined {
-    if (this.#group !== null) return this.#group.wait();
-    try {
-      fdatasyncSync(this.#fd);
-    } catch (error) {
-      throw this.#syncFailed(error);
-    }
-    this.#synced = this.#size;
-    return undefined;
-  }
-
-  #syncAsync(done: (error: Error | null) => void): void {
-    const mark = this.#size;
-    fdatasync(this.#fd, (error) => {
-      if (error === null) {
-        if (mark > this.#synced) this.#synced = mark;
-        done(null);
-      } else {
-        done(this.#syncFailed(error));
-      }
-    });
-  }
-
-  /** After a failed sync the kernel may have dropped the dirty pages: stop writing. */
-  #syncFailed(error: unknown): DgentError {
-    const wrapped = wrapError(error, "DGENT_BACKEND_ERROR", `cannot sync ${this.path}`, { unit: this.#unit });
-    this.#failed ??= wrapped;
-    return wrapped;
-  }
-
-  /** Reads and decodes one record with a positioned read. */
-  #read(e: Entry): Datum {
-    const n = e.length;
-    let buf = this.#readBuf;
-    if (n > buf.length) {
-      buf = Buffer.allocUnsafe(n);
-      if (n <= SHARED_READ_MAX) this.#readBuf = buf;
-    }
-    let got = 0;
-    while (got < n) {
-      const r = readSync(this.#fd, buf, got, n - got, e.offset + got);
-      if (r === 0) break;
-      got += r;
-    }
-    let d: Datum | null = null;
-    try {
-      if (got === n) d = decodePut(buf.toString("utf8", 0, n));
-    } catch {
-      d = null;
-    }
-    if (d === null || d.id !== e.id) {
-      throw dgentError(
-        "DGENT_BACKEND_ERROR",
-        `${this.path} changed under the adapter: the record of ${JSON.stringify(e.id)} at byte ${e.offset} is gone`,
-        { unit: this.#unit, details: { path: this.path, id: e.id, offset: e.offset } },
-      );
-    }
-    return d;
   }
 
   #warn(message: string, details: Readonly<Record<string, unknown>>): void {

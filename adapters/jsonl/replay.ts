@@ -29,6 +29,20 @@ interface Bad {
   readonly reason: string;
 }
 
+/** Every record line starts with this; a torn one starts with (a prefix of) it. */
+const RECORD_START = Buffer.from('{"v":');
+
+/** A line of NUL bytes only: space the file system allocated but whose data never landed. */
+function allNul(line: Buffer): boolean {
+  for (let i = 0; i < line.length; i++) if (line[i] !== 0) return false;
+  return true;
+}
+
+function looksLikeRecord(line: Buffer): boolean {
+  const n = Math.min(line.length, RECORD_START.length);
+  return line.subarray(0, n).equals(RECORD_START.subarray(0, n));
+}
+
 interface OpenBatch {
   readonly line: number;
   readonly n: number;
@@ -38,9 +52,13 @@ interface OpenBatch {
 const CHUNK = 1 << 20;
 
 /**
- * Reads the whole log once, in chunks, keeping only ids, times and offsets. A bad line followed
- * by a good one is corruption (`DGENT_CORRUPT_LOG`, file untouched); bad lines at the very end,
- * a last line without its newline, or a batch without its commit are a torn tail.
+ * Reads the whole log once, in chunks, keeping only ids, times and offsets.
+ *
+ * A torn tail — what one interrupted write leaves: at most one bad line (a last line without its
+ * newline, or cut short), a batch without its commit, NUL-only lines — is reported for the
+ * caller to cut off. Anything else is refused with the file untouched: a bad line followed by a
+ * good one, or several bad lines at the end, is `DGENT_CORRUPT_LOG`; a file none of whose lines
+ * is or starts like a record is `DGENT_NOT_A_DATABASE` (so a wrong `path` never truncates it).
  */
 export function replay(fd: number, path: string, unit: string): Replayed {
   const size = fstatSync(fd).size;
@@ -52,11 +70,15 @@ export function replay(fd: number, path: string, unit: string): Replayed {
   let lineNo = 0;
   let goodEnd = 0;
   let goodLines = 0;
-  let bad: Bad | null = null;
+  let bad: Bad | null = null; // the first bad line after the last good one
+  let badLines = 0; // bad lines since then, NUL-only ones not counted
+  let sawRecord = false;
   let batch: OpenBatch | null = null;
 
-  const fail = (line: number, reason: string): void => {
+  const fail = (line: number, reason: string, bytes: Buffer | null): void => {
     if (bad === null) bad = { line, reason };
+    if (bytes === null || !allNul(bytes)) badLines++;
+    if (bytes !== null && bytes.length > 0 && (looksLikeRecord(bytes) || allNul(bytes))) sawRecord = true;
   };
 
   for (;;) {
@@ -73,10 +95,11 @@ export function replay(fd: number, path: string, unit: string): Replayed {
       const rec = isUtf8(line) ? parseLine(line.toString("utf8")) : "not valid UTF-8";
       if (typeof rec === "string") {
         if (rec.startsWith("too new")) throw tooNew(path, lineNo, rec, unit);
-        fail(lineNo, rec);
+        fail(lineNo, rec, line);
         continue;
       }
-      if (bad !== null) throw corrupt(path, bad, unit);
+      if (bad !== null) throw corrupt(path, bad, unit, "valid records follow it");
+      sawRecord = true;
       const end = chunkStart + start;
       switch (rec.op) {
         case "put": {
@@ -88,13 +111,13 @@ export function replay(fd: number, path: string, unit: string): Replayed {
           } else if (batch.staged.length < batch.n) {
             batch.staged.push(entry);
           } else {
-            fail(lineNo, `batch of ${batch.n} from line ${batch.line} has more records than announced`);
+            fail(lineNo, `batch of ${batch.n} from line ${batch.line} has more records than announced`, null);
           }
           break;
         }
         case "del":
           if (batch !== null) {
-            fail(lineNo, `delete inside the batch from line ${batch.line}`);
+            fail(lineNo, `delete inside the batch from line ${batch.line}`, null);
             break;
           }
           live.delete(rec.id);
@@ -102,12 +125,12 @@ export function replay(fd: number, path: string, unit: string): Replayed {
           goodLines = lineNo;
           break;
         case "begin":
-          if (batch !== null) fail(lineNo, `batch inside the batch from line ${batch.line}`);
+          if (batch !== null) fail(lineNo, `batch inside the batch from line ${batch.line}`, null);
           else batch = { line: lineNo, n: rec.n, staged: [] };
           break;
         case "commit":
           if (batch === null || batch.n !== rec.n || batch.staged.length !== rec.n) {
-            fail(lineNo, "commit without a matching batch");
+            fail(lineNo, "commit without a matching batch", null);
             break;
           }
           for (const e of batch.staged) live.set(e.id, e);
@@ -118,7 +141,7 @@ export function replay(fd: number, path: string, unit: string): Replayed {
       }
     }
     if (n === 0) {
-      if (start < filled) fail(lineNo + 1, "last line has no newline (a write cut short)");
+      if (start < filled) fail(lineNo + 1, "last line has no newline (a write cut short)", view.subarray(start, filled));
       break;
     }
     // Keep the unfinished line at the front; grow when one line is longer than the chunk.
@@ -133,7 +156,19 @@ export function replay(fd: number, path: string, unit: string): Replayed {
   }
 
   const openBatch = batch as OpenBatch | null;
-  if (openBatch !== null) fail(openBatch.line, `batch of ${openBatch.n} records without its commit (a write cut short)`);
+  const first = bad as Bad | null;
+  if (size > 0 && !sawRecord) {
+    throw dgentError("DGENT_NOT_A_DATABASE", `${path} is not a dgent JSONL log (no line is a record); it was left untouched`, {
+      unit,
+      details: { path },
+    });
+  }
+  if (first !== null && badLines > 1) {
+    throw corrupt(path, first, unit, `${badLines} bad lines end the log, more than one interrupted write leaves`);
+  }
+  if (openBatch !== null && first === null) {
+    bad = { line: openBatch.line, reason: `batch of ${openBatch.n} records without its commit (a write cut short)` };
+  }
   // Oldest first, so building the index appends instead of inserting.
   const entries = [...live.values()].sort((a, b) => a.createdAt - b.createdAt || compareIds(a.id, b.id));
   const tail = bad as Bad | null;
@@ -142,10 +177,10 @@ export function replay(fd: number, path: string, unit: string): Replayed {
   return { entries, lines: goodLines, end: goodEnd, torn };
 }
 
-function corrupt(path: string, bad: Bad, unit: string) {
+function corrupt(path: string, bad: Bad, unit: string, why: string) {
   return dgentError(
     "DGENT_CORRUPT_LOG",
-    `${path} line ${bad.line} is not a valid record (${bad.reason}) but valid records follow it; the log was left untouched. Repair or remove that line by hand`,
+    `${path} line ${bad.line} is not a valid record (${bad.reason}) and ${why}; the log was left untouched. Repair or remove the bad line(s) by hand`,
     { unit, details: { path, line: bad.line, reason: bad.reason } },
   );
 }

@@ -1,0 +1,379 @@
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeDatum, type Datum } from "../../core/datum.js";
+import type { AdapterContext } from "../../core/protocol.js";
+import { defaultRegistry } from "../../core/registry.js";
+import { jsonlAdapter, type JsonlAdapter, type JsonlOptions } from "./index.js";
+
+let root: string;
+let counter = 0;
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), "dgent-jsonl-unit-"));
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** A fresh log path in a directory of its own. */
+function freshPath(): string {
+  const dir = join(root, `t${counter++}`);
+  return join(dir, "log.jsonl");
+}
+
+interface Opened {
+  adapter: JsonlAdapter;
+  warnings: Array<{ message: string; details?: Readonly<Record<string, unknown>> }>;
+}
+
+async function openLog(options: JsonlOptions): Promise<Opened> {
+  const warnings: Opened["warnings"] = [];
+  const context: AdapterContext = {
+    events: {
+      evicted: () => undefined,
+      change: () => undefined,
+      warning: (message, details) => warnings.push({ message, details }),
+    },
+  };
+  const adapter = jsonlAdapter(options);
+  await adapter.open(context);
+  return { adapter, warnings };
+}
+
+function datum(id: string, text = `content of ${id}`, extra: Partial<Datum> = {}): Datum {
+  return makeDatum({ id, content: text, createdAt: extra.createdAt ?? 1_000 + counter++, causalParent: extra.causalParent ?? null, metadata: { ...(extra.metadata ?? {}) } });
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    return (error as { code?: string }).code ?? `uncoded: ${(error as Error).message}`;
+  }
+  return "no error";
+}
+
+const text = (d: Datum | null) => (d === null ? null : Buffer.from(d.content).toString());
+
+describe("jsonl: append-only law and records", () => {
+  it("an identical re-put is a no-op that writes nothing; a different datum conflicts and writes nothing", async () => {
+    const path = freshPath();
+    const { adapter } = await openLog({ path, durability: "none" });
+    const a = datum("a", "one", { metadata: { k: "v" } });
+    expect(await adapter.put(a)).toBe("a");
+    const size = statSync(path).size;
+    expect(await adapter.put({ ...a, createdAt: a.createdAt + 5 })).toBe("a");
+    expect(statSync(path).size).toBe(size);
+    expect(await codeOf(adapter.put({ ...a, content: Buffer.from("two") }))).toBe("DGENT_CONFLICT");
+    expect(await codeOf(adapter.put({ ...a, metadata: { k: "w" } }))).toBe("DGENT_CONFLICT");
+    expect(await codeOf(adapter.putMany([datum("fresh"), { ...a, causalParent: "x" }]))).toBe("DGENT_CONFLICT");
+    expect(statSync(path).size).toBe(size);
+    expect(await adapter.get("fresh")).toBeNull();
+    await adapter.close();
+  });
+
+  it("after a delete the id may be reused, and the reuse survives reopen", async () => {
+    const path = freshPath();
+    const first = await openLog({ path });
+    await first.adapter.put(datum("a", "old"));
+    expect(await first.adapter.delete("a")).toBe(true);
+    expect(await first.adapter.delete("a")).toBe(false);
+    await first.adapter.put(datum("a", "new"));
+    await first.adapter.close();
+    const second = await openLog({ path });
+    expect(text(await second.adapter.get("a"))).toBe("new");
+    expect((await second.adapter.stats()).count).toBe(1);
+    await second.adapter.close();
+  });
+
+  it("writes one versioned JSON record per line with base64 content", async () => {
+    const path = freshPath();
+    const { adapter } = await openLog({ path });
+    await adapter.put(datum("x/1", "hi", { metadata: { role: "user" } }));
+    await adapter.putMany([datum("x/2", "a"), datum("x/3", "b")]);
+    await adapter.delete("x/1");
+    await adapter.close();
+    const lines = readFileSync(path, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l.op)).toEqual(["put", "begin", "put", "put", "commit", "del"]);
+    expect(lines.every((l) => l.v === 1)).toBe(true);
+    expect(lines[0]).toMatchObject({ id: "x/1", causalParent: null, metadata: { role: "user" }, content: Buffer.from("hi").toString("base64") });
+  });
+
+  it("putMany stores a batch once even with repeated identical datums, and refuses a repeated id with different values", async () => {
+    const path = freshPath();
+    const { adapter } = await openLog({ path });
+    const a = datum("a");
+    expect(await adapter.putMany([a, datum("b"), { ...a }])).toEqual(["a", "b", "a"]);
+    expect((await adapter.stats()).count).toBe(2);
+    expect(await codeOf(adapter.putMany([datum("c"), datum("d", "1"), datum("d", "2")]))).toBe("DGENT_CONFLICT");
+    expect(await adapter.get("c")).toBeNull();
+    await adapter.close();
+  });
+
+  it("stats report live count, file size and records; probe tells open from closed", async () => {
+    const path = freshPath();
+    const { adapter } = await openLog({ path });
+    await adapter.put(datum("a"));
+    await adapter.put(datum("b"));
+    await adapter.delete("a");
+    const stats = await adapter.stats();
+    expect(stats).toMatchObject({ count: 1, bytes: statSync(path).size, records: 3, path });
+    expect(await adapter.probe()).toBe(true);
+    await adapter.close();
+    expect(await adapter.probe()).toBe(false);
+  });
+
+  it("big contents round-trip through the positioned read", async () => {
+    const path = freshPath();
+    const { adapter } = await openLog({ path });
+    const big = Buffer.alloc(3 << 20);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 255;
+    await adapter.put(makeDatum({ id: "big", content: big }));
+    await adapter.put(datum("small"));
+    expect(Buffer.from((await adapter.get("big"))!.content).equals(big)).toBe(true);
+    expect(text(await adapter.get("small"))).toBe("content of small");
+    await adapter.close();
+  });
+});
+
+describe("jsonl: options", () => {
+  it("dataDir + namespace give <dataDir>/<namespace>.jsonl; the registry builds it by name", async () => {
+    const dir = join(root, `ns${counter++}`);
+    const adapter = await defaultRegistry.createAdapter("jsonl", { dataDir: dir, namespace: "agent-7" });
+    await adapter.open();
+    await adapter.put(datum("a"));
+    await adapter.close();
+    expect(existsSync(join(dir, "agent-7.jsonl"))).toBe(true);
+    expect(existsSync(join(dir, "agent-7.jsonl.lock"))).toBe(false);
+  });
+
+  it("bad options are refused eagerly with DGENT_INVALID_OPTIONS", () => {
+    const bad: unknown[] = [
+      { path: "/tmp/x.jsonl", namespace: "a" },
+      { path: "/tmp/x.jsonl", dataDir: "/tmp" },
+      { namespace: "../escape" },
+      { durability: "sometimes" },
+      { groupCommitMs: -1 },
+      { unknown: true },
+    ];
+    for (const options of bad) {
+      expect(() => jsonlAdapter(options as JsonlOptions), JSON.stringify(options)).toThrow(expect.objectContaining({ code: "DGENT_INVALID_OPTIONS" }));
+    }
+  });
+
+  it("an unwritable data directory fails open with DGENT_DATA_DIR_UNWRITABLE", async () => {
+    const dir = join(root, `nw${counter++}`);
+    rmSync(dir, { recursive: true, force: true });
+    writeFileSync(join(root, `afile${counter}`), "not a directory");
+    const adapter = jsonlAdapter({ dataDir: join(root, `afile${counter}`, "sub") });
+    expect(await codeOf(adapter.open())).toBe("DGENT_DATA_DIR_UNWRITABLE");
+  });
+});
+
+describe("jsonl: recovery", () => {
+  async function seeded(path: string): Promise<number> {
+    const { adapter } = await openLog({ path });
+    await adapter.put(datum("a", "A"));
+    await adapter.put(datum("b", "B", { causalParent: "a" }));
+    await adapter.close();
+    return statSync(path).size;
+  }
+
+  it("a torn last line is dropped with a warning, the file cut back, and new writes work", async () => {
+    const path = freshPath();
+    const good = await seeded(path);
+    appendFileSync(path, '{"v":1,"op":"put","id":"c","createdAt":5,"causalPa');
+    const { adapter, warnings } = await openLog({ path });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.message).toMatch(/torn tail .* line 3/);
+    expect(warnings[0]!.details).toMatchObject({ line: 3, path });
+    expect(statSync(path).size).toBe(good);
+    expect(text(await adapter.get("a"))).toBe("A");
+    expect((await adapter.causalChain("b", 100)).map((d) => d.id)).toEqual(["a", "b"]);
+    expect(await adapter.get("c")).toBeNull();
+    await adapter.put(datum("c", "C"));
+    await adapter.close();
+    const again = await openLog({ path });
+    expect(again.warnings).toHaveLength(0);
+    expect(text(await again.adapter.get("c"))).toBe("C");
+    await again.adapter.close();
+  });
+
+  it("garbage lines at the end (e.g. zeros after a power loss) are a torn tail too", async () => {
+    const path = freshPath();
+    const good = await seeded(path);
+    appendFileSync(path, Buffer.concat([Buffer.alloc(100), Buffer.from("\n"), Buffer.alloc(50), Buffer.from("\n")]));
+    const { adapter, warnings } = await openLog({ path });
+    expect(warnings).toHaveLength(1);
+    expect(statSync(path).size).toBe(good);
+    expect((await adapter.stats()).count).toBe(2);
+    await adapter.close();
+  });
+
+  it("a putMany cut short before its commit line is dropped whole", async () => {
+    const path = freshPath();
+    const good = await seeded(path);
+    const put = (id: string) => JSON.stringify({ v: 1, op: "put", id, createdAt: 9, causalParent: null, metadata: {}, content: "" });
+    appendFileSync(path, `{"v":1,"op":"begin","n":3}\n${put("x")}\n${put("y")}\n`);
+    const { adapter, warnings } = await openLog({ path });
+    expect(warnings[0]!.message).toMatch(/without its commit/);
+    expect(await adapter.get("x")).toBeNull();
+    expect(await adapter.get("y")).toBeNull();
+    expect(statSync(path).size).toBe(good);
+    await adapter.close();
+  });
+
+  it("a corrupt line in the middle fails open with DGENT_CORRUPT_LOG naming file and line, leaving the file untouched", async () => {
+    const path = freshPath();
+    const { adapter } = await openLog({ path });
+    for (const id of ["a", "b", "c"]) await adapter.put(datum(id));
+    await adapter.close();
+    const lines = readFileSync(path, "utf8").split("\n");
+    lines[1] = lines[1]!.slice(0, 20) + "#" + lines[1]!.slice(21);
+    writeFileSync(path, lines.join("\n"));
+    const before = readFileSync(path);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let caught: { code?: string; message: string } | null = null;
+      try {
+        await jsonlAdapter({ path }).open();
+      } catch (error) {
+        caught = error as { code?: string; message: string };
+      }
+      expect(caught?.code).toBe("DGENT_CORRUPT_LOG"); // not DGENT_LOCKED: a failed open releases the lock
+      expect(caught?.message).toContain(path);
+      expect(caught?.message).toContain("line 2");
+    }
+    expect(readFileSync(path).equals(before)).toBe(true);
+  });
+
+  it("several bad lines at the end are more than a crash leaves: DGENT_CORRUPT_LOG, file untouched", async () => {
+    const path = freshPath();
+    await seeded(path);
+    appendFileSync(path, '{"v":1,"op":"put","id":"c"\n{"v":1,"op":"put","id":"d"\n');
+    const before = readFileSync(path);
+    expect(await codeOf(jsonlAdapter({ path }).open())).toBe("DGENT_CORRUPT_LOG");
+    expect(readFileSync(path).equals(before)).toBe(true);
+  });
+
+  it("a file that is not a dgent log is refused with DGENT_NOT_A_DATABASE and never truncated", async () => {
+    const path = freshPath();
+    await seeded(path);
+    for (const content of ["my precious notes", "line one\nline two\n", "[1,2,3]\n"]) {
+      writeFileSync(path, content);
+      expect(await codeOf(jsonlAdapter({ path }).open()), content).toBe("DGENT_NOT_A_DATABASE");
+      expect(readFileSync(path, "utf8")).toBe(content);
+    }
+  });
+
+  it("a record from a newer format version fails open with DGENT_SCHEMA_TOO_NEW", async () => {
+    const path = freshPath();
+    await seeded(path);
+    appendFileSync(path, '{"v":2,"op":"put","id":"z"}\n');
+    expect(await codeOf(jsonlAdapter({ path }).open())).toBe("DGENT_SCHEMA_TOO_NEW");
+  });
+});
+
+describe("jsonl: compaction", () => {
+  it("keeps exactly the live datums, shrinks the file, and a reopen sees the same data", async () => {
+    const path = freshPath();
+    const { adapter } = await openLog({ path });
+    const all = Array.from({ length: 200 }, (_, i) => datum(`d/${String(i).padStart(3, "0")}`, `v${i}`, { createdAt: i, causalParent: i > 0 ? `d/${String(i - 1).padStart(3, "0")}` : null }));
+    await adapter.putMany(all);
+    for (let i = 0; i < 200; i += 2) await adapter.delete(all[i]!.id);
+    await adapter.put(datum("d/000", "reborn", { createdAt: 1_000 }));
+    const before = await adapter.stats();
+    const listBefore = await adapter.list({ prefix: "", after: -1, limit: 1_000 });
+    const result = await adapter.compact();
+    expect(result).toMatchObject({ bytesBefore: before.bytes, datums: 101 });
+    expect(result.bytesAfter).toBeLessThan(result.bytesBefore);
+    expect(statSync(path).size).toBe(result.bytesAfter);
+    const after = await adapter.stats();
+    expect(after).toMatchObject({ count: 101, records: 101, bytes: result.bytesAfter });
+    expect(await adapter.list({ prefix: "", after: -1, limit: 1_000 })).toEqual(listBefore);
+    expect(await adapter.get("d/002")).toBeNull();
+    expect(text(await adapter.get("d/000"))).toBe("reborn");
+    await adapter.put(datum("late", "after compaction"));
+    expect(text(await adapter.get("late"))).toBe("after compaction");
+    await adapter.close();
+    expect(readdirSync(join(path, "..")).sort()).toEqual(["log.jsonl"]);
+    const reopened = await openLog({ path });
+    expect(reopened.warnings).toHaveLength(0);
+    const listed = await reopened.adapter.list({ prefix: "", after: -1, limit: 1_000 });
+    expect(listed.map((d) => d.id).filter((id) => id !== "late")).toEqual(listBefore.map((d) => d.id));
+    expect(listed.find((d) => d.id === "d/099")).toEqual(listBefore.find((d) => d.id === "d/099"));
+    await reopened.adapter.close();
+  });
+
+  it("writes issued while compaction runs wait for it and all land", async () => {
+    const path = freshPath();
+    const { adapter } = await openLog({ path, durability: "group" });
+    for (let i = 0; i < 100; i++) await adapter.put(datum(`old/${i}`));
+    for (let i = 0; i < 50; i++) await adapter.delete(`old/${i}`);
+    const compaction = adapter.compact();
+    const writes = Array.from({ length: 100 }, (_, i) => adapter.put(datum(`new/${i}`)));
+    const deletes = Array.from({ length: 10 }, (_, i) => adapter.delete(`old/${50 + i}`));
+    await Promise.all([compaction, ...writes, ...deletes]);
+    expect((await adapter.stats()).count).toBe(140);
+    await adapter.close();
+    const again = await openLog({ path });
+    expect((await again.adapter.stats()).count).toBe(140);
+    expect(text(await again.adapter.get("new/99"))).toBe("content of new/99");
+    await again.adapter.close();
+  });
+
+  it("a temp file left by a compaction that was killed is removed on open; the log is intact", async () => {
+    const path = freshPath();
+    const { adapter } = await openLog({ path });
+    await adapter.put(datum("a"));
+    await adapter.close();
+    const orphan = `${path}.compact-999999-deadbeef.tmp`;
+    writeFileSync(orphan, '{"v":1,"op":"put","id":"half');
+    const again = await openLog({ path });
+    expect(existsSync(orphan)).toBe(false);
+    expect(again.warnings.some((w) => w.message.includes("compaction"))).toBe(true);
+    expect(text(await again.adapter.get("a"))).toBe("content of a");
+    await again.adapter.close();
+  });
+});
+
+describe("jsonl: group commit and lifecycle", () => {
+  for (const durability of ["group", "fsync", "none"] as const) {
+    it(`${durability}: 500 concurrent puts and deletes resolve and are all present after reopen`, async () => {
+      const path = freshPath();
+      const { adapter } = await openLog({ path, durability });
+      const ids = await Promise.all(Array.from({ length: 500 }, (_, i) => adapter.put(datum(`c/${i}`))));
+      expect(ids).toHaveLength(500);
+      expect(await Promise.all(Array.from({ length: 100 }, (_, i) => adapter.delete(`c/${i}`)))).toEqual(Array(100).fill(true));
+      await adapter.close();
+      const again = await openLog({ path });
+      expect((await again.adapter.stats()).count).toBe(400);
+      expect(await again.adapter.get("c/50")).toBeNull();
+      expect(text(await again.adapter.get("c/499"))).toBe("content of c/499");
+      await again.adapter.close();
+    });
+  }
+
+  it("a second adapter on the same path in this process is refused with DGENT_LOCKED until the first closes", async () => {
+    const path = freshPath();
+    const { adapter } = await openLog({ path });
+    const second = jsonlAdapter({ path });
+    expect(await codeOf(second.open())).toBe("DGENT_LOCKED");
+    expect(await codeOf(jsonlAdapter({ path: join(path, "..", ".", "log.jsonl") }).open())).toBe("DGENT_LOCKED");
+    await adapter.close();
+    await second.open();
+    await second.put(datum("ok"));
+    await second.close();
+  });
+
+  it("close is idempotent (also concurrently), releases the lock, and later calls fail with DGENT_CLOSED", async () => {
+    const path = freshPath();
+    const { adapter } = await openLog({ path, durability: "group" });
+    const pending = adapter.put(datum("a"));
+    await Promise.all([adapter.close(), adapter.close()]);
+    expect(await pending).toBe("a");
+    await adapter.close();
+    expect(existsSync(`${path}.lock`)).toBe(false);
+    expect(await codeOf(adapter.get("a"))).toBe("DGENT_CLOSED");
+    expect(await codeOf(adapter.compact())).toBe("DGENT_CLOSED");
+    expect(await codeOf(adapter.open())).toBe("DGENT_CLOSED");
+  });
+});

@@ -1,0 +1,208 @@
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fdatasync,
+  fdatasyncSync,
+  ftruncateSync,
+  openSync,
+  readSync,
+  writeSync,
+} from "node:fs";
+import { dirname } from "node:path";
+import type { Datum } from "../../core/datum.js";
+import { dgentError, wrapError, type DgentError } from "../../core/errors.js";
+import { syncDir } from "./compact.js";
+import { GroupCommit } from "./group-commit.js";
+import { decodePut, LineBuffer } from "./records.js";
+import { replay, type Entry } from "./replay.js";
+
+/** When an acknowledged write survives what; see README.md "Durability". */
+export type Durability = "fsync" | "group" | "none";
+
+const LOG_FLAGS = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT;
+/** Records larger than this are read into a buffer of their own instead of growing the shared one. */
+const SHARED_READ_MAX = 1 << 20;
+
+type Warn = (message: string, details: Readonly<Record<string, unknown>>) => void;
+
+/**
+ * The log file's descriptor and byte bookkeeping: appends from one encoded buffer, positioned
+ * reads of single records, and syncing as the durability mode promises. The caller holds the lock.
+ */
+export class LogFile {
+  readonly path: string;
+  readonly durability: Durability;
+  /** Lines are encoded here, then `append` writes them in one call. */
+  readonly out = new LineBuffer();
+  /** File size: the offset of the next record. */
+  size: number;
+  /** Lines in the log (live puts, tombstones, superseded puts, batch frames). */
+  lines: number;
+  /** Set when the file may no longer match the index; writes refuse until reopened. */
+  failed: DgentError | null = null;
+  #fd: number;
+  /** Bytes known to be on stable storage. */
+  #synced: number;
+  readonly #unit: string;
+  readonly #group: GroupCommit | null;
+  #readBuf = Buffer.allocUnsafe(16 * 1024);
+
+  private constructor(path: string, unit: string, durability: Durability, groupMs: number, fd: number, size: number, lines: number) {
+    this.path = path;
+    this.#unit = unit;
+    this.durability = durability;
+    this.#fd = fd;
+    this.size = this.#synced = size;
+    this.lines = lines;
+    this.#group = durability === "group" ? new GroupCommit((done) => this.#syncAsync(done), groupMs) : null;
+  }
+
+  /** Opens (creating) the log and replays it; cuts a torn tail off with a warning. */
+  static open(path: string, unit: string, durability: Durability, groupMs: number, warn: Warn): { log: LogFile; entries: Entry[] } {
+    const existed = existsSync(path);
+    const fd = openSync(path, LOG_FLAGS, 0o644);
+    try {
+      if (!existed) syncDir(dirname(path));
+      const loaded = replay(fd, path, unit);
+      if (loaded.torn !== null) {
+        const { line, bytes, reason } = loaded.torn;
+        ftruncateSync(fd, loaded.end);
+        fdatasyncSync(fd);
+        warn(`dropped a torn tail of ${bytes} bytes from line ${line} of ${path}: ${reason}`, { path, line, bytes, reason });
+      }
+      return { log: new LogFile(path, unit, durability, groupMs, fd, loaded.end, loaded.lines), entries: loaded.entries };
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+  }
+
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /** Throws the error that stopped writes, if any. */
+  checkWritable(): void {
+    if (this.failed !== null) throw this.failed;
+  }
+
+  /** Writes the lines encoded in `out` (`count` of them) at the end; returns their offset. */
+  append(count: number): number {
+    const { buf, length } = this.out;
+    const offset = this.size;
+    try {
+      let done = 0;
+      while (done < length) done += writeSync(this.#fd, buf, done, length - done);
+    } catch (error) {
+      // Cut a partial record off so the next append does not follow garbage.
+      try {
+        ftruncateSync(this.#fd, offset);
+      } catch {
+        this.failed = dgentError(
+          "DGENT_BACKEND_ERROR",
+          `${this.path} may end with a partial record after a failed write; close and reopen to recover`,
+          { unit: this.#unit, cause: error },
+        );
+      }
+      throw wrapError(error, "DGENT_BACKEND_ERROR", `cannot append to ${this.path}`, { unit: this.#unit });
+    }
+    this.size = offset + length;
+    this.lines += count;
+    return offset;
+  }
+
+  /** Makes the writes so far durable as the mode promises: undefined when already done. */
+  commit(): Promise<void> | undefined {
+    if (this.#group !== null) return this.#group.wait();
+    if (this.durability === "none") return undefined;
+    try {
+      fdatasyncSync(this.#fd);
+    } catch (error) {
+      throw this.#syncFailed(error);
+    }
+    this.#synced = this.size;
+    return undefined;
+  }
+
+  /** Waits until `e` is as durable as a new write would be (for an identical re-put). */
+  settled(e: Entry): Promise<void> | undefined {
+    return this.#group !== null && e.offset + e.length >= this.#synced ? this.#group.wait() : undefined;
+  }
+
+  /** Resolves when no group sync is pending or running. */
+  async drain(): Promise<void> {
+    await this.#group?.drain();
+  }
+
+  /** Reads and decodes one record with a positioned read. */
+  read(e: Entry): Datum {
+    const n = e.length;
+    let buf = this.#readBuf;
+    if (n > buf.length) {
+      buf = Buffer.allocUnsafe(n);
+      if (n <= SHARED_READ_MAX) this.#readBuf = buf;
+    }
+    let got = 0;
+    while (got < n) {
+      const r = readSync(this.#fd, buf, got, n - got, e.offset + got);
+      if (r === 0) break;
+      got += r;
+    }
+    let d: Datum | null = null;
+    try {
+      if (got === n) d = decodePut(buf.toString("utf8", 0, n));
+    } catch {
+      d = null;
+    }
+    if (d === null || d.id !== e.id) {
+      throw dgentError(
+        "DGENT_BACKEND_ERROR",
+        `${this.path} changed under the adapter: the record of ${JSON.stringify(e.id)} at byte ${e.offset} is gone`,
+        { unit: this.#unit, details: { path: this.path, id: e.id, offset: e.offset } },
+      );
+    }
+    return d;
+  }
+
+  /** Switches to a compacted log already renamed into place (and synced); closes the old one. */
+  replace(fd: number, size: number, lines: number): void {
+    const old = this.#fd;
+    this.#fd = fd;
+    this.size = this.#synced = size;
+    this.lines = lines;
+    closeSync(old);
+  }
+
+  /** Syncs what is not synced yet and closes; throws (after closing) when the sync fails. */
+  close(): void {
+    let error: unknown = null;
+    try {
+      if (this.#synced < this.size) fdatasyncSync(this.#fd);
+    } catch (e) {
+      error = e;
+    }
+    closeSync(this.#fd);
+    this.#fd = -1;
+    if (error !== null) throw wrapError(error, "DGENT_BACKEND_ERROR", `cannot flush ${this.path}`, { unit: this.#unit });
+  }
+
+  #syncAsync(done: (error: Error | null) => void): void {
+    const mark = this.size;
+    fdatasync(this.#fd, (error) => {
+      if (error === null) {
+        if (mark > this.#synced) this.#synced = mark;
+        done(null);
+      } else {
+        done(this.#syncFailed(error));
+      }
+    });
+  }
+
+  /** After a failed sync the kernel may have dropped the dirty pages: stop writing. */
+  #syncFailed(error: unknown): DgentError {
+    const wrapped = wrapError(error, "DGENT_BACKEND_ERROR", `cannot sync ${this.path}`, { unit: this.#unit });
+    this.failed ??= wrapped;
+    return wrapped;
+  }
+}
