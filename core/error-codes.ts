@@ -105,6 +105,11 @@ export const ERROR_CODES = {
     retryable: true,
     summary: "The storage backend cannot be reached right now; retrying later may succeed.",
   },
+  DGENT_MISSING_DEPENDENCY: {
+    kind: "config",
+    retryable: false,
+    summary: "An optional peer dependency the tier needs is not installed; the message names the package to install.",
+  },
   DGENT_UNKNOWN_ADAPTER: {
     kind: "config",
     retryable: false,
