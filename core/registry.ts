@@ -200,4 +200,6 @@ function editDistance(a: string, b: string): number {
 export const defaultRegistry = new Registry()
   .registerAdapter({ name: "memory", load: async () => (await import("../adapters/memory/index.js")).memory })
   .registerAdapter({ name: "jsonl", load: async () => (await import("../adapters/jsonl/index.js")).jsonl })
-  .registerAdapter({ name: "sqlite", load: async () => (await import("../adapters/sqlite/index.js")).sqlite });
+  .registerAdapter({ name: "sqlite", load: async () => (await import("../adapters/sqlite/index.js")).sqlite })
+  .registerAdapter({ name: "postgres-docker", load: async () => (await import("../adapters/postgres/index.js")).postgresDocker })
+  .registerAdapter({ name: "postgres-kind", load: async () => (await import("../adapters/postgres/index.js")).postgresKind });

@@ -1,0 +1,348 @@
+import pg from "pg";
+import { cycleError, depthError } from "../../core/causal.js";
+import type { Datum } from "../../core/datum.js";
+import { dgentError } from "../../core/errors.js";
+import { Lifecycle } from "../../core/lifecycle.js";
+import type { Adapter, AdapterContext, AdapterEvents, AdapterStats, Capabilities, ResolvedListOptions } from "../../core/protocol.js";
+import { conflict } from "../../core/tiers.js";
+import { passwordOf, redactUrl, wrapPgError } from "./errors.js";
+import { migrate, type MigrationResult } from "./migrations.js";
+import { ORIGIN } from "./notify.js";
+import { acquirePool, type PoolLease } from "./pool.js";
+import type { ResolvedOptions } from "./profiles.js";
+import { identifiers, prefixUpperBound, statements, type Identifiers, type Statement, type Statements } from "./sql.js";
+
+const CAPABILITIES: Capabilities = Object.freeze({
+  persistent: true,
+  multiProcess: true,
+  nativeCausalChain: true,
+  batch: true,
+  scan: true,
+  evicts: false,
+});
+
+const NO_EVENTS: AdapterEvents = { evicted: () => undefined, warning: () => undefined, change: () => undefined };
+
+/** Rows per keyset page of `scan()`. */
+const SCAN_PAGE = 500;
+/** putMany sends at most this many datums, or about this many content bytes, per statement. */
+const BATCH_ROWS = 5_000;
+const BATCH_BYTES = 32 * 1024 * 1024;
+/** A put whose conflicting row vanished (deleted concurrently) is retried this many times. */
+const PUT_ATTEMPTS = 5;
+
+// JSONB cannot hold U+0000, and lone surrogates are not UTF-8. The regex is a cheap first look.
+const SUSPECT = /[\u0000\ud800-\udfff]/;
+function storable(s: string): boolean {
+  return !SUSPECT.test(s) || (!s.includes("\u0000") && s.isWellFormed());
+}
+
+interface Row {
+  id: string;
+  content: Buffer;
+  created_at: number;
+  causal_parent: string | null;
+  metadata: Record<string, string>;
+}
+
+function toDatum(row: Row): Datum {
+  return { id: row.id, content: row.content, createdAt: row.created_at, causalParent: row.causal_parent, metadata: row.metadata };
+}
+
+function bytes(content: Uint8Array): Buffer {
+  return Buffer.isBuffer(content) ? content : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+}
+
+/** One implementation behind both Postgres tiers; the profile only changes defaults. */
+export class PostgresAdapter implements Adapter {
+  readonly name: string;
+  readonly rank: number;
+  readonly capabilities = CAPABILITIES;
+  /** The Postgres schema (the store's namespace) and table this adapter uses. */
+  readonly schema: string;
+  readonly table: string;
+  /** The connection URL with its password replaced by `***`. */
+  readonly redactedUrl: string;
+  readonly #options: ResolvedOptions;
+  readonly #ids: Identifiers;
+  readonly #sql: Statements;
+  readonly #secrets: readonly string[];
+  readonly #life: Lifecycle;
+  #lease: PoolLease | null = null;
+  #unlisten: (() => Promise<void>) | null = null;
+  #events: AdapterEvents = NO_EVENTS;
+  #migration: MigrationResult | null = null;
+
+  constructor(options: ResolvedOptions) {
+    this.#options = options;
+    this.name = options.profile.name;
+    this.rank = options.profile.rank;
+    this.schema = options.schema;
+    this.table = options.table;
+    this.redactedUrl = redactUrl(options.url);
+    this.#ids = identifiers(options.schema, options.table);
+    this.#sql = statements(this.#ids, options.notify);
+    const pw = passwordOf(options.url);
+    this.#secrets = pw ? [pw] : [];
+    this.#life = new Lifecycle(this.name);
+  }
+
+  /** The LISTEN/NOTIFY channel this adapter's table announces changes on. */
+  get channel(): string {
+    return this.#ids.channel;
+  }
+
+  async open(context?: AdapterContext): Promise<void> {
+    if (!this.#life.beginOpen()) return;
+    const o = this.#options;
+    const lease = acquirePool(o);
+    try {
+      this.#migration = await migrate(lease.pool, this.#ids, o.table, o.schema, this.name);
+      this.#events = context?.events ?? NO_EVENTS;
+      if (o.listen) {
+        const events = this.#events;
+        this.#unlisten = await lease.notifications.subscribe(this.#ids.channel, {
+          change: (m) => events.change({ op: m.op, id: m.id, origin: m.origin }),
+          warning: (message, details) => events.warning(message, details),
+        });
+      }
+    } catch (error) {
+      await lease.release();
+      throw this.#wrap(error, `open ${this.#ids.label} at ${this.redactedUrl}`);
+    }
+    this.#lease = lease;
+    this.#life.opened();
+  }
+
+  async close(): Promise<void> {
+    if (!this.#life.beginClose()) return;
+    const lease = this.#lease;
+    const unlisten = this.#unlisten;
+    this.#lease = null;
+    this.#unlisten = null;
+    await unlisten?.().catch(() => undefined);
+    await lease?.release();
+  }
+
+  async put(datum: Datum): Promise<string> {
+    this.#life.check();
+    const metadata = this.#metadataJson(datum);
+    const content = bytes(datum.content);
+    const params: unknown[] = [datum.id, content, datum.createdAt, datum.causalParent, metadata];
+    if (this.#options.notify) params.push(this.#ids.channel, ORIGIN);
+    for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
+      const r = await this.#run<{ inserted: number; same: boolean | null }>(this.#sql.put, params, "put", datum.id);
+      const row = r.rows[0] as { inserted: number; same: boolean | null };
+      if (row.inserted === 1 || row.same === true) return datum.id;
+      if (row.same === false) throw conflict(datum.id, this.name);
+      // Not inserted and not visible to this statement: another transaction inserted it after
+      // our snapshot was taken. Compare against the committed row with a fresh snapshot.
+      const again = await this.#run<{ same: boolean }>(this.#sql.sameAs, [datum.id, content, datum.causalParent, metadata], "put", datum.id);
+      const same = again.rows[0]?.same;
+      if (same === true) return datum.id;
+      if (same === false) throw conflict(datum.id, this.name);
+      // Deleted in between: try the insert again.
+    }
+    throw dgentError("DGENT_UNAVAILABLE", `${this.name}: put ${JSON.stringify(datum.id)} kept racing with concurrent deletes; retry`, {
+      unit: this.name,
+    });
+  }
+
+  async putMany(datums: readonly Datum[]): Promise<string[]> {
+    this.#life.check();
+    if (datums.length === 0) return [];
+    const metadata = datums.map((d) => this.#metadataJson(d));
+    const pool = this.#pool();
+    const client = await this.#connect(pool, "putMany");
+    const swallow = () => undefined;
+    client.on("error", swallow);
+    let broken: Error | undefined;
+    try {
+      await client.query("BEGIN");
+      for (let start = 0; start < datums.length; ) {
+        let end = start;
+        let size = 0;
+        while (end < datums.length && end - start < BATCH_ROWS && (end === start || size < BATCH_BYTES)) {
+          size += (datums[end] as Datum).content.byteLength;
+          end++;
+        }
+        await this.#putChunk(client, datums.slice(start, end), metadata.slice(start, end));
+        start = end;
+      }
+      await client.query("COMMIT");
+      return datums.map((d) => d.id);
+    } catch (error) {
+      await client.query("ROLLBACK").catch((e: Error) => {
+        broken = e;
+      });
+      throw this.#wrap(error, `putMany of ${datums.length} datums into ${this.#ids.label}`);
+    } finally {
+      client.off("error", swallow);
+      client.release(broken);
+    }
+  }
+
+  async #putChunk(client: pg.PoolClient, chunk: readonly Datum[], metadata: readonly string[]): Promise<void> {
+    const contents = chunk.map((d) => bytes(d.content));
+    const parents = chunk.map((d) => d.causalParent);
+    const params: unknown[] = [chunk.map((d) => d.id), contents, chunk.map((d) => d.createdAt), parents, metadata];
+    if (this.#options.notify) params.push(this.#ids.channel, ORIGIN);
+    const r = await client.query<{ ord: string; id: string; same: boolean | null }>({ ...this.#sql.putMany, values: params });
+    const unknown: number[] = [];
+    for (const row of r.rows) {
+      if (row.same === false) throw conflict(row.id, this.name);
+      if (row.same === null) unknown.push(Number(row.ord) - 1);
+    }
+    if (unknown.length === 0) return;
+    // Rows committed by others after this statement's snapshot: compare with a fresh snapshot.
+    const pick = <T>(xs: readonly T[]) => unknown.map((i) => xs[i] as T);
+    const check = await client.query<{ ord: string; same: boolean | null }>({
+      ...this.#sql.sameAsMany,
+      values: [pick(chunk).map((d) => d.id), pick(contents), pick(parents), pick(metadata)],
+    });
+    for (const row of check.rows) {
+      const d = chunk[unknown[Number(row.ord) - 1] as number] as Datum;
+      if (row.same === false) throw conflict(d.id, this.name);
+      if (row.same === null) {
+        throw dgentError("DGENT_UNAVAILABLE", `${this.name}: putMany raced with a concurrent delete of ${JSON.stringify(d.id)}; retry`, {
+          unit: this.name,
+        });
+      }
+    }
+  }
+
+  async get(id: string): Promise<Datum | null> {
+    this.#life.check();
+    const r = await this.#run<Row>(this.#sql.get, [id], "get", id);
+    const row = r.rows[0];
+    return row === undefined ? null : toDatum(row);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    this.#life.check();
+    const params: unknown[] = this.#options.notify ? [id, this.#ids.channel, ORIGIN] : [id];
+    const r = await this.#run(this.#sql.delete, params, "delete", id);
+    return r.rowCount === 1;
+  }
+
+  async list(options: ResolvedListOptions): Promise<Datum[]> {
+    this.#life.check();
+    const { prefix, after, limit } = options;
+    if (limit === 0) return [];
+    let r: pg.QueryResult<Row>;
+    if (prefix === "") {
+      r = await this.#run<Row>(this.#sql.listAll, [after, limit], "list", prefix);
+    } else {
+      const upper = prefixUpperBound(prefix);
+      r =
+        upper === null
+          ? await this.#run<Row>(this.#sql.listFrom, [prefix, after, limit], "list", prefix)
+          : await this.#run<Row>(this.#sql.listRange, [prefix, upper, after, limit], "list", prefix);
+    }
+    return r.rows.map(toDatum);
+  }
+
+  async causalChain(id: string, maxDepth: number): Promise<Datum[]> {
+    this.#life.check();
+    const r = await this.#run<Row & { kind: string; depth: number }>(this.#sql.chain, [id, maxDepth], "causalChain", id);
+    const first = r.rows[0];
+    if (first?.kind === "cycle") throw cycleError(id, first.id, this.name);
+    if (first?.kind === "deep") throw depthError(id, maxDepth, this.name);
+    return r.rows.map(toDatum);
+  }
+
+  async *scan(): AsyncIterable<Datum> {
+    this.#life.check();
+    let last = "";
+    for (;;) {
+      const r = await this.#run<Row>(this.#sql.scan, [last, SCAN_PAGE], "scan", last);
+      for (const row of r.rows) yield toDatum(row);
+      if (r.rows.length < SCAN_PAGE) return;
+      last = (r.rows[r.rows.length - 1] as Row).id;
+    }
+  }
+
+  async stats(): Promise<AdapterStats> {
+    this.#life.check();
+    const r = await this.#run<{ count: number; bytes: number }>(this.#sql.stats, [], "stats", "");
+    const row = r.rows[0] ?? { count: 0, bytes: 0 };
+    return {
+      count: row.count,
+      bytes: row.bytes,
+      schema: this.schema,
+      table: this.table,
+      schemaVersion: this.#migration?.version ?? null,
+      migrationsApplied: this.#migration?.applied ?? [],
+    };
+  }
+
+  /** `SELECT 1` within `probeTimeoutMs`; true when the server answers. Never throws. */
+  async probe(): Promise<boolean> {
+    if (this.#life.isClosed) return false;
+    const timeout = this.#options.probeTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeout);
+    });
+    const attempt = (async () => {
+      if (this.#lease) {
+        await this.#lease.pool.query("SELECT 1");
+        return true;
+      }
+      // Not open (the router probes before choosing a tier): a one-off connection, no pool.
+      const o = this.#options;
+      const client = new pg.Client({ connectionString: o.url, ssl: o.ssl, connectionTimeoutMillis: timeout, application_name: o.applicationName });
+      client.on("error", () => undefined);
+      try {
+        await client.connect();
+        await client.query("SELECT 1");
+        return true;
+      } finally {
+        void client.end().catch(() => undefined);
+      }
+    })().catch(() => false);
+    try {
+      return await Promise.race([attempt, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #pool(): pg.Pool {
+    return (this.#lease as PoolLease).pool;
+  }
+
+  async #connect(pool: pg.Pool, op: string): Promise<pg.PoolClient> {
+    try {
+      return await pool.connect();
+    } catch (error) {
+      throw this.#wrap(error, `${op} on ${this.#ids.label} (connecting to ${this.redactedUrl})`);
+    }
+  }
+
+  async #run<R extends pg.QueryResultRow>(stmt: Statement, values: unknown[], op: string, subject: string): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.#pool().query<R>({ name: stmt.name, text: stmt.text, values });
+    } catch (error) {
+      throw this.#wrap(error, `${op} ${JSON.stringify(subject)} on ${this.#ids.label}`);
+    }
+  }
+
+  #wrap(error: unknown, what: string) {
+    return wrapPgError(error, this.name, what, this.#secrets);
+  }
+
+  #metadataJson(d: Datum): string {
+    const m = d.metadata;
+    for (const key in m) {
+      if (!Object.hasOwn(m, key)) continue;
+      if (storable(key) && storable(m[key] as string)) continue;
+      throw dgentError(
+        "DGENT_INVALID_METADATA",
+        `${this.name}: metadata ${JSON.stringify(key)} of datum ${JSON.stringify(d.id)} holds U+0000 or a lone surrogate, which Postgres JSONB cannot store`,
+        { unit: this.name, details: { id: d.id, key } },
+      );
+    }
+    return JSON.stringify(m);
+  }
+}
