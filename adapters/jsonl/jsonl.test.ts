@@ -1,8 +1,9 @@
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeDatum, type Datum } from "../../core/datum.js";
+import { assertId, makeDatum, sameValue, type Datum } from "../../core/datum.js";
 import type { AdapterContext } from "../../core/protocol.js";
 import { defaultRegistry } from "../../core/registry.js";
 import { jsonlAdapter, type JsonlAdapter, type JsonlOptions } from "./index.js";
@@ -96,6 +97,22 @@ describe("jsonl: append-only law and records", () => {
     expect(lines.map((l) => l.op)).toEqual(["put", "begin", "put", "put", "commit", "del"]);
     expect(lines.every((l) => l.v === 1)).toBe(true);
     expect(lines[0]).toMatchObject({ id: "x/1", causalParent: null, metadata: { role: "user" }, content: Buffer.from("hi").toString("base64") });
+  });
+
+  it("tricky metadata keys and ids with JSON-special characters round-trip through the log", async () => {
+    const path = freshPath();
+    const { adapter } = await openLog({ path });
+    const metadata = JSON.parse('{"__proto__":"p","constructor":"c","":"empty","\\u2028":"ls"}') as Record<string, string>;
+    const d: Datum = { id: 'q"uote\\back/\u2028/é/😀', content: new Uint8Array([0, 10, 13, 255]), createdAt: 1.5, causalParent: null, metadata };
+    await adapter.put(d);
+    await adapter.close();
+    const again = await openLog({ path });
+    const got = await again.adapter.get(d.id);
+    expect(Object.keys(got!.metadata).sort()).toEqual(Object.keys(metadata).sort());
+    expect(sameValue(got!, d)).toBe(true);
+    expect(await again.adapter.put({ ...d, createdAt: 2 })).toBe(d.id);
+    expect(got!.createdAt).toBe(1.5);
+    await again.adapter.close();
   });
 
   it("putMany stores a batch once even with repeated identical datums, and refuses a repeated id with different values", async () => {
@@ -375,5 +392,51 @@ describe("jsonl: group commit and lifecycle", () => {
     expect(await codeOf(adapter.get("a"))).toBe("DGENT_CLOSED");
     expect(await codeOf(adapter.compact())).toBe("DGENT_CLOSED");
     expect(await codeOf(adapter.open())).toBe("DGENT_CLOSED");
+  });
+});
+
+describe("jsonl: round-trip property", () => {
+  it("any valid datums (unicode ids and tags, arbitrary bytes) read back equal, before and after reopen and compaction", async () => {
+    const validId = fc.string({ unit: "binary", minLength: 1, maxLength: 24 }).filter((s) => {
+      try {
+        assertId(s);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    const arbDatum = fc.record({
+      id: validId,
+      content: fc.uint8Array({ maxLength: 300 }),
+      createdAt: fc.oneof(fc.nat(), fc.double({ min: 0, max: 1e15, noNaN: true })),
+      metadata: fc.dictionary(fc.string({ unit: "binary", maxLength: 8 }), fc.string({ unit: "binary", maxLength: 12 }), { maxKeys: 4 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(arbDatum, { selector: (d) => d.id, maxLength: 30 }), fc.boolean(), async (raw, batch) => {
+        const datums: Datum[] = raw.map((d, i) => ({ ...d, causalParent: i > 0 ? raw[i - 1]!.id : null }));
+        const path = freshPath();
+        const { adapter } = await openLog({ path, durability: "none" });
+        if (batch) await adapter.putMany(datums);
+        else for (const d of datums) await adapter.put(d);
+        const check = async (a: JsonlAdapter) => {
+          for (const d of datums) {
+            const got = await a.get(d.id);
+            expect(got).not.toBeNull();
+            expect(sameValue(got!, d)).toBe(true);
+            expect(got!.createdAt).toBe(d.createdAt);
+          }
+          expect((await a.stats()).count).toBe(datums.length);
+        };
+        await check(adapter);
+        await adapter.compact();
+        await check(adapter);
+        await adapter.close();
+        const again = await openLog({ path });
+        expect(again.warnings).toEqual([]);
+        await check(again.adapter);
+        await again.adapter.close();
+      }),
+      { numRuns: 60 },
+    );
   });
 });
