@@ -118,6 +118,9 @@ export function acquireLock(path: string, logPath: string, unit: string): Acquir
     }
     try {
       writeSync(fd, text);
+    } catch (error) {
+      unlinkSync(path); // an empty lock would block the next open for the grace period
+      throw error;
     } finally {
       closeSync(fd);
     }

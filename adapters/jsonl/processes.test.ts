@@ -176,7 +176,7 @@ describe("jsonl: a writer killed with SIGKILL loses no acknowledged put", () => 
       const path = freshPath();
       const concurrency = durability === "group" ? 16 : 4;
       const child = start({ mode: "stream", path, durability, concurrency });
-      await child.until((l) => l.length >= 400);
+      await child.until((l) => l.filter((x) => x.startsWith("ack ")).length >= 400);
       await kill(child);
       const acked = child.lines.filter((l) => l.startsWith("ack ")).map((l) => l.slice(4));
       expect(acked.length).toBeGreaterThanOrEqual(400);
