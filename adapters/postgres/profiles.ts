@@ -139,6 +139,9 @@ export function resolveOptions(options: PostgresOptions, env: NodeJS.ProcessEnv 
   if (Buffer.byteLength(schema) > MAX_IDENTIFIER_BYTES) {
     throw invalid(unit, `namespace ${JSON.stringify(schema)} is longer than Postgres' ${MAX_IDENTIFIER_BYTES}-byte identifier limit`);
   }
+  if (schema.startsWith("pg_") || schema === "information_schema") {
+    throw invalid(unit, `namespace ${JSON.stringify(schema)} is reserved for Postgres' system schemas`);
+  }
   const table = options.table ?? "data";
   if (typeof table !== "string" || !TABLE.test(table)) {
     throw invalid(unit, `table ${JSON.stringify(table)} must be 1-40 letters, digits or "_", starting with a letter or "_"`);

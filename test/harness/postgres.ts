@@ -313,6 +313,41 @@ export function runChild(task: string, args: Record<string, unknown>): Promise<C
   });
 }
 
+/**
+ * Starts one child per task with `barrier: true`, waits until every child has printed "ready",
+ * then tells them all "go" at once: a real start line, whatever the machine's load.
+ */
+export async function runTogether(tasks: ReadonlyArray<{ task: string; args: Record<string, unknown> }>): Promise<ChildResult[]> {
+  const children = tasks.map(({ task, args }) => {
+    const p = spawn(process.execPath, [CHILD_FIXTURE.pathname, task, JSON.stringify({ ...args, barrier: true })], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const state = { stdout: "", stderr: "", ready: false };
+    const exited = new Promise<number | null>((resolve) => p.on("exit", (code) => resolve(code)));
+    return { p, state, exited };
+  });
+  let readyCount = 0;
+  await new Promise<void>((resolve, reject) => {
+    for (const c of children) {
+      c.p.stderr?.on("data", (chunk: Buffer) => (c.state.stderr += chunk.toString()));
+      c.p.stdout?.on("data", (chunk: Buffer) => {
+        c.state.stdout += chunk.toString();
+        if (!c.state.ready && c.state.stdout.startsWith("ready\n")) {
+          c.state.ready = true;
+          c.state.stdout = c.state.stdout.slice("ready\n".length);
+          if (++readyCount === children.length) resolve();
+        }
+      });
+      void c.exited.then(() => {
+        if (!c.state.ready) reject(new Error(`a child exited before it was ready: ${c.state.stderr}`));
+      });
+    }
+  });
+  for (const c of children) c.p.stdin?.end("go\n");
+  const codes = await Promise.all(children.map((c) => c.exited));
+  return children.map((c, i) => ({ code: codes[i] ?? null, stdout: c.state.stdout, stderr: c.state.stderr }));
+}
+
 /** Drops a schema and everything in it (the kit's `destroy`). */
 export async function dropSchema(server: PostgresServer, schema: string): Promise<void> {
   await server.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
