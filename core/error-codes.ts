@@ -83,7 +83,7 @@ export const ERROR_CODES = {
   DGENT_NOT_A_DATABASE: {
     kind: "backend",
     retryable: false,
-    summary: "The file at the database path exists but is not a database of this kind.",
+    summary: "The file at the tier's path exists but is not storage of that tier (not a SQLite database, not a JSONL log); it is left untouched.",
   },
   DGENT_SCHEMA_TOO_NEW: {
     kind: "backend",

@@ -50,6 +50,7 @@ export {
   type ListOptions,
   MAX_LIST_LIMIT,
   type ResolvedListOptions,
+  SILENT_EVENTS,
 } from "./protocol.js";
 export { type BuiltInTier, RANKS, byDurability, rankLabel } from "./lattice.js";
 export {

@@ -36,7 +36,9 @@ const compareId = (a: IndexEntry, id: string): number => compareIds(a.id, id);
 export class OrderedIndex<T extends IndexEntry> {
   readonly #byId = new Map<string, T>();
   readonly #byTime: T[] = [];
-  readonly #byIdOrder: T[] = [];
+  #byIdOrder: T[] = [];
+  /** Entries not yet merged into `#byIdOrder` (ids that arrived out of order); merged on demand. */
+  #pending: T[] = [];
 
   get size(): number {
     return this.#byId.size;
@@ -57,8 +59,31 @@ export class OrderedIndex<T extends IndexEntry> {
     insertSorted(this.#byTime, entry, compareTime);
     const ids = this.#byIdOrder;
     const last = ids[ids.length - 1];
-    if (last === undefined || compareIds(last.id, entry.id) < 0) ids.push(entry);
-    else ids.splice(lowerBound(ids, entry.id, compareId), 0, entry);
+    if (this.#pending.length === 0 && (last === undefined || compareIds(last.id, entry.id) < 0)) ids.push(entry);
+    else this.#pending.push(entry);
+  }
+
+  /**
+   * Merges out-of-order ids into the id order. Random ids (content hashes) would otherwise shift
+   * the array on every insert; batching makes a bulk load O(n log n) and a put O(1) amortised.
+   */
+  #idOrder(): T[] {
+    const pending = this.#pending;
+    if (pending.length === 0) return this.#byIdOrder;
+    pending.sort((a, b) => compareIds(a.id, b.id));
+    const old = this.#byIdOrder;
+    const merged: T[] = new Array(old.length + pending.length);
+    let i = 0;
+    let j = 0;
+    let k = 0;
+    while (i < old.length && j < pending.length) {
+      merged[k++] = compareIds((old[i] as T).id, (pending[j] as T).id) < 0 ? (old[i++] as T) : (pending[j++] as T);
+    }
+    while (i < old.length) merged[k++] = old[i++] as T;
+    while (j < pending.length) merged[k++] = pending[j++] as T;
+    this.#byIdOrder = merged;
+    this.#pending = [];
+    return merged;
   }
 
   delete(id: string): T | undefined {
@@ -66,7 +91,8 @@ export class OrderedIndex<T extends IndexEntry> {
     if (entry === undefined) return undefined;
     this.#byId.delete(id);
     removeAt(this.#byTime, lowerBound(this.#byTime, entry, compareTime));
-    removeAt(this.#byIdOrder, lowerBound(this.#byIdOrder, id, compareId));
+    const ids = this.#idOrder();
+    removeAt(ids, lowerBound(ids, id, compareId));
     return entry;
   }
 
@@ -78,7 +104,8 @@ export class OrderedIndex<T extends IndexEntry> {
   clear(): void {
     this.#byId.clear();
     this.#byTime.length = 0;
-    this.#byIdOrder.length = 0;
+    this.#byIdOrder = [];
+    this.#pending = [];
   }
 
   values(): IterableIterator<T> {
@@ -92,7 +119,7 @@ export class OrderedIndex<T extends IndexEntry> {
     if (limit <= 0) return out;
     const byTime = this.#byTime;
     if (prefix !== "") {
-      const ids = this.#byIdOrder;
+      const ids = this.#idOrder();
       const start = lowerBound(ids, prefix, compareId);
       let end = start;
       // The range of ids starting with prefix; stop counting once it is clearly not selective.

@@ -55,6 +55,13 @@ export interface ChangeEvent {
   readonly origin?: string;
 }
 
+/** Events that go nowhere: for an adapter opened without a store. */
+export const SILENT_EVENTS: AdapterEvents = Object.freeze({
+  evicted: () => undefined,
+  warning: () => undefined,
+  change: () => undefined,
+});
+
 export interface AdapterContext {
   readonly events: AdapterEvents;
 }

@@ -325,3 +325,40 @@ describe("the bounded memory tier", () => {
     spy.mockRestore();
   });
 });
+
+describe("OrderedIndex", () => {
+  it("property: list matches a reference model under random inserts, deletes and queries", async () => {
+    const { OrderedIndex } = await import("../core/ordered-index.js");
+    const { compareNewestFirst } = await import("../core/order.js");
+    const key = fc.stringMatching(/^[ab\u00e9\u{1F989}/]{1,4}$/u);
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("set" as const), id: key, createdAt: fc.integer({ min: 0, max: 5 }) }),
+      fc.record({ kind: fc.constant("delete" as const), id: key }),
+      fc.record({ kind: fc.constant("list" as const), prefix: fc.oneof(fc.constant(""), key), after: fc.integer({ min: -1, max: 5 }), limit: fc.integer({ min: 0, max: 8 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+        const index = new OrderedIndex<{ id: string; createdAt: number }>();
+        const model = new Map<string, { id: string; createdAt: number }>();
+        for (const o of ops) {
+          if (o.kind === "set") {
+            index.set({ id: o.id, createdAt: o.createdAt });
+            model.set(o.id, { id: o.id, createdAt: o.createdAt });
+          } else if (o.kind === "delete") {
+            expect(index.delete(o.id)?.id).toBe(model.get(o.id)?.id);
+            model.delete(o.id);
+          } else {
+            const want = [...model.values()]
+              .filter((e) => e.id.startsWith(o.prefix) && e.createdAt > o.after)
+              .sort((a, b) => compareNewestFirst(a as never, b as never))
+              .slice(0, o.limit)
+              .map((e) => e.id);
+            expect(index.list(o).map((e) => e.id)).toEqual(want);
+          }
+          expect(index.size).toBe(model.size);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -3,7 +3,14 @@ import { walkCausalChain } from "../../core/causal.js";
 import { RANKS } from "../../core/lattice.js";
 import { Lifecycle } from "../../core/lifecycle.js";
 import { OrderedIndex } from "../../core/ordered-index.js";
-import type { Adapter, AdapterContext, AdapterEvents, Capabilities, ResolvedListOptions } from "../../core/protocol.js";
+import {
+  SILENT_EVENTS,
+  type Adapter,
+  type AdapterContext,
+  type AdapterEvents,
+  type Capabilities,
+  type ResolvedListOptions,
+} from "../../core/protocol.js";
 import { defineAdapter, instantiateAdapter } from "../../core/registry.js";
 import { conflict } from "../../core/tiers.js";
 
@@ -25,7 +32,6 @@ const CAPABILITIES: Capabilities = Object.freeze({
   evicts: false,
 });
 
-const NO_EVENTS: AdapterEvents = { evicted: () => undefined, warning: () => undefined, change: () => undefined };
 
 interface Entry {
   readonly id: string;
@@ -49,7 +55,7 @@ class MemoryAdapter implements Adapter {
   readonly #maxDatums: number;
   readonly #maxBytes: number;
   #bytes = 0;
-  #events: AdapterEvents = NO_EVENTS;
+  #events: AdapterEvents = SILENT_EVENTS;
 
   constructor(options: MemoryOptions) {
     this.#maxDatums = options.maxDatums ?? Infinity;
@@ -60,7 +66,7 @@ class MemoryAdapter implements Adapter {
 
   async open(context?: AdapterContext): Promise<void> {
     if (!this.#life.beginOpen()) return;
-    this.#events = context?.events ?? NO_EVENTS;
+    this.#events = context?.events ?? SILENT_EVENTS;
     this.#life.opened();
   }
 
