@@ -3,9 +3,9 @@ import { sameValue, type Datum } from "../../core/datum.js";
 import { RANKS } from "../../core/lattice.js";
 import { Lifecycle } from "../../core/lifecycle.js";
 import type { Adapter, AdapterStats, Capabilities, ResolvedListOptions } from "../../core/protocol.js";
-import { compareNewestFirst, conflict } from "../../core/tiers.js";
+import { conflict } from "../../core/tiers.js";
 import { driverError, openDatabase, type Db } from "./connection.js";
-import { needsReorder, prefixRange } from "./keys.js";
+import { prefixRange } from "./keys.js";
 import type { MigrationResult } from "./migrations.js";
 import { ADAPTER_NAME, type SqliteConfig } from "./options.js";
 import * as SQL from "./sql.js";
@@ -58,7 +58,6 @@ function statements(db: Db) {
     listByTime: raw(SQL.LIST_RANGE_BY_TIME),
     prefixPlan: db.prepare(SQL.PREFIX_PLAN).pluck(true),
     listFrom: raw(SQL.LIST_FROM),
-    listTie: raw(SQL.LIST_TIE),
     chain: raw(SQL.CAUSAL_CHAIN),
     scanPage: raw(SQL.SCAN_PAGE),
     stats: raw(SQL.STATS),
@@ -211,28 +210,10 @@ export class SqliteAdapter implements Adapter {
         const byTime = s.prefixPlan.get(limit, PLAN_FACTOR * limit, range.lower, range.upper) === 1;
         rows = (byTime ? s.listByTime : s.listById).all(range.lower, range.upper, after, limit) as Row[];
       }
-      const datums = rows.map(toDatum);
-      return needsReorder(datums, limit) ? this.#reorder(datums, range.lower, range.upper, limit) : datums;
+      return rows.map(toDatum);
     } catch (error) {
       throw driverError(error, "list", this.#config);
     }
-  }
-
-  /**
-   * Puts a page into dgent's code-unit order (see `keys.ts`). When the page is full, its last
-   * createdAt group is re-read whole, since the limit may have cut it by SQLite's order.
-   */
-  #reorder(datums: Datum[], lower: string, upper: string | null, limit: number): Datum[] {
-    let out = datums;
-    if (datums.length === limit) {
-      const lastTime = (datums[datums.length - 1] as Datum).createdAt;
-      this.#queries++;
-      const group = (this.#s.listTie.all(lastTime, lower, upper, upper) as Row[]).map(toDatum);
-      out = datums.filter((d) => d.createdAt !== lastTime).concat(group);
-    }
-    out.sort(compareNewestFirst);
-    if (out.length > limit) out.length = limit;
-    return out;
   }
 
   async causalChain(id: string, maxDepth: number): Promise<Datum[]> {

@@ -62,29 +62,6 @@ function assertSqliteFile(path: string): void {
   }
 }
 
-/** Sleeps synchronously (open is synchronous; better-sqlite3 is). */
-function pause(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/**
- * Switches to WAL. On a fresh file several processes may race for the exclusive lock this needs;
- * SQLite does not always call the busy handler here, so retry until the busy timeout.
- */
-function enableWal(db: Db, config: SqliteConfig): void {
-  const deadline = Date.now() + config.busyTimeoutMs;
-  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-    try {
-      db.pragma(PRAGMA.journalWal);
-      return;
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      if (typeof code !== "string" || !code.startsWith("SQLITE_BUSY") || Date.now() >= deadline) throw error;
-      pause(wait);
-    }
-  }
-}
-
 export interface OpenedDatabase {
   readonly db: Db;
   readonly migration: MigrationResult;
@@ -107,7 +84,8 @@ export function openDatabase(config: SqliteConfig): OpenedDatabase {
   }
   try {
     inspect(db, config.path); // refuse foreign or newer files before WAL writes to them
-    if (!config.inMemory) enableWal(db, config);
+    // Needs a brief exclusive lock on a fresh file; the busy timeout covers racing openers.
+    if (!config.inMemory) db.pragma(PRAGMA.journalWal);
     db.pragma(PRAGMA.synchronous(config.synchronous));
     const migration = migrate(db, config.path);
     return { db, migration };

@@ -1,8 +1,7 @@
 /**
- * Id ranges and orders. SQLite compares TEXT with memcmp over UTF-8 (the BINARY collation), which
- * is code-point order; dgent's order is JavaScript's UTF-16 code-unit order. The two agree except
- * between characters above U+FFFF (surrogate pairs, code units D800–DFFF) and characters in
- * U+E000–U+FFFF: code points put U+10000 after U+FFFF, code units put it before U+E000.
+ * Id prefixes as index ranges. SQLite compares TEXT with memcmp over UTF-8 (the BINARY collation),
+ * which is Unicode code-point order: the order dgent defines for ids (`compareIds` in
+ * core/order.ts), so `ORDER BY id` needs no correction. A prefix becomes a range in that order.
  */
 
 /** A prefix as the half-open id range `[lower, upper)` in SQLite's order; `upper` null = unbounded. */
@@ -39,35 +38,4 @@ export function prefixRange(prefix: string): IdRange | null {
   if (high < 0xd800 || high > 0xdbff || !head.isWellFormed()) return null;
   const first = 0x10000 + ((high - 0xd800) << 10);
   return { lower: head + String.fromCodePoint(first), upper: successor(head + String.fromCodePoint(first + 0x3ff)) };
-}
-
-/** Characters whose code-point and code-unit orders can disagree: D800–DFFF and E000–FFFF. */
-const ORDER_SENSITIVE = /[\ud800-\uffff]/;
-
-interface Keyed {
-  readonly id: string;
-  readonly createdAt: number;
-}
-
-/**
- * Whether a newest-first page from SQLite may differ from dgent's order: only ids that tie on
- * `createdAt` are ordered by id, and only order-sensitive characters order differently. When the
- * page is full (`rows.length === limit`), the tie group at its end may also have lost a member
- * to the limit. Cheap when createdAt values are distinct (the usual case): no regex runs except
- * on the last row of a full page.
- */
-export function needsReorder(rows: readonly Keyed[], limit: number): boolean {
-  const n = rows.length;
-  if (n === 0) return false;
-  const lastTime = n === limit ? (rows[n - 1] as Keyed).createdAt : NaN;
-  for (let i = 0; i < n; i++) {
-    const row = rows[i] as Keyed;
-    const t = row.createdAt;
-    const tied =
-      t === lastTime ||
-      (i > 0 && (rows[i - 1] as Keyed).createdAt === t) ||
-      (i + 1 < n && (rows[i + 1] as Keyed).createdAt === t);
-    if (tied && ORDER_SENSITIVE.test(row.id)) return true;
-  }
-  return false;
 }

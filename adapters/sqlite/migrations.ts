@@ -1,7 +1,7 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { dgentError } from "../../core/errors.js";
 import { ADAPTER_NAME } from "./options.js";
-import { FOREIGN_OBJECTS, PRAGMA, SCHEMA_V1, TX } from "./sql.js";
+import { PRAGMA, SCHEMA_STATE, SCHEMA_V1, TX } from "./sql.js";
 
 /** One schema step. Append new steps at the end; never edit or reorder a released one. */
 export interface Migration {
@@ -36,18 +36,25 @@ export interface MigrationResult {
 
 type Db = BetterSqlite3.Database;
 
-function readVersions(db: Db): { app: number; version: number } {
-  return {
-    app: db.pragma(PRAGMA.applicationId, { simple: true }) as number,
-    version: db.pragma(PRAGMA.userVersion, { simple: true }) as number,
-  };
+interface SchemaState {
+  /** `PRAGMA application_id`: ours, or 0 for a fresh file. */
+  readonly app: number;
+  /** `PRAGMA user_version`: the schema version. */
+  readonly version: number;
+  /** Tables, indexes, views and triggers in the file. */
+  readonly objects: number;
 }
 
-function checkVersions(db: Db, path: string, app: number, version: number): void {
-  if (app !== APPLICATION_ID && (app !== 0 || version !== 0)) {
+function readState(db: Db): SchemaState {
+  const [app, version, objects] = db.prepare(SCHEMA_STATE).raw(true).get() as [number, number, number];
+  return { app, version, objects };
+}
+
+function checkState(path: string, { app, version, objects }: SchemaState): void {
+  if (app !== APPLICATION_ID && (app !== 0 || version !== 0 || objects > 0)) {
     throw dgentError(
       "DGENT_NOT_A_DATABASE",
-      `${path} is a SQLite database of another application (application_id ${app}, user_version ${version}); dgent leaves it untouched`,
+      `${path} is a SQLite database that dgent did not create (application_id ${app}, user_version ${version}, ${objects} schema objects); dgent leaves it untouched`,
       { unit: ADAPTER_NAME, details: { path, applicationId: app, userVersion: version } },
     );
   }
@@ -58,13 +65,6 @@ function checkVersions(db: Db, path: string, app: number, version: number): void
       { unit: ADAPTER_NAME, details: { path, version, known: SCHEMA_VERSION } },
     );
   }
-  if (app === 0 && (db.prepare(FOREIGN_OBJECTS).pluck().get() as number) > 0) {
-    throw dgentError(
-      "DGENT_NOT_A_DATABASE",
-      `${path} is a SQLite database that dgent did not create (it has tables and no dgent application_id); dgent leaves it untouched`,
-      { unit: ADAPTER_NAME, details: { path } },
-    );
-  }
 }
 
 /**
@@ -73,14 +73,14 @@ function checkVersions(db: Db, path: string, app: number, version: number): void
  * Returns true when the schema is already current.
  */
 export function inspect(db: Db, path: string): boolean {
-  const { app, version } = readVersions(db);
-  if (app === APPLICATION_ID && version === SCHEMA_VERSION) return true;
-  checkVersions(db, path, app, version);
+  const state = readState(db);
+  if (state.app === APPLICATION_ID && state.version === SCHEMA_VERSION) return true;
+  checkState(path, state);
   return false;
 }
 
 /**
- * Brings the schema to `SCHEMA_VERSION`. Idempotent. A current database costs two pragma reads
+ * Brings the schema to `SCHEMA_VERSION`. Idempotent. A current database costs one read
  * and no lock; otherwise the steps run in one `BEGIN IMMEDIATE` transaction that re-reads the
  * version, so processes opening a fresh file at once apply each step exactly once.
  */
@@ -89,8 +89,9 @@ export function migrate(db: Db, path: string): MigrationResult {
   const applied: number[] = [];
   db.exec(TX.beginImmediate);
   try {
-    const { app, version } = readVersions(db);
-    checkVersions(db, path, app, version);
+    const state = readState(db);
+    checkState(path, state);
+    const { app, version } = state;
     for (const step of MIGRATIONS) {
       if (step.version <= version) continue;
       db.exec(step.up);

@@ -10,9 +10,7 @@ const NEWEST_FIRST = "ORDER BY created_at DESC, id DESC";
 export const PRAGMA = {
   journalWal: "journal_mode = WAL",
   synchronous: (mode: "NORMAL" | "FULL") => `synchronous = ${mode}`,
-  userVersion: "user_version",
   setUserVersion: (version: number) => `user_version = ${Math.trunc(version)}`,
-  applicationId: "application_id",
   setApplicationId: (id: number) => `application_id = ${Math.trunc(id)}`,
   optimize: "optimize",
 } as const;
@@ -23,8 +21,14 @@ export const TX = {
   rollback: "ROLLBACK",
 } as const;
 
-/** Objects in the schema that dgent did not make (a foreign database must not be adopted). */
-export const FOREIGN_OBJECTS = "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'";
+/**
+ * application_id, user_version and the number of schema objects, read in one statement so the
+ * three come from one snapshot even while another process is migrating the file.
+ */
+export const SCHEMA_STATE = `SELECT
+  (SELECT application_id FROM pragma_application_id()),
+  (SELECT user_version FROM pragma_user_version()),
+  (SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%')`;
 
 /** Version 1: the seed's table, adapted (epoch ms, JSON metadata, NULL when empty). */
 export const SCHEMA_V1 = `
@@ -73,9 +77,6 @@ export const PREFIX_PLAN = `
 WITH cap (n) AS (SELECT max(?, CAST(sqrt(? * coalesce((SELECT max(rowid) FROM data), 0)) AS INTEGER)))
 SELECT (SELECT count(*) FROM (SELECT 1 FROM data INDEXED BY sqlite_autoindex_data_1 WHERE id >= ? AND id < ? LIMIT (SELECT n FROM cap)))
   >= (SELECT n FROM cap)`;
-
-/** (createdAt, lower, upper, upper): every datum of one createdAt in an id range (upper may be null). */
-export const LIST_TIE = `SELECT ${COLUMNS} FROM data WHERE created_at = ? AND id >= ? AND (? IS NULL OR id < ?)`;
 
 /**
  * (id, maxDepth): the causal chain in one statement. The recursive part carries only ids and a

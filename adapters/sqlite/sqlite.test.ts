@@ -1,0 +1,294 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, describe, expect, it } from "vitest";
+import { defaultRegistry } from "../../core/registry.js";
+import { RANKS } from "../../core/lattice.js";
+import { ADAPTER_NAME, APPLICATION_ID, SCHEMA_VERSION, sqlite, sqliteAdapter } from "./index.js";
+import { cleanup, codeOf, datum, tempDir } from "./test-support.js";
+
+afterAll(cleanup);
+
+const rawVersions = (path: string) => {
+  const db = new Database(path, { readonly: true });
+  try {
+    return {
+      userVersion: db.pragma("user_version", { simple: true }),
+      applicationId: db.pragma("application_id", { simple: true }),
+      journalMode: db.pragma("journal_mode", { simple: true }),
+      objects: db.prepare("SELECT type, name FROM sqlite_schema ORDER BY name").all(),
+    };
+  } finally {
+    db.close();
+  }
+};
+
+describe("sqlite: options and placement", () => {
+  it("is registered under its name, with its rank and a validated options schema", async () => {
+    expect(ADAPTER_NAME).toBe("sqlite");
+    expect(sqlite.name).toBe("sqlite");
+    expect(sqlite.rank).toBe(RANKS.sqlite);
+    const dir = tempDir();
+    const viaRegistry = await defaultRegistry.createAdapter("sqlite", { namespace: "reg", dataDir: dir });
+    expect(viaRegistry.rank).toBe(RANKS.sqlite);
+    expect((await codeOf(() => sqliteAdapter({ synchronous: "OFF" as never }))).code).toBe("DGENT_INVALID_OPTIONS");
+    expect((await codeOf(() => sqliteAdapter({ busyTimeoutMs: -1 }))).code).toBe("DGENT_INVALID_OPTIONS");
+    expect((await codeOf(() => sqliteAdapter({ namespace: "../escape" }))).code).toBe("DGENT_INVALID_OPTIONS");
+    expect((await codeOf(() => sqliteAdapter({ path: join(dir, "a.db"), dataDir: dir }))).code).toBe(
+      "DGENT_INVALID_OPTIONS",
+    );
+    expect((await codeOf(() => sqliteAdapter({ colour: "red" } as never))).code).toBe("DGENT_INVALID_OPTIONS");
+  });
+
+  it("stores <dataDir>/<namespace>.db in WAL mode and declares its capabilities", async () => {
+    const dir = tempDir();
+    const a = sqliteAdapter({ namespace: "agent-7", dataDir: join(dir, "nested", "data") });
+    expect(a.path).toBe(join(dir, "nested", "data", "agent-7.db"));
+    expect(a.capabilities).toEqual({
+      persistent: true,
+      multiProcess: true,
+      nativeCausalChain: true,
+      batch: true,
+      scan: true,
+      evicts: false,
+    });
+    await a.open();
+    await a.put(datum("x"));
+    await a.close();
+    const v = rawVersions(a.path);
+    expect(v.journalMode).toBe("wal");
+    expect(v.userVersion).toBe(SCHEMA_VERSION);
+    expect(v.applicationId).toBe(APPLICATION_ID);
+  });
+
+  it('keeps ":memory:" in memory and says it is neither persistent nor shared', async () => {
+    const a = sqliteAdapter({ path: ":memory:" });
+    expect(a.capabilities.persistent).toBe(false);
+    expect(a.capabilities.multiProcess).toBe(false);
+    await a.open();
+    await a.put(datum("m"));
+    expect((await a.get("m"))?.id).toBe("m");
+    await a.close();
+  });
+});
+
+describe("sqlite: schema and migrations", () => {
+  it("migrates once: a second open applies nothing and the version stays put", async () => {
+    const path = join(tempDir(), "m.db");
+    const first = sqliteAdapter({ path });
+    await first.open();
+    expect((await first.stats()).migrationsApplied).toEqual([1]);
+    await first.close();
+    const before = rawVersions(path);
+    const second = sqliteAdapter({ path });
+    await second.open();
+    const stats = await second.stats();
+    expect(stats.migrationsApplied).toEqual([]);
+    expect(stats.schemaVersion).toBe(SCHEMA_VERSION);
+    await second.close();
+    expect(rawVersions(path)).toEqual(before);
+    expect(before.objects).toEqual([
+      { type: "table", name: "data" },
+      { type: "index", name: "idx_data_created" },
+      { type: "index", name: "idx_data_parent" },
+      { type: "index", name: "sqlite_autoindex_data_1" },
+    ]);
+  });
+
+  it("refuses a database written by a newer schema with DGENT_SCHEMA_TOO_NEW", async () => {
+    const path = join(tempDir(), "new.db");
+    const a = sqliteAdapter({ path });
+    await a.open();
+    await a.close();
+    const raw = new Database(path);
+    raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    raw.close();
+    const error = await codeOf(() => sqliteAdapter({ path }).open());
+    expect(error.code).toBe("DGENT_SCHEMA_TOO_NEW");
+    expect(error.unit).toBe("sqlite");
+    expect(error.message).toContain(String(SCHEMA_VERSION + 1));
+    expect(rawVersions(path).userVersion).toBe(SCHEMA_VERSION + 1);
+  });
+
+  it("refuses a file that is not a SQLite database and leaves its bytes alone", async () => {
+    const dir = tempDir();
+    const path = join(dir, "notes.db");
+    const bytes = Buffer.from("these are my notes, not a database\n".repeat(200));
+    writeFileSync(path, bytes);
+    const error = await codeOf(() => sqliteAdapter({ path }).open());
+    expect(error.code).toBe("DGENT_NOT_A_DATABASE");
+    expect(readFileSync(path).equals(bytes)).toBe(true);
+    expect(existsSync(`${path}-wal`) || existsSync(`${path}-shm`) || existsSync(`${path}-journal`)).toBe(false);
+  });
+
+  it("refuses a file with a SQLite header but no database behind it, unchanged", async () => {
+    const path = join(tempDir(), "fake.db");
+    const bytes = Buffer.concat([Buffer.from("SQLite format 3\0", "latin1"), Buffer.alloc(8192, 0x5a)]);
+    writeFileSync(path, bytes);
+    const error = await codeOf(() => sqliteAdapter({ path }).open());
+    expect(["DGENT_NOT_A_DATABASE", "DGENT_BACKEND_ERROR"]).toContain(error.code);
+    expect(readFileSync(path).equals(bytes)).toBe(true);
+  });
+
+  it("refuses another application's SQLite database without adopting or changing it", async () => {
+    const path = join(tempDir(), "theirs.db");
+    const raw = new Database(path);
+    raw.exec("CREATE TABLE users (name TEXT); INSERT INTO users VALUES ('ada');");
+    raw.close();
+    const bytes = readFileSync(path);
+    const error = await codeOf(() => sqliteAdapter({ path }).open());
+    expect(error.code).toBe("DGENT_NOT_A_DATABASE");
+    expect(readFileSync(path).equals(bytes)).toBe(true);
+  });
+
+  it("reports an unwritable data directory as DGENT_DATA_DIR_UNWRITABLE", async () => {
+    const file = join(tempDir(), "plain-file");
+    writeFileSync(file, "x");
+    const viaDir = await codeOf(() => sqliteAdapter({ dataDir: join(file, "data") }).open());
+    expect(viaDir.code).toBe("DGENT_DATA_DIR_UNWRITABLE");
+    const viaPath = await codeOf(() => sqliteAdapter({ path: join(file, "sub", "x.db") }).open());
+    expect(viaPath.code).toBe("DGENT_DATA_DIR_UNWRITABLE");
+    expect(readFileSync(file, "utf8")).toBe("x");
+  });
+});
+
+describe("sqlite: lifecycle and errors", () => {
+  it("open and close are idempotent; calls outside them fail with coded errors", async () => {
+    const a = sqliteAdapter({ path: join(tempDir(), "l.db") });
+    expect((await codeOf(() => a.get("x"))).code).toBe("DGENT_NOT_OPEN");
+    expect(await a.probe()).toBe(false);
+    await a.open();
+    await a.open();
+    expect(await a.probe()).toBe(true);
+    await a.close();
+    await a.close();
+    expect(await a.probe()).toBe(false);
+    expect((await codeOf(() => a.put(datum("x")))).code).toBe("DGENT_CLOSED");
+    expect((await codeOf(() => a.open())).code).toBe("DGENT_CLOSED");
+  });
+
+  it("a lock held past busyTimeoutMs is DGENT_UNAVAILABLE (retryable); the write then succeeds", async () => {
+    const path = join(tempDir(), "busy.db");
+    const a = sqliteAdapter({ path, busyTimeoutMs: 50 });
+    await a.open();
+    const other = new Database(path);
+    other.exec("BEGIN IMMEDIATE");
+    try {
+      const started = Date.now();
+      const error = await codeOf(() => a.put(datum("late")));
+      expect(error.code).toBe("DGENT_UNAVAILABLE");
+      expect(error.retryable).toBe(true);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(40);
+      expect((await codeOf(() => a.putMany([datum("late2")]))).code).toBe("DGENT_UNAVAILABLE");
+    } finally {
+      other.exec("ROLLBACK");
+      other.close();
+    }
+    expect(await a.put(datum("late"))).toBe("late");
+    expect(await a.get("late2")).toBeNull();
+    await a.close();
+  });
+
+  it("wraps other driver failures once as DGENT_BACKEND_ERROR with the cause", async () => {
+    const path = join(tempDir(), "broken.db");
+    const a = sqliteAdapter({ path });
+    await a.open();
+    await a.put(datum("j", { metadata: { k: "v" } }));
+    const raw = new Database(path);
+    raw.prepare("UPDATE data SET metadata = '{not json' WHERE id = 'j'").run();
+    raw.close();
+    const error = await codeOf(() => a.list({ prefix: "", after: -1, limit: 10 }));
+    expect(error.code).toBe("DGENT_BACKEND_ERROR");
+    expect(error.unit).toBe("sqlite");
+    expect(error.cause).toBeInstanceOf(Error);
+    await a.close();
+  });
+});
+
+describe("sqlite: the append-only law and batches", () => {
+  it("re-putting the same value is a no-op that keeps the first createdAt; a different value conflicts", async () => {
+    const a = sqliteAdapter({ path: join(tempDir(), "law.db") });
+    await a.open();
+    const d = datum("law", { createdAt: 5, metadata: { b: "2", a: "1" } });
+    expect(await a.put(d)).toBe("law");
+    expect(await a.put({ ...d, createdAt: 99, metadata: { a: "1", b: "2" } })).toBe("law");
+    expect((await a.get("law"))?.createdAt).toBe(5);
+    for (const changed of [
+      { ...d, content: new Uint8Array([1]) },
+      { ...d, causalParent: "p" },
+      { ...d, metadata: { a: "1" } },
+    ]) {
+      const error = await codeOf(() => a.put(changed));
+      expect(error.code).toBe("DGENT_CONFLICT");
+      expect(error.unit).toBe("sqlite");
+    }
+    const got = await a.get("law");
+    expect(Buffer.from(got?.content ?? []).toString()).toBe("content of law");
+    expect(got?.content).toBeInstanceOf(Uint8Array);
+    expect(Object.getPrototypeOf(got?.metadata)).toBe(Object.prototype);
+    await a.close();
+  });
+
+  it("putMany is all-or-nothing: one conflicting datum leaves nothing of the batch written", async () => {
+    const a = sqliteAdapter({ path: join(tempDir(), "batch.db") });
+    await a.open();
+    await a.put(datum("taken"));
+    const batch = [datum("n1"), datum("n2"), datum("taken", { content: "other" }), datum("n3")];
+    expect((await codeOf(() => a.putMany(batch))).code).toBe("DGENT_CONFLICT");
+    for (const id of ["n1", "n2", "n3"]) expect(await a.get(id)).toBeNull();
+    const twice = [datum("t1"), datum("t1", { content: "changed" })];
+    expect((await codeOf(() => a.putMany(twice))).code).toBe("DGENT_CONFLICT");
+    expect(await a.get("t1")).toBeNull();
+    expect(await a.putMany([datum("n1"), datum("n1"), datum("taken")])).toEqual(["n1", "n1", "taken"]);
+    expect((await a.stats()).count).toBe(2);
+    await a.close();
+  });
+
+  it("stores empty metadata as NULL and empty content as an empty byte string", async () => {
+    const path = join(tempDir(), "empty.db");
+    const a = sqliteAdapter({ path });
+    await a.open();
+    await a.put(datum("e", { content: new Uint8Array(0) }));
+    const tricky = JSON.parse('{"__proto__":"x","":""}') as Record<string, string>;
+    await a.put(datum("m", { metadata: tricky }));
+    expect((await a.get("e"))?.content.byteLength).toBe(0);
+    const back = (await a.get("m"))?.metadata ?? {};
+    expect(Object.hasOwn(back, "__proto__") && back["__proto__"] === "x" && back[""] === "").toBe(true);
+    expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
+    const raw = new Database(path, { readonly: true });
+    expect(raw.prepare("SELECT metadata FROM data WHERE id = 'e'").pluck().get()).toBeNull();
+    raw.close();
+    await a.close();
+  });
+});
+
+describe("sqlite: scan and stats", () => {
+  it("scan pages through every datum, and the caller may delete between pages", async () => {
+    const a = sqliteAdapter({ path: join(tempDir(), "scan.db") });
+    await a.open();
+    const n = 700;
+    await a.putMany(Array.from({ length: n }, (_, i) => datum(`s${i}`, { createdAt: i })));
+    const seen = new Set<string>();
+    for await (const d of a.scan()) {
+      expect(seen.has(d.id)).toBe(false);
+      seen.add(d.id);
+      expect(await a.delete(d.id)).toBe(true);
+    }
+    expect(seen.size).toBe(n);
+    const stats = await a.stats();
+    expect(stats.count).toBe(0);
+    expect(stats.bytes).toBe(0);
+    await a.close();
+  });
+
+  it("stats counts datums and their bytes", async () => {
+    const a = sqliteAdapter({ path: join(tempDir(), "stats.db") });
+    await a.open();
+    await a.put(datum("ab", { content: new Uint8Array(10) }));
+    await a.put(datum("é", { content: new Uint8Array(5), metadata: { k: "v" } }));
+    const stats = await a.stats();
+    expect(stats.count).toBe(2);
+    expect(stats.bytes).toBe(10 + 2 + 5 + 2 + '{"k":"v"}'.length);
+    await a.close();
+  });
+});
