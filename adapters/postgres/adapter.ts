@@ -99,7 +99,8 @@ export class PostgresAdapter implements Adapter {
     try {
       this.#migration = await migrate(lease.pool, this.#ids, o.table, o.schema, this.name);
       this.#events = context?.events ?? NO_EVENTS;
-      if (o.listen) {
+      // Listening only makes sense when someone composed us and will hear about changes.
+      if (o.listen && context !== undefined) {
         const events = this.#events;
         this.#unlisten = await lease.notifications.subscribe(this.#ids.channel, {
           change: (m) => events.change({ op: m.op, id: m.id, origin: m.origin }),

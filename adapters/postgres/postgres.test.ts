@@ -12,6 +12,7 @@ import { defaultRegistry } from "../../core/registry.js";
 import { createStore } from "../../core/store.js";
 import { freshSchema, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
 import { classify, redactText, wrapPgError } from "./errors.js";
+import { migrate, MIGRATIONS } from "./migrations.js";
 import { acquirePool, poolCounters, poolReport } from "./pool.js";
 import { resolveOptions, resolveUrl, PROFILES } from "./profiles.js";
 import { identifiers, prefixUpperBound, statements } from "./sql.js";
@@ -114,6 +115,39 @@ describe("table and indexes", () => {
     expect(await ids("a\u{D7FF}")).toEqual(["a\u{D7FF}x"]);
     expect(await ids("a\u{10FFFF}")).toEqual(["a\u{10FFFF}z"]);
     expect(await ids("\u{10FFFF}\u{10FFFF}")).toEqual(["\u{10FFFF}\u{10FFFF}q"]);
+  });
+});
+
+describe("migrations", () => {
+  it("are versioned 1..n, forward only: an older table is brought up to date, a newer one is refused", async () => {
+    expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
+    const namespace = freshSchema("mig");
+    const ids = identifiers(namespace, "data");
+    const lease = acquirePool(resolveOptions({ url: server.url, namespace }));
+    try {
+      // A database left at version 1 (before the indexes existed)...
+      expect(await migrate(lease.pool, ids, "data", namespace, POSTGRES_DOCKER, MIGRATIONS.slice(0, 1))).toEqual({ version: 1, applied: [1] });
+      const indexes = async () =>
+        (await server.query(`SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = $1 AND tablename = 'data'`, [namespace])).rows[0] as { n: number };
+      expect(await indexes()).toEqual({ n: 1 }); // only the primary key
+      // ...is migrated forward on open, applying only what is missing.
+      const a = await opened({ namespace });
+      expect((await a.stats()).migrationsApplied).toEqual([2]);
+      expect(await indexes()).toEqual({ n: 3 });
+      // Opening again applies nothing, and takes no lock (the fast path).
+      const b = await opened({ namespace });
+      expect((await b.stats()).migrationsApplied).toEqual([]);
+      // Every statement is idempotent: replaying all migrations over an up-to-date table is harmless.
+      await server.query(`DELETE FROM ${ids.migrations}`);
+      expect(await migrate(lease.pool, ids, "data", namespace, POSTGRES_DOCKER)).toEqual({ version: 2, applied: [1, 2] });
+      // A version this dgent does not know means a newer dgent wrote the schema: refuse, change nothing.
+      await server.query(`INSERT INTO ${ids.migrations} (table_name, version, name, applied_by) VALUES ('data', 99, 'future', 'test')`);
+      const err = await codeOf(postgresAdapter({ url: server.url, namespace }).open());
+      expect(err.code).toBe("DGENT_SCHEMA_TOO_NEW");
+      expect(err.message).toMatch(/version 99.*up to 2/);
+    } finally {
+      await lease.release();
+    }
   });
 });
 
