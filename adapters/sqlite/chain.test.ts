@@ -1,10 +1,36 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Datum } from "../../core/datum.js";
+import { makeDatum, type Datum, type MakeDatumInput } from "../../core/datum.js";
+import { isDgentError, type DgentError } from "../../core/errors.js";
 import { memoryAdapter } from "../memory/index.js";
 import { sqliteAdapter, type SqliteAdapter } from "./index.js";
-import { cleanup, codeOf, datum, tempDir } from "./test-support.js";
+
+const dirs: string[] = [];
+const tempDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), "dgent-sqlite-"));
+  dirs.push(dir);
+  return dir;
+};
+const cleanup = (): void => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+};
+
+const datum = (id: string, extra: Partial<MakeDatumInput> = {}): Datum =>
+  makeDatum({ content: `content of ${id}`, createdAt: 1_000, ...extra, id });
+
+/** The coded error `fn` throws or rejects with. */
+async function codeOf(fn: () => unknown): Promise<DgentError> {
+  try {
+    await fn();
+  } catch (error) {
+    if (isDgentError(error)) return error;
+    throw error;
+  }
+  throw new Error("expected a coded error, but the call succeeded");
+}
 
 let a: SqliteAdapter;
 beforeAll(async () => {

@@ -1,11 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { Datum } from "../../core/datum.js";
+import { makeDatum, type Datum, type MakeDatumInput } from "../../core/datum.js";
 import type { Adapter } from "../../core/protocol.js";
 import { memoryAdapter } from "../memory/index.js";
 import { sqliteAdapter } from "./index.js";
 import { prefixRange } from "./keys.js";
-import { datum } from "./test-support.js";
+
+const datum = (id: string, extra: Partial<MakeDatumInput> = {}): Datum =>
+  makeDatum({ content: `content of ${id}`, createdAt: 1_000, ...extra, id });
 
 /** Characters around every boundary where UTF-8 byte order and UTF-16 unit order could part. */
 const CHARS = ["a", "b", "/", "é", "\ud7ff", "\ue000", "\uffff", "\u{10000}", "😀", "\u{10ffff}"];

@@ -4,14 +4,24 @@
  * adapter.
  */
 import { spawn } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqliteAdapter } from "./index.js";
-import { cleanup, tempDir } from "./test-support.js";
+
+const dirs: string[] = [];
+const tempDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), "dgent-sqlite-"));
+  dirs.push(dir);
+  return dir;
+};
+const cleanup = (): void => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+};
 
 const FIXTURE = new URL("../../test/fixtures/child-sqlite.mjs", import.meta.url).href;
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));

@@ -1,11 +1,37 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
-import { defaultRegistry } from "../../core/registry.js";
+import { makeDatum, type Datum, type MakeDatumInput } from "../../core/datum.js";
+import { isDgentError, type DgentError } from "../../core/errors.js";
 import { RANKS } from "../../core/lattice.js";
+import { defaultRegistry } from "../../core/registry.js";
 import { ADAPTER_NAME, APPLICATION_ID, SCHEMA_VERSION, sqlite, sqliteAdapter } from "./index.js";
-import { cleanup, codeOf, datum, tempDir } from "./test-support.js";
+
+const dirs: string[] = [];
+const tempDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), "dgent-sqlite-"));
+  dirs.push(dir);
+  return dir;
+};
+const cleanup = (): void => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+};
+
+const datum = (id: string, extra: Partial<MakeDatumInput> = {}): Datum =>
+  makeDatum({ content: `content of ${id}`, createdAt: 1_000, ...extra, id });
+
+/** The coded error `fn` throws or rejects with. */
+async function codeOf(fn: () => unknown): Promise<DgentError> {
+  try {
+    await fn();
+  } catch (error) {
+    if (isDgentError(error)) return error;
+    throw error;
+  }
+  throw new Error("expected a coded error, but the call succeeded");
+}
 
 afterAll(cleanup);
 
