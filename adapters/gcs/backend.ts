@@ -1,0 +1,145 @@
+import type * as Gcs from "@google-cloud/storage";
+import { dgentError } from "../../core/errors.js";
+import type { ListPage, ObjectBackend } from "../object-store/backend.js";
+import { CONTENT_TYPE } from "../object-store/envelope.js";
+import { importOptional } from "../object-store/optional-import.js";
+import { classifyGcsError, gcsError } from "./errors.js";
+import { ADAPTER_NAME, type GcsConfig } from "./options.js";
+
+type Sdk = typeof import("@google-cloud/storage");
+
+export const GCS_PACKAGE = "@google-cloud/storage";
+
+/** Imports the SDK (a missing package is `DGENT_MISSING_DEPENDENCY`) and builds the backend. */
+export async function connectGcs(config: GcsConfig): Promise<ObjectBackend> {
+  const sdk = await importOptional<Sdk>(GCS_PACKAGE, ADAPTER_NAME);
+  const storage =
+    (config.storage as Gcs.Storage | undefined) ??
+    new sdk.Storage({
+      ...(config.apiEndpoint ? { apiEndpoint: config.apiEndpoint } : {}),
+      ...(config.useAuthWithCustomEndpoint === undefined ? {} : { useAuthWithCustomEndpoint: config.useAuthWithCustomEndpoint }),
+      ...(config.projectId ? { projectId: config.projectId } : {}),
+      ...(config.keyFilename ? { keyFilename: config.keyFilename } : {}),
+      ...(config.credentials ? { credentials: { ...config.credentials } } : {}),
+      timeout: config.requestTimeoutMs,
+      // dgent retries (with backoff, only what is retryable), so the SDK must not retry as well.
+      retryOptions: { autoRetry: false, maxRetries: 0 },
+    });
+  return new GcsBackend(storage.bucket(config.bucket), config);
+}
+
+/** `ObjectBackend` on `@google-cloud/storage`: create-only writes are `ifGenerationMatch: 0`. */
+class GcsBackend implements ObjectBackend {
+  readonly location: string;
+  readonly #bucket: Gcs.Bucket;
+  readonly #config: GcsConfig;
+
+  constructor(bucket: Gcs.Bucket, config: GcsConfig) {
+    this.#bucket = bucket;
+    this.#config = config;
+    this.location = `gs://${config.bucket}`;
+  }
+
+  async open(createBucket: boolean): Promise<void> {
+    let exists: boolean;
+    try {
+      [exists] = await this.#bucket.exists();
+    } catch (error) {
+      throw gcsError(error, `bucket exists ${this.#config.bucket}`);
+    }
+    if (exists) return;
+    if (!createBucket) {
+      throw dgentError("DGENT_BACKEND_ERROR", `the bucket ${this.location} does not exist; create it or pass createBucket: true`, {
+        unit: ADAPTER_NAME,
+        details: { bucket: this.#config.bucket },
+      });
+    }
+    try {
+      await this.#bucket.create();
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 409) throw gcsError(error, `bucket create ${this.#config.bucket}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    // The SDK holds no connections of its own beyond the shared HTTP agent.
+  }
+
+  async get(key: string): Promise<Uint8Array | null> {
+    try {
+      const [data] = await this.#bucket.file(key).download();
+      return data;
+    } catch (error) {
+      if (classifyGcsError(error) === "not-found") return null;
+      throw gcsError(error, `download ${key}`);
+    }
+  }
+
+  async create(key: string, body: Uint8Array): Promise<boolean> {
+    const resumable = body.byteLength > this.#config.resumableThreshold;
+    try {
+      await this.#bucket.file(key).save(Buffer.from(body.buffer, body.byteOffset, body.byteLength), {
+        resumable,
+        ...(resumable && this.#config.chunkSize ? { chunkSize: this.#config.chunkSize } : {}),
+        contentType: CONTENT_TYPE,
+        metadata: { contentType: CONTENT_TYPE },
+        preconditionOpts: { ifGenerationMatch: 0 },
+      });
+      return true;
+    } catch (error) {
+      // A 412 arrives as ApiError (multipart), GaxiosError (resumable start) or {code} (resumable end).
+      if (classifyGcsError(error) === "precondition") return false;
+      throw gcsError(error, `${resumable ? "resumable" : "multipart"} upload (ifGenerationMatch=0) ${key}`);
+    }
+  }
+
+  async put(key: string, body: Uint8Array): Promise<string> {
+    const file = this.#bucket.file(key);
+    try {
+      await file.save(Buffer.from(body.buffer, body.byteOffset, body.byteLength), { resumable: false });
+      return String(file.metadata.generation ?? "");
+    } catch (error) {
+      throw gcsError(error, `upload ${key}`);
+    }
+  }
+
+  async delete(key: string, ifVersion?: string): Promise<boolean> {
+    try {
+      await this.#bucket.file(key).delete(ifVersion ? { ifGenerationMatch: ifVersion } : {});
+      return true;
+    } catch (error) {
+      const cls = classifyGcsError(error);
+      if (cls === "not-found" || cls === "precondition") return false;
+      throw gcsError(error, `delete ${key}`);
+    }
+  }
+
+  async list(prefix: string, cursor: string | null, max: number): Promise<ListPage> {
+    try {
+      const [files, next] = await this.#bucket.getFiles({
+        prefix,
+        maxResults: max,
+        autoPaginate: false,
+        ...(cursor === null ? {} : { pageToken: cursor }),
+      });
+      const objects = files.map((f) => ({
+        key: f.name,
+        version: String(f.metadata.generation ?? ""),
+        modifiedAt: Date.parse(String(f.metadata.updated ?? "")) || 0,
+        size: Number(f.metadata.size ?? 0),
+      }));
+      const token = (next as { pageToken?: string } | null | undefined)?.pageToken;
+      return { objects, cursor: token ? token : null };
+    } catch (error) {
+      throw gcsError(error, `list ${prefix}`);
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.#bucket.getMetadata();
+    } catch (error) {
+      throw gcsError(error, `bucket get ${this.#config.bucket}`);
+    }
+  }
+}
