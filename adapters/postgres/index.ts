@@ -1,3 +1,4 @@
+import { dgentError } from "../../core/errors.js";
 import { RANKS } from "../../core/lattice.js";
 import { defineAdapter, instantiateAdapter } from "../../core/registry.js";
 import { PostgresAdapter } from "./adapter.js";
@@ -47,5 +48,11 @@ export const postgresKind = tier(
  */
 export function postgresAdapter(options: PostgresOptions = {}): PostgresAdapter {
   const { profile = POSTGRES_DOCKER, ...rest } = options;
-  return instantiateAdapter(profile === POSTGRES_KIND ? postgresKind : postgresDocker, rest) as PostgresAdapter;
+  const def = profile === POSTGRES_KIND ? postgresKind : profile === POSTGRES_DOCKER ? postgresDocker : null;
+  if (def === null) {
+    throw dgentError("DGENT_INVALID_OPTIONS", `profile must be "${POSTGRES_DOCKER}" or "${POSTGRES_KIND}", got ${JSON.stringify(profile)}`, {
+      unit: POSTGRES_DOCKER,
+    });
+  }
+  return instantiateAdapter(def, rest) as PostgresAdapter;
 }

@@ -339,6 +339,7 @@ describe("connection manager and profiles", () => {
     expect([a.name, a.rank]).toEqual([POSTGRES_KIND, 40]);
     expect((await defaultRegistry.adapter(POSTGRES_DOCKER)).rank).toBe(30);
     await expect(defaultRegistry.createAdapter(POSTGRES_DOCKER, { profile: POSTGRES_KIND })).rejects.toMatchObject({ code: "DGENT_INVALID_OPTIONS" });
+    expect(() => postgresAdapter({ profile: "postgres-k8s" as never })).toThrow(expect.objectContaining({ code: "DGENT_INVALID_OPTIONS" }));
   });
 
   it("the URL comes from options, then DGENT_DATABASE_URL, DGENT_POSTGRES_URL, the KGENTS_ aliases, then the profile", () => {
