@@ -112,9 +112,11 @@ export class SqliteAdapter implements Adapter {
     this.#db = null;
     if (db === null) return;
     try {
+      // Advisory (refreshes planner statistics when useful); never wait for another writer here.
+      db.pragma(SQL.PRAGMA.noBusyWait);
       db.pragma(SQL.PRAGMA.optimize);
     } catch {
-      // Advisory only: a busy or read-only file must not stop the close.
+      // A busy or read-only file must not stop the close.
     }
     try {
       db.close();

@@ -13,6 +13,7 @@ export const PRAGMA = {
   setUserVersion: (version: number) => `user_version = ${Math.trunc(version)}`,
   setApplicationId: (id: number) => `application_id = ${Math.trunc(id)}`,
   optimize: "optimize",
+  noBusyWait: "busy_timeout = 0",
 } as const;
 
 export const TX = {
