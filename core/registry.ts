@@ -202,4 +202,6 @@ export const defaultRegistry = new Registry()
   .registerAdapter({ name: "jsonl", load: async () => (await import("../adapters/jsonl/index.js")).jsonl })
   .registerAdapter({ name: "sqlite", load: async () => (await import("../adapters/sqlite/index.js")).sqlite })
   .registerAdapter({ name: "postgres-docker", load: async () => (await import("../adapters/postgres/index.js")).postgresDocker })
-  .registerAdapter({ name: "postgres-kind", load: async () => (await import("../adapters/postgres/index.js")).postgresKind });
+  .registerAdapter({ name: "postgres-kind", load: async () => (await import("../adapters/postgres/index.js")).postgresKind })
+  .registerAdapter({ name: "s3", load: async () => (await import("../adapters/s3/index.js")).s3 })
+  .registerAdapter({ name: "gcs", load: async () => (await import("../adapters/gcs/index.js")).gcs });
