@@ -152,12 +152,14 @@ export class SqliteAdapter implements Adapter {
     const args = [datum.id, datum.content, datum.createdAt, datum.causalParent, metadataText(datum.metadata)] as const;
     if (s.insert.run(...args).changes === 1) return;
     this.#queries++;
-    const row = s.get.get(datum.id) as GetRow | undefined;
-    if (row === undefined || !sameValue(toDatum([datum.id, ...row]), datum)) throw conflict(datum.id, ADAPTER_NAME);
+    // The id exists (DO NOTHING only skips an id conflict), and the write lock keeps it so.
+    const row = s.get.get(datum.id) as GetRow;
+    if (!sameValue(toDatum([datum.id, ...row]), datum)) throw conflict(datum.id, ADAPTER_NAME);
   }
 
   async putMany(datums: readonly Datum[]): Promise<string[]> {
     this.#life.check();
+    if (datums.length === 0) return [];
     try {
       this.#putAll.immediate(datums);
     } catch (error) {
