@@ -10,7 +10,7 @@ import { makeDatum, type Datum } from "../../core/datum.js";
 import { RANKS } from "../../core/lattice.js";
 import { defaultRegistry } from "../../core/registry.js";
 import { createStore } from "../../core/store.js";
-import { freshSchema, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
+import { dropSchema, freshSchema, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
 import { classify, redactText, wrapPgError } from "./errors.js";
 import { migrate, MIGRATIONS } from "./migrations.js";
 import { acquirePool, poolCounters, poolReport } from "./pool.js";
@@ -35,6 +35,8 @@ async function opened(options: PostgresOptions = {}): Promise<PostgresAdapter> {
 }
 afterAll(async () => {
   for (const a of open) await a.close();
+  // Leave a shared server (DGENT_TEST_POSTGRES_URL) as we found it.
+  for (const schema of new Set(open.map((a) => a.schema))) await dropSchema(server, schema);
 });
 
 const datum = (id: string, extra: Partial<Datum> = {}): Datum =>
@@ -285,13 +287,16 @@ describe("connection manager and profiles", () => {
     const url = `${server.url}?application_name=pooltest`;
     const a = postgresAdapter({ url, namespace: freshSchema("pa"), listen: false });
     const b = postgresAdapter({ url, namespace: freshSchema("pb"), listen: false });
+    open.push(a, b); // dropped at the end
     await a.open();
     await b.open();
     const mine = () => poolReport().filter((p) => p.url.includes("application_name=pooltest"));
     expect(mine()).toHaveLength(1);
     expect(mine()[0]).toMatchObject({ leases: 2, max: PROFILES[POSTGRES_DOCKER].poolSize });
-    expect(mine()[0]?.url).toContain(":***@");
-    expect(mine()[0]?.url).not.toContain(server.password);
+    if (server.password) {
+      expect(mine()[0]?.url).toContain(":***@");
+      expect(mine()[0]?.url).not.toContain(server.password);
+    }
     await Promise.all(Array.from({ length: 20 }, (_, i) => a.put(datum(`p${i}`))));
     expect(mine()[0]?.connections).toBeLessThanOrEqual(PROFILES[POSTGRES_DOCKER].poolSize);
     await a.close();
@@ -305,10 +310,10 @@ describe("connection manager and profiles", () => {
   });
 
   it("the kind profile has its larger pool, TLS and statement timeout on every connection", async () => {
-    const k = await opened({ profile: POSTGRES_KIND, tls: server.certificate ? { mode: "verify-full", ca: server.certificate } : "require" });
+    const k = await opened({ profile: POSTGRES_KIND, tls: server.certificate ? { mode: "verify-full", ca: server.certificate } : server.tls ? "require" : "off" });
     expect(k.name).toBe(POSTGRES_KIND);
     expect(k.rank).toBe(RANKS["postgres-kind"]);
-    const o = resolveOptions({ url: server.url, profile: POSTGRES_KIND, namespace: k.schema, tls: server.certificate ? { mode: "verify-full", ca: server.certificate } : "require" });
+    const o = resolveOptions({ url: server.url, profile: POSTGRES_KIND, namespace: k.schema, tls: server.certificate ? { mode: "verify-full", ca: server.certificate } : server.tls ? "require" : "off" });
     const lease = acquirePool(o);
     try {
       expect(lease.pool.options.max).toBe(PROFILES[POSTGRES_KIND].poolSize);
@@ -323,13 +328,15 @@ describe("connection manager and profiles", () => {
     expect(d.rank).toBeLessThan(k.rank);
   });
 
-  it("verify-full refuses a server whose certificate the CA did not sign", async () => {
-    if (!server.tls) throw new Error("this test needs the harness's TLS-enabled cluster (openssl was not found)");
-    const other = postgresAdapter({ url: server.url, namespace: freshSchema("tls"), profile: POSTGRES_KIND, tls: { mode: "verify-full", ca: otherCa() } });
+  it("TLS settings are enforced: verify-full refuses a certificate its CA did not sign; require refuses a plain server", async () => {
+    const namespace = freshSchema("tls");
+    const other = server.tls
+      ? postgresAdapter({ url: server.url, namespace, profile: POSTGRES_KIND, tls: { mode: "verify-full", ca: otherCa() } })
+      : postgresAdapter({ url: server.url, namespace, profile: POSTGRES_KIND, tls: "require" });
     const err = await codeOf(other.open());
     expect(err.code).toBe("DGENT_BACKEND_ERROR");
     expect(err.retryable).toBe(false);
-    expect(err.message).toMatch(/certificate|self.signed/i);
+    expect(err.message).toMatch(server.tls ? /certificate|self.signed/i : /does not support SSL/i);
   });
 
   it("the registry makes both tiers by name, lazily, with their ranks", async () => {
@@ -370,17 +377,24 @@ describe("failures and secrets", () => {
   });
 
   it("a wrong password is a permanent DGENT_BACKEND_ERROR (28P01) and the URL is redacted", async () => {
-    const u = new URL(server.url);
-    u.password = "wrong-password-1234";
-    const a = postgresAdapter({ url: u.toString(), namespace: freshSchema("pw") });
-    const err = await codeOf(a.open());
-    expect(err).toMatchObject({ code: "DGENT_BACKEND_ERROR", retryable: false });
-    expect(err.message).toContain("28P01");
-    for (const text of [err.message, inspect(err, { depth: 5 }), String((err as Error).stack)]) {
-      expect(text).not.toContain("wrong-password-1234");
-      expect(text).not.toContain(server.password);
+    // Needs password authentication: the harness's own cluster has it; a given server may trust everyone.
+    const auth = server.owned ? server : await startPostgres({ owned: true });
+    try {
+      const u = new URL(auth.url);
+      u.password = "wrong-password-1234";
+      const a = postgresAdapter({ url: u.toString(), namespace: freshSchema("pw") });
+      const err = await codeOf(a.open());
+      expect(err).toMatchObject({ code: "DGENT_BACKEND_ERROR", retryable: false });
+      expect(err.message).toContain("28P01");
+      expect(err.message).toContain(":***@");
+      for (const text of [err.message, inspect(err, { depth: 5 }), String((err as Error).stack)]) {
+        expect(text).not.toContain("wrong-password-1234");
+        expect(text).not.toContain(auth.password);
+      }
+      expect(await a.probe()).toBe(false);
+    } finally {
+      if (auth !== server) await auth.close();
     }
-    expect(await a.probe()).toBe(false);
   });
 
   it("probe answers within its timeout even when the server accepts TCP but never speaks", async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChangeEvent } from "../../core/protocol.js";
 import { createStore } from "../../core/store.js";
-import { assertBuilt, freshSchema, runChild, runTogether, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
+import { assertBuilt, dropSchema, freshSchema, runChild, runTogether, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
 import { MIGRATIONS, ORIGIN, postgresAdapter, POSTGRES_DOCKER } from "./index.js";
 
 // Other processes import the built package (dist/) through test/fixtures/child-postgres.mjs.
@@ -10,7 +10,15 @@ beforeAll(async () => {
   assertBuilt();
   server = await startPostgres();
 });
+const schemas: string[] = [];
+const schema = (label: string) => {
+  const name = freshSchema(label);
+  schemas.push(name);
+  return name;
+};
 afterAll(async () => {
+  // Leave a shared server (DGENT_TEST_POSTGRES_URL) as we found it.
+  for (const name of schemas) if (server) await dropSchema(server, name);
   await server?.close();
 });
 
@@ -45,7 +53,7 @@ describe("processes", () => {
   });
 
   it("four processes writing 500 datums each at once lose nothing and duplicate nothing", async () => {
-    const namespace = freshSchema("writers");
+    const namespace = schema("writers");
     const options = { url: server.url, namespace };
     const count = 500;
     const results = await Promise.all([0, 1, 2, 3].map((p) => runChild("write", { options, prefix: `w${p}/`, count })));
@@ -70,7 +78,7 @@ describe("processes", () => {
   });
 
   it("LISTEN/NOTIFY: another process's put and delete reach the store's externalChange hook; our own do not", async () => {
-    const namespace = freshSchema("notify");
+    const namespace = schema("notify");
     const store = createStore({ tiers: [postgresAdapter({ url: server.url, namespace })] });
     const seen: Array<{ event: ChangeEvent; tier: string }> = [];
     store.hooks.externalChange.tap("test", (event, info) => {
@@ -91,7 +99,7 @@ describe("processes", () => {
       expect(seen[0]?.event.origin).toMatch(/\/\d+\//);
       expect(seen[0]?.event.origin).not.toBe(ORIGIN);
       // Another namespace's changes are not ours either.
-      const other = await runChild("change", { options: { url: server.url, namespace: freshSchema("elsewhere") }, id: "theirs" });
+      const other = await runChild("change", { options: { url: server.url, namespace: schema("elsewhere") }, id: "theirs" });
       expect(other.code, other.stderr).toBe(0);
       await new Promise((res) => setTimeout(res, 300));
       expect(seen).toHaveLength(2);
