@@ -29,6 +29,8 @@ const MAX_BACKOFF_MS = 5_000;
 export class NotifyHub {
   readonly #config: pg.ClientConfig;
   readonly #channels = new Map<string, Set<Subscriber>>();
+  /** The LISTEN of each channel, once sent (awaited by every subscriber). */
+  readonly #listening = new Map<string, Promise<void>>();
   #client: pg.Client | null = null;
   /** Serialises connect / LISTEN / UNLISTEN so they never interleave. */
   #queue: Promise<unknown> = Promise.resolve();
@@ -50,16 +52,24 @@ export class NotifyHub {
     }
     set.add(subscriber);
     if (first) {
-      try {
-        await this.#serial(async () => {
+      this.#listening.set(
+        channel,
+        this.#serial(async () => {
           const client = await this.#connected();
           await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
-        });
-      } catch (error) {
-        set.delete(subscriber);
-        if (set.size === 0) this.#channels.delete(channel);
-        throw error;
+        }),
+      );
+    }
+    try {
+      // A later subscriber to the same channel also waits until the LISTEN is in place.
+      await this.#listening.get(channel);
+    } catch (error) {
+      set.delete(subscriber);
+      if (set.size === 0) {
+        this.#channels.delete(channel);
+        this.#listening.delete(channel);
       }
+      throw error;
     }
     let done = false;
     return async () => {
@@ -70,6 +80,7 @@ export class NotifyHub {
       current.delete(subscriber);
       if (current.size > 0) return;
       this.#channels.delete(channel);
+      this.#listening.delete(channel);
       await this.#serial(async () => {
         if (this.#channels.size === 0) await this.#disconnect();
         else if (this.#client && !this.#channels.has(channel)) {
@@ -91,6 +102,7 @@ export class NotifyHub {
   async close(): Promise<void> {
     this.#closed = true;
     this.#channels.clear();
+    this.#listening.clear();
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = null;
     await this.#serial(() => this.#disconnect());
@@ -154,8 +166,7 @@ export class NotifyHub {
           }
         }
       }).catch(() => {
-        void this.#disconnect();
-        this.#scheduleReconnect();
+        void this.#serial(() => this.#disconnect()).then(() => this.#scheduleReconnect());
       });
     }, delay);
     this.#retry.unref();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChangeEvent } from "../../core/protocol.js";
 import { createStore } from "../../core/store.js";
 import { assertBuilt, dropSchema, freshSchema, runChild, runTogether, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
-import { MIGRATIONS, ORIGIN, postgresAdapter, POSTGRES_DOCKER } from "./index.js";
+import { MIGRATIONS, ORIGIN, poolReport, postgresAdapter, POSTGRES_DOCKER } from "./index.js";
 
 // Other processes import the built package (dist/) through test/fixtures/child-postgres.mjs.
 let server: PostgresServer;
@@ -106,5 +106,32 @@ describe("processes", () => {
     } finally {
       await store.close();
     }
+  });
+
+  it("stores of one process share one listening connection; each hears other processes until it closes", async () => {
+    const namespace = schema("shared-listener");
+    const heard: Record<string, string[]> = { first: [], second: [] };
+    const make = (name: string) => {
+      const store = createStore({ tiers: [postgresAdapter({ url: server.url, namespace })] });
+      store.hooks.externalChange.tap("test", (event) => {
+        heard[name]?.push(event.id);
+      });
+      return store;
+    };
+    const first = make("first");
+    const second = make("second");
+    await Promise.all([first.open(), second.open()]);
+    const channel = `dgent:${namespace}.data`;
+    const listening = () => poolReport().filter((p) => p.listening.includes(channel));
+    expect(listening()).toHaveLength(1);
+    expect((await runChild("change", { options: { url: server.url, namespace }, id: "one" })).code).toBe(0);
+    await until("both stores to hear it", () => heard.first?.length === 1 && heard.second?.length === 1);
+    await first.close();
+    expect(listening()).toHaveLength(1);
+    expect((await runChild("change", { options: { url: server.url, namespace }, id: "two" })).code).toBe(0);
+    await until("the open store to hear it", () => heard.second?.length === 2);
+    expect(heard.first).toEqual(["one"]);
+    await second.close();
+    expect(listening()).toHaveLength(0);
   });
 });
