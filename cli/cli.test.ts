@@ -13,7 +13,6 @@ function dgent(args: string[], options: { input?: string | Buffer; env?: Record<
   const result = spawnSync(process.execPath, [BIN, ...args], {
     input: options.input ?? "",
     env: { PATH: process.env.PATH ?? "", HOME: home, XDG_DATA_HOME: join(home, "data"), ...options.env },
-    encoding: "buffer",
   });
   return { code: result.status, out: result.stdout, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
 }

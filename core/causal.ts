@@ -17,10 +17,10 @@ export async function walkCausalChain(
   let next: string | null = id;
   while (next !== null) {
     if (seen.has(next)) throw cycleError(id, next, unit);
-    if (chain.length >= maxDepth) throw depthError(id, maxDepth, unit);
     seen.add(next);
     const datum = await get(next);
     if (datum === null) break;
+    if (chain.length >= maxDepth) throw depthError(id, maxDepth, unit);
     chain.push(datum);
     next = datum.causalParent;
   }

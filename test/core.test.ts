@@ -362,3 +362,19 @@ describe("OrderedIndex", () => {
     );
   });
 });
+
+describe("walkCausalChain limits", () => {
+  it("a chain of exactly maxDepth datums is returned even when its oldest names a missing parent", async () => {
+    const { walkCausalChain } = await import("../core/causal.js");
+    const byId = new Map<string, Datum>();
+    let parent: string | null = "missing";
+    for (let i = 0; i < 5; i++) {
+      const d = makeDatum({ id: `c${i}`, content: "x", causalParent: parent });
+      byId.set(d.id, d);
+      parent = d.id;
+    }
+    const get = async (id: string) => byId.get(id) ?? null;
+    expect((await walkCausalChain("c4", get, 5)).map((d) => d.id)).toEqual(["c0", "c1", "c2", "c3", "c4"]);
+    await expect(walkCausalChain("c4", get, 4)).rejects.toMatchObject({ code: "DGENT_CAUSAL_DEPTH" });
+  });
+});

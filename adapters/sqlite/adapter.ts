@@ -236,9 +236,8 @@ export class SqliteAdapter implements Adapter {
       const row = rows[i] as [...Row, number];
       if (row[5] > 1) throw cycleError(id, row[0], ADAPTER_NAME);
     }
-    // Same limits as core's walkCausalChain: more than maxDepth datums, or exactly maxDepth whose
-    // oldest still names a parent, is too deep.
-    if (rows.length > maxDepth || (rows.length === maxDepth && (rows[0] as [...Row, number])[3] !== null)) {
+    // Same limit as core's walkCausalChain: more than maxDepth existing datums is too deep.
+    if (rows.length > maxDepth) {
       throw depthError(id, maxDepth, ADAPTER_NAME);
     }
     return rows.map((row) => toDatum(row as unknown as Row));
