@@ -16,6 +16,24 @@ export interface ReadInfo {
 export interface WriteInfo {
   /** The tier the datum landed on. */
   readonly tier: string;
+  /** The datum as the caller passed it, before `beforePut` transformed it (what `read` gives back). */
+  readonly input: Datum;
+}
+/** One write a `deferPut` tap may take over: the datum to store and the caller's original. */
+export interface DeferredWrite {
+  /** As it will be stored (after `beforePut`). */
+  readonly datum: Datum;
+  /** As the caller passed it. */
+  readonly input: Datum;
+}
+export interface DeferInfo {
+  readonly op: "put" | "putMany";
+  /**
+   * Writes deferred datums to the tiers now, as one batch (all or nothing where the landing tier
+   * declares `batch`), then calls `afterPut` for each. Rejects as `putMany` does (`DGENT_CONFLICT`…).
+   * Works until the store's `close` hook has finished, so buffers can be flushed there.
+   */
+  commit(writes: readonly DeferredWrite[]): Promise<void>;
 }
 export interface EvictionInfo {
   readonly tier: string;
@@ -47,6 +65,11 @@ function createHooks() {
     close: new AsyncSeriesHook<[]>([], "close"),
     /** Transform or veto (throw) each datum on its way in, after validation. */
     beforePut: new AsyncSeriesWaterfallHook<[Datum]>(["datum"], "beforePut"),
+    /**
+     * Take over writes after `beforePut`: a tap returning `true` acknowledges them without the
+     * tiers (it must write them later with `info.commit`); `undefined` passes.
+     */
+    deferPut: new AsyncSeriesBailHook<[readonly DeferredWrite[], DeferInfo], true | undefined>(["writes", "info"], "deferPut"),
     /** Observe a datum that is now stored. */
     afterPut: new AsyncSeriesHook<[Datum, WriteInfo]>(["datum", "info"], "afterPut"),
     /** Answer a get before the tiers are asked: the first tap returning a Datum (or null) wins. */
@@ -59,6 +82,8 @@ function createHooks() {
     beforeDelete: new AsyncSeriesHook<[string]>(["id"], "beforeDelete"),
     /** Observe a delete; `existed` is its result. */
     afterDelete: new AsyncSeriesHook<[string, boolean]>(["id", "existed"], "afterDelete"),
+    /** Prepare or veto (throw) a causal chain walk before the tiers are asked. */
+    beforeCausalChain: new AsyncSeriesHook<[string]>(["id"], "beforeCausalChain"),
     /** Transform list options. */
     beforeList: new AsyncSeriesWaterfallHook<[ResolvedListOptions]>(["options"], "beforeList"),
     /** Transform or observe a list result (as stored, before `read`). */

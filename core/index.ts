@@ -54,6 +54,8 @@ export {
 } from "./protocol.js";
 export { type BuiltInTier, RANKS, byDurability, rankLabel } from "./lattice.js";
 export {
+  type DeferInfo,
+  type DeferredWrite,
   type EvictionInfo,
   HOOK_NAMES,
   type HookName,

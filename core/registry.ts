@@ -28,7 +28,12 @@ export interface PluginApi {
   warn(message: string, details?: Readonly<Record<string, unknown>>): void;
 }
 
-export interface PluginDefinition<Options = Record<string, unknown>> {
+/**
+ * A plugin: taps on a store's hooks. `apply` runs once per store when it opens; what it returns
+ * (the plugin's handle: statistics, a change feed, `flush()`…) is what `store.plugin(definition)`
+ * resolves to for that store.
+ */
+export interface PluginDefinition<Options = Record<string, unknown>, Handle = unknown> {
   readonly kind: "plugin";
   readonly name: string;
   readonly version?: string;
@@ -36,7 +41,7 @@ export interface PluginDefinition<Options = Record<string, unknown>> {
   /** Names of plugins that must be in the same store. */
   readonly dependsOn?: readonly string[];
   readonly optionsSchema?: JsonSchema;
-  apply(api: PluginApi, options: Options): void | Promise<void>;
+  apply(api: PluginApi, options: Options): Handle | Promise<Handle>;
 }
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}(\/[a-z0-9][a-z0-9._-]{0,63})?$/;
@@ -76,9 +81,9 @@ export function defineAdapter<Options = Record<string, unknown>>(
 }
 
 /** Makes a plugin definition; the factory you export from a plugin package. */
-export function definePlugin<Options = Record<string, unknown>>(
-  def: Omit<PluginDefinition<Options>, "kind">,
-): PluginDefinition<Options> {
+export function definePlugin<Options = Record<string, unknown>, Handle = void>(
+  def: Omit<PluginDefinition<Options, Handle>, "kind">,
+): PluginDefinition<Options, Handle> {
   checkName(def.name, "plugin");
   const full = Object.freeze({ ...def, kind: "plugin" as const });
   validatorFor(full);

@@ -1,6 +1,14 @@
 import { assertDatum, assertId, type Datum } from "./datum.js";
 import { dgentError } from "./errors.js";
-import { createStoreHooks, tapOnlyView, type ReadInfo, type StoreHooks, type TapOnlyHooks } from "./hooks.js";
+import {
+  createStoreHooks,
+  tapOnlyView,
+  type DeferInfo,
+  type DeferredWrite,
+  type ReadInfo,
+  type StoreHooks,
+  type TapOnlyHooks,
+} from "./hooks.js";
 import { rankLabel } from "./lattice.js";
 import { assertNamespace, DEFAULT_NAMESPACE } from "./paths.js";
 import {
@@ -69,6 +77,10 @@ export class Store implements DatumStore {
   readonly #tiers: TierSet;
   readonly #plugins: readonly { plugin: PluginDefinition<never>; options: unknown }[];
   readonly #maxChainDepth: number;
+  /** What each plugin's `apply` returned, by plugin name. */
+  readonly #handles = new Map<string, unknown>();
+  /** Plugins applied so far: a retried `open` does not tap them twice. */
+  #applied = 0;
   #state = State.New;
   #opening: Promise<void> | null = null;
 
@@ -109,7 +121,7 @@ export class Store implements DatumStore {
   async #doOpen(): Promise<void> {
     this.#state = State.Opening;
     const tiers = this.#tiers.all.map((t) => ({ name: t.name, rank: t.rank }));
-    for (const { plugin, options } of this.#plugins) {
+    for (const { plugin, options } of this.#plugins.slice(this.#applied)) {
       const api = {
         hooks: tapOnlyView(this.#hooks, plugin.name),
         name: plugin.name,
@@ -118,7 +130,9 @@ export class Store implements DatumStore {
         warn: (message: string, details?: Readonly<Record<string, unknown>>) =>
           this.#warn(plugin.name, message, details),
       };
-      await plugin.apply(api, options as never);
+      const handle = await plugin.apply(api, options as never);
+      this.#handles.set(plugin.name, handle);
+      this.#applied++;
     }
     const opened: Adapter[] = [];
     try {
@@ -170,6 +184,34 @@ export class Store implements DatumStore {
     if (failed) throw failed.reason;
   }
 
+  /**
+   * The handle a plugin of this store returned from `apply` (its statistics, change feed,
+   * `flush()`…), by definition (typed) or by name. Opens the store first; still answers after
+   * `close` (statistics stay readable).
+   */
+  async plugin<H>(plugin: PluginDefinition<never, H>): Promise<H>;
+  async plugin(name: string): Promise<unknown>;
+  async plugin(plugin: PluginDefinition<never, unknown> | string): Promise<unknown> {
+    if (this.#state !== State.Closed) await this.#ready();
+    const name = typeof plugin === "string" ? plugin : plugin.name;
+    if (!this.#handles.has(name)) {
+      throw dgentError("DGENT_UNKNOWN_PLUGIN", `this store has no plugin named "${name}"`, {
+        details: { name, known: [...this.#handles.keys()] },
+      });
+    }
+    return this.#handles.get(name);
+  }
+
+  /** `deferPut`'s commit: writes what a plugin deferred, then tells `afterPut`. */
+  readonly #commit = async (writes: readonly DeferredWrite[]): Promise<void> => {
+    if (writes.length === 0) return;
+    await this.#tiers.putMany(writes.map((w) => w.datum));
+    if (this.#hooks.afterPut.taps.length) {
+      const tier = this.#tiers.landing.name;
+      for (const w of writes) await this.#hooks.afterPut.promise(w.datum, { tier, input: w.input });
+    }
+  };
+
   async #ready(): Promise<void> {
     if (this.#state === State.Closed) throw closedError();
     await this.open();
@@ -184,8 +226,12 @@ export class Store implements DatumStore {
       value = await hooks.beforePut.promise(value);
       assertDatum(value);
     }
+    if (hooks.deferPut.taps.length) {
+      const info: DeferInfo = { op: "put", commit: this.#commit };
+      if ((await hooks.deferPut.promise([{ datum: value, input: datum }], info)) === true) return value.id;
+    }
     const id = await this.#tiers.put(value);
-    if (hooks.afterPut.taps.length) await hooks.afterPut.promise(value, { tier: this.#tiers.landing.name });
+    if (hooks.afterPut.taps.length) await hooks.afterPut.promise(value, { tier: this.#tiers.landing.name, input: datum });
     return id;
   }
 
@@ -196,7 +242,8 @@ export class Store implements DatumStore {
       throw dgentError("DGENT_INVALID_DATUM", "putMany takes an array of datums");
     }
     const hooks = this.#hooks;
-    let values: Datum[] = datums.slice();
+    const inputs: Datum[] = datums.slice();
+    let values = inputs;
     for (const d of values) assertDatum(d);
     if (hooks.beforePut.taps.length) {
       const transformed: Datum[] = [];
@@ -207,10 +254,18 @@ export class Store implements DatumStore {
       }
       values = transformed;
     }
+    if (hooks.deferPut.taps.length) {
+      const writes = values.map((d, i) => ({ datum: d, input: inputs[i] as Datum }));
+      if ((await hooks.deferPut.promise(writes, { op: "putMany", commit: this.#commit })) === true) {
+        return values.map((d) => d.id);
+      }
+    }
     const ids = await this.#tiers.putMany(values);
     if (hooks.afterPut.taps.length) {
-      const info = { tier: this.#tiers.landing.name };
-      for (const d of values) await hooks.afterPut.promise(d, info);
+      const tier = this.#tiers.landing.name;
+      for (let i = 0; i < values.length; i++) {
+        await hooks.afterPut.promise(values[i] as Datum, { tier, input: inputs[i] as Datum });
+      }
     }
     return ids;
   }
@@ -269,6 +324,7 @@ export class Store implements DatumStore {
   async causalChain(id: string): Promise<Datum[]> {
     if (this.#state !== State.Open) await this.#ready();
     assertId(id);
+    if (this.#hooks.beforeCausalChain.taps.length) await this.#hooks.beforeCausalChain.promise(id);
     const chain = await this.#tiers.causalChain(id, this.#maxChainDepth);
     return this.#readAll(chain, "causalChain");
   }
