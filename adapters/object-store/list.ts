@@ -63,7 +63,7 @@ export async function listNewestFirst(ctx: ListContext, options: ResolvedListOpt
   }
 
   const found = result.datums;
-  const seen = new Set<string>();
+  const accepted = new Set<string>();
   const walk = markers();
   let boundary: number | undefined; // createdAt of the limit-th datum, once known
   let exhausted = false;
@@ -82,8 +82,7 @@ export async function listNewestFirst(ctx: ListContext, options: ResolvedListOpt
         break;
       }
       if (marker.id !== null && !marker.id.startsWith(prefix)) continue;
-      if (seen.has(marker.hash)) continue;
-      seen.add(marker.hash);
+      if (accepted.has(marker.hash)) continue; // a stale marker of a datum already listed
       batch.push(next.value);
     }
     const checked = await mapLimit(batch, ctx.concurrency, async ({ marker, listed }) => {
@@ -95,7 +94,13 @@ export async function listNewestFirst(ctx: ListContext, options: ResolvedListOpt
       }
       return datum.id.startsWith(prefix) ? datum : null;
     });
-    for (const datum of checked) if (datum !== null) found.push(datum);
+    for (const datum of checked) {
+      if (datum === null) continue;
+      const hash = sha256Hex(datum.id);
+      if (accepted.has(hash)) continue;
+      accepted.add(hash);
+      found.push(datum);
+    }
     if (boundary === undefined && found.length >= limit) boundary = (found[limit - 1] as Datum).createdAt;
   }
   await walk.return(undefined);

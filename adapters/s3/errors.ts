@@ -90,6 +90,13 @@ const HINTS: Readonly<Record<string, string>> = {
   AuthorizationHeaderMalformed: "the region or credentials are wrong for this bucket",
 };
 
+// HEAD requests carry no error body, so only the status tells what went wrong.
+const STATUS_HINTS: Readonly<Record<number, string>> = {
+  301: "the bucket is in another region; set region",
+  400: "the request was refused; check region, endpoint and forcePathStyle",
+  403: "the credentials were refused or lack permission; check them or the SDK's default chain",
+};
+
 /** The DgentError for an S3 SDK failure during `action` (e.g. "GetObject dgent/x/d/…"). */
 export function s3Error(error: unknown, action: string): DgentError {
   if (isDgentError(error)) return error;
@@ -98,7 +105,7 @@ export function s3Error(error: unknown, action: string): DgentError {
   const name = nameOf(error);
   const e = error as S3LikeError | null;
   const reason = e?.message && e.message !== name ? `${name}: ${e.message}` : name;
-  const hint = HINTS[name] ? ` (${HINTS[name]})` : "";
+  const hint = HINTS[name] ? ` (${HINTS[name]})` : status !== undefined && STATUS_HINTS[status] ? ` (${STATUS_HINTS[status]})` : "";
   const code = cls === "unavailable" ? "DGENT_UNAVAILABLE" : "DGENT_BACKEND_ERROR";
   return dgentError(code, `s3 ${action} failed${status ? ` with HTTP ${status}` : ""}: ${reason}${hint}`, {
     unit: UNIT,

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -54,8 +54,18 @@ export interface S3Server {
 
 const SCRIPT = fileURLToPath(new URL("./s3rver-process.cjs", import.meta.url));
 
+/** s3rver keeps objects as files: on tmpfs where there is one, which makes bulk loads fast. */
+function scratchRoot(): string {
+  try {
+    accessSync("/dev/shm", constants.W_OK);
+    return "/dev/shm";
+  } catch {
+    return tmpdir();
+  }
+}
+
 export async function startS3(options: { timeoutMs?: number } = {}): Promise<S3Server> {
-  const directory = mkdtempSync(join(tmpdir(), "dgent-s3rver-"));
+  const directory = mkdtempSync(join(scratchRoot(), "dgent-s3rver-"));
   const child: ChildProcess = spawn(process.execPath, ["--openssl-legacy-provider", SCRIPT, directory, "0"], {
     stdio: ["pipe", "pipe", "pipe"],
   });

@@ -16,9 +16,11 @@
  * Usage: node --openssl-legacy-provider s3rver-process.cjs <directory> [port]
  * Prints one JSON line `{"port": N}` once listening. Exits when stdin closes.
  */
+const crypto = require("node:crypto");
+const fs = require("node:fs");
+const path = require("node:path");
 const { Readable } = require("node:stream");
 const S3rver = require("s3rver");
-const S3Object = require("s3rver/lib/models/object");
 
 const [directory, portArg] = process.argv.slice(2);
 if (!directory) {
@@ -216,15 +218,23 @@ function harness(server) {
       // Body: JSON lines of {"key": …, "body": base64}. Written straight to s3rver's store.
       const bucket = String(ctx.query.bucket);
       const lines = (await readAll(ctx.req)).toString("utf8").split("\n").filter(Boolean);
-      let next = 0;
-      const worker = async () => {
-        while (next < lines.length) {
-          const { key, body } = JSON.parse(lines[next++]);
+      // s3rver 3.7.1's file layout: <key>._S3rver_object, .md5 beside it, and the metadata JSON.
+      await gate.run(true, () => {
+        const made = new Set();
+        for (const line of lines) {
+          const { key, body } = JSON.parse(line);
           const content = Buffer.from(body, "base64");
-          await server.store.putObject(new S3Object(bucket, key, content, { "content-type": "binary/octet-stream" }));
+          const objectPath = server.store.getResourcePath(bucket, key, "object");
+          const dir = path.dirname(objectPath);
+          if (!made.has(dir)) {
+            fs.mkdirSync(dir, { recursive: true });
+            made.add(dir);
+          }
+          fs.writeFileSync(objectPath, content);
+          fs.writeFileSync(`${objectPath}.md5`, crypto.createHash("md5").update(content).digest("hex"));
+          fs.writeFileSync(server.store.getResourcePath(bucket, key, "metadata.json"), '{"content-type":"binary/octet-stream"}');
         }
-      };
-      await gate.run(true, () => Promise.all(Array.from({ length: 16 }, worker)));
+      });
       ctx.body = JSON.stringify({ written: lines.length });
       ctx.type = "application/json";
       return;
