@@ -140,6 +140,11 @@ export const ERROR_CODES = {
     retryable: false,
     summary: "A store was created without any tier.",
   },
+  DGENT_BUDGET_EXCEEDED: {
+    kind: "budget",
+    retryable: false,
+    summary: "A datum is larger than its entropy budget allows (`details: { limit, actual }` in bytes); nothing was written.",
+  },
   DGENT_USAGE: {
     kind: "validation",
     retryable: false,
