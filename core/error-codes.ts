@@ -145,6 +145,11 @@ export const ERROR_CODES = {
     retryable: false,
     summary: "A datum is larger than its entropy budget allows (`details: { limit, actual }` in bytes); nothing was written.",
   },
+  DGENT_STREAM_OVERFLOW: {
+    kind: "unavailable",
+    retryable: true,
+    summary: "A change-stream consumer fell further behind than its buffer holds; subscribe again (and resynchronise with list) to continue.",
+  },
   DGENT_USAGE: {
     kind: "validation",
     retryable: false,
