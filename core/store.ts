@@ -24,7 +24,8 @@ import {
   type ResolvedListOptions,
 } from "./protocol.js";
 import { checkOptions, type PluginDefinition } from "./registry.js";
-import { TierSet } from "./tiers.js";
+import { Router } from "./router.js";
+import { Upgrader, type PromotionResult, type UpgraderPolicy } from "./upgrader.js";
 
 /** A plugin with its options, or a plugin definition used with default options. */
 export type PluginUse<O = Record<string, unknown>> = PluginDefinition<O> | { plugin: PluginDefinition<O>; options?: O };
@@ -37,6 +38,14 @@ export interface StoreOptions {
   namespace?: string;
   /** Longest causal chain returned before `DGENT_CAUSAL_DEPTH` (default 10 000). */
   maxChainDepth?: number;
+  /** The tier writes land on while it is up (default: the most durable). */
+  landing?: string;
+  /** When data moves up the lattice by itself (size, age); `false` turns the loop off. */
+  upgrader?: UpgraderPolicy | false;
+  /** A file where deletes made while a tier is down are journaled until it returns. */
+  journalPath?: string;
+  /** Re-probe backoff of a failed tier, in ms. */
+  probeBackoffMs?: { min?: number; max?: number };
 }
 
 export interface TierReport {
@@ -45,9 +54,13 @@ export interface TierReport {
   readonly durability: string;
   readonly persistent: boolean;
   readonly landing: boolean;
-  readonly up: boolean | null;
+  readonly up: boolean;
   readonly count: number | null;
   readonly bytes: number | null;
+  /** The last error that took the tier down, when it is down. */
+  readonly error: string | null;
+  /** Where the data lives (a file, a redacted URL), when the tier says. */
+  readonly location: string | null;
 }
 
 export interface BackendReport {
@@ -55,6 +68,14 @@ export interface BackendReport {
   readonly landing: string;
   /** True when writes land on a tier that does not outlive the process. Announce it. */
   readonly volatile: boolean;
+  /** The tier writes land on when it is up. */
+  readonly preferred: string;
+  /** True when writes land below the preferred tier because it is down. */
+  readonly degraded: boolean;
+  /** Datums on tiers below the most durable tier that is up (waiting for the upgrader). */
+  readonly pendingPromotions: number;
+  /** Deletes journaled for tiers that are down. */
+  readonly pendingDeletes: number;
   readonly tiers: readonly TierReport[];
 }
 
@@ -74,7 +95,8 @@ export class Store implements DatumStore {
   /** Tap-only hooks for application code (taps are attributed to unit "app"). */
   readonly hooks: TapOnlyHooks;
   readonly #hooks: Readonly<StoreHooks>;
-  readonly #tiers: TierSet;
+  readonly #tiers: Router;
+  readonly #upgrader: Upgrader;
   readonly #plugins: readonly { plugin: PluginDefinition<never>; options: unknown }[];
   readonly #maxChainDepth: number;
   /** What each plugin's `apply` returned, by plugin name. */
@@ -94,9 +116,28 @@ export class Store implements DatumStore {
     if (!Number.isInteger(this.#maxChainDepth) || this.#maxChainDepth < 1) {
       throw dgentError("DGENT_INVALID_OPTIONS", `maxChainDepth must be a positive integer, got ${this.#maxChainDepth}`);
     }
-    this.#tiers = new TierSet(options.tiers);
-    this.#plugins = resolvePlugins(options.plugins ?? []);
     this.#hooks = createStoreHooks();
+    const hooks = this.#hooks;
+    this.#tiers = new Router(
+      options.tiers,
+      {
+        tierFailed: (e) => void (hooks.tierFailed.taps.length && hooks.tierFailed.call(e)),
+        degraded: (e) => {
+          if (hooks.degraded.taps.length) hooks.degraded.call(e);
+          this.#warn("router", `tier "${e.tier}" is down; writes land on "${e.landing}" until it returns`, { ...e });
+        },
+        restored: (e) => void (hooks.restored.taps.length && hooks.restored.call(e)),
+        promoted: (e) => void (hooks.promoted.taps.length && hooks.promoted.call(e)),
+        warn: (unit, message, details) => this.#warn(unit, message, details),
+      },
+      {
+        ...(options.landing !== undefined ? { landing: options.landing } : {}),
+        ...(options.journalPath !== undefined ? { journalPath: options.journalPath } : {}),
+        ...(options.probeBackoffMs !== undefined ? { probeBackoffMs: options.probeBackoffMs } : {}),
+      },
+    );
+    this.#upgrader = new Upgrader(this.#tiers, options.upgrader === false ? { enabled: false } : (options.upgrader ?? {}));
+    this.#plugins = resolvePlugins(options.plugins ?? []);
     this.hooks = tapOnlyView(this.#hooks, "app");
   }
 
@@ -134,19 +175,15 @@ export class Store implements DatumStore {
       this.#handles.set(plugin.name, handle);
       this.#applied++;
     }
-    const opened: Adapter[] = [];
     try {
-      for (const tier of this.#tiers.all) {
-        await tier.open(this.#contextFor(tier));
-        opened.push(tier);
-      }
+      await this.#tiers.open((tier) => this.#contextFor(tier));
     } catch (error) {
-      await Promise.allSettled(opened.map((t) => t.close()));
       this.#state = State.New;
       this.#opening = null;
       throw error;
     }
     if (this.#hooks.open.taps.length) await this.#hooks.open.promise();
+    this.#upgrader.start();
     this.#state = State.Open;
   }
 
@@ -179,9 +216,37 @@ export class Store implements DatumStore {
     const wasOpen = this.#state === State.Open;
     this.#state = State.Closed;
     if (wasOpen && this.#hooks.close.taps.length) await this.#hooks.close.promise();
-    const results = await Promise.allSettled(this.#tiers.all.map((t) => t.close()));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failed) throw failed.reason;
+    await this.#upgrader.stop();
+    if (wasOpen) await this.#rescueVolatile();
+    await this.#tiers.close();
+  }
+
+  /** On close, data on a volatile tier moves to a durable one that is up, or is announced as lost. */
+  async #rescueVolatile(): Promise<void> {
+    const durable = this.#tiers.states.find((s) => s.up && s.adapter.capabilities.persistent);
+    for (const state of this.#tiers.states) {
+      if (state.adapter.capabilities.persistent || !state.up || !state.holds || this.#tiers.single) continue;
+      const count = state.adapter.stats ? (await state.adapter.stats()).count : 1;
+      if (count === 0) continue;
+      if (durable) await this.#upgrader.promote(state, durable).catch((error: unknown) => this.#warn("upgrader", String(error)));
+      const left = state.adapter.stats ? (await state.adapter.stats()).count : 0;
+      if (left > 0) this.#warn("router", `${left} datums on the volatile tier "${state.adapter.name}" are lost with this close: no durable tier is up`);
+    }
+  }
+
+  /**
+   * Moves every datum below the landing tier up to it now (the explicit trigger; the seed's
+   * `self.data.upgrade`), copy → verify → remove below.
+   */
+  async upgrade(): Promise<PromotionResult[]> {
+    if (this.#state !== State.Open) await this.#ready();
+    return this.#upgrader.upgradeAll();
+  }
+
+  /** Runs the upgrader's size and age triggers once, now. */
+  async upgradeTick(now?: number): Promise<PromotionResult[]> {
+    if (this.#state !== State.Open) await this.#ready();
+    return this.#upgrader.tick(now);
   }
 
   /**
@@ -338,23 +403,37 @@ export class Store implements DatumStore {
   /** Which tiers this store has, which one writes land on, and their counts. */
   async backend(): Promise<BackendReport> {
     if (this.#state !== State.Open) await this.#ready();
-    const landing = this.#tiers.landing;
+    const router = this.#tiers;
+    const landing = router.landing;
     const tiers: TierReport[] = [];
-    for (const tier of this.#tiers.all) {
-      const stats: AdapterStats | null = tier.stats ? await tier.stats().catch(() => null) : null;
-      const up = tier.probe ? await tier.probe() : null;
+    for (const state of router.states) {
+      const tier = state.adapter;
+      await router.check(state);
+      const stats: AdapterStats | null = state.up && tier.stats ? await tier.stats().catch(() => null) : null;
+      const location = stats?.path ?? stats?.location ?? stats?.url;
       tiers.push({
         name: tier.name,
         rank: tier.rank,
         durability: rankLabel(tier.rank),
         persistent: tier.capabilities.persistent,
         landing: tier === landing,
-        up,
+        up: state.up,
         count: stats?.count ?? null,
         bytes: stats?.bytes ?? null,
+        error: state.up ? null : (state.lastError?.message ?? null),
+        location: typeof location === "string" ? location : null,
       });
     }
-    return { namespace: this.namespace, landing: landing.name, volatile: !landing.capabilities.persistent, tiers };
+    return {
+      namespace: this.namespace,
+      landing: landing.name,
+      volatile: !landing.capabilities.persistent,
+      preferred: router.preferred.adapter.name,
+      degraded: landing !== router.preferred.adapter,
+      pendingPromotions: await this.#upgrader.pending(),
+      pendingDeletes: router.pending.size,
+      tiers,
+    };
   }
 }
 

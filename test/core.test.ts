@@ -259,10 +259,11 @@ describe("a store over several tiers", () => {
   it("writes land on the most durable tier; reads, lists and deletes see every tier", async () => {
     const low = tier("low", 0);
     const high = tier("high", 20);
-    const store = createStore({ tiers: [low, high] });
-    await store.open();
     const old = makeDatum({ content: "old", createdAt: 1 });
-    await low.put(old);
+    await low.open();
+    await low.put(old); // data an earlier run left on the lower tier
+    const store = createStore({ tiers: [low, high], upgrader: false });
+    await store.open();
     const fresh = makeDatum({ content: "fresh", createdAt: 2, causalParent: old.id });
     await store.put(fresh);
     expect(await high.get(fresh.id)).not.toBeNull();
