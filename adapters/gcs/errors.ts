@@ -13,7 +13,8 @@ import { dgentError, isDgentError, type DgentError } from "../../core/errors.js"
  * `statusOf` reads all three. Callers branch on the class: `not-found` (404) becomes a
  * `null`/`false` result, `precondition` (412) a lost create-only write; the rest is thrown
  * through `gcsError`: `unavailable` (408, 429, 5xx, network, a checksum mismatch on transfer) as
- * retryable `DGENT_UNAVAILABLE`, anything else as `DGENT_BACKEND_ERROR`.
+ * retryable `DGENT_UNAVAILABLE`, anything else as `DGENT_BACKEND_ERROR`. Timeouts arrive as
+ * node-fetch's `FetchError` with `type: "request-timeout"` and no code.
  */
 export type GcsErrorClass = "not-found" | "precondition" | "unavailable" | "backend";
 
@@ -66,8 +67,10 @@ export function classifyGcsError(error: unknown): GcsErrorClass {
   if (status !== undefined && RETRYABLE_STATUS.has(status)) return "unavailable";
   const code = (error as GcsLikeError).code;
   if (typeof code === "string" && NETWORK_CODES.has(code)) return "unavailable";
-  const name = (error as { name?: unknown }).name;
+  const { name, type } = error as { name?: unknown; type?: unknown };
   if (status === undefined && (name === "AbortError" || name === "TimeoutError")) return "unavailable";
+  // node-fetch (under gaxios) reports a request past the SDK's `timeout` as FetchError type "request-timeout".
+  if (type === "request-timeout" || type === "body-timeout") return "unavailable";
   return "backend";
 }
 

@@ -198,6 +198,7 @@ describe("gcs: the error map", () => {
       [Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }), "unavailable"],
       [Object.assign(new Error("crc mismatch"), { code: "CONTENT_DOWNLOAD_MISMATCH" }), "unavailable"],
       [Object.assign(new Error("aborted"), { name: "AbortError" }), "unavailable"],
+      [Object.assign(new Error("network timeout at: http://x"), { name: "FetchError", type: "request-timeout" }), "unavailable"],
       [Object.assign(new Error("forbidden"), { code: 403 }), "backend"],
       [Object.assign(new Error("bad"), { code: 400 }), "backend"],
       [new Error("no status"), "backend"],

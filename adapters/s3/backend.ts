@@ -22,7 +22,11 @@ export async function connectS3(config: S3Config): Promise<ObjectBackend> {
     ...(config.credentials ? { credentials: { ...config.credentials } } : {}), // the SDK writes into it
     // dgent retries (with backoff, only what is retryable), so the SDK must not retry as well.
     maxAttempts: 1,
-    requestHandler: { requestTimeout: config.requestTimeoutMs, connectionTimeout: Math.min(config.requestTimeoutMs, 10_000) },
+    requestHandler: {
+      requestTimeout: config.requestTimeoutMs,
+      connectionTimeout: Math.min(config.requestTimeoutMs, 10_000),
+      throwOnRequestTimeout: true, // otherwise a hung request only logs a warning
+    },
   });
   return new S3Backend(sdk, client, config, true);
 }

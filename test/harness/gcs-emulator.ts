@@ -39,7 +39,7 @@ export interface GcsStats {
 }
 
 export interface GcsFault {
-  /** HTTP status to answer with; 0 resets the connection instead. */
+  /** HTTP status to answer with; 0 resets the connection instead, -1 never answers. */
   status: number;
   count?: number;
   /** Only this operation, e.g. "upload.multipart"; default any. */
@@ -516,6 +516,7 @@ export async function startGcsEmulator(options: { port?: number } = {}): Promise
         req.socket.destroy();
         return;
       }
+      if (fault.status < 0) return; // never answers: the client's timeout must end the request
       void readBody(req).then(() => sendError(res, fault.status, "injected by the test harness", fault.status === 429 ? "rateLimitExceeded" : "backendError"));
       return;
     }

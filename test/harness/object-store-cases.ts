@@ -23,7 +23,7 @@ export interface Rig {
   resetRequests(): Promise<void>;
   /** The server's names for the operations the cases count. */
   readonly ops: { readonly list: string; readonly read: string; readonly write: string; readonly delete: readonly string[] };
-  /** Fails the next `count` requests of `op` with `status` (0: connection reset). */
+  /** Fails the next `count` requests of `op` with `status` (0: connection reset, -1: no answer). */
   fault(status: number, count: number, op?: string): Promise<void>;
   /** Writes objects straight into the server's storage (no request counted). */
   bulk(objects: readonly { key: string; body: Uint8Array }[]): Promise<void>;
@@ -246,6 +246,19 @@ export function objectStoreCases(rig: Rig): void {
       expect(err.retryable).toBe(true);
       expect(err.message).toContain("500");
       expect((await rig.requests())[rig.ops.read]).toBe(3);
+      await adapter.close();
+    });
+
+    it("a request the server never answers is abandoned after requestTimeoutMs and retried", async () => {
+      const adapter = await opened(rig, { retryBaseDelayMs: 1, requestTimeoutMs: 300 });
+      const d = makeDatum({ id: "retry/hang", content: "h" });
+      await adapter.put(d);
+      await rig.resetRequests();
+      await rig.fault(-1, 1, rig.ops.read);
+      const started = performance.now();
+      expect((await adapter.get(d.id))?.id).toBe(d.id);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(250);
+      expect((await rig.requests())[rig.ops.read]).toBe(2);
       await adapter.close();
     });
 

@@ -21,7 +21,7 @@ export interface S3Stats {
 }
 
 export interface S3Fault {
-  /** HTTP status to answer with; 0 resets the connection instead. */
+  /** HTTP status to answer with; 0 resets the connection instead, -1 never answers. */
   status: number;
   /** S3 error code in the XML body, e.g. "SlowDown". */
   code?: string;

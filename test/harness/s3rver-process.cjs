@@ -257,6 +257,11 @@ function harness(server) {
         ctx.req.socket.destroy(); // a network failure: connection reset
         return;
       }
+      if (fault.status < 0) {
+        // A server that never answers: the client's timeout must end the request.
+        await new Promise((resolve) => ctx.req.socket.once("close", resolve));
+        return;
+      }
       return sendError(ctx, fault.status, fault.code || "InternalError", "injected by the test harness");
     }
     const exclusive = op === "DeleteObject" || op === "ListObjects" || op === "DeleteObjects" || op === "DeleteBucket";
