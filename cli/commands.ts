@@ -6,6 +6,7 @@ import { dgentError, isDgentError } from "../core/errors.js";
 import { nearest } from "../core/registry.js";
 import type { Store } from "../core/store.js";
 import { backendText, chainText, datumJson, datumTable } from "./format.js";
+import { LATTICE_COMMANDS } from "./lattice-commands.js";
 
 export interface Io {
   stdout(chunk: string | Uint8Array): unknown;
@@ -21,14 +22,14 @@ const GLOBAL = {
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];
 
-interface Command {
+export interface Command {
   summary: string;
   usage: string;
   options: ParseArgsConfig["options"];
   run(ctx: Context): Promise<number>;
 }
 
-interface Context {
+export interface Context {
   positionals: string[];
   values: Record<string, string | boolean | string[] | undefined>;
   io: Io;
@@ -36,9 +37,9 @@ interface Context {
   store(): Promise<Store>;
 }
 
-const print = (io: Io, text: string) => io.stdout(`${text}\n`);
+export const print = (io: Io, text: string) => io.stdout(`${text}\n`);
 
-function usage(message: string): Error {
+export function usage(message: string): Error {
   return dgentError("DGENT_USAGE", message, { unit: "cli" });
 }
 
@@ -182,8 +183,9 @@ export const COMMANDS: Record<string, Command> = {
       return chain.length === 0 ? 1 : 0;
     },
   },
+  ...LATTICE_COMMANDS,
   backend: {
-    summary: "show the tiers, their ranks, which one writes land on, and counts",
+    summary: "show the tiers, their ranks, which one writes land on, counts and pending promotions",
     usage: "dgent backend [--json]",
     options: {},
     async run(ctx) {

@@ -56,15 +56,20 @@ export function chainText(chain: readonly Datum[]): string {
 }
 
 export function backendText(report: BackendReport): string {
-  const head = `namespace ${report.namespace}: writes land on ${report.landing}${report.volatile ? "  (VOLATILE: data is lost when the process exits)" : ""}`;
+  const notes: string[] = [];
+  if (report.volatile) notes.push("VOLATILE: data is lost when the process exits");
+  if (report.degraded) notes.push(`DEGRADED: "${report.preferred}" is down`);
+  const head = `namespace ${report.namespace}: writes land on ${report.landing}${notes.length ? `  (${notes.join("; ")})` : ""}`;
   const rows = report.tiers.map((t) => [
     t.name,
     String(t.rank),
     t.durability,
     t.landing ? "yes" : "",
-    t.up === null ? "?" : t.up ? "up" : "DOWN",
+    t.up ? "up" : "DOWN",
     t.count === null ? "?" : String(t.count),
     t.bytes === null ? "?" : String(t.bytes),
+    t.up ? (t.location ?? "") : (t.error ?? ""),
   ]);
-  return `${head}\n${table(["TIER", "RANK", "DURABILITY", "LANDING", "STATE", "DATUMS", "BYTES"], rows)}`;
+  const tail = `pending promotions: ${report.pendingPromotions}; pending deletes: ${report.pendingDeletes}`;
+  return `${head}\n${table(["TIER", "RANK", "DURABILITY", "LANDING", "STATE", "DATUMS", "BYTES", "WHERE / ERROR"], rows)}\n${tail}`;
 }

@@ -93,7 +93,21 @@ export {
   resolveListOptions,
 } from "./store.js";
 export { DEFAULT_NAMESPACE, assertNamespace, defaultDataDir, ensureWritableDir } from "./paths.js";
-export { openDefaultStore, type DefaultStoreOptions } from "./default-store.js";
+export {
+  type DefaultStoreOptions,
+  type ResolvedEnvironment,
+  type TierChoice,
+  type UrlSource,
+  defaultStoreOptions,
+  defaultTiers,
+  openDefaultStore,
+  postgresProfileFor,
+  resolveEnvironment,
+  sqlitePathFromUrl,
+} from "./default-store.js";
+export { type RouterEvents, type RouterOptions, type TierState, isOutage } from "./router.js";
+export { type PromotionResult, type UpgraderPolicy } from "./upgrader.js";
 export { type IndexEntry, OrderedIndex } from "./ordered-index.js";
 export { Lifecycle } from "./lifecycle.js";
 export { conflict as conflictError } from "./tiers.js";
+export { type MigrateOptions, type MigrationReport, adapterForUrl, datumHash, migrate, redactPassword } from "./migrate.js";

@@ -62,6 +62,8 @@ export class Router {
   readonly #backoff: { min: number; max: number };
   #context: ((tier: Adapter) => AdapterContext) | null = null;
   #closed = false;
+  /** `#readers()` cached until a tier goes up or down or starts or stops holding data. */
+  #readersCache: TierState[] | null = null;
 
   constructor(tiers: readonly Adapter[], events: RouterEvents, options: RouterOptions = {}) {
     if (tiers.length === 0) throw dgentError("DGENT_NO_TIERS", "a store needs at least one tier");
@@ -108,6 +110,7 @@ export class Router {
           await state.adapter.open(context(state.adapter));
           state.opened = true;
           state.up = true;
+          this.#readersCache = null;
         } catch (error) {
           if (this.single || !isOutage(error)) throw error;
           lastOutage = error;
@@ -143,8 +146,9 @@ export class Router {
       if (state === landing || !state.up || !state.adapter.stats) continue;
       if (state.adapter.capabilities.multiProcess) continue; // another process may write to it any time
       const stats = await state.adapter.stats().catch(() => null);
-      state.holds = stats === null || stats.count > 0;
+      this.markHolds(state, stats === null || stats.count > 0);
     }
+    this.#readersCache = null;
   }
 
   #announceVolatile(landing: TierState): void {
@@ -177,6 +181,7 @@ export class Router {
   #markDown(state: TierState, error: unknown, announce = true): void {
     const wasLanding = announce && this.#landingState() === state;
     state.up = false;
+    this.#readersCache = null;
     state.failures++;
     state.lastError = error instanceof Error ? error : new Error(String(error));
     const event = { tier: state.adapter.name, rank: state.adapter.rank, error: state.lastError };
@@ -227,6 +232,7 @@ export class Router {
     const before = this.#landingState();
     state.up = true;
     state.holds = true;
+    this.#readersCache = null;
     state.failures = 0;
     state.lastError = null;
     this.#events.restored({ tier: state.adapter.name, rank: state.adapter.rank });
@@ -252,8 +258,19 @@ export class Router {
     }
   }
 
+  /** Records whether a tier may hold data (the upgrader empties and fills tiers). */
+  markHolds(state: TierState, holds: boolean): void {
+    if (state.holds === holds) return;
+    state.holds = holds;
+    this.#readersCache = null;
+  }
+
   /** Tiers a read must consult, landing first. */
   #readers(): TierState[] {
+    return (this.#readersCache ??= this.#computeReaders());
+  }
+
+  #computeReaders(): TierState[] {
     const landing = this.#landingState();
     const out: TierState[] = landing ? [landing] : [];
     for (const s of this.states) if (s !== landing && s.up && s.holds) out.push(s);
@@ -307,7 +324,7 @@ export class Router {
     for (let state = this.#landingState(); state; state = this.#landingState()) {
       const done = await this.#try(state, op);
       if (done) {
-        state.holds = true;
+        if (!state.holds) this.markHolds(state, true);
         return done.value;
       }
       lastError = state.lastError;

@@ -146,7 +146,7 @@ export class Upgrader {
     }
     if (moved > 0 && from.adapter.stats) {
       const stats = await from.adapter.stats().catch(() => null);
-      if (stats && stats.count === 0 && from !== this.#router.states.find((s) => s.adapter === this.#router.landing)) from.holds = false;
+      if (stats && stats.count === 0 && from !== this.#router.states.find((s) => s.adapter === this.#router.landing)) this.#router.markHolds(from, false);
     }
     return { from: from.adapter.name, to: to.adapter.name, moved, kept: [...kept] };
   }
@@ -170,7 +170,7 @@ export class Upgrader {
         throw error;
       }
     }
-    to.holds = true;
+    this.#router.markHolds(to, true);
     let moved = 0;
     for (const d of batch) {
       if (kept.has(d.id)) continue;
