@@ -14,7 +14,10 @@ export interface Manifest {
   readonly indexDepth: number;
 }
 
-/** Reads the manifest, creating it (with a create-only write, so racing openers agree) when absent. */
+/**
+ * Reads the manifest, creating it (with a create-only write, so racing openers agree) when
+ * absent, and checks that the service enforces create-only writes at all.
+ */
 export async function loadManifest(
   backend: ObjectBackend,
   key: string,
@@ -30,8 +33,8 @@ export async function loadManifest(
       indexDepth: requestedDepth ?? DEFAULT_INDEX_DEPTH,
     };
     const json = Buffer.from(`${JSON.stringify(fresh, null, 2)}\n`, "utf8");
-    if (await attempt(() => backend.create(key, json))) return fresh;
-    body = await attempt(() => backend.get(key));
+    if (await attempt(() => backend.create(key, json))) body = json;
+    else body = await attempt(() => backend.get(key));
     if (body === null) {
       throw dgentError("DGENT_UNAVAILABLE", `the manifest ${key} in ${backend.location} appeared and vanished while opening`, {
         unit,
@@ -39,6 +42,18 @@ export async function loadManifest(
     }
   }
   const manifest = parse(body, key, backend.location, unit);
+  // The append-only law rests on create-only writes. A service that ignores the precondition
+  // (some S3-compatible servers do) would let racing writers overwrite each other: refuse it.
+  // The probe writes the manifest's own bytes, so even a service that ignores it changes nothing.
+  const stored = body;
+  if (await attempt(() => backend.create(key, stored))) {
+    throw dgentError(
+      "DGENT_BACKEND_ERROR",
+      `${backend.location} accepted a second create of ${key}: it ignores create-only preconditions ` +
+        "(If-None-Match: * / ifGenerationMatch=0), so it cannot keep datums immutable under concurrent writers",
+      { unit, details: { location: backend.location } },
+    );
+  }
   if (requestedDepth !== undefined && requestedDepth !== manifest.indexDepth) {
     throw dgentError(
       "DGENT_INVALID_OPTIONS",

@@ -60,6 +60,8 @@ export interface GcsEmulator {
   names(bucket: string, prefix?: string): string[];
   /** Called (and awaited) right before a resumable upload completes. */
   onResumableFinal: ((bucket: string, name: string) => void | Promise<void>) | null;
+  /** True: accept every write whatever its preconditions (a broken service, for tests). */
+  ignorePreconditions: boolean;
   stop(): Promise<void>;
 }
 
@@ -204,6 +206,10 @@ export async function startGcsEmulator(options: { port?: number } = {}): Promise
   let generation = Date.now() * 1000;
   let base = "";
 
+  const check = (obj: EmulatedObject | undefined, p: Preconditions) => {
+    if (!emulator.ignorePreconditions) checkPreconditions(obj, p);
+  };
+
   const bucketOrThrow = (name: string) => {
     const b = buckets.get(name);
     if (!b) throw new HttpError(404, `The specified bucket does not exist: ${name}`, "notFound");
@@ -292,7 +298,7 @@ export async function startGcsEmulator(options: { port?: number } = {}): Promise
           if (!media) throw new HttpError(400, "multipart upload without media", "invalid");
           const name = q.get("name") ?? meta.name;
           if (!name) throw new HttpError(400, "Required: object name", "required");
-          checkPreconditions(buckets.get(bucketName)?.get(name), preconditionsOf(q));
+          check(buckets.get(bucketName)?.get(name), preconditionsOf(q));
           const type = meta.contentType ?? media.headers["content-type"] ?? "application/octet-stream";
           sendJson(res, 200, resource(store(bucketName, name, Buffer.from(media.data), type, cleanMetadata(meta.metadata))));
           return "upload.multipart";
@@ -300,7 +306,7 @@ export async function startGcsEmulator(options: { port?: number } = {}): Promise
         if (kind === "media") {
           const name = q.get("name");
           if (!name) throw new HttpError(400, "Required: object name", "required");
-          checkPreconditions(buckets.get(bucketName)?.get(name), preconditionsOf(q));
+          check(buckets.get(bucketName)?.get(name), preconditionsOf(q));
           const type = String(req.headers["content-type"] ?? "application/octet-stream");
           sendJson(res, 200, resource(store(bucketName, name, body, type, {})));
           return "upload.media";
@@ -310,7 +316,7 @@ export async function startGcsEmulator(options: { port?: number } = {}): Promise
           const name = q.get("name") ?? meta.name;
           if (!name) throw new HttpError(400, "Required: object name", "required");
           const preconditions = preconditionsOf(q);
-          checkPreconditions(buckets.get(bucketName)?.get(name), preconditions);
+          check(buckets.get(bucketName)?.get(name), preconditions);
           const id = randomBytes(12).toString("hex");
           sessions.set(id, {
             bucket: bucketName,
@@ -356,7 +362,7 @@ export async function startGcsEmulator(options: { port?: number } = {}): Promise
         checkHash(req.headers["x-goog-hash"], data);
         if (emulator.onResumableFinal) await emulator.onResumableFinal(session.bucket, session.name);
         try {
-          checkPreconditions(buckets.get(session.bucket)?.get(session.name), session.preconditions);
+          check(buckets.get(session.bucket)?.get(session.name), session.preconditions);
         } finally {
           sessions.delete(id);
         }
@@ -441,7 +447,7 @@ export async function startGcsEmulator(options: { port?: number } = {}): Promise
     const preconditions = preconditionsOf(q);
     if (method === "GET") {
       if (!obj) throw new HttpError(404, `No such object: ${bucketName}/${objectName}`, "notFound");
-      checkPreconditions(obj, preconditions);
+      check(obj, preconditions);
       if (q.get("alt") !== "media") {
         sendJson(res, 200, resource(obj));
         return "objects.get";
@@ -470,7 +476,7 @@ export async function startGcsEmulator(options: { port?: number } = {}): Promise
     }
     if (method === "DELETE") {
       if (!obj) throw new HttpError(404, `No such object: ${bucketName}/${objectName}`, "notFound");
-      checkPreconditions(obj, preconditions);
+      check(obj, preconditions);
       objects.delete(objectName);
       res.writeHead(204).end();
       return "objects.delete";
@@ -478,7 +484,7 @@ export async function startGcsEmulator(options: { port?: number } = {}): Promise
     if (method === "PATCH" || method === "PUT") {
       if (!obj) throw new HttpError(404, `No such object: ${bucketName}/${objectName}`, "notFound");
       const patch = JSON.parse((await readBody(req)).toString("utf8") || "{}") as ObjectMetadataInput;
-      checkPreconditions(obj, preconditions);
+      check(obj, preconditions);
       const metadata: Record<string, string | null> = { ...obj.metadata, ...(patch.metadata ?? {}) };
       const updated: EmulatedObject = {
         ...obj,
@@ -558,6 +564,7 @@ export async function startGcsEmulator(options: { port?: number } = {}): Promise
     getObject: (bucket, name) => buckets.get(bucket)?.get(name),
     names: (bucket, prefix = "") => [...(buckets.get(bucket)?.keys() ?? [])].filter((n) => n.startsWith(prefix)).sort(compareNames),
     onResumableFinal: null,
+    ignorePreconditions: false,
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -41,6 +41,9 @@ export function gcsRig(emulator: () => GcsEmulator, bucket: string): Rig {
       expect(r["upload.resumable.put"]).toBeGreaterThanOrEqual(1);
       expect(r["upload.multipart"]).toBe(2); // the two index markers (root and "big/"), nothing else
     },
+    async enforcePreconditions(enforced) {
+      emulator().ignorePreconditions = !enforced;
+    },
     deadEndpoint: { apiEndpoint: "http://127.0.0.1:9" },
   };
 }

@@ -33,6 +33,8 @@ export interface Rig {
   rawKeys(prefix: string): Promise<string[]>;
   /** Asserts the requests of a datum above the multipart/resumable threshold went that way. */
   expectBigUpload(requests: Readonly<Record<string, number>>): void;
+  /** False: the server ignores create-only preconditions (a broken service). */
+  enforcePreconditions(enforced: boolean): Promise<void>;
   /** An endpoint option pointing at a port nothing listens on. */
   readonly deadEndpoint: Record<string, unknown>;
 }
@@ -290,6 +292,21 @@ export function objectStoreCases(rig: Rig): void {
       expect((await adapter.get("in-new-bucket"))?.id).toBe("in-new-bucket");
       expect(await adapter.probe()).toBe(true);
       await adapter.close();
+    });
+
+    it("a service that ignores create-only preconditions is refused at open, before anything is written", async () => {
+      const adapter = rig.make();
+      await rig.enforcePreconditions(false);
+      try {
+        const err = await expectCode(adapter.open(), "DGENT_BACKEND_ERROR");
+        expect(err.message).toMatch(/ignores create-only preconditions/);
+        expect(await rig.rawKeys(adapter.root)).toEqual([`${adapter.root}dgent.json`]);
+      } finally {
+        await rig.enforcePreconditions(true);
+      }
+      const again = rig.make({ namespace: nsOf(adapter) });
+      await again.open();
+      await again.close();
     });
 
     it("an object that is not a datum is DGENT_BACKEND_ERROR, never returned as data", async () => {

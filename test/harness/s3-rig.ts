@@ -40,6 +40,7 @@ export function s3Rig(server: () => S3Server, bucket: string): Rig & { close(): 
       // 20 MB in 8 MiB parts: three parts, completed with If-None-Match.
       expect(r).toMatchObject({ CreateMultipartUpload: 1, UploadPart: 3, CompleteMultipartUpload: 1 });
     },
+    enforcePreconditions: (enforced) => server().conditionals(enforced),
     deadEndpoint: { endpoint: "http://127.0.0.1:9" },
     close() {
       client?.destroy();

@@ -45,8 +45,11 @@ export interface S3Server {
   };
   createBucket(name: string): Promise<void>;
   stats(): Promise<S3Stats>;
+  /** Zeroes the counts, clears pending faults and turns the precondition checks back on. */
   resetStats(): Promise<void>;
   fault(fault: S3Fault): Promise<void>;
+  /** False: ignore If-None-Match/If-Match like plain s3rver (until `resetStats` or true). */
+  conditionals(enabled: boolean): Promise<void>;
   /** Writes objects straight into s3rver's store (no HTTP per object, not counted). */
   bulk(bucket: string, objects: Iterable<{ key: string; body: Uint8Array }>): Promise<number>;
   stop(): Promise<void>;
@@ -122,6 +125,9 @@ export async function startS3(options: { timeoutMs?: number } = {}): Promise<S3S
     },
     async resetStats() {
       await control("reset", { method: "POST" });
+    },
+    async conditionals(enabled) {
+      await control(`conditionals?enabled=${enabled}`, { method: "POST" });
     },
     async fault(fault) {
       await control("fault", { method: "POST", body: JSON.stringify(fault) });

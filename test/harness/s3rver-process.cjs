@@ -10,8 +10,9 @@
  *   `If-Match` on a missing key with 404 (PUT, CompleteMultipartUpload, DELETE, GET, HEAD);
  * - serialises requests per key, so check-then-write is atomic, and runs deletes and listings
  *   alone (s3rver walks and prunes directories on disk, which races with concurrent writes);
- * - counts requests by S3 operation, injects faults, and bulk-loads objects (control routes
- *   under `/__harness/`, not counted).
+ * - counts requests by S3 operation, injects faults, bulk-loads objects, and can switch the
+ *   precondition checks off to play a server that ignores them (control routes under
+ *   `/__harness/`, not counted).
  *
  * Usage: node --openssl-legacy-provider s3rver-process.cjs <directory> [port]
  * Prints one JSON line `{"port": N}` once listening. Exits when stdin closes.
@@ -187,6 +188,7 @@ const CONDITIONAL_WRITES = new Set(["PutObject", "CompleteMultipartUpload", "Del
 function harness(server) {
   const stats = { total: 0, byOp: {} };
   let faults = [];
+  let conditionals = true; // false: behave like plain s3rver, which ignores If-None-Match/If-Match
   const gate = new Gate();
 
   async function control(ctx) {
@@ -200,12 +202,18 @@ function harness(server) {
       stats.total = 0;
       stats.byOp = {};
       faults = [];
+      conditionals = true;
       ctx.status = 204;
       return;
     }
     if (route === "fault") {
       const f = JSON.parse((await readAll(ctx.req)).toString("utf8"));
       faults.push({ status: f.status, code: f.code, remaining: f.count ?? 1, op: f.op ?? null });
+      ctx.status = 204;
+      return;
+    }
+    if (route === "conditionals") {
+      conditionals = ctx.query.enabled !== "false";
       ctx.status = 204;
       return;
     }
@@ -271,7 +279,7 @@ function harness(server) {
         if ((op === "PutObject" || op === "UploadPart") && isAwsChunked(ctx)) await decodeBody(ctx);
         const ifNoneMatch = ctx.get("if-none-match");
         const ifMatch = ctx.get("if-match");
-        const checks = CONDITIONAL_WRITES.has(op) ? ifNoneMatch === "*" || ifMatch : (op === "GetObject" || op === "HeadObject") && ifMatch;
+        const checks = !conditionals ? false : CONDITIONAL_WRITES.has(op) ? ifNoneMatch === "*" || ifMatch : (op === "GetObject" || op === "HeadObject") && ifMatch;
         if (checks) {
           const etag = await currentEtag(server.store, bucket, key);
           if (ifNoneMatch === "*" && etag !== null && CONDITIONAL_WRITES.has(op)) {
