@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -232,6 +232,37 @@ export async function resolve(specifier, context, next) {
       expect(out.code).toBe("DGENT_MISSING_DEPENDENCY");
       expect(out.unit).toBe(tier);
       expect(out.message).toContain(`npm install ${pkg}`);
+    });
+  }
+});
+
+describe("the SDKs stay optional", () => {
+  // Every bare package the cloud tiers import is a declared, optional peer dependency, and is
+  // imported only as types or through importOptional inside open(), never at module load.
+  const root = new URL("../..", import.meta.url).pathname;
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+    peerDependencies?: Record<string, string>;
+    peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+    devDependencies?: Record<string, string>;
+  };
+  for (const dir of ["adapters/object-store", "adapters/s3", "adapters/gcs"]) {
+    it(`${dir} imports no SDK at load time, and declares every SDK it uses`, () => {
+      const files = readdirSync(join(root, dir)).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"));
+      expect(files.length).toBeGreaterThan(2);
+      for (const file of files) {
+        const source = readFileSync(join(root, dir, file), "utf8");
+        for (const m of source.matchAll(/^import\s+(type\s+)?[^;]*?from\s+"([^".][^"]*)"/gms)) {
+          const [, typeOnly, specifier] = m as unknown as [string, string | undefined, string];
+          if (specifier.startsWith("node:")) continue;
+          expect(typeOnly, `${dir}/${file} imports ${specifier} at load time`).toBeDefined();
+        }
+        for (const m of source.matchAll(/typeof import\("([^"]+)"\)|(?:_PACKAGE|pkg) = "([^"]+)"/g)) {
+          const name = (m[1] ?? m[2]) as string;
+          expect(pkg.peerDependencies?.[name], `${name} is a peer dependency`).toBeDefined();
+          expect(pkg.peerDependenciesMeta?.[name]?.optional, `${name} is optional`).toBe(true);
+          expect(pkg.devDependencies?.[name], `${name} is installed for the tests`).toBeDefined();
+        }
+      }
     });
   }
 });
