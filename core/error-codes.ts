@@ -145,6 +145,11 @@ export const ERROR_CODES = {
     retryable: false,
     summary: "A datum is larger than its entropy budget allows (`details: { limit, actual }` in bytes); nothing was written.",
   },
+  DGENT_LENS_INVALID: {
+    kind: "validation",
+    retryable: false,
+    summary: "Content does not fit a lens's JSON Schema, or is not JSON; `details.errors` holds ajv's errors.",
+  },
   DGENT_STREAM_OVERFLOW: {
     kind: "unavailable",
     retryable: true,

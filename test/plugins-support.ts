@@ -8,6 +8,9 @@ import { join } from "node:path";
 import { memoryAdapter } from "../adapters/memory/index.js";
 import { sqliteAdapter } from "../adapters/sqlite/index.js";
 import type { Datum } from "../core/datum.js";
+import type { ErrorCode } from "../core/error-codes.js";
+import { isDgentError, type DgentError } from "../core/errors.js";
+import { expectCode } from "../testing/index.js";
 import type { Adapter, AdapterContext } from "../core/protocol.js";
 
 export const text = (d: Datum | null | undefined): string | null =>
@@ -141,4 +144,11 @@ export async function until(what: string, predicate: () => boolean, timeoutMs = 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** Awaits a rejection with `code` and returns it as the DgentError it must be. */
+export async function expectDgent(promise: Promise<unknown>, code: ErrorCode): Promise<DgentError> {
+  const err = await expectCode(promise, code);
+  if (!isDgentError(err)) throw new Error(`expected a DgentError, got ${String(err)}`);
+  return err;
 }

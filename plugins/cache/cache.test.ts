@@ -3,18 +3,12 @@ import { memoryAdapter } from "../../adapters/memory/index.js";
 import { sqliteAdapter } from "../../adapters/sqlite/index.js";
 import { makeDatum } from "../../core/datum.js";
 import { createStore } from "../../core/store.js";
-import { expectCode } from "../../testing/index.js";
-import { ProbeTier, removeTempDirs, sqliteTier, text } from "../../test/plugins-support.js";
-import { cache, entrySize } from "./index.js";
+import { ProbeTier, expectDgent, removeTempDirs, sqliteTier, text } from "../../test/plugins-support.js";
+import { cache, cachePlugin, entrySize, type CacheOptions } from "./index.js";
 
 afterAll(removeTempDirs);
 
-const storeWith = (tier: ProbeTier, options: Parameters<typeof cacheUse>[0] = {}) =>
-  createStore({ tiers: [tier], plugins: [cacheUse(options)] });
-const cacheUse = (options: { maxEntries?: number; maxBytes?: number; ttlMs?: number; fillOnPut?: boolean }) => ({
-  plugin: cache,
-  options,
-});
+const storeWith = (tier: ProbeTier, options: CacheOptions = {}) => createStore({ tiers: [tier], plugins: [cachePlugin(options)] });
 
 describe("cache", () => {
   it("answers repeated gets without the tier and counts hits and misses", async () => {
@@ -173,7 +167,7 @@ describe("cache", () => {
     const store = storeWith(new ProbeTier());
     const d = makeDatum({ content: "first" });
     await store.put(d);
-    await expectCode(store.put({ ...d, content: new TextEncoder().encode("second") }), "DGENT_CONFLICT");
+    await expectDgent(store.put({ ...d, content: new TextEncoder().encode("second") }), "DGENT_CONFLICT");
     expect(text(await store.get(d.id))).toBe("first");
   });
 
@@ -190,17 +184,17 @@ describe("cache", () => {
   });
 
   it("checks its options with ajv", () => {
-    expect(() => createStore({ tiers: [memoryAdapter()], plugins: [{ plugin: cache, options: { maxEntries: 0 } }] })).toThrow(
+    expect(() => createStore({ tiers: [memoryAdapter()], plugins: [cachePlugin({ maxEntries: 0 })] })).toThrow(
       expect.objectContaining({ code: "DGENT_INVALID_OPTIONS", message: expect.stringContaining("/maxEntries") }),
     );
-    expect(() => createStore({ tiers: [memoryAdapter()], plugins: [{ plugin: cache, options: { size: 1 } as never }] })).toThrow(
+    expect(() => createStore({ tiers: [memoryAdapter()], plugins: [cachePlugin({ size: 1 } as never)] })).toThrow(
       expect.objectContaining({ code: "DGENT_INVALID_OPTIONS" }),
     );
   });
 
   it("store.plugin names a plugin the store does not use with a coded error", async () => {
     const store = createStore({ tiers: [memoryAdapter()] });
-    await expectCode(store.plugin(cache), "DGENT_UNKNOWN_PLUGIN");
-    await expectCode(store.plugin("cache"), "DGENT_UNKNOWN_PLUGIN");
+    await expectDgent(store.plugin(cache), "DGENT_UNKNOWN_PLUGIN");
+    await expectDgent(store.plugin("cache"), "DGENT_UNKNOWN_PLUGIN");
   });
 });

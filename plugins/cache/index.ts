@@ -1,6 +1,7 @@
 import { LRUCache } from "lru-cache";
 import { cloneDatum, type Datum } from "../../core/datum.js";
 import type { JsonSchema } from "../../core/options-schema.js";
+import type { PluginUse } from "../../core/store.js";
 import { definePlugin } from "../../core/registry.js";
 import { FillGuard } from "./guard.js";
 
@@ -142,3 +143,8 @@ export const cache = definePlugin<CacheOptions, CacheHandle>({
     };
   },
 });
+
+/** `plugins: [cachePlugin({ … })]`: the plugin with its options type-checked (they are checked with ajv again at composition). */
+export function cachePlugin(options: CacheOptions = {}): PluginUse<never> {
+  return { plugin: cache, options: options as never };
+}

@@ -4,15 +4,14 @@ import fc from "fast-check";
 import { memoryAdapter } from "../../adapters/memory/index.js";
 import { makeDatum, sameBytes } from "../../core/datum.js";
 import { createStore } from "../../core/store.js";
-import { expectCode } from "../../testing/index.js";
-import { ProbeTier, removeTempDirs, sqliteTier, text } from "../../test/plugins-support.js";
-import { compression, ENCODING_KEY, type CompressionOptions } from "./index.js";
+import { ProbeTier, expectDgent, removeTempDirs, sqliteTier, text } from "../../test/plugins-support.js";
+import { compression, ENCODING_KEY, type CompressionOptions, compressionPlugin } from "./index.js";
 
 afterAll(removeTempDirs);
 
 const storeWith = (options: CompressionOptions = {}, tier = new ProbeTier()) => ({
   tier,
-  store: createStore({ tiers: [tier], plugins: [{ plugin: compression, options }] }),
+  store: createStore({ tiers: [tier], plugins: [compressionPlugin(options)] }),
 });
 const json = (n: number) =>
   JSON.stringify(Array.from({ length: n }, (_, i) => ({ step: i, role: "agent", thought: "consider the next action carefully" })));
@@ -71,7 +70,7 @@ describe("compression", () => {
     const d = makeDatum({ content: json(30) });
     await store.put(d);
     expect(await store.put({ ...d, content: d.content.slice(), metadata: { ...d.metadata } })).toBe(d.id);
-    await expectCode(store.put({ ...d, content: new TextEncoder().encode(json(31)) }), "DGENT_CONFLICT");
+    await expectDgent(store.put({ ...d, content: new TextEncoder().encode(json(31)) }), "DGENT_CONFLICT");
     expect(text(await store.get(d.id))).toBe(json(30));
     expect(tier.calls.put).toBe(3);
   });
@@ -97,10 +96,10 @@ describe("compression", () => {
 
   it("refuses a caller's value under the reserved key, and reports stored content that does not decompress", async () => {
     const { tier, store } = storeWith();
-    await expectCode(store.put(makeDatum({ content: "x", metadata: { [ENCODING_KEY]: "zip" } })), "DGENT_INVALID_METADATA");
+    await expectDgent(store.put(makeDatum({ content: "x", metadata: { [ENCODING_KEY]: "zip" } })), "DGENT_INVALID_METADATA");
     const corrupt = makeDatum({ content: "not gzip at all", metadata: { [ENCODING_KEY]: "gzip" } });
     await tier.inner.put(corrupt);
-    const err = await expectCode(store.get(corrupt.id), "DGENT_BACKEND_ERROR");
+    const err = await expectDgent(store.get(corrupt.id), "DGENT_BACKEND_ERROR");
     expect(err.unit).toBe("compression");
   });
 
@@ -133,9 +132,9 @@ describe("compression", () => {
   });
 
   it("checks its options with ajv (and gzip's level range)", async () => {
-    expect(() => createStore({ tiers: [memoryAdapter()], plugins: [{ plugin: compression, options: { algorithm: "zstd" as never } }] })).toThrow(
+    expect(() => createStore({ tiers: [memoryAdapter()], plugins: [compressionPlugin({ algorithm: "zstd" as never })] })).toThrow(
       expect.objectContaining({ code: "DGENT_INVALID_OPTIONS" }),
     );
-    await expectCode(storeWith({ level: 10 }).store.open(), "DGENT_INVALID_OPTIONS");
+    await expectDgent(storeWith({ level: 10 }).store.open(), "DGENT_INVALID_OPTIONS");
   });
 });

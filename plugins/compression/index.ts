@@ -1,6 +1,7 @@
 import type { Datum } from "../../core/datum.js";
 import { dgentError, wrapError } from "../../core/errors.js";
 import type { JsonSchema } from "../../core/options-schema.js";
+import type { PluginUse } from "../../core/store.js";
 import { definePlugin } from "../../core/registry.js";
 import { decode, encode, own, type Encoding } from "./codec.js";
 
@@ -134,3 +135,8 @@ export const compression = definePlugin<CompressionOptions, CompressionHandle>({
     };
   },
 });
+
+/** `plugins: [compressionPlugin({ … })]`: the plugin with its options type-checked (they are checked with ajv again at composition). */
+export function compressionPlugin(options: CompressionOptions = {}): PluginUse<never> {
+  return { plugin: compression, options: options as never };
+}

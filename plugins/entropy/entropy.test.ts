@@ -4,13 +4,12 @@ import { memoryAdapter } from "../../adapters/memory/index.js";
 import { makeDatum } from "../../core/datum.js";
 import { BudgetError } from "../../core/errors.js";
 import { createStore } from "../../core/store.js";
-import { expectCode } from "../../testing/index.js";
-import { ProbeTier } from "../../test/plugins-support.js";
-import { depthFactor, entropy, measureDatum, type EntropyOptions } from "./index.js";
+import { ProbeTier, expectDgent } from "../../test/plugins-support.js";
+import { depthFactor, entropy, measureDatum, type EntropyOptions, entropyPlugin } from "./index.js";
 
 const storeWith = (options: EntropyOptions, tier = new ProbeTier()) => ({
   tier,
-  store: createStore({ tiers: [tier], plugins: [{ plugin: entropy, options }] }),
+  store: createStore({ tiers: [tier], plugins: [entropyPlugin(options)] }),
 });
 const sized = (bytes: number, metadata: Record<string, string> = {}, id?: string) =>
   makeDatum({ content: new Uint8Array(bytes), metadata, ...(id ? { id } : {}) });
@@ -20,7 +19,7 @@ describe("entropy", () => {
     const { tier, store } = storeWith({ maxBytes: 1000, measure: "content" });
     await store.put(sized(1000));
     const big = sized(1001);
-    const err = await expectCode(store.put(big), "DGENT_BUDGET_EXCEEDED");
+    const err = await expectDgent(store.put(big), "DGENT_BUDGET_EXCEEDED");
     expect(err).toBeInstanceOf(BudgetError);
     expect(err.kind).toBe("budget");
     expect(err.unit).toBe("entropy");
@@ -38,14 +37,14 @@ describe("entropy", () => {
     expect(handle.check(sized(0, { depth: "2" })).limit).toBe(333_333);
     await store.put(sized(400_000));
     await store.put(sized(400_000, { depth: "1" }));
-    const err = await expectCode(store.put(sized(400_000, { depth: "2" })), "DGENT_BUDGET_EXCEEDED");
+    const err = await expectDgent(store.put(sized(400_000, { depth: "2" })), "DGENT_BUDGET_EXCEEDED");
     expect(err.details).toMatchObject({ limit: 333_333, actual: 400_000, depth: 2 });
     expect(handle.stats()).toEqual({ accepted: 2, rejected: 1, largestAccepted: 400_000 });
   });
 
   it("budget multiplies maxBytes (the seed's budget=0.33 → 330 KB)", async () => {
     const { store } = storeWith({ budget: 0.33, depthScale: "none", measure: "content" });
-    const err = await expectCode(store.put(sized(330_001)), "DGENT_BUDGET_EXCEEDED");
+    const err = await expectDgent(store.put(sized(330_001)), "DGENT_BUDGET_EXCEEDED");
     expect(err.details).toMatchObject({ limit: 330_000 });
     await store.put(sized(330_000, { depth: "5" })); // depth ignored with depthScale "none"
   });
@@ -61,7 +60,7 @@ describe("entropy", () => {
     expect(measureDatum(d)).toBe(4 + 3 + 3);
     expect(measureDatum(d, "content")).toBe(3);
     const { store } = storeWith({ maxBytes: 9 });
-    await expectCode(store.put(d), "DGENT_BUDGET_EXCEEDED");
+    await expectDgent(store.put(d), "DGENT_BUDGET_EXCEEDED");
   });
 
   it("namespaces (id prefixes) have their own budgets; the longest prefix wins", async () => {
@@ -74,19 +73,19 @@ describe("entropy", () => {
     expect(handle.check(sized(0, {}, "other/1"))).toMatchObject({ limit: 1000, namespace: null });
     expect(handle.check(sized(0, {}, "agent/1"))).toMatchObject({ limit: 500, namespace: "agent/" });
     expect(handle.check(sized(0, {}, "agent/scratch/1"))).toMatchObject({ limit: 100, namespace: "agent/scratch/" });
-    const err = await expectCode(store.put(sized(600, {}, "agent/x")), "DGENT_BUDGET_EXCEEDED");
+    const err = await expectDgent(store.put(sized(600, {}, "agent/x")), "DGENT_BUDGET_EXCEEDED");
     expect(err.message).toContain('namespace "agent/"');
     await store.put(sized(600, {}, "other/x"));
   });
 
   it("a depth tag that is not a non-negative integer is refused", async () => {
     const { store } = storeWith({});
-    for (const bad of ["-1", "two", "1.5", ""]) await expectCode(store.put(sized(1, { depth: bad })), "DGENT_INVALID_METADATA");
+    for (const bad of ["-1", "two", "1.5", ""]) await expectDgent(store.put(sized(1, { depth: bad })), "DGENT_INVALID_METADATA");
   });
 
   it("putMany with one datum over budget writes none of them", async () => {
     const { tier, store } = storeWith({ maxBytes: 10, measure: "content" });
-    await expectCode(store.putMany([sized(5), sized(11), sized(5)]), "DGENT_BUDGET_EXCEEDED");
+    await expectDgent(store.putMany([sized(5), sized(11), sized(5)]), "DGENT_BUDGET_EXCEEDED");
     expect(tier.calls.putMany + tier.calls.put).toBe(0);
     expect(await store.list()).toEqual([]);
   });
@@ -110,7 +109,7 @@ describe("entropy", () => {
   it("checks its options with ajv", () => {
     const bad: unknown[] = [{ maxBytes: -1 }, { depthScale: "steep" }, { depthScale: [] }, { namespaces: { "a/": { budget: "half" } } }, { extra: 1 }];
     for (const options of bad) {
-      expect(() => createStore({ tiers: [memoryAdapter()], plugins: [{ plugin: entropy, options: options as EntropyOptions }] })).toThrow(
+      expect(() => createStore({ tiers: [memoryAdapter()], plugins: [entropyPlugin(options as EntropyOptions)] })).toThrow(
         expect.objectContaining({ code: "DGENT_INVALID_OPTIONS" }),
       );
     }

@@ -1,6 +1,7 @@
 import type { Datum } from "../../core/datum.js";
 import { dgentError } from "../../core/errors.js";
 import type { JsonSchema } from "../../core/options-schema.js";
+import type { PluginUse } from "../../core/store.js";
 import { definePlugin } from "../../core/registry.js";
 
 /** Folder name, registry key, tap name and error unit. */
@@ -145,3 +146,8 @@ export const entropy = definePlugin<EntropyOptions, EntropyHandle>({
     return { check, stats: () => ({ ...counts }) };
   },
 });
+
+/** `plugins: [entropyPlugin({ … })]`: the plugin with its options type-checked (they are checked with ajv again at composition). */
+export function entropyPlugin(options: EntropyOptions = {}): PluginUse<never> {
+  return { plugin: entropy, options: options as never };
+}

@@ -1,7 +1,7 @@
 import { cloneDatum, type Datum } from "../../core/datum.js";
 import type { JsonSchema } from "../../core/options-schema.js";
 import { definePlugin } from "../../core/registry.js";
-import type { Store } from "../../core/store.js";
+import type { PluginUse, Store } from "../../core/store.js";
 import { Feed, type FeedOptions, type OverflowPolicy } from "./feed.js";
 
 export { Feed, type FeedOptions, type OverflowPolicy } from "./feed.js";
@@ -159,4 +159,9 @@ export const reactive = definePlugin<ReactiveOptions, ReactiveHandle>({
 /** `changes(store)`: the store's change stream, for a store composed with the reactive plugin. */
 export async function* changes(store: Store, options?: FeedOptions): AsyncGenerator<Change, void, undefined> {
   yield* (await store.plugin(reactive)).changes(options);
+}
+
+/** `plugins: [reactivePlugin({ … })]`: the plugin with its options type-checked (they are checked with ajv again at composition). */
+export function reactivePlugin(options: ReactiveOptions = {}): PluginUse<never> {
+  return { plugin: reactive, options: options as never };
 }

@@ -3,12 +3,11 @@ import { memoryAdapter } from "../../adapters/memory/index.js";
 import { makeDatum } from "../../core/datum.js";
 import type { WarningInfo } from "../../core/hooks.js";
 import { createStore } from "../../core/store.js";
-import { expectCode } from "../../testing/index.js";
-import { text, until } from "../../test/plugins-support.js";
-import { changes, reactive, type Change, type ReactiveOptions } from "./index.js";
+import { expectDgent, text, until } from "../../test/plugins-support.js";
+import { changes, reactive, reactivePlugin, type Change, type ReactiveOptions } from "./index.js";
 
 const storeWith = (options: ReactiveOptions = {}) => {
-  const store = createStore({ tiers: [memoryAdapter()], plugins: [{ plugin: reactive, options }] });
+  const store = createStore({ tiers: [memoryAdapter()], plugins: [reactivePlugin(options)] });
   const warnings: WarningInfo[] = [];
   store.hooks.warning.tap("test", (w) => void warnings.push(w));
   return { store, warnings };
@@ -96,7 +95,7 @@ describe("reactive", () => {
     for (let i = 0; i < 6; i++) await store.put(makeDatum({ content: String(i), id: `o${i}` }));
     expect(Date.now() - started).toBeLessThan(1000);
     expect((await take(feed, 3)).map((e) => e.seq)).toEqual([1, 2, 3]);
-    const err = await expectCode(feed.next(), "DGENT_STREAM_OVERFLOW");
+    const err = await expectDgent(feed.next(), "DGENT_STREAM_OVERFLOW");
     expect(err.details).toMatchObject({ bufferSize: 3, lastSeq: 3 });
     expect(err.retryable).toBe(true);
     expect((await feed.next()).done).toBe(true);

@@ -1,4 +1,5 @@
 import type { JsonSchema } from "../../core/options-schema.js";
+import type { PluginUse } from "../../core/store.js";
 import { definePlugin, type PluginApi } from "../../core/registry.js";
 import { PROCESS_ORIGIN, synergyBus, type BusStats, type SynergyBus } from "./bus.js";
 import type { EventBase, SynergyEvent } from "./events.js";
@@ -153,4 +154,9 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer.unref();
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** `plugins: [synergyPlugin({ … })]`: the plugin with its options type-checked (they are checked with ajv again at composition). */
+export function synergyPlugin(options: SynergyOptions = {}): PluginUse<never> {
+  return { plugin: synergy, options: options as never };
 }

@@ -5,15 +5,15 @@ import { createStoreHooks, tapOnlyView, type WarningInfo } from "../../core/hook
 import type { PluginApi } from "../../core/registry.js";
 import { createStore } from "../../core/store.js";
 import { checkOptions } from "../../core/registry.js";
-import { compression } from "../compression/index.js";
-import { PROCESS_ORIGIN, synergy, synergyBus, type SynergyEvent, type SynergyOptions } from "./index.js";
+import { compression, compressionPlugin } from "../compression/index.js";
+import { PROCESS_ORIGIN, synergy, synergyBus, type SynergyEvent, type SynergyOptions, synergyPlugin } from "./index.js";
 
 let busCounter = 0;
 const freshBus = () => `test-${process.pid}-${busCounter++}`;
 
 const storeWith = (options: SynergyOptions = {}) => {
   const bus = options.bus ?? freshBus();
-  const store = createStore({ tiers: [memoryAdapter()], plugins: [{ plugin: synergy, options: { ...options, bus } }], namespace: "agents" });
+  const store = createStore({ tiers: [memoryAdapter()], plugins: [synergyPlugin({ ...options, bus })], namespace: "agents" });
   const warnings: WarningInfo[] = [];
   store.hooks.warning.tap("test", (w) => void warnings.push(w));
   return { store, warnings, bus: synergyBus(bus) };
@@ -51,7 +51,7 @@ describe("synergy", () => {
     const bus = freshBus();
     const store = createStore({
       tiers: [memoryAdapter()],
-      plugins: [{ plugin: compression, options: { threshold: 0 } }, { plugin: synergy, options: { bus } }],
+      plugins: [compressionPlugin({ threshold: 0 }), synergyPlugin({ bus })],
     });
     const got = synergyBus(bus).once("stored");
     await store.put(makeDatum({ content: "y".repeat(500), metadata: { a: "1" } }));
@@ -143,7 +143,7 @@ describe("synergy", () => {
   it("checks its options with ajv", () => {
     const bad: unknown[] = [{ timeoutMs: 0 }, { postgres: { url: "mysql://x" } }, { postgres: { url: "postgres://h/db", channel: "bad channel" } }, { postgres: {} }];
     for (const options of bad) {
-      expect(() => createStore({ tiers: [memoryAdapter()], plugins: [{ plugin: synergy, options: options as SynergyOptions }] })).toThrow(
+      expect(() => createStore({ tiers: [memoryAdapter()], plugins: [synergyPlugin(options as SynergyOptions)] })).toThrow(
         expect.objectContaining({ code: "DGENT_INVALID_OPTIONS" }),
       );
     }
