@@ -83,6 +83,7 @@ export { type JsonSchema, formatAjvErrors } from "./options-schema.js";
 export { walkCausalChain } from "./causal.js";
 export { compareIds, compareNewestFirst } from "./order.js";
 export {
+  type AnyPluginUse,
   type BackendReport,
   type PluginUse,
   Store,

@@ -30,10 +30,17 @@ import { Upgrader, type PromotionResult, type UpgraderPolicy } from "./upgrader.
 /** A plugin with its options, or a plugin definition used with default options. */
 export type PluginUse<O = Record<string, unknown>> = PluginDefinition<O> | { plugin: PluginDefinition<O>; options?: O };
 
+/**
+ * Any plugin with any options, as `StoreOptions.plugins` takes them. Options are checked against
+ * the plugin's JSON Schema with ajv when the store is created; plugins' typed factories
+ * (`cachePlugin({ … })`) also check them at compile time.
+ */
+export type AnyPluginUse = PluginDefinition<never> | { readonly plugin: PluginDefinition<never>; readonly options?: unknown };
+
 export interface StoreOptions {
   /** One or more tiers; writes land on the most durable. */
   tiers: readonly Adapter[];
-  plugins?: readonly PluginUse<never>[];
+  plugins?: readonly AnyPluginUse[];
   /** Names this store in reports and to plugins (tiers carry their own namespace option). */
   namespace?: string;
   /** Longest causal chain returned before `DGENT_CAUSAL_DEPTH` (default 10 000). */
@@ -215,10 +222,13 @@ export class Store implements DatumStore {
     if (this.#opening) await this.#opening.catch(() => undefined);
     const wasOpen = this.#state === State.Open;
     this.#state = State.Closed;
-    if (wasOpen && this.#hooks.close.taps.length) await this.#hooks.close.promise();
+    // A close tap that fails (a write buffer that could not flush) must not leave the tiers open.
+    let failed: { error: unknown } | null = null;
+    if (wasOpen && this.#hooks.close.taps.length) await this.#hooks.close.promise().catch((error: unknown) => (failed = { error }));
     await this.#upgrader.stop();
     if (wasOpen) await this.#rescueVolatile();
     await this.#tiers.close();
+    if (failed) throw (failed as { error: unknown }).error;
   }
 
   /** On close, data on a volatile tier moves to a durable one that is up, or is announced as lost. */
@@ -471,7 +481,7 @@ export function resolveListOptions(options: ListOptions): ResolvedListOptions {
   return { prefix, after, limit };
 }
 
-function resolvePlugins(uses: readonly PluginUse<never>[]) {
+function resolvePlugins(uses: readonly AnyPluginUse[]) {
   const resolved = uses.map((use) => {
     const plugin = ("plugin" in use ? use.plugin : use) as PluginDefinition<never>;
     const raw = "plugin" in use ? use.options : undefined;
