@@ -55,6 +55,19 @@ async function dgentCase(name, adapter, n) {
   return { tier: name, put, get, list, chain };
 }
 
+// The adapter called directly, without a store: the difference is what the store and its
+// (untapped) hooks cost per operation.
+async function bareAdapter(name, adapter, n) {
+  await adapter.open();
+  const ds = datums(n, `${name}/`);
+  const put = await time(n, (i) => adapter.put(ds[i]));
+  const get = await time(n, (i) => adapter.get(ds[(i * 7919) % n].id));
+  const list = await time(Math.min(n, 500), () => adapter.list({ prefix: "", after: -1, limit: 100 }));
+  const chain = await time(Math.min(n, 2000), (i) => adapter.causalChain(ds[(Math.floor(i / 10) * 10 + 9) % n].id, 10_000));
+  await adapter.close();
+  return { tier: name, put, get, list, chain };
+}
+
 async function rawMap(n) {
   const map = new Map();
   const ds = datums(n, "raw/");
@@ -90,11 +103,13 @@ async function rawSqlite(n) {
 const rows = [];
 try {
   rows.push(await rawMap(N));
+  rows.push(await bareAdapter("memory (no store)", memoryAdapter(), N));
   rows.push(await dgentCase("memory", memoryAdapter(), N));
   rows.push(await dgentCase("jsonl none", jsonlAdapter({ dataDir: dir, namespace: "none", durability: "none" }), N));
   rows.push(await dgentCase("jsonl group", jsonlAdapter({ dataDir: dir, namespace: "group", durability: "group" }), Math.min(N, 2000)));
   rows.push(await dgentCase("jsonl fsync", jsonlAdapter({ dataDir: dir, namespace: "fsync", durability: "fsync" }), Math.min(N, 1000)));
   rows.push(await rawSqlite(N));
+  rows.push(await bareAdapter("sqlite (no store)", sqliteAdapter({ dataDir: dir, namespace: "bare" }), N));
   rows.push(await dgentCase("sqlite", sqliteAdapter({ dataDir: dir, namespace: "bench" }), N));
 } finally {
   rmSync(dir, { recursive: true, force: true });

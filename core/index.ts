@@ -13,6 +13,7 @@ export {
   assertMetadata,
   cloneDatum,
   contentId,
+  copyBytes,
   contentText,
   makeDatum,
   sameBytes,
