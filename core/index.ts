@@ -12,6 +12,7 @@ export {
   assertId,
   assertMetadata,
   cloneDatum,
+  cloneDatums,
   contentId,
   copyBytes,
   contentText,
@@ -55,6 +56,7 @@ export {
 } from "./protocol.js";
 export { type BuiltInTier, RANKS, byDurability, rankLabel } from "./lattice.js";
 export {
+  type CommitResult,
   type DeferInfo,
   type DeferredWrite,
   type EvictionInfo,

@@ -1,4 +1,4 @@
-import { cloneDatum, sameValue, type Datum } from "../../core/datum.js";
+import { cloneDatum, cloneDatums, sameValue, type Datum } from "../../core/datum.js";
 import { walkCausalChain } from "../../core/causal.js";
 import { RANKS } from "../../core/lattice.js";
 import { Lifecycle } from "../../core/lifecycle.js";
@@ -137,16 +137,15 @@ class MemoryAdapter implements Adapter {
 
   async list(options: ResolvedListOptions): Promise<Datum[]> {
     this.#life.check();
-    return this.#index.list(options).map((e) => cloneDatum(e.datum));
+    return cloneDatums(this.#index.list(options).map((e) => e.datum));
   }
 
   async causalChain(id: string, maxDepth: number): Promise<Datum[]> {
     this.#life.check();
+    // Walk the stored datums without copying, then copy the chain in one go.
     const index = this.#index;
-    return walkCausalChain(id, async (next) => {
-      const e = index.get(next);
-      return e === undefined ? null : cloneDatum(e.datum);
-    }, maxDepth, ADAPTER_NAME);
+    const chain = await walkCausalChain(id, async (next) => index.get(next)?.datum ?? null, maxDepth, ADAPTER_NAME);
+    return cloneDatums(chain);
   }
 
   async *scan(): AsyncIterable<Datum> {
