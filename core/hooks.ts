@@ -26,14 +26,20 @@ export interface DeferredWrite {
   /** As the caller passed it. */
   readonly input: Datum;
 }
+export interface CommitResult {
+  /** Errors thrown by `afterPut` taps for writes that are stored. */
+  readonly observerErrors: readonly unknown[];
+}
 export interface DeferInfo {
   readonly op: "put" | "putMany";
   /**
    * Writes deferred datums to the tiers now, as one batch (all or nothing where the landing tier
-   * declares `batch`), then calls `afterPut` for each. Rejects as `putMany` does (`DGENT_CONFLICT`…).
-   * Works until the store's `close` hook has finished, so buffers can be flushed there.
+   * declares `batch`), then calls `afterPut` for each. Rejects only when the tiers did not store
+   * them, as `putMany` does (`DGENT_CONFLICT`…); errors of `afterPut` taps come back in
+   * `observerErrors` (the writes are stored) for the caller to report. Works until the store's
+   * `close` hook has finished, so buffers can be flushed there.
    */
-  commit(writes: readonly DeferredWrite[]): Promise<void>;
+  commit(writes: readonly DeferredWrite[]): Promise<CommitResult>;
 }
 export interface EvictionInfo {
   readonly tier: string;

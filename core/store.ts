@@ -3,6 +3,7 @@ import { dgentError } from "./errors.js";
 import {
   createStoreHooks,
   tapOnlyView,
+  type CommitResult,
   type DeferInfo,
   type DeferredWrite,
   type ReadInfo,
@@ -278,13 +279,17 @@ export class Store implements DatumStore {
   }
 
   /** `deferPut`'s commit: writes what a plugin deferred, then tells `afterPut`. */
-  readonly #commit = async (writes: readonly DeferredWrite[]): Promise<void> => {
-    if (writes.length === 0) return;
+  readonly #commit = async (writes: readonly DeferredWrite[]): Promise<CommitResult> => {
+    const observerErrors: unknown[] = [];
+    if (writes.length === 0) return { observerErrors };
     await this.#tiers.putMany(writes.map((w) => w.datum));
     if (this.#hooks.afterPut.taps.length) {
       const tier = this.#tiers.landing.name;
-      for (const w of writes) await this.#hooks.afterPut.promise(w.datum, { tier, input: w.input });
+      for (const w of writes) {
+        await this.#hooks.afterPut.promise(w.datum, { tier, input: w.input }).catch((error: unknown) => void observerErrors.push(error));
+      }
     }
+    return { observerErrors };
   };
 
   async #ready(): Promise<void> {
