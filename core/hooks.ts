@@ -40,6 +40,11 @@ export interface DeferInfo {
    * `close` hook has finished, so buffers can be flushed there.
    */
   commit(writes: readonly DeferredWrite[]): Promise<CommitResult>;
+  /**
+   * What the tiers hold under `id` now, as stored (no hooks run): lets a deferring plugin apply the
+   * append-only law when it acknowledges a write instead of when it commits it.
+   */
+  lookup(id: string): Promise<Datum | null>;
 }
 export interface EvictionInfo {
   readonly tier: string;

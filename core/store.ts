@@ -292,6 +292,9 @@ export class Store implements DatumStore {
     return { observerErrors };
   };
 
+  /** `deferPut`'s lookup: what the tiers hold, as stored. */
+  readonly #lookup = async (id: string): Promise<Datum | null> => (await this.#tiers.get(id))?.datum ?? null;
+
   async #ready(): Promise<void> {
     if (this.#state === State.Closed) throw closedError();
     await this.open();
@@ -307,7 +310,7 @@ export class Store implements DatumStore {
       assertDatum(value);
     }
     if (hooks.deferPut.taps.length) {
-      const info: DeferInfo = { op: "put", commit: this.#commit };
+      const info: DeferInfo = { op: "put", commit: this.#commit, lookup: this.#lookup };
       if ((await hooks.deferPut.promise([{ datum: value, input: datum }], info)) === true) return value.id;
     }
     const id = await this.#tiers.put(value);
@@ -336,7 +339,7 @@ export class Store implements DatumStore {
     }
     if (hooks.deferPut.taps.length) {
       const writes = values.map((d, i) => ({ datum: d, input: inputs[i] as Datum }));
-      if ((await hooks.deferPut.promise(writes, { op: "putMany", commit: this.#commit })) === true) {
+      if ((await hooks.deferPut.promise(writes, { op: "putMany", commit: this.#commit, lookup: this.#lookup })) === true) {
         return values.map((d) => d.id);
       }
     }
