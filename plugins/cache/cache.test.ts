@@ -171,6 +171,16 @@ describe("cache", () => {
     expect(text(await store.get(d.id))).toBe("first");
   });
 
+  it("an identical re-put keeps the first createdAt in the cache, as in the tiers", async () => {
+    const tier = new ProbeTier();
+    const store = storeWith(tier);
+    const d = makeDatum({ content: "same", idStrategy: "content", createdAt: 1 });
+    await store.put(d);
+    expect(await store.put({ ...d, createdAt: 2 })).toBe(d.id);
+    expect((await store.get(d.id))?.createdAt).toBe(1);
+    expect(tier.calls.get).toBe(0);
+  });
+
   it("ttlMs expires entries", async () => {
     const tier = new ProbeTier();
     const store = storeWith(tier, { ttlMs: 30 });

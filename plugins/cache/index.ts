@@ -122,8 +122,9 @@ export const cache = definePlugin<CacheOptions, CacheHandle>({
         return datum;
       });
       hooks.afterPut.tap(tap, (datum) => {
-        if (guard.writeFinished(datum)) fill(datum);
-        else counts.skippedFills++;
+        if (!guard.writeFinished(datum)) counts.skippedFills++;
+        // An identical re-put keeps the first createdAt (the law): keep the entry already cached.
+        else if (!lru.has(datum.id)) fill(datum);
       });
     }
     hooks.beforeDelete.tap(tap, invalidate);
