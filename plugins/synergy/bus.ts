@@ -70,28 +70,39 @@ export class SynergyBus {
     return n;
   }
 
-  /** Delivers to this process's listeners. */
+  /**
+   * Delivers to this process's listeners: each is called at once, in the order they were added. A
+   * listener that returns a promise is waited for, up to `timeoutMs` (a timer is made only then).
+   */
   async emit(event: SynergyEvent, timeoutMs = 1000): Promise<EmitReport> {
     this.#emitted++;
-    const targets = [...(this.#listeners.get(event.type) ?? []), ...(this.#listeners.get("*") ?? [])];
+    const typed = this.#listeners.get(event.type);
+    const any = this.#listeners.get("*");
+    const targets = [...(typed ?? []), ...(any ?? [])];
     if (targets.length === 0) return { listeners: 0, failures: [], timeouts: 0 };
     const failures: Array<{ error: unknown }> = [];
-    let timeouts = 0;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
-      timer = setTimeout(() => resolve(TIMED_OUT), timeoutMs);
-      timer.unref();
-    });
-    const runs = targets.map(async (listener) => {
+    const pending: Promise<unknown>[] = [];
+    for (const listener of targets) {
       try {
-        const result = await Promise.race([Promise.resolve().then(() => listener(event)), deadline]);
-        if (result === TIMED_OUT) timeouts++;
+        const result = listener(event);
+        if (result && typeof (result as Promise<void>).then === "function") {
+          pending.push(Promise.resolve(result).catch((error: unknown) => void failures.push({ error })));
+        }
       } catch (error) {
         failures.push({ error });
       }
-    });
-    await Promise.all(runs);
-    clearTimeout(timer);
+    }
+    let timeouts = 0;
+    if (pending.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
+        timer = setTimeout(() => resolve(TIMED_OUT), timeoutMs);
+        timer.unref();
+      });
+      const outcomes = await Promise.all(pending.map((p) => Promise.race([p, deadline])));
+      clearTimeout(timer);
+      timeouts = outcomes.filter((o) => o === TIMED_OUT).length;
+    }
     this.#failures += failures.length;
     this.#timeouts += timeouts;
     return { listeners: targets.length, failures, timeouts };
