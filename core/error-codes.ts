@@ -160,6 +160,36 @@ export const ERROR_CODES = {
     retryable: false,
     summary: "The command line was not understood (unknown command, missing argument, bad flag).",
   },
+  DGENT_CONFIG_NOT_FOUND: {
+    kind: "config",
+    retryable: false,
+    summary: "The config file named by `--config` or `DGENT_CONFIG` does not exist.",
+  },
+  DGENT_CONFIG_SYNTAX: {
+    kind: "config",
+    retryable: false,
+    summary: "The config file is not valid YAML or JSON; the message gives the file, line and column.",
+  },
+  DGENT_CONFIG_INVALID: {
+    kind: "config",
+    retryable: false,
+    summary: "The config file does not fit its schema (`core/config/schema.json`), names a landing tier it does not list, lists tiers out of lattice order, or two config files compete; the message gives the file, the path inside it and the line.",
+  },
+  DGENT_CONFIG_ENV_MISSING: {
+    kind: "config",
+    retryable: false,
+    summary: "The config file refers to an environment variable with `${VAR}` (no default) that is not set.",
+  },
+  DGENT_MODULE_LOAD: {
+    kind: "config",
+    retryable: false,
+    summary: "A third-party module named in the config file cannot be found, throws on import, exports no adapter or plugin, or does not declare the dgent versions it supports.",
+  },
+  DGENT_VERSION_MISMATCH: {
+    kind: "config",
+    retryable: false,
+    summary: "A third-party module declares a range of supported dgent versions that excludes this dgent.",
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

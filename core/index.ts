@@ -115,3 +115,20 @@ export { type IndexEntry, OrderedIndex } from "./ordered-index.js";
 export { Lifecycle } from "./lifecycle.js";
 export { conflict as conflictError } from "./tiers.js";
 export { type MigrateOptions, type MigrationReport, adapterForUrl, datumHash, migrate, redactPassword } from "./migrate.js";
+export {
+  CONFIG_FILE_NAMES,
+  type ConfigFile,
+  type ConfigOptions,
+  type ConfigOrigin,
+  type FoundConfig,
+  type LoadedConfig,
+  type LoadedModule,
+  type ResolvedConfig,
+  configSchema,
+  createStoreFromConfig,
+  dgentVersion,
+  findConfig,
+  loadConfig,
+  redactConfig,
+  resolveConfig,
+} from "./config/index.js";

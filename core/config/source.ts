@@ -1,0 +1,212 @@
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import { dgentError } from "../errors.js";
+
+/** A position in a config file, 1-based. */
+export interface SourcePosition {
+  readonly line: number;
+  readonly column: number;
+}
+
+/** A config file's text, parsed, with what it takes to point at a path inside it. */
+export interface ConfigSource {
+  /** The file's path, or a label such as `<object>` for a config given as an object. */
+  readonly file: string;
+  readonly data: unknown;
+  /** Where the value at a path (JSON Pointer segments) starts, when the file has text. */
+  locate(path: readonly (string | number)[]): SourcePosition | null;
+}
+
+export type ConfigFormat = "json" | "yaml";
+
+/** `.json` is JSON; `.yaml`, `.yml` and anything else is YAML (a superset of JSON). */
+export function formatOf(file: string): ConfigFormat {
+  return /\.json$/i.test(file) ? "json" : "yaml";
+}
+
+/**
+ * Parses a config file's text, keeping node positions so that errors point at a line. JSON is
+ * parsed by `JSON.parse` (its syntax, its errors), then by `yaml` for the positions.
+ */
+export function parseSource(text: string, file: string, format: ConfigFormat = formatOf(file)): ConfigSource {
+  if (format === "json") {
+    try {
+      JSON.parse(text);
+    } catch (error) {
+      const offset = jsonErrorOffset(text);
+      const reason = (error as Error).message.replace(/ in JSON at position \d+.*$/s, "").replace(/,\s*(\.\.\.)?"[\s\S]*$/, "").replace(/ is not valid JSON$/, "").replace(/^JSON\.parse: /, "");
+      throw syntaxError(file, offset === null ? null : positionOf(text, offset), reason, error);
+    }
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, merge: false });
+  const problem = doc.errors[0];
+  if (problem) {
+    const pos = problem.linePos?.[0] ?? null;
+    const first = (problem.message.split("\n")[0] ?? problem.message).replace(/ at line \d+, column \d+:?$/, "");
+    throw syntaxError(file, pos ? { line: pos.line, column: pos.col } : null, first, problem);
+  }
+  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  return {
+    file,
+    data: data === undefined ? null : data,
+    locate: (path) => {
+      const offset = offsetOf(doc, path);
+      if (offset === null) return null;
+      const p = lines.linePos(offset);
+      return { line: p.line, column: p.col };
+    },
+  };
+}
+
+/** A config given as an object: paths, no lines. */
+export function objectSource(data: unknown, label = "<config object>"): ConfigSource {
+  return { file: label, data, locate: () => null };
+}
+
+function positionOf(text: string, offset: number): SourcePosition {
+  const before = text.slice(0, offset);
+  const line = before.split("\n").length;
+  return { line, column: offset - before.lastIndexOf("\n") };
+}
+
+function syntaxError(file: string, pos: SourcePosition | null, reason: string, cause: unknown) {
+  const where = pos ? `${file}:${pos.line}:${pos.column}` : file;
+  return dgentError("DGENT_CONFIG_SYNTAX", `${where}: not valid ${formatOf(file) === "json" ? "JSON" : "YAML"}: ${reason}`, {
+    unit: "config",
+    cause,
+    details: { file, ...(pos ? { line: pos.line, column: pos.column } : {}) },
+  });
+}
+
+/**
+ * The offset of a path's node: for a map entry, its key (the start of `key: value`); for a
+ * sequence item, the item. The deepest node that exists when the path goes further than the file.
+ */
+function offsetOf(doc: Document, path: readonly (string | number)[]): number | null {
+  let node: unknown = doc.contents;
+  let offset: number | null = rangeStart(node);
+  for (const segment of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && String(isScalar(p.key) ? p.key.value : p.key) === String(segment));
+      if (!pair) return offset;
+      offset = rangeStart(pair.key) ?? rangeStart(pair.value) ?? offset;
+      node = pair.value;
+    } else if (isSeq(node)) {
+      const item = node.items[Number(segment)];
+      if (item === undefined) return offset;
+      offset = rangeStart(item) ?? offset;
+      node = item;
+    } else {
+      return offset;
+    }
+  }
+  return offset;
+}
+
+function rangeStart(node: unknown): number | null {
+  const range = (node as Node | null | undefined)?.range;
+  return Array.isArray(range) ? (range[0] as number) : null;
+}
+
+/**
+ * Where JSON text stops being JSON (V8's messages no longer say): a small recursive-descent
+ * check that returns the offset of the first character that does not fit, or null.
+ */
+export function jsonErrorOffset(text: string): number | null {
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && " \t\n\r".includes(text[i] as string)) i++;
+  };
+  const fail = (): never => {
+    throw i;
+  };
+  const literal = (word: string) => {
+    if (text.startsWith(word, i)) i += word.length;
+    else fail();
+  };
+  const string = () => {
+    if (text[i] !== '"') fail();
+    i++;
+    while (i < text.length && text[i] !== '"') {
+      const c = text.charCodeAt(i);
+      if (c < 0x20) fail();
+      if (text[i] === "\\") {
+        i++;
+        if (text[i] === "u") {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail();
+          i += 4;
+        } else if (!'"\\/bfnrt'.includes(text[i] ?? "")) fail();
+      }
+      i++;
+    }
+    if (i >= text.length) fail();
+    i++;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === "{") {
+      i++;
+      ws();
+      if (text[i] === "}") {
+        i++;
+        return;
+      }
+      for (;;) {
+        ws();
+        string();
+        ws();
+        if (text[i] !== ":") fail();
+        i++;
+        value();
+        ws();
+        if (text[i] === ",") {
+          i++;
+          continue;
+        }
+        if (text[i] === "}") {
+          i++;
+          return;
+        }
+        fail();
+      }
+    } else if (c === "[") {
+      i++;
+      ws();
+      if (text[i] === "]") {
+        i++;
+        return;
+      }
+      for (;;) {
+        value();
+        ws();
+        if (text[i] === ",") {
+          i++;
+          continue;
+        }
+        if (text[i] === "]") {
+          i++;
+          return;
+        }
+        fail();
+      }
+    } else if (c === '"') string();
+    else if (c === "t") literal("true");
+    else if (c === "f") literal("false");
+    else if (c === "n") literal("null");
+    else {
+      const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i));
+      if (!m) fail();
+      i += (m as RegExpExecArray)[0].length;
+    }
+  };
+  try {
+    value();
+    ws();
+    if (i < text.length) fail();
+    return null;
+  } catch (at) {
+    if (typeof at === "number") return Math.min(at, text.length);
+    throw at;
+  }
+}
