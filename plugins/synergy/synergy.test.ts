@@ -5,6 +5,8 @@ import { createStoreHooks, tapOnlyView, type WarningInfo } from "../../core/hook
 import type { PluginApi } from "../../core/registry.js";
 import { createStore } from "../../core/store.js";
 import { checkOptions } from "../../core/registry.js";
+import { dgentError } from "../../core/errors.js";
+import { ProbeTier, until } from "../../test/plugins-support.js";
 import { compression, compressionPlugin } from "../compression/index.js";
 import { PROCESS_ORIGIN, synergy, synergyBus, type SynergyEvent, type SynergyOptions, synergyPlugin } from "./index.js";
 
@@ -138,6 +140,30 @@ describe("synergy", () => {
     expect(events[0]).toMatchObject({ tier: "sqlite", rank: 30, landing: "memory", namespace: "ns" });
     expect(events[2]).toMatchObject({ id: "d1", from: "memory", to: "sqlite" });
     expect(warnings).toEqual([]);
+  });
+
+  it("a real router's degraded, restored and promoted events reach the bus", async () => {
+    const durable = new ProbeTier(memoryAdapter(), "durable", 30);
+    const bus = freshBus();
+    const store = createStore({
+      tiers: [durable, memoryAdapter()],
+      plugins: [synergyPlugin({ bus })],
+      probeBackoffMs: { min: 10, max: 20 },
+    });
+    store.hooks.warning.tap("test", () => undefined); // the router announces the degradation loudly
+    const events: SynergyEvent[] = [];
+    synergyBus(bus).on("*", (e) => void events.push(e));
+    await store.open();
+    durable.failWrites = dgentError("DGENT_UNAVAILABLE", "durable tier is down");
+    const d = makeDatum({ content: "landed below" });
+    await store.put(d); // lands on memory: degraded
+    durable.failWrites = null; // the re-probe finds it up again: restored, then the upgrader moves d up
+    await until("restored and promoted", () => events.some((e) => e.type === "restored") && events.some((e) => e.type === "promoted"));
+    expect(events.find((e) => e.type === "degraded")).toMatchObject({ tier: "durable", landing: "memory" });
+    expect(events.find((e) => e.type === "restored")).toMatchObject({ tier: "durable" });
+    expect(events.find((e) => e.type === "promoted")).toMatchObject({ id: d.id, from: "memory", to: "durable" });
+    expect(events.find((e) => e.type === "stored")).toMatchObject({ id: d.id, tier: "memory" });
+    await store.close();
   });
 
   it("checks its options with ajv", () => {
