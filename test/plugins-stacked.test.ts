@@ -286,6 +286,7 @@ describe("plugin order is decided by stages, not registration order", () => {
     expect(reference.beforeGet).toEqual(["write-behind@110", "cache@190"]);
     expect(reference.deferPut).toEqual(["write-behind@110"]);
     expect(reference.afterPut).toEqual(["reactive@0", "synergy@0", "cache@190"]);
+    expect(reference.close).toEqual(["write-behind@-100", "reactive@100", "synergy@100"]);
     await fc.assert(
       fc.asyncProperty(fc.shuffledSubarray([...ALL], { minLength: ALL.length }), async (order) => {
         expect(await tapOrder(order)).toEqual(reference);
@@ -318,6 +319,31 @@ describe("plugin order is decided by stages, not registration order", () => {
       }),
       { numRuns: 15 },
     );
+  });
+});
+
+describe("stacked plugins at close", () => {
+  it("the write buffer's last batch still reaches change consumers and bus listeners", async () => {
+    const bus = `close-${process.pid}`;
+    const store = createStore({
+      tiers: [memoryAdapter()],
+      plugins: [
+        { plugin: await defaultRegistry.plugin("reactive") },
+        { plugin: await defaultRegistry.plugin("synergy"), options: { bus } },
+        { plugin: await defaultRegistry.plugin("write-behind"), options: { maxBatch: 100, intervalMs: 0 } },
+      ],
+    });
+    const feed = (await store.plugin(reactive)).changes();
+    const heard: string[] = [];
+    synergyBus(bus).on("stored", (e) => void heard.push(e.id));
+    const ds = [1, 2, 3].map((i) => makeDatum({ content: String(i) }));
+    for (const datum of ds) await store.put(datum);
+    expect(heard).toEqual([]); // buffered: nothing stored yet
+    await store.close();
+    const got: string[] = [];
+    for await (const c of feed) got.push(c.id);
+    expect(got).toEqual(ds.map((x) => x.id));
+    expect(heard).toEqual(ds.map((x) => x.id));
   });
 });
 

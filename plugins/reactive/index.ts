@@ -110,7 +110,8 @@ export const reactive = definePlugin<ReactiveOptions, ReactiveHandle>({
         else publish({ op: event.op, id: event.id, source: "external", tier: info.tier, ...(event.origin ? { origin: event.origin } : {}) });
       });
     }
-    hooks.close.tap(tap, () => {
+    // Last on close: a write buffer flushing at close (-100) still reaches the consumers.
+    hooks.close.tap({ name: PLUGIN_NAME, stage: 100 }, () => {
       closed = true;
       for (const feed of [...feeds]) feed.end();
     });

@@ -133,7 +133,8 @@ export const synergy = definePlugin<SynergyOptions, SynergyHandle>({
         emitLater(e.op === "put" ? { ...remote, type: "stored", id: e.id, metadata: {}, tier: info.tier } : { ...remote, type: "deleted", id: e.id });
       });
     }
-    hooks.close.tapPromise(tap, async () => {
+    // Last on close: events of a write buffer flushing at close (-100) still go out.
+    hooks.close.tapPromise({ name: PLUGIN_NAME, stage: 100 }, async () => {
       if (bridge) await releaseBridge(bridge, reporter);
     });
 

@@ -172,7 +172,8 @@ export const writeBehind = definePlugin<WriteBehindOptions, WriteBehindHandle>({
             : null,
         );
 
-    hooks.close.tapPromise(tap, async () => {
+    // First on close, so observers that stop at close (reactive, synergy at +100) see the last batch.
+    hooks.close.tapPromise({ name: PLUGIN_NAME, stage: -100 }, async () => {
       closed = true;
       if (timer) clearInterval(timer);
       stopExit();
