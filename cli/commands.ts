@@ -1,11 +1,13 @@
 import { readFileSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { makeDatum } from "../core/datum.js";
+import { createStoreFromConfig } from "../core/config/compose.js";
 import { openDefaultStore } from "../core/default-store.js";
 import { dgentError, isDgentError } from "../core/errors.js";
 import { nearest } from "../core/registry.js";
 import type { Store } from "../core/store.js";
 import { backendText, chainText, datumJson, datumTable } from "./format.js";
+import { CONFIG_COMMANDS, configFor, overrides } from "./config-commands.js";
 import { LATTICE_COMMANDS } from "./lattice-commands.js";
 
 export interface Io {
@@ -16,6 +18,7 @@ export interface Io {
 }
 
 const GLOBAL = {
+  config: { type: "string" },
   namespace: { type: "string", short: "n" },
   "data-dir": { type: "string" },
   json: { type: "boolean" },
@@ -184,6 +187,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   ...LATTICE_COMMANDS,
+  ...CONFIG_COMMANDS,
   backend: {
     summary: "show the tiers, their ranks, which one writes land on, counts and pending promotions",
     usage: "dgent backend [--json]",
@@ -200,25 +204,40 @@ export const COMMANDS: Record<string, Command> = {
 function helpText(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   return [
-    "dgent — persistence for agents. Data lives in SQLite under $XDG_DATA_HOME/dgent unless configured.",
+    "dgent — persistence for agents. Data lives in SQLite under $XDG_DATA_HOME/dgent unless a config file says otherwise.",
     "",
     "Usage: dgent <command> [options]",
     "",
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     "",
     "Options for every command:",
+    "  --config PATH        the config file (default: $DGENT_CONFIG, else dgent.config.json|yaml|yml here)",
     "  -n, --namespace NS   the store to use (default: $DGENT_NAMESPACE or \"default\")",
     "  --data-dir DIR       where local tiers keep files (default: $XDG_DATA_HOME/dgent)",
     "  --json               machine-readable output",
     "  -h, --help           help for a command",
     "",
-    "Environment: DGENT_BACKEND (memory|jsonl|sqlite), DGENT_DATABASE_URL (sqlite:///path.db), XDG_DATA_HOME.",
+    "Environment (without a config file): DGENT_BACKEND (memory|jsonl|sqlite), DGENT_DATABASE_URL (sqlite:///path.db), XDG_DATA_HOME.",
   ].join("\n");
 }
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
   return pkg.version;
+}
+
+/**
+ * The store of this command line: composed from the config file when there is one (`--config`,
+ * `DGENT_CONFIG`, `dgent.config.*` here), else the embedded default.
+ */
+async function openStore(ctx: Context): Promise<Store> {
+  const found = configFor(ctx);
+  if (!found) return openDefaultStore({ env: ctx.io.env, ...overrides(ctx) });
+  const forced = ctx.io.env.DGENT_BACKEND || ctx.io.env.KGENTS_DGENT_BACKEND;
+  if (forced) ctx.io.stderr(`dgent: warning: DGENT_BACKEND=${forced} is ignored: ${found.path} chooses the tiers\n`);
+  const store = await createStoreFromConfig(found.path, { env: ctx.io.env, ...overrides(ctx) });
+  await store.open();
+  return store;
 }
 
 /** Runs one command line; returns the exit code. Throws DgentErrors for the caller to print. */
@@ -254,12 +273,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     values,
     io,
     json: values.json === true,
-    store: async () =>
-      (store ??= await openDefaultStore({
-        env: io.env,
-        ...(values.namespace !== undefined ? { namespace: values.namespace as string } : {}),
-        ...(values["data-dir"] !== undefined ? { dataDir: values["data-dir"] as string } : {}),
-      })),
+    store: async () => (store ??= await openStore(ctx)),
   };
   try {
     return await command.run(ctx);

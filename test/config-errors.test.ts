@@ -29,6 +29,7 @@ interface Case {
 const CASES: Case[] = [
   { name: "YAML syntax error", text: "tiers:\n  - adapter: sqlite\n  options: [\n", code: "DGENT_CONFIG_SYNTAX", line: 3, path: "", message: /not valid YAML/ },
   { name: "JSON syntax error (trailing comma)", file: "c.json", text: '{\n  "tiers": [\n    "sqlite",\n  ]\n}\n', code: "DGENT_CONFIG_SYNTAX", line: 4, path: "", message: /not valid JSON: Unexpected token/ },
+  { name: "an unquoted reference in a flow map", text: "tiers:\n  - adapter: sqlite\n    options: { path: ${DB_PATH} }\n", code: "DGENT_CONFIG_SYNTAX", line: 3, path: "", message: /quote a value that uses/ },
   { name: "a key given twice", text: "tiers: [sqlite]\nlanding: sqlite\nlanding: memory\n", code: "DGENT_CONFIG_SYNTAX", line: 3, path: "", message: /unique/ },
   { name: "top level is a list", text: "- sqlite\n- memory\n", code: "DGENT_CONFIG_INVALID", line: 1, path: "(top level)", message: /expected an object \(a map of keys\), got a list/ },
   { name: "an empty file", text: "# nothing yet\n", code: "DGENT_CONFIG_INVALID", line: null, path: "(top level)", message: /expected an object.*got null/ },

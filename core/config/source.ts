@@ -43,7 +43,9 @@ export function parseSource(text: string, file: string, format: ConfigFormat = f
   if (problem) {
     const pos = problem.linePos?.[0] ?? null;
     const first = (problem.message.split("\n")[0] ?? problem.message).replace(/ at line \d+, column \d+:?$/, "");
-    throw syntaxError(file, pos ? { line: pos.line, column: pos.col } : null, first, problem);
+    const line = pos ? (text.split("\n")[pos.line - 1] ?? "") : "";
+    const hint = /[[{][^\n]*\$\{/.test(line) ? ' (inside { } or [ ], quote a value that uses ${…}: "${VAR}")' : "";
+    throw syntaxError(file, pos ? { line: pos.line, column: pos.col } : null, `${first}${hint}`, problem);
   }
   const data: unknown = doc.toJS({ maxAliasCount: 100 });
   return {

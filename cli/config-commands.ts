@@ -1,0 +1,177 @@
+import { existsSync, writeFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { stringify } from "yaml";
+import { resolveConfig, type ResolvedConfig } from "../core/config/compose.js";
+import { CONFIG_FILE_NAMES, findConfig, type FoundConfig } from "../core/config/load.js";
+import { redactConfig } from "../core/config/redact.js";
+import { defaultTiers, resolveEnvironment } from "../core/default-store.js";
+import { dgentError, isDgentError } from "../core/errors.js";
+import type { Command, Context } from "./commands.js";
+import { print, usage } from "./commands.js";
+import { ARCHIVE_TIERS, INIT_PROFILES, initTemplate, type ArchiveTier, type InitProfile } from "./init-templates.js";
+
+/** The config file this command line uses, or null for the embedded default. */
+export function configFor(ctx: Pick<Context, "values" | "io">): FoundConfig | null {
+  return findConfig({ ...(ctx.values.config !== undefined ? { config: ctx.values.config as string } : {}), env: ctx.io.env });
+}
+
+/** `--namespace` and `--data-dir`, which override the file's. */
+export function overrides(ctx: Pick<Context, "values">): { namespace?: string; dataDir?: string } {
+  return {
+    ...(ctx.values.namespace !== undefined ? { namespace: ctx.values.namespace as string } : {}),
+    ...(ctx.values["data-dir"] !== undefined ? { dataDir: ctx.values["data-dir"] as string } : {}),
+  };
+}
+
+function notFound(): Error {
+  return dgentError(
+    "DGENT_CONFIG_NOT_FOUND",
+    `no config file: --config is not given, DGENT_CONFIG is not set, and there is no ${CONFIG_FILE_NAMES.join(", ")} in ${process.cwd()} (dgent init writes one)`,
+    { unit: "cli" },
+  );
+}
+
+/** What `config print` shows: the config as dgent will use it, defaults filled in. */
+function effective(r: ResolvedConfig): Record<string, unknown> {
+  return {
+    version: 1,
+    namespace: r.namespace,
+    dataDir: r.dataDir,
+    ...(r.modules.length ? { modules: r.modules.map((m) => m.specifier) } : {}),
+    tiers: r.tiers.map((t) => ({ adapter: t.adapter, options: t.options })),
+    landing: r.landing,
+    upgrader: r.upgrader,
+    ...(r.journalPath !== null ? { journalPath: r.journalPath } : {}),
+    ...(r.storeOptions.probeBackoffMs ? { probeBackoffMs: r.storeOptions.probeBackoffMs } : {}),
+    ...(r.storeOptions.maxChainDepth !== undefined ? { maxChainDepth: r.storeOptions.maxChainDepth } : {}),
+    plugins: r.plugins.map((p) => ({ plugin: p.plugin, options: p.options })),
+  };
+}
+
+/** The embedded default as a config, for `config print` without a file. */
+function embedded(ctx: Context): Record<string, unknown> {
+  const env = resolveEnvironment(ctx.io.env, overrides(ctx));
+  const tiers = defaultTiers(env);
+  return {
+    version: 1,
+    namespace: env.namespace,
+    dataDir: env.dataDir,
+    tiers: tiers.map((t) => ({ adapter: t.adapter, options: t.options })),
+    landing: tiers[0]?.adapter,
+    ...(tiers.length > 1 ? { journalPath: join(env.dataDir, `${env.namespace}.pending-deletes.jsonl`) } : {}),
+    plugins: [],
+  };
+}
+
+async function validate(ctx: Context): Promise<number> {
+  const found = configFor(ctx);
+  if (!found) throw notFound();
+  let r: ResolvedConfig;
+  try {
+    r = await resolveConfig(found.path, { env: ctx.io.env, ...overrides(ctx) });
+  } catch (error) {
+    // Every problem on its own line; the first comes last, from the error itself.
+    const problems = isDgentError(error) ? (error.details.problems as { path: string; message: string; line?: number; column?: number }[] | undefined) : undefined;
+    for (const p of (problems ?? []).slice(1)) {
+      ctx.io.stderr(`dgent: also ${found.path}${p.line ? `:${p.line}:${p.column}` : ""}: ${p.path}: ${p.message}\n`);
+    }
+    throw error;
+  }
+  if (ctx.json) {
+    print(
+      ctx.io,
+      JSON.stringify({
+        ok: true,
+        file: found.path,
+        via: found.via,
+        namespace: r.namespace,
+        landing: r.landing,
+        tiers: r.tiers.map((t) => ({ adapter: t.adapter, rank: t.rank })),
+        plugins: r.plugins.map((p) => p.plugin),
+        modules: r.modules.map((m) => ({ specifier: m.specifier, file: m.file, range: m.range, adapters: m.adapters, plugins: m.plugins })),
+        variables: [...r.variables].sort(),
+      }),
+    );
+    return 0;
+  }
+  const lines = [
+    `ok: ${found.path} (found via ${found.via})`,
+    `  namespace: ${r.namespace}`,
+    `  tiers:     ${r.tiers.map((t) => `${t.adapter} (rank ${t.rank}${t.adapter === r.landing ? ", landing" : ""})`).join(" → ")}`,
+    `  plugins:   ${r.plugins.map((p) => p.plugin).join(", ") || "none"}`,
+    ...r.modules.map((m) => `  module:    ${m.specifier} → ${[...m.adapters.map((a) => `adapter ${a}`), ...m.plugins.map((p) => `plugin ${p}`)].join(", ")} (dgent ${m.range})`),
+    ...(r.variables.size ? [`  reads:     ${[...r.variables].sort().join(", ")}`] : []),
+  ];
+  print(ctx.io, lines.join("\n"));
+  return 0;
+}
+
+async function printConfig(ctx: Context): Promise<number> {
+  const found = configFor(ctx);
+  const body = redactConfig(found ? effective(await resolveConfig(found.path, { env: ctx.io.env, ...overrides(ctx) })) : embedded(ctx));
+  if (ctx.json) {
+    print(ctx.io, JSON.stringify(body, null, 2));
+    return 0;
+  }
+  const header = found
+    ? `# resolved from ${found.path} (found via ${found.via}); secrets redacted`
+    : "# no config file: the embedded default (DGENT_DATABASE_URL and DGENT_BACKEND decide); secrets redacted";
+  ctx.io.stdout(`${header}\n${stringify(body, { lineWidth: 0 })}`);
+  return 0;
+}
+
+export const CONFIG_COMMANDS: Record<string, Command> = {
+  config: {
+    summary: "check the config file (validate) or show it resolved, secrets redacted (print)",
+    usage: "dgent config (validate | print) [--config PATH] [--json]",
+    options: {},
+    async run(ctx) {
+      const [sub, extra] = ctx.positionals;
+      if (extra !== undefined) throw usage(`unexpected argument ${JSON.stringify(extra)}`);
+      if (sub === "validate") return validate(ctx);
+      if (sub === "print") return printConfig(ctx);
+      throw usage(sub === undefined ? "config needs a subcommand: validate or print" : `unknown config subcommand ${JSON.stringify(sub)}; use validate or print`);
+    },
+  },
+  init: {
+    summary: "write a commented starter config (profiles: embedded, team-postgres, production)",
+    usage: "dgent init [--profile embedded|team-postgres|production] [--archive s3|gcs] [--output PATH | --stdout] [--force]",
+    options: {
+      profile: { type: "string" },
+      archive: { type: "string" },
+      output: { type: "string", short: "o" },
+      stdout: { type: "boolean" },
+      force: { type: "boolean" },
+    },
+    async run(ctx) {
+      if (ctx.positionals.length) throw usage(`init takes no arguments; did you mean --profile ${ctx.positionals[0]}?`);
+      const profile = (ctx.values.profile as string | undefined) ?? "embedded";
+      if (!INIT_PROFILES.includes(profile as InitProfile)) throw usage(`--profile takes ${INIT_PROFILES.join(", ")}; got ${JSON.stringify(profile)}`);
+      const archive = (ctx.values.archive as string | undefined) ?? "s3";
+      if (!ARCHIVE_TIERS.includes(archive as ArchiveTier)) throw usage(`--archive takes ${ARCHIVE_TIERS.join(" or ")}; got ${JSON.stringify(archive)}`);
+      if (ctx.values.archive !== undefined && profile !== "production") throw usage("--archive applies to --profile production only");
+      const text = initTemplate(profile as InitProfile, archive as ArchiveTier);
+      if (ctx.values.stdout) {
+        if (ctx.values.output !== undefined) throw usage("give --output or --stdout, not both");
+        ctx.io.stdout(text);
+        return 0;
+      }
+      const file = resolve((ctx.values.output as string | undefined) ?? "dgent.config.yaml");
+      if (existsSync(file) && !ctx.values.force) throw usage(`${file} already exists; --force overwrites it`);
+      if (ctx.values.output === undefined) {
+        const rival = CONFIG_FILE_NAMES.map((n) => resolve(n)).find((p) => p !== file && existsSync(p));
+        if (rival && !ctx.values.force) throw usage(`${basename(rival)} is already here; two config files would compete (--force writes anyway)`);
+      }
+      writeFileSync(file, text, { flag: ctx.values.force ? "w" : "wx" });
+      const next =
+        profile === "embedded"
+          ? "dgent config validate"
+          : profile === "team-postgres"
+            ? "export DGENT_DATABASE_URL=postgres://…, then dgent config validate"
+            : `export DGENT_DATABASE_URL=postgres://… and ${archive === "s3" ? "DGENT_S3_BUCKET" : "DGENT_GCS_BUCKET"}=…, then dgent config validate`;
+      if (ctx.json) print(ctx.io, JSON.stringify({ file, profile, ...(profile === "production" ? { archive } : {}) }));
+      else print(ctx.io, `wrote ${file} (${profile}${profile === "production" ? `, ${archive} archive` : ""} profile). Next: ${next}`);
+      return 0;
+    },
+  },
+};
