@@ -1,0 +1,186 @@
+/**
+ * The verdict: every target the benchmark reports against, as rows that pass or miss. Two
+ * sources: the seed's loose per-tier latencies (`001`: memory ~1 µs, file ~1 ms, SQL ~10 ms,
+ * Redis ~1–5 ms), applied to the point operations put and get; and the issue's goals (p50,
+ * non-durable modes unless named). Ratios are dgent p50 ÷ the other's p50.
+ */
+import type { OpName } from "./contender.js";
+import type { Stats } from "./measure.js";
+import type { BenchResults, OpResult, ScalingResult, TierResult, VerdictRow } from "./results.js";
+
+type Input = Pick<BenchResults, "tiers" | "fsyncFloor" | "scaling" | "mode"> & { readonly scalingSizes: readonly [number, number] };
+
+function opOf(tiers: readonly TierResult[], tier: string, op: OpName): { t: TierResult; o: OpResult } | null {
+  const t = tiers.find((x) => x.tier === tier);
+  const o = t?.ops.find((x) => x.op === op);
+  return t && o && !o.error ? { t, o } : null;
+}
+
+function dgentStats(r: { t: TierResult; o: OpResult } | null): Stats | null {
+  if (r === null) return null;
+  const name = r.t.contenders.find((c) => c.kind === "dgent")?.name;
+  return name ? (r.o.stats[name] ?? null) : null;
+}
+
+function whyMissing(tiers: readonly TierResult[], tier: string, op: OpName): string {
+  const t = tiers.find((x) => x.tier === tier);
+  if (!t) return `tier ${tier} was not run`;
+  if (t.error) return `tier ${tier} could not run: ${t.error}`;
+  const o = t.ops.find((x) => x.op === op);
+  if (!o) return `${op} was not measured on ${tier}`;
+  return o.error ? `${op} failed: ${o.error}` : "not measured";
+}
+
+const us = (x: number) => (x < 10 ? x.toFixed(2) : x < 1000 ? x.toFixed(1) : x.toFixed(0));
+
+export function verdict(input: Input): VerdictRow[] {
+  const rows: VerdictRow[] = [];
+  const { tiers } = input;
+  const quick = input.mode === "quick" ? " (quick run: indicative only)" : "";
+
+  const latency = (source: "seed" | "goal", id: string, title: string, tier: string, op: OpName, limitUs: number) => {
+    const s = dgentStats(opOf(tiers, tier, op));
+    rows.push({
+      id,
+      source,
+      title,
+      tier,
+      op,
+      unit: "µs",
+      value: s?.p50 ?? null,
+      limit: limitUs,
+      pass: s ? s.p50 <= limitUs : null,
+      detail: s ? `p50 ${us(s.p50)} µs (p99 ${us(s.p99)} µs), limit ${us(limitUs)} µs${quick}` : whyMissing(tiers, tier, op),
+    });
+  };
+  const ratioRaw = (id: string, title: string, tier: string, op: OpName, limit: number) => {
+    const r = opOf(tiers, tier, op);
+    const value = r?.o.ratioRaw ?? null;
+    rows.push({
+      id,
+      source: "goal",
+      title,
+      tier,
+      op,
+      unit: "×",
+      value,
+      limit,
+      pass: value === null ? null : value <= limit,
+      detail: value === null ? whyMissing(tiers, tier, op) : `dgent ÷ ${r?.o.raw} = ${value.toFixed(2)}×, limit ${limit}×${quick}`,
+    });
+  };
+
+  // ---- the seed's targets (point operations) ----
+  latency("seed", "seed.memory.put", "memory put ~1 µs (seed)", "memory", "put", 1);
+  latency("seed", "seed.memory.get", "memory get ~1 µs (seed)", "memory", "get", 1);
+  for (const mode of ["none", "group", "fsync"]) latency("seed", `seed.jsonl-${mode}.put`, `file put ~1 ms (seed), jsonl "${mode}"`, `jsonl-${mode}`, "put", 1000);
+  latency("seed", "seed.jsonl.get", "file get ~1 ms (seed)", "jsonl-none", "get", 1000);
+  for (const tier of ["sqlite", "postgres"]) {
+    latency("seed", `seed.${tier}.put`, `SQL put ~10 ms (seed), ${tier}`, tier, "put", 10_000);
+    latency("seed", `seed.${tier}.get`, `SQL get ~10 ms (seed), ${tier}`, tier, "get", 10_000);
+  }
+  rows.push({ id: "seed.redis", source: "seed", title: "Redis ~1–5 ms (seed)", tier: "redis", op: null, unit: "µs", value: null, limit: 5000, pass: null, detail: "no Redis tier exists yet" });
+
+  // ---- the issue's goals ----
+  ratioRaw("goal.memory.put.raw", "memory put ≤ 2 × raw", "memory", "put", 2);
+  ratioRaw("goal.memory.get.raw", "memory get ≤ 2 × raw", "memory", "get", 2);
+  for (const tier of ["sqlite", "postgres"]) {
+    ratioRaw(`goal.${tier}.put.raw`, `${tier} put ≤ 1.3 × raw`, tier, "put", 1.3);
+    ratioRaw(`goal.${tier}.get.raw`, `${tier} get ≤ 1.3 × raw`, tier, "get", 1.3);
+  }
+
+  for (const t of tiers) {
+    for (const o of t.ops) {
+      if (o.bestPeer === null || o.ratioBestPeer === null) continue;
+      const slower = Object.entries(o.stats)
+        .filter(([name]) => t.contenders.find((c) => c.name === name)?.kind === "peer")
+        .map(([name, s]) => `${name} ${us(s.p50)} µs`)
+        .join(", ");
+      rows.push({
+        id: `goal.${t.tier}.${o.op}.peers`,
+        source: "goal",
+        title: `${t.tier} ${o.op}: ahead of every peer`,
+        tier: t.tier,
+        op: o.op,
+        unit: "×",
+        value: o.ratioBestPeer,
+        limit: 1,
+        pass: o.ratioBestPeer <= 1,
+        detail: `dgent ÷ best peer (${o.bestPeer}) = ${o.ratioBestPeer.toFixed(2)}×; peers: ${slower}${quick}`,
+      });
+    }
+  }
+
+  latency("goal", "goal.memory.get", "memory get ≤ 1 µs", "memory", "get", 1);
+  latency("goal", "goal.memory.put", "memory put ≤ 1 µs", "memory", "put", 1);
+  latency("goal", "goal.memory.list", "memory list(100) ≤ 20 µs", "memory", "list", 20);
+  latency("goal", "goal.jsonl.put", 'jsonl put ≤ 15 µs ("none")', "jsonl-none", "put", 15);
+  latency("goal", "goal.jsonl.get", "jsonl get ≤ 10 µs", "jsonl-none", "get", 10);
+  for (const mode of ["fsync", "group"]) {
+    const s = dgentStats(opOf(tiers, `jsonl-${mode}`, "put"));
+    const floor = input.fsyncFloor;
+    const limit = floor ? 2 * floor.p50 : NaN;
+    rows.push({
+      id: `goal.jsonl-${mode}.put.fsync`,
+      source: "goal",
+      title: `jsonl durable put ≤ 2 × fsync floor ("${mode}")`,
+      tier: `jsonl-${mode}`,
+      op: "put",
+      unit: "µs",
+      value: s?.p50 ?? null,
+      limit,
+      pass: s && floor ? s.p50 <= limit : null,
+      detail:
+        s && floor
+          ? `p50 ${us(s.p50)} µs = ${(s.p50 / floor.p50).toFixed(2)} × the fsync floor (p50 ${us(floor.p50)} µs)${quick}`
+          : floor
+            ? whyMissing(tiers, `jsonl-${mode}`, "put")
+            : "the fsync floor was not measured",
+    });
+  }
+  latency("goal", "goal.sqlite.put", "sqlite put ≤ 60 µs", "sqlite", "put", 60);
+  latency("goal", "goal.sqlite.get", "sqlite get ≤ 15 µs", "sqlite", "get", 15);
+  latency("goal", "goal.sqlite.list", "sqlite list(100) ≤ 1 ms", "sqlite", "list", 1000);
+  latency("goal", "goal.sqlite.chain", "sqlite causalChain(10) ≤ 150 µs", "sqlite", "chain", 150);
+  latency("goal", "goal.postgres.put", "postgres put ≤ 0.45 ms", "postgres", "put", 450);
+  latency("goal", "goal.postgres.get", "postgres get ≤ 0.25 ms", "postgres", "get", 250);
+  latency("goal", "goal.postgres.chain", "postgres causalChain(10) ≤ 0.5 ms in one round trip", "postgres", "chain", 500);
+  const chainRow = rows[rows.length - 1] as VerdictRow;
+  const trips = (tiers.find((t) => t.tier === "postgres")?.probe?.roundTrips as Record<string, Record<string, number>> | undefined)?.dgent?.chain;
+  if (chainRow.pass !== null) {
+    rows[rows.length - 1] = {
+      ...chainRow,
+      pass: chainRow.pass && trips === 1,
+      detail: `${chainRow.detail}; ${trips === undefined ? "round trips not counted" : `${trips} round trip${trips === 1 ? "" : "s"}`}`,
+    };
+  }
+
+  for (const tier of ["memory", "jsonl-none", "sqlite"]) {
+    const s: ScalingResult | undefined = input.scaling.find((x) => x.tier === tier);
+    for (const op of ["get", "list"] as const) {
+      const r = s && !s.error ? s[op] : null;
+      const [small, large] = s?.sizes ?? input.scalingSizes;
+      rows.push({
+        id: `goal.${tier}.${op}.scaling`,
+        source: "goal",
+        title: `${tier} ${op === "list" ? "list(100)" : op} at ${large.toLocaleString("en")} ≤ 1.5 × at ${small.toLocaleString("en")}`,
+        tier,
+        op,
+        unit: "×",
+        value: r?.ratio ?? null,
+        limit: 1.5,
+        pass: r ? r.ratio <= 1.5 : null,
+        detail: r ? `p50 ${us(r.small.p50)} µs → ${us(r.large.p50)} µs = ${r.ratio.toFixed(2)}×${quick}` : s?.error ? `failed: ${s.error}` : "scaling was not run",
+      });
+    }
+  }
+  return rows;
+}
+
+export function summarizeVerdict(rows: readonly VerdictRow[]): { pass: number; miss: number; notMeasured: number } {
+  return {
+    pass: rows.filter((r) => r.pass === true).length,
+    miss: rows.filter((r) => r.pass === false).length,
+    notMeasured: rows.filter((r) => r.pass === null).length,
+  };
+}

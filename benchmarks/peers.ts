@@ -1,0 +1,219 @@
+/**
+ * The peer libraries a user would pick instead of dgent, on the same backends: Keyv (with its
+ * official adapters) and unstorage (with its drivers). They are key-value stores: put is `set`,
+ * get is `get`, putMany is their batch call, and list(100) is what they offer for enumeration —
+ * Keyv's `iterator()` (every entry, then sorted) and unstorage's `getKeys()` (every key, sorted,
+ * then `getItems` of the newest 100). Their list relies on time-ordered ids (UUIDv7) sorting by
+ * creation; neither has a causal chain. Each is imported lazily: when one is not installed (a
+ * user's `dgent bench` without the repository's devDependencies) it is reported as skipped.
+ *
+ * Configuration favours the peer where its documentation offers a switch: Keyv in memory runs
+ * with serialization off (its README: set `serialize`/`deserialize` to undefined), so it stores
+ * and returns references (no copies, unlike dgent); SQLite files are switched to WAL with
+ * `synchronous = NORMAL`, as dgent's are.
+ */
+import { join } from "node:path";
+import type { Datum } from "../core/datum.js";
+import { compareNewestFirst } from "../core/order.js";
+import type { Contender } from "./contender.js";
+import { BATCH, fromRecord, toRecord, type DatumRecord } from "./workload.js";
+
+export interface Skipped {
+  readonly name: string;
+  readonly skipped: string;
+}
+
+export type PeerResult = Contender | Skipped;
+
+export function isSkipped(value: Contender | Skipped): value is Skipped {
+  return "skipped" in value;
+}
+
+function missing(name: string, error: unknown): Skipped {
+  const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
+  return { name, skipped: `cannot load: ${message}` };
+}
+
+// ---- Keyv ----
+
+interface KeyvLike {
+  set(key: string, value: unknown): Promise<boolean>;
+  get(key: string): Promise<unknown>;
+  setMany(entries: Array<{ key: string; value: unknown }>): Promise<boolean[]>;
+  iterator?: (namespace?: string) => AsyncGenerator<unknown[], void>;
+  disconnect(): Promise<void>;
+}
+
+function keyvContender(name: string, description: string, keyv: KeyvLike, close: () => Promise<void> = () => keyv.disconnect()): Contender {
+  const list = keyv.iterator
+    ? async (limit: number) => {
+        const all: Datum[] = [];
+        for await (const entry of (keyv.iterator as NonNullable<KeyvLike["iterator"]>)()) all.push(entry[1] as Datum);
+        all.sort(compareNewestFirst);
+        return all.slice(0, limit);
+      }
+    : undefined;
+  return {
+    name,
+    kind: "peer",
+    description,
+    notes: { list: "iterator() over every entry, sorted newest first, first 100", putMany: "setMany()" },
+    put: (d) => keyv.set(d.id, d),
+    putMany: (ds) => keyv.setMany(ds.map((d) => ({ key: d.id, value: d }))),
+    get: (id) => keyv.get(id),
+    ...(list ? { list } : {}),
+    async prefill(datums) {
+      for (let i = 0; i < datums.length; i += 1000) {
+        await keyv.setMany(datums.slice(i, i + 1000).map((d) => ({ key: d.id, value: d })));
+      }
+    },
+    close,
+  };
+}
+
+export async function keyvMemory(): Promise<PeerResult> {
+  const name = "keyv (Map)";
+  try {
+    const { default: Keyv } = await import("keyv");
+    const keyv = new Keyv({ serialize: undefined, deserialize: undefined }) as unknown as KeyvLike;
+    return keyvContender(name, "new Keyv({ serialize: undefined, deserialize: undefined }) over its default Map: stores references", keyv);
+  } catch (error) {
+    return missing(name, error);
+  }
+}
+
+export async function keyvSqlite(dir: string): Promise<PeerResult> {
+  const name = "keyv + @keyv/sqlite";
+  try {
+    const { default: Keyv } = await import("keyv");
+    const { default: KeyvSqlite } = await import("@keyv/sqlite");
+    const store = new KeyvSqlite({ uri: `sqlite://${join(dir, "keyv.sqlite")}` });
+    await store.query("PRAGMA journal_mode = WAL");
+    await store.query("PRAGMA synchronous = NORMAL");
+    const keyv = new Keyv({ store }) as unknown as KeyvLike;
+    return keyvContender(name, "@keyv/sqlite (node-sqlite3, async), WAL, synchronous=NORMAL; JSON serialization", keyv);
+  } catch (error) {
+    return missing(name, error);
+  }
+}
+
+export async function keyvPostgres(url: string, schema: string): Promise<PeerResult> {
+  const name = "keyv + @keyv/postgres";
+  try {
+    const { default: Keyv } = await import("keyv");
+    const { default: KeyvPostgres } = await import("@keyv/postgres");
+    const store = new KeyvPostgres({ uri: url, schema, table: "keyv" });
+    const keyv = new Keyv({ store }) as unknown as KeyvLike;
+    return keyvContender(name, "@keyv/postgres (pg pool), its own table; JSON serialization", keyv);
+  } catch (error) {
+    return missing(name, error);
+  }
+}
+
+// ---- unstorage ----
+
+interface StorageLike {
+  setItem(key: string, value: unknown): Promise<void>;
+  getItem(key: string): Promise<unknown>;
+  setItems(items: Array<{ key: string; value: unknown }>): Promise<void>;
+  getItems(items: string[]): Promise<Array<{ key: string; value: unknown }>>;
+  getKeys(base?: string): Promise<string[]>;
+  dispose(): Promise<void>;
+}
+
+function unstorageContender(name: string, description: string, storage: StorageLike, close: () => Promise<void> = () => storage.dispose()): Contender {
+  const toItems = (ds: readonly Datum[]) => ds.map((d) => ({ key: d.id, value: toRecord(d) }));
+  return {
+    name,
+    kind: "peer",
+    description,
+    notes: { list: "getKeys() of every key, sorted, getItems() of the newest 100", putMany: "setItems()" },
+    put: (d) => storage.setItem(d.id, toRecord(d)),
+    putMany: (ds) => storage.setItems(toItems(ds)),
+    get: async (id) => {
+      const r = (await storage.getItem(id)) as DatumRecord | null;
+      return r === null ? null : fromRecord(id, r);
+    },
+    list: async (limit) => {
+      const keys = await storage.getKeys();
+      keys.sort();
+      const newest = keys.slice(-limit).reverse();
+      const items = await storage.getItems(newest);
+      return items.map((item) => fromRecord(item.key, item.value as DatumRecord));
+    },
+    async prefill(datums) {
+      for (let i = 0; i < datums.length; i += BATCH * 10) await storage.setItems(toItems(datums.slice(i, i + BATCH * 10)));
+    },
+    close,
+  };
+}
+
+/** unstorage's db0 driver warns once that it is experimental; the warning is not news here. */
+function quietDb0(): void {
+  (globalThis as Record<string, unknown>).__unstorage_db0_experimental_warning__ = true;
+}
+
+export async function unstorageMemory(): Promise<PeerResult> {
+  const name = "unstorage (memory)";
+  try {
+    const { createStorage } = await import("unstorage");
+    const { default: memoryDriver } = await import("unstorage/drivers/memory");
+    const storage = createStorage({ driver: memoryDriver() }) as unknown as StorageLike;
+    return unstorageContender(name, "createStorage({ driver: memory() }); values as JSON (content base64)", storage);
+  } catch (error) {
+    return missing(name, error);
+  }
+}
+
+export async function unstorageFs(dir: string): Promise<PeerResult> {
+  const name = "unstorage (fs)";
+  try {
+    const { createStorage } = await import("unstorage");
+    const { default: fsDriver } = await import("unstorage/drivers/fs");
+    const storage = createStorage({ driver: fsDriver({ base: join(dir, "unstorage-fs") }) }) as unknown as StorageLike;
+    return unstorageContender(name, "createStorage({ driver: fs({ base }) }): one file per key, writeFile (no fsync); values as JSON", storage);
+  } catch (error) {
+    return missing(name, error);
+  }
+}
+
+export async function unstorageSqlite(dir: string): Promise<PeerResult> {
+  const name = "unstorage + db0 (better-sqlite3)";
+  try {
+    quietDb0();
+    const { createStorage } = await import("unstorage");
+    const { default: db0Driver } = await import("unstorage/drivers/db0");
+    const { createDatabase } = await import("db0");
+    const { default: sqliteConnector } = await import("db0/connectors/better-sqlite3");
+    const database = createDatabase(sqliteConnector({ path: join(dir, "unstorage-db0.sqlite") }));
+    const db = (await database.getInstance()) as { pragma(sql: string): unknown };
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    const storage = createStorage({ driver: db0Driver({ database }) }) as unknown as StorageLike;
+    return unstorageContender(name, "unstorage db0 driver over db0's better-sqlite3 connector, WAL, synchronous=NORMAL; values as JSON", storage, async () => {
+      await storage.dispose();
+      await database.dispose();
+    });
+  } catch (error) {
+    return missing(name, error);
+  }
+}
+
+export async function unstoragePostgres(url: string, table: string): Promise<PeerResult> {
+  const name = "unstorage + db0 (pg)";
+  try {
+    quietDb0();
+    const { createStorage } = await import("unstorage");
+    const { default: db0Driver } = await import("unstorage/drivers/db0");
+    const { createDatabase } = await import("db0");
+    const { default: postgresqlConnector } = await import("db0/connectors/postgresql");
+    const database = createDatabase(postgresqlConnector({ url }));
+    const storage = createStorage({ driver: db0Driver({ database, tableName: table }) }) as unknown as StorageLike;
+    return unstorageContender(name, "unstorage db0 driver over db0's postgresql connector (one pg client); values as JSON", storage, async () => {
+      await storage.dispose();
+      await database.dispose();
+    });
+  } catch (error) {
+    return missing(name, error);
+  }
+}

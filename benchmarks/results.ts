@@ -1,0 +1,108 @@
+import type { ContenderKind, OpName } from "./contender.js";
+import type { Stats } from "./measure.js";
+
+/** The JSON written to `benchmarks/results/<name>.json`. Times are µs, ratios plain numbers. */
+export const RESULTS_SCHEMA = "dgent-bench/1";
+
+export interface ContenderInfo {
+  readonly name: string;
+  readonly kind: ContenderKind;
+  readonly description: string;
+  readonly notes?: Partial<Record<OpName, string>>;
+}
+
+export interface OpResult {
+  readonly op: OpName;
+  /** Stats by contender name. */
+  readonly stats: Record<string, Stats>;
+  /** The raw contender's name, and dgent p50 ÷ raw p50. */
+  readonly raw: string | null;
+  readonly ratioRaw: number | null;
+  /** The fastest peer by p50, and dgent p50 ÷ its p50. */
+  readonly bestPeer: string | null;
+  readonly ratioBestPeer: number | null;
+  /** Set when this operation could not be measured. */
+  readonly error?: string;
+}
+
+export interface TierResult {
+  readonly tier: string;
+  readonly label: string;
+  readonly prefill: number;
+  readonly contenders: readonly ContenderInfo[];
+  readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string }>;
+  readonly ops: readonly OpResult[];
+  /** Prefill time per contender, ms. */
+  readonly prefillMs: Record<string, number>;
+  readonly probe?: Record<string, unknown>;
+  /** Set when the tier could not run at all (no server, a missing dependency). */
+  readonly error?: string;
+}
+
+export interface ScalingResult {
+  readonly tier: string;
+  readonly sizes: readonly [number, number];
+  /** Time to load each store (putMany of 1000), ms. */
+  readonly fillMs: readonly [number, number];
+  readonly get: { readonly small: Stats; readonly large: Stats; readonly ratio: number };
+  readonly list: { readonly small: Stats; readonly large: Stats; readonly ratio: number };
+  readonly error?: string;
+}
+
+export interface VerdictRow {
+  readonly id: string;
+  /** `seed`: the seed's loose per-tier targets; `goal`: the issue's goals. */
+  readonly source: "seed" | "goal";
+  readonly title: string;
+  readonly tier: string;
+  readonly op: string | null;
+  /** What the row compares: a p50 in µs, or a ratio. */
+  readonly unit: "µs" | "×";
+  readonly value: number | null;
+  readonly limit: number;
+  /** true pass, false miss, null not measured (the reason is in `detail`). */
+  readonly pass: boolean | null;
+  readonly detail: string;
+}
+
+export interface MachineInfo {
+  readonly cpu: string;
+  readonly cores: number;
+  readonly memoryGiB: number;
+  readonly os: string;
+  readonly node: string;
+  readonly tmpdir: string;
+  readonly loadBefore: readonly number[];
+  readonly loadAfter: readonly number[];
+  readonly commit: string | null;
+  /** Free text from `--machine`, e.g. "2-core VM, ext4 on virtio". */
+  readonly note: string | null;
+}
+
+export interface BenchResults {
+  readonly schema: typeof RESULTS_SCHEMA;
+  readonly name: string;
+  readonly mode: "full" | "quick";
+  readonly command: string;
+  readonly startedAt: string;
+  readonly durationS: number;
+  readonly machine: MachineInfo;
+  readonly config: {
+    readonly contentBytes: number;
+    readonly tags: number;
+    readonly chainDepth: number;
+    readonly listLimit: number;
+    readonly batch: number;
+    readonly prefill: number;
+    readonly objectStorePrefill: number;
+    readonly scaling: readonly [number, number];
+    readonly peers: boolean;
+  };
+  readonly tiers: readonly TierResult[];
+  /** `fdatasync` alone after a 1 KiB append, on the benchmark's data directory. */
+  readonly fsyncFloor: Stats | null;
+  readonly hooks: readonly TierResult[];
+  readonly scaling: readonly ScalingResult[];
+  readonly verdict: readonly VerdictRow[];
+  readonly summary: { readonly pass: number; readonly miss: number; readonly notMeasured: number };
+}

@@ -1,0 +1,73 @@
+/**
+ * The servers of the networked tiers. From the repository's sources (`npm run bench`, the test
+ * suite) they are the test harness's: a throwaway PostgreSQL cluster (`test/harness/postgres.ts`),
+ * s3rver with the harness middleware (`test/harness/s3.ts`) and the GCS JSON-API emulator
+ * (`test/harness/gcs-emulator.ts`). The harness is loaded by path at run time, never imported
+ * statically, so a build of the CLI does not carry test code; from a build (`dgent bench`) only
+ * `DGENT_BENCH_POSTGRES_URL` can provide a server, and the other tiers are reported as skipped.
+ */
+import { fileURLToPath } from "node:url";
+
+/** True when running from the TypeScript sources (vite-node, vitest), where the harness exists. */
+export const FROM_SOURCES = import.meta.url.endsWith(".ts");
+
+async function harness(file: string): Promise<Record<string, unknown>> {
+  if (!FROM_SOURCES) {
+    throw new Error("the local test servers live in the repository's test harness: run `npm run bench` from a checkout");
+  }
+  const path = fileURLToPath(new URL(`../test/harness/${file}.ts`, import.meta.url));
+  return (await import(/* @vite-ignore */ path)) as Record<string, unknown>;
+}
+
+export interface PostgresServer {
+  readonly url: string;
+  /** How the server was had, for the report. */
+  readonly origin: string;
+  close(): Promise<void>;
+}
+
+export async function postgresServer(env: NodeJS.ProcessEnv): Promise<PostgresServer> {
+  const given = env.DGENT_BENCH_POSTGRES_URL;
+  if (given) return { url: given, origin: "DGENT_BENCH_POSTGRES_URL", close: async () => undefined };
+  const h = await harness("postgres");
+  const start = h.startPostgres as () => Promise<{ url: string; owned: boolean; close(): Promise<void> }>;
+  const server = await start();
+  return {
+    url: server.url,
+    origin: server.owned
+      ? "throwaway cluster of test/harness/postgres.ts (loopback TCP; fsync=off, synchronous_commit=off, full_page_writes=off)"
+      : "DGENT_TEST_POSTGRES_URL",
+    close: () => server.close(),
+  };
+}
+
+export interface S3Server {
+  readonly clientOptions: {
+    endpoint: string;
+    region: string;
+    forcePathStyle: true;
+    credentials: { accessKeyId: string; secretAccessKey: string };
+  };
+  createBucket(name: string): Promise<void>;
+  stats(): Promise<{ total: number; byOp: Readonly<Record<string, number>> }>;
+  resetStats(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function s3Server(): Promise<S3Server> {
+  const h = await harness("s3");
+  return (h.startS3 as () => Promise<S3Server>)();
+}
+
+export interface GcsServer {
+  readonly url: string;
+  createBucket(name: string): void;
+  stats(): { total: number; byOp: Readonly<Record<string, number>> };
+  resetStats(): void;
+  stop(): Promise<void>;
+}
+
+export async function gcsServer(): Promise<GcsServer> {
+  const h = await harness("gcs-emulator");
+  return (h.startGcsEmulator as () => Promise<GcsServer>)();
+}

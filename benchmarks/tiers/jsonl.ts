@@ -1,0 +1,166 @@
+import { closeSync, constants, fdatasyncSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { sameValue, type Datum } from "../../core/datum.js";
+import { jsonlAdapter, type Durability } from "../../adapters/jsonl/index.js";
+import type { Contender, TierSetup } from "../contender.js";
+import { isSkipped, unstorageFs } from "../peers.js";
+import { CONTENT_BYTES } from "../workload.js";
+import { dgentContender } from "./dgent.js";
+
+interface Entry {
+  readonly id: string;
+  readonly offset: number;
+  readonly length: number;
+  readonly parent: string | null;
+}
+
+/**
+ * The raw baseline of the JSONL tier: one file opened `O_APPEND`, a JSON line per datum (content
+ * base64), a `Map` of offsets and an array in time order; `get` is one `pread` + `JSON.parse` +
+ * base64 decode; a durable put is `write` + `fdatasync`, a batch one `write` + one `fdatasync`.
+ * Synchronous. No lock, no record version, no torn-tail framing: what dgent adds on top.
+ */
+export class RawJsonl {
+  readonly #fd: number;
+  readonly #sync: boolean;
+  readonly #index = new Map<string, Entry>();
+  readonly #byTime: Entry[] = [];
+  #size = 0;
+  #buf = Buffer.allocUnsafe(16 * 1024);
+
+  constructor(path: string, sync: boolean) {
+    this.#fd = openSync(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o644);
+    this.#sync = sync;
+  }
+
+  #line(d: Datum): string {
+    const c = d.content;
+    return `${JSON.stringify({ id: d.id, createdAt: d.createdAt, causalParent: d.causalParent, metadata: d.metadata, content: Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString("base64") })}\n`;
+  }
+
+  #append(ds: readonly Datum[]): void {
+    const fresh: Datum[] = [];
+    for (const d of ds) {
+      const prior = this.#index.get(d.id);
+      if (prior === undefined) fresh.push(d);
+      else if (!sameValue(this.#read(prior), d)) throw new Error(`conflict on ${d.id}`);
+    }
+    if (fresh.length === 0) return;
+    const lines = fresh.map((d) => this.#line(d));
+    const buf = Buffer.from(lines.length === 1 ? (lines[0] as string) : lines.join(""), "utf8");
+    let done = 0;
+    while (done < buf.length) done += writeSync(this.#fd, buf, done, buf.length - done);
+    if (this.#sync) fdatasyncSync(this.#fd);
+    let offset = this.#size;
+    for (let i = 0; i < fresh.length; i++) {
+      const d = fresh[i] as Datum;
+      const length = Buffer.byteLength(lines[i] as string) - 1;
+      const e = { id: d.id, offset, length, parent: d.causalParent };
+      this.#index.set(d.id, e);
+      this.#byTime.push(e);
+      offset += length + 1;
+    }
+    this.#size = offset;
+  }
+
+  #read(e: Entry): Datum {
+    if (e.length > this.#buf.length) this.#buf = Buffer.allocUnsafe(e.length);
+    readSync(this.#fd, this.#buf, 0, e.length, e.offset);
+    const r = JSON.parse(this.#buf.toString("utf8", 0, e.length)) as { id: string; createdAt: number; causalParent: string | null; metadata: Record<string, string>; content: string };
+    return { id: r.id, content: Buffer.from(r.content, "base64"), createdAt: r.createdAt, causalParent: r.causalParent, metadata: r.metadata };
+  }
+
+  put(d: Datum): string {
+    this.#append([d]);
+    return d.id;
+  }
+
+  putMany(ds: readonly Datum[]): string[] {
+    this.#append(ds);
+    return ds.map((d) => d.id);
+  }
+
+  get(id: string): Datum | null {
+    const e = this.#index.get(id);
+    return e === undefined ? null : this.#read(e);
+  }
+
+  list(limit: number): Datum[] {
+    const out: Datum[] = [];
+    for (let i = this.#byTime.length - 1; i >= 0 && out.length < limit; i--) out.push(this.#read(this.#byTime[i] as Entry));
+    return out;
+  }
+
+  chain(id: string): Datum[] {
+    const out: Datum[] = [];
+    let e = this.#index.get(id);
+    while (e !== undefined && out.length <= 10_000) {
+      out.push(this.#read(e));
+      e = e.parent === null ? undefined : this.#index.get(e.parent);
+    }
+    return out.reverse();
+  }
+
+  close(): void {
+    closeSync(this.#fd);
+  }
+}
+
+/**
+ * The fsync floor of the disk under the benchmark: `fdatasync` alone, each after an untimed
+ * append of one 1 KiB line to a file. A durable put cannot be cheaper than this.
+ */
+export function fsyncFloor(dir: string, samples: number): number[] {
+  const fd = openSync(join(dir, "fsync-floor.bin"), constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o644);
+  const line = Buffer.alloc(Math.ceil((CONTENT_BYTES * 4) / 3) + 200, 97);
+  line[line.length - 1] = 10;
+  const out: number[] = [];
+  try {
+    for (let i = 0; i < samples + 10; i++) {
+      writeSync(fd, line);
+      const t0 = process.hrtime.bigint();
+      fdatasyncSync(fd);
+      if (i >= 10) out.push(Number(process.hrtime.bigint() - t0) / 1000);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}
+
+export async function jsonlTier(dir: string, mode: Durability, withPeers: boolean): Promise<TierSetup> {
+  const base = join(dir, `jsonl-${mode}`);
+  mkdirSync(base, { recursive: true });
+  const durable = mode !== "none";
+  const raw = new RawJsonl(join(base, "raw.jsonl"), durable);
+  const contenders: Contender[] = [
+    dgentContender(jsonlAdapter({ dataDir: base, namespace: "dgent", durability: mode }), `createStore({ tiers: [jsonlAdapter({ durability: "${mode}" })] })`),
+    {
+      name: durable ? "raw fs append + fdatasync" : "raw fs append",
+      kind: "raw",
+      description: `writeSync to an O_APPEND fd${durable ? " + fdatasyncSync per call" : ""}; get = readSync at a known offset + JSON.parse + base64; synchronous`,
+      put: (d) => raw.put(d),
+      putMany: (ds) => raw.putMany(ds),
+      get: (id) => raw.get(id),
+      list: (limit) => raw.list(limit),
+      chain: (id) => raw.chain(id),
+      prefill: async (ds) => {
+        for (let i = 0; i < ds.length; i += 1000) raw.putMany(ds.slice(i, i + 1000));
+      },
+      close: async () => raw.close(),
+    },
+  ];
+  const skipped: { name: string; reason: string }[] = [];
+  if (withPeers) {
+    const peer = await unstorageFs(base);
+    if (isSkipped(peer)) skipped.push({ name: peer.name, reason: peer.skipped });
+    else contenders.push(peer);
+  }
+  return {
+    tier: `jsonl-${mode}`,
+    label: `jsonl, durability "${mode}"${durable ? " (fdatasync before a put resolves)" : " (page cache; no fsync)"}`,
+    contenders,
+    ...(skipped.length ? { skipped } : {}),
+    dispose: async () => undefined,
+  };
+}
