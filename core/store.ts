@@ -278,6 +278,23 @@ export class Store implements DatumStore {
     return this.#handles.get(name);
   }
 
+  /**
+   * The store's change stream: every put and delete, in order, as an async iterator (it subscribes
+   * at the first `next()`; leave the loop to unsubscribe). It is served by the `reactive` plugin
+   * (`dgent/plugins/reactive`), which must be in this store; importing that module also types the
+   * changes. Without it: `DGENT_UNKNOWN_PLUGIN`.
+   */
+  async *changes(options?: Readonly<Record<string, unknown>>): AsyncGenerator<unknown, void, undefined> {
+    const handle = (await this.plugin("reactive")) as { changes(o?: unknown): AsyncIterable<unknown> };
+    yield* handle.changes(options);
+  }
+
+  /** Calls `listener` for each change, in order (the `reactive` plugin); resolves to the unsubscribe. */
+  async subscribe(listener: (change: never) => unknown, options?: Readonly<Record<string, unknown>>): Promise<() => void> {
+    const handle = (await this.plugin("reactive")) as { subscribe(l: unknown, o?: unknown): () => void };
+    return handle.subscribe(listener, options);
+  }
+
   /** `deferPut`'s commit: writes what a plugin deferred, then tells `afterPut`. */
   readonly #commit = async (writes: readonly DeferredWrite[]): Promise<CommitResult> => {
     const observerErrors: unknown[] = [];

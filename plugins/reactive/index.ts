@@ -157,6 +157,14 @@ export const reactive = definePlugin<ReactiveOptions, ReactiveHandle>({
   },
 });
 
+// `store.changes()` and `store.subscribe()` are core's; importing this module types them.
+declare module "../../core/store.js" {
+  interface Store {
+    changes(options?: FeedOptions): AsyncGenerator<Change, void, undefined>;
+    subscribe(listener: Listener, options?: Omit<FeedOptions, "signal">): Promise<() => void>;
+  }
+}
+
 /** `changes(store)`: the store's change stream, for a store composed with the reactive plugin. */
 export async function* changes(store: Store, options?: FeedOptions): AsyncGenerator<Change, void, undefined> {
   yield* (await store.plugin(reactive)).changes(options);

@@ -197,3 +197,29 @@ describe("reactive", () => {
     expect(() => storeWith({ bufferSize: 0 })).toThrow(expect.objectContaining({ code: "DGENT_INVALID_OPTIONS" }));
   });
 });
+
+describe("store.changes() and store.subscribe()", () => {
+  it("are the reactive plugin's stream through the store itself, typed by importing the plugin", async () => {
+    const { store } = storeWith();
+    const seen: Change[] = [];
+    const unsubscribe = await store.subscribe((change) => void seen.push(change));
+    const iterator = store.changes();
+    const first = iterator.next(); // subscribes
+    await new Promise((r) => setTimeout(r, 10));
+    await store.put(makeDatum({ content: "x", id: "via-store" }));
+    const r = await first;
+    expect(r.done ? null : [r.value.op, r.value.id]).toEqual(["put", "via-store"]);
+    await until("the listener saw it", () => seen.length === 1);
+    expect(seen[0]?.seq).toBe(1);
+    unsubscribe();
+    await iterator.return?.();
+    await store.close();
+  });
+
+  it("without the reactive plugin they fail with DGENT_UNKNOWN_PLUGIN", async () => {
+    const store = createStore({ tiers: [memoryAdapter()] });
+    await expectDgent(store.changes().next(), "DGENT_UNKNOWN_PLUGIN");
+    await expectDgent(store.subscribe(() => undefined), "DGENT_UNKNOWN_PLUGIN");
+    await store.close();
+  });
+});
