@@ -209,3 +209,18 @@ describe("units and redaction", () => {
     expect(config.password).toBe("pw");
   });
 });
+
+describe("the package", () => {
+  it("ships the config schema (also as dgent/config-schema.json) and the config reference", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const packed = JSON.parse(
+      execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }),
+    ) as Array<{ files: Array<{ path: string }> }>;
+    const files = (packed[0]?.files ?? []).map((f) => f.path);
+    expect(files).toContain("dist/core/config/schema.json");
+    expect(files).toContain("core/config/README.md");
+    const { createRequire } = await import("node:module");
+    const schema = createRequire(import.meta.url)("dgent/config-schema.json") as { title: string; required: string[] };
+    expect(schema).toMatchObject({ title: "dgent config file", required: ["tiers"] });
+  });
+});
