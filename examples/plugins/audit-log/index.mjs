@@ -32,7 +32,7 @@ export const auditLog = definePlugin({
     let queue = Promise.resolve();
     const record = (entry) => {
       const line = `${JSON.stringify({ at: new Date().toISOString(), namespace: api.namespace, ...(options.actor ? { actor: options.actor } : {}), ...entry })}\n`;
-      queue = queue.then(async () => {
+      const appended = queue.then(async () => {
         try {
           await appendFile(options.path, line);
           lines++;
@@ -40,7 +40,9 @@ export const auditLog = definePlugin({
           throw wrapError(error, "DGENT_PLUGIN_FAILED", `cannot append to ${options.path}`, { unit: PLUGIN_NAME });
         }
       });
-      return queue;
+      // The operation that caused a failed append fails; the next ones still try.
+      queue = appended.catch(() => undefined);
+      return appended;
     };
     if (options.ops.includes("put")) {
       api.hooks.afterPut.tapPromise({ name: PLUGIN_NAME, stage: 0 }, (datum, info) =>
