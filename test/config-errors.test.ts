@@ -35,6 +35,8 @@ const CASES: Case[] = [
   { name: "an empty file", text: "# nothing yet\n", code: "DGENT_CONFIG_INVALID", line: null, path: "(top level)", message: /expected an object.*got null/ },
   { name: "no tiers", text: "namespace: agent\n", code: "DGENT_CONFIG_INVALID", line: 1, path: "(top level)", message: /missing the required key "tiers"/ },
   { name: "tiers of the wrong type", text: "namespace: agent\ntiers: sqlite\n", code: "DGENT_CONFIG_INVALID", line: 2, path: "tiers", message: /expected a list, got the string "sqlite"/ },
+  { name: "tier options that are not a map", text: "tiers:\n  - adapter: sqlite\n    options: fast\n", code: "DGENT_CONFIG_INVALID", line: 3, path: "tiers[0].options", message: /expected an object \(a map of keys\), got the string "fast"$/ },
+  { name: "a tier that is neither a name nor a map", text: "tiers:\n  - 42\n", code: "DGENT_CONFIG_INVALID", line: 2, path: "tiers[0]", message: /expected a string or an object \(a map of keys\), got 42/ },
   { name: "a misspelt top-level key", text: "tiers: [sqlite]\nplugin:\n  - cache\n", code: "DGENT_CONFIG_INVALID", line: 2, path: "plugin", message: /unknown key "plugin"; did you mean "plugins"\?/ },
   { name: "a misspelt key in a tier", text: "tiers:\n  - adapter: sqlite\n    optoins: {}\n", code: "DGENT_CONFIG_INVALID", line: 3, path: "tiers[0].optoins", message: /unknown key "optoins"; did you mean "options"\?/ },
   { name: "a misspelt adapter", text: "tiers:\n  - adapter: sqllite\n  - memory\n", code: "DGENT_UNKNOWN_ADAPTER", line: 2, path: "tiers[0].adapter", message: /no adapter named "sqllite".*Did you mean "sqlite"\?/ },

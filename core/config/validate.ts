@@ -133,8 +133,13 @@ function schemaAt(root: JsonSchema, path: ConfigPath): JsonSchema[] {
  * dropped so that a misspelt key inside `{ adapter, options }` is not drowned in "must be string".
  */
 export function describeAjvErrors(errors: readonly ErrorObject[], schema: JsonSchema, data: unknown, base: ConfigPath = []): Problem[] {
+  // A type or anyOf error is noise when something more specific was found at or under its place.
   const deeper = (e: ErrorObject) =>
-    errors.some((o) => o !== e && o.keyword !== "type" && o.keyword !== "anyOf" && (o.instancePath === e.instancePath || o.instancePath.startsWith(`${e.instancePath}/`)));
+    errors.some(
+      (o) =>
+        o !== e &&
+        (o.instancePath.startsWith(`${e.instancePath}/`) || (o.instancePath === e.instancePath && o.keyword !== "type" && o.keyword !== "anyOf")),
+    );
   const out: Problem[] = [];
   const seen = new Set<string>();
   for (const e of errors) {
