@@ -72,7 +72,10 @@ export async function composeRegistry(source: ConfigSource, specifiers: readonly
       namespace = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
     } catch (error) {
       const reason = error instanceof Error ? `${error.name === "Error" ? "" : `${error.name}: `}${error.message}` : String(error);
-      throw configProblem("DGENT_MODULE_LOAD", source, path, `the module "${specifier}" failed to load: ${reason}`, { cause: error, details: { module: specifier, file } });
+      const needsDgent = /Cannot find package 'dgent'/.test(reason)
+        ? " (a module imports dgent as its peer dependency: install dgent in the project the module sits in)"
+        : "";
+      throw configProblem("DGENT_MODULE_LOAD", source, path, `the module "${specifier}" failed to load: ${reason}${needsDgent}`, { cause: error, details: { module: specifier, file } });
     }
 
     const declared = typeof namespace[RANGE_EXPORT] === "string" ? (namespace[RANGE_EXPORT] as string) : null;
