@@ -52,7 +52,8 @@ get and list at two store sizes (10k and 1M); and a verdict against the seed's t
 project's goals. Writes <out>/<name>.json, .md and .svg; prints the Markdown report.
 
   --quick            small samples and stores (< 60 s): proves the benchmark runs; figures indicative
-  --tier NAME,...    only these tiers (${TIERS.join(", ")}; "jsonl" = all three modes)
+  --tier NAME,...    only these tiers (${TIERS.join(", ")}; "jsonl" = all three modes;
+                     "none" = no tier, e.g. only the scaling case)
   --skip PART,...    leave out peers, hooks and/or scaling
   --out DIR          where results go (default: benchmarks/results in a checkout, else ./dgent-bench)
   --name NAME        file names (default: full or quick)
@@ -70,8 +71,10 @@ function parseList(value: string | undefined): string[] {
 
 function selectTiers(raw: string[]): TierName[] {
   if (raw.length === 0) return [...TIERS];
+  if (raw.length === 1 && raw[0] === "none") return [];
   const out = new Set<TierName>();
   for (const name of raw) {
+    if (name === "none") continue;
     if (name === "jsonl") for (const m of ["jsonl-none", "jsonl-group", "jsonl-fsync"] as const) out.add(m);
     else if ((TIERS as readonly string[]).includes(name)) out.add(name as TierName);
     else throw new UsageError(`unknown tier ${JSON.stringify(name)}; tiers: ${TIERS.join(", ")}, jsonl`);

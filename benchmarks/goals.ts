@@ -170,7 +170,11 @@ export function verdict(input: Input): VerdictRow[] {
         value: r?.ratio ?? null,
         limit: 1.5,
         pass: r ? r.ratio <= 1.5 : null,
-        detail: r ? `p50 ${us(r.small.p50)} µs → ${us(r.large.p50)} µs = ${r.ratio.toFixed(2)}×${quick}` : s?.error ? `failed: ${s.error}` : "scaling was not run",
+        detail: r
+          ? `p50 ${us(r.small.p50)} µs → ${us(r.large.p50)} µs = ${r.ratio.toFixed(2)}×${s?.raw ? `; raw baseline ${s.raw[op].ratio.toFixed(2)}× (${us(s.raw[op].small.p50)} → ${us(s.raw[op].large.p50)} µs)` : ""}${quick}`
+          : s?.error
+            ? `failed: ${s.error}`
+            : "scaling was not run",
       });
     }
   }

@@ -3,9 +3,11 @@
  *
  * - **Warm-up** runs each contender for `warmupMs` (at least `minWarmup` calls) before anything
  *   is recorded, so the JIT, prepared statements, pools and page caches are warm.
- * - **Batching.** A call faster than 2 µs is timed in batches (the clock and the loop cost tens of
- *   nanoseconds): a sample is then the mean of `batch` consecutive calls, and p99 is the p99 of
- *   those means. `batch` is recorded with every result; it is 1 for everything slower.
+ * - **Batching.** When the fastest contender of an operation takes under 2 µs a call, every
+ *   contender is timed in batches of the same size (about 10 µs of the fastest; the clock and the
+ *   loop cost tens of nanoseconds): a sample is then the mean of `batch` consecutive calls, and
+ *   p99 is the p99 of those means. A contender slower than 1 ms/batch gets a smaller batch.
+ *   `batch` is recorded with every result; it is 1 when every contender is slower than 2 µs.
  * - **Rounds.** Contenders of one operation alternate in `rounds` rounds (the order rotating), so
  *   each sees the same machine load; samples come from all rounds.
  * - **Sample count** follows a time budget per contender and operation, between `minSamples` and
@@ -90,7 +92,10 @@ async function warmUp<A>(subject: Subject<A>, plan: SamplePlan): Promise<number>
   const means: number[] = [];
   let calls = 1;
   const cap = plan.maxCalls === undefined ? Infinity : Math.max(plan.minWarmup, Math.floor(plan.maxCalls / 4));
-  while ((calls < plan.minWarmup || Date.now() < deadline) && calls < cap) {
+  // At least warmupMs and minWarmup calls, but a slow call (a peer scanning 10k entries) stops
+  // the warm-up after 4 × warmupMs whatever the count.
+  const hardStop = Date.now() + 4 * plan.warmupMs;
+  while ((calls < plan.minWarmup || Date.now() < deadline) && calls < cap && Date.now() < hardStop) {
     const out: number[] = [];
     await sampleLoop(subject, subject.args(chunk), 0, chunk, 1, out);
     calls += chunk;
@@ -110,17 +115,25 @@ export type ProgressTick = (done: number, total: number, who: string) => void;
  */
 export async function compare(subjects: ReadonlyArray<Subject<unknown>>, plan: SamplePlan, tick?: ProgressTick): Promise<Map<string, Stats>> {
   const calibrated: Calibrated<unknown>[] = [];
-  let warmed = 0;
-  for (const subject of subjects) {
-    tick?.(warmed, subjects.length * 2, `${subject.name} (warm-up)`);
-    const mean = await warmUp(subject, plan);
-    const batch = mean < CALIBRATE_BELOW_US ? Math.min(1000, Math.ceil(BATCH_TARGET_US / Math.max(mean, 0.01))) : 1;
+  const means: number[] = [];
+  for (const [k, subject] of subjects.entries()) {
+    tick?.(k, subjects.length * 2, `${subject.name} (warm-up)`);
+    means.push(await warmUp(subject, plan));
+  }
+  // One batch size for every subject of the operation, set by the fastest (so their samples are
+  // alike), except that a slow subject's sample stays under 1 ms.
+  const fastest = Math.min(...means);
+  const common = fastest < CALIBRATE_BELOW_US ? Math.min(1000, Math.ceil(BATCH_TARGET_US / Math.max(fastest, 0.01))) : 1;
+  for (const [k, subject] of subjects.entries()) {
+    const mean = means[k] as number;
+    const batch = Math.max(1, Math.min(common, Math.floor(1000 / mean)));
     let samples = Math.floor((plan.budgetMs * 1000) / (mean * batch));
     samples = Math.max(plan.minSamples, Math.min(plan.maxSamples, samples));
+    // minSamples yields to time: never more than 4 × the budget on one contender (but ≥ 1 per round).
+    samples = Math.min(samples, Math.max(plan.rounds, Math.floor((4 * plan.budgetMs * 1000) / (mean * batch))));
     if (plan.maxCalls !== undefined) samples = Math.max(Math.min(samples, Math.floor(plan.maxCalls / batch)), Math.min(plan.minSamples, 10));
     samples = Math.max(plan.rounds, Math.ceil(samples / plan.rounds) * plan.rounds);
     calibrated.push({ subject, batch, samples, args: subject.args(samples * batch), next: 0, out: [] });
-    warmed++;
   }
   const total = calibrated.reduce((n, c) => n + c.samples, 0);
   let done = 0;

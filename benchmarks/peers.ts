@@ -82,16 +82,28 @@ export async function keyvMemory(): Promise<PeerResult> {
   }
 }
 
+/** Keyv as it comes: its default Map, with its default (JSON) serialization of every value. */
+export async function keyvMemoryJson(): Promise<PeerResult> {
+  const name = "keyv (Map, JSON)";
+  try {
+    const { default: Keyv } = await import("keyv");
+    const keyv = new Keyv() as unknown as KeyvLike;
+    return keyvContender(name, "new Keyv() as it comes: its default Map, values serialized to JSON (content as base64) on set and parsed on get", keyv);
+  } catch (error) {
+    return missing(name, error);
+  }
+}
+
 export async function keyvSqlite(dir: string): Promise<PeerResult> {
   const name = "keyv + @keyv/sqlite";
   try {
     const { default: Keyv } = await import("keyv");
     const { default: KeyvSqlite } = await import("@keyv/sqlite");
-    const store = new KeyvSqlite({ uri: `sqlite://${join(dir, "keyv.sqlite")}` });
+    const store = new KeyvSqlite({ uri: `sqlite://${join(dir, "keyv.sqlite")}`, iterationLimit: 1000 });
     await store.query("PRAGMA journal_mode = WAL");
     await store.query("PRAGMA synchronous = NORMAL");
     const keyv = new Keyv({ store }) as unknown as KeyvLike;
-    return keyvContender(name, "@keyv/sqlite (node-sqlite3, async), WAL, synchronous=NORMAL; JSON serialization", keyv);
+    return keyvContender(name, "@keyv/sqlite (node-sqlite3, async), WAL, synchronous=NORMAL, iterationLimit 1000; JSON serialization", keyv);
   } catch (error) {
     return missing(name, error);
   }
@@ -102,9 +114,9 @@ export async function keyvPostgres(url: string, schema: string): Promise<PeerRes
   try {
     const { default: Keyv } = await import("keyv");
     const { default: KeyvPostgres } = await import("@keyv/postgres");
-    const store = new KeyvPostgres({ uri: url, schema, table: "keyv" });
+    const store = new KeyvPostgres({ uri: url, schema, table: "keyv", iterationLimit: 1000 });
     const keyv = new Keyv({ store }) as unknown as KeyvLike;
-    return keyvContender(name, "@keyv/postgres (pg pool), its own table; JSON serialization", keyv);
+    return keyvContender(name, "@keyv/postgres (pg pool), its own table, iterationLimit 1000; JSON serialization", keyv);
   } catch (error) {
     return missing(name, error);
   }

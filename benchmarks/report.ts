@@ -98,21 +98,23 @@ export function markdownReport(r: BenchResults): string {
     }
   }
   if (r.scaling.length) {
-    out.push("## Scaling (get and list(100) on one store of each size, measured interleaved)");
+    out.push("## Scaling (get and list(100) on one store of each size, measured interleaved; the raw baseline at the same sizes for context)");
     out.push(
       table(
-        ["tier", "sizes", "fill (putMany of 1000)", "get p50", "get ratio", "list(100) p50", "list ratio"],
+        ["tier", "sizes", "fill (putMany of 1000)", "get p50", "get ratio", "raw get ratio", "list(100) p50", "list ratio", "raw list ratio"],
         r.scaling.map((x) =>
           x.error
-            ? [x.tier, `${x.sizes.join(" / ")}`, "", "", "", "", `error: ${x.error}`]
+            ? [x.tier, `${x.sizes.join(" / ")}`, "", "", "", "", "", "", `error: ${x.error}`]
             : [
                 x.tier,
                 x.sizes.map((n) => n.toLocaleString("en")).join(" → "),
                 x.fillMs.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(" / "),
                 `${formatUs(x.get.small.p50)} → ${formatUs(x.get.large.p50)}`,
                 formatRatio(x.get.ratio),
+                x.raw ? `${formatRatio(x.raw.get.ratio)} (${formatUs(x.raw.get.small.p50)} → ${formatUs(x.raw.get.large.p50)})` : "–",
                 `${formatUs(x.list.small.p50)} → ${formatUs(x.list.large.p50)}`,
                 formatRatio(x.list.ratio),
+                x.raw ? `${formatRatio(x.raw.list.ratio)} (${formatUs(x.raw.list.small.p50)} → ${formatUs(x.raw.list.large.p50)})` : "–",
               ],
         ),
       ),

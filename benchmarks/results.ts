@@ -46,6 +46,11 @@ export interface ScalingResult {
   readonly fillMs: readonly [number, number];
   readonly get: { readonly small: Stats; readonly large: Stats; readonly ratio: number };
   readonly list: { readonly small: Stats; readonly large: Stats; readonly ratio: number };
+  /** The tier's raw baseline at the same two sizes, for context (is the growth the backend's?). */
+  readonly raw?: {
+    readonly get: { readonly small: Stats; readonly large: Stats; readonly ratio: number };
+    readonly list: { readonly small: Stats; readonly large: Stats; readonly ratio: number };
+  };
   readonly error?: string;
 }
 

@@ -39,8 +39,11 @@ export interface Prefill {
 export function makePrefill(n: number): Prefill {
   const datums: Datum[] = new Array(n);
   let parent: string | null = null;
+  // One datum per millisecond, ending now: an agent's history. (Made in a tight loop, thousands
+  // would share one millisecond, and ties in createdAt are a case of their own; see README.)
+  const t0 = Date.now() - n;
   for (let i = 0; i < n; i++) {
-    const d = benchDatum(i, i % CHAIN_DEPTH === 0 ? null : parent);
+    const d = benchDatum(i, i % CHAIN_DEPTH === 0 ? null : parent, t0 + i);
     datums[i] = d;
     parent = d.id;
   }
@@ -63,6 +66,18 @@ export function freshDatums(count: number): Datum[] {
   }
   return out;
 }
+
+/**
+ * Datums far older than the prefill (createdAt from 1000 ms after the epoch, 1 ms apart): a
+ * probe's writes then never enter the newest-first lists the benchmark measures.
+ */
+export function oldDatums(count: number): Datum[] {
+  const out: Datum[] = new Array(count);
+  for (let i = 0; i < count; i++) out[i] = benchDatum(i, null, 1000 + oldCount++);
+  return out;
+}
+
+let oldCount = 0;
 
 export function freshBatches(count: number): Datum[][] {
   const out: Datum[][] = new Array(count);

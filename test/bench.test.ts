@@ -83,7 +83,7 @@ describe("npm run bench -- --quick", () => {
 
   it("compared with Keyv and unstorage where they run, on put, get, putMany and list", () => {
     const peersOf = (tier: string) => (results.tiers.find((t) => t.tier === tier) as TierResult).contenders.filter((c) => c.kind === "peer").map((c) => c.name);
-    expect(peersOf("memory")).toEqual(["keyv (Map)", "unstorage (memory)"]);
+    expect(peersOf("memory")).toEqual(["keyv (Map)", "keyv (Map, JSON)", "unstorage (memory)"]);
     expect(peersOf("jsonl-none")).toEqual(["unstorage (fs)"]);
     expect(peersOf("sqlite")).toEqual(["keyv + @keyv/sqlite", "unstorage + db0 (better-sqlite3)"]);
     expect(peersOf("postgres")).toEqual(["keyv + @keyv/postgres", "unstorage + db0 (pg)"]);

@@ -1,7 +1,7 @@
 import { sameValue, type Datum } from "../../core/datum.js";
 import { memoryAdapter } from "../../adapters/memory/index.js";
 import type { Contender, TierSetup } from "../contender.js";
-import { isSkipped, keyvMemory, unstorageMemory } from "../peers.js";
+import { isSkipped, keyvMemory, keyvMemoryJson, unstorageMemory } from "../peers.js";
 import { dgentContender } from "./dgent.js";
 
 /**
@@ -99,7 +99,7 @@ export async function memoryTier(withPeers = true): Promise<TierSetup> {
     rawMemoryContender(),
   ];
   const skipped: { name: string; reason: string }[] = [];
-  for (const peer of withPeers ? [keyvMemory, unstorageMemory] : []) {
+  for (const peer of withPeers ? [keyvMemory, keyvMemoryJson, unstorageMemory] : []) {
     const c = await peer();
     if (isSkipped(c)) skipped.push({ name: c.name, reason: c.skipped });
     else contenders.push(c);

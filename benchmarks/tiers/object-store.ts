@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Datum } from "../../core/datum.js";
 import type { Contender, TierSetup } from "../contender.js";
 import { gcsServer, s3Server } from "../servers.js";
-import { freshDatums } from "../workload.js";
+import { oldDatums } from "../workload.js";
 import { dgentContender } from "./dgent.js";
 
 /**
@@ -130,7 +130,7 @@ export async function s3Tier(): Promise<TierSetup> {
           await fn();
           requests[op] = (await server.stats()).byOp;
         };
-        await count("put", () => dgent.store.put(freshDatums(1)[0] as Datum));
+        await count("put", () => dgent.store.put(oldDatums(1)[0] as Datum));
         await count("get", () => dgent.store.get(ids.get));
         await count("list", () => dgent.store.list({ limit: 100 }));
         await count("chain", () => dgent.store.causalChain(ids.chain));
@@ -178,7 +178,7 @@ export async function gcsTier(): Promise<TierSetup> {
           await fn();
           requests[op] = emulator.stats().byOp;
         };
-        await count("put", () => dgent.store.put(freshDatums(1)[0] as Datum));
+        await count("put", () => dgent.store.put(oldDatums(1)[0] as Datum));
         await count("get", () => dgent.store.get(ids.get));
         await count("list", () => dgent.store.list({ limit: 100 }));
         await count("chain", () => dgent.store.causalChain(ids.chain));

@@ -5,7 +5,7 @@ import { postgresAdapter } from "../../adapters/postgres/index.js";
 import type { Contender, TierSetup } from "../contender.js";
 import { isSkipped, keyvPostgres, unstoragePostgres, type PeerResult } from "../peers.js";
 import { postgresServer } from "../servers.js";
-import { freshDatums } from "../workload.js";
+import { oldDatums } from "../workload.js";
 import { dgentContender } from "./dgent.js";
 
 interface Row {
@@ -127,21 +127,21 @@ export async function postgresTier(env: NodeJS.ProcessEnv, withPeers: boolean): 
     ...(skipped.length ? { skipped } : {}),
     async probe(ids) {
       const out: Record<string, unknown> = {};
-      const d = freshDatums(1)[0] as Datum;
+      const d = oldDatums(1)[0] as Datum;
       out.roundTrips = {
         dgent: {
           put: await countRoundTrips(() => dgent.store.put(d)),
           get: await countRoundTrips(() => dgent.store.get(ids.get)),
           chain: await countRoundTrips(() => dgent.store.causalChain(ids.chain)),
           list: await countRoundTrips(() => dgent.store.list({ limit: 100 })),
-          putMany: await countRoundTrips(async () => dgent.store.putMany(freshDatums(100))),
+          putMany: await countRoundTrips(async () => dgent.store.putMany(oldDatums(100))),
         },
         "raw pg": {
           put: await countRoundTrips(async () => raw.put?.(d)),
           get: await countRoundTrips(async () => raw.get?.(ids.get)),
           chain: await countRoundTrips(async () => raw.chain?.(ids.chain)),
           list: await countRoundTrips(async () => raw.list?.(100)),
-          putMany: await countRoundTrips(async () => raw.putMany?.(freshDatums(100))),
+          putMany: await countRoundTrips(async () => raw.putMany?.(oldDatums(100))),
         },
       };
       return out;
