@@ -184,7 +184,7 @@ function dotPlot(tiers: readonly TierResult[], y0: number, title: string, legend
 export function chartSvg(r: BenchResults): string {
   const parts: string[] = [];
   let y = 34;
-  parts.push(text(24, y, `dgent benchmark — ${r.name} (${r.mode})`, { size: 20, weight: "bold" }));
+  parts.push(text(24, y, `dgent benchmark — ${r.name === r.mode ? `${r.mode} run` : `${r.name} (${r.mode} run)`}`, { size: 20, weight: "bold" }));
   y += 20;
   const m = r.machine;
   parts.push(text(24, y, `${r.startedAt.slice(0, 16).replace("T", " ")} UTC · ${m.cpu}, ${m.cores} cores, Node ${m.node} · load ${m.loadBefore.map((v) => v.toFixed(1)).join("/")} · ${r.config.contentBytes} B content, ${r.config.tags} tags, ${r.config.prefill.toLocaleString("en")} datums prefilled`, { size: 12, fill: C.muted }));

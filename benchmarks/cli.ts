@@ -5,7 +5,7 @@
  * See benchmarks/README.md.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem, type as osType } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -61,6 +61,7 @@ project's goals. Writes <out>/<name>.json, .md and .svg; prints the Markdown rep
   --scaling A,B      store sizes of the scaling case (default 10000,1000000; quick 1000,10000)
   --machine TEXT     a description of the machine, kept in the results
   --json             print the results JSON instead of the Markdown report
+  --render FILE      no run: rewrite FILE's .md and .svg from a results JSON written earlier
 
 Postgres: DGENT_BENCH_POSTGRES_URL, else the test harness's throwaway cluster (from a checkout).
 S3 and GCS run on the test harness's local servers (from a checkout).`;
@@ -129,6 +130,7 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
         scaling: { type: "string" },
         machine: { type: "string" },
         json: { type: "boolean" },
+        render: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       allowPositionals: false,
@@ -142,6 +144,7 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
     io.stdout(`${USAGE}\n`);
     return 0;
   }
+  if (typeof values.render === "string") return render(values.render, io);
   let tiers: TierName[];
   let skip: string[];
   let profile: Profile = values.quick ? QUICK : FULL;
@@ -268,6 +271,25 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
   io.stderr(`dgent bench: ${report.summary.pass} pass, ${report.summary.miss} miss, ${report.summary.notMeasured} not measured; wrote ${join(outDir, name)}.{json,md,svg} in ${report.durationS.toFixed(0)} s\n`);
   const measured = results.some((r) => !r.error && r.ops.length > 0);
   return measured || results.length === 0 ? 0 : 1;
+}
+
+/** `--render`: the Markdown and the chart again, from a results JSON (after a change to either). */
+function render(file: string, io: BenchIo): number {
+  let report: BenchResults;
+  try {
+    report = JSON.parse(readFileSync(file, "utf8")) as BenchResults;
+    if (report.schema !== RESULTS_SCHEMA) throw new Error(`not a ${RESULTS_SCHEMA} file (schema ${JSON.stringify(report.schema)})`);
+  } catch (error) {
+    io.stderr(`dgent bench: cannot render ${file}: ${message(error)}\n`);
+    return 1;
+  }
+  const base = file.replace(/\.json$/, "");
+  const markdown = markdownReport(report);
+  writeFileSync(`${base}.md`, markdown);
+  writeFileSync(`${base}.svg`, chartSvg(report));
+  io.stdout(markdown);
+  io.stderr(`dgent bench: wrote ${base}.{md,svg}\n`);
+  return 0;
 }
 
 async function setUp(tier: TierName, dir: string, env: NodeJS.ProcessEnv, withPeers: boolean): Promise<TierSetup> {

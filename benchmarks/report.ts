@@ -50,7 +50,7 @@ function tierSection(t: TierResult): string {
 export function markdownReport(r: BenchResults): string {
   const m = r.machine;
   const out: string[] = [];
-  out.push(`# dgent benchmark — ${r.name} (${r.mode})`);
+  out.push(`# dgent benchmark — ${r.name === r.mode ? `${r.mode} run` : `${r.name} (${r.mode} run)`}`);
   out.push(
     [
       `- command: \`${r.command}\``,
@@ -101,7 +101,7 @@ export function markdownReport(r: BenchResults): string {
     out.push("## Scaling (get and list(100) on one store of each size, measured interleaved; the raw baseline at the same sizes for context)");
     out.push(
       table(
-        ["tier", "sizes", "fill (putMany of 1000)", "get p50", "get ratio", "raw get ratio", "list(100) p50", "list ratio", "raw list ratio"],
+        ["tier", "sizes", "fill, dgent + raw (batches of 1000)", "get p50", "get ratio", "raw get ratio", "list(100) p50", "list ratio", "raw list ratio"],
         r.scaling.map((x) =>
           x.error
             ? [x.tier, `${x.sizes.join(" / ")}`, "", "", "", "", "", "", `error: ${x.error}`]

@@ -42,7 +42,7 @@ export interface TierResult {
 export interface ScalingResult {
   readonly tier: string;
   readonly sizes: readonly [number, number];
-  /** Time to load each store (putMany of 1000), ms. */
+  /** Time to load each size's dgent store and raw baseline (batches of 1000), ms. */
   readonly fillMs: readonly [number, number];
   readonly get: { readonly small: Stats; readonly large: Stats; readonly ratio: number };
   readonly list: { readonly small: Stats; readonly large: Stats; readonly ratio: number };

@@ -174,6 +174,20 @@ describe("npm run bench -- --quick", () => {
   });
 });
 
+describe("--render", () => {
+  it("rewrites the Markdown and the chart from a results JSON", async () => {
+    const md = readFileSync(join(out, "quick-test.md"), "utf8");
+    const svg = readFileSync(join(out, "quick-test.svg"), "utf8");
+    rmSync(join(out, "quick-test.md"));
+    rmSync(join(out, "quick-test.svg"));
+    const io = capture();
+    expect(await runBench(["--render", join(out, "quick-test.json")], io)).toBe(0);
+    expect(readFileSync(join(out, "quick-test.md"), "utf8")).toBe(md);
+    expect(readFileSync(join(out, "quick-test.svg"), "utf8")).toBe(svg);
+    expect(await runBench(["--render", join(out, "missing.json")], capture())).toBe(1);
+  });
+});
+
 describe("the command line", () => {
   it("prints usage for --help, through the npm script", () => {
     const r = spawnSync("npm", ["run", "--silent", "bench", "--", "--help"], { cwd: root, encoding: "utf8", env: { ...process.env, npm_config_update_notifier: "false" } });
