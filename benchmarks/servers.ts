@@ -29,7 +29,12 @@ export interface PostgresServer {
 export async function postgresServer(env: NodeJS.ProcessEnv): Promise<PostgresServer> {
   const given = env.DGENT_BENCH_POSTGRES_URL;
   if (given) return { url: given, origin: "DGENT_BENCH_POSTGRES_URL", close: async () => undefined };
-  const h = await harness("postgres");
+  let h: Record<string, unknown>;
+  try {
+    h = await harness("postgres");
+  } catch (error) {
+    throw new Error(`set DGENT_BENCH_POSTGRES_URL=postgres://… to measure a server of yours (${(error as Error).message})`);
+  }
   const start = h.startPostgres as () => Promise<{ url: string; owned: boolean; close(): Promise<void> }>;
   const server = await start();
   return {
