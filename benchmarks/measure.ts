@@ -12,7 +12,26 @@
  *   each sees the same machine load; samples come from all rounds.
  * - **Sample count** follows a time budget per contender and operation, between `minSamples` and
  *   `maxSamples`.
+ * - **A full garbage collection** runs before each contender's warm-up and each of its rounds, so
+ *   one contender's garbage is not collected on another's time (V8's `gc`, exposed at run time).
  */
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+
+let gcFn: (() => void) | null | undefined;
+
+/** A full, synchronous garbage collection, when V8 lets us expose it (it does in Node ≥ 20). */
+export function fullGc(): void {
+  if (gcFn === undefined) {
+    try {
+      setFlagsFromString("--expose-gc");
+      gcFn = runInNewContext("gc") as () => void;
+    } catch {
+      gcFn = null;
+    }
+  }
+  gcFn?.();
+}
 
 export interface Stats {
   /** Median latency of one call, µs. */
@@ -84,6 +103,7 @@ interface Calibrated<A> {
 
 /** Warm-up; returns the mean µs per call seen in its second half. */
 async function warmUp<A>(subject: Subject<A>, plan: SamplePlan): Promise<number> {
+  fullGc();
   const deadline = Date.now() + plan.warmupMs;
   const first: number[] = [];
   await sampleLoop(subject, subject.args(1), 0, 1, 1, first);
@@ -142,6 +162,7 @@ export async function compare(subjects: ReadonlyArray<Subject<unknown>>, plan: S
       const c = calibrated[(k + round) % calibrated.length] as Calibrated<unknown>;
       const per = c.samples / plan.rounds;
       tick?.(subjects.length + (done / total) * subjects.length, subjects.length * 2, `${c.subject.name} (round ${round + 1}/${plan.rounds})`);
+      fullGc();
       c.next = await sampleLoop(c.subject, c.args, c.next, per, c.batch, c.out);
       done += per;
     }

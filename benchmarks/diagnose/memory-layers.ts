@@ -18,6 +18,11 @@ await store.putMany(prefill.datums);
 const adapter = memoryAdapter();
 await adapter.open();
 await adapter.putMany?.(prefill.datums);
+// A second adapter for the fast-path estimate of put: two subjects writing into one adapter would
+// interleave their (differently timed) datums, i.e. insert out of time order, which is O(n).
+const adapter2 = memoryAdapter();
+await adapter2.open();
+await adapter2.putMany?.(prefill.datums);
 const map = new Map(prefill.datums.map((d) => [d.id, cloneDatum(d)]));
 const plan = { budgetMs: 800, warmupMs: 200, minWarmup: 1000, minSamples: 100, maxSamples: 20_000, rounds: 4 };
 
@@ -28,6 +33,11 @@ const reads = await compare(
     get("Map.get", (id) => map.get(id)),
     get("Map.get + cloneDatum", (id) => cloneDatum(map.get(id) as Datum)),
     get("adapter.get", (id) => adapter.get(id)),
+    // What the proposed store fast path would cost: validation, then the adapter's promise.
+    get("assertId + adapter.get", (id) => {
+      assertId(id);
+      return adapter.get(id);
+    }),
     get("store.get", (id) => store.get(id)),
   ],
   plan,
@@ -40,6 +50,10 @@ const writes = await compare(
     put("assertDatum", (d) => assertDatum(d)),
     put("cloneDatum + Map.set", (d) => void map.set(d.id, cloneDatum(d))),
     put("adapter.put", (d) => adapter.put(d)),
+    put("assertDatum + adapter.put", (d) => {
+      assertDatum(d);
+      return adapter2.put(d);
+    }),
     put("store.put", (d) => store.put(d)),
   ],
   { ...plan, maxCalls: 200_000 },
@@ -47,3 +61,4 @@ const writes = await compare(
 for (const [k, v] of writes) console.log(`put  ${k.padEnd(22)} p50 ${v.p50.toFixed(3)} µs`);
 await store.close();
 await adapter.close();
+await adapter2.close();

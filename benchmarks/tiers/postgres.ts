@@ -24,7 +24,8 @@ function toDatum(r: Row): Datum {
  * The raw baseline of the Postgres tier: a `pg.Pool` of the size dgent's docker profile uses (4),
  * the same table shape (`COLLATE "C"` ids, BYTEA, float8, JSONB, the same indexes) in a schema of
  * its own, named prepared statements; put = `INSERT … ON CONFLICT DO NOTHING` (one round trip),
- * putMany = one `INSERT … SELECT FROM unnest(…)` (one round trip, atomic as one statement),
+ * putMany = one multi-row `INSERT … VALUES` with binary content parameters (one round trip,
+ * atomic as one statement),
  * chain = a plain recursive CTE (no cycle or depth reporting).
  */
 async function rawPgContender(url: string, schema: string): Promise<Contender & { pool: pg.Pool }> {
@@ -38,10 +39,6 @@ async function rawPgContender(url: string, schema: string): Promise<Contender & 
   const cols = "id, content, created_at, causal_parent, metadata";
   const q = {
     put: { name: `${schema}_put`, text: `INSERT INTO ${t} (${cols}) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (id) DO NOTHING` },
-    putMany: {
-      name: `${schema}_putmany`,
-      text: `INSERT INTO ${t} (${cols}) SELECT * FROM unnest($1::text[], $2::bytea[], $3::float8[], $4::text[], $5::jsonb[]) ON CONFLICT (id) DO NOTHING`,
-    },
     get: { name: `${schema}_get`, text: `SELECT ${cols} FROM ${t} WHERE id = $1` },
     list: { name: `${schema}_list`, text: `SELECT ${cols} FROM ${t} ORDER BY created_at DESC, id DESC LIMIT $1` },
     chain: {
@@ -52,15 +49,25 @@ async function rawPgContender(url: string, schema: string): Promise<Contender & 
         SELECT d.id, d.content, d.created_at, d.causal_parent, d.metadata FROM c JOIN ${t} d ON d.id = c.id ORDER BY c.depth DESC`,
     },
   };
-  const putMany = (ds: readonly Datum[]) =>
-    pool.query({
-      ...q.putMany,
-      values: [ds.map((d) => d.id), ds.map((d) => d.content), ds.map((d) => d.createdAt), ds.map((d) => d.causalParent), ds.map((d) => JSON.stringify(d.metadata))],
-    });
+  // A multi-row VALUES, prepared once per batch size: each content travels as its own binary
+  // parameter (pg sends a Buffer parameter as binary but a bytea[] array as hex text, which made
+  // an unnest-based batch 2.5× slower; see diagnose/postgres-put.ts).
+  const manySql = new Map<number, { name: string; text: string }>();
+  const putMany = (ds: readonly Datum[]) => {
+    let statement = manySql.get(ds.length);
+    if (statement === undefined) {
+      const rows = Array.from({ length: ds.length }, (_, i) => `($${i * 5 + 1}, $${i * 5 + 2}, $${i * 5 + 3}, $${i * 5 + 4}, $${i * 5 + 5}::jsonb)`);
+      statement = { name: `${schema}_putmany_${ds.length}`, text: `INSERT INTO ${t} (${cols}) VALUES ${rows.join(", ")} ON CONFLICT (id) DO NOTHING` };
+      manySql.set(ds.length, statement);
+    }
+    const values: unknown[] = [];
+    for (const d of ds) values.push(d.id, d.content, d.createdAt, d.causalParent, JSON.stringify(d.metadata));
+    return pool.query({ ...statement, values });
+  };
   return {
     name: "raw pg",
     kind: "raw",
-    description: "pg.Pool (max 4), same table shape, named prepared statements; putMany = one INSERT … SELECT FROM unnest",
+    description: "pg.Pool (max 4), same table shape, named prepared statements; putMany = one multi-row INSERT … VALUES (contents as binary parameters)",
     pool,
     put: (d) => pool.query({ ...q.put, values: [d.id, d.content, d.createdAt, d.causalParent, JSON.stringify(d.metadata)] }),
     putMany,
