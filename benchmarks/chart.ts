@@ -91,6 +91,10 @@ function verdictSection(rows: readonly VerdictRow[], y0: number): { svg: string[
 }
 
 function markerFor(kind: string, name: string, cx: number, cy: number): string {
+  if (name === "dgent, small") return `<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="5" fill="none" stroke="${C.dgent}" stroke-width="2"/>`;
+  if (name === "dgent, large") return `<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="6" fill="${C.dgent}"/>`;
+  if (name === "raw, small") return `<rect x="${(cx - 4).toFixed(1)}" y="${(cy - 4).toFixed(1)}" width="8" height="8" fill="none" stroke="${C.raw}" stroke-width="1.5"/>`;
+  if (name === "raw, large") return `<rect x="${(cx - 4.5).toFixed(1)}" y="${(cy - 4.5).toFixed(1)}" width="9" height="9" fill="${C.raw}"/>`;
   if (name === "1 plugin") return `<rect x="${(cx - 4.5).toFixed(1)}" y="${(cy - 4.5).toFixed(1)}" width="9" height="9" fill="${C.keyv}"/>`;
   if (name === "5 plugins") return `<path d="M${cx.toFixed(1)},${(cy - 6).toFixed(1)} L${(cx + 6).toFixed(1)},${cy.toFixed(1)} L${cx.toFixed(1)},${(cy + 6).toFixed(1)} L${(cx - 6).toFixed(1)},${cy.toFixed(1)} Z" fill="${C.miss}" opacity="0.9"/>`;
   if (kind === "dgent") return `<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="6" fill="${C.dgent}"/>`;
@@ -222,6 +226,55 @@ export function chartSvg(r: BenchResults): string {
     );
     parts.push(...h.svg);
     y += h.height + 10;
+  }
+  const scaled = r.scaling.filter((x) => !x.error);
+  if (scaled.length) {
+    const [small, large] = (scaled[0] as (typeof scaled)[number]).sizes.map((n) => n.toLocaleString("en"));
+    const asTiers: TierResult[] = scaled.map((x) => ({
+      tier: `scaling-${x.tier}`,
+      label: `${x.tier}: ${small} vs ${large} datums`,
+      prefill: 0,
+      contenders: [
+        { name: "dgent, small", kind: "dgent", description: "" },
+        { name: "dgent, large", kind: "dgent", description: "" },
+        { name: "raw, small", kind: "raw", description: "" },
+        { name: "raw, large", kind: "raw", description: "" },
+      ],
+      skipped: [],
+      prefillMs: {},
+      ops: (["get", "list"] as const).map((op) => ({
+        op,
+        stats: {
+          "dgent, small": x[op].small,
+          "dgent, large": x[op].large,
+          ...(x.raw ? { "raw, small": x.raw[op].small, "raw, large": x.raw[op].large } : {}),
+        },
+        raw: null,
+        ratioRaw: null,
+        bestPeer: null,
+        ratioBestPeer: null,
+      })),
+    }));
+    const scaleNote: Annotate = (t, o) => {
+      const x = scaled.find((v) => `scaling-${v.tier}` === t.tier);
+      const op = o.op as "get" | "list";
+      if (!x) return { text: "", bad: false };
+      return { text: `dgent ${formatRatio(x[op].ratio)}${x.raw ? `   raw ${formatRatio(x.raw[op].ratio)}` : ""}  (limit 1.5×)`, bad: x[op].ratio > 1.5 };
+    };
+    const sc = dotPlot(
+      asTiers,
+      y,
+      `Scaling — get and list(100) p50 on a store of ${small} and of ${large} datums`,
+      [
+        ["dgent", "dgent, small", `dgent, ${small}`],
+        ["dgent", "dgent, large", `dgent, ${large}`],
+        ["raw", "raw, small", `raw, ${small}`],
+        ["raw", "raw, large", `raw, ${large}`],
+      ],
+      scaleNote,
+    );
+    parts.push(...sc.svg);
+    y += sc.height + 10;
   }
   const height = Math.ceil(y + 10);
   return [
