@@ -12,6 +12,8 @@ export class Progress {
   #title = "";
   #lastDraw = 0;
   #drawn = false;
+  #detail = "";
+  #fraction = 0;
 
   constructor(write: (text: string) => unknown, tty: boolean, totalSteps: number) {
     this.#write = write;
@@ -27,6 +29,8 @@ export class Progress {
   step(title: string): void {
     this.#step++;
     this.#title = title;
+    this.#detail = "";
+    this.#fraction = 0;
     if (this.#tty) this.#draw("", 0, true);
     else this.#write(`[${this.#step}/${this.#total}] ${title}  (${this.#elapsed()})\n`);
   }
@@ -34,6 +38,8 @@ export class Progress {
   /** What the current step is doing now; `fraction` of the step done. */
   update(detail: string, fraction: number): void {
     if (!this.#tty) return;
+    this.#detail = detail;
+    this.#fraction = fraction;
     this.#draw(detail, fraction, false);
   }
 
@@ -42,7 +48,7 @@ export class Progress {
     if (this.#tty && this.#drawn) this.#write("\r\x1b[K");
     this.#write(`${line}\n`);
     this.#drawn = false;
-    if (this.#tty) this.#draw("", 0, true);
+    if (this.#tty) this.#draw(this.#detail, this.#fraction, true);
   }
 
   /** Clears the live line. */
@@ -64,7 +70,7 @@ export class Progress {
     const width = 20;
     const filled = Math.round(overall * width);
     const bar = `${"█".repeat(filled)}${"░".repeat(width - filled)}`;
-    const columns = process.stderr.columns ?? 120;
+    const columns = process.stderr.columns || 120; // 0 or undefined when stderr is not a real terminal
     let line = `${bar} ${String(Math.floor(overall * 100)).padStart(3)}%  ${this.#elapsed()}  [${this.#step}/${this.#total}] ${this.#title}${detail ? ` · ${detail}` : ""}`;
     if (line.length > columns - 1) line = `${line.slice(0, columns - 2)}…`;
     this.#write(`\r\x1b[K${line}`);
