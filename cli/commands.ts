@@ -209,6 +209,7 @@ function helpText(): string {
     "Usage: dgent <command> [options]",
     "",
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    `  ${"bench".padEnd(width)}  measure every tier against the raw drivers and peer libraries (dgent bench --help)`,
     "",
     "Options for every command:",
     "  --config PATH        the config file (default: $DGENT_CONFIG, else dgent.config.json|yaml|yml here)",
@@ -250,6 +251,16 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   if (name === "--version" || name === "-v") {
     print(io, version());
     return 0;
+  }
+  if (name === "bench") {
+    // Loaded only when asked for: the benchmark and its peer libraries stay off every other path.
+    const { runBench } = await import("../benchmarks/cli.js");
+    return runBench(rest, {
+      stdout: (chunk) => io.stdout(chunk),
+      stderr: (chunk) => io.stderr(chunk),
+      env: io.env,
+      stderrIsTTY: process.stderr.isTTY === true,
+    });
   }
   const command = COMMANDS[name];
   if (!command) {

@@ -196,6 +196,25 @@ describe("the command line", () => {
     expect(r.stdout).toContain("--quick");
   }, 60_000);
 
+  it("runs as `dgent bench` from the build: local tiers measured, harness servers reported as not measured", () => {
+    const bin = join(root, "dist/cli/main.js");
+    const dir = mkdtempSync(join(out, "cli-"));
+    const r = spawnSync(
+      process.execPath,
+      [bin, "bench", "--quick", "--tier", "memory,s3", "--skip", "peers,hooks,scaling", "--out", dir, "--name", "cli"],
+      { cwd: dir, encoding: "utf8", env: { PATH: process.env.PATH ?? "", HOME: dir } },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const written = JSON.parse(readFileSync(join(dir, "cli.json"), "utf8")) as BenchResults;
+    const memory = written.tiers.find((t) => t.tier === "memory");
+    const get = memory?.ops.find((o) => o.op === "get");
+    expect(get?.ratioRaw).toBeGreaterThan(0);
+    expect(written.tiers.find((t) => t.tier === "s3")?.error).toContain("from a checkout");
+    expect(r.stdout).toContain("run `npm run bench` from a checkout");
+    const help = spawnSync(process.execPath, [bin, "--help"], { encoding: "utf8" });
+    expect(help.stdout).toMatch(/^\s+bench\s+measure every tier/m);
+  }, 120_000);
+
   it("refuses unknown tiers and options with exit code 2", async () => {
     const a = capture();
     expect(await runBench(["--tier", "redis"], a)).toBe(2);
