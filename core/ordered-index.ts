@@ -55,6 +55,11 @@ export class OrderedIndex<T extends IndexEntry> {
   /** Adds or replaces the entry for `entry.id`. */
   set(entry: T): void {
     if (this.#byId.has(entry.id)) this.delete(entry.id);
+    this.insert(entry);
+  }
+
+  /** Adds an entry whose id the index does not hold (the caller checked): one hash operation. */
+  insert(entry: T): void {
     this.#byId.set(entry.id, entry);
     insertSorted(this.#byTime, entry, compareTime);
     const ids = this.#byIdOrder;

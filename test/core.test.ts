@@ -327,6 +327,98 @@ describe("the bounded memory tier", () => {
   });
 });
 
+describe("the single-tier fast path (no taps: straight to the tier)", () => {
+  it("bad input rejects the promise, never throws synchronously, on an open store", async () => {
+    const store = createStore({ tiers: [memoryAdapter()] });
+    await store.open();
+    const calls: Array<() => Promise<unknown>> = [
+      () => store.get(42 as never),
+      () => store.put({ id: "", content: new Uint8Array(), createdAt: 0, causalParent: null, metadata: {} }),
+      () => store.delete("a\u0000b"),
+      () => store.list({ limit: -1 }),
+      () => store.causalChain(null as never),
+    ];
+    const codes: string[] = [];
+    for (const call of calls) {
+      let promise: Promise<unknown> | undefined;
+      expect(() => (promise = call())).not.toThrow();
+      await promise?.then(
+        () => codes.push("resolved"),
+        (error: { code: string }) => codes.push(error.code),
+      );
+    }
+    expect(codes).toEqual(["DGENT_INVALID_ID", "DGENT_INVALID_ID", "DGENT_INVALID_ID", "DGENT_INVALID_OPTIONS", "DGENT_INVALID_ID"]);
+  });
+
+  it("answers the five methods as the routed path does, and DGENT_CLOSED after close", async () => {
+    const store = createStore({ tiers: [memoryAdapter()] });
+    await store.open();
+    const a = makeDatum({ content: "a", createdAt: 1 });
+    const b = makeDatum({ content: "b", createdAt: 2, causalParent: a.id });
+    expect(await store.put(a)).toBe(a.id);
+    expect(await store.put(b)).toBe(b.id);
+    expect(await store.put(a)).toBe(a.id);
+    await expectCode(store.put({ ...a, content: new TextEncoder().encode("other") }), "DGENT_CONFLICT");
+    expect(sameValue((await store.get(b.id)) as Datum, b)).toBe(true);
+    expect(await store.get("missing")).toBeNull();
+    expect((await store.list()).map((d) => d.id)).toEqual([b.id, a.id]);
+    expect(await store.list({ limit: 0 })).toEqual([]);
+    expect((await store.causalChain(b.id)).map((d) => d.id)).toEqual([a.id, b.id]);
+    expect(await store.delete(a.id)).toBe(true);
+    expect(await store.delete(a.id)).toBe(false);
+    await store.close();
+    for (const call of [() => store.get(b.id), () => store.put(a), () => store.list(), () => store.delete(b.id), () => store.causalChain(b.id)]) {
+      await expectCode(call(), "DGENT_CLOSED");
+    }
+  });
+
+  it("a hook tapped after open takes effect on the next call", async () => {
+    const store = createStore({ tiers: [memoryAdapter()] });
+    const d = makeDatum({ content: "x", createdAt: 5 });
+    await store.put(d);
+    const seen: string[] = [];
+    store.hooks.afterPut.tap("t", (x) => void seen.push(`afterPut ${x.id === d.id}`));
+    store.hooks.beforeDelete.tap("t", () => void seen.push("beforeDelete"));
+    store.hooks.beforeCausalChain.tap("t", () => void seen.push("beforeCausalChain"));
+    store.hooks.beforeList.tap("t", (o) => ({ ...o, limit: 1 }));
+    store.hooks.read.tap("t", (x) => ({ ...x, metadata: { ...x.metadata, read: "yes" } }));
+    await store.put(d);
+    expect((await store.get(d.id))?.metadata.read).toBe("yes");
+    expect((await store.list({ limit: 50 })).map((x) => x.metadata.read)).toEqual(["yes"]);
+    expect((await store.causalChain(d.id))[0]?.metadata.read).toBe("yes");
+    await store.delete(d.id);
+    expect(seen).toEqual(["afterPut true", "beforeCausalChain", "beforeDelete"]);
+  });
+
+  it("synchronous read taps run as one waterfall per datum; undefined passes; async taps still run", async () => {
+    const store = createStore({ tiers: [memoryAdapter()] });
+    const ds = [1, 2, 3].map((t) => makeDatum({ content: `c${t}`, createdAt: t }));
+    await store.putMany(ds);
+    const calls: string[] = [];
+    store.hooks.read.tap("observe", (x, info) => void calls.push(`${info.op}:${x.id === ds[0]?.id ? "first" : "other"}`));
+    store.hooks.read.tap("tag", (x) => ({ ...x, metadata: { ...x.metadata, n: String(x.createdAt * 10) } }));
+    const listed = await store.list();
+    expect(listed.map((x) => x.metadata.n)).toEqual(["30", "20", "10"]);
+    expect(calls).toEqual(["list:other", "list:other", "list:first"]);
+    store.hooks.read.tapPromise("late", async (x) => ({ ...x, metadata: { ...x.metadata, late: x.metadata.n ?? "" } }));
+    expect((await store.list()).map((x) => x.metadata.late)).toEqual(["30", "20", "10"]);
+    const failing = createStore({ tiers: [memoryAdapter()] });
+    await failing.putMany(ds);
+    failing.hooks.read.tap("boom", () => {
+      throw new Error("cannot read");
+    });
+    await expectCode(failing.list(), "DGENT_PLUGIN_FAILED");
+  });
+
+  it("an unbounded memory tier still reports its bytes", async () => {
+    const store = createStore({ tiers: [memoryAdapter()] });
+    await store.put(makeDatum({ content: new Uint8Array(1_000), metadata: { k: "v" } }));
+    const tier = (await store.backend()).tiers[0];
+    expect(tier?.count).toBe(1);
+    expect(tier?.bytes).toBeGreaterThan(1_000);
+  });
+});
+
 describe("OrderedIndex", () => {
   it("property: list matches a reference model under random inserts, deletes and queries", async () => {
     const { OrderedIndex } = await import("../core/ordered-index.js");
@@ -343,7 +435,9 @@ describe("OrderedIndex", () => {
         const model = new Map<string, { id: string; createdAt: number }>();
         for (const o of ops) {
           if (o.kind === "set") {
-            index.set({ id: o.id, createdAt: o.createdAt });
+            // insert is for ids the index does not hold; set replaces.
+            if (index.has(o.id)) index.set({ id: o.id, createdAt: o.createdAt });
+            else index.insert({ id: o.id, createdAt: o.createdAt });
             model.set(o.id, { id: o.id, createdAt: o.createdAt });
           } else if (o.kind === "delete") {
             expect(index.delete(o.id)?.id).toBe(model.get(o.id)?.id);

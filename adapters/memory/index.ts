@@ -54,6 +54,9 @@ class MemoryAdapter implements Adapter {
   readonly #life = new Lifecycle(ADAPTER_NAME);
   readonly #maxDatums: number;
   readonly #maxBytes: number;
+  /** Whether a cap applies: an unbounded tier skips sizing and eviction on put. */
+  readonly #bounded: boolean;
+  /** Bytes held, kept on every put while bounded; computed by `stats()` otherwise. */
   #bytes = 0;
   #events: AdapterEvents = SILENT_EVENTS;
 
@@ -61,6 +64,7 @@ class MemoryAdapter implements Adapter {
     this.#maxDatums = options.maxDatums ?? Infinity;
     this.#maxBytes = options.maxBytes ?? Infinity;
     const bounded = this.#maxDatums !== Infinity || this.#maxBytes !== Infinity;
+    this.#bounded = bounded;
     this.capabilities = bounded ? Object.freeze({ ...CAPABILITIES, evicts: true }) : CAPABILITIES;
   }
 
@@ -77,11 +81,17 @@ class MemoryAdapter implements Adapter {
     }
   }
 
-  async put(datum: Datum): Promise<string> {
-    this.#life.check();
-    this.#putSync(datum);
-    this.#evict();
-    return datum.id;
+  // get and put are plain functions returning settled promises: the work is synchronous, and an
+  // `async` frame would add a promise of its own on the hottest paths of the lattice.
+  put(datum: Datum): Promise<string> {
+    try {
+      this.#life.check();
+      this.#putSync(datum);
+      if (this.#bounded) this.#evict();
+      return Promise.resolve(datum.id);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   #putSync(datum: Datum): void {
@@ -91,8 +101,8 @@ class MemoryAdapter implements Adapter {
       return;
     }
     const copy = cloneDatum(datum);
-    const bytes = sizeOf(copy);
-    this.#index.set({ id: copy.id, createdAt: copy.createdAt, datum: copy, bytes });
+    const bytes = this.#bounded ? sizeOf(copy) : 0;
+    this.#index.insert({ id: copy.id, createdAt: copy.createdAt, datum: copy, bytes });
     this.#bytes += bytes;
   }
 
@@ -106,7 +116,7 @@ class MemoryAdapter implements Adapter {
       seen.set(d.id, d);
     }
     for (const d of datums) this.#putSync(d);
-    this.#evict();
+    if (this.#bounded) this.#evict();
     return datums.map((d) => d.id);
   }
 
@@ -121,10 +131,14 @@ class MemoryAdapter implements Adapter {
     }
   }
 
-  async get(id: string): Promise<Datum | null> {
-    this.#life.check();
+  get(id: string): Promise<Datum | null> {
+    try {
+      this.#life.check();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const entry = this.#index.get(id);
-    return entry === undefined ? null : cloneDatum(entry.datum);
+    return Promise.resolve(entry === undefined ? null : cloneDatum(entry.datum));
   }
 
   async delete(id: string): Promise<boolean> {
@@ -155,7 +169,10 @@ class MemoryAdapter implements Adapter {
 
   async stats() {
     this.#life.check();
-    return { count: this.#index.size, bytes: this.#bytes };
+    if (this.#bounded) return { count: this.#index.size, bytes: this.#bytes };
+    let bytes = 0;
+    for (const e of this.#index.values()) bytes += sizeOf(e.datum);
+    return { count: this.#index.size, bytes };
   }
 
   async probe(): Promise<boolean> {
