@@ -35,6 +35,12 @@ export interface Capabilities {
   readonly scan: boolean;
   /** Datums may disappear without a delete (a bounded memory tier evicts). */
   readonly evicts: boolean;
+  /**
+   * The tier keeps the datums it is given and hands the same objects back, without copying
+   * (`memoryAdapter({ copy: false })`): nobody may mutate a datum's content or metadata after
+   * `put` or after a read. Absent means false: the tier keeps its own copy.
+   */
+  readonly zeroCopy?: boolean;
 }
 
 /** Events an adapter reports to whoever composed it (the store turns them into hooks). */

@@ -318,6 +318,21 @@ describe("the bounded memory tier", () => {
     expect(reasons.every((r) => r === "maxBytes")).toBe(true);
   });
 
+  it("copy: false keeps and returns the caller's objects, declares zeroCopy, and still applies the append-only law", async () => {
+    const store = createStore({ tiers: [memoryAdapter({ copy: false })] });
+    expect(store.capabilities.zeroCopy).toBe(true);
+    expect(createStore({ tiers: [memoryAdapter()] }).capabilities.zeroCopy).toBeUndefined();
+    const a = makeDatum({ content: "a", createdAt: 1 });
+    const b = makeDatum({ content: "b", createdAt: 2, causalParent: a.id });
+    await store.putMany([a, b]);
+    expect(await store.get(a.id)).toBe(a);
+    expect(await store.list()).toEqual([b, a]);
+    expect((await store.list())[0]).toBe(b);
+    expect((await store.causalChain(b.id))[1]).toBe(b);
+    await expectCode(store.put({ ...a, metadata: { x: "1" } }), "DGENT_CONFLICT");
+    expect(() => memoryAdapter({ copy: "no" as never })).toThrow(/copy/);
+  });
+
   it("a warning with no taps goes to process.emitWarning", async () => {
     const spy = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
     const noisy = definePlugin({ name: "noisy", apply: (api) => api.warn("look at me") });

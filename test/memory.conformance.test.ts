@@ -3,3 +3,4 @@ import { memoryAdapter } from "../adapters/memory/index.js";
 import { runConformance } from "../testing/index.js";
 
 runConformance({ name: "memory", create: () => memoryAdapter() }, { describe, it, beforeAll, afterAll });
+runConformance({ name: "memory, copy: false", create: () => memoryAdapter({ copy: false }) }, { describe, it, beforeAll, afterAll });

@@ -21,6 +21,13 @@ export interface MemoryOptions {
   maxDatums?: number;
   /** Keep at most this many bytes (content plus id and metadata); oldest evicted first. */
   maxBytes?: number;
+  /**
+   * `false`: keep the datums as given and return them as stored, without copying content or
+   * metadata (the tier declares `zeroCopy`). Several times faster, for callers that treat datums
+   * as immutable; a caller that mutates a datum after `put`, or one it read, changes what is
+   * stored. Default `true`: the tier keeps its own copy and returns copies.
+   */
+  copy?: boolean;
 }
 
 const CAPABILITIES: Capabilities = Object.freeze({
@@ -59,13 +66,18 @@ class MemoryAdapter implements Adapter {
   /** Bytes held, kept on every put while bounded; computed by `stats()` otherwise. */
   #bytes = 0;
   #events: AdapterEvents = SILENT_EVENTS;
+  /** Copies in and out (the default), or the caller's objects as they are (`copy: false`). */
+  readonly #copy: boolean;
 
   constructor(options: MemoryOptions) {
     this.#maxDatums = options.maxDatums ?? Infinity;
     this.#maxBytes = options.maxBytes ?? Infinity;
     const bounded = this.#maxDatums !== Infinity || this.#maxBytes !== Infinity;
     this.#bounded = bounded;
-    this.capabilities = bounded ? Object.freeze({ ...CAPABILITIES, evicts: true }) : CAPABILITIES;
+    const copy = options.copy ?? true;
+    this.#copy = copy;
+    this.capabilities =
+      bounded || !copy ? Object.freeze({ ...CAPABILITIES, evicts: bounded, ...(copy ? {} : { zeroCopy: true }) }) : CAPABILITIES;
   }
 
   async open(context?: AdapterContext): Promise<void> {
@@ -100,9 +112,9 @@ class MemoryAdapter implements Adapter {
       if (!sameValue(existing.datum, datum)) throw conflict(datum.id, ADAPTER_NAME);
       return;
     }
-    const copy = cloneDatum(datum);
-    const bytes = this.#bounded ? sizeOf(copy) : 0;
-    this.#index.insert({ id: copy.id, createdAt: copy.createdAt, datum: copy, bytes });
+    const stored = this.#copy ? cloneDatum(datum) : datum;
+    const bytes = this.#bounded ? sizeOf(stored) : 0;
+    this.#index.insert({ id: stored.id, createdAt: stored.createdAt, datum: stored, bytes });
     this.#bytes += bytes;
   }
 
@@ -138,7 +150,7 @@ class MemoryAdapter implements Adapter {
       return Promise.reject(error);
     }
     const entry = this.#index.get(id);
-    return Promise.resolve(entry === undefined ? null : cloneDatum(entry.datum));
+    return Promise.resolve(entry === undefined ? null : this.#copy ? cloneDatum(entry.datum) : entry.datum);
   }
 
   async delete(id: string): Promise<boolean> {
@@ -151,7 +163,10 @@ class MemoryAdapter implements Adapter {
 
   async list(options: ResolvedListOptions): Promise<Datum[]> {
     this.#life.check();
-    return cloneDatums(this.#index.list(options).map((e) => e.datum));
+    const entries = this.#index.list(options);
+    const datums: Datum[] = new Array(entries.length);
+    for (let i = 0; i < entries.length; i++) datums[i] = (entries[i] as Entry).datum;
+    return this.#copy ? cloneDatums(datums) : datums;
   }
 
   async causalChain(id: string, maxDepth: number): Promise<Datum[]> {
@@ -159,12 +174,12 @@ class MemoryAdapter implements Adapter {
     // Walk the stored datums without copying, then copy the chain in one go.
     const index = this.#index;
     const chain = await walkCausalChain(id, async (next) => index.get(next)?.datum ?? null, maxDepth, ADAPTER_NAME);
-    return cloneDatums(chain);
+    return this.#copy ? cloneDatums(chain) : chain;
   }
 
   async *scan(): AsyncIterable<Datum> {
     this.#life.check();
-    for (const e of [...this.#index.values()]) yield cloneDatum(e.datum);
+    for (const e of [...this.#index.values()]) yield this.#copy ? cloneDatum(e.datum) : e.datum;
   }
 
   async stats() {
@@ -190,6 +205,7 @@ export const memory = defineAdapter<MemoryOptions>({
     properties: {
       maxDatums: { type: "integer", minimum: 1 },
       maxBytes: { type: "integer", minimum: 1 },
+      copy: { type: "boolean" },
     },
   },
   create: (options) => new MemoryAdapter(options),

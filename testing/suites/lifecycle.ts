@@ -24,6 +24,7 @@ export function lifecycleSuite(s: Suite): void {
     for (const key of ["persistent", "multiProcess", "nativeCausalChain", "batch", "scan", "evicts"] as const) {
       assert.equal(typeof capabilities[key], "boolean", `capabilities.${key}`);
     }
+    assert.ok(["undefined", "boolean"].includes(typeof capabilities.zeroCopy), "capabilities.zeroCopy is a boolean when declared");
   });
 }
 
