@@ -21,7 +21,7 @@ import { RESULTS_SCHEMA, type BenchResults, type MachineInfo, type ScalingResult
 import { failedTier, message, runTier } from "./run-tier.js";
 import { SCALING_TIERS, runScaling } from "./scaling.js";
 import { fsyncFloor, jsonlTier } from "./tiers/jsonl.js";
-import { memoryTier } from "./tiers/memory.js";
+import { memoryTier, memoryZeroCopyTier } from "./tiers/memory.js";
 import { gcsTier, s3Tier } from "./tiers/object-store.js";
 import { postgresTier } from "./tiers/postgres.js";
 import { sqliteTier } from "./tiers/sqlite.js";
@@ -38,16 +38,16 @@ export interface BenchIo {
   command?: string;
 }
 
-export const TIERS = ["memory", "jsonl-none", "jsonl-group", "jsonl-fsync", "sqlite", "postgres", "s3", "gcs"] as const;
+export const TIERS = ["memory", "memory-zero-copy", "jsonl-none", "jsonl-group", "jsonl-fsync", "sqlite", "postgres", "s3", "gcs"] as const;
 export type TierName = (typeof TIERS)[number];
 const PARTS = ["peers", "hooks", "scaling"] as const;
 
 export const USAGE = `usage: dgent bench [--quick] [--tier NAME,...] [--skip peers,hooks,scaling] [--out DIR] [--name NAME]
                    [--data-dir DIR] [--scaling SMALL,LARGE] [--machine TEXT] [--json]
 
-Measures put, putMany(100), get, list(100) and causalChain(10) on every tier — memory, jsonl
-(none, group, fsync), sqlite, postgres, s3, gcs — next to the raw driver doing the same work and
-the peer libraries (Keyv, unstorage) on the same backends; hook overhead with 0, 1 and 5 plugins;
+Measures put, putMany(100), get, list(100) and causalChain(10) on every tier — memory (copying,
+and zero-copy), jsonl (none, group, fsync), sqlite, postgres, s3, gcs — next to the raw driver
+doing the same work and the peer libraries (Keyv, unstorage) on the same backends; hook overhead with 0, 1 and 5 plugins;
 get and list at two store sizes (10k and 1M); and a verdict against the seed's targets and the
 project's goals. Writes <out>/<name>.json, .md and .svg; prints the Markdown report.
 
@@ -296,6 +296,8 @@ async function setUp(tier: TierName, dir: string, env: NodeJS.ProcessEnv, withPe
   switch (tier) {
     case "memory":
       return memoryTier(withPeers);
+    case "memory-zero-copy":
+      return memoryZeroCopyTier(withPeers);
     case "jsonl-none":
       return jsonlTier(dir, "none", withPeers);
     case "jsonl-group":

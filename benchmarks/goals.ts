@@ -84,6 +84,8 @@ export function verdict(input: Input): VerdictRow[] {
   // ---- the issue's goals ----
   ratioRaw("goal.memory.put.raw", "memory put ≤ 2 × raw", "memory", "put", 2);
   ratioRaw("goal.memory.get.raw", "memory get ≤ 2 × raw", "memory", "get", 2);
+  ratioRaw("goal.memory-zero-copy.put.raw", "memory put ≤ 2 × raw (copy: false)", "memory-zero-copy", "put", 2);
+  ratioRaw("goal.memory-zero-copy.get.raw", "memory get ≤ 2 × raw (copy: false)", "memory-zero-copy", "get", 2);
   for (const tier of ["sqlite", "postgres"]) {
     ratioRaw(`goal.${tier}.put.raw`, `${tier} put ≤ 1.3 × raw`, tier, "put", 1.3);
     ratioRaw(`goal.${tier}.get.raw`, `${tier} get ≤ 1.3 × raw`, tier, "get", 1.3);
@@ -114,6 +116,10 @@ export function verdict(input: Input): VerdictRow[] {
   latency("goal", "goal.memory.get", "memory get ≤ 1 µs", "memory", "get", 1);
   latency("goal", "goal.memory.put", "memory put ≤ 1 µs", "memory", "put", 1);
   latency("goal", "goal.memory.list", "memory list(100) ≤ 20 µs", "memory", "list", 20);
+  // The same goals on the zero-copy tier: what a caller that treats datums as immutable gets.
+  latency("goal", "goal.memory-zero-copy.get", "memory get ≤ 1 µs (copy: false)", "memory-zero-copy", "get", 1);
+  latency("goal", "goal.memory-zero-copy.put", "memory put ≤ 1 µs (copy: false)", "memory-zero-copy", "put", 1);
+  latency("goal", "goal.memory-zero-copy.list", "memory list(100) ≤ 20 µs (copy: false)", "memory-zero-copy", "list", 20);
   latency("goal", "goal.jsonl.put", 'jsonl put ≤ 15 µs ("none")', "jsonl-none", "put", 15);
   latency("goal", "goal.jsonl.get", "jsonl get ≤ 10 µs", "jsonl-none", "get", 10);
   for (const mode of ["fsync", "group"]) {

@@ -83,11 +83,12 @@ describe("npm run bench -- --quick", () => {
 
   it("compared with Keyv and unstorage where they run, on put, get, putMany and list", () => {
     const peersOf = (tier: string) => (results.tiers.find((t) => t.tier === tier) as TierResult).contenders.filter((c) => c.kind === "peer").map((c) => c.name);
-    expect(peersOf("memory")).toEqual(["keyv (Map)", "keyv (Map, JSON)", "unstorage (memory)"]);
+    expect(peersOf("memory")).toEqual(["keyv (Map, JSON)", "unstorage (memory)"]);
+    expect(peersOf("memory-zero-copy")).toEqual(["keyv (Map)"]);
     expect(peersOf("jsonl-none")).toEqual(["unstorage (fs)"]);
     expect(peersOf("sqlite")).toEqual(["keyv + @keyv/sqlite", "unstorage + db0 (better-sqlite3)"]);
     expect(peersOf("postgres")).toEqual(["keyv + @keyv/postgres", "unstorage + db0 (pg)"]);
-    for (const tier of ["memory", "jsonl-none", "sqlite", "postgres"]) {
+    for (const tier of ["memory", "memory-zero-copy", "jsonl-none", "sqlite", "postgres"]) {
       const t = results.tiers.find((x) => x.tier === tier) as TierResult;
       for (const o of t.ops) {
         if (o.op === "chain") {
@@ -134,6 +135,8 @@ describe("npm run bench -- --quick", () => {
       "goal.sqlite.get.raw",
       "goal.postgres.put.raw",
       "goal.memory.get.peers",
+      "goal.memory-zero-copy.put.peers",
+      "goal.memory-zero-copy.get",
       "goal.sqlite.list.peers",
       "goal.jsonl.put",
       "goal.jsonl-fsync.put.fsync",

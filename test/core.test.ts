@@ -410,7 +410,9 @@ describe("the single-tier fast path (no taps: straight to the tier)", () => {
     const ds = [1, 2, 3].map((t) => makeDatum({ content: `c${t}`, createdAt: t }));
     await store.putMany(ds);
     const calls: string[] = [];
-    store.hooks.read.tap("observe", (x, info) => void calls.push(`${info.op}:${x.id === ds[0]?.id ? "first" : "other"}`));
+    // Typed as returning a Datum; at run time a waterfall tap returning undefined passes the value on.
+    const observe = (x: Datum, info: { op: string }) => void calls.push(`${info.op}:${x.id === ds[0]?.id ? "first" : "other"}`);
+    store.hooks.read.tap("observe", observe as unknown as (x: Datum) => Datum);
     store.hooks.read.tap("tag", (x) => ({ ...x, metadata: { ...x.metadata, n: String(x.createdAt * 10) } }));
     const listed = await store.list();
     expect(listed.map((x) => x.metadata.n)).toEqual(["30", "20", "10"]);

@@ -1,7 +1,7 @@
 import { sameValue, type Datum } from "../../core/datum.js";
 import { memoryAdapter } from "../../adapters/memory/index.js";
 import type { Contender, TierSetup } from "../contender.js";
-import { isSkipped, keyvMemory, keyvMemoryJson, unstorageMemory } from "../peers.js";
+import { isSkipped, keyvMemory, keyvMemoryJson, unstorageMemory, type PeerResult } from "../peers.js";
 import { dgentContender } from "./dgent.js";
 
 /**
@@ -13,6 +13,12 @@ import { dgentContender } from "./dgent.js";
 export class RawMemory {
   readonly #byId = new Map<string, Datum>();
   readonly #byTime: Datum[] = [];
+  /** Copy in and out (the default), or keep and return the caller's objects (the zero-copy baseline). */
+  readonly #copy: (d: Datum) => Datum;
+
+  constructor(copy = true) {
+    this.#copy = copy ? copyOf : (d) => d;
+  }
 
   put(d: Datum): string {
     const prior = this.#byId.get(d.id);
@@ -20,7 +26,7 @@ export class RawMemory {
       if (!sameValue(prior, d)) throw new Error(`conflict on ${d.id}`);
       return d.id;
     }
-    const copy = copyOf(d);
+    const copy = this.#copy(d);
     this.#byId.set(d.id, copy);
     const arr = this.#byTime;
     const last = arr[arr.length - 1];
@@ -47,13 +53,13 @@ export class RawMemory {
 
   get(id: string): Datum | null {
     const d = this.#byId.get(id);
-    return d === undefined ? null : copyOf(d);
+    return d === undefined ? null : this.#copy(d);
   }
 
   list(limit: number): Datum[] {
     const out: Datum[] = [];
     const arr = this.#byTime;
-    for (let i = arr.length - 1; i >= 0 && out.length < limit; i--) out.push(copyOf(arr[i] as Datum));
+    for (let i = arr.length - 1; i >= 0 && out.length < limit; i--) out.push(this.#copy(arr[i] as Datum));
     return out;
   }
 
@@ -63,7 +69,7 @@ export class RawMemory {
     while (next !== null && out.length <= 10_000) {
       const d = this.#byId.get(next);
       if (d === undefined) break;
-      out.push(copyOf(d));
+      out.push(this.#copy(d));
       next = d.causalParent;
     }
     return out.reverse();
@@ -77,12 +83,14 @@ function copyOf(d: Datum): Datum {
   return { id: d.id, content, createdAt: d.createdAt, causalParent: d.causalParent, metadata: { ...d.metadata } };
 }
 
-export function rawMemoryContender(): Contender {
-  const raw = new RawMemory();
+export function rawMemoryContender(copy = true): Contender {
+  const raw = new RawMemory(copy);
   return {
-    name: "raw Map",
+    name: copy ? "raw Map" : "raw Map (no copies)",
     kind: "raw",
-    description: "Map by id + array in time order, append-only check, copies in and out; synchronous",
+    description: copy
+      ? "Map by id + array in time order, append-only check, copies in and out; synchronous"
+      : "Map by id + array in time order, append-only check, the caller's objects kept and returned; synchronous",
     put: (d) => raw.put(d),
     putMany: (ds) => raw.putMany(ds),
     get: (id) => raw.get(id),
@@ -93,20 +101,48 @@ export function rawMemoryContender(): Contender {
   };
 }
 
+async function peersOf(makers: ReadonlyArray<() => Promise<PeerResult>>, contenders: Contender[]): Promise<{ name: string; reason: string }[]> {
+  const skipped: { name: string; reason: string }[] = [];
+  for (const peer of makers) {
+    const c = await peer();
+    if (isSkipped(c)) skipped.push({ name: c.name, reason: c.skipped });
+    else contenders.push(c);
+  }
+  return skipped;
+}
+
+/**
+ * The memory tier as it comes: it copies in and out, so its peers are the libraries that also
+ * hand out independent values (Keyv with its JSON serialization, unstorage).
+ */
 export async function memoryTier(withPeers = true): Promise<TierSetup> {
   const contenders: Contender[] = [
     dgentContender(memoryAdapter(), "createStore({ tiers: [memoryAdapter()] })"),
     rawMemoryContender(),
   ];
-  const skipped: { name: string; reason: string }[] = [];
-  for (const peer of withPeers ? [keyvMemory, keyvMemoryJson, unstorageMemory] : []) {
-    const c = await peer();
-    if (isSkipped(c)) skipped.push({ name: c.name, reason: c.skipped });
-    else contenders.push(c);
-  }
+  const skipped = await peersOf(withPeers ? [keyvMemoryJson, unstorageMemory] : [], contenders);
   return {
     tier: "memory",
-    label: "memory (in-process)",
+    label: "memory (in-process, copies in and out)",
+    contenders,
+    ...(skipped.length ? { skipped } : {}),
+    dispose: async () => undefined,
+  };
+}
+
+/**
+ * The zero-copy memory tier (`copy: false`): it keeps and returns the caller's objects, so its
+ * raw baseline does the same and its peer is Keyv over a Map with serialization off.
+ */
+export async function memoryZeroCopyTier(withPeers = true): Promise<TierSetup> {
+  const contenders: Contender[] = [
+    dgentContender(memoryAdapter({ copy: false }), "createStore({ tiers: [memoryAdapter({ copy: false })] })"),
+    rawMemoryContender(false),
+  ];
+  const skipped = await peersOf(withPeers ? [keyvMemory] : [], contenders);
+  return {
+    tier: "memory-zero-copy",
+    label: "memory, copy: false (in-process, the caller's objects)",
     contenders,
     ...(skipped.length ? { skipped } : {}),
     dispose: async () => undefined,
