@@ -17,8 +17,9 @@ import { createHash } from "node:crypto";
  * Within a directory, marker keys sort newest first: the time key is the bit pattern of
  * `createdAt` (a non-negative double, whose IEEE 754 bits order like its value) subtracted from
  * 2^64-1, in 16 hex digits. Ties in time then sort by id ascending (hex of UTF-8 keeps byte
- * order). Hex keeps every key in `[0-9a-f./~]`, which also sorts the same in servers that keep
- * objects as files (s3rver).
+ * order), the reverse of `list`'s order: list.ts lists a time's markers in full and reads them
+ * from the highest id down. Hex keeps every key in `[0-9a-f./~]`, which also sorts the same in
+ * servers that keep objects as files (s3rver).
  */
 
 /** Bumped when the layout changes incompatibly; recorded in the manifest. */

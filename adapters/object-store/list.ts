@@ -1,5 +1,5 @@
 import type { Datum } from "../../core/datum.js";
-import { compareNewestFirst } from "../../core/order.js";
+import { compareIds, compareNewestFirst } from "../../core/order.js";
 import type { ResolvedListOptions } from "../../core/protocol.js";
 import type { ListedObject, ObjectBackend } from "./backend.js";
 import { queryDir, sha256Hex, timeKey, type KeyLayout, type Marker } from "./keys.js";
@@ -31,12 +31,21 @@ interface Candidate {
 
 /**
  * `list` over the time index. Walks the markers of the deepest indexed directory of `prefix`
- * newest first, reads the datums they name in parallel batches, and stops as soon as it holds
- * `limit` datums plus every datum tied with the last one in `createdAt`. Markers whose datum is
- * missing, or has another `createdAt` (left by a writer that lost a race or died), are skipped and
- * returned as garbage. Cost: ceil(markers walked / page size) listings plus one GET per marker
- * read; markers walked = results + ties + garbage, plus, when `prefix` does not end at an indexed
- * `/`, the non-matching markers of that directory (filtered by name, without a GET).
+ * newest first, one `createdAt` at a time, and reads the datums they name in parallel batches
+ * until it holds `limit` datums that no unread marker can displace.
+ *
+ * Within one `createdAt` the markers sort by id ascending, but `list` orders ties by id
+ * descending (`compareNewestFirst`). So the markers of a time are listed in full, by name only,
+ * and read from the highest id down: a group of ties at the boundary costs GETs for the datums
+ * that make the cut, not for the whole group. Hashed markers (ids too long to spell out; the id
+ * is only known from the datum) are read first in their group, all of them once the group is
+ * reached. Markers whose datum is missing, or has another `createdAt` (left by a writer that lost
+ * a race or died), are skipped and returned as garbage; the walk then reads on.
+ *
+ * Cost: ceil(markers walked / page size) listings plus one GET per marker read. Markers walked =
+ * those read, the rest of the boundary's `createdAt` group, and, when `prefix` does not end at an
+ * indexed `/`, the non-matching markers of that directory (filtered by name). Markers read =
+ * results + garbage + hashed markers of the boundary's group.
  */
 export async function listNewestFirst(ctx: ListContext, options: ResolvedListOptions): Promise<ListResult> {
   const { prefix, after, limit } = options;
@@ -49,13 +58,20 @@ export async function listNewestFirst(ctx: ListContext, options: ResolvedListOpt
 
   async function* markers(): AsyncGenerator<Candidate> {
     let cursor: string | null = null;
+    let last = Number.NaN;
+    let run = 0; // markers in a row with the createdAt of the last one
     do {
-      const page = await ctx.attempt(() => ctx.backend.list(dirPrefix, cursor, pageSize));
+      // A group of ties running past the end of a page is listed to its end in full pages.
+      const size = run > 1 ? 1000 : pageSize;
+      const page = await ctx.attempt(() => ctx.backend.list(dirPrefix, cursor, size));
       result.pages++;
       for (const listed of page.objects) {
         const marker = layout.parseMarker(listed.key, dirPrefix);
         if (marker === null) continue;
         if (marker.createdAt <= after) return; // markers sort newest first: the rest are older
+        run = marker.createdAt === last ? run + 1 : 1;
+        last = marker.createdAt;
+        if (marker.id !== null && !marker.id.startsWith(prefix)) continue;
         yield { marker, listed };
       }
       cursor = page.cursor;
@@ -65,25 +81,70 @@ export async function listNewestFirst(ctx: ListContext, options: ResolvedListOpt
   const found = result.datums;
   const accepted = new Set<string>();
   const walk = markers();
-  let boundary: number | undefined; // createdAt of the limit-th datum, once known
-  let exhausted = false;
-  while (!exhausted) {
-    const batch: Candidate[] = [];
-    const size = boundary === undefined ? limit - found.length : ctx.concurrency;
-    while (batch.length < size) {
+  let listedNext: Candidate | undefined; // the first marker listed and not yet in `pending`
+  let walked = false;
+  let pending: Candidate[] = []; // one createdAt's markers in reading order, unread from `head` on
+  let head = 0;
+
+  const peekListed = async (): Promise<Candidate | undefined> => {
+    if (listedNext === undefined && !walked) {
       const next = await walk.next();
-      if (next.done) {
-        exhausted = true;
+      if (next.done) walked = true;
+      else listedNext = next.value;
+    }
+    return listedNext;
+  };
+  /** Lists every marker of the next createdAt into `pending`, in reading order; false at the end. */
+  const takeGroup = async (): Promise<boolean> => {
+    const first = await peekListed();
+    if (first === undefined) return false;
+    const group: Candidate[] = [];
+    for (let c: Candidate | undefined = first; c !== undefined && c.marker.createdAt === first.marker.createdAt; c = await peekListed()) {
+      group.push(c);
+      listedNext = undefined;
+    }
+    pending = readingOrder(group);
+    head = 0;
+    return true;
+  };
+  /** The next marker of `pending` to read, past stale markers of datums already listed. */
+  const nextPending = (): Candidate | undefined => {
+    while (head < pending.length) {
+      const next = pending[head] as Candidate;
+      if (!accepted.has(next.marker.hash)) return next;
+      head++;
+    }
+    return undefined;
+  };
+  /** How many datums held sort before all that a marker at (`createdAt`, `id`) and those after it can yield. */
+  const settled = (createdAt: number, id: string | null): number => {
+    let n = 0;
+    for (const datum of found) if (sortsBefore(datum, createdAt, id)) n++;
+    return n;
+  };
+
+  for (;;) {
+    let next = nextPending();
+    if (next === undefined) {
+      const listed = await peekListed();
+      if (listed === undefined) break;
+      // Settled by time alone: the next createdAt need not be listed in full.
+      if (settled(listed.marker.createdAt, null) >= limit) break;
+      await takeGroup();
+      next = nextPending();
+      if (next === undefined) continue;
+    }
+    const want = limit - settled(next.marker.createdAt, next.marker.id);
+    if (want <= 0) break;
+    const batch: Candidate[] = [];
+    while (batch.length < want) {
+      const c = nextPending();
+      if (c === undefined) {
+        if (await takeGroup()) continue;
         break;
       }
-      const { marker } = next.value;
-      if (boundary !== undefined && marker.createdAt !== boundary) {
-        exhausted = true; // past the tie group: nothing further can make the cut
-        break;
-      }
-      if (marker.id !== null && !marker.id.startsWith(prefix)) continue;
-      if (accepted.has(marker.hash)) continue; // a stale marker of a datum already listed
-      batch.push(next.value);
+      batch.push(c);
+      head++;
     }
     const checked = await mapLimit(batch, ctx.concurrency, async ({ marker, listed }) => {
       result.reads++;
@@ -101,12 +162,29 @@ export async function listNewestFirst(ctx: ListContext, options: ResolvedListOpt
       accepted.add(hash);
       found.push(datum);
     }
-    if (boundary === undefined && found.length >= limit) boundary = (found[limit - 1] as Datum).createdAt;
   }
   await walk.return(undefined);
   found.sort(compareNewestFirst);
   if (found.length > limit) found.length = limit;
   return result;
+}
+
+/** Hashed markers first (their ids are unknown until read), then the rest by id descending. */
+function readingOrder(group: Candidate[]): Candidate[] {
+  const hashed = group.filter((c) => c.marker.id === null);
+  const named = group.filter((c) => c.marker.id !== null);
+  named.sort((a, b) => compareIds(b.marker.id as string, a.marker.id as string));
+  return hashed.length === 0 ? named : [...hashed, ...named];
+}
+
+/**
+ * Whether `datum` comes before everything a marker at (`createdAt`, `id`) and the markers after it
+ * in reading order can yield: it is newer, or tied with a higher id (with `id` null, unknown, only
+ * newer counts).
+ */
+function sortsBefore(datum: Datum, createdAt: number, id: string | null): boolean {
+  if (datum.createdAt !== createdAt) return datum.createdAt > createdAt;
+  return id !== null && compareIds(datum.id, id) > 0;
 }
 
 /** `fn` over `items` with at most `limit` running at once; results in input order. */
