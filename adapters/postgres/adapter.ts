@@ -10,7 +10,7 @@ import { migrate, type MigrationResult } from "./migrations.js";
 import { ORIGIN } from "./notify.js";
 import { acquirePool, type PoolLease } from "./pool.js";
 import type { ResolvedOptions } from "./profiles.js";
-import { identifiers, prefixUpperBound, statements, type Identifiers, type Statement, type Statements } from "./sql.js";
+import { BATCH_PARAMS, BATCH_RECHECK, identifiers, prefixUpperBound, statements, type Identifiers, type Statement, type Statements } from "./sql.js";
 
 const CAPABILITIES: Capabilities = Object.freeze({
   persistent: true,
@@ -25,8 +25,13 @@ const NO_EVENTS: AdapterEvents = { evicted: () => undefined, warning: () => unde
 
 /** Rows per keyset page of `scan()`. */
 const SCAN_PAGE = 500;
-/** putMany sends at most this many datums, or about this many content bytes, per statement. */
-const BATCH_ROWS = 5_000;
+/**
+ * putMany sends at most this many datums (5 parameters each, well under Postgres's 65 535), or
+ * about this many content bytes, per statement. A power of two: statements are prepared for
+ * power-of-two row counts (a smaller batch is padded with NULL rows), so a connection holds at
+ * most 14 of them per table and strictness.
+ */
+const BATCH_ROWS = 8_192;
 const BATCH_BYTES = 32 * 1024 * 1024;
 /** A put whose conflicting row vanished (deleted concurrently) is retried this many times. */
 const PUT_ATTEMPTS = 5;
@@ -132,12 +137,9 @@ export class PostgresAdapter implements Adapter {
     const params: unknown[] = [datum.id, content, datum.createdAt, datum.causalParent, metadata];
     if (this.#options.notify) params.push(this.#ids.channel, ORIGIN);
     for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
-      const r = await this.#run<{ inserted: number; same: boolean | null }>(this.#sql.put, params, "put", datum.id);
-      const row = r.rows[0] as { inserted: number; same: boolean | null };
-      if (row.inserted === 1 || row.same === true) return datum.id;
-      if (row.same === false) throw conflict(datum.id, this.name);
-      // Not inserted and not visible to this statement: another transaction inserted it after
-      // our snapshot was taken. Compare against the committed row with a fresh snapshot.
+      const r = await this.#run(this.#sql.put, params, "put", datum.id);
+      if (r.rowCount === 1) return datum.id;
+      // The id exists (committed, possibly after the insert's snapshot): compare with it.
       const again = await this.#run<{ same: boolean }>(this.#sql.sameAs, [datum.id, content, datum.causalParent, metadata], "put", datum.id);
       const same = again.rows[0]?.same;
       if (same === true) return datum.id;
@@ -153,56 +155,94 @@ export class PostgresAdapter implements Adapter {
     this.#life.check();
     if (datums.length === 0) return [];
     const metadata = datums.map((d) => this.#metadataJson(d));
-    const pool = this.#pool();
-    const client = await this.#connect(pool, "putMany");
+    const ends: number[] = [];
+    for (let start = 0; start < datums.length; ) {
+      let end = start;
+      let size = 0;
+      while (end < datums.length && end - start < BATCH_ROWS && (end === start || size < BATCH_BYTES)) {
+        size += (datums[end] as Datum).content.byteLength;
+        end++;
+      }
+      ends.push(end);
+      start = end;
+    }
+    const ids = datums.map((d) => d.id);
+    const what = () => `putMany of ${datums.length} datums into ${this.#ids.label}`;
+    if (ends.length === 1) {
+      // One statement is atomic by itself: no transaction, no client checkout. It fails (and
+      // undoes itself) unless every row was inserted or matches; then the transaction below
+      // sorts out why: a conflict, a mismatch inside the batch, or a row another transaction
+      // committed meanwhile.
+      try {
+        await this.#pool().query(this.#batch(datums, metadata, 0, datums.length, true));
+        return ids;
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== BATCH_RECHECK) throw this.#wrap(error, what());
+      }
+    }
+    const client = await this.#connect(this.#pool(), "putMany");
     const swallow = () => undefined;
     client.on("error", swallow);
     let broken: Error | undefined;
     try {
       await client.query("BEGIN");
-      for (let start = 0; start < datums.length; ) {
-        let end = start;
-        let size = 0;
-        while (end < datums.length && end - start < BATCH_ROWS && (end === start || size < BATCH_BYTES)) {
-          size += (datums[end] as Datum).content.byteLength;
-          end++;
-        }
-        await this.#putChunk(client, datums.slice(start, end), metadata.slice(start, end));
+      let start = 0;
+      for (const end of ends) {
+        await this.#putChunk(client, datums, metadata, start, end);
         start = end;
       }
       await client.query("COMMIT");
-      return datums.map((d) => d.id);
+      return ids;
     } catch (error) {
       await client.query("ROLLBACK").catch((e: Error) => {
         broken = e;
       });
-      throw this.#wrap(error, `putMany of ${datums.length} datums into ${this.#ids.label}`);
+      throw this.#wrap(error, what());
     } finally {
       client.off("error", swallow);
       client.release(broken);
     }
   }
 
-  async #putChunk(client: pg.PoolClient, chunk: readonly Datum[], metadata: readonly string[]): Promise<void> {
-    const contents = chunk.map((d) => bytes(d.content));
-    const parents = chunk.map((d) => d.causalParent);
-    const params: unknown[] = [chunk.map((d) => d.id), contents, chunk.map((d) => d.createdAt), parents, metadata];
-    if (this.#options.notify) params.push(this.#ids.channel, ORIGIN);
-    const r = await client.query<{ ord: string; id: string; same: boolean | null }>({ ...this.#sql.putMany, values: params });
+  /**
+   * The batch statement for `datums[start, end)` with its parameters: prepared for the next
+   * power of two of rows, the rest padded with NULL rows (which it skips).
+   */
+  #batch(datums: readonly Datum[], metadata: readonly string[], start: number, end: number, strict: boolean): pg.QueryConfig {
+    let rows = 1;
+    while (rows < end - start) rows *= 2;
+    const stmt = this.#sql.batch(rows, strict);
+    const values: unknown[] = new Array(rows * BATCH_PARAMS).fill(null);
+    for (let i = start, p = 0; i < end; i++) {
+      const d = datums[i] as Datum;
+      values[p++] = d.id;
+      values[p++] = bytes(d.content);
+      values[p++] = d.createdAt;
+      values[p++] = d.causalParent;
+      values[p++] = metadata[i];
+    }
+    if (this.#options.notify) values.push(this.#ids.channel, ORIGIN);
+    return { name: stmt.name, text: stmt.text, values };
+  }
+
+  async #putChunk(client: pg.PoolClient, datums: readonly Datum[], metadata: readonly string[], start: number, end: number): Promise<void> {
+    const r = await client.query<{ ord: number; same: boolean | null }>(this.#batch(datums, metadata, start, end, false));
     const unknown: number[] = [];
     for (const row of r.rows) {
-      if (row.same === false) throw conflict(row.id, this.name);
-      if (row.same === null) unknown.push(Number(row.ord) - 1);
+      const i = start + row.ord - 1;
+      if (row.same === false) throw conflict((datums[i] as Datum).id, this.name);
+      unknown.push(i);
     }
     if (unknown.length === 0) return;
     // Rows committed by others after this statement's snapshot: compare with a fresh snapshot.
     const pick = <T>(xs: readonly T[]) => unknown.map((i) => xs[i] as T);
+    const chosen = pick(datums);
     const check = await client.query<{ ord: string; same: boolean | null }>({
       ...this.#sql.sameAsMany,
-      values: [pick(chunk).map((d) => d.id), pick(contents), pick(parents), pick(metadata)],
+      values: [chosen.map((d) => d.id), chosen.map((d) => bytes(d.content)), chosen.map((d) => d.causalParent), pick(metadata)],
     });
     for (const row of check.rows) {
-      const d = chunk[unknown[Number(row.ord) - 1] as number] as Datum;
+      const d = chosen[Number(row.ord) - 1] as Datum;
       if (row.same === false) throw conflict(d.id, this.name);
       if (row.same === null) {
         throw dgentError("DGENT_UNAVAILABLE", `${this.name}: putMany raced with a concurrent delete of ${JSON.stringify(d.id)}; retry`, {

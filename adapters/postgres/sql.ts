@@ -58,15 +58,18 @@ function same(a: string, b: string): string {
   return `(${a}.content = ${b}.content AND ${a}.causal_parent IS NOT DISTINCT FROM ${b}.causal_parent AND ${a}.metadata = ${b}.metadata)`;
 }
 
+/** Parameters per datum in a batch statement: id, content, createdAt, parent, metadata JSON. */
+export const BATCH_PARAMS = 5;
+
 export interface Statements {
   /**
-   * Insert unless the id exists; in the same round trip, whether the stored row has the same
-   * value. `same` is null when the row was inserted, or when a concurrent insert committed after
-   * this statement's snapshot (then `sameAs` decides).
+   * Insert unless the id exists. `rowCount` is 1 when the row was inserted; 0 when the id
+   * existed (then `sameAs` decides). With notify on, the notification is the RETURNING value, so
+   * only an inserted row is announced, and only when it commits.
    * Params: id, content, createdAt, parent, metadata JSON[, channel, origin].
    */
   readonly put: Statement;
-  /** Params: id, content, parent, metadata JSON. */
+  /** Params: id, content, parent, metadata JSON. One row (`same`) when the id exists, none when not. */
   readonly sameAs: Statement;
   readonly get: Statement;
   /** Params: id[, channel, origin]. `rowCount` is 1 when the id existed. */
@@ -83,32 +86,45 @@ export interface Statements {
   readonly scan: Statement;
   readonly stats: Statement;
   /**
-   * Insert a batch given as parallel arrays, the first occurrence of each id, unless it exists;
-   * one row per input with whether it was inserted and whether it has the same value as what is
-   * stored (or as the batch's first occurrence). Params: ids, contents, createdAts, parents,
-   * metadata JSONs[, channel, origin].
+   * The batch insert for `rows` datums (a power of two; unused trailing rows are all NULL and
+   * skipped), as a multi-row `VALUES` whose contents are binary parameters. It inserts, in id
+   * order, every row whose id is not stored; then, only if fewer rows were inserted than given,
+   * it checks the rest: a row whose id this statement inserted must equal every other occurrence
+   * of that id in the batch, any other row must equal the stored one. `strict`: the statement
+   * fails with SQLSTATE 22012 when any row does not check out (mismatch, or stored by a
+   * transaction that committed after this statement's snapshot), so the whole statement, and
+   * with it every insert and notification, is undone; it returns one row. Otherwise it returns
+   * the rows that did not check out, `ord` (1-based position in the batch) and `same` (false: a
+   * mismatch; null: not visible to this statement, compare with `sameAsMany`).
+   * Params: BATCH_PARAMS per row[, channel, origin].
    */
-  readonly putMany: Statement;
+  batch(rows: number, strict: boolean): Statement;
   /** Params: ids, contents, parents, metadata JSONs. Rows: ord, same (null when missing). */
   readonly sameAsMany: Statement;
 }
 
+/** SQLSTATE of a strict batch statement that found a row it could not accept (division by zero). */
+export const BATCH_RECHECK = "22012";
+
 export function statements(ids: Identifiers, notify: boolean): Statements {
   const t = ids.table;
   const note = (op: "put" | "delete", row: string, channel: string, origin: string) =>
-    notify ? `, pg_notify(${channel}, json_build_object('op', '${op}', 'id', ${row}.id, 'origin', ${origin}::text)::text)` : "";
+    notify ? `pg_notify(${channel}, json_build_object('op', '${op}', 'id', ${row}.id, 'origin', ${origin}::text)::text)` : "";
   const newestFirst = `ORDER BY created_at DESC, id DESC`;
+  const batches = new Map<string, Statement>();
+  const batch = (rows: number, strict: boolean): Statement => {
+    const key = `${rows}:${strict}`;
+    let s = batches.get(key);
+    if (s === undefined) {
+      s = statement(batchText(t, rows, strict, notify ? (row) => note("put", row, `$${rows * BATCH_PARAMS + 1}`, `$${rows * BATCH_PARAMS + 2}`) : null));
+      batches.set(key, s);
+    }
+    return s;
+  };
   return {
     put: statement(
-      `WITH ins AS (
-        INSERT INTO ${t} AS t (${COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb)
-        ON CONFLICT (id) DO NOTHING
-        RETURNING t.id${note("put", "t", "$6", "$7")}
-      )
-      SELECT (SELECT count(*) FROM ins)::int AS inserted,
-             (SELECT ${same("cur", "v")} FROM ${t} cur,
-                (SELECT $2::bytea AS content, $4::text AS causal_parent, $5::jsonb AS metadata) v
-              WHERE cur.id = $1) AS same`,
+      `INSERT INTO ${t} AS t (${COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb)
+       ON CONFLICT (id) DO NOTHING${notify ? `\n       RETURNING ${note("put", "t", "$6", "$7")}` : ""}`,
     ),
     sameAs: statement(
       `SELECT ${same("cur", "v")} AS same FROM ${t} cur,
@@ -116,7 +132,7 @@ export function statements(ids: Identifiers, notify: boolean): Statements {
        WHERE cur.id = $1`,
     ),
     get: statement(`SELECT ${COLUMNS} FROM ${t} WHERE id = $1`),
-    delete: statement(`DELETE FROM ${t} AS t WHERE t.id = $1 RETURNING t.id${note("delete", "t", "$2", "$3")}`),
+    delete: statement(`DELETE FROM ${t} AS t WHERE t.id = $1 RETURNING t.id${notify ? `, ${note("delete", "t", "$2", "$3")}` : ""}`),
     listAll: statement(`SELECT ${COLUMNS} FROM ${t} WHERE created_at > $1 ${newestFirst} LIMIT $2`),
     listRange: statement(`SELECT ${COLUMNS} FROM ${t} WHERE id >= $1 AND id < $2 AND created_at > $3 ${newestFirst} LIMIT $4`),
     listFrom: statement(`SELECT ${COLUMNS} FROM ${t} WHERE id >= $1 AND created_at > $2 ${newestFirst} LIMIT $3`),
@@ -150,34 +166,48 @@ export function statements(ids: Identifiers, notify: boolean): Statements {
     ),
     scan: statement(`SELECT ${COLUMNS} FROM ${t} WHERE id > $1 ORDER BY id LIMIT $2`),
     stats: statement(`SELECT count(*)::float8 AS count, coalesce(sum(octet_length(content)), 0)::float8 AS bytes FROM ${t}`),
-    putMany: statement(
-      `WITH input AS (
-        SELECT * FROM unnest($1::text[], $2::bytea[], $3::float8[], $4::text[], $5::jsonb[])
-          WITH ORDINALITY AS x(id, content, created_at, causal_parent, metadata, ord)
-      ),
-      firsts AS (SELECT DISTINCT ON (id) * FROM input ORDER BY id, ord),
-      ins AS (
-        INSERT INTO ${t} AS t (${COLUMNS})
-        SELECT ${COLUMNS} FROM firsts ORDER BY id
-        ON CONFLICT (id) DO NOTHING
-        RETURNING t.id${note("put", "t", "$6", "$7")}
-      )
-      SELECT i.ord, i.id, (ins.id IS NOT NULL) AS inserted,
-             CASE WHEN ins.id IS NOT NULL THEN ${same("i", "f")} ELSE ${same("i", "cur")} END AS same
-      FROM input i
-      JOIN firsts f ON f.id = i.id
-      LEFT JOIN ins ON ins.id = i.id
-      LEFT JOIN ${t} cur ON cur.id = i.id
-      ORDER BY i.ord`,
-    ),
+    batch,
     sameAsMany: statement(
-      `SELECT x.ord, ${same("cur", "x")} AS same
+      `SELECT x.ord, CASE WHEN cur.id IS NULL THEN NULL ELSE ${same("cur", "x")} END AS same
        FROM unnest($1::text[], $2::bytea[], $3::text[], $4::jsonb[])
          WITH ORDINALITY AS x(id, content, causal_parent, metadata, ord)
        LEFT JOIN ${t} cur ON cur.id = x.id
        ORDER BY x.ord`,
     ),
   };
+}
+
+function batchText(t: string, rows: number, strict: boolean, note: ((row: string) => string) | null): string {
+  const values: string[] = [];
+  for (let r = 0; r < rows; r++) {
+    const p = r * BATCH_PARAMS;
+    values.push(`(${r + 1}, $${p + 1}::text, $${p + 2}::bytea, $${p + 3}::float8, $${p + 4}::text, $${p + 5}::jsonb)`);
+  }
+  const problems = `SELECT i.ord,
+               CASE WHEN ins.id IS NOT NULL THEN mixed.id IS NULL
+                    WHEN cur.id IS NULL THEN NULL
+                    ELSE ${same("i", "cur")} END AS same
+        FROM input i
+        LEFT JOIN ins ON ins.id = i.id
+        LEFT JOIN mixed ON mixed.id = i.id
+        LEFT JOIN ${t} cur ON cur.id = i.id
+        WHERE (SELECT count(*) FROM ins) < (SELECT count(*) FROM input)`;
+  return `WITH input(ord, id, content, created_at, causal_parent, metadata) AS (
+        SELECT * FROM (VALUES ${values.join(", ")}) AS v(ord, id, content, created_at, causal_parent, metadata)
+        WHERE v.id IS NOT NULL
+      ),
+      ins AS (
+        INSERT INTO ${t} AS t (${COLUMNS})
+        SELECT ${COLUMNS} FROM input ORDER BY id COLLATE "C"
+        ON CONFLICT (id) DO NOTHING
+        RETURNING t.id${note ? `, ${note("t")}` : ""}
+      ),
+      mixed AS (
+        SELECT DISTINCT i.id FROM input i JOIN input j ON j.id = i.id AND j.ord > i.ord
+        WHERE NOT ${same("i", "j")}
+      ),
+      problems AS (${problems})
+      ${strict ? "SELECT 1 / (1 - least(count(*), 1)) AS ok FROM problems WHERE same IS NOT TRUE" : "SELECT ord, same FROM problems WHERE same IS NOT TRUE ORDER BY ord"}`;
 }
 
 /**
