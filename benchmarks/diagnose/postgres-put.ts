@@ -71,7 +71,7 @@ const unnest = {
   text: `INSERT INTO public.diag_raw (${cols}) SELECT * FROM unnest($1::text[], $2::bytea[], $3::float8[], $4::text[], $5::jsonb[]) ON CONFLICT (id) DO NOTHING`,
 };
 // dgent's own putMany statement (notify off), sent alone on the pool: no BEGIN/COMMIT around it.
-const dgentMany = { name: "diag_dgent_many", text: statements(identifiers("diag_off", "data"), false).putMany.text.replaceAll('"diag_off"."data"', "public.diag_raw") };
+const dgentMany = { name: "diag_dgent_many", text: statements(identifiers("diag_off", "data"), false).batch(128, true).text.replaceAll('"diag_off"."data"', "public.diag_raw") };
 // 100 rows as one multi-row VALUES: each content goes as its own parameter, in binary (pg sends
 // a Buffer parameter as binary, but a bytea[] array as hex text, twice the bytes).
 const valuesSql = {
@@ -85,9 +85,8 @@ const batches = await compare(
       pool.query({ ...unnest, values: [ds.map((d) => d.id), ds.map((d) => d.content), ds.map((d) => d.createdAt), ds.map((d) => d.causalParent), ds.map((d) => JSON.stringify(d.metadata))] }),
     ),
     many("raw multi-row VALUES, binary", (ds) => pool.query({ ...valuesSql, values: ds.flatMap(values) })),
-    many("dgent's putMany SQL, 1 stmt", (ds) =>
-      pool.query({ ...dgentMany, values: [ds.map((d) => d.id), ds.map((d) => d.content), ds.map((d) => d.createdAt), ds.map((d) => d.causalParent), ds.map((d) => JSON.stringify(d.metadata))] }),
-    ),
+    // The batch statement is prepared for 128 rows; the rows past the batch are NULL padding it skips.
+    many("dgent's putMany SQL, 1 stmt", (ds) => pool.query({ ...dgentMany, values: [...ds.flatMap(values), ...new Array((128 - ds.length) * 5).fill(null)] })),
     many("dgent, notify off", (ds) => off.putMany(ds)),
     many("dgent, notify on", (ds) => on.putMany(ds)),
     many("dgent, notify + listen", (ds) => listening.putMany(ds)),
