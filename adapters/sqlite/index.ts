@@ -3,7 +3,7 @@ import { defineAdapter, instantiateAdapter } from "../../core/registry.js";
 import { SqliteAdapter } from "./adapter.js";
 import { ADAPTER_NAME, OPTIONS_SCHEMA, resolveConfig, type SqliteOptions } from "./options.js";
 
-export { ADAPTER_NAME, MEMORY_PATH, type SqliteOptions, type SynchronousMode } from "./options.js";
+export { ADAPTER_NAME, DEFAULT_MMAP_SIZE, MEMORY_PATH, type SqliteOptions, type SynchronousMode } from "./options.js";
 export { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, type Migration } from "./migrations.js";
 export { SqliteAdapter } from "./adapter.js";
 

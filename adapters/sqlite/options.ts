@@ -10,6 +10,12 @@ export const MEMORY_PATH = ":memory:";
 
 export type SynchronousMode = "NORMAL" | "FULL";
 
+/**
+ * The default `mmapSize`: 2 GiB, i.e. as much of the file as SQLite will map (its cap in
+ * better-sqlite3's build is 0x7fff0000, 2 GiB − 64 KiB). See the README ("Memory map").
+ */
+export const DEFAULT_MMAP_SIZE = 2 ** 31;
+
 export interface SqliteOptions {
   /** The database file is `<dataDir>/<namespace>.db`. Default `"default"`. */
   namespace?: string;
@@ -25,6 +31,14 @@ export interface SqliteOptions {
    * fsynced before it is acknowledged, so it survives power loss too (slower writes).
    */
   synchronous?: SynchronousMode;
+  /**
+   * Bytes of the database file SQLite reads through a memory map (`PRAGMA mmap_size`) instead of
+   * `read` calls. Default `DEFAULT_MMAP_SIZE` (2 GiB; SQLite lowers anything above its build's
+   * cap, 2 GiB − 64 KiB, to that cap); `0` turns the map off. With a map, an I/O error while
+   * reading the file (a failing disk, a vanished network mount) kills the process with SIGBUS
+   * instead of failing the call with `DGENT_BACKEND_ERROR`: SQLite's documented trade-off.
+   */
+  mmapSize?: number;
 }
 
 /** Options after defaults: what the adapter runs with. */
@@ -32,6 +46,7 @@ export interface SqliteConfig {
   readonly path: string;
   readonly busyTimeoutMs: number;
   readonly synchronous: SynchronousMode;
+  readonly mmapSize: number;
   readonly inMemory: boolean;
 }
 
@@ -44,12 +59,13 @@ export const OPTIONS_SCHEMA: JsonSchema = {
     path: { type: "string", minLength: 1 },
     busyTimeoutMs: { type: "integer", minimum: 0, maximum: 2_147_483_647, default: 5000 },
     synchronous: { enum: ["NORMAL", "FULL"], default: "NORMAL" },
+    mmapSize: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: DEFAULT_MMAP_SIZE },
   },
 };
 
 /** Applies defaults and resolves the file path (eagerly, so a bad option fails at creation). */
 export function resolveConfig(options: SqliteOptions): SqliteConfig {
-  const { namespace = DEFAULT_NAMESPACE, dataDir, path, busyTimeoutMs = 5000, synchronous = "NORMAL" } = options;
+  const { namespace = DEFAULT_NAMESPACE, dataDir, path, busyTimeoutMs = 5000, synchronous = "NORMAL", mmapSize = DEFAULT_MMAP_SIZE } = options;
   if (path !== undefined && dataDir !== undefined) {
     throw dgentError("DGENT_INVALID_OPTIONS", 'give the sqlite tier either "path" or "dataDir", not both', {
       unit: ADAPTER_NAME,
@@ -57,5 +73,5 @@ export function resolveConfig(options: SqliteOptions): SqliteConfig {
   }
   assertNamespace(namespace);
   const file = path === MEMORY_PATH ? MEMORY_PATH : resolve(path ?? join(dataDir ?? defaultDataDir(), `${namespace}.db`));
-  return { path: file, busyTimeoutMs, synchronous, inMemory: file === MEMORY_PATH };
+  return { path: file, busyTimeoutMs, synchronous, mmapSize, inMemory: file === MEMORY_PATH };
 }

@@ -10,6 +10,7 @@ const NEWEST_FIRST = "ORDER BY created_at DESC, id DESC";
 export const PRAGMA = {
   journalWal: "journal_mode = WAL",
   synchronous: (mode: "NORMAL" | "FULL") => `synchronous = ${mode}`,
+  mmapSize: (bytes: number) => `mmap_size = ${Math.trunc(bytes)}`,
   setUserVersion: (version: number) => `user_version = ${Math.trunc(version)}`,
   setApplicationId: (id: number) => `application_id = ${Math.trunc(id)}`,
   optimize: "optimize",

@@ -7,7 +7,9 @@ import { makeDatum, type Datum, type MakeDatumInput } from "../../core/datum.js"
 import { isDgentError, type DgentError } from "../../core/errors.js";
 import { RANKS } from "../../core/lattice.js";
 import { defaultRegistry } from "../../core/registry.js";
-import { ADAPTER_NAME, APPLICATION_ID, SCHEMA_VERSION, sqlite, sqliteAdapter } from "./index.js";
+import { openDatabase } from "./connection.js";
+import { ADAPTER_NAME, APPLICATION_ID, DEFAULT_MMAP_SIZE, SCHEMA_VERSION, sqlite, sqliteAdapter } from "./index.js";
+import { resolveConfig, type SqliteOptions } from "./options.js";
 
 const dirs: string[] = [];
 const tempDir = (): string => {
@@ -85,6 +87,44 @@ describe("sqlite: options and placement", () => {
     expect(v.journalMode).toBe("wal");
     expect(v.userVersion).toBe(SCHEMA_VERSION);
     expect(v.applicationId).toBe(APPLICATION_ID);
+  });
+
+  it("maps the file (mmapSize, default 2 GiB as far as SQLite's cap allows); 0 turns the map off; bad sizes are refused", async () => {
+    const dir = tempDir();
+    /** `PRAGMA mmap_size` as the tier's own connection has it (the setting is per connection). */
+    const mapped = (options: SqliteOptions): number => {
+      const { db } = openDatabase(resolveConfig({ path: join(dir, "m.db"), ...options }));
+      try {
+        return db.pragma("mmap_size", { simple: true }) as number;
+      } finally {
+        db.close();
+      }
+    };
+    expect(DEFAULT_MMAP_SIZE).toBe(2 ** 31);
+    // better-sqlite3 builds SQLite with SQLITE_MAX_MMAP_SIZE 0x7fff0000 and SQLite lowers larger sizes to it.
+    expect(mapped({})).toBe(Math.min(DEFAULT_MMAP_SIZE, 0x7fff_0000));
+    expect(mapped({ mmapSize: 64 * 2 ** 20 })).toBe(64 * 2 ** 20);
+    expect(mapped({ mmapSize: 0 })).toBe(0);
+    // Through the tier as users make it: reads and writes work either way.
+    for (const mmapSize of [undefined, 0, 2 ** 20]) {
+      const a = sqliteAdapter({ path: join(dir, `t-${mmapSize}.db`), ...(mmapSize === undefined ? {} : { mmapSize }) });
+      await a.open();
+      await a.putMany(Array.from({ length: 200 }, (_, i) => datum(`m/${i}`, { createdAt: 1_000 + i })));
+      expect((await a.get("m/7"))?.id).toBe("m/7");
+      expect((await a.list({ prefix: "m/", after: -1, limit: 3 })).map((d) => d.id)).toEqual(["m/199", "m/198", "m/197"]);
+      await a.close();
+    }
+    for (const bad of [-1, 1.5, Number.NaN, 2 ** 53, "1GB", null]) {
+      const error = await codeOf(() => sqliteAdapter({ path: join(dir, "bad.db"), mmapSize: bad as never }));
+      expect(error.code, String(bad)).toBe("DGENT_INVALID_OPTIONS");
+      expect(error.message).toMatch(/mmapSize/);
+    }
+    // Nothing to map in memory: the option is accepted and changes nothing.
+    const m = sqliteAdapter({ path: ":memory:", mmapSize: 2 ** 20 });
+    await m.open();
+    await m.put(datum("in-memory"));
+    expect((await m.get("in-memory"))?.id).toBe("in-memory");
+    await m.close();
   });
 
   it('keeps ":memory:" in memory and says it is neither persistent nor shared', async () => {
