@@ -80,6 +80,7 @@ async function rawSqlite(n) {
   const db = new Database(join(dir, "raw.db"));
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
+  db.pragma("mmap_size = 2147483648"); // as the SQLite tier does by default
   db.exec("CREATE TABLE data (id TEXT PRIMARY KEY, content BLOB NOT NULL, created_at REAL NOT NULL, causal_parent TEXT, metadata TEXT); CREATE INDEX i1 ON data(created_at, id); CREATE INDEX i2 ON data(causal_parent)");
   const ins = db.prepare("INSERT INTO data VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING");
   const sel = db.prepare("SELECT * FROM data WHERE id = ?");

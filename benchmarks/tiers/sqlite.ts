@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { Datum } from "../../core/datum.js";
-import { sqliteAdapter } from "../../adapters/sqlite/index.js";
+import { DEFAULT_MMAP_SIZE, sqliteAdapter } from "../../adapters/sqlite/index.js";
 import type { Contender, TierSetup } from "../contender.js";
 import { isSkipped, keyvSqlite, unstorageSqlite, type PeerResult } from "../peers.js";
 import { dgentContender } from "./dgent.js";
@@ -14,8 +14,8 @@ function toDatum(r: Row): Datum {
 }
 
 /**
- * The raw baseline of the SQLite tier: better-sqlite3 on its own file, WAL and
- * `synchronous = NORMAL` like dgent's, the same table and indexes, statements prepared once and
+ * The raw baseline of the SQLite tier: better-sqlite3 on its own file, WAL, `synchronous = NORMAL`
+ * and the same memory map as dgent's (`mmap_size`, 2 GiB by default), the same table and indexes, statements prepared once and
  * read in raw (array) mode; put = `INSERT … ON CONFLICT (id) DO NOTHING` (+ a compare only when
  * the id existed), putMany = one transaction, chain = a plain recursive CTE (no cycle or depth
  * reporting). Synchronous.
@@ -24,6 +24,7 @@ export function rawSqliteContender(path: string): Contender {
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
+  db.pragma(`mmap_size = ${DEFAULT_MMAP_SIZE}`);
   db.exec(`CREATE TABLE IF NOT EXISTS data (id TEXT PRIMARY KEY, content BLOB NOT NULL, created_at REAL NOT NULL, causal_parent TEXT, metadata TEXT);
 CREATE INDEX IF NOT EXISTS idx_data_created ON data (created_at, id);
 CREATE INDEX IF NOT EXISTS idx_data_parent ON data (causal_parent);`);
