@@ -8,6 +8,7 @@ import { s3Rig } from "../../test/harness/s3-rig.js";
 import { startS3, type S3Server } from "../../test/harness/s3.js";
 import type { ObjectStoreAdapter } from "./adapter.js";
 import { encodeEnvelope } from "./envelope.js";
+import { rng } from "../../testing/support.js";
 import { sha256Hex, timeKey, type KeyLayout } from "./keys.js";
 
 // `list` when many datums share one createdAt (a putMany of datums made in one millisecond):
@@ -58,18 +59,6 @@ function expected(datums: readonly Datum[], prefix: string, after: number, limit
     .sort(compareNewestFirst)
     .slice(0, limit)
     .map((d) => d.id);
-}
-
-/** A small deterministic generator (mulberry32), so a failing case can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function tieCases(rig: () => Rig): void {
@@ -150,7 +139,7 @@ function tieCases(rig: () => Rig): void {
 
   it("random groups of ties, garbage and prefixes: the same results as sorting everything", async () => {
     for (let seed = 1; seed <= 4; seed++) {
-      const rand = random(seed);
+      const rand = rng(seed);
       const pick = <X>(xs: readonly X[]): X => xs[Math.floor(rand() * xs.length)] as X;
       const times = Array.from({ length: 6 }, (_, i) => T + i * 10);
       const dirs = ["a/", "a/x/", "a/y/", "b/", ""];
