@@ -27,6 +27,26 @@ export async function walkCausalChain(
   return chain.reverse();
 }
 
+/**
+ * `walkCausalChain` for a `get` that answers synchronously (an in-memory index): the same
+ * results and errors, without a promise per ancestor.
+ */
+export function walkCausalChainSync(id: string, get: (id: string) => Datum | null, maxDepth: number, unit = "core"): Datum[] {
+  const chain: Datum[] = [];
+  const seen = new Set<string>();
+  let next: string | null = id;
+  while (next !== null) {
+    if (seen.has(next)) throw cycleError(id, next, unit);
+    seen.add(next);
+    const datum = get(next);
+    if (datum === null) break;
+    if (chain.length >= maxDepth) throw depthError(id, maxDepth, unit);
+    chain.push(datum);
+    next = datum.causalParent;
+  }
+  return chain.reverse();
+}
+
 export function cycleError(id: string, repeated: string, unit = "core") {
   return dgentError(
     "DGENT_CAUSAL_CYCLE",

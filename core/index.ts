@@ -83,7 +83,7 @@ export {
   nearest,
 } from "./registry.js";
 export { type JsonSchema, formatAjvErrors } from "./options-schema.js";
-export { walkCausalChain } from "./causal.js";
+export { walkCausalChain, walkCausalChainSync } from "./causal.js";
 export { compareIds, compareNewestFirst } from "./order.js";
 export {
   type AnyPluginUse,

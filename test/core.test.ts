@@ -489,4 +489,31 @@ describe("walkCausalChain limits", () => {
     expect((await walkCausalChain("c4", get, 5)).map((d) => d.id)).toEqual(["c0", "c1", "c2", "c3", "c4"]);
     await expect(walkCausalChain("c4", get, 4)).rejects.toMatchObject({ code: "DGENT_CAUSAL_DEPTH" });
   });
+
+  it("the synchronous walk gives the same chains and errors as the asynchronous one", async () => {
+    const { walkCausalChain, walkCausalChainSync } = await import("../core/causal.js");
+    const byId = new Map<string, Datum>();
+    const add = (id: string, parent: string | null) => byId.set(id, makeDatum({ id, content: id, causalParent: parent }));
+    add("a", null);
+    add("b", "a");
+    add("c", "b");
+    add("x", "y");
+    add("y", "x");
+    add("orphan", "gone");
+    const sync = (id: string) => byId.get(id) ?? null;
+    const outcome = async (run: () => Promise<Datum[]> | Datum[]) => {
+      try {
+        return (await run()).map((d) => d.id).join(",");
+      } catch (error) {
+        return (error as { code: string }).code;
+      }
+    };
+    for (const [id, depth] of [["c", 10], ["c", 2], ["x", 10], ["orphan", 10], ["missing", 10]] as const) {
+      const expected = await outcome(() => walkCausalChain(id, async (n) => sync(n), depth));
+      expect(await outcome(() => walkCausalChainSync(id, sync, depth)), `${id}/${depth}`).toBe(expected);
+    }
+    expect(await outcome(() => walkCausalChainSync("c", sync, 10))).toBe("a,b,c");
+    expect(await outcome(() => walkCausalChainSync("x", sync, 10))).toBe("DGENT_CAUSAL_CYCLE");
+    expect(await outcome(() => walkCausalChainSync("c", sync, 2))).toBe("DGENT_CAUSAL_DEPTH");
+  });
 });

@@ -1,5 +1,5 @@
 import { dirname } from "node:path";
-import { walkCausalChain } from "../../core/causal.js";
+import { walkCausalChainSync } from "../../core/causal.js";
 import { sameValue, type Datum } from "../../core/datum.js";
 import { dgentError, wrapError } from "../../core/errors.js";
 import { Lifecycle } from "../../core/lifecycle.js";
@@ -261,9 +261,9 @@ export class JsonlAdapter implements Adapter {
     this.#life.check();
     const index = this.#index;
     const log = this.#log as LogFile;
-    return walkCausalChain(
+    return walkCausalChainSync(
       id,
-      async (next) => {
+      (next) => {
         const e = index.get(next);
         return e === undefined ? null : log.read(e);
       },

@@ -1,5 +1,5 @@
 import { cloneDatum, cloneDatums, sameValue, type Datum } from "../../core/datum.js";
-import { walkCausalChain } from "../../core/causal.js";
+import { walkCausalChainSync } from "../../core/causal.js";
 import { RANKS } from "../../core/lattice.js";
 import { Lifecycle } from "../../core/lifecycle.js";
 import { OrderedIndex } from "../../core/ordered-index.js";
@@ -173,7 +173,7 @@ class MemoryAdapter implements Adapter {
     this.#life.check();
     // Walk the stored datums without copying, then copy the chain in one go.
     const index = this.#index;
-    const chain = await walkCausalChain(id, async (next) => index.get(next)?.datum ?? null, maxDepth, ADAPTER_NAME);
+    const chain = walkCausalChainSync(id, (next) => index.get(next)?.datum ?? null, maxDepth, ADAPTER_NAME);
     return this.#copy ? cloneDatums(chain) : chain;
   }
 
