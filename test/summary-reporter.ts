@@ -16,7 +16,10 @@ export default class SummaryReporter implements Reporter {
     let passed = 0;
     let failed = 0;
     let skipped = 0;
+    let failedSuites = 0;
     const walk = (task: TaskLike): void => {
+      // A suite whose own hook failed (beforeAll, afterAll) fails the run even when its tests passed.
+      if (task.type === "suite" && task.result?.state === "fail" && (task.tasks ?? []).length > 0 && (task.tasks ?? []).every((t) => t.result?.state !== "fail")) failedSuites++;
       if (task.type === "test") {
         const state = task.result?.state;
         if (state === "pass") passed++;
@@ -31,6 +34,7 @@ export default class SummaryReporter implements Reporter {
       walk(file);
     }
     failed += errors.length;
-    process.stdout.write(`\nTests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+    const suites = failedSuites ? `, ${failedSuites} suite${failedSuites === 1 ? "" : "s"} failed in a hook` : "";
+    process.stdout.write(`\nTests: ${passed} passed, ${failed} failed, ${skipped} skipped${suites}\n`);
   }
 }

@@ -106,28 +106,35 @@ class MemoryAdapter implements Adapter {
     }
   }
 
-  #putSync(datum: Datum): void {
+  /** Stores `datum` unless its id is held (same value: nothing to do); true when it was added. */
+  #putSync(datum: Datum): boolean {
     const existing = this.#index.get(datum.id);
     if (existing !== undefined) {
       if (!sameValue(existing.datum, datum)) throw conflict(datum.id, ADAPTER_NAME);
-      return;
+      return false;
     }
     const stored = this.#copy ? cloneDatum(datum) : datum;
     const bytes = this.#bounded ? sizeOf(stored) : 0;
     this.#index.insert({ id: stored.id, createdAt: stored.createdAt, datum: stored, bytes });
     this.#bytes += bytes;
+    return true;
   }
 
   async putMany(datums: readonly Datum[]): Promise<string[]> {
     this.#life.check();
-    // All or nothing: check every conflict before writing any.
-    const seen = new Map<string, Datum>();
-    for (const d of datums) {
-      const prior = this.#index.get(d.id)?.datum ?? seen.get(d.id);
-      if (prior !== undefined && !sameValue(prior, d)) throw conflict(d.id, ADAPTER_NAME);
-      seen.set(d.id, d);
+    // All or nothing: write in order, and on a conflict (with a stored datum or an earlier one of
+    // this batch) take back what this batch added before rethrowing. Conflicts are rare, so this
+    // is one lookup per datum where checking first would be two.
+    const added: string[] = [];
+    try {
+      for (const d of datums) if (this.#putSync(d)) added.push(d.id);
+    } catch (error) {
+      for (let i = added.length - 1; i >= 0; i--) {
+        const entry = this.#index.delete(added[i] as string);
+        if (entry !== undefined) this.#bytes -= entry.bytes;
+      }
+      throw error;
     }
-    for (const d of datums) this.#putSync(d);
     if (this.#bounded) this.#evict();
     return datums.map((d) => d.id);
   }

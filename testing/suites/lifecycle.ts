@@ -51,6 +51,22 @@ export function putManySuite(s: Suite): void {
     { capability: "batch", reason: "putMany is only atomic where the tier declares batch" },
   );
 
+  s.test(
+    "putMany is all or nothing within the batch too: one id twice with different values writes nothing; twice the same is one datum",
+    async (scope) => {
+      const { store } = await scope.fresh();
+      const first = scope.datum({ key: "dup", content: new Uint8Array([1]) });
+      const clash = [scope.datum({ key: "m1" }), first, scope.datum({ key: "m2" }), { ...first, content: new Uint8Array([2]) }];
+      await expectCode(store.putMany(clash), "DGENT_CONFLICT");
+      for (const key of ["m1", "m2", "dup"]) assert.equal(await store.get(`${scope.prefix}${key}`), null, `${key} was written`);
+      const twice = [first, scope.datum({ key: "m3" }), { ...first, metadata: { ...first.metadata } }];
+      assert.deepEqual(await store.putMany(twice), [first.id, `${scope.prefix}m3`, first.id]);
+      assertSameDatum(await store.get(first.id), first);
+      assert.equal((await store.list({ prefix: scope.prefix })).length, 2);
+    },
+    { capability: "batch", reason: "putMany is only atomic where the tier declares batch" },
+  );
+
   s.test("putMany validates every datum before writing any", async (scope) => {
     const { store } = await scope.fresh();
     const good = scope.datum({ key: "good" });
