@@ -76,8 +76,7 @@ class MemoryAdapter implements Adapter {
     this.#bounded = bounded;
     const copy = options.copy ?? true;
     this.#copy = copy;
-    this.capabilities =
-      bounded || !copy ? Object.freeze({ ...CAPABILITIES, evicts: bounded, ...(copy ? {} : { zeroCopy: true }) }) : CAPABILITIES;
+    this.capabilities = Object.freeze({ ...CAPABILITIES, evicts: bounded, ...(copy ? {} : { zeroCopy: true }) });
   }
 
   async open(context?: AdapterContext): Promise<void> {
