@@ -2,10 +2,13 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts", "adapters/**/*.test.ts", "plugins/**/*.test.ts", "testing/**/*.test.ts", "cli/**/*.test.ts", "examples/**/*.test.ts"],
+    include: ["test/**/*.test.ts", "adapters/**/*.test.ts", "plugins/**/*.test.ts", "patterns/**/*.test.ts", "integrations/**/*.test.ts", "testing/**/*.test.ts", "cli/**/*.test.ts", "server/**/*.test.ts", "examples/**/*.test.ts", "backup/**/*.test.ts", "scrub/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // Vitest's default is one worker fewer than the cores (one, on a 2-core machine); most files wait on
+    // child processes, servers and fsync rather than the CPU, so a third worker keeps both cores busy.
+    maxWorkers: 3,
     reporters: ["default", "./test/summary-reporter.ts"],
   },
 });

@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem, type as osType } from "node:os";
 import { join, resolve } from "node:path";
+import { ensureWritableDir } from "../core/paths.js";
 import { parseArgs } from "node:util";
 import { chartSvg } from "./chart.js";
 import type { OpName, TierSetup } from "./contender.js";
@@ -16,13 +17,15 @@ import { hooksTier } from "./hooks-case.js";
 import { summarize, type Stats } from "./measure.js";
 import { FULL, QUICK, type Profile } from "./profile.js";
 import { Progress } from "./progress.js";
+import { MIN_QUERY_SIZE, QUERY_TIERS, failedQueries, runQueries } from "./queries.js";
 import { markdownReport } from "./report.js";
-import { RESULTS_SCHEMA, type BenchResults, type MachineInfo, type ScalingResult, type TierResult } from "./results.js";
+import { RESULTS_SCHEMA, type BenchResults, type MachineInfo, type QueriesResult, type ScalingResult, type TierResult } from "./results.js";
 import { failedTier, message, runTier } from "./run-tier.js";
 import { SCALING_TIERS, runScaling } from "./scaling.js";
 import { fsyncFloor, jsonlTier } from "./tiers/jsonl.js";
 import { memoryTier, memoryZeroCopyTier } from "./tiers/memory.js";
 import { gcsTier, s3Tier } from "./tiers/object-store.js";
+import { sharedPostgres, type PostgresServer } from "./servers.js";
 import { postgresTier } from "./tiers/postgres.js";
 import { sqliteTier } from "./tiers/sqlite.js";
 import { BATCH, CHAIN_DEPTH, CONTENT_BYTES, LIST_LIMIT, TAGS, makePrefill } from "./workload.js";
@@ -40,25 +43,28 @@ export interface BenchIo {
 
 export const TIERS = ["memory", "memory-zero-copy", "jsonl-none", "jsonl-group", "jsonl-fsync", "sqlite", "postgres", "s3", "gcs"] as const;
 export type TierName = (typeof TIERS)[number];
-const PARTS = ["peers", "hooks", "scaling"] as const;
+const PARTS = ["peers", "hooks", "scaling", "queries"] as const;
 
-export const USAGE = `usage: dgent bench [--quick] [--tier NAME,...] [--skip peers,hooks,scaling] [--out DIR] [--name NAME]
-                   [--data-dir DIR] [--scaling SMALL,LARGE] [--machine TEXT] [--json]
+export const USAGE = `usage: dgent bench [--quick] [--tier NAME,...] [--skip peers,hooks,scaling,queries] [--out DIR] [--name NAME]
+                   [--data-dir DIR] [--scaling SMALL,LARGE] [--queries SMALL,LARGE] [--machine TEXT] [--json]
 
 Measures put, putMany(100), get, list(100) and causalChain(10) on every tier — memory (copying,
 and zero-copy), jsonl (none, group, fsync), sqlite, postgres, s3, gcs — next to the raw driver
 doing the same work and the peer libraries (Keyv, unstorage) on the same backends; hook overhead with 0, 1 and 5 plugins;
-get and list at two store sizes (10k and 1M); and a verdict against the seed's targets and the
-project's goals. Writes <out>/<name>.json, .md and .svg; prints the Markdown report.
+get and list at two store sizes (10k and 1M); filtered lists, projections and chain tails at 10k
+and 1M datums (memory, jsonl "none", sqlite, postgres: the queries part); and a verdict against
+the seed's targets and the project's goals. Writes <out>/<name>.json, .md and .svg; prints the Markdown report.
 
   --quick            small samples and stores (< 60 s): proves the benchmark runs; figures indicative
   --tier NAME,...    only these tiers (${TIERS.join(", ")}; "jsonl" = all three modes;
                      "none" = no tier, e.g. only the scaling case)
-  --skip PART,...    leave out peers, hooks and/or scaling
+  --skip PART,...    leave out peers, hooks, scaling and/or queries
   --out DIR          where results go (default: benchmarks/results in a checkout, else ./dgent-bench)
   --name NAME        file names (default: full or quick)
   --data-dir DIR     where the stores' files go (default: a temporary directory, removed after)
   --scaling A,B      store sizes of the scaling case (default 10000,1000000; quick 1000,10000)
+  --queries A,B      store sizes of the queries part (default 10000,1000000; quick 2000,5000;
+                     at least ${MIN_QUERY_SIZE}); it runs on the tiers of --tier among ${QUERY_TIERS.join(", ")}
   --machine TEXT     a description of the machine, kept in the results
   --json             print the results JSON instead of the Markdown report
   --render FILE      no run: rewrite FILE's .md and .svg from a results JSON written earlier
@@ -128,6 +134,7 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
         name: { type: "string" },
         "data-dir": { type: "string" },
         scaling: { type: "string" },
+        queries: { type: "string" },
         machine: { type: "string" },
         json: { type: "boolean" },
         render: { type: "string" },
@@ -137,7 +144,7 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
       strict: true,
     }).values;
   } catch (error) {
-    io.stderr(`dgent bench: ${message(error)}\n${USAGE}\n`);
+    io.stderr(`dgent bench: ${message(error)} [DGENT_USAGE]\n${USAGE}\n`);
     return 2;
   }
   if (values.help) {
@@ -149,6 +156,7 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
   let skip: string[];
   let profile: Profile = values.quick ? QUICK : FULL;
   try {
+    if (values.tier !== undefined && parseList(values.tier as string).length === 0) throw new UsageError(`--tier names no tier; tiers: ${TIERS.join(", ")}, jsonl, none`);
     tiers = selectTiers(parseList(values.tier as string | undefined));
     skip = parseList(values.skip as string | undefined);
     for (const s of skip) if (!(PARTS as readonly string[]).includes(s)) throw new UsageError(`unknown part ${JSON.stringify(s)} for --skip; parts: ${PARTS.join(", ")}`);
@@ -159,30 +167,48 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
       }
       profile = { ...profile, scaling: [sizes[0] as number, sizes[1] as number] };
     }
+    if (values.queries !== undefined) {
+      const sizes = parseList(values.queries as string).map(Number);
+      if (sizes.length !== 2 || sizes.some((n) => !Number.isInteger(n) || n < MIN_QUERY_SIZE) || (sizes[0] as number) >= (sizes[1] as number)) {
+        throw new UsageError(`--queries takes two sizes, SMALL,LARGE, integers ≥ ${MIN_QUERY_SIZE} (100 datums of each of 20 topics), SMALL < LARGE`);
+      }
+      profile = { ...profile, queries: [sizes[0] as number, sizes[1] as number] };
+    }
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    io.stderr(`dgent bench: ${error.message}\n`);
+    io.stderr(`dgent bench: ${error.message} [DGENT_USAGE]\n`);
     return 2;
   }
   const env = io.env ?? process.env;
   const withPeers = !skip.includes("peers");
   const withHooks = !skip.includes("hooks");
   const withScaling = !skip.includes("scaling");
+  const queryTiers = skip.includes("queries") ? [] : QUERY_TIERS.filter((t) => tiers.includes(t));
   const name = (values.name as string | undefined) ?? profile.mode;
   const outDir = values.out ? resolve(values.out as string) : defaultOut();
   const givenDir = values["data-dir"] as string | undefined;
-  if (givenDir) mkdirSync(givenDir, { recursive: true });
+  // Both directories are checked before anything runs: a bad one (under /proc, say, where a
+  // recursive mkdir loops) is a coded error now, not a spin or a failure after the whole run.
+  try {
+    if (givenDir) ensureWritableDir(givenDir, "bench");
+    ensureWritableDir(outDir, "bench");
+  } catch (error) {
+    io.stderr(`dgent bench: ${message(error)} [${(error as { code?: string }).code ?? "DGENT_DATA_DIR_UNWRITABLE"}]\n`);
+    return 1;
+  }
   const dataDir = mkdtempSync(join(givenDir ?? tmpdir(), "dgent-bench-"));
   const loadBefore = loadavg();
   const startedAt = new Date();
   const t0 = Date.now();
-  const steps = tiers.length + (withHooks ? 2 : 0) + (withScaling ? SCALING_TIERS.length : 0);
+  const steps = tiers.length + (withHooks ? 2 : 0) + (withScaling ? SCALING_TIERS.length : 0) + queryTiers.length;
   const progress = new Progress((s) => io.stderr(s), io.stderrIsTTY ?? process.stderr.isTTY === true, steps);
 
   const results: TierResult[] = [];
   const hooks: TierResult[] = [];
   const scaling: ScalingResult[] = [];
+  const queries: QueriesResult[] = [];
   const floorSamples: number[] = [];
+  const postgres = sharedPostgres(env);
   try {
     const prefill = makePrefill(profile.prefill);
     const objectPrefill = makePrefill(profile.objectStorePrefill);
@@ -192,7 +218,7 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
       if (tier === durable[0]) floorSamples.push(...fsyncFloor(dataDir, Math.ceil(profile.fsyncSamples / 2)));
       let setup: TierSetup;
       try {
-        setup = await setUp(tier, dataDir, env, withPeers);
+        setup = await setUp(tier, dataDir, postgres.get, withPeers);
       } catch (error) {
         results.push(failedTier(tier, tier, error));
         progress.log(`  ${tier}: not measured: ${message(error)}`);
@@ -228,13 +254,25 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
         }
       }
     }
+    for (const tier of queryTiers) {
+      progress.step(`queries ${tier}: filtered list(100) at ${profile.queries.map((n) => n.toLocaleString("en")).join(" and ")} datums, chain tails`);
+      try {
+        const q = await runQueries(tier, { sizes: profile.queries, dir: dataDir, postgres: postgres.get, withPeers, plan: (kind) => profile.plan(kind, "get"), progress });
+        queries.push(q);
+        progress.log(queriesLine(q));
+      } catch (error) {
+        progress.log(`  queries ${tier}: not measured: ${message(error)}`);
+        queries.push(failedQueries(tier, profile.queries, error));
+      }
+    }
   } finally {
     progress.done();
+    await postgres.close().catch((error: unknown) => io.stderr(`dgent bench: stopping Postgres failed: ${message(error)}\n`));
     rmSync(dataDir, { recursive: true, force: true });
   }
 
   const fsyncStats: Stats | null = floorSamples.length ? summarize(floorSamples) : null;
-  const base = { tiers: results, fsyncFloor: fsyncStats, scaling, mode: profile.mode, scalingSizes: profile.scaling };
+  const base = { tiers: results, fsyncFloor: fsyncStats, scaling, queries, mode: profile.mode, scalingSizes: profile.scaling, querySizes: profile.queries };
   const rows = verdict(base);
   const report: BenchResults = {
     schema: RESULTS_SCHEMA,
@@ -254,11 +292,13 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
       objectStorePrefill: profile.objectStorePrefill,
       scaling: profile.scaling,
       peers: withPeers,
+      queries: profile.queries,
     },
     tiers: results,
     fsyncFloor: fsyncStats,
     hooks,
     scaling,
+    queries,
     verdict: rows,
     summary: summarizeVerdict(rows),
   };
@@ -292,7 +332,7 @@ function render(file: string, io: BenchIo): number {
   return 0;
 }
 
-async function setUp(tier: TierName, dir: string, env: NodeJS.ProcessEnv, withPeers: boolean): Promise<TierSetup> {
+async function setUp(tier: TierName, dir: string, postgres: () => Promise<PostgresServer>, withPeers: boolean): Promise<TierSetup> {
   switch (tier) {
     case "memory":
       return memoryTier(withPeers);
@@ -307,7 +347,7 @@ async function setUp(tier: TierName, dir: string, env: NodeJS.ProcessEnv, withPe
     case "sqlite":
       return sqliteTier(dir, withPeers);
     case "postgres":
-      return postgresTier(env, withPeers);
+      return postgresTier(postgres, withPeers);
     case "s3":
       return s3Tier();
     case "gcs":
@@ -325,6 +365,13 @@ function summaryLine(r: TierResult): string {
     return `${o.op} ${p50}${o.ratioRaw !== null ? ` (${o.ratioRaw.toFixed(2)}× raw)` : ""}`;
   });
   return `  ${r.tier}: p50 µs ${parts.join(", ")}`;
+}
+
+function queriesLine(q: QueriesResult): string {
+  const f = q.figures;
+  const p50 = (s: Stats | null) => (s === null ? "–" : s.p50 < 1000 ? `${s.p50.toFixed(0)} µs` : `${(s.p50 / 1000).toFixed(2)} ms`);
+  const x = (r: number | null) => (r === null ? "–" : `${r.toFixed(2)}×`);
+  return `  queries ${q.tier}: filtered list(100) at ${q.sizes[1].toLocaleString("en")} p50 ${p50(f.filtered)} (${x(f.filteredRaw)} raw, ${x(f.filteredScaling)} of ${q.sizes[0].toLocaleString("en")}), ids ${p50(f.ids)}, chain tail ${x(f.chainTail)}${f.bestPeer ? `, ${x(f.peerRatio)} ${f.bestPeer}` : ""}`;
 }
 
 function failedScaling(tier: string, sizes: readonly [number, number], error: unknown): ScalingResult {

@@ -1,4 +1,5 @@
 import type { Datum } from "../core/datum.js";
+import type { SamplePlan } from "./measure.js";
 
 /** The operations every tier is measured on (the issue's table). */
 export const OPS = ["put", "putMany", "get", "list", "chain"] as const;
@@ -34,6 +35,13 @@ export interface Contender {
   /** The newest `limit` datums (no prefix), newest first. */
   list?(limit: number): unknown;
   chain?(id: string): unknown;
+  /**
+   * The newest `limit` datums whose tag `tag` equals `value`, newest first (the queries part).
+   * Peers have no filters: this is what their users write instead, a scan filtered in JavaScript.
+   */
+  filtered?(tag: string, value: string, limit: number): unknown;
+  /** How `filtered` is done, for the report. */
+  readonly filteredNote?: string;
   /** Loads the shared prefill (fast path: batches, no timing). */
   prefill(datums: readonly Datum[]): Promise<void>;
   close(): Promise<void>;
@@ -49,7 +57,7 @@ export interface TierSetup {
   /** Peers that could not run here, with the reason. */
   readonly skipped?: ReadonlyArray<{ readonly name: string; readonly reason: string }>;
   /** Extra facts measured once (round trips per call, requests per call). */
-  probe?(ids: { get: string; chain: string }): Promise<Record<string, unknown>>;
+  probe?(ids: { get: string; chain: string }, plan: (op: OpName) => SamplePlan): Promise<Record<string, unknown>>;
   /** Stops servers and removes files; contenders are closed by the runner before this. */
   dispose(): Promise<void>;
 }

@@ -5,10 +5,22 @@
  * non-durable modes unless named). Ratios are dgent p50 ÷ the other's p50.
  */
 import type { OpName } from "./contender.js";
-import type { Stats } from "./measure.js";
-import type { BenchResults, OpResult, ScalingResult, TierResult, VerdictRow } from "./results.js";
+import { formatUs, type Stats } from "./measure.js";
+import { CHAIN_TAIL, longChainFor } from "./queries.js";
+import type { BenchResults, OpResult, QueriesResult, QueryFigures, ScalingResult, TierResult, VerdictRow } from "./results.js";
 
-type Input = Pick<BenchResults, "tiers" | "fsyncFloor" | "scaling" | "mode"> & { readonly scalingSizes: readonly [number, number] };
+type Input = Pick<BenchResults, "tiers" | "fsyncFloor" | "scaling" | "queries" | "mode"> & {
+  readonly scalingSizes: readonly [number, number];
+  readonly querySizes?: readonly [number, number];
+};
+
+/** The queries part's tiers and, for SQL, the p50 limit of a filtered list(100) at the large size (issue 14). */
+const QUERY_GOALS: ReadonlyArray<{ tier: string; p50Us: number | null }> = [
+  { tier: "memory", p50Us: null },
+  { tier: "jsonl-none", p50Us: null },
+  { tier: "sqlite", p50Us: 2000 },
+  { tier: "postgres", p50Us: 5000 },
+];
 
 function opOf(tiers: readonly TierResult[], tier: string, op: OpName): { t: TierResult; o: OpResult } | null {
   const t = tiers.find((x) => x.tier === tier);
@@ -90,6 +102,40 @@ export function verdict(input: Input): VerdictRow[] {
     ratioRaw(`goal.${tier}.put.raw`, `${tier} put ≤ 1.3 × raw`, tier, "put", 1.3);
     ratioRaw(`goal.${tier}.get.raw`, `${tier} get ≤ 1.3 × raw`, tier, "get", 1.3);
   }
+  // Refs and transactions (issue 13), measured in the tier's probe (benchmarks/tiers/refs.ts).
+  const refRow = (id: string, title: string, tier: string, op: string, limit: number, pick: (refs: Record<string, unknown>) => { value: number; detail: string } | null) => {
+    const t = tiers.find((x) => x.tier === tier);
+    const refs = t?.probe?.refs as Record<string, unknown> | undefined;
+    const got = refs ? pick(refs) : null;
+    rows.push({
+      id,
+      source: "goal",
+      title,
+      tier,
+      op,
+      unit: "×",
+      value: got?.value ?? null,
+      limit,
+      pass: got ? got.value <= limit : null,
+      detail: got ? `${got.detail}${quick}` : !t ? `tier ${tier} was not run` : t.error ? `tier ${tier} could not run: ${t.error}` : `refs were not measured${t.probe?.error ? `: ${String(t.probe.error)}` : ""}`,
+    });
+  };
+  for (const tier of ["sqlite", "postgres"]) {
+    for (const [op, what] of [["cas", "ref compare-and-set"], ["tx3", "3-op transaction"]] as const) {
+      refRow(`goal.${tier}.${op === "cas" ? "refCas" : "tx3"}.raw`, `${tier} ${what} ≤ 1.3 × raw`, tier, op === "cas" ? "refCas" : "tx3", 1.3, (refs) => {
+        const c = refs[op] as { ratioRaw: number; raw: string; stats: Record<string, Stats> } | undefined;
+        if (!c) return null;
+        const others = Object.entries(c.stats).map(([name, s]) => `${name} ${us(s.p50)} µs`).join(", ");
+        return { value: c.ratioRaw, detail: `dgent ÷ ${c.raw} = ${c.ratioRaw.toFixed(2)}× (p50: ${others})` };
+      });
+    }
+  }
+  refRow("goal.postgres.refCas.concurrent", "postgres compare-and-set throughput, 16 callers ≥ 0.8 × raw (raw ÷ dgent ≤ 1.25)", "postgres", "refCas", 1.25, (refs) => {
+    const c = refs.concurrent as { opsPerSec: Record<string, number>; rawOverDgent: number; callers: number } | undefined;
+    if (!c) return null;
+    const rates = Object.entries(c.opsPerSec).map(([name, v]) => `${name} ${v.toFixed(0)}/s`).join(", ");
+    return { value: c.rawOverDgent, detail: `${c.callers} callers: ${rates}; dgent = ${(1 / c.rawOverDgent).toFixed(2)} × raw` };
+  });
 
   for (const t of tiers) {
     for (const o of t.ops) {
@@ -182,6 +228,60 @@ export function verdict(input: Input): VerdictRow[] {
             ? `failed: ${s.error}`
             : "scaling was not run",
       });
+    }
+  }
+  rows.push(...queryRows(input, quick));
+  return rows;
+}
+
+/** Issue 14: filtered list(100), its projection to ids, scaling 10k → 1M, chain tails, peers. */
+function queryRows(input: Input, quick: string): VerdictRow[] {
+  const rows: VerdictRow[] = [];
+  const [small, large] = input.querySizes ?? [10_000, 1_000_000];
+  const n = (x: number) => x.toLocaleString("en");
+  for (const { tier, p50Us } of QUERY_GOALS) {
+    const q: QueriesResult | undefined = input.queries?.find((x) => x.tier === tier);
+    const why = !q ? "the queries part was not run on this tier" : q.error ? `failed: ${q.error}` : null;
+    const row = (id: string, title: string, unit: "µs" | "×", limit: number, pick: (f: QueryFigures, q: QueriesResult) => { value: number; detail: string } | null) => {
+      const got = q && !q.error ? pick(q.figures, q) : null;
+      rows.push({
+        id,
+        source: "goal",
+        title,
+        tier,
+        op: "query",
+        unit,
+        value: got?.value ?? null,
+        limit,
+        pass: got ? got.value <= limit : null,
+        detail: got ? `${got.detail}${quick}` : (why ?? "not measured (see the queries part)"),
+      });
+    };
+    const stat = (s: Stats | null) => (s ? `p50 ${formatUs(s.p50)}, p95 ${formatUs(s.p95)}` : "");
+    if (p50Us !== null) {
+      row(`goal.${tier}.query`, `${tier} filtered list(100) at ${n(large)} ≤ ${p50Us / 1000} ms p50`, "µs", p50Us, (f) => (f.filtered ? { value: f.filtered.p50, detail: `${stat(f.filtered)}, limit ${formatUs(p50Us)}` } : null));
+      row(`goal.${tier}.query.raw`, `${tier} filtered list(100) at ${n(large)} ≤ 1.5 × raw`, "×", 1.5, (f, r) =>
+        f.filteredRaw === null ? null : { value: f.filteredRaw, detail: `dgent ÷ ${r.contenders.find((c) => c.kind === "raw")?.name ?? "raw"} = ${f.filteredRaw.toFixed(2)}×` },
+      );
+      row(`goal.${tier}.queryIds.raw`, `${tier} filtered list(100), ids only, at ${n(large)} ≤ 1.5 × raw`, "×", 1.5, (f, r) =>
+        f.idsRaw === null ? null : { value: f.idsRaw, detail: `${stat(f.ids)}; dgent ÷ ${r.contenders.find((c) => c.kind === "raw")?.name ?? "raw"} = ${f.idsRaw.toFixed(2)}×` },
+      );
+    }
+    row(`goal.${tier}.query.scaling`, `${tier} filtered list(100) at ${n(large)} ≤ 1.5 × at ${n(small)}`, "×", 1.5, (f) =>
+      f.filteredScaling === null
+        ? null
+        : {
+            value: f.filteredScaling,
+            detail: `${f.filteredScaling.toFixed(2)}× (ids only ${f.idsScaling?.toFixed(2) ?? "–"}×)${f.rawFilteredScaling !== null ? `; raw driver ${f.rawFilteredScaling.toFixed(2)}×` : ""}`,
+          },
+    );
+    row(`goal.${tier}.chainTail`, `${tier} chain tail ${CHAIN_TAIL}: ${n(longChainFor(large))}-long ≤ 2 × ${CHAIN_TAIL}-long`, "×", 2, (f, r) =>
+      f.chainTail === null ? null : { value: f.chainTail, detail: `${n(r.chains[1])}-long ÷ ${n(r.chains[0])}-long = ${f.chainTail.toFixed(2)}×${f.rawChainTail !== null ? `; raw driver ${f.rawChainTail.toFixed(2)}×` : ""}` },
+    );
+    if (q && !q.error && q.figures.peerRatio !== null) {
+      row(`goal.${tier}.query.peers`, `${tier} filtered list(100): ahead of every peer (at ${n(q.peerSize ?? small)})`, "×", 1, (f) =>
+        f.peerRatio === null ? null : { value: f.peerRatio, detail: `dgent ÷ best peer (${f.bestPeer}) = ${f.peerRatio.toFixed(2)}× at ${n(q.peerSize ?? small)} datums` },
+      );
     }
   }
   return rows;

@@ -37,6 +37,7 @@ export interface Stats {
   /** Median latency of one call, µs. */
   readonly p50: number;
   readonly p90: number;
+  readonly p95: number;
   readonly p99: number;
   readonly mean: number;
   readonly min: number;
@@ -183,6 +184,7 @@ export function summarize(samples: readonly number[], batch = 1): Stats {
   return {
     p50: at(0.5),
     p90: at(0.9),
+    p95: at(0.95),
     p99: at(0.99),
     mean,
     min: s[0] as number,

@@ -53,6 +53,18 @@ function keyvContender(name: string, description: string, keyv: KeyvLike, close:
         return all.slice(0, limit);
       }
     : undefined;
+  // No filters and no order in iterator(): every entry is read, the matches sorted.
+  const filtered = keyv.iterator
+    ? async (tag: string, value: string, limit: number) => {
+        const found: Datum[] = [];
+        for await (const entry of (keyv.iterator as NonNullable<KeyvLike["iterator"]>)()) {
+          const d = entry[1] as Datum;
+          if (d.metadata[tag] === value) found.push(d);
+        }
+        found.sort(compareNewestFirst);
+        return found.slice(0, limit);
+      }
+    : undefined;
   return {
     name,
     kind: "peer",
@@ -62,6 +74,7 @@ function keyvContender(name: string, description: string, keyv: KeyvLike, close:
     putMany: (ds) => keyv.setMany(ds.map((d) => ({ key: d.id, value: d }))),
     get: (id) => keyv.get(id),
     ...(list ? { list } : {}),
+    ...(filtered ? { filtered, filteredNote: "iterator() over every entry, the matches (metadata tag === value) sorted newest first, first 100" } : {}),
     async prefill(datums) {
       for (let i = 0; i < datums.length; i += 1000) {
         await keyv.setMany(datums.slice(i, i + 1000).map((d) => ({ key: d.id, value: d })));
@@ -133,6 +146,9 @@ interface StorageLike {
   dispose(): Promise<void>;
 }
 
+/** Values an unstorage scan fetches per `getItems` call. */
+const SCAN_CHUNK = 500;
+
 function unstorageContender(name: string, description: string, storage: StorageLike, close: () => Promise<void> = () => storage.dispose()): Contender {
   const toItems = (ds: readonly Datum[]) => ds.map((d) => ({ key: d.id, value: toRecord(d) }));
   return {
@@ -153,6 +169,25 @@ function unstorageContender(name: string, description: string, storage: StorageL
       const items = await storage.getItems(newest);
       return items.map((item) => fromRecord(item.key, item.value as DatumRecord));
     },
+    // Every key, sorted (time-ordered ids), then the values newest first in chunks, filtered,
+    // until `limit` match: the scan stops early, the best a user can do without an index.
+    filtered: async (tag, value, limit) => {
+      const keys = await storage.getKeys();
+      keys.sort();
+      const out: Datum[] = [];
+      for (let end = keys.length; end > 0 && out.length < limit; end -= SCAN_CHUNK) {
+        const items = await storage.getItems(keys.slice(Math.max(0, end - SCAN_CHUNK), end));
+        items.sort((a, b) => (a.key < b.key ? 1 : a.key > b.key ? -1 : 0));
+        for (const item of items) {
+          const r = item.value as DatumRecord;
+          if (r.m[tag] !== value) continue;
+          out.push(fromRecord(item.key, r));
+          if (out.length === limit) break;
+        }
+      }
+      return out;
+    },
+    filteredNote: `getKeys() of every key, sorted, then getItems() of ${SCAN_CHUNK} at a time from the newest, filtered in JavaScript, until 100 match`,
     async prefill(datums) {
       for (let i = 0; i < datums.length; i += BATCH * 10) await storage.setItems(toItems(datums.slice(i, i + BATCH * 10)));
     },

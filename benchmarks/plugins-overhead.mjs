@@ -2,7 +2,7 @@
 // SQLite: median and mean µs per call (the mean shows costs a median hides, such as a batch flush
 // that one put in a hundred pays), and the saving of compression on agent-trace JSON.
 //
-//   npm run build && node benchmarks/plugins-overhead.mjs [--n 3000] [--rounds 3]
+//   npm run build && node benchmarks/plugins-overhead.mjs [--n 3000] [--rounds 3] [--only bare,metrics]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +16,7 @@ import { lensPlugin } from "dgent/plugins/lens";
 import { reactive, reactivePlugin } from "dgent/plugins/reactive";
 import { synergyPlugin, synergyBus } from "dgent/plugins/synergy";
 import { writeBehindPlugin } from "dgent/plugins/write-behind";
+import { metricsPlugin } from "dgent/plugins/metrics";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -45,11 +46,19 @@ const CONFIGS = {
   reactive: () => [reactivePlugin({ overflow: "drop-oldest" })],
   synergy: () => [synergyPlugin({ bus: "bench" })],
   "write-behind": () => [writeBehindPlugin({ maxBatch: 100, intervalMs: 1000 })],
+  metrics: () => [metricsPlugin()],
   "all seven": () => [
     cachePlugin(), entropyPlugin(), lensPlugin({ schemas: { trace: NOTE } }), compressionPlugin({ threshold: 512 }),
     reactivePlugin({ overflow: "drop-oldest" }), synergyPlugin({ bus: "bench" }), writeBehindPlugin({ maxBatch: 100, intervalMs: 1000 }),
   ],
 };
+
+// `--only bare,metrics`: just those rows (bare is always measured, it is the baseline).
+const onlyArg = process.argv.indexOf("--only");
+if (onlyArg > 0) {
+  const keep = new Set(["bare", ...String(process.argv[onlyArg + 1]).split(",")]);
+  for (const name of Object.keys(CONFIGS)) if (!keep.has(name)) delete CONFIGS[name];
+}
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;

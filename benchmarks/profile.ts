@@ -10,6 +10,8 @@ export interface Profile {
   readonly objectStorePrefill: number;
   /** Store sizes of the scaling case (get and list latency at each). */
   readonly scaling: readonly [number, number];
+  /** Store sizes of the queries part (a filtered list(100) at each; the peers hold the first). */
+  readonly queries: readonly [number, number];
   /** `fdatasync` samples for the fsync floor. */
   readonly fsyncSamples: number;
   /** Sampling per kind of tier and operation. */
@@ -41,6 +43,7 @@ export const FULL: Profile = {
   prefill: 10_000,
   objectStorePrefill: 300,
   scaling: [10_000, 1_000_000],
+  queries: [10_000, 1_000_000],
   fsyncSamples: 400,
   plan: (kind, op) => capped(kind === "local" ? FULL_LOCAL : kind === "postgres" ? FULL_PG : FULL_OBJECT, op, kind, false),
 };
@@ -50,6 +53,7 @@ export const QUICK: Profile = {
   prefill: 1_000,
   objectStorePrefill: 110,
   scaling: [1_000, 10_000],
+  queries: [2_000, 5_000],
   fsyncSamples: 30,
   plan: (kind, op) => capped(kind === "local" ? QUICK_LOCAL : kind === "postgres" ? QUICK_PG : QUICK_OBJECT, op, kind, true),
 };

@@ -1,6 +1,6 @@
 import { OP_LABEL } from "./contender.js";
 import { formatRatio, formatUs, type Stats } from "./measure.js";
-import type { BenchResults, TierResult } from "./results.js";
+import type { BenchResults, QueriesResult, QueryOp, TierResult } from "./results.js";
 
 function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
   const esc = (s: string) => s.replace(/\|/g, "\\|");
@@ -43,6 +43,87 @@ function tierSection(t: TierResult): string {
   for (const s of t.skipped) notes.push(`- ${s.name}: not run — ${s.reason}`);
   out.push(notes.join("\n"));
   if (t.probe) out.push(`Measured once: \`${JSON.stringify(t.probe)}\``);
+  return out.join("\n\n");
+}
+
+const QUERY_OP_LABEL: Readonly<Record<QueryOp, string>> = {
+  filtered: "filtered list(100)",
+  ids: 'filtered list(100), select "ids"',
+  chainTail: "causalChain tail 20",
+};
+
+const n = (x: number) => x.toLocaleString("en");
+
+/** The queries part: one summary row per tier, then each tier's cells. */
+function queriesSection(qs: readonly QueriesResult[]): string {
+  const out: string[] = ["## Queries (issue 14): filtered list(100) by one tag of 20 values, ids only, chain tails"];
+  const p = (s: Stats | null) => (s ? `${formatUs(s.p50)} / ${formatUs(s.p95)}` : "–");
+  out.push(
+    table(
+      ["tier", "queryCost", "sizes", "filtered p50 / p95 (large)", "÷ raw", "large ÷ small (raw)", "ids p50 / p95 (large)", "÷ raw", "chain tail: long ÷ short (raw)", "÷ best peer (peers' size)", "16 callers: calls/s dgent / raw"],
+      qs.map((q) => {
+        if (q.error) return [q.tier, "", q.sizes.map(n).join(" / "), `error: ${q.error}`, "", "", "", "", "", "", ""];
+        const f = q.figures;
+        const c = q.concurrent;
+        const dgentRate = c ? c.byContender.dgent?.opsPerSec : undefined;
+        const rawRate = c ? Object.entries(c.byContender).find(([name]) => name !== "dgent")?.[1].opsPerSec : undefined;
+        return [
+          q.tier,
+          q.queryCost,
+          q.sizes.map(n).join(" / "),
+          p(f.filtered),
+          formatRatio(f.filteredRaw),
+          `${formatRatio(f.filteredScaling)}${f.rawFilteredScaling !== null ? ` (${formatRatio(f.rawFilteredScaling)})` : ""}`,
+          p(f.ids),
+          formatRatio(f.idsRaw),
+          `${formatRatio(f.chainTail)}${f.rawChainTail !== null ? ` (${formatRatio(f.rawChainTail)})` : ""}`,
+          f.bestPeer ? `${formatRatio(f.peerRatio)} (${f.bestPeer}, ${n(q.peerSize ?? 0)})` : "no peer",
+          c ? `${dgentRate?.toFixed(0) ?? "–"} / ${rawRate?.toFixed(0) ?? "–"} (${n(c.size)} datums)` : "–",
+        ];
+      }),
+    ),
+  );
+  for (const q of qs) {
+    if (q.error) continue;
+    const lines: string[] = [`### queries on ${q.tier} — ${q.label}`];
+    const rows: string[][] = [];
+    for (const o of q.ops) {
+      if (o.error) {
+        rows.push([QUERY_OP_LABEL[o.op], "error", o.error, "", "", "", "", ""]);
+        continue;
+      }
+      for (const cell of o.cells) {
+        const raw = cell.kind === "dgent" ? o.cells.find((x) => x.kind === "raw" && x.size === cell.size) : undefined;
+        rows.push([
+          QUERY_OP_LABEL[o.op],
+          cell.kind === "dgent" ? `**${cell.contender}**` : cell.contender,
+          o.op === "chainTail" ? `${n(cell.size)}-long chain (store of ${n(q.sizes[1])})` : n(cell.size),
+          formatUs(cell.stats.p50),
+          formatUs(cell.stats.p95),
+          formatUs(cell.stats.p99),
+          `${cell.stats.samples}${cell.stats.batch > 1 ? ` × ${cell.stats.batch}` : ""}`,
+          raw ? formatRatio(cell.stats.p50 / raw.stats.p50) : "",
+        ]);
+      }
+    }
+    lines.push(table(["op", "contender", "datums", "p50", "p95", "p99", "samples", "dgent ÷ raw"], rows));
+    if (q.concurrent) {
+      const c = q.concurrent;
+      lines.push(
+        `${c.callers} concurrent callers (one process), filtered list(100) on the ${n(c.size)} store:\n\n` +
+          table(
+            ["contender", "calls/s", "calls", "latency p50", "latency p95"],
+            Object.entries(c.byContender).map(([name, x]) => [name, x.opsPerSec.toFixed(0), String(x.calls), formatUs(x.p50), formatUs(x.p95)]),
+          ),
+      );
+    }
+    const notes = q.contenders.map((c) => `- **${c.name}** (${c.kind}): ${c.description}`);
+    for (const s of q.skipped) notes.push(`- ${s.name}: not run — ${s.reason}`);
+    notes.push(`- load: ${Object.entries(q.fillMs).map(([name, ms]) => `${name} ${(ms / 1000).toFixed(1)} s`).join(", ")}`);
+    for (const note of q.notes) notes.push(`- ${note}`);
+    lines.push(notes.join("\n"));
+    out.push(lines.join("\n\n"));
+  }
   return out.join("\n\n");
 }
 
@@ -120,5 +201,6 @@ export function markdownReport(r: BenchResults): string {
       ),
     );
   }
+  if (r.queries?.length) out.push(queriesSection(r.queries));
   return `${out.join("\n\n")}\n`;
 }

@@ -54,6 +54,76 @@ export interface ScalingResult {
   readonly error?: string;
 }
 
+/** What the queries part measures on a tier (benchmarks/queries.ts). */
+export type QueryOp = "filtered" | "ids" | "chainTail";
+
+/** One contender on one store: `size` is the store's datums, or the chain's length for `chainTail`. */
+export interface QueryCell {
+  readonly contender: string;
+  readonly kind: ContenderKind;
+  readonly size: number;
+  readonly stats: Stats;
+}
+
+export interface QueryOpResult {
+  readonly op: QueryOp;
+  readonly cells: readonly QueryCell[];
+  readonly error?: string;
+}
+
+/** The figures the verdict and the tables read, derived from the cells (p50s, µs; ratios of p50s). */
+export interface QueryFigures {
+  /** dgent's filtered list(100) at the large size (full datums, and ids only). */
+  readonly filtered: Stats | null;
+  readonly ids: Stats | null;
+  /** dgent ÷ raw at the large size. */
+  readonly filteredRaw: number | null;
+  readonly idsRaw: number | null;
+  /** Large ÷ small, dgent and the raw driver. */
+  readonly filteredScaling: number | null;
+  readonly idsScaling: number | null;
+  readonly rawFilteredScaling: number | null;
+  /** `causalChain(id, { tail: 20 })` on the long chain ÷ on a 20-long one; dgent and raw. */
+  readonly chainTail: number | null;
+  readonly rawChainTail: number | null;
+  /** dgent ÷ the fastest peer, filtered list(100) at the peers' size. */
+  readonly bestPeer: string | null;
+  readonly peerRatio: number | null;
+}
+
+/** Filtered list(100) from many concurrent callers of one process, per contender. */
+export interface ConcurrentQueries {
+  readonly callers: number;
+  readonly size: number;
+  /** Per contender: calls per second of all callers together, and each call's latency (µs). */
+  readonly byContender: Record<string, { readonly opsPerSec: number; readonly calls: number; readonly p50: number; readonly p95: number }>;
+  /** raw ÷ dgent throughput. */
+  readonly rawOverDgent: number | null;
+}
+
+export interface QueriesResult {
+  readonly tier: string;
+  readonly label: string;
+  /** Datums in the small and the large store. */
+  readonly sizes: readonly [number, number];
+  /** Chain lengths of `chainTail`: a short chain and the long one, both in the large store. */
+  readonly chains: readonly [number, number];
+  /** Datums the peers hold (they scan: they run on the small size only); null without peers. */
+  readonly peerSize: number | null;
+  /** What the tier declares: `indexed`, `scan`, or `none` (no native queries: core scans it). */
+  readonly queryCost: string;
+  /** Load time of each store (dgent `putMany` batches; peers their batch call), ms. */
+  readonly fillMs: Record<string, number>;
+  readonly contenders: readonly ContenderInfo[];
+  readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string }>;
+  readonly ops: readonly QueryOpResult[];
+  readonly figures: QueryFigures;
+  readonly concurrent: ConcurrentQueries | null;
+  /** Facts worth a line in the report (the raw SQL's schema version, a case left out and why). */
+  readonly notes: readonly string[];
+  readonly error?: string;
+}
+
 export interface VerdictRow {
   readonly id: string;
   /** `seed`: the seed's loose per-tier targets; `goal`: the issue's goals. */
@@ -102,12 +172,16 @@ export interface BenchResults {
     readonly objectStorePrefill: number;
     readonly scaling: readonly [number, number];
     readonly peers: boolean;
+    /** The queries part's store sizes (absent in results written before it existed). */
+    readonly queries?: readonly [number, number];
   };
   readonly tiers: readonly TierResult[];
   /** `fdatasync` alone after a 1 KiB append, on the benchmark's data directory. */
   readonly fsyncFloor: Stats | null;
   readonly hooks: readonly TierResult[];
   readonly scaling: readonly ScalingResult[];
+  /** The queries part (issue 14); absent in results written before it existed. */
+  readonly queries?: readonly QueriesResult[];
   readonly verdict: readonly VerdictRow[];
   readonly summary: { readonly pass: number; readonly miss: number; readonly notMeasured: number };
 }

@@ -81,7 +81,7 @@ export async function runTier(setup: TierSetup, options: TierRunOptions): Promis
     // writes are far older than the prefill, so the lists measured below do not change.
     if (setup.probe) {
       try {
-        probe = await setup.probe({ get: prefill.getIds[0] as string, chain: prefill.chainEnds[0] as string });
+        probe = await setup.probe({ get: prefill.getIds[0] as string, chain: prefill.chainEnds[0] as string }, options.plan);
       } catch (error) {
         probe = { error: message(error) };
       }

@@ -46,6 +46,27 @@ export async function postgresServer(env: NodeJS.ProcessEnv): Promise<PostgresSe
   };
 }
 
+/**
+ * One Postgres server for a whole run, started on first use: the Postgres tier and the queries
+ * part share it (a throwaway cluster is an initdb each). The handles `get` gives out do not stop
+ * it; `close` does, once, at the end of the run.
+ */
+export function sharedPostgres(env: NodeJS.ProcessEnv): { get(): Promise<PostgresServer>; close(): Promise<void> } {
+  let started: Promise<PostgresServer> | null = null;
+  return {
+    async get() {
+      started ??= postgresServer(env);
+      const s = await started;
+      return { url: s.url, origin: s.origin, close: async () => undefined };
+    },
+    async close() {
+      const s = started === null ? null : await started.catch(() => null);
+      started = null;
+      await s?.close();
+    },
+  };
+}
+
 export interface S3Server {
   readonly clientOptions: {
     endpoint: string;

@@ -23,6 +23,23 @@ export function benchDatum(i: number, causalParent: string | null, createdAt?: n
   });
 }
 
+/** The queries part: the tag it filters on and its 20 distinct values (one in 20 datums has each). */
+export const QUERY_TAG = "topic";
+export const QUERY_VALUES: readonly string[] = Array.from({ length: 20 }, (_, k) => `t${String(k).padStart(2, "0")}`);
+
+/**
+ * The `i`-th datum of the queries part: as `benchDatum` (1 KiB, 3 tags), with `topic` (cycling
+ * through `QUERY_VALUES`) in place of `session`.
+ */
+export function queryDatum(i: number, causalParent: string | null, createdAt: number): Datum {
+  return makeDatum({
+    content: CONTENTS[i % CONTENTS.length] as Uint8Array,
+    causalParent,
+    metadata: { role: ROLES[i % 3] as string, step: String(i), [QUERY_TAG]: QUERY_VALUES[i % QUERY_VALUES.length] as string },
+    createdAt,
+  });
+}
+
 /**
  * The prefill every contender of a tier loads: `n` datums in chains of `CHAIN_DEPTH` (each
  * datum's parent is the previous one, every tenth starts a new chain), so `causalChain` of a

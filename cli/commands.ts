@@ -1,21 +1,25 @@
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { makeDatum } from "../core/datum.js";
-import { createStoreFromConfig } from "../core/config/compose.js";
-import { openDefaultStore } from "../core/default-store.js";
+import { openDefaultStore } from "../compose/default-store.js";
 import { dgentError, isDgentError } from "../core/errors.js";
 import { nearest } from "../core/registry.js";
 import type { Store } from "../core/store.js";
-import { backendText, chainText, datumJson, datumTable } from "./format.js";
-import { CONFIG_COMMANDS, configFor, overrides } from "./config-commands.js";
-import { LATTICE_COMMANDS } from "./lattice-commands.js";
+import { backendText } from "./format.js";
+import { type Command, type Context, type Io, print, printJson, quoted, usage } from "./command.js";
+import { safe } from "./terminal.js";
 
-export interface Io {
-  stdout(chunk: string | Uint8Array): unknown;
-  stderr(chunk: string): unknown;
-  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
-  env: NodeJS.ProcessEnv;
-}
+export { type Command, type Context, type Io, print, printJson, quoted, usage } from "./command.js";
+import { BACKUP_COMMANDS } from "./backup-commands.js";
+import { CONFIG_COMMANDS, configFor, overrides } from "./config-commands.js";
+import { CRYPT_COMMANDS } from "./crypt-commands.js";
+import { LATTICE_COMMANDS } from "./lattice-commands.js";
+import { PATH_COMMANDS } from "./path-commands.js";
+import { QUERY_COMMANDS } from "./query-commands.js";
+import { REF_COMMANDS } from "./ref-commands.js";
+import { SEARCH_COMMANDS } from "./search-commands.js";
+import { SERVE_COMMANDS } from "./serve-commands.js";
 
 const GLOBAL = {
   config: { type: "string" },
@@ -24,34 +28,6 @@ const GLOBAL = {
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];
-
-export interface Command {
-  summary: string;
-  usage: string;
-  options: ParseArgsConfig["options"];
-  run(ctx: Context): Promise<number>;
-}
-
-export interface Context {
-  positionals: string[];
-  values: Record<string, string | boolean | string[] | undefined>;
-  io: Io;
-  json: boolean;
-  store(): Promise<Store>;
-}
-
-export const print = (io: Io, text: string) => io.stdout(`${text}\n`);
-
-export function usage(message: string): Error {
-  return dgentError("DGENT_USAGE", message, { unit: "cli" });
-}
-
-function one(ctx: Context, what: string): string {
-  const [value, extra] = ctx.positionals;
-  if (value === undefined) throw usage(`missing ${what}; see \`dgent ${ctx.values.__command} --help\``);
-  if (extra !== undefined) throw usage(`unexpected argument ${JSON.stringify(extra)}`);
-  return value;
-}
 
 async function readStdin(stdin: Io["stdin"]): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -63,30 +39,16 @@ function parseMeta(pairs: readonly string[]): Record<string, string> {
   const metadata: Record<string, string> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf("=");
-    if (eq <= 0) throw usage(`--meta takes key=value, got ${JSON.stringify(pair)}`);
+    if (eq <= 0) throw usage(`--meta takes key=value, got ${quoted(pair)}`);
     metadata[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return metadata;
 }
 
-function parseAfter(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (/^-?\d+(\.\d+)?$/.test(value)) return Number(value);
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw usage(`--after takes epoch milliseconds or an ISO date, got ${JSON.stringify(value)}`);
-  return ms;
-}
-
-function parseLimit(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw usage(`--limit takes a whole number, got ${JSON.stringify(value)}`);
-  return Number(value);
-}
-
 export const COMMANDS: Record<string, Command> = {
   put: {
     summary: "store content (an argument, a file or stdin) and print the new id",
-    usage: "dgent put [CONTENT] [--file PATH] [--parent ID] [--meta k=v]... [--id ID | --content-id] [--id-prefix P]",
+    usage: "dgent put [CONTENT] [--file PATH] [--parent ID] [--meta k=v]... [--id ID | --content-id] [--id-prefix P] [--allow-empty]",
     options: {
       parent: { type: "string", short: "p" },
       meta: { type: "string", short: "m", multiple: true },
@@ -94,22 +56,34 @@ export const COMMANDS: Record<string, Command> = {
       "content-id": { type: "boolean" },
       "id-prefix": { type: "string" },
       file: { type: "string", short: "f" },
+      "allow-empty": { type: "boolean" },
     },
     async run(ctx) {
       const [text, extra] = ctx.positionals;
       if (extra !== undefined) throw usage(`put takes one CONTENT argument; quote it, or pipe it on stdin`);
       const file = ctx.values.file as string | undefined;
       if (text !== undefined && file !== undefined) throw usage("give CONTENT or --file, not both");
+      if (ctx.values.id !== undefined && ctx.values["content-id"]) throw usage("give --id or --content-id, not both: --id names the datum, --content-id derives its id from the content");
+      if (ctx.values.id !== undefined && ctx.values["id-prefix"] !== undefined) throw usage("--id-prefix applies to generated ids; with --id, write the prefix into the id");
       let content: Uint8Array;
+      let from: string;
       if (file !== undefined) {
         try {
           content = readFileSync(file);
         } catch (error) {
-          throw usage(`cannot read --file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+          throw usage(`cannot read --file ${safe(file)}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
         }
-      } else if (text !== undefined) content = Buffer.from(text, "utf8");
-      else if (ctx.io.stdin.isTTY) throw usage("nothing to store: give CONTENT, --file PATH, or pipe data on stdin");
-      else content = await readStdin(ctx.io.stdin);
+        from = `--file ${safe(file)} is empty`;
+      } else if (text !== undefined) {
+        content = Buffer.from(text, "utf8");
+        from = "CONTENT is an empty string";
+      } else if (ctx.io.stdin.isTTY) throw usage("nothing to store: give CONTENT, --file PATH, or pipe data on stdin");
+      else {
+        content = await readStdin(ctx.io.stdin);
+        from = "stdin gave 0 bytes";
+      }
+      // An empty datum is more often a broken pipe or an unset variable than a wish.
+      if (content.byteLength === 0 && !ctx.values["allow-empty"]) throw usage(`nothing to store: ${from}; --allow-empty stores an empty datum`);
       const store = await ctx.store();
       const parent = ctx.values.parent as string | undefined;
       const datum = makeDatum({
@@ -121,73 +95,23 @@ export const COMMANDS: Record<string, Command> = {
         ...(ctx.values["id-prefix"] !== undefined ? { idPrefix: ctx.values["id-prefix"] as string } : {}),
       });
       if (parent !== undefined && (await store.get(parent)) === null) {
-        ctx.io.stderr(`dgent: warning: parent ${parent} is not stored; the chain will stop there\n`);
+        ctx.io.stderr(`dgent: warning: parent ${quoted(parent)} is not stored; the chain will stop there\n`);
       }
       const id = await store.put(datum);
-      print(ctx.io, ctx.json ? JSON.stringify({ id }) : id);
+      if (ctx.json) printJson(ctx.io, { id });
+      else print(ctx.io, id);
       return 0;
     },
   },
-  get: {
-    summary: "write a datum's raw bytes to stdout (--json: the whole datum)",
-    usage: "dgent get ID [--json]",
-    options: {},
-    async run(ctx) {
-      const id = one(ctx, "ID");
-      const datum = await (await ctx.store()).get(id);
-      if (datum === null) {
-        if (ctx.json) print(ctx.io, "null");
-        ctx.io.stderr(`dgent: no datum with id ${JSON.stringify(id)}\n`);
-        return 1;
-      }
-      if (ctx.json) print(ctx.io, JSON.stringify(datumJson(datum)));
-      else ctx.io.stdout(datum.content);
-      return 0;
-    },
-  },
-  delete: {
-    summary: "delete a datum; exit 1 when there was none",
-    usage: "dgent delete ID [--json]",
-    options: {},
-    async run(ctx) {
-      const id = one(ctx, "ID");
-      const existed = await (await ctx.store()).delete(id);
-      if (ctx.json) print(ctx.io, JSON.stringify({ id, deleted: existed }));
-      else if (existed) print(ctx.io, `deleted ${id}`);
-      else ctx.io.stderr(`dgent: no datum with id ${JSON.stringify(id)}\n`);
-      return existed ? 0 : 1;
-    },
-  },
-  list: {
-    summary: "list datums, newest first",
-    usage: "dgent list [--prefix P] [--after MS|ISO-DATE] [--limit N] [--json]",
-    options: { prefix: { type: "string" }, after: { type: "string" }, limit: { type: "string", short: "l" } },
-    async run(ctx) {
-      if (ctx.positionals.length) throw usage(`list takes no arguments; did you mean --prefix ${ctx.positionals[0]}?`);
-      const after = parseAfter(ctx.values.after as string | undefined);
-      const limit = parseLimit(ctx.values.limit as string | undefined);
-      const datums = await (await ctx.store()).list({
-        ...(ctx.values.prefix !== undefined ? { prefix: ctx.values.prefix as string } : {}),
-        ...(after !== undefined ? { after } : {}),
-        ...(limit !== undefined ? { limit } : {}),
-      });
-      print(ctx.io, ctx.json ? JSON.stringify(datums.map(datumJson)) : datumTable(datums));
-      return 0;
-    },
-  },
-  chain: {
-    summary: "print a datum's causal chain, oldest first",
-    usage: "dgent chain ID [--json]",
-    options: {},
-    async run(ctx) {
-      const id = one(ctx, "ID");
-      const chain = await (await ctx.store()).causalChain(id);
-      print(ctx.io, ctx.json ? JSON.stringify(chain.map(datumJson)) : chainText(chain));
-      return chain.length === 0 ? 1 : 0;
-    },
-  },
+  ...QUERY_COMMANDS,
   ...LATTICE_COMMANDS,
+  ...REF_COMMANDS,
+  ...SEARCH_COMMANDS,
+  ...PATH_COMMANDS,
   ...CONFIG_COMMANDS,
+  ...SERVE_COMMANDS,
+  ...BACKUP_COMMANDS,
+  ...CRYPT_COMMANDS,
   backend: {
     summary: "show the tiers, their ranks, which one writes land on, counts and pending promotions",
     usage: "dgent backend [--json]",
@@ -195,7 +119,8 @@ export const COMMANDS: Record<string, Command> = {
     async run(ctx) {
       if (ctx.positionals.length) throw usage("backend takes no arguments");
       const report = await (await ctx.store()).backend();
-      print(ctx.io, ctx.json ? JSON.stringify(report, null, 2) : backendText(report));
+      if (ctx.json) printJson(ctx.io, report, 2);
+      else print(ctx.io, backendText(report));
       return 0;
     },
   },
@@ -206,12 +131,12 @@ function helpText(): string {
   return [
     "dgent — persistence for agents. Data lives in SQLite under $XDG_DATA_HOME/dgent unless a config file says otherwise.",
     "",
-    "Usage: dgent <command> [options]",
+    "Usage: dgent <command> [options]   (options may also come before the command)",
     "",
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     `  ${"bench".padEnd(width)}  measure every tier against the raw drivers and peer libraries (dgent bench --help)`,
     "",
-    "Options for every command:",
+    "Options for every command (an option given twice with different values is refused):",
     "  --config PATH        the config file (default: $DGENT_CONFIG, else dgent.config.json|yaml|yml here)",
     "  -n, --namespace NS   the store to use (default: $DGENT_NAMESPACE or \"default\")",
     "  --data-dir DIR       where local tiers keep files (default: $XDG_DATA_HOME/dgent)",
@@ -235,7 +160,9 @@ async function openStore(ctx: Context): Promise<Store> {
   const found = configFor(ctx);
   if (!found) return openDefaultStore({ env: ctx.io.env, ...overrides(ctx) });
   const forced = ctx.io.env.DGENT_BACKEND || ctx.io.env.KGENTS_DGENT_BACKEND;
-  if (forced) ctx.io.stderr(`dgent: warning: DGENT_BACKEND=${forced} is ignored: ${found.path} chooses the tiers\n`);
+  if (forced) ctx.io.stderr(`dgent: warning: DGENT_BACKEND=${safe(forced)} is ignored: ${safe(found.path)} chooses the tiers\n`);
+  // The config machinery (parsing, validation, modules) loads only when there is a config file.
+  const { createStoreFromConfig } = await import("../compose/config/compose.js");
   const store = await createStoreFromConfig(found.path, { env: ctx.io.env, ...overrides(ctx) });
   await store.open();
   return store;
@@ -243,18 +170,19 @@ async function openStore(ctx: Context): Promise<Store> {
 
 /** Runs one command line; returns the exit code. Throws DgentErrors for the caller to print. */
 export async function run(argv: readonly string[], io: Io): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
-    print(io, helpText());
-    return name === undefined ? 2 : 0;
-  }
-  if (name === "--version" || name === "-v") {
+  if (argv[0] === "--version" || argv[0] === "-v") {
     print(io, version());
     return 0;
   }
+  const { leading, name, rest: after } = splitCommand(argv);
+  if (name === undefined || name === "help") {
+    print(io, helpText());
+    return name === undefined && !leading.includes("--help") && !leading.includes("-h") ? 2 : 0;
+  }
+  // Options given before the command count as if given after it.
+  const rest = [...leading, ...after];
   if (name === "bench") {
-    // Loaded only when asked for: the benchmark and its peer libraries stay off every other path.
-    const { runBench } = await import("../benchmarks/cli.js");
+    const runBench = await loadBench();
     return runBench(rest, {
       stdout: (chunk) => io.stdout(chunk),
       stderr: (chunk) => io.stderr(chunk),
@@ -265,14 +193,16 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   const command = COMMANDS[name];
   if (!command) {
     const near = nearest(name, Object.keys(COMMANDS));
-    throw usage(`unknown command ${JSON.stringify(name)}${near ? `; did you mean "${near}"?` : ""} (dgent --help lists them)`);
+    throw usage(`unknown command ${quoted(name)}${near ? `; did you mean "${near}"?` : ""} (dgent --help lists them)`);
   }
   let parsed: ReturnType<typeof parseArgs>;
+  const options = { ...GLOBAL, ...command.options };
   try {
-    parsed = parseArgs({ args: [...rest], options: { ...GLOBAL, ...command.options }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: [...rest], options, allowPositionals: true, strict: true, tokens: true });
   } catch (error) {
-    throw usage(`${(error as Error).message.replace(/\. To specify.*$/s, "")}; usage: ${command.usage}`);
+    throw usage(`${safe((error as Error).message.replace(/\. To specify.*$/s, ""))}; usage: ${command.usage}`);
   }
+  refuseRepeats(parsed.tokens ?? [], options, command.usage);
   const values = { ...parsed.values, __command: name } as Context["values"];
   if (values.help) {
     print(io, `${command.usage}\n\n${command.summary}`);
@@ -295,4 +225,74 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     const opened = store as Store | null;
     if (opened) await opened.close();
   }
+}
+
+/**
+ * The options before the command (`dgent --namespace x list`), the command, and what follows it.
+ * Only the options every command takes may come first; their values are checked with the rest.
+ */
+function splitCommand(argv: readonly string[]): { leading: string[]; name: string | undefined; rest: string[] } {
+  const leading: string[] = [];
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--") {
+      i++;
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") break;
+    const match = /^--([^=]+)(=.*)?$/.exec(arg);
+    const spec = match ? (GLOBAL as Record<string, { type: string; short?: string }>)[match[1] as string] : Object.values(GLOBAL).find((o) => "short" in o && `-${o.short}` === arg.slice(0, 2));
+    if (!spec) {
+      throw usage(`unknown option ${quoted(arg)} before the command; only ${Object.keys(GLOBAL).map((k) => `--${k}`).join(", ")} may come first (dgent --help)`);
+    }
+    leading.push(arg);
+    const inline = match ? match[2] !== undefined : arg.length > 2;
+    if (spec.type === "string" && !inline) {
+      const value = argv[i + 1];
+      if (value === undefined) throw usage(`${arg} needs a value`);
+      leading.push(value);
+      i++;
+    }
+  }
+  return { leading, name: argv[i], rest: argv.slice(i + 1) };
+}
+
+/** An option given twice is refused unless it may repeat (`--meta`): which one was meant is not for dgent to guess. */
+function refuseRepeats(tokens: NonNullable<ReturnType<typeof parseArgs>["tokens"]>, options: ParseArgsConfig["options"], usageText: string): void {
+  const seen = new Map<string, string | undefined>();
+  for (const token of tokens) {
+    if (token.kind !== "option" || (options?.[token.name] as { multiple?: boolean } | undefined)?.multiple) continue;
+    if (seen.has(token.name) && seen.get(token.name) !== token.value) {
+      throw usage(`--${token.name} is given twice with different values; give it once. Usage: ${usageText}`);
+    }
+    seen.set(token.name, token.value);
+  }
+}
+
+/** What the benchmark's entry point (`benchmarks/cli.ts`) exports for `dgent bench`. */
+type RunBench = (
+  args: readonly string[],
+  io: { stdout(chunk: string): void; stderr(chunk: string): void; env: NodeJS.ProcessEnv; stderrIsTTY: boolean },
+) => Promise<number>;
+
+/**
+ * The benchmark is found beside the build at run time, not imported: the CLI does not depend on
+ * it, and its peer libraries stay off every other path. A build without it says so.
+ */
+async function loadBench(): Promise<RunBench> {
+  const entry = new URL("../benchmarks/cli.js", import.meta.url);
+  let mod: { runBench?: RunBench };
+  try {
+    mod = (await import(entry.href)) as { runBench?: RunBench };
+  } catch (error) {
+    throw dgentError("DGENT_MISSING_DEPENDENCY", `dgent bench needs the benchmark beside the CLI (${fileURLToPath(entry)}), and it could not be loaded: ${(error as Error).message}`, {
+      unit: "cli",
+      cause: error,
+    });
+  }
+  if (typeof mod.runBench !== "function") {
+    throw dgentError("DGENT_MISSING_DEPENDENCY", `${fileURLToPath(entry)} does not export runBench`, { unit: "cli" });
+  }
+  return mod.runBench;
 }

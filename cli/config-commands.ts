@@ -1,13 +1,13 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { stringify } from "yaml";
-import { resolveConfig, type ResolvedConfig } from "../core/config/compose.js";
-import { CONFIG_FILE_NAMES, findConfig, type FoundConfig } from "../core/config/load.js";
-import { redactConfig } from "../core/config/redact.js";
-import { defaultTiers, resolveEnvironment } from "../core/default-store.js";
+import type { ResolvedConfig } from "../compose/config/compose.js";
+import { CONFIG_FILE_NAMES, findConfig, type FoundConfig } from "../compose/config/find.js";
+import { redactConfig, redactText } from "../compose/config/redact.js";
+import { defaultTiers, resolveEnvironment } from "../compose/default-store.js";
 import { dgentError, isDgentError } from "../core/errors.js";
-import type { Command, Context } from "./commands.js";
-import { print, usage } from "./commands.js";
+import type { Command, Context } from "./command.js";
+import { print, printJson, usage } from "./command.js";
+import { safe, safeYaml } from "./terminal.js";
 import { ARCHIVE_TIERS, INIT_PROFILES, initTemplate, type ArchiveTier, type InitProfile } from "./init-templates.js";
 
 /** The config file this command line uses, or null for the embedded default. */
@@ -49,9 +49,9 @@ function effective(r: ResolvedConfig): Record<string, unknown> {
 }
 
 /** The embedded default as a config, for `config print` without a file. */
-function embedded(ctx: Context): Record<string, unknown> {
+async function embedded(ctx: Context): Promise<Record<string, unknown>> {
   const env = resolveEnvironment(ctx.io.env, overrides(ctx));
-  const tiers = defaultTiers(env);
+  const tiers = await defaultTiers(env);
   return {
     version: 1,
     namespace: env.namespace,
@@ -61,6 +61,11 @@ function embedded(ctx: Context): Record<string, unknown> {
     ...(tiers.length > 1 ? { journalPath: join(env.dataDir, `${env.namespace}.pending-deletes.jsonl`) } : {}),
     plugins: [],
   };
+}
+
+/** Reading and checking a config file: loaded by the commands that do, not at start-up. */
+async function resolveConfig(...args: Parameters<typeof import("../compose/config/compose.js").resolveConfig>): Promise<ResolvedConfig> {
+  return (await import("../compose/config/compose.js")).resolveConfig(...args);
 }
 
 async function validate(ctx: Context): Promise<number> {
@@ -73,14 +78,14 @@ async function validate(ctx: Context): Promise<number> {
     // Every problem on its own line; the first comes last, from the error itself.
     const problems = isDgentError(error) ? (error.details.problems as { path: string; message: string; line?: number; column?: number }[] | undefined) : undefined;
     for (const p of (problems ?? []).slice(1)) {
-      ctx.io.stderr(`dgent: also ${found.path}${p.line ? `:${p.line}:${p.column}` : ""}: ${p.path}: ${p.message}\n`);
+      ctx.io.stderr(`dgent: also ${safe(redactText(`${found.path}${p.line ? `:${p.line}:${p.column}` : ""}: ${p.path}: ${p.message}`))}\n`);
     }
     throw error;
   }
   if (ctx.json) {
-    print(
+    printJson(
       ctx.io,
-      JSON.stringify({
+      redactConfig({
         ok: true,
         file: found.path,
         via: found.via,
@@ -99,7 +104,7 @@ async function validate(ctx: Context): Promise<number> {
     `  namespace: ${r.namespace}`,
     `  tiers:     ${r.tiers.map((t) => `${t.adapter} (rank ${t.rank}${t.adapter === r.landing ? ", landing" : ""})`).join(" → ")}`,
     `  plugins:   ${r.plugins.map((p) => p.plugin).join(", ") || "none"}`,
-    ...r.modules.map((m) => `  module:    ${m.specifier} → ${[...m.adapters.map((a) => `adapter ${a}`), ...m.plugins.map((p) => `plugin ${p}`)].join(", ")} (dgent ${m.range})`),
+    ...r.modules.map((m) => `  module:    ${redactText(m.specifier)} → ${[...m.adapters.map((a) => `adapter ${a}`), ...m.plugins.map((p) => `plugin ${p}`)].join(", ")} (dgent ${m.range})`),
     ...(r.variables.size ? [`  reads:     ${[...r.variables].sort().join(", ")}`] : []),
   ];
   print(ctx.io, lines.join("\n"));
@@ -108,15 +113,15 @@ async function validate(ctx: Context): Promise<number> {
 
 async function printConfig(ctx: Context): Promise<number> {
   const found = configFor(ctx);
-  const body = redactConfig(found ? effective(await resolveConfig(found.path, { env: ctx.io.env, ...overrides(ctx) })) : embedded(ctx));
+  const body = redactConfig(found ? effective(await resolveConfig(found.path, { env: ctx.io.env, ...overrides(ctx) })) : await embedded(ctx));
   if (ctx.json) {
-    print(ctx.io, JSON.stringify(body, null, 2));
+    printJson(ctx.io, body, 2);
     return 0;
   }
   const header = found
     ? `# resolved from ${found.path} (found via ${found.via}); secrets redacted`
     : "# no config file: the embedded default (DGENT_DATABASE_URL and DGENT_BACKEND decide); secrets redacted";
-  ctx.io.stdout(`${header}\n${stringify(body, { lineWidth: 0 })}`);
+  ctx.io.stdout(`${safe(header)}\n${safeYaml(body)}`);
   return 0;
 }
 
@@ -153,6 +158,7 @@ export const CONFIG_COMMANDS: Record<string, Command> = {
       const text = initTemplate(profile as InitProfile, archive as ArchiveTier);
       if (ctx.values.stdout) {
         if (ctx.values.output !== undefined) throw usage("give --output or --stdout, not both");
+        if (ctx.values.force) throw usage("--force overwrites a file; --stdout writes none");
         ctx.io.stdout(text);
         return 0;
       }
@@ -169,7 +175,7 @@ export const CONFIG_COMMANDS: Record<string, Command> = {
           : profile === "team-postgres"
             ? "export DGENT_DATABASE_URL=postgres://…, then dgent config validate"
             : `export DGENT_DATABASE_URL=postgres://… and ${archive === "s3" ? "DGENT_S3_BUCKET" : "DGENT_GCS_BUCKET"}=…, then dgent config validate`;
-      if (ctx.json) print(ctx.io, JSON.stringify({ file, profile, ...(profile === "production" ? { archive } : {}) }));
+      if (ctx.json) printJson(ctx.io, { file, profile, ...(profile === "production" ? { archive } : {}) });
       else print(ctx.io, `wrote ${file} (${profile}${profile === "production" ? `, ${archive} archive` : ""} profile). Next: ${next}`);
       return 0;
     },

@@ -1,5 +1,6 @@
 import type { Datum } from "../core/datum.js";
 import type { BackendReport } from "../core/store.js";
+import { safe } from "./terminal.js";
 
 /** A datum as JSON: content as UTF-8 text when it is valid UTF-8, else base64. */
 export function datumJson(d: Datum): Record<string, unknown> {
@@ -19,12 +20,15 @@ export function datumJson(d: Datum): Record<string, unknown> {
 
 function preview(d: Datum, width: number): string {
   const text = Buffer.from(d.content.buffer, d.content.byteOffset, d.content.byteLength).toString("utf8");
-  // Replace control characters (and invalid sequences) so one datum stays on one line.
-  const flat = text.replace(/[\u0000-\u001f\u007f-\u009f\ufffd]+/g, " ").trim();
+  // Replace control and bidi characters (and invalid sequences) so one datum stays on one line,
+  // in reading order.
+  const flat = text.replace(/[\u0000-\u001f\u007f-\u009f\ufffd\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]+/g, " ").trim();
   return flat.length > width ? `${flat.slice(0, width - 1)}…` : flat;
 }
 
-function table(headers: readonly string[], rows: readonly string[][]): string {
+/** Columns padded to their widest cell; every cell shown terminal-safe (`safe`) before it is measured. */
+function table(headers: readonly string[], cells: readonly string[][]): string {
+  const rows = cells.map((r) => r.map(safe));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: readonly string[]) =>
     cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] as number))).join("  ").trimEnd();
@@ -70,6 +74,8 @@ export function backendText(report: BackendReport): string {
     t.bytes === null ? "?" : String(t.bytes),
     t.up ? (t.location ?? "") : (t.error ?? ""),
   ]);
-  const tail = `pending promotions: ${report.pendingPromotions}; pending deletes: ${report.pendingDeletes}`;
+  const p = report.promotion;
+  const promotion = p === null ? "" : `; promotion ${p.from} → ${p.to}: ${p.running ? "running" : "done"}, ${p.moved}${p.total === null ? "" : ` of ${p.total}`} moved${p.kept ? `, ${p.kept} kept below` : ""}`;
+  const tail = `pending promotions: ${report.pendingPromotions}; pending deletes: ${report.pendingDeletes}${promotion}`;
   return `${head}\n${table(["TIER", "RANK", "DURABILITY", "LANDING", "STATE", "DATUMS", "BYTES", "WHERE / ERROR"], rows)}\n${tail}`;
 }

@@ -13,8 +13,8 @@ const HEADER = (title: string, lines: string[]) =>
     "#",
     "# ${VAR} and ${VAR:-default} are read from the environment; a value that is exactly ${VAR:-}",
     "# and comes out empty is left out. Check this file with `dgent config validate`; see what it",
-    "# resolves to (secrets redacted) with `dgent config print`. Every key: core/config/README.md in",
-    "# the dgent package; the JSON Schema: node_modules/dgent/dist/core/config/schema.json.",
+    "# resolves to (secrets redacted) with `dgent config print`. Every key: compose/config/README.md in",
+    "# the dgent package; the JSON Schema: node_modules/dgent/dist/compose/config/schema.json.",
     "version: 1",
     "",
   ].join("\n");

@@ -1,6 +1,6 @@
-import { migrate, type MigrationReport } from "../core/migrate.js";
-import type { Command, Io } from "./commands.js";
-import { print, usage } from "./commands.js";
+import type { MigrationReport } from "../compose/migrate.js";
+import type { Command, Io } from "./command.js";
+import { print, printJson, usage } from "./command.js";
 
 /** A progress bar on a terminal; a line every 10 % otherwise (logs stay readable). */
 function progress(io: Io, label: string): (done: number, total: number) => void {
@@ -29,6 +29,7 @@ function reportText(r: MigrationReport): string {
   const lines = [
     `${r.dryRun ? "dry run: " : ""}${r.from} → ${r.to} (namespace ${r.namespace})`,
     `  source datums:     ${r.total}`,
+    ...(r.targetExists ? [] : ["  target:            does not exist yet (--execute creates it)"]),
     r.dryRun ? `  would copy:        ${r.copied}` : `  copied this run:   ${r.copied}${r.resumedFrom ? ` (resumed after ${r.resumedFrom})` : ""}`,
     ...(r.dryRun ? [`  already present:   ${r.alreadyPresent}`] : []),
     `  conflicts:         ${r.conflicts.length}${r.conflicts.length ? ` (first: ${r.conflicts.slice(0, 3).join(", ")})` : ""}`,
@@ -48,7 +49,7 @@ export const LATTICE_COMMANDS: Record<string, Command> = {
     async run(ctx) {
       if (ctx.positionals.length) throw usage("upgrade takes no arguments");
       const results = await (await ctx.store()).upgrade();
-      if (ctx.json) print(ctx.io, JSON.stringify(results));
+      if (ctx.json) printJson(ctx.io, results);
       else if (results.length === 0) print(ctx.io, "nothing to promote: every datum is on the landing tier");
       else for (const r of results) print(ctx.io, `${r.from} → ${r.to}: moved ${r.moved}${r.kept.length ? `, kept ${r.kept.length} (a different datum holds the id above)` : ""}`);
       return results.some((r) => r.kept.length > 0) ? 1 : 0;
@@ -70,8 +71,12 @@ export const LATTICE_COMMANDS: Record<string, Command> = {
       if (!from || !to) throw usage("migrate needs --from URL and --to URL");
       const dryRun = ctx.values["dry-run"] === true;
       if (dryRun === (ctx.values.execute === true)) throw usage("choose one of --dry-run (report only) or --execute (copy)");
+      if (dryRun && ctx.values.checkpoint !== undefined) throw usage("--checkpoint applies to --execute; a dry run keeps no checkpoint");
+      if (ctx.values["data-dir"] !== undefined) throw usage("--data-dir does not apply to migrate: --from and --to name the stores");
+      if (ctx.values.config !== undefined) throw usage("--config does not apply to migrate: --from and --to name the stores");
       const batch = ctx.values.batch === undefined ? undefined : Number(ctx.values.batch);
       if (batch !== undefined && (!Number.isInteger(batch) || batch < 1)) throw usage("--batch takes a positive whole number");
+      const { migrate } = await import("../compose/migrate.js"); // only this command needs it
       const report = await migrate({
         from,
         to,
@@ -81,7 +86,8 @@ export const LATTICE_COMMANDS: Record<string, Command> = {
         ...(ctx.values.checkpoint !== undefined ? { checkpointPath: ctx.values.checkpoint as string } : {}),
         onProgress: ctx.json ? undefined : progress(ctx.io, dryRun ? "checking" : "copying"),
       });
-      print(ctx.io, ctx.json ? JSON.stringify(report) : reportText(report));
+      if (ctx.json) printJson(ctx.io, report);
+      else print(ctx.io, reportText(report));
       return report.verified === false || report.conflicts.length > 0 ? 1 : 0;
     },
   },

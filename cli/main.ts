@@ -6,9 +6,21 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { isDgentError } from "../core/errors.js";
+import { redactText } from "../core/redact.js";
 import { run } from "./commands.js";
+import { safe } from "./terminal.js";
 
 export { run };
+
+/**
+ * The one line an error is printed as: `dgent: <message> [<CODE>]`, never a stack trace. The
+ * message is redacted (a last net under the redaction each unit does) and shown terminal-safe.
+ */
+export function errorLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = isDgentError(error) ? ` [${error.code}]` : "";
+  return `dgent: ${safe(redactText(message))}${code}\n`;
+}
 
 async function main(): Promise<void> {
   const io = {
@@ -20,10 +32,8 @@ async function main(): Promise<void> {
   try {
     process.exitCode = await run(process.argv.slice(2), io);
   } catch (error) {
-    // One line, never a stack trace; the code tells scripts what happened.
-    const message = error instanceof Error ? error.message : String(error);
-    const code = isDgentError(error) ? ` [${error.code}]` : "";
-    process.stderr.write(`dgent: ${message}${code}\n`);
+    // One line; the code tells scripts what happened.
+    process.stderr.write(errorLine(error));
     process.exitCode = isDgentError(error, "DGENT_USAGE") ? 2 : 1;
   }
 }

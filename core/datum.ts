@@ -12,7 +12,7 @@ export interface Datum {
   readonly createdAt: number;
   /** The id of the datum that caused this one, or null. */
   readonly causalParent: string | null;
-  /** String tags; no schema. */
+  /** String tags; no schema. Keys and values hold no U+0000 and no lone surrogate. */
   readonly metadata: Readonly<Record<string, string>>;
 }
 
@@ -93,7 +93,27 @@ export function assertMetadata(metadata: unknown, id = "?"): asserts metadata is
         `metadata ${JSON.stringify(key)} of datum ${JSON.stringify(id)} must be a string, got ${describe(v)}`,
       );
     }
+    if (!storableText(key) || !storableText(v)) {
+      throw dgentError(
+        "DGENT_INVALID_METADATA",
+        `metadata ${JSON.stringify(key)} of datum ${JSON.stringify(id)} holds U+0000 or a lone UTF-16 surrogate; ` +
+          "no tier stores those (Postgres text and JSONB cannot hold U+0000, and a lone surrogate is not UTF-8)",
+        { details: { id, key } },
+      );
+    }
   }
+}
+
+// U+0000 and the surrogate range: a cheap first look before the exact check.
+const SUSPECT_TEXT = /[\u0000\ud800-\udfff]/;
+
+/**
+ * True when every tier can store `text` as it is: no U+0000 and no lone surrogate. Every tier
+ * accepts exactly the same datums, so a datum that one tier (Postgres) could not hold is refused
+ * at `put` on all of them, and promotion never meets one (see core/LATTICE.md).
+ */
+export function storableText(text: string): boolean {
+  return !SUSPECT_TEXT.test(text) || (!text.includes("\u0000") && text.isWellFormed());
 }
 
 /** True when two byte arrays hold the same bytes. */

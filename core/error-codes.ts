@@ -33,7 +33,7 @@ export const ERROR_CODES = {
   DGENT_INVALID_CONTENT: {
     kind: "validation",
     retryable: false,
-    summary: "Datum content is not a Uint8Array (or Buffer).",
+    summary: "Datum content is not a Uint8Array (or Buffer), or does not encode/decode with the codec the reader or its metadata (`dgent.codec`) names; `details: { id, codec, recorded }`.",
   },
   DGENT_INVALID_METADATA: {
     kind: "validation",
@@ -45,10 +45,25 @@ export const ERROR_CODES = {
     retryable: false,
     summary: "Options passed to an operation, adapter or plugin do not fit their schema.",
   },
+  DGENT_INVALID_QUERY: {
+    kind: "validation",
+    retryable: false,
+    summary: "A query's options are wrong: an unknown option or filter operator, a malformed cursor or one made for other filters, a limit out of range; `details: { field }` names the option.",
+  },
   DGENT_CONFLICT: {
     kind: "conflict",
     retryable: false,
     summary: "A different datum already exists under this id (the append-only law); nothing was changed.",
+  },
+  DGENT_REF_CONFLICT: {
+    kind: "conflict",
+    retryable: false,
+    summary: "A ref did not hold what a move expected (a version, a target, or absence); nothing was changed. `details: { name, expected, actual }` says what the ref holds now.",
+  },
+  DGENT_UNSUPPORTED: {
+    kind: "config",
+    retryable: false,
+    summary: "The tier an operation needs does not declare the capability it takes (refs, transactions); `details: { tier, capability }`. Compose the store with a tier that has it.",
   },
   DGENT_CAUSAL_CYCLE: {
     kind: "validation",
@@ -105,6 +120,11 @@ export const ERROR_CODES = {
     retryable: true,
     summary: "The storage backend cannot be reached right now; retrying later may succeed.",
   },
+  DGENT_DELETE_UNKNOWN: {
+    kind: "unavailable",
+    retryable: true,
+    summary: "A delete cannot tell whether the id existed: no tier that is up held it and a tier that may hold it is down (`details: { id, tiers }`). The delete is journaled and applies when the tier returns; a retry then answers for that time.",
+  },
   DGENT_MISSING_DEPENDENCY: {
     kind: "config",
     retryable: false,
@@ -119,6 +139,21 @@ export const ERROR_CODES = {
     kind: "config",
     retryable: false,
     summary: "No plugin is registered under this name.",
+  },
+  DGENT_UNKNOWN_PATH: {
+    kind: "config",
+    retryable: false,
+    summary: "A `self.data.*` path that does not exist; `details: { path, nearest? }` names the nearest known path.",
+  },
+  DGENT_UNKNOWN_SERVICE: {
+    kind: "config",
+    retryable: false,
+    summary: "No service or store of that name is defined in the service registry; `details: { name, known }`.",
+  },
+  DGENT_SERVICE_CYCLE: {
+    kind: "config",
+    retryable: false,
+    summary: "Services of the registry need each other in a circle; `details.chain` names them in order.",
   },
   DGENT_DUPLICATE_NAME: {
     kind: "config",
@@ -173,7 +208,7 @@ export const ERROR_CODES = {
   DGENT_CONFIG_INVALID: {
     kind: "config",
     retryable: false,
-    summary: "The config file does not fit its schema (`core/config/schema.json`), names a landing tier it does not list, lists tiers out of lattice order, or two config files compete; the message gives the file, the path inside it and the line.",
+    summary: "The config file does not fit its schema (`compose/config/schema.json`), names a landing tier it does not list, lists tiers out of lattice order, or two config files compete; the message gives the file, the path inside it and the line.",
   },
   DGENT_CONFIG_ENV_MISSING: {
     kind: "config",
@@ -189,6 +224,86 @@ export const ERROR_CODES = {
     kind: "config",
     retryable: false,
     summary: "A third-party module declares a range of supported dgent versions that excludes this dgent.",
+  },
+  DGENT_UNAUTHORIZED: {
+    kind: "config",
+    retryable: false,
+    summary: "The server needs a bearer token and got none, or one it does not know, or one that has expired (HTTP 401); the answer says nothing about what is stored.",
+  },
+  DGENT_FORBIDDEN: {
+    kind: "config",
+    retryable: false,
+    summary: "The bearer token is valid but not scoped for this namespace and right (read, write, admin) (HTTP 403); the answer says nothing about what is stored.",
+  },
+  DGENT_NOT_FOUND: {
+    kind: "validation",
+    retryable: false,
+    summary: "An HTTP request named a datum, ref or route that does not exist (HTTP 404); the remote tier turns it into `null` where the protocol returns one.",
+  },
+  DGENT_RATE_LIMITED: {
+    kind: "unavailable",
+    retryable: true,
+    summary: "A bearer token (or, without auth, a client address) made more requests than its rate allows (HTTP 429); `details: { retryAfterSeconds }`.",
+  },
+  DGENT_PAYLOAD_TOO_LARGE: {
+    kind: "budget",
+    retryable: false,
+    summary: "An HTTP request body is larger than the server's body limit (HTTP 413); `details: { limit }`.",
+  },
+  DGENT_BACKUP_CORRUPT: {
+    kind: "backend",
+    retryable: false,
+    summary: "A backup archive's bytes do not match its manifest: a chunk's SHA-256 or size, the manifest's own digest, or a chunk that does not decode; `details: { archive, chunk }` names the part. Nothing was restored.",
+  },
+  DGENT_BACKUP_TRUNCATED: {
+    kind: "backend",
+    retryable: false,
+    summary: "A backup archive ends early (no trailer, a chunk cut short or missing); `details: { archive, chunk }` names the chunk that is cut or the last whole one. Nothing was restored.",
+  },
+  DGENT_BACKUP_FORMAT: {
+    kind: "backend",
+    retryable: false,
+    summary: "A file or object is not a dgent backup archive, or was written in a newer format version than this dgent reads (`details: { archive, version }`).",
+  },
+  DGENT_BACKUP_CHAIN: {
+    kind: "config",
+    retryable: false,
+    summary: "An incremental backup's chain cannot be followed: its parent archive is missing or is not the archive it was made on, or no backup is as old as `--as-of`; `details: { archive, parent }`.",
+  },
+  DGENT_BACKUP_DECRYPT: {
+    kind: "config",
+    retryable: false,
+    summary: "An encrypted backup cannot be read: no `--identity` was given, or none of the identities given is a recipient of the archive; nothing was restored.",
+  },
+  DGENT_RESTORE_MISMATCH: {
+    kind: "backend",
+    retryable: false,
+    summary: "After a restore (or a restore drill), the digest of the restored datums differs from the digest the backup recorded; `details: { expected, actual }`.",
+  },
+  DGENT_CORRUPT: {
+    kind: "backend",
+    retryable: false,
+    summary: "A datum's stored bytes fail their checksum (a JSONL record's CRC-32; an encrypted datum that fails authentication is `DGENT_DECRYPT_FAILED`): the read fails instead of returning wrong bytes; `details: { id }`.",
+  },
+  DGENT_DECRYPT_FAILED: {
+    kind: "backend",
+    retryable: false,
+    summary: "An encrypted datum does not authenticate: its ciphertext, id, causal parent, namespace or clear metadata changed since it was sealed (e.g. moved to another id), or the key under its key id is not the one it was sealed with; `details: { id, keyId }`.",
+  },
+  DGENT_KEY_MISSING: {
+    kind: "config",
+    retryable: false,
+    summary: "The encryption plugin has no key: none configured (env `DGENT_ENCRYPTION_KEY`, a key file or a key provider), or a datum names a key id the keyring does not hold; `details: { keyId }`.",
+  },
+  DGENT_CRDT_TYPE: {
+    kind: "validation",
+    retryable: false,
+    summary: "A replicated value (dgent/patterns CRDTs) is stored as another CRDT type than the handle reading it; `details: { name, id, stored, expected }`.",
+  },
+  DGENT_CRDT_REPLICA_CLASH: {
+    kind: "conflict",
+    retryable: false,
+    summary: "A CRDT write number of this replica id is already stored with other content: two live writers share one replica id; `details: { name, replica, dot }`. Give each writer its own id (the default).",
   },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

@@ -12,8 +12,16 @@ export interface DgentErrorOptions {
   details?: Readonly<Record<string, unknown>>;
 }
 
-/** Every error dgent throws. `code` is one row of `core/ERRORS.md`. */
+/** Marks dgent's errors, by a registry symbol, so two copies of dgent in one process recognise each other's. */
+const ERROR_BRAND: unique symbol = Symbol.for("dgent.error");
+
+/**
+ * Every error dgent throws. `code` is one row of `core/ERRORS.md`. `instanceof` works across two
+ * copies of dgent in one process (an adapter package that brings its own): it checks a brand
+ * and, for the subclasses, the kind, not the class object.
+ */
 export class DgentError extends Error {
+  readonly [ERROR_BRAND] = true;
   readonly code: ErrorCode;
   readonly unit: string;
   readonly retryable: boolean;
@@ -32,6 +40,13 @@ export class DgentError extends Error {
 
   override get name(): string {
     return this.constructor.name;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (typeof value !== "object" || value === null || (value as Record<symbol, unknown>)[ERROR_BRAND] !== true) return false;
+    if (this === DgentError) return true;
+    const kind = KIND_OF_CLASS.get(this);
+    return kind !== undefined ? (value as DgentError).kind === kind : Function.prototype[Symbol.hasInstance].call(this, value);
   }
 }
 
@@ -60,6 +75,8 @@ const CLASS_BY_KIND: Record<ErrorKind, typeof DgentError> = {
   lifecycle: LifecycleError,
 };
 
+const KIND_OF_CLASS = new Map<unknown, ErrorKind>(Object.entries(CLASS_BY_KIND).map(([kind, ctor]) => [ctor, kind as ErrorKind]));
+
 /** Creates the error of the right subclass for a code. The one way dgent code makes errors. */
 export function dgentError(code: ErrorCode, message: string, options?: DgentErrorOptions): DgentError {
   const Ctor = CLASS_BY_KIND[ERROR_CODES[code].kind];
@@ -86,4 +103,13 @@ export function wrapError(
   if (isDgentError(error)) return error;
   const reason = error instanceof Error ? error.message : String(error);
   return dgentError(code, `${message}: ${reason}`, { ...options, cause: error });
+}
+
+/** `DGENT_CONFLICT`: a different datum already holds `id` (the append-only law); nothing was changed. */
+export function conflictError(id: string, unit: string) {
+  return dgentError(
+    "DGENT_CONFLICT",
+    `datum ${JSON.stringify(id)} already exists with different content, parent or metadata; datums are immutable`,
+    { unit, details: { id } },
+  );
 }

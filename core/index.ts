@@ -1,7 +1,8 @@
 /**
- * dgent core: the Datum, the five-method protocol, the lattice, hooks, registry and store.
- * Adapters live under `dgent/adapters/<name>`, plugins under `dgent/plugins/<name>`, the
- * conformance kit under `dgent/testing`.
+ * `dgent/extend`: the kernel, for adapter and plugin authors. The Datum, the five-method
+ * protocol, the lattice ordering (ranks as numbers), hooks, the registry, the store with its
+ * router and upgrader, and errors, plus the helpers an adapter needs at its boundary. It names
+ * no tier and no plugin. Applications import `dgent` instead.
  */
 export {
   type Datum,
@@ -35,6 +36,7 @@ export {
   LifecycleError,
   UnavailableError,
   ValidationError,
+  conflictError,
   dgentError,
   isDgentError,
   wrapError,
@@ -54,7 +56,7 @@ export {
   type ResolvedListOptions,
   SILENT_EVENTS,
 } from "./protocol.js";
-export { type BuiltInTier, RANKS, byDurability, rankLabel } from "./lattice.js";
+export { type DurabilityLabel, RANK_BANDS, byDurability, rankLabel } from "./lattice.js";
 export {
   type CommitResult,
   type DeferInfo,
@@ -75,15 +77,18 @@ export {
   type PluginApi,
   type PluginDefinition,
   Registry,
+  type LazyAdapter,
+  type LazyPlugin,
+  type UrlChoice,
+  type UrlContext,
   checkOptions,
-  defaultRegistry,
   defineAdapter,
   definePlugin,
   instantiateAdapter,
   nearest,
 } from "./registry.js";
 export { type JsonSchema, formatAjvErrors } from "./options-schema.js";
-export { walkCausalChain, walkCausalChainSync } from "./causal.js";
+export { cycleError, depthError, walkCausalChain, walkCausalChainSync } from "./causal.js";
 export { compareIds, compareNewestFirst } from "./order.js";
 export {
   type AnyPluginUse,
@@ -96,39 +101,61 @@ export {
   isStore,
   resolveListOptions,
 } from "./store.js";
-export { DEFAULT_NAMESPACE, assertNamespace, defaultDataDir, ensureWritableDir } from "./paths.js";
-export {
-  type DefaultStoreOptions,
-  type ResolvedEnvironment,
-  type TierChoice,
-  type UrlSource,
-  defaultStoreOptions,
-  defaultTiers,
-  openDefaultStore,
-  postgresProfileFor,
-  resolveEnvironment,
-  sqlitePathFromUrl,
-} from "./default-store.js";
+export { DEFAULT_NAMESPACE, assertNamespace, defaultDataDir, ensureWritableDir, localPathFromUrl } from "./paths.js";
 export { type RouterEvents, type RouterOptions, type TierState, isOutage } from "./router.js";
-export { type PromotionResult, type UpgraderPolicy } from "./upgrader.js";
+export { type PromotionProgress, type PromotionResult, type PromotionTrigger, type UpgraderPolicy } from "./upgrader.js";
 export { type IndexEntry, OrderedIndex } from "./ordered-index.js";
 export { Lifecycle } from "./lifecycle.js";
-export { conflict as conflictError } from "./tiers.js";
-export { type MigrateOptions, type MigrationReport, adapterForUrl, datumHash, migrate, redactPassword } from "./migrate.js";
+export { NETWORK_ERROR_CODES, importOptional, isNetworkErrorCode } from "./adapter-support.js";
 export {
-  CONFIG_FILE_NAMES,
-  type ConfigFile,
-  type ConfigOptions,
-  type ConfigOrigin,
-  type FoundConfig,
-  type LoadedConfig,
-  type LoadedModule,
-  type ResolvedConfig,
-  configSchema,
-  createStoreFromConfig,
-  dgentVersion,
-  findConfig,
-  loadConfig,
-  redactConfig,
-  resolveConfig,
-} from "./config/index.js";
+  REFLOG_LIMIT,
+  RefTable,
+  type Ref,
+  type RefExpectation,
+  type RefMove,
+  type ReflogEntry,
+  type TxOp,
+  type TxOpResult,
+  type TxResult,
+  assertExpectation,
+  assertRefName,
+  assertTxOps,
+  checkPuts,
+  meets,
+  movedRef,
+  deleteRefByCommit,
+  refConflict,
+  setRefByCommit,
+  txResults,
+} from "./refs.js";
+export { StoreRefs, type RefState, type TxBuilder, type UpdateOptions } from "./store-refs.js";
+export {
+  MAX_GET_MANY,
+  MAX_IN_VALUES,
+  MAX_WHERE_TAGS,
+  type DatumHeader,
+  type Order,
+  type Position,
+  type QueryFilter,
+  type QueryOptions,
+  type QueryPage,
+  type ResolvedQuery,
+  type ResolvedTagFilter,
+  type Select,
+  type Selected,
+  type TagFilter,
+  type Where,
+  compareInOrder,
+  countQuery,
+  evaluateQuery,
+  filtersNothing,
+  headerOf,
+  likePrefix,
+  matchesQuery,
+  prefixUpperBound,
+  resolveQuery,
+  unpaged,
+} from "./query.js";
+export { type DeleteManyOptions, type ListQuery, StoreQueries } from "./store-query.js";
+export { walkTail } from "./router-query.js";
+export { REDACTED, isSecretKey, redactText, redactUrl } from "./redact.js";

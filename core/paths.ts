@@ -1,6 +1,7 @@
-import { accessSync, constants, mkdirSync } from "node:fs";
+import { accessSync, constants, mkdirSync, statSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { dgentError } from "./errors.js";
 
 export const DEFAULT_NAMESPACE = "default";
@@ -24,10 +25,15 @@ export function assertNamespace(namespace: unknown): asserts namespace is string
   }
 }
 
-/** Creates `dir` if needed and checks it is writable; throws `DGENT_DATA_DIR_UNWRITABLE`. */
+/**
+ * Creates `dir` if needed and checks it is writable; throws `DGENT_DATA_DIR_UNWRITABLE`. Missing
+ * directories are made one at a time from the deepest one that exists, so the work is bounded by
+ * the path's depth: Node's `mkdir(…, { recursive: true })` loops forever where `mkdir` answers
+ * ENOENT under a directory that exists (`/proc`, `/sys`).
+ */
 export function ensureWritableDir(dir: string, unit: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirs(resolve(dir));
     accessSync(dir, constants.W_OK | constants.X_OK);
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? String(error);
@@ -37,4 +43,53 @@ export function ensureWritableDir(dir: string, unit: string): void {
       details: { dir },
     });
   }
+}
+
+function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  for (let current = dir; ; ) {
+    let stats;
+    try {
+      stats = statSync(current);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      missing.push(current);
+      const parent = dirname(current);
+      if (parent === current) throw error;
+      current = parent;
+      continue;
+    }
+    if (!stats.isDirectory()) throw Object.assign(new Error(`${current} is not a directory`), { code: "ENOTDIR" });
+    break;
+  }
+  for (const path of missing.reverse()) {
+    try {
+      mkdirSync(path);
+    } catch (error) {
+      // Another process made it meanwhile: fine. Anything else (ENOENT under /proc, EACCES) stops here.
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || !statSync(path).isDirectory()) throw error;
+    }
+  }
+}
+
+/**
+ * The file a local-file URL names, for adapters whose `fromUrl` takes one: `<scheme>:///abs/path`
+ * → `/abs/path`; `<scheme>://relative/path` → under the working directory; `<scheme>:~/path` or
+ * `<scheme>:///~/path` → under the home directory; `<scheme>:path` → `path`. Percent-escapes are
+ * decoded in the absolute form.
+ */
+export function localPathFromUrl(url: string): string {
+  const match = /^([a-z][a-z0-9+.-]*):/i.exec(url);
+  if (!match) {
+    throw dgentError("DGENT_INVALID_OPTIONS", `a local file URL looks like scheme:///absolute/path, got ${JSON.stringify(url)}`);
+  }
+  const rest = url.slice(match[0].length);
+  const home = /^(\/\/\/?)?~\//.exec(rest);
+  if (home) return join(homedir(), rest.slice(home[0].length));
+  if (rest.startsWith("///")) return fileURLToPath(`file:///${rest.slice(3)}`);
+  if (rest.startsWith("//")) return join(process.cwd(), rest.slice(2));
+  if (rest.length === 0) {
+    throw dgentError("DGENT_INVALID_OPTIONS", `the URL ${JSON.stringify(url)} names no file; use ${match[1]}:///absolute/path`);
+  }
+  return rest;
 }

@@ -1,4 +1,7 @@
+import { dgentError } from "./errors.js";
 import type { Datum } from "./datum.js";
+import type { DatumHeader, ResolvedQuery } from "./query.js";
+import type { Ref, RefExpectation, RefMove, ReflogEntry, TxOp, TxResult } from "./refs.js";
 
 /** Options of `list`. */
 export interface ListOptions {
@@ -17,8 +20,8 @@ export interface ResolvedListOptions {
   readonly limit: number;
 }
 
-export const DEFAULT_LIST_LIMIT = 100;
-export const MAX_LIST_LIMIT = 100_000;
+export { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from "./limits.js";
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from "./limits.js";
 export const DEFAULT_MAX_CHAIN_DEPTH = 10_000;
 
 /** Declared facts about an adapter, read by the router and the conformance kit. */
@@ -41,6 +44,29 @@ export interface Capabilities {
    * `put` or after a read. Absent means false: the tier keeps its own copy.
    */
   readonly zeroCopy?: boolean;
+  /**
+   * Refs: `getRef`, `listRefs`, `reflog`, and `setRef` / `deleteRef` as one atomic
+   * compare-and-set each. Absent means false: the store refuses ref operations on this tier with
+   * `DGENT_UNSUPPORTED`.
+   */
+  readonly refs?: boolean;
+  /** `commit(ops)`: puts, deletes and ref moves all or nothing. Absent means false. */
+  readonly transactions?: boolean;
+  /**
+   * Native queries: `query`, `count`, `getMany`, `deleteMany` and `chainTail` (QUERIES.md).
+   * Absent means false: the store answers them from `scan()` (or `list`) and `get`, in O(namespace).
+   */
+  readonly query?: boolean;
+  /**
+   * What a metadata filter costs on this tier: `"indexed"` (an index finds the matches, O(result))
+   * or `"scan"` (every datum of the namespace is read). Absent: `"scan"`.
+   */
+  readonly queryCost?: "indexed" | "scan";
+  /**
+   * The tier projects data it does not own (the table bridge): it is the only tier of its store,
+   * because a lattice would promote its datums away and journal deletes against it. Absent: false.
+   */
+  readonly projection?: boolean;
 }
 
 /** Events an adapter reports to whoever composed it (the store turns them into hooks). */
@@ -115,6 +141,50 @@ export interface Adapter {
   stats?(): Promise<AdapterStats>;
   /** A cheap availability check with its own timeout; never throws. */
   probe?(): Promise<boolean>;
+
+  /** With `capabilities.refs`: the ref, or `null`. */
+  getRef?(name: string): Promise<Ref | null>;
+  /** With `capabilities.refs`: refs whose names start with `prefix`, by name (code point order). */
+  listRefs?(prefix: string): Promise<Ref[]>;
+  /** With `capabilities.refs`: the ref's last moves, newest first, at most `limit` (the tier keeps `REFLOG_LIMIT`). */
+  reflog?(name: string, limit: number): Promise<ReflogEntry[]>;
+  /**
+   * With `capabilities.refs`: points `name` at `target` if the ref meets `expect` (always, when
+   * `expect` is undefined), atomically, and records the move in the reflog; otherwise throws
+   * `refConflict(…)` (`DGENT_REF_CONFLICT`) and changes nothing. Returns the new ref.
+   */
+  setRef?(name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref>;
+  /** With `capabilities.refs`: deletes the ref if it meets `expect`, atomically; true when it existed. */
+  deleteRef?(name: string, expect: RefExpectation | undefined, move: RefMove): Promise<boolean>;
+  /**
+   * With `capabilities.transactions`: applies `ops` in order, all or nothing: the append-only law
+   * for every put (against what is stored and earlier puts of the same transaction), every ref
+   * expectation checked against the state the earlier operations leave. Any failure throws and
+   * changes nothing.
+   */
+  commit?(ops: readonly TxOp[], move: RefMove): Promise<TxResult>;
+
+  /**
+   * With `capabilities.query`: one page of `q` — the datums meeting its filters, in `q.order`,
+   * strictly beyond `q.cursor`, at most `q.limit`. Whole datums when `q.select` is `"full"`;
+   * otherwise headers, and the content need not be read.
+   */
+  query?(q: ResolvedQuery): Promise<Datum[] | DatumHeader[]>;
+  /** With `capabilities.query`: how many datums meet `q`'s filters (its cursor, order, limit and select aside). */
+  count?(q: ResolvedQuery): Promise<number>;
+  /** With `capabilities.query`: the datums of `ids` in the same order, `null` where there is none. */
+  getMany?(ids: readonly string[]): Promise<Array<Datum | null>>;
+  /**
+   * With `capabilities.query`: deletes every datum meeting `q`'s filters (cursor and limit aside)
+   * — all or nothing on a tier with `transactions` — and returns their ids.
+   */
+  deleteMany?(q: ResolvedQuery): Promise<string[]>;
+  /**
+   * With `capabilities.query`: the last `n` steps of the datum's causal chain — its `n − 1`
+   * nearest ancestors and the datum, oldest first (fewer when the chain is shorter; `[]` when the
+   * datum is absent). Reads only those steps, so a long chain never meets the depth limit.
+   */
+  chainTail?(id: string, n: number): Promise<Datum[]>;
 }
 
 /** The protocol a store speaks to its callers (an adapter plus conveniences). */
@@ -124,4 +194,30 @@ export interface DatumStore {
   delete(id: string): Promise<boolean>;
   list(options?: ListOptions): Promise<Datum[]>;
   causalChain(id: string): Promise<Datum[]>;
+}
+
+/**
+ * Validates list options and fills the defaults (prefix `""`, after `-1`, limit 100): what every
+ * adapter's `list` receives. Unknown or ill-typed options are `DGENT_INVALID_OPTIONS`.
+ */
+export function resolveListOptions(options: ListOptions): ResolvedListOptions {
+  if (options === null || typeof options !== "object") {
+    throw dgentError("DGENT_INVALID_OPTIONS", "list options must be an object");
+  }
+  const { prefix = "", after = -1, limit = DEFAULT_LIST_LIMIT } = options;
+  if (typeof prefix !== "string") {
+    throw dgentError("DGENT_INVALID_OPTIONS", `list prefix must be a string, got ${typeof prefix}`);
+  }
+  // No id holds a control character or a lone surrogate, so such a prefix is a caller's mistake,
+  // refused the same way on every tier (some backends could not even hold it).
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(prefix) || !prefix.isWellFormed()) {
+    throw dgentError("DGENT_INVALID_OPTIONS", `list prefix ${JSON.stringify(prefix)} contains a control character or a lone surrogate; no id can start with it`);
+  }
+  if (typeof after !== "number" || Number.isNaN(after)) {
+    throw dgentError("DGENT_INVALID_OPTIONS", `list after must be a number of epoch milliseconds, got ${String(after)}`);
+  }
+  if (!Number.isInteger(limit) || limit < 0 || limit > MAX_LIST_LIMIT) {
+    throw dgentError("DGENT_INVALID_OPTIONS", `list limit must be an integer from 0 to ${MAX_LIST_LIMIT}, got ${String(limit)}`);
+  }
+  return { prefix, after, limit };
 }

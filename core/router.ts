@@ -1,12 +1,14 @@
 import { walkCausalChain } from "./causal.js";
 import { sameValue, type Datum } from "./datum.js";
-import { dgentError, isDgentError } from "./errors.js";
+import { dgentError } from "./errors.js";
 import type { PromotionEvent, TierEvent } from "./hooks.js";
 import { byDurability } from "./lattice.js";
 import { compareNewestFirst } from "./order.js";
 import { PendingDeletes } from "./pending-deletes.js";
 import type { Adapter, AdapterContext, ResolvedListOptions } from "./protocol.js";
-import { conflict, scanTier } from "./tiers.js";
+import { conflictError, IdLocks, isOutage, scanTier, unknownDelete, type TierState } from "./tiers.js";
+
+export { isOutage, type TierState } from "./tiers.js";
 
 /** What the router tells the store (which turns it into hooks). */
 export interface RouterEvents {
@@ -26,28 +28,10 @@ export interface RouterOptions {
   probeBackoffMs?: { min?: number; max?: number };
 }
 
-/** One tier and what the router knows about it. */
-export interface TierState {
-  readonly adapter: Adapter;
-  up: boolean;
-  opened: boolean;
-  /** It may hold data: reads and conflict checks consult it. */
-  holds: boolean;
-  failures: number;
-  lastError: Error | null;
-  timer: NodeJS.Timeout | null;
-}
-
-/** An error that means "this tier is out right now", as opposed to "this call is wrong". */
-export function isOutage(error: unknown): boolean {
-  return isDgentError(error) ? error.retryable : false;
-}
-
 /**
- * The tiers of one store and how operations spread over them: writes land on the landing tier —
- * the preferred one, or the next one down the lattice that is up — reads consult every tier that
- * may hold data, deletes on a tier that is down are journaled and applied when it returns, and a
- * failed tier is re-probed with backoff. With one tier, every call goes straight to it.
+ * The tiers of one store: writes land on the preferred tier or the next one down that is up, reads
+ * consult every tier that may hold data, deletes for a tier that is down are journaled and applied
+ * when it returns, a failed tier is re-probed with backoff. With one tier, calls go straight to it.
  */
 export class Router {
   readonly all: readonly Adapter[];
@@ -64,6 +48,8 @@ export class Router {
   #closed = false;
   /** `#readers()` cached until a tier goes up or down or starts or stops holding data. */
   #readersCache: TierState[] | null = null;
+  /** Ids a delete or a promotion is working on: the two never interleave on one id. */
+  readonly locks = new IdLocks();
 
   constructor(tiers: readonly Adapter[], events: RouterEvents, options: RouterOptions = {}) {
     if (tiers.length === 0) throw dgentError("DGENT_NO_TIERS", "a store needs at least one tier");
@@ -73,6 +59,7 @@ export class Router {
         throw dgentError("DGENT_DUPLICATE_NAME", `two tiers are named "${t.name}"; give each tier of a store its own adapter name`);
       }
       names.add(t.name);
+      if (t.capabilities.projection && tiers.length > 1) throw dgentError("DGENT_INVALID_OPTIONS", `tier "${t.name}" projects data it does not own (capabilities.projection); give it a store of its own`);
     }
     this.all = Object.freeze(byDurability(tiers));
     this.states = this.all.map((adapter) => ({ adapter, up: false, opened: false, holds: true, failures: 0, lastError: null, timer: null }));
@@ -127,7 +114,7 @@ export class Router {
       throw lastOutage instanceof Error ? lastOutage : dgentError("DGENT_UNAVAILABLE", "no tier of this store could be opened");
     }
     for (const state of this.states) {
-      if (state.up) await this.#applyPending(state).catch((error: unknown) => this.#markDown(state, error));
+      if (state.up) await this.pending.drain(state.adapter, () => this.#closed).catch((error: unknown) => this.#markDown(state, error));
     }
     if (!this.single) await this.#refreshHolds();
     if (landing !== this.preferred) {
@@ -167,7 +154,11 @@ export class Router {
       if (s.timer) clearTimeout(s.timer);
       s.timer = null;
     }
-    await this.#closeOpened();
+    try {
+      await this.#closeOpened();
+    } finally {
+      this.pending.close();
+    }
   }
 
   async #closeOpened(): Promise<void> {
@@ -211,27 +202,47 @@ export class Router {
     this.#markDown(state, dgentError("DGENT_UNAVAILABLE", `tier "${state.adapter.name}" did not answer its probe`, { unit: state.adapter.name }));
   }
 
-  /** Probes a down tier now; on success applies its journaled deletes and brings it back. */
+  /** A tier that failed outside the router (the upgrader's copy): marked down and re-probed. */
+  markFailed(state: TierState, error: unknown): void {
+    if (state.up) this.#markDown(state, error);
+  }
+
+  /**
+   * Probes a down tier now; on success applies its journaled deletes and brings it back only when
+   * none is pending: the last check and `up = true` are one synchronous step, so every journaled
+   * delete reaches the tier before any later write (core/LATTICE.md "Journaled deletes").
+   */
   async reprobe(state: TierState): Promise<boolean> {
     if (state.up || this.#closed) return state.up;
+    const name = state.adapter.name;
+    let resume: (() => void) | null = null;
     try {
-      if (!state.opened) {
-        await state.adapter.open(this.#context?.(state.adapter));
-        state.opened = true;
-      }
+      if (!state.opened) await state.adapter.open(this.#context?.(state.adapter));
+      state.opened = true;
       const ok = state.adapter.probe ? await state.adapter.probe() : true;
-      if (!ok) throw dgentError("DGENT_UNAVAILABLE", `tier "${state.adapter.name}" did not answer its probe`, { unit: state.adapter.name });
-      await this.#applyPending(state);
+      if (!ok) throw dgentError("DGENT_UNAVAILABLE", `tier "${name}" did not answer its probe`, { unit: name });
+      this.pending.adopt(); // journals of stores that died meanwhile
+      for (;;) {
+        await this.pending.drain(state.adapter, () => this.#closed);
+        if (this.#closed || !this.pending.has(name)) break; // no await from here to `state.up = true`
+        resume ??= this.locks.pause(); // more were journaled meanwhile: new deletes wait for the rest
+      }
     } catch (error) {
+      resume?.();
       state.failures++;
       state.lastError = error instanceof Error ? error : new Error(String(error));
       if (!isOutage(error)) this.#events.warn(state.adapter.name, `re-probe failed: ${state.lastError.message}`);
       this.#scheduleProbe(state);
       return false;
     }
+    if (this.#closed) {
+      resume?.();
+      return false;
+    }
     const before = this.#landingState();
     state.up = true;
     state.holds = true;
+    resume?.();
     this.#readersCache = null;
     state.failures = 0;
     state.lastError = null;
@@ -240,15 +251,8 @@ export class Router {
     return true;
   }
 
-  async #applyPending(state: TierState): Promise<void> {
-    for (const id of this.pending.for(state.adapter.name)) {
-      await state.adapter.delete(id);
-      this.pending.applied(state.adapter.name, id);
-    }
-  }
-
   /** Runs `op` on a tier; an outage marks it down and returns `undefined` instead of throwing. */
-  async #try<T>(state: TierState, op: (a: Adapter) => Promise<T>): Promise<{ value: T } | undefined> {
+  async attempt<T>(state: TierState, op: (a: Adapter) => Promise<T>): Promise<{ value: T } | undefined> {
     try {
       return { value: await op(state.adapter) };
     } catch (error) {
@@ -266,7 +270,7 @@ export class Router {
   }
 
   /** Tiers a read must consult, landing first. */
-  #readers(): TierState[] {
+  readers(): TierState[] {
     return (this.#readersCache ??= this.#computeReaders());
   }
 
@@ -278,20 +282,20 @@ export class Router {
   }
 
   /** The only tier holding data, when there is exactly one (then its native operations apply). */
-  #sole(): Adapter | null {
+  sole(): Adapter | null {
     if (this.single) return this.single;
-    const readers = this.#readers();
+    const readers = this.readers();
     return readers.length === 1 && this.states.every((s) => s.up || !s.holds) ? (readers[0] as TierState).adapter : null;
   }
 
   async put(datum: Datum): Promise<string> {
     if (this.single) return this.single.put(datum);
     const landing = this.#landingState();
-    for (const state of this.#readers()) {
+    for (const state of this.readers()) {
       if (state === landing) continue;
-      const found = await this.#try(state, (a) => a.get(datum.id));
+      const found = await this.attempt(state, (a) => a.get(datum.id));
       if (!found || found.value === null) continue;
-      if (!sameValue(found.value, datum)) throw conflict(datum.id, state.adapter.name);
+      if (!sameValue(found.value, datum)) throw conflictError(datum.id, state.adapter.name);
       return datum.id;
     }
     return this.#land((a) => a.put(datum), datum.id);
@@ -305,7 +309,7 @@ export class Router {
       for (const d of datums) ids.push(await single.put(d));
       return ids;
     }
-    if (this.#readers().length === 1) {
+    if (this.readers().length === 1) {
       return this.#land(async (a) => {
         if (a.putMany) return a.putMany(datums);
         const ids: string[] = [];
@@ -322,7 +326,7 @@ export class Router {
   async #land<T>(op: (a: Adapter) => Promise<T>, what: string): Promise<T> {
     let lastError: unknown = null;
     for (let state = this.#landingState(); state; state = this.#landingState()) {
-      const done = await this.#try(state, op);
+      const done = await this.attempt(state, op);
       if (done) {
         if (!state.holds) this.markHolds(state, true);
         return done.value;
@@ -338,50 +342,67 @@ export class Router {
       const datum = await single.get(id);
       return datum === null ? null : { datum, tier: single };
     }
-    for (const state of this.#readers()) {
-      const found = await this.#try(state, (a) => a.get(id));
+    for (const state of this.readers()) {
+      const found = await this.attempt(state, (a) => a.get(id));
       if (found && found.value !== null) return { datum: found.value, tier: state.adapter };
     }
     return null;
   }
 
+  /**
+   * Deletes on every tier that is up; journals it for each persistent tier that may hold the id
+   * and is down (or failed during the call). `true` when a tier that is up held the id, `false`
+   * when no tier can; otherwise the answer depends on a tier that is down: `DGENT_DELETE_UNKNOWN`.
+   */
   async delete(id: string): Promise<boolean> {
     if (this.single) return this.single.delete(id);
-    let existed = false;
-    for (const state of this.states) {
-      if (state.up && state.holds) {
-        const done = await this.#try(state, (a) => a.delete(id));
-        if (done) {
-          existed ||= done.value;
-          continue;
+    const release = await this.locks.lock([id]);
+    try {
+      let existed = false;
+      const tried = new Set<TierState>();
+      const failed = new Set<TierState>(); // down now: the delete may or may not have reached it
+      for (let progressed = true; progressed; ) { // a tier that comes back meanwhile gets it directly
+        progressed = false;
+        for (const state of this.states) {
+          if (tried.has(state) || !state.up || !state.holds) continue;
+          tried.add(state);
+          progressed = true;
+          const done = await this.attempt(state, (a) => a.delete(id));
+          if (done) existed ||= done.value;
+          else failed.add(state);
         }
       }
-      // Down (or just failed): it may hold the datum; delete it there when it returns.
-      if (!state.up && state.adapter.capabilities.persistent) this.pending.add(state.adapter.name, id);
+      // No await from here on: the tiers' states cannot change under the decision.
+      const unknown = this.states.filter((s) => (!tried.has(s) || failed.has(s)) && !s.up && s.holds && s.adapter.capabilities.persistent);
+      if (unknown.length === 0) return existed;
+      for (const s of unknown) this.pending.add(s.adapter.name, id);
+      if (existed) return true;
+      throw unknownDelete(id, unknown.map((s) => s.adapter.name));
+    } finally {
+      release();
     }
-    return existed;
   }
 
   async list(options: ResolvedListOptions): Promise<Datum[]> {
-    const sole = this.#sole();
+    const sole = this.sole();
     if (sole) return sole.list(options);
     const byId = new Map<string, Datum>();
-    for (const state of this.#readers()) {
-      const found = await this.#try(state, (a) => a.list(options));
+    for (const state of this.readers()) {
+      const found = await this.attempt(state, (a) => a.list(options));
       for (const d of found?.value ?? []) if (!byId.has(d.id)) byId.set(d.id, d);
     }
     return [...byId.values()].sort(compareNewestFirst).slice(0, options.limit);
   }
 
   async causalChain(id: string, maxDepth: number): Promise<Datum[]> {
-    const sole = this.#sole();
+    const sole = this.sole();
     if (sole?.causalChain) return sole.causalChain(id, maxDepth);
     return walkCausalChain(id, async (next) => (await this.get(next))?.datum ?? null, maxDepth);
   }
 
   async *scan(): AsyncIterable<Datum> {
     const seen = this.single ? null : new Set<string>();
-    for (const state of this.single ? this.states : this.#readers()) {
+    for (const state of this.single ? this.states : this.readers()) {
       for await (const d of scanTier(state.adapter)) {
         if (seen) {
           if (seen.has(d.id)) continue;
@@ -390,11 +411,6 @@ export class Router {
         yield d;
       }
     }
-  }
-
-  /** The state of a tier by name. */
-  state(name: string): TierState | undefined {
-    return this.states.find((s) => s.adapter.name === name);
   }
 
   get events(): RouterEvents {

@@ -1,91 +1,33 @@
 import { assertDatum, assertId, type Datum } from "./datum.js";
 import { dgentError } from "./errors.js";
-import {
-  createStoreHooks,
-  tapOnlyView,
-  type CommitResult,
-  type DeferInfo,
-  type DeferredWrite,
-  type ReadInfo,
-  type StoreHooks,
-  type TapOnlyHooks,
-} from "./hooks.js";
-import { rankLabel } from "./lattice.js";
+import { backendReport, type BackendReport } from "./backend-report.js";
+import { createStoreHooks, readDatum, readDatums, tapOnlyView, type CommitResult, type DeferredWrite, type StoreHooks, type TapOnlyHooks } from "./hooks.js";
 import { assertNamespace, DEFAULT_NAMESPACE } from "./paths.js";
 import {
-  DEFAULT_LIST_LIMIT,
   DEFAULT_MAX_CHAIN_DEPTH,
-  MAX_LIST_LIMIT,
+  resolveListOptions,
   type Adapter,
-  type AdapterContext,
-  type AdapterStats,
   type Capabilities,
   type DatumStore,
   type ListOptions,
   type ResolvedListOptions,
 } from "./protocol.js";
-import { checkOptions, type PluginDefinition } from "./registry.js";
+import { resolvePlugins, type AnyPluginUse, type PluginDefinition, type PluginService, type ResolvedPluginUse } from "./registry.js";
 import { Router } from "./router.js";
 import { Upgrader, type PromotionResult, type UpgraderPolicy } from "./upgrader.js";
+import type { TxOp, TxResult } from "./refs.js";
+import { StoreRefs, defaultActor, transaction, type RefsHost, type TxBuilder } from "./store-refs.js";
+import { isQueryList, runChainTail, runQuery, StoreQueries, type ListQuery } from "./store-query.js";
+import { adapterContext, applyPlugins, rescueVolatile, routerEvents, serviceOf, warner, type ChangeService, type Warn } from "./store-wiring.js";
 
-/** A plugin with its options, or a plugin definition used with default options. */
-export type PluginUse<O = Record<string, unknown>> = PluginDefinition<O> | { plugin: PluginDefinition<O>; options?: O };
+export type { AnyPluginUse, PluginUse } from "./registry.js";
+export type { BackendReport, TierReport } from "./backend-report.js";
+export { resolveListOptions } from "./protocol.js";
+export type { StoreOptions } from "./store-options.js";
+import type { StoreOptions } from "./store-options.js";
 
-/**
- * Any plugin with any options, as `StoreOptions.plugins` takes them. Options are checked against
- * the plugin's JSON Schema with ajv when the store is created; plugins' typed factories
- * (`cachePlugin({ … })`) also check them at compile time.
- */
-export type AnyPluginUse = PluginDefinition<never> | { readonly plugin: PluginDefinition<never>; readonly options?: unknown };
 
-export interface StoreOptions {
-  /** One or more tiers; writes land on the most durable. */
-  tiers: readonly Adapter[];
-  plugins?: readonly AnyPluginUse[];
-  /** Names this store in reports and to plugins (tiers carry their own namespace option). */
-  namespace?: string;
-  /** Longest causal chain returned before `DGENT_CAUSAL_DEPTH` (default 10 000). */
-  maxChainDepth?: number;
-  /** The tier writes land on while it is up (default: the most durable). */
-  landing?: string;
-  /** When data moves up the lattice by itself (size, age); `false` turns the loop off. */
-  upgrader?: UpgraderPolicy | false;
-  /** A file where deletes made while a tier is down are journaled until it returns. */
-  journalPath?: string;
-  /** Re-probe backoff of a failed tier, in ms. */
-  probeBackoffMs?: { min?: number; max?: number };
-}
-
-export interface TierReport {
-  readonly name: string;
-  readonly rank: number;
-  readonly durability: string;
-  readonly persistent: boolean;
-  readonly landing: boolean;
-  readonly up: boolean;
-  readonly count: number | null;
-  readonly bytes: number | null;
-  /** The last error that took the tier down, when it is down. */
-  readonly error: string | null;
-  /** Where the data lives (a file, a redacted URL), when the tier says. */
-  readonly location: string | null;
-}
-
-export interface BackendReport {
-  readonly namespace: string;
-  readonly landing: string;
-  /** True when writes land on a tier that does not outlive the process. Announce it. */
-  readonly volatile: boolean;
-  /** The tier writes land on when it is up. */
-  readonly preferred: string;
-  /** True when writes land below the preferred tier because it is down. */
-  readonly degraded: boolean;
-  /** Datums on tiers below the most durable tier that is up (waiting for the upgrader). */
-  readonly pendingPromotions: number;
-  /** Deletes journaled for tiers that are down. */
-  readonly pendingDeletes: number;
-  readonly tiers: readonly TierReport[];
-}
+type Operation = "put" | "get" | "delete" | "list" | "causalChain";
 
 enum State {
   New,
@@ -97,7 +39,7 @@ enum State {
 const STORE_BRAND: unique symbol = Symbol.for("dgent.store");
 
 /** The protocol over one or more tiers, with plugins tapped on its hooks. */
-export class Store implements DatumStore {
+export class Store extends StoreQueries implements DatumStore {
   readonly [STORE_BRAND] = true;
   readonly namespace: string;
   /** Tap-only hooks for application code (taps are attributed to unit "app"). */
@@ -105,8 +47,9 @@ export class Store implements DatumStore {
   readonly #hooks: Readonly<StoreHooks>;
   readonly #tiers: Router;
   readonly #upgrader: Upgrader;
-  readonly #plugins: readonly { plugin: PluginDefinition<never>; options: unknown }[];
+  readonly #plugins: readonly ResolvedPluginUse[];
   readonly #maxChainDepth: number;
+  readonly #warn: Warn;
   /** What each plugin's `apply` returned, by plugin name. */
   readonly #handles = new Map<string, unknown>();
   /** Plugins applied so far: a retried `open` does not tap them twice. */
@@ -116,11 +59,21 @@ export class Store implements DatumStore {
   /**
    * The one tier while the store is open and has only one: operations whose hooks have no taps
    * go straight to it (no router, no extra promise). `null` before open, after close, or with
-   * several tiers.
+   * several tiers. See `#fast`.
    */
   #direct: Adapter | null = null;
+  /** Named, versioned pointers to datums, moved by compare-and-set (see `core/refs.ts`). */
+  readonly refs: StoreRefs;
+  readonly #refsHost: RefsHost;
+  /** The hooks each operation runs; the fast path is taken only while none of them has a tap. */
+  readonly #opHooks: Readonly<Record<Operation, readonly { readonly taps: readonly unknown[] }[]>>;
+
+  protected get queryHost(): RefsHost {
+    return this.#refsHost;
+  }
 
   constructor(options: StoreOptions) {
+    super();
     if (options === null || typeof options !== "object" || !Array.isArray(options.tiers)) {
       throw dgentError("DGENT_NO_TIERS", "createStore needs { tiers: [adapter, ...] }");
     }
@@ -132,18 +85,10 @@ export class Store implements DatumStore {
     }
     this.#hooks = createStoreHooks();
     const hooks = this.#hooks;
+    this.#warn = warner(hooks);
     this.#tiers = new Router(
       options.tiers,
-      {
-        tierFailed: (e) => void (hooks.tierFailed.taps.length && hooks.tierFailed.call(e)),
-        degraded: (e) => {
-          if (hooks.degraded.taps.length) hooks.degraded.call(e);
-          this.#warn("router", `tier "${e.tier}" is down; writes land on "${e.landing}" until it returns`, { ...e });
-        },
-        restored: (e) => void (hooks.restored.taps.length && hooks.restored.call(e)),
-        promoted: (e) => void (hooks.promoted.taps.length && hooks.promoted.call(e)),
-        warn: (unit, message, details) => this.#warn(unit, message, details),
-      },
+      routerEvents(hooks, this.#warn),
       {
         ...(options.landing !== undefined ? { landing: options.landing } : {}),
         ...(options.journalPath !== undefined ? { journalPath: options.journalPath } : {}),
@@ -153,6 +98,22 @@ export class Store implements DatumStore {
     this.#upgrader = new Upgrader(this.#tiers, options.upgrader === false ? { enabled: false } : (options.upgrader ?? {}));
     this.#plugins = resolvePlugins(options.plugins ?? []);
     this.hooks = tapOnlyView(this.#hooks, "app");
+    this.#refsHost = {
+      ready: () => (this.#state === State.Open ? Promise.resolve() : this.#ready()),
+      router: this.#tiers,
+      hooks,
+      actor: options.actor ?? defaultActor(),
+      get: (id) => this.get(id),
+      put: (datum) => this.put(datum),
+    };
+    this.refs = new StoreRefs(this.#refsHost);
+    this.#opHooks = Object.freeze({
+      put: [hooks.beforePut, hooks.deferPut, hooks.afterPut],
+      get: [hooks.beforeGet, hooks.afterGet, hooks.read],
+      delete: [hooks.beforeDelete, hooks.afterDelete],
+      list: [hooks.beforeList, hooks.afterList, hooks.read],
+      causalChain: [hooks.beforeCausalChain, hooks.read],
+    });
   }
 
   /** The landing tier's declared capabilities. */
@@ -176,21 +137,9 @@ export class Store implements DatumStore {
   async #doOpen(): Promise<void> {
     this.#state = State.Opening;
     const tiers = this.#tiers.all.map((t) => ({ name: t.name, rank: t.rank }));
-    for (const { plugin, options } of this.#plugins.slice(this.#applied)) {
-      const api = {
-        hooks: tapOnlyView(this.#hooks, plugin.name),
-        name: plugin.name,
-        namespace: this.namespace,
-        tiers,
-        warn: (message: string, details?: Readonly<Record<string, unknown>>) =>
-          this.#warn(plugin.name, message, details),
-      };
-      const handle = await plugin.apply(api, options as never);
-      this.#handles.set(plugin.name, handle);
-      this.#applied++;
-    }
+    await applyPlugins(this.#plugins.slice(this.#applied), this.#hooks, { namespace: this.namespace, tiers }, this.#warn, this.#handles, () => this.#applied++);
     try {
-      await this.#tiers.open((tier) => this.#contextFor(tier));
+      await this.#tiers.open((tier) => adapterContext(this.#hooks, this.#warn, tier));
     } catch (error) {
       this.#state = State.New;
       this.#opening = null;
@@ -200,28 +149,6 @@ export class Store implements DatumStore {
     this.#upgrader.start();
     this.#state = State.Open;
     this.#direct = this.#tiers.single;
-  }
-
-  #contextFor(tier: Adapter): AdapterContext {
-    return {
-      events: {
-        evicted: (datum, reason) => {
-          if (this.#hooks.evicted.taps.length) this.#hooks.evicted.call(datum, { tier: tier.name, reason });
-        },
-        warning: (message, details) => this.#warn(tier.name, message, details),
-        change: (event) => {
-          if (this.#hooks.externalChange.taps.length) this.#hooks.externalChange.call(event, { tier: tier.name });
-        },
-      },
-    };
-  }
-
-  #warn(unit: string, message: string, details?: Readonly<Record<string, unknown>>): void {
-    if (this.#hooks.warning.taps.length) {
-      this.#hooks.warning.call({ unit, message, ...(details ? { details } : {}) });
-    } else {
-      process.emitWarning(`[dgent:${unit}] ${message}`, { type: "DgentWarning" });
-    }
   }
 
   /** Closes every tier. Idempotent; later operations fail with `DGENT_CLOSED`. */
@@ -235,22 +162,9 @@ export class Store implements DatumStore {
     let failed: { error: unknown } | null = null;
     if (wasOpen && this.#hooks.close.taps.length) await this.#hooks.close.promise().catch((error: unknown) => (failed = { error }));
     await this.#upgrader.stop();
-    if (wasOpen) await this.#rescueVolatile();
+    if (wasOpen) await rescueVolatile(this.#tiers, this.#upgrader, this.#warn);
     await this.#tiers.close();
     if (failed) throw (failed as { error: unknown }).error;
-  }
-
-  /** On close, data on a volatile tier moves to a durable one that is up, or is announced as lost. */
-  async #rescueVolatile(): Promise<void> {
-    const durable = this.#tiers.states.find((s) => s.up && s.adapter.capabilities.persistent);
-    for (const state of this.#tiers.states) {
-      if (state.adapter.capabilities.persistent || !state.up || !state.holds || this.#tiers.single) continue;
-      const count = state.adapter.stats ? (await state.adapter.stats()).count : 1;
-      if (count === 0) continue;
-      if (durable) await this.#upgrader.promote(state, durable).catch((error: unknown) => this.#warn("upgrader", String(error)));
-      const left = state.adapter.stats ? (await state.adapter.stats()).count : 0;
-      if (left > 0) this.#warn("router", `${left} datums on the volatile tier "${state.adapter.name}" are lost with this close: no durable tier is up`);
-    }
   }
 
   /**
@@ -288,19 +202,23 @@ export class Store implements DatumStore {
 
   /**
    * The store's change stream: every put and delete, in order, as an async iterator (it subscribes
-   * at the first `next()`; leave the loop to unsubscribe). It is served by the `reactive` plugin
-   * (`dgent/plugins/reactive`), which must be in this store; importing that module also types the
-   * changes. Without it: `DGENT_UNKNOWN_PLUGIN`.
+   * at the first `next()`; leave the loop to unsubscribe). It is served by the plugin of this store
+   * that declares `provides: ["changes"]` (dgent's is `dgent/plugins/reactive`; importing that
+   * module also types the changes). Without one: `DGENT_UNKNOWN_PLUGIN`.
    */
   async *changes(options?: Readonly<Record<string, unknown>>): AsyncGenerator<unknown, void, undefined> {
-    const handle = (await this.plugin("reactive")) as { changes(o?: unknown): AsyncIterable<unknown> };
-    yield* handle.changes(options);
+    yield* (await this.#service("changes")).changes(options);
   }
 
-  /** Calls `listener` for each change, in order (the `reactive` plugin); resolves to the unsubscribe. */
+  /** Calls `listener` for each change, in order (see `changes`); resolves to the unsubscribe. */
   async subscribe(listener: (change: never) => unknown, options?: Readonly<Record<string, unknown>>): Promise<() => void> {
-    const handle = (await this.plugin("reactive")) as { subscribe(l: unknown, o?: unknown): () => void };
-    return handle.subscribe(listener, options);
+    return (await this.#service("changes")).subscribe(listener, options);
+  }
+
+  /** The handle of the plugin that provides `service`. */
+  async #service(service: PluginService): Promise<ChangeService> {
+    if (this.#state !== State.Closed) await this.#ready();
+    return serviceOf(service, this.#plugins, this.#handles) as ChangeService;
   }
 
   /** `deferPut`'s commit: writes what a plugin deferred, then tells `afterPut`. */
@@ -325,51 +243,42 @@ export class Store implements DatumStore {
     await this.open();
   }
 
-  put(datum: Datum): Promise<string> {
+  /**
+   * The one-tier fast path: the tier itself when the store is open with a single tier and none of
+   * the operation's hooks has a tap (checked per call, so a tap added after `open` takes effect on
+   * the next call), else `null` and the operation takes the full path.
+   */
+  #fast(op: Operation): Adapter | null {
     const direct = this.#direct;
-    const hooks = this.#hooks;
-    if (direct !== null && hooks.beforePut.taps.length === 0 && hooks.deferPut.taps.length === 0 && hooks.afterPut.taps.length === 0) {
-      try {
-        assertDatum(datum);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return direct.put(datum);
-    }
-    return this.#put(datum);
+    if (direct === null) return null;
+    for (const hook of this.#opHooks[op]) if (hook.taps.length !== 0) return null;
+    return direct;
+  }
+
+  put(datum: Datum): Promise<string> {
+    const tier = this.#fast("put");
+    return tier === null ? this.#put(datum) : valid(assertDatum, datum) ?? tier.put(datum);
   }
 
   async #put(datum: Datum): Promise<string> {
-    if (this.#state !== State.Open) await this.#ready();
-    assertDatum(datum);
-    const hooks = this.#hooks;
-    let value = datum;
-    if (hooks.beforePut.taps.length) {
-      value = await hooks.beforePut.promise(value);
-      assertDatum(value);
-    }
-    if (hooks.deferPut.taps.length) {
-      const info: DeferInfo = { op: "put", commit: this.#commit, lookup: this.#lookup };
-      if ((await hooks.deferPut.promise([{ datum: value, input: datum }], info)) === true) return value.id;
-    }
-    const id = await this.#tiers.put(value);
-    if (hooks.afterPut.taps.length) await hooks.afterPut.promise(value, { tier: this.#tiers.landing.name, input: datum });
-    return id;
+    return (await this.#write([datum], "put"))[0] as string;
   }
 
   /** Puts many datums; one transaction where the landing tier supports it. */
   async putMany(datums: readonly Datum[]): Promise<string[]> {
+    if (!Array.isArray(datums)) throw dgentError("DGENT_INVALID_DATUM", "putMany takes an array of datums");
+    return this.#write(datums.slice(), "putMany");
+  }
+
+  /** The full write path: validate, `beforePut` each, `deferPut` (a plugin may take the batch), the tiers, `afterPut` each. */
+  async #write(inputs: readonly Datum[], op: "put" | "putMany"): Promise<string[]> {
     if (this.#state !== State.Open) await this.#ready();
-    if (!Array.isArray(datums)) {
-      throw dgentError("DGENT_INVALID_DATUM", "putMany takes an array of datums");
-    }
     const hooks = this.#hooks;
-    const inputs: Datum[] = datums.slice();
+    for (const d of inputs) assertDatum(d);
     let values = inputs;
-    for (const d of values) assertDatum(d);
     if (hooks.beforePut.taps.length) {
       const transformed: Datum[] = [];
-      for (const d of values) {
+      for (const d of inputs) {
         const t = await hooks.beforePut.promise(d);
         assertDatum(t);
         transformed.push(t);
@@ -378,32 +287,19 @@ export class Store implements DatumStore {
     }
     if (hooks.deferPut.taps.length) {
       const writes = values.map((d, i) => ({ datum: d, input: inputs[i] as Datum }));
-      if ((await hooks.deferPut.promise(writes, { op: "putMany", commit: this.#commit, lookup: this.#lookup })) === true) {
-        return values.map((d) => d.id);
-      }
+      if ((await hooks.deferPut.promise(writes, { op, commit: this.#commit, lookup: this.#lookup })) === true) return values.map((d) => d.id);
     }
-    const ids = await this.#tiers.putMany(values);
+    const ids = op === "put" ? [await this.#tiers.put(values[0] as Datum)] : await this.#tiers.putMany(values);
     if (hooks.afterPut.taps.length) {
       const tier = this.#tiers.landing.name;
-      for (let i = 0; i < values.length; i++) {
-        await hooks.afterPut.promise(values[i] as Datum, { tier, input: inputs[i] as Datum });
-      }
+      for (let i = 0; i < values.length; i++) await hooks.afterPut.promise(values[i] as Datum, { tier, input: inputs[i] as Datum });
     }
     return ids;
   }
 
   get(id: string): Promise<Datum | null> {
-    const direct = this.#direct;
-    const hooks = this.#hooks;
-    if (direct !== null && hooks.beforeGet.taps.length === 0 && hooks.afterGet.taps.length === 0 && hooks.read.taps.length === 0) {
-      try {
-        assertId(id);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return direct.get(id);
-    }
-    return this.#get(id);
+    const tier = this.#fast("get");
+    return tier === null ? this.#get(id) : valid(assertId, id) ?? tier.get(id);
   }
 
   async #get(id: string): Promise<Datum | null> {
@@ -412,48 +308,19 @@ export class Store implements DatumStore {
     const hooks = this.#hooks;
     if (hooks.beforeGet.taps.length) {
       const answer = await hooks.beforeGet.promise(id);
-      if (answer !== undefined) return answer === null ? null : this.#read(answer, "get", "plugin");
+      if (answer !== undefined) return answer === null ? null : readDatum(hooks.read, answer, { op: "get", source: "plugin" });
     }
     const found = await this.#tiers.get(id);
     const datum = found?.datum ?? null;
     if (hooks.afterGet.taps.length) {
       await hooks.afterGet.promise(id, datum, { op: "get", source: found?.tier.name ?? "none" });
     }
-    return datum === null ? null : this.#read(datum, "get", (found as { tier: Adapter }).tier.name);
-  }
-
-  #read(datum: Datum, op: ReadInfo["op"], source: string): Datum | Promise<Datum> {
-    const read = this.#hooks.read;
-    return read.taps.length ? read.promise(datum, { op, source }) : datum;
-  }
-
-  #readAll(datums: Datum[], op: ReadInfo["op"]): Datum[] | Promise<Datum[]> {
-    const read = this.#hooks.read;
-    if (!read.taps.length) return datums;
-    const info = { op, source: this.#tiers.landing.name };
-    const sync = syncWaterfall(read);
-    if (sync !== null) return datums.map((d) => sync(d, info));
-    return this.#readEach(read, datums, info);
-  }
-
-  async #readEach(read: StoreHooks["read"], datums: Datum[], info: ReadInfo): Promise<Datum[]> {
-    const out: Datum[] = [];
-    for (const d of datums) out.push(await read.promise(d, info));
-    return out;
+    return datum === null ? null : readDatum(hooks.read, datum, { op: "get", source: (found as { tier: Adapter }).tier.name });
   }
 
   delete(id: string): Promise<boolean> {
-    const direct = this.#direct;
-    const hooks = this.#hooks;
-    if (direct !== null && hooks.beforeDelete.taps.length === 0 && hooks.afterDelete.taps.length === 0) {
-      try {
-        assertId(id);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return direct.delete(id);
-    }
-    return this.#delete(id);
+    const tier = this.#fast("delete");
+    return tier === null ? this.#delete(id) : valid(assertId, id) ?? tier.delete(id);
   }
 
   async #delete(id: string): Promise<boolean> {
@@ -466,19 +333,18 @@ export class Store implements DatumStore {
     return existed;
   }
 
-  list(options: ListOptions = {}): Promise<Datum[]> {
-    const direct = this.#direct;
-    const hooks = this.#hooks;
-    if (direct !== null && hooks.beforeList.taps.length === 0 && hooks.afterList.taps.length === 0 && hooks.read.taps.length === 0) {
-      let resolved: ResolvedListOptions;
-      try {
-        resolved = resolveListOptions(options);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return resolved.limit === 0 ? Promise.resolve([]) : direct.list(resolved);
+  /** Newest first by default; with `where`, `order`, `idRange`, `parent` or `before`, a query's first page (QUERIES.md). */
+  list(options: ListOptions | ListQuery = {}): Promise<Datum[]> {
+    if (isQueryList(options)) return runQuery(this.#refsHost, options).then((page) => page.items);
+    const tier = this.#fast("list");
+    if (tier === null) return this.#list(options);
+    let resolved: ResolvedListOptions;
+    try {
+      resolved = resolveListOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return this.#list(options);
+    return resolved.limit === 0 ? Promise.resolve([]) : tier.list(resolved);
   }
 
   async #list(options: ListOptions): Promise<Datum[]> {
@@ -489,21 +355,14 @@ export class Store implements DatumStore {
     if (resolved.limit === 0) return [];
     let datums = await this.#tiers.list(resolved);
     if (hooks.afterList.taps.length) datums = await hooks.afterList.promise(datums, resolved);
-    return this.#readAll(datums, "list");
+    return readDatums(hooks.read, datums, { op: "list", source: this.#tiers.landing.name });
   }
 
-  causalChain(id: string): Promise<Datum[]> {
-    const direct = this.#direct;
-    const hooks = this.#hooks;
-    if (direct?.causalChain !== undefined && hooks.beforeCausalChain.taps.length === 0 && hooks.read.taps.length === 0) {
-      try {
-        assertId(id);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return direct.causalChain(id, this.#maxChainDepth);
-    }
-    return this.#causalChain(id);
+  /** Ancestors oldest first, ending with the datum; `{ tail: n }` gives only the last `n` steps (QUERIES.md). */
+  causalChain(id: string, options?: { tail?: number }): Promise<Datum[]> {
+    if (options?.tail !== undefined) return runChainTail(this.#refsHost, id, options.tail);
+    const tier = this.#fast("causalChain");
+    return tier?.causalChain === undefined ? this.#causalChain(id) : valid(assertId, id) ?? tier.causalChain(id, this.#maxChainDepth);
   }
 
   async #causalChain(id: string): Promise<Datum[]> {
@@ -511,7 +370,7 @@ export class Store implements DatumStore {
     assertId(id);
     if (this.#hooks.beforeCausalChain.taps.length) await this.#hooks.beforeCausalChain.promise(id);
     const chain = await this.#tiers.causalChain(id, this.#maxChainDepth);
-    return this.#readAll(chain, "causalChain");
+    return readDatums(this.#hooks.read, chain, { op: "causalChain", source: this.#tiers.landing.name });
   }
 
   /** Every datum of every tier once (most durable copy first). For migration and export. */
@@ -520,40 +379,19 @@ export class Store implements DatumStore {
     yield* this.#tiers.scan();
   }
 
-  /** Which tiers this store has, which one writes land on, and their counts. */
+  /**
+   * Puts, deletes and ref moves, all or nothing, on the tier refs live on (see `StoreRefs`):
+   * an array of operations, or a function that adds them to a builder. `DGENT_UNSUPPORTED` on a
+   * tier without `transactions`; `DGENT_CONFLICT` / `DGENT_REF_CONFLICT` leave everything as it was.
+   */
+  transaction(ops: readonly TxOp[] | ((tx: TxBuilder) => void | Promise<void>)): Promise<TxResult> {
+    return transaction(this.#refsHost, ops);
+  }
+
+  /** Which tiers this store has, which one writes land on, and their counts (see `BackendReport`). */
   async backend(): Promise<BackendReport> {
     if (this.#state !== State.Open) await this.#ready();
-    const router = this.#tiers;
-    const landing = router.landing;
-    const tiers: TierReport[] = [];
-    for (const state of router.states) {
-      const tier = state.adapter;
-      await router.check(state);
-      const stats: AdapterStats | null = state.up && tier.stats ? await tier.stats().catch(() => null) : null;
-      const location = stats?.path ?? stats?.location ?? stats?.url;
-      tiers.push({
-        name: tier.name,
-        rank: tier.rank,
-        durability: rankLabel(tier.rank),
-        persistent: tier.capabilities.persistent,
-        landing: tier === landing,
-        up: state.up,
-        count: stats?.count ?? null,
-        bytes: stats?.bytes ?? null,
-        error: state.up ? null : (state.lastError?.message ?? null),
-        location: typeof location === "string" ? location : null,
-      });
-    }
-    return {
-      namespace: this.namespace,
-      landing: landing.name,
-      volatile: !landing.capabilities.persistent,
-      preferred: router.preferred.adapter.name,
-      degraded: landing !== router.preferred.adapter,
-      pendingPromotions: await this.#upgrader.pending(),
-      pendingDeletes: router.pending.size,
-      tiers,
-    };
+    return backendReport(this.namespace, this.#tiers, this.#upgrader);
   }
 }
 
@@ -566,109 +404,16 @@ export function isStore(value: unknown): value is Store {
   return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[STORE_BRAND] === true;
 }
 
+/** The fast path's validation: `null` when `value` passes, else the rejection the full path would give. */
+function valid<T>(check: (value: T) => void, value: T): Promise<never> | null {
+  try {
+    check(value);
+    return null;
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 function closedError() {
   return dgentError("DGENT_CLOSED", "this store is closed; create a new one to continue");
-}
-
-/** Validates list options and fills defaults (prefix "", after -1, limit 100). */
-export function resolveListOptions(options: ListOptions): ResolvedListOptions {
-  if (options === null || typeof options !== "object") {
-    throw dgentError("DGENT_INVALID_OPTIONS", "list options must be an object");
-  }
-  const { prefix = "", after = -1, limit = DEFAULT_LIST_LIMIT } = options;
-  if (typeof prefix !== "string") {
-    throw dgentError("DGENT_INVALID_OPTIONS", `list prefix must be a string, got ${typeof prefix}`);
-  }
-  if (typeof after !== "number" || Number.isNaN(after)) {
-    throw dgentError("DGENT_INVALID_OPTIONS", `list after must be a number of epoch milliseconds, got ${String(after)}`);
-  }
-  if (!Number.isInteger(limit) || limit < 0 || limit > MAX_LIST_LIMIT) {
-    throw dgentError(
-      "DGENT_INVALID_OPTIONS",
-      `list limit must be an integer from 0 to ${MAX_LIST_LIMIT}, got ${String(limit)}`,
-    );
-  }
-  return { prefix, after, limit };
-}
-
-function resolvePlugins(uses: readonly AnyPluginUse[]) {
-  const resolved = uses.map((use) => {
-    const plugin = ("plugin" in use ? use.plugin : use) as PluginDefinition<never>;
-    const raw = "plugin" in use ? use.options : undefined;
-    if (!plugin || plugin.kind !== "plugin") {
-      throw dgentError("DGENT_INVALID_OPTIONS", "plugins must be made with definePlugin()");
-    }
-    return { plugin, options: checkOptions(plugin, raw) };
-  });
-  const names = new Set<string>();
-  for (const { plugin } of resolved) {
-    if (names.has(plugin.name)) {
-      throw dgentError("DGENT_DUPLICATE_NAME", `plugin "${plugin.name}" is used twice in one store`, {
-        unit: plugin.name,
-      });
-    }
-    names.add(plugin.name);
-  }
-  for (const { plugin } of resolved) {
-    for (const dep of plugin.dependsOn ?? []) {
-      if (!names.has(dep)) {
-        throw dgentError(
-          "DGENT_PLUGIN_DEPENDENCY",
-          `plugin "${plugin.name}" depends on plugin "${dep}", which is not in this store`,
-          { unit: plugin.name, details: { missing: dep } },
-        );
-      }
-    }
-  }
-  return orderByDependencies(resolved);
-}
-
-/** Dependencies apply first; a cycle is a `DGENT_PLUGIN_DEPENDENCY` error. */
-function orderByDependencies<T extends { plugin: PluginDefinition<never> }>(items: T[]): T[] {
-  const byName = new Map(items.map((i) => [i.plugin.name, i]));
-  const out: T[] = [];
-  const state = new Map<string, "visiting" | "done">();
-  const visit = (item: T, path: string[]): void => {
-    const name = item.plugin.name;
-    if (state.get(name) === "done") return;
-    if (state.get(name) === "visiting") {
-      throw dgentError(
-        "DGENT_PLUGIN_DEPENDENCY",
-        `plugins depend on each other in a cycle: ${[...path, name].join(" → ")}`,
-        { unit: name, details: { cycle: [...path, name] } },
-      );
-    }
-    state.set(name, "visiting");
-    for (const dep of item.plugin.dependsOn ?? []) visit(byName.get(dep) as T, [...path, name]);
-    state.set(name, "done");
-    out.push(item);
-  };
-  for (const item of items) visit(item, []);
-  return out;
-}
-
-
-type ReadTapFn = (datum: Datum, info: ReadInfo) => Datum | undefined;
-
-/**
- * When every tap of the `read` waterfall is synchronous and nothing intercepts it, the same
- * waterfall as one plain function (a tap returning `undefined` passes the value on, as tapable's
- * waterfall does): a list of 100 then costs 100 calls, not 100 promises. `null` otherwise.
- */
-function syncWaterfall(hook: StoreHooks["read"]): ((datum: Datum, info: ReadInfo) => Datum) | null {
-  const raw = hook as unknown as { taps: ReadonlyArray<{ type: string; fn: ReadTapFn }>; interceptors: readonly unknown[] };
-  if (raw.interceptors.length !== 0) return null;
-  const fns: ReadTapFn[] = [];
-  for (const tap of raw.taps) {
-    if (tap.type !== "sync") return null;
-    fns.push(tap.fn);
-  }
-  return (datum, info) => {
-    let value = datum;
-    for (const fn of fns) {
-      const next = fn(value, info);
-      if (next !== undefined) value = next;
-    }
-    return value;
-  };
 }

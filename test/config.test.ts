@@ -11,9 +11,9 @@ import {
   redactConfig,
   redactString,
   resolveConfig,
-} from "../core/config/index.js";
+} from "../compose/config/index.js";
 import { makeDatum } from "../core/datum.js";
-import * as dgent from "../core/index.js";
+import * as dgent from "../compose/index.js";
 import { Registry, defineAdapter } from "../core/registry.js";
 import { memory } from "../adapters/memory/index.js";
 
@@ -217,8 +217,8 @@ describe("the package", () => {
       execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }),
     ) as Array<{ files: Array<{ path: string }> }>;
     const files = (packed[0]?.files ?? []).map((f) => f.path);
-    expect(files).toContain("dist/core/config/schema.json");
-    expect(files).toContain("core/config/README.md");
+    expect(files).toContain("dist/compose/config/schema.json");
+    expect(files).toContain("compose/config/README.md");
     const { createRequire } = await import("node:module");
     const schema = createRequire(import.meta.url)("dgent/config-schema.json") as { title: string; required: string[] };
     expect(schema).toMatchObject({ title: "dgent config file", required: ["tiers"] });

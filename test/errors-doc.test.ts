@@ -34,7 +34,7 @@ describe("core/ERRORS.md and the code", () => {
   });
 
   it("every code in the table is raised somewhere in the source", () => {
-    const text = ["core", "adapters", "plugins", "testing", "cli"]
+    const text = ["core", "compose", "adapters", "plugins", "patterns", "testing", "cli", "backup"]
       .flatMap((d) => { try { return sourceFiles(join(root, d)); } catch { return []; } })
       .map((f) => readFileSync(f, "utf8"))
       .join("\n");

@@ -14,7 +14,8 @@ import { sqliteAdapter } from "../adapters/sqlite/index.js";
 import { makeDatum, type Datum } from "../core/datum.js";
 import { createStoreHooks, tapOnlyView, type HookName } from "../core/hooks.js";
 import type { Adapter } from "../core/protocol.js";
-import { checkOptions, defaultRegistry, type PluginApi } from "../core/registry.js";
+import { defaultRegistry } from "../compose/catalogue.js";
+import { checkOptions, type PluginApi } from "../core/registry.js";
 import { createStore, type Store } from "../core/store.js";
 import { runConformance, type ConformanceTarget, type Target } from "../testing/index.js";
 import { cache } from "../plugins/cache/index.js";
@@ -22,13 +23,17 @@ import { compression, ENCODING_KEY } from "../plugins/compression/index.js";
 import { reactive, type Change } from "../plugins/reactive/index.js";
 import { synergy, synergyBus, type SynergyEvent } from "../plugins/synergy/index.js";
 import { writeBehind } from "../plugins/write-behind/index.js";
+import * as fulltextModule from "../plugins/fulltext/index.js";
+import * as recallModule from "../plugins/recall/index.js";
 import * as cacheModule from "../plugins/cache/index.js";
 import * as compressionModule from "../plugins/compression/index.js";
+import * as encryptionModule from "../plugins/encryption/index.js";
 import * as entropyModule from "../plugins/entropy/index.js";
 import * as lensModule from "../plugins/lens/index.js";
 import * as reactiveModule from "../plugins/reactive/index.js";
 import * as synergyModule from "../plugins/synergy/index.js";
 import * as writeBehindModule from "../plugins/write-behind/index.js";
+import * as metricsModule from "../plugins/metrics/index.js";
 import { expectDgent, ProbeTier, removeTempDirs, sqliteTier, text, until } from "./plugins-support.js";
 
 afterAll(removeTempDirs);
@@ -74,7 +79,7 @@ async function compose(tier: Adapter, specs: readonly Spec[]): Promise<Store> {
 }
 
 /** Memory has no reopen or child: run the suites that apply, so nothing is skipped. */
-const MEMORY_SUITES = ["put", "delete", "list", "causalChain", "badInput", "lifecycle", "putMany", "scan"];
+const MEMORY_SUITES = ["put", "delete", "list", "causalChain", "badInput", "lifecycle", "putMany", "scan", "queries"];
 const fw = { describe, it, beforeAll, afterAll };
 
 function memoryTarget(name: string, specs: readonly Spec[], tier: () => Adapter = () => memoryAdapter()): void {
@@ -350,7 +355,18 @@ describe("stacked plugins at close", () => {
 // ---------------------------------------------------------------------------------------------
 // Registry and folders.
 
-const MODULES: Record<PluginName, { PLUGIN_NAME: string }> = {
+/** The search plugins: registered and documented like the rest; they do nothing until attached, so no stacking scenario. */
+const SEARCH = ["recall", "fulltext"] as const;
+/** Observers tested in their own folders (metrics runs the kit there). */
+const OBSERVERS = ["metrics"] as const;
+
+/** Plugins that need keys to run: registered and documented like the rest; stacked with compression in their own tests. */
+const KEYED = ["encryption"] as const;
+
+const MODULES: Record<PluginName | (typeof SEARCH)[number] | (typeof OBSERVERS)[number] | (typeof KEYED)[number], { PLUGIN_NAME: string }> = {
+  encryption: encryptionModule,
+  recall: recallModule,
+  fulltext: fulltextModule,
   cache: cacheModule,
   entropy: entropyModule,
   synergy: synergyModule,
@@ -358,14 +374,15 @@ const MODULES: Record<PluginName, { PLUGIN_NAME: string }> = {
   reactive: reactiveModule,
   compression: compressionModule,
   "write-behind": writeBehindModule,
+  metrics: metricsModule,
 };
 
 describe("the plugins as a set", () => {
   const root = new URL("..", import.meta.url).pathname;
   it("each is registered by its folder name, loads, and checks its options with a JSON schema", async () => {
     const folders = readdirSync(join(root, "plugins"), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
-    expect(folders).toEqual([...ALL].sort());
-    for (const name of ALL) {
+    expect(folders).toEqual([...ALL, ...SEARCH, ...OBSERVERS, ...KEYED].sort());
+    for (const name of [...ALL, ...SEARCH, ...OBSERVERS, ...KEYED]) {
       expect(defaultRegistry.pluginNames()).toContain(name);
       const def = await defaultRegistry.plugin(name);
       expect(def.name).toBe(name);
@@ -378,6 +395,7 @@ describe("the plugins as a set", () => {
       expect(readdirSync(join(root, "plugins", name)).some((f) => f.endsWith(".test.ts"))).toBe(true);
     }
     const index = readFileSync(join(root, "plugins", "README.md"), "utf8");
-    for (const name of ALL) expect(index).toContain(`[${name}](${name}/README.md)`);
+    for (const name of [...ALL, ...SEARCH, ...OBSERVERS]) expect(index).toContain(`[${name}](${name}/README.md)`);
+    for (const name of [...ALL, ...SEARCH, ...KEYED]) expect(index).toContain(`[${name}](${name}/README.md)`);
   });
 });

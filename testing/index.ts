@@ -7,18 +7,22 @@
  * runConformance({ name: "mine", create: () => myAdapter({ dir: freshDir() }) }, { describe, it, beforeAll, afterAll });
  * ```
  */
-import { Scope, type Need, type Suite } from "./support.js";
+import { nameFailedCheck, Scope, SkipSignal, type Need, type Suite } from "./support.js";
 import { badInputSuite } from "./suites/bad-input.js";
 import { causalChainSuite } from "./suites/causal-chain.js";
 import { deleteSuite } from "./suites/delete.js";
 import { concurrencySuite, persistenceSuite } from "./suites/durability.js";
+import { eventsSuite } from "./suites/events.js";
 import { lifecycleSuite, putManySuite, scanSuite } from "./suites/lifecycle.js";
 import { listSuite } from "./suites/list.js";
+import { probeSuite } from "./suites/probe.js";
 import { putGetSuite } from "./suites/put-get.js";
+import { queriesSuite } from "./suites/queries.js";
+import { refsSuite, transactionsSuite } from "./suites/refs.js";
 import type { ConformanceOptions, ConformanceTarget, TestContext, TestFramework } from "./types.js";
 
 export type { ConformanceOptions, ConformanceTarget, Json, Target, TestFramework } from "./types.js";
-export { assertSameDatum, expectCode, rng, Scope } from "./support.js";
+export { assertSameDatum, expectCode, rng, Scope, within } from "./support.js";
 
 /** The suites, one per operation or concern, in the order they run. */
 export const SUITES = {
@@ -28,10 +32,15 @@ export const SUITES = {
   causalChain: causalChainSuite,
   badInput: badInputSuite,
   lifecycle: lifecycleSuite,
+  probe: probeSuite,
+  events: eventsSuite,
   putMany: putManySuite,
   scan: scanSuite,
   persistence: persistenceSuite,
   concurrency: concurrencySuite,
+  refs: refsSuite,
+  transactions: transactionsSuite,
+  queries: queriesSuite,
 } as const;
 
 export type SuiteName = keyof typeof SUITES;
@@ -47,6 +56,9 @@ export function runConformance(target: ConformanceTarget, fw: TestFramework, opt
     crashAfter: options.crashAfter ?? 200,
     processes: options.processes ?? 4,
     perProcess: options.perProcess ?? 100,
+    deadlineMs: options.deadlineMs ?? 20_000,
+    evictionWrites: options.evictionWrites ?? 1_000,
+    seed: options.seed ?? 0x5eed_0e,
   };
   const beforeAll = fw.beforeAll ?? fw.before;
   const afterAll = fw.afterAll ?? fw.after;
@@ -65,7 +77,7 @@ export function runConformance(target: ConformanceTarget, fw: TestFramework, opt
       (capabilities ??= (async () => {
         const scope = new Scope(target);
         try {
-          return { ...(await scope.fresh()).capabilities } as Record<string, boolean>;
+          return { ...(await scope.fresh()).capabilities } as unknown as Record<string, boolean>;
         } finally {
           await scope.dispose();
         }
@@ -89,18 +101,30 @@ export function runConformance(target: ConformanceTarget, fw: TestFramework, opt
                 const caps = await capabilitiesOf();
                 if (!caps[need.capability]) {
                   // A capability the target declares absent: the runner counts the test as skipped.
-                  const reason = `the target does not declare ${need.capability}`;
-                  if (typeof context?.skip !== "function") throw new Error(`cannot skip (${reason}): the framework passes no test context`);
-                  context.skip(reason);
+                  skipNow(context, `the target does not declare ${need.capability}`);
                   return;
                 }
               }
               const scope = new Scope(target);
+              let failure: { error: unknown } | null = null;
               try {
                 await body(scope);
-              } finally {
-                await scope.dispose();
+              } catch (error) {
+                failure = { error };
               }
+              // Releasing the test's instances must not hide why it failed.
+              try {
+                await scope.dispose();
+              } catch (error) {
+                failure ??= { error };
+              }
+              if (failure === null) return;
+              if (failure.error instanceof SkipSignal) {
+                skipNow(context, failure.error.reason);
+                return;
+              }
+              nameFailedCheck(failure.error, `${name} › ${testName}`);
+              throw failure.error;
             });
           },
         };
@@ -113,9 +137,16 @@ export function runConformance(target: ConformanceTarget, fw: TestFramework, opt
 function staticallyMissing(target: ConformanceTarget, need: Need | undefined): string | null {
   if (!need) return null;
   if ("reopen" in need && !target.reopen) return "the target has no reopen()";
+  if ("dead" in need && !target.dead) return "the target has no dead()";
   if ("child" in need && !target.child) return "the target has no child module";
   if ("child" in need && !target.reopen) return "the target has no reopen()";
   return null;
+}
+
+/** Skips the running test through the runner's own context, so the runner counts it. */
+function skipNow(context: TestContext | undefined, reason: string): void {
+  if (typeof context?.skip !== "function") throw new Error(`cannot skip (${reason}): the framework passes no test context`);
+  context.skip(reason);
 }
 
 function skip(fw: TestFramework, name: string): void {

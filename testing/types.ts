@@ -22,6 +22,13 @@ export interface ConformanceTarget {
    * persistence tests; leave it out for volatile tiers.
    */
   reopen?(previous: Target): Target | Promise<Target>;
+  /**
+   * An instance whose backend cannot be reached (a server that is stopped, a port nobody listens
+   * on, or better one that accepts connections and never answers, so the probe's own timeout is
+   * what ends it). Enables the dead-backend tests of `probe()` and `open()`; without it they are
+   * reported as skipped. The kit never calls `destroy` on it; it calls `close()` when done.
+   */
+  dead?(): Target | Promise<Target>;
   /** Removes the storage behind an instance (after it is closed). */
   destroy?(instance: Target): void | Promise<void>;
   /** Starts shared infrastructure once before the suites (a server, a bucket). */
@@ -67,4 +74,17 @@ export interface ConformanceOptions {
   /** Writer processes in the multi-process test (default 4) and datums each (default 100). */
   processes?: number;
   perProcess?: number;
+  /**
+   * How long the kit waits for a call that must end by itself (a probe of a dead backend, open()
+   * of one, a causal chain over a cycle or deeper than the limit, an open() racing a close())
+   * before it fails the test as a hang (default 20 000 ms). A hang detector, not a speed limit.
+   */
+  deadlineMs?: number;
+  /** Datums written by the eviction test of a tier that declares `evicts` (default 1 000). */
+  evictionWrites?: number;
+  /**
+   * Seed of the random datums and filters of the `queries` suite (its failures print it). The
+   * default is fixed, so runs repeat; another seed tries other cases.
+   */
+  seed?: number;
 }

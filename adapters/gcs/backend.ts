@@ -1,8 +1,8 @@
 import type * as Gcs from "@google-cloud/storage";
 import { dgentError } from "../../core/errors.js";
-import type { ListPage, ObjectBackend } from "../object-store/backend.js";
+import type { HeadRead, ListPage, ObjectBackend, VersionedBody } from "../object-store/backend.js";
 import { CONTENT_TYPE } from "../object-store/envelope.js";
-import { importOptional } from "../object-store/optional-import.js";
+import { importOptional } from "../../core/adapter-support.js";
 import { classifyGcsError, gcsError } from "./errors.js";
 import { ADAPTER_NAME, type GcsConfig } from "./options.js";
 
@@ -28,7 +28,7 @@ export async function connectGcs(config: GcsConfig): Promise<ObjectBackend> {
   return new GcsBackend(storage.bucket(config.bucket), config);
 }
 
-/** `ObjectBackend` on `@google-cloud/storage`: create-only writes are `ifGenerationMatch: 0`. */
+/** `ObjectBackend` on `@google-cloud/storage`: create-only writes are `ifGenerationMatch: 0`, compare-and-set writes `ifGenerationMatch: <generation>`. */
 class GcsBackend implements ObjectBackend {
   readonly location: string;
   readonly #bucket: Gcs.Bucket;
@@ -93,6 +93,54 @@ class GcsBackend implements ObjectBackend {
     }
   }
 
+  /** One download; the generation comes from its `x-goog-generation` header. */
+  async read(key: string): Promise<VersionedBody | null> {
+    try {
+      return await new Promise<VersionedBody>((resolve, reject) => {
+        let generation: unknown;
+        const chunks: Buffer[] = [];
+        this.#bucket
+          .file(key)
+          .createReadStream()
+          .on("response", (res: { headers?: Record<string, unknown> }) => {
+            generation = res.headers?.["x-goog-generation"];
+          })
+          .on("data", (chunk: Buffer) => chunks.push(chunk))
+          .on("error", reject)
+          .on("end", () => {
+            if (typeof generation !== "string" || generation === "") {
+              reject(dgentError("DGENT_BACKEND_ERROR", `gcs download ${key} answered without x-goog-generation; compare-and-set needs it`, {
+                unit: ADAPTER_NAME,
+                details: { key },
+              }));
+            } else {
+              resolve({ body: Buffer.concat(chunks), version: generation });
+            }
+          });
+      });
+    } catch (error) {
+      if (classifyGcsError(error) === "not-found") return null;
+      throw gcsError(error, `download ${key}`);
+    }
+  }
+
+  async write(key: string, body: Uint8Array, ifVersion: string | null): Promise<string | null> {
+    const file = this.#bucket.file(key);
+    try {
+      await file.save(Buffer.from(body.buffer, body.byteOffset, body.byteLength), {
+        resumable: false,
+        contentType: "application/json",
+        preconditionOpts: { ifGenerationMatch: ifVersion ?? 0 },
+      });
+      return String(file.metadata.generation ?? "");
+    } catch (error) {
+      // 412: the generation moved on (or the object exists, for ifGenerationMatch=0), or it is gone.
+      const cls = classifyGcsError(error);
+      if (cls === "precondition" || cls === "not-found") return null;
+      throw gcsError(error, `upload (ifGenerationMatch=${ifVersion ?? 0}) ${key}`);
+    }
+  }
+
   async put(key: string, body: Uint8Array): Promise<string> {
     const file = this.#bucket.file(key);
     try {
@@ -114,13 +162,39 @@ class GcsBackend implements ObjectBackend {
     }
   }
 
-  async list(prefix: string, cursor: string | null, max: number): Promise<ListPage> {
+  /** A ranged download of bytes 0…length−1; the size comes from `Content-Range`. */
+  async readHead(key: string, length: number): Promise<HeadRead | null> {
+    try {
+      return await new Promise<HeadRead>((resolve, reject) => {
+        let size: number | null = null;
+        const chunks: Buffer[] = [];
+        this.#bucket
+          .file(key)
+          .createReadStream({ start: 0, end: length - 1 })
+          .on("response", (res: { headers?: Record<string, unknown> }) => {
+            const range = /\/(\d+)$/.exec(String(res.headers?.["content-range"] ?? ""));
+            const stored = Number(res.headers?.["x-goog-stored-content-length"]);
+            size = range ? Number(range[1]) : Number.isSafeInteger(stored) ? stored : null;
+          })
+          .on("data", (chunk: Buffer) => chunks.push(chunk))
+          .on("error", reject)
+          .on("end", () => resolve({ body: Buffer.concat(chunks), size }));
+      });
+    } catch (error) {
+      if (classifyGcsError(error) === "not-found") return null;
+      throw gcsError(error, `download (range 0-${length - 1}) ${key}`);
+    }
+  }
+
+  async list(prefix: string, cursor: string | null, max: number, startAfter?: string): Promise<ListPage> {
     try {
       const [files, next] = await this.#bucket.getFiles({
         prefix,
         maxResults: max,
         autoPaginate: false,
+        // startOffset is inclusive: the caller drops the key equal to startAfter.
         ...(cursor === null ? {} : { pageToken: cursor }),
+        ...(startAfter === undefined ? {} : { startOffset: startAfter }),
       });
       const objects = files.map((f) => ({
         key: f.name,

@@ -1,3 +1,5 @@
+import { redactText, scrubError } from "../../core/redact.js";
+import { isNetworkErrorCode } from "../../core/adapter-support.js";
 import { dgentError, isDgentError, type DgentError } from "../../core/errors.js";
 
 /**
@@ -28,25 +30,8 @@ interface GcsLikeError {
   readonly errors?: ReadonlyArray<{ readonly reason?: unknown }>;
 }
 
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ECONNABORTED",
-  "ETIMEDOUT",
-  "ESOCKETTIMEDOUT",
-  "EPIPE",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "EHOSTDOWN",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "UND_ERR_SOCKET",
-  "ERR_STREAM_PREMATURE_CLOSE",
-  // The SDK's own integrity checks on a transfer: worth another try.
-  "CONTENT_DOWNLOAD_MISMATCH",
-  "FILE_NO_UPLOAD",
-]);
+/** The SDK's own integrity checks on a transfer: worth another try. */
+const TRANSFER_CODES = new Set(["CONTENT_DOWNLOAD_MISMATCH", "FILE_NO_UPLOAD"]);
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
 /** The HTTP status in any of the SDK's three error shapes. */
@@ -66,7 +51,7 @@ export function classifyGcsError(error: unknown): GcsErrorClass {
   if (status === 412) return "precondition";
   if (status !== undefined && RETRYABLE_STATUS.has(status)) return "unavailable";
   const code = (error as GcsLikeError).code;
-  if (typeof code === "string" && NETWORK_CODES.has(code)) return "unavailable";
+  if (isNetworkErrorCode(code) || (typeof code === "string" && TRANSFER_CODES.has(code))) return "unavailable";
   const { name, type } = error as { name?: unknown; type?: unknown };
   if (status === undefined && (name === "AbortError" || name === "TimeoutError")) return "unavailable";
   // node-fetch (under gaxios) reports a request past the SDK's `timeout` as FetchError type "request-timeout".
@@ -88,9 +73,10 @@ export function gcsError(error: unknown, action: string): DgentError {
   const reason = typeof e?.message === "string" && e.message ? e.message : String(error);
   const hint = status !== undefined && HINTS[status] ? ` (${HINTS[status]})` : "";
   const code = cls === "unavailable" ? "DGENT_UNAVAILABLE" : "DGENT_BACKEND_ERROR";
-  return dgentError(code, `gcs ${action} failed${status ? ` with HTTP ${status}` : ""}: ${reason}${hint}`, {
+  // An endpoint may carry credentials in its userinfo: the message and the cause are redacted.
+  return dgentError(code, `gcs ${action} failed${status ? ` with HTTP ${status}` : ""}: ${redactText(reason)}${hint}`, {
     unit: UNIT,
-    cause: error,
+    cause: scrubError(error),
     details: { action, ...(status === undefined ? {} : { status }) },
   });
 }

@@ -1,6 +1,7 @@
-import { RANKS } from "../../core/lattice.js";
+import { RANKS } from "../ranks.js";
 import { defineAdapter, instantiateAdapter } from "../../core/registry.js";
 import { ObjectStoreAdapter } from "../object-store/adapter.js";
+import { bucketFromUrl } from "../object-store/options.js";
 import { connectGcs } from "./backend.js";
 import { ADAPTER_NAME, OPTIONS_SCHEMA, resolveConfig, type GcsOptions } from "./options.js";
 
@@ -13,11 +14,14 @@ export { ObjectStoreAdapter } from "../object-store/adapter.js";
 export const gcs = defineAdapter<GcsOptions>({
   name: ADAPTER_NAME,
   rank: RANKS.gcs,
+  urlSchemes: ["gs", "gcs"],
+  // gs://bucket/key/prefix/ → the bucket, and the key prefix before the namespace.
+  fromUrl: (url, context) => bucketFromUrl(url, context.namespace),
   description: "Google Cloud Storage: create-only objects (ifGenerationMatch=0) and a time index for list.",
   optionsSchema: OPTIONS_SCHEMA,
   create: (options) => {
     const config = resolveConfig(options);
-    return new ObjectStoreAdapter({ name: ADAPTER_NAME, rank: RANKS.gcs, config: config.common, connect: () => connectGcs(config) });
+    return new ObjectStoreAdapter({ name: ADAPTER_NAME, rank: RANKS.gcs, config: config.common, refs: true, connect: () => connectGcs(config) });
   },
 });
 

@@ -21,10 +21,11 @@ function tempPrefix(path: string): string {
 
 /**
  * Copies the records of `entries` (sorted by offset) byte for byte from `fd` into a temp file
- * next to `path`, fsyncs it and renames it over `path`. Until the rename the old log is
- * untouched; the rename is atomic; the caller fsyncs the directory afterwards.
+ * next to `path`, then `trailer` (lines without their newlines: the refs and reflogs), fsyncs it
+ * and renames it over `path`. Until the rename the old log is untouched; the rename is atomic;
+ * the caller fsyncs the directory afterwards.
  */
-export async function compactLog(path: string, fd: number, entries: readonly Entry[]): Promise<Compacted> {
+export async function compactLog(path: string, fd: number, entries: readonly Entry[], trailer: readonly string[] = []): Promise<Compacted> {
   const temp = join(dirname(path), `${tempPrefix(path)}${process.pid}-${randomBytes(4).toString("hex")}.tmp`);
   const out = openSync(temp, TEMP_FLAGS, 0o644);
   try {
@@ -50,6 +51,10 @@ export async function compactLog(path: string, fd: number, entries: readonly Ent
       buf[buffer.length + e.length] = 10;
       offsets[i] = written + buffer.length;
       buffer.length += e.length + 1;
+    }
+    for (const line of trailer) {
+      if (buffer.length > CHUNK) flush();
+      buffer.push(line);
     }
     flush();
     await new Promise<void>((resolve, reject) => fsync(out, (error) => (error ? reject(error) : resolve())));

@@ -1,7 +1,8 @@
 import { join, resolve } from "node:path";
 import { dgentError } from "../../core/errors.js";
-import { RANKS } from "../../core/lattice.js";
+import { RANKS } from "../ranks.js";
 import { assertNamespace, DEFAULT_NAMESPACE, defaultDataDir } from "../../core/paths.js";
+import { localPathFromUrl } from "../../core/paths.js";
 import { defineAdapter, instantiateAdapter } from "../../core/registry.js";
 import { JsonlAdapter, type Durability } from "./adapter.js";
 
@@ -21,11 +22,24 @@ export interface JsonlOptions {
   durability?: Durability;
   /** In `"group"` mode, how long the first write waits for others to share its sync (default 0). */
   groupCommitMs?: number;
+  /**
+   * Read an existing log only (a migration's source, both ends of a dry run): a missing file is
+   * `DGENT_INVALID_OPTIONS` (`details.missing: true`) and nothing is created; no lock is taken; a
+   * torn tail is left in place; writes fail. Default false.
+   */
+  readonly?: boolean;
+  /**
+   * Tag keys indexed from the start (built on open), so the first query filtering on one costs
+   * no more than the next. Other keys are indexed by the first query that names them.
+   */
+  indexTags?: readonly string[];
 }
 
 export const jsonl = defineAdapter<JsonlOptions>({
   name: ADAPTER_NAME,
   rank: RANKS.jsonl,
+  urlSchemes: ["jsonl"],
+  fromUrl: (url) => ({ path: localPathFromUrl(url) }),
   description: "An append-only JSON Lines log per namespace, indexed in memory; local, one writer process.",
   optionsSchema: {
     type: "object",
@@ -36,6 +50,8 @@ export const jsonl = defineAdapter<JsonlOptions>({
       path: { type: "string", minLength: 1 },
       durability: { enum: ["fsync", "group", "none"], default: "group" },
       groupCommitMs: { type: "number", minimum: 0, maximum: 1000, default: 0 },
+      readonly: { type: "boolean" },
+      indexTags: { type: "array", items: { type: "string", minLength: 1 }, maxItems: 64, uniqueItems: true },
     },
   },
   create: (options) => {
@@ -53,6 +69,8 @@ export const jsonl = defineAdapter<JsonlOptions>({
       path,
       durability: options.durability ?? "group",
       groupCommitMs: options.groupCommitMs ?? 0,
+      readonly: options.readonly === true,
+      indexTags: options.indexTags ?? [],
     });
   },
 });

@@ -3,10 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assertId, makeDatum, sameValue, type Datum } from "../../core/datum.js";
+import { assertId, assertMetadata, makeDatum, sameValue, type Datum } from "../../core/datum.js";
+import { idArb, metadataArb } from "../../test/arbitraries.js";
+import { storeScriptArb } from "../../test/arbitrary-scripts.js";
+import { assertSameDatum, ReferenceStore, referenceList } from "../../test/references.js";
 import type { AdapterContext } from "../../core/protocol.js";
-import { defaultRegistry } from "../../core/registry.js";
-import { jsonlAdapter, type JsonlAdapter, type JsonlOptions } from "./index.js";
+import { defaultRegistry } from "../../compose/catalogue.js";
+import { jsonlAdapter, type Durability, type JsonlAdapter, type JsonlOptions } from "./index.js";
 
 let root: string;
 let counter = 0;
@@ -95,8 +98,9 @@ describe("jsonl: append-only law and records", () => {
     await adapter.close();
     const lines = readFileSync(path, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.map((l) => l.op)).toEqual(["put", "begin", "put", "put", "commit", "del"]);
-    expect(lines.every((l) => l.v === 1)).toBe(true);
+    expect(lines.map((l) => l.v)).toEqual([3, 1, 3, 3, 1, 1]); // puts carry a checksum (version 3)
     expect(lines[0]).toMatchObject({ id: "x/1", causalParent: null, metadata: { role: "user" }, content: Buffer.from("hi").toString("base64") });
+    expect(lines[0]?.crc).toMatch(/^[0-9a-f]{8}$/);
   });
 
   it("tricky metadata keys and ids with JSON-special characters round-trip through the log", async () => {
@@ -262,6 +266,32 @@ describe("jsonl: recovery", () => {
     expect(readFileSync(path).equals(before)).toBe(true);
   });
 
+  it("a hand-edited record whose id or metadata put would refuse is not loaded: DGENT_CORRUPT_LOG naming the line and the rule", async () => {
+    for (const [label, edit] of [
+      ["a control character in the id", (r: Record<string, unknown>) => ({ ...r, id: "b\u0007" })],
+      ["an id over 1024 bytes", (r: Record<string, unknown>) => ({ ...r, id: "x".repeat(1025) })],
+      ["U+0000 in a metadata value", (r: Record<string, unknown>) => ({ ...r, metadata: { k: "a\u0000b" } })],
+    ] as const) {
+      const path = freshPath();
+      const { adapter } = await openLog({ path });
+      for (const id of ["a", "b", "c"]) await adapter.put(datum(id));
+      await adapter.close();
+      const lines = readFileSync(path, "utf8").split("\n");
+      lines[1] = JSON.stringify(edit(JSON.parse(lines[1] as string) as Record<string, unknown>));
+      writeFileSync(path, lines.join("\n"));
+      const before = readFileSync(path);
+      let caught: { code?: string; message: string } | null = null;
+      try {
+        await jsonlAdapter({ path }).open();
+      } catch (error) {
+        caught = error as { code?: string; message: string };
+      }
+      expect(caught?.code, label).toBe("DGENT_CORRUPT_LOG");
+      expect(caught?.message, label).toContain("line 2");
+      expect(readFileSync(path).equals(before), label).toBe(true);
+    }
+  });
+
   it("several bad lines at the end are more than a crash leaves: DGENT_CORRUPT_LOG, file untouched", async () => {
     const path = freshPath();
     await seeded(path);
@@ -284,7 +314,7 @@ describe("jsonl: recovery", () => {
   it("a record from a newer format version fails open with DGENT_SCHEMA_TOO_NEW", async () => {
     const path = freshPath();
     await seeded(path);
-    appendFileSync(path, '{"v":2,"op":"put","id":"z"}\n');
+    appendFileSync(path, '{"v":4,"op":"put","id":"z"}\n');
     expect(await codeOf(jsonlAdapter({ path }).open())).toBe("DGENT_SCHEMA_TOO_NEW");
   });
 });
@@ -406,10 +436,21 @@ describe("jsonl: round-trip property", () => {
       }
     });
     const arbDatum = fc.record({
-      id: validId,
+      id: fc.oneof(validId, idArb),
       content: fc.uint8Array({ maxLength: 300 }),
       createdAt: fc.oneof(fc.nat(), fc.double({ min: 0, max: 1e15, noNaN: true })),
-      metadata: fc.dictionary(fc.string({ unit: "binary", maxLength: 8 }), fc.string({ unit: "binary", maxLength: 12 }), { maxKeys: 4 }),
+      // Valid tags only (no U+0000, no lone surrogate): replay refuses what put would refuse.
+      metadata: fc.oneof(
+        fc.dictionary(fc.string({ unit: "binary", maxLength: 8 }), fc.string({ unit: "binary", maxLength: 12 }), { maxKeys: 4 }),
+        metadataArb,
+      ).filter((m) => {
+        try {
+          assertMetadata(m);
+          return true;
+        } catch {
+          return false;
+        }
+      }),
     });
     await fc.assert(
       fc.asyncProperty(fc.uniqueArray(arbDatum, { selector: (d) => d.id, maxLength: 30 }), fc.boolean(), async (raw, batch) => {
@@ -419,12 +460,7 @@ describe("jsonl: round-trip property", () => {
         if (batch) await adapter.putMany(datums);
         else for (const d of datums) await adapter.put(d);
         const check = async (a: JsonlAdapter) => {
-          for (const d of datums) {
-            const got = await a.get(d.id);
-            expect(got).not.toBeNull();
-            expect(sameValue(got!, d)).toBe(true);
-            expect(got!.createdAt).toBe(d.createdAt);
-          }
+          for (const d of datums) assertSameDatum(await a.get(d.id), d);
           expect((await a.stats()).count).toBe(datums.length);
         };
         await check(adapter);
@@ -437,6 +473,78 @@ describe("jsonl: round-trip property", () => {
         await again.adapter.close();
       }),
       { numRuns: 60 },
+    );
+  });
+
+  // Deletes, re-puts of deleted ids (same value or another), conflicts and identical re-puts,
+  // batches, compactions and reopens in any order: after every step get, list and stats agree
+  // with the reference model. Reopening replays tombstones followed by re-puts.
+  it("any script of puts, batches, deletes, re-puts, compactions and reopens agrees with the reference model", async () => {
+    await fc.assert(
+      fc.asyncProperty(storeScriptArb, fc.constantFrom<Durability>("none", "group"), async (script, durability) => {
+        const path = freshPath();
+        let { adapter } = await openLog({ path, durability });
+        const model = new ReferenceStore();
+        const pool = [...new Set(script.flatMap((s) => (s.op === "put" ? [s.datum.id] : s.op === "putMany" ? s.datums.map((d) => d.id) : s.op === "delete" ? [s.id] : [])))];
+        const queries = [
+          { prefix: "", after: -1, limit: 1000 },
+          { prefix: "", after: 2, limit: 2 },
+          ...pool.map((id) => ({ prefix: [...id][0] as string, after: -1, limit: 3 })),
+        ];
+        const check = async (step: number) => {
+          const where = `step ${step} (${script[step]?.op ?? "start"})`;
+          for (const id of pool) {
+            const want = model.live.get(id);
+            const got = await adapter.get(id);
+            if (want === undefined) expect(got, `${where}: ${JSON.stringify(id)} was deleted or never stored`).toBeNull();
+            else assertSameDatum(got, want, where);
+          }
+          for (const q of queries) {
+            expect((await adapter.list(q)).map((d) => d.id), `${where}: list ${JSON.stringify(q)}`).toEqual(referenceList(model.live.values(), q).map((d) => d.id));
+          }
+          expect((await adapter.stats()).count, where).toBe(model.live.size);
+        };
+        try {
+          for (const [step, s] of script.entries()) {
+            switch (s.op) {
+              case "put": {
+                const outcome = model.put(s.datum);
+                if (outcome === "conflict") expect(await codeOf(adapter.put(s.datum))).toBe("DGENT_CONFLICT");
+                else expect(await adapter.put(s.datum)).toBe(s.datum.id);
+                break;
+              }
+              case "putMany": {
+                const outcome = model.putMany(s.datums);
+                if (outcome === "conflict") expect(await codeOf(adapter.putMany(s.datums))).toBe("DGENT_CONFLICT");
+                else expect(await adapter.putMany(s.datums)).toEqual(s.datums.map((d) => d.id));
+                break;
+              }
+              case "delete":
+                expect(await adapter.delete(s.id)).toBe(model.delete(s.id) === "deleted");
+                break;
+              case "compact":
+                expect((await adapter.compact()).datums).toBe(model.live.size);
+                break;
+              case "reopen": {
+                await adapter.close();
+                const again = await openLog({ path, durability });
+                expect(again.warnings).toEqual([]);
+                adapter = again.adapter;
+                break;
+              }
+            }
+            await check(step);
+          }
+          await adapter.close();
+          const last = await openLog({ path, durability });
+          adapter = last.adapter;
+          expect(last.warnings).toEqual([]);
+          await check(script.length);
+        } finally {
+          await adapter.close();
+        }
+      }),
+      { numRuns: 100 },
     );
   });
 });

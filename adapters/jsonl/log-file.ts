@@ -11,10 +11,11 @@ import {
 } from "node:fs";
 import { dirname } from "node:path";
 import type { Datum } from "../../core/datum.js";
-import { dgentError, wrapError, type DgentError } from "../../core/errors.js";
+import { dgentError, isDgentError, wrapError, type DgentError } from "../../core/errors.js";
 import { syncDir } from "./compact.js";
 import { GroupCommit } from "./group-commit.js";
-import { decodePut, LineBuffer } from "./records.js";
+import { corruptRecord, decodePut, LineBuffer } from "./records.js";
+import type { LogRefs } from "./refs.js";
 import { replay, type Entry } from "./replay.js";
 
 /** When an acknowledged write survives what; see README.md "Durability". */
@@ -37,7 +38,7 @@ export class LogFile {
   readonly out = new LineBuffer();
   /** File size: the offset of the next record. */
   size: number;
-  /** Lines in the log (live puts, tombstones, superseded puts, batch frames). */
+  /** Lines in the log (live puts, tombstones, superseded puts, ref moves, batch frames). */
   lines: number;
   /** Set when the file may no longer match the index; writes refuse until reopened. */
   failed: DgentError | null = null;
@@ -59,7 +60,7 @@ export class LogFile {
   }
 
   /** Opens (creating) the log and replays it; cuts a torn tail off with a warning. */
-  static open(path: string, unit: string, durability: Durability, groupMs: number, warn: Warn): { log: LogFile; entries: Entry[] } {
+  static open(path: string, unit: string, durability: Durability, groupMs: number, warn: Warn): { log: LogFile; entries: Entry[]; refs: LogRefs } {
     const existed = existsSync(path);
     const fd = openSync(path, LOG_FLAGS, 0o644);
     try {
@@ -71,7 +72,7 @@ export class LogFile {
         fdatasyncSync(fd);
         warn(`dropped a torn tail of ${bytes} bytes from line ${line} of ${path}: ${reason}`, { path, line, bytes, reason });
       }
-      return { log: new LogFile(path, unit, durability, groupMs, fd, loaded.end, loaded.lines), entries: loaded.entries };
+      return { log: new LogFile(path, unit, durability, groupMs, fd, loaded.end, loaded.lines), entries: loaded.entries, refs: loaded.refs };
     } catch (error) {
       closeSync(fd);
       throw error;
@@ -151,8 +152,9 @@ export class LogFile {
     }
     let d: Datum | null = null;
     try {
-      if (got === n) d = decodePut(buf.toString("utf8", 0, n));
-    } catch {
+      if (got === n) d = decodePut(buf.toString("utf8", 0, n), e.id);
+    } catch (error) {
+      if (isDgentError(error, "DGENT_CORRUPT")) throw corruptRecord(error, this.path, e, this.#unit);
       d = null;
     }
     if (d === null || d.id !== e.id) {

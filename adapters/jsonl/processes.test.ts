@@ -141,7 +141,7 @@ describe("jsonl: the lock across processes", () => {
     await first.put({ id: "a", content: Buffer.from("A"), createdAt: 1, causalParent: null, metadata: {} });
     await first.close();
     const dead = spawnSync(process.execPath, ["-e", "0"]).pid;
-    const sleeper = spawn("sleep", ["30"]);
+    const sleeper = spawn("sleep", ["3600"]); // alive for the whole test however slow the machine; killed below
     try {
       const cases = [
         { pid: dead, start: null, stale: true },

@@ -1,12 +1,17 @@
 import { isUtf8 } from "node:buffer";
 import { fstatSync, readSync } from "node:fs";
 import { dgentError } from "../../core/errors.js";
-import type { IndexEntry } from "../../core/ordered-index.js";
+import type { ReflogEntry } from "../../core/refs.js";
 import { compareIds } from "../../core/order.js";
+import type { IndexedEntry } from "../shared-index/entry.js";
 import { parseLine } from "./records.js";
+import { LogRefs } from "./refs.js";
 
-/** Where one live datum's record sits in the log: `get` reads exactly these bytes. */
-export interface Entry extends IndexEntry {
+/**
+ * One live datum in the index: its header (id, createdAt, parent, tags: what queries check and
+ * `select: "meta"` returns) and where its record sits in the log (`get` reads exactly these bytes).
+ */
+export interface Entry extends IndexedEntry {
   /** Byte offset of the record's line; rewritten in place by compaction. */
   offset: number;
   /** Byte length of the line, newline excluded. */
@@ -16,6 +21,8 @@ export interface Entry extends IndexEntry {
 export interface Replayed {
   /** Live entries, oldest first (createdAt, then id), ready for the index. */
   readonly entries: Entry[];
+  /** The refs and their reflogs, from the `ref` records of the good part of the log. */
+  readonly refs: LogRefs;
   /** Lines in the good part of the log (puts, tombstones, batch frames). */
   readonly lines: number;
   /** Bytes of the good part of the log: the file is cut back to this when a tail is torn. */
@@ -43,16 +50,19 @@ function looksLikeRecord(line: Buffer): boolean {
   return line.subarray(0, n).equals(RECORD_START.subarray(0, n));
 }
 
+/** What a batch holds until its commit: puts, deletes and ref moves (version 2), in order. */
+type Staged = { readonly op: "put"; readonly entry: Entry } | { readonly op: "del"; readonly id: string } | { readonly op: "ref"; readonly entry: ReflogEntry };
+
 interface OpenBatch {
   readonly line: number;
   readonly n: number;
-  readonly staged: Entry[];
+  readonly staged: Staged[];
 }
 
 const CHUNK = 1 << 20;
 
 /**
- * Reads the whole log once, in chunks, keeping only ids, times and offsets.
+ * Reads the whole log once, in chunks, keeping only the datums' headers and offsets, and the refs.
  *
  * A torn tail — what one interrupted write leaves: at most one bad line (a last line without its
  * newline, or cut short), a batch without its commit, NUL-only lines — is reported for the
@@ -63,6 +73,7 @@ const CHUNK = 1 << 20;
 export function replay(fd: number, path: string, unit: string): Replayed {
   const size = fstatSync(fd).size;
   const live = new Map<string, Entry>();
+  const refs = new LogRefs();
   let chunk = Buffer.allocUnsafe(Math.max(64 * 1024, Math.min(size, CHUNK)));
   let chunkStart = 0; // file offset of chunk[0]
   let filled = 0;
@@ -103,26 +114,30 @@ export function replay(fd: number, path: string, unit: string): Replayed {
       const end = chunkStart + start;
       switch (rec.op) {
         case "put": {
-          const entry: Entry = { id: rec.id, createdAt: rec.createdAt, offset, length: line.length };
+          const entry: Entry = { id: rec.id, createdAt: rec.createdAt, causalParent: rec.causalParent, metadata: rec.metadata, offset, length: line.length };
           if (batch === null) {
             live.set(rec.id, entry);
             goodEnd = end;
             goodLines = lineNo;
           } else if (batch.staged.length < batch.n) {
-            batch.staged.push(entry);
+            batch.staged.push({ op: "put", entry });
           } else {
             fail(lineNo, `batch of ${batch.n} from line ${batch.line} has more records than announced`, null);
           }
           break;
         }
         case "del":
-          if (batch !== null) {
-            fail(lineNo, `delete inside the batch from line ${batch.line}`, null);
-            break;
+        case "ref":
+          if (batch === null) {
+            if (rec.op === "del") live.delete(rec.id);
+            else refs.apply([rec.entry]);
+            goodEnd = end;
+            goodLines = lineNo;
+          } else if (batch.staged.length < batch.n) {
+            batch.staged.push(rec.op === "del" ? { op: "del", id: rec.id } : { op: "ref", entry: rec.entry });
+          } else {
+            fail(lineNo, `batch of ${batch.n} from line ${batch.line} has more records than announced`, null);
           }
-          live.delete(rec.id);
-          goodEnd = end;
-          goodLines = lineNo;
           break;
         case "begin":
           if (batch !== null) fail(lineNo, `batch inside the batch from line ${batch.line}`, null);
@@ -133,7 +148,11 @@ export function replay(fd: number, path: string, unit: string): Replayed {
             fail(lineNo, "commit without a matching batch", null);
             break;
           }
-          for (const e of batch.staged) live.set(e.id, e);
+          for (const r of batch.staged) {
+            if (r.op === "put") live.set(r.entry.id, r.entry);
+            else if (r.op === "del") live.delete(r.id);
+            else refs.apply([r.entry]);
+          }
           batch = null;
           goodEnd = end;
           goodLines = lineNo;
@@ -174,7 +193,7 @@ export function replay(fd: number, path: string, unit: string): Replayed {
   const tail = bad as Bad | null;
   const torn =
     goodEnd < size ? { line: goodLines + 1, bytes: size - goodEnd, reason: tail?.reason ?? "unknown" } : null;
-  return { entries, lines: goodLines, end: goodEnd, torn };
+  return { entries, refs, lines: goodLines, end: goodEnd, torn };
 }
 
 function corrupt(path: string, bad: Bad, unit: string, why: string) {

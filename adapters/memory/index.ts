@@ -1,8 +1,7 @@
 import { cloneDatum, cloneDatums, sameValue, type Datum } from "../../core/datum.js";
 import { walkCausalChainSync } from "../../core/causal.js";
-import { RANKS } from "../../core/lattice.js";
+import { RANKS } from "../ranks.js";
 import { Lifecycle } from "../../core/lifecycle.js";
-import { OrderedIndex } from "../../core/ordered-index.js";
 import {
   SILENT_EVENTS,
   type Adapter,
@@ -11,8 +10,13 @@ import {
   type Capabilities,
   type ResolvedListOptions,
 } from "../../core/protocol.js";
+import { headerOf, type DatumHeader, type ResolvedQuery } from "../../core/query.js";
 import { defineAdapter, instantiateAdapter } from "../../core/registry.js";
-import { conflict } from "../../core/tiers.js";
+import { conflictError } from "../../core/tiers.js";
+import { chainTail } from "../shared-index/chain-tail.js";
+import type { IndexedEntry } from "../shared-index/entry.js";
+import { QueryIndex } from "../shared-index/query-index.js";
+import { RefTable, checkPuts, deleteRefByCommit, setRefByCommit, txResults, type Ref, type RefExpectation, type RefMove, type ReflogEntry, type TxOp, type TxResult } from "../../core/refs.js";
 
 export const ADAPTER_NAME = "memory";
 
@@ -28,6 +32,11 @@ export interface MemoryOptions {
    * stored. Default `true`: the tier keeps its own copy and returns copies.
    */
   copy?: boolean;
+  /**
+   * Tag keys indexed from the start, so the first query filtering on one costs no more than the
+   * next. Other keys are indexed by the first query that names them (one pass over the tier).
+   */
+  indexTags?: readonly string[];
 }
 
 const CAPABILITIES: Capabilities = Object.freeze({
@@ -37,12 +46,15 @@ const CAPABILITIES: Capabilities = Object.freeze({
   batch: true,
   scan: true,
   evicts: false,
+  refs: true,
+  transactions: true,
+  query: true,
+  queryCost: "indexed",
 });
 
 
-interface Entry {
-  readonly id: string;
-  readonly createdAt: number;
+/** A stored datum in the indexes: its header fields (what queries check) and the datum itself. */
+interface Entry extends IndexedEntry {
   readonly datum: Datum;
   readonly bytes: number;
 }
@@ -57,7 +69,7 @@ class MemoryAdapter implements Adapter {
   readonly name = ADAPTER_NAME;
   readonly rank = RANKS.memory;
   readonly capabilities: Capabilities;
-  readonly #index = new OrderedIndex<Entry>();
+  readonly #index: QueryIndex<Entry>;
   readonly #life = new Lifecycle(ADAPTER_NAME);
   readonly #maxDatums: number;
   readonly #maxBytes: number;
@@ -68,6 +80,7 @@ class MemoryAdapter implements Adapter {
   #events: AdapterEvents = SILENT_EVENTS;
   /** Copies in and out (the default), or the caller's objects as they are (`copy: false`). */
   readonly #copy: boolean;
+  readonly #refs = new RefTable();
 
   constructor(options: MemoryOptions) {
     this.#maxDatums = options.maxDatums ?? Infinity;
@@ -76,20 +89,22 @@ class MemoryAdapter implements Adapter {
     this.#bounded = bounded;
     const copy = options.copy ?? true;
     this.#copy = copy;
+    this.#index = new QueryIndex<Entry>({ tags: options.indexTags ?? [] });
     this.capabilities = Object.freeze({ ...CAPABILITIES, evicts: bounded, ...(copy ? {} : { zeroCopy: true }) });
   }
 
-  async open(context?: AdapterContext): Promise<void> {
-    if (!this.#life.beginOpen()) return;
-    this.#events = context?.events ?? SILENT_EVENTS;
-    this.#life.opened();
+  open(context?: AdapterContext): Promise<void> {
+    return this.#life.open(() => {
+      this.#events = context?.events ?? SILENT_EVENTS;
+    });
   }
 
-  async close(): Promise<void> {
-    if (this.#life.beginClose()) {
+  close(): Promise<void> {
+    return this.#life.close(() => {
       this.#index.clear();
+      this.#refs.clear();
       this.#bytes = 0;
-    }
+    });
   }
 
   // get and put are plain functions returning settled promises: the work is synchronous, and an
@@ -109,12 +124,12 @@ class MemoryAdapter implements Adapter {
   #putSync(datum: Datum): boolean {
     const existing = this.#index.get(datum.id);
     if (existing !== undefined) {
-      if (!sameValue(existing.datum, datum)) throw conflict(datum.id, ADAPTER_NAME);
+      if (!sameValue(existing.datum, datum)) throw conflictError(datum.id, ADAPTER_NAME);
       return false;
     }
     const stored = this.#copy ? cloneDatum(datum) : datum;
     const bytes = this.#bounded ? sizeOf(stored) : 0;
-    this.#index.insert({ id: stored.id, createdAt: stored.createdAt, datum: stored, bytes });
+    this.#index.insert({ id: stored.id, createdAt: stored.createdAt, causalParent: stored.causalParent, metadata: stored.metadata, datum: stored, bytes });
     this.#bytes += bytes;
     return true;
   }
@@ -183,6 +198,69 @@ class MemoryAdapter implements Adapter {
     return this.#copy ? cloneDatums(chain) : chain;
   }
 
+  /** One page from the indexes (see adapters/shared-index); headers only for `meta`/`ids`. */
+  async query(q: ResolvedQuery): Promise<Datum[] | DatumHeader[]> {
+    this.#life.check();
+    const entries = this.#index.query(q);
+    if (q.select !== "full") return entries.map((e) => this.#header(e));
+    const datums: Datum[] = new Array(entries.length);
+    for (let i = 0; i < entries.length; i++) datums[i] = (entries[i] as Entry).datum;
+    return this.#copy ? cloneDatums(datums) : datums;
+  }
+
+  async count(q: ResolvedQuery): Promise<number> {
+    this.#life.check();
+    return this.#index.count(q);
+  }
+
+  async getMany(ids: readonly string[]): Promise<Array<Datum | null>> {
+    this.#life.check();
+    const index = this.#index;
+    return ids.map((id) => {
+      const entry = index.get(id);
+      return entry === undefined ? null : this.#copy ? cloneDatum(entry.datum) : entry.datum;
+    });
+  }
+
+  /** Deletes every match at once (nothing runs between the lookup and the last delete). */
+  async deleteMany(q: ResolvedQuery): Promise<string[]> {
+    this.#life.check();
+    return this.#deleteEntries(this.#index.matching(q));
+  }
+
+  /** Deletes `ids` at once; the ids that were there (the router's batch delete). */
+  async deleteIds(ids: readonly string[]): Promise<string[]> {
+    this.#life.check();
+    const found: Entry[] = [];
+    for (const id of new Set(ids)) {
+      const entry = this.#index.get(id);
+      if (entry !== undefined) found.push(entry);
+    }
+    return this.#deleteEntries(found);
+  }
+
+  #deleteEntries(entries: readonly Entry[]): string[] {
+    const ids: string[] = new Array(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as Entry;
+      this.#bytes -= entry.bytes;
+      ids[i] = entry.id;
+    }
+    this.#index.deleteAll(entries);
+    return ids;
+  }
+
+  async chainTail(id: string, n: number): Promise<Datum[]> {
+    this.#life.check();
+    const index = this.#index;
+    const chain = chainTail(id, n, (next) => index.get(next)?.datum, ADAPTER_NAME);
+    return this.#copy ? cloneDatums(chain) : chain;
+  }
+
+  #header(e: Entry): DatumHeader {
+    return this.#copy ? { id: e.id, createdAt: e.createdAt, causalParent: e.causalParent, metadata: { ...e.metadata } } : headerOf(e);
+  }
+
   async *scan(): AsyncIterable<Datum> {
     this.#life.check();
     for (const e of [...this.#index.values()]) yield this.#copy ? cloneDatum(e.datum) : e.datum;
@@ -199,11 +277,54 @@ class MemoryAdapter implements Adapter {
   async probe(): Promise<boolean> {
     return this.#life.isOpen;
   }
+
+  async getRef(name: string): Promise<Ref | null> {
+    this.#life.check();
+    return this.#refs.get(name);
+  }
+
+  async listRefs(prefix: string): Promise<Ref[]> {
+    this.#life.check();
+    return this.#refs.list(prefix);
+  }
+
+  async reflog(name: string, limit: number): Promise<ReflogEntry[]> {
+    this.#life.check();
+    return this.#refs.reflog(name, limit);
+  }
+
+  setRef(name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref> {
+    return setRefByCommit((ops, m) => this.commit(ops, m), name, target, expect, move);
+  }
+
+  deleteRef(name: string, expect: RefExpectation | undefined, move: RefMove): Promise<boolean> {
+    return deleteRefByCommit((ops, m) => this.commit(ops, m), name, expect, move);
+  }
+
+  /** Checks everything first (the append-only law, every ref expectation), then applies it all. */
+  async commit(ops: readonly TxOp[], move: RefMove): Promise<TxResult> {
+    this.#life.check();
+    checkPuts(ops, (id) => this.#index.get(id)?.datum ?? null, ADAPTER_NAME);
+    const moves = this.#refs.plan(ops, move, ADAPTER_NAME);
+    const result = txResults(ops, moves, (id) => this.#index.get(id) !== undefined);
+    for (const op of ops) {
+      if (op.op === "put") this.#putSync(op.datum);
+      else if (op.op === "delete") {
+        const entry = this.#index.delete(op.id);
+        if (entry !== undefined) this.#bytes -= entry.bytes;
+      }
+    }
+    this.#refs.apply(moves);
+    if (this.#bounded) this.#evict();
+    return result;
+  }
 }
 
 export const memory = defineAdapter<MemoryOptions>({
   name: ADAPTER_NAME,
   rank: RANKS.memory,
+  urlSchemes: ["memory"],
+  fromUrl: () => ({}),
   description: "Volatile, in-process; optionally bounded by datum count or bytes (oldest evicted first).",
   optionsSchema: {
     type: "object",
@@ -212,6 +333,7 @@ export const memory = defineAdapter<MemoryOptions>({
       maxDatums: { type: "integer", minimum: 1 },
       maxBytes: { type: "integer", minimum: 1 },
       copy: { type: "boolean" },
+      indexTags: { type: "array", items: { type: "string", minLength: 1 }, maxItems: 64, uniqueItems: true },
     },
   },
   create: (options) => new MemoryAdapter(options),

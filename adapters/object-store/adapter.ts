@@ -11,13 +11,18 @@ import type {
   Capabilities,
   ResolvedListOptions,
 } from "../../core/protocol.js";
-import { conflict } from "../../core/tiers.js";
+import type { Ref, RefExpectation, RefMove, ReflogEntry } from "../../core/refs.js";
+import type { DatumHeader, ResolvedQuery } from "../../core/query.js";
+import { walkTail } from "../../core/router-query.js";
+import { conflictError } from "../../core/tiers.js";
 import type { ListedObject, ObjectBackend } from "./backend.js";
 import { decodeEnvelope, encodeEnvelope } from "./envelope.js";
 import { KeyLayout, sha256Hex, timeKey } from "./keys.js";
 import { listNewestFirst, mapLimit } from "./list.js";
 import { loadManifest } from "./manifest.js";
 import type { ObjectStoreConfig } from "./options.js";
+import { countMatching, deleteMatching, newTally, queryPage, type QueryContext, type QueryTally } from "./query.js";
+import { ObjectRefs, refsPrefix, type RefsContext } from "./refs.js";
 import { withRetry } from "./retry.js";
 
 /** Facts shared by the object-store tiers. */
@@ -28,6 +33,9 @@ export const OBJECT_STORE_CAPABILITIES: Capabilities = Object.freeze({
   batch: false,
   scan: true,
   evicts: false,
+  // Queries are native, but a tag or parent filter reads the envelope of every datum it walks.
+  query: true,
+  queryCost: "scan",
 });
 
 /** How a concrete tier (s3, gcs) plugs into the shared logic. */
@@ -35,6 +43,11 @@ export interface ObjectStoreTier {
   readonly name: string;
   readonly rank: number;
   readonly config: ObjectStoreConfig;
+  /**
+   * The backend implements `read` and `write` (conditional writes on a version), so the tier
+   * declares `capabilities.refs`. Never `transactions`: an object store has no multi-object atomicity.
+   */
+  readonly refs?: boolean;
   /** Imports the SDK and builds the backend; called once, by the first `open`. */
   connect(): Promise<ObjectBackend>;
 }
@@ -45,6 +58,8 @@ const PROBE_TIMEOUT_MS = 3000;
 interface Connection {
   readonly backend: ObjectBackend;
   readonly layout: KeyLayout;
+  /** Null when the tier does not declare refs. */
+  readonly refs: ObjectRefs | null;
 }
 
 /**
@@ -54,17 +69,17 @@ interface Connection {
 export class ObjectStoreAdapter implements Adapter {
   readonly name: string;
   readonly rank: number;
-  readonly capabilities = OBJECT_STORE_CAPABILITIES;
+  readonly capabilities: Capabilities;
   readonly #tier: ObjectStoreTier;
   readonly #life: Lifecycle;
   #events: AdapterEvents = NO_EVENTS;
   #connection: Connection | null = null;
-  #opening: Promise<void> | null = null;
 
   constructor(tier: ObjectStoreTier) {
     this.#tier = tier;
     this.name = tier.name;
     this.rank = tier.rank;
+    this.capabilities = tier.refs ? Object.freeze({ ...OBJECT_STORE_CAPABILITIES, refs: true }) : OBJECT_STORE_CAPABILITIES;
     this.#life = new Lifecycle(tier.name);
   }
 
@@ -78,12 +93,8 @@ export class ObjectStoreAdapter implements Adapter {
     return this.#connection?.layout ?? null;
   }
 
-  async open(context?: AdapterContext): Promise<void> {
-    if (!this.#life.beginOpen()) return;
-    this.#opening ??= this.#connect(context).finally(() => {
-      this.#opening = null;
-    });
-    return this.#opening;
+  open(context?: AdapterContext): Promise<void> {
+    return this.#life.open(() => this.#connect(context));
   }
 
   async #connect(context?: AdapterContext): Promise<void> {
@@ -93,23 +104,30 @@ export class ObjectStoreAdapter implements Adapter {
       await this.#attempt(() => backend.open(config.createBucket));
       const probe = new KeyLayout(config.root, 0);
       const manifest = await loadManifest(backend, probe.manifestKey, config.indexDepth, this.name, (fn) => this.#attempt(fn));
-      this.#connection = { backend, layout: new KeyLayout(config.root, manifest.indexDepth) };
+      this.#connection = { backend, layout: new KeyLayout(config.root, manifest.indexDepth), refs: this.#refsOn(backend) };
     } catch (error) {
       await backend.close().catch(() => undefined);
       throw error;
     }
     this.#events = context?.events ?? NO_EVENTS;
-    if (this.#life.isClosed) {
-      await this.#release();
-      return;
-    }
-    this.#life.opened();
   }
 
-  async close(): Promise<void> {
-    const opening = this.#opening;
-    if (this.#life.beginClose()) await this.#release();
-    else if (opening) await opening.catch(() => undefined);
+  #refsOn(backend: ObjectBackend): ObjectRefs | null {
+    if (!this.#tier.refs) return null;
+    if (backend.read === undefined || backend.write === undefined) {
+      throw dgentError("DGENT_BACKEND_ERROR", `the ${this.name} tier declares refs but its backend has no read/write (conditional writes)`, { unit: this.name });
+    }
+    return new ObjectRefs({
+      backend: backend as RefsContext["backend"],
+      prefix: refsPrefix(this.#tier.config.root),
+      unit: this.name,
+      concurrency: this.#tier.config.concurrency,
+      attempt: (fn) => this.#attempt(fn),
+    });
+  }
+
+  close(): Promise<void> {
+    return this.#life.close(() => this.#release());
   }
 
   async #release(): Promise<void> {
@@ -157,7 +175,7 @@ export class ObjectStoreAdapter implements Adapter {
         await this.#dropMarkers(markers.map((k, i) => ({ key: k, version: versions[i] as string })));
       }
       if (sameValue(existing, datum)) return datum.id;
-      throw conflict(datum.id, this.name);
+      throw conflictError(datum.id, this.name);
     }
   }
 
@@ -227,6 +245,59 @@ export class ObjectStoreAdapter implements Adapter {
     return walkCausalChain(id, (next) => this.#read(next), maxDepth, this.name);
   }
 
+  /** With `capabilities.query`: one page, walking one directory's time index (query.ts). */
+  async query(q: ResolvedQuery): Promise<Datum[] | DatumHeader[]> {
+    return this.#querying((ctx, tally) => queryPage(ctx, q, tally));
+  }
+
+  async count(q: ResolvedQuery): Promise<number> {
+    return this.#querying((ctx, tally) => countMatching(ctx, q, tally));
+  }
+
+  /** Not atomic: found by a walk, then deleted in batches (S3) or one by one (see query.ts). */
+  async deleteMany(q: ResolvedQuery): Promise<string[]> {
+    return this.#querying((ctx, tally) => deleteMatching(ctx, q, tally));
+  }
+
+  /** One GET per distinct id, `concurrency` at a time: an object store has no multi-object read. */
+  async getMany(ids: readonly string[]): Promise<Array<Datum | null>> {
+    this.#open();
+    const distinct = [...new Set(ids)];
+    const found = await mapLimit(distinct, this.#tier.config.concurrency, (id) => this.#read(id));
+    const byId = new Map(distinct.map((id, i) => [id, found[i] ?? null]));
+    const given = new Set<string>();
+    // A repeated id gets its own copy: no two slots share an object a caller might change.
+    return ids.map((id) => {
+      const d = byId.get(id) ?? null;
+      if (d === null || !given.has(id)) {
+        given.add(id);
+        return d;
+      }
+      return { ...d, content: d.content.slice(), metadata: { ...d.metadata } };
+    });
+  }
+
+  /** `n` GETs at most, one per step back: the depth limit never applies. */
+  async chainTail(id: string, n: number): Promise<Datum[]> {
+    this.#open();
+    return walkTail(id, (next) => this.#read(next), n, this.name);
+  }
+
+  async #querying<T>(run: (ctx: QueryContext, tally: QueryTally) => Promise<T>): Promise<T> {
+    const { backend, layout } = this.#open();
+    const tally = newTally();
+    const ctx: QueryContext = {
+      backend,
+      layout,
+      concurrency: this.#tier.config.concurrency,
+      unit: this.name,
+      attempt: (fn) => this.#attempt(fn),
+    };
+    const result = await run(ctx, tally);
+    if (tally.garbage.length > 0) await this.#repair(tally.garbage);
+    return result;
+  }
+
   async *scan(): AsyncIterable<Datum> {
     const { backend, layout } = this.#open();
     let cursor: string | null = null;
@@ -259,6 +330,38 @@ export class ObjectStoreAdapter implements Adapter {
       cursor = page.cursor;
     } while (cursor !== null);
     return { count, bytes };
+  }
+
+  /** With `capabilities.refs`: refs are objects moved by conditional writes (see refs.ts). */
+  async getRef(name: string): Promise<Ref | null> {
+    return this.#refs().get(name);
+  }
+
+  async listRefs(prefix: string): Promise<Ref[]> {
+    return this.#refs().list(prefix);
+  }
+
+  async reflog(name: string, limit: number): Promise<ReflogEntry[]> {
+    return this.#refs().reflog(name, limit);
+  }
+
+  async setRef(name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref> {
+    return this.#refs().set(name, target, expect, move);
+  }
+
+  async deleteRef(name: string, expect: RefExpectation | undefined, move: RefMove): Promise<boolean> {
+    return this.#refs().delete(name, expect, move);
+  }
+
+  #refs(): ObjectRefs {
+    const refs = this.#open().refs;
+    if (refs === null) {
+      throw dgentError("DGENT_UNSUPPORTED", `the ${this.name} tier does not support refs (its capabilities.refs is false)`, {
+        unit: this.name,
+        details: { tier: this.name, capability: "refs" },
+      });
+    }
+    return refs;
   }
 
   async probe(): Promise<boolean> {

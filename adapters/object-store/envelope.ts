@@ -1,4 +1,5 @@
 import type { Datum } from "../../core/datum.js";
+import type { DatumHeader } from "../../core/query.js";
 import { dgentError } from "../../core/errors.js";
 
 /**
@@ -39,19 +40,37 @@ export function encodeEnvelope(datum: Datum): Buffer {
   return Buffer.concat([header, json, NEWLINE, Buffer.from(content.buffer, content.byteOffset, content.byteLength)]);
 }
 
-/** Decodes a body written by `encodeEnvelope`; throws `DGENT_BACKEND_ERROR` for anything else. */
-export function decodeEnvelope(body: Uint8Array, where: string, unit: string): Datum {
-  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+/** Bytes of a datum object that hold its header line and envelope, when the envelope is short. */
+export const ENVELOPE_PROBE_BYTES = 1024;
+
+/** What the start of a datum object says: its header and where the content starts, or how many bytes are needed. */
+export type EnvelopeHead = { readonly header: DatumHeader; readonly contentStart: number } | { readonly need: number };
+
+/**
+ * Decodes the header line and envelope from the first bytes of a body written by
+ * `encodeEnvelope`, without its content. When `prefix` is too short, `{ need }` is the number of
+ * bytes that hold the envelope; with `complete` (the prefix is the whole body) that is an error.
+ * Throws `DGENT_BACKEND_ERROR` for anything that is not a datum object.
+ */
+export function decodeHead(prefix: Uint8Array, where: string, unit: string, complete: boolean): EnvelopeHead {
+  const buf = Buffer.from(prefix.buffer, prefix.byteOffset, prefix.byteLength);
   const bad = (why: string) =>
     dgentError("DGENT_BACKEND_ERROR", `${where} is not a dgent datum object (${why})`, { unit, details: { where } });
-  if (buf.subarray(0, MAGIC.length).toString("latin1") !== MAGIC) throw bad("no dgent-datum header");
+  const magic = buf.subarray(0, MAGIC.length).toString("latin1");
+  if (magic !== MAGIC.slice(0, magic.length) || (complete && magic.length < MAGIC.length)) throw bad("no dgent-datum header");
   const eol = buf.indexOf(0x0a, MAGIC.length);
-  if (eol < 0 || eol > MAX_HEADER) throw bad("header line too long");
+  if (eol < 0 || eol > MAX_HEADER) {
+    if (!complete && eol < 0 && buf.byteLength <= MAX_HEADER) return { need: MAX_HEADER + 1 };
+    throw bad("header line too long");
+  }
   const length = Number(buf.subarray(MAGIC.length, eol).toString("latin1"));
   const start = eol + 1;
-  if (!Number.isSafeInteger(length) || length < 2 || start + length + 1 > buf.byteLength || buf[start + length] !== 0x0a) {
+  if (!Number.isSafeInteger(length) || length < 2) throw bad("envelope length does not match the body");
+  if (start + length + 1 > buf.byteLength) {
+    if (!complete) return { need: start + length + 1 };
     throw bad("envelope length does not match the body");
   }
+  if (buf[start + length] !== 0x0a) throw bad("envelope length does not match the body");
   let parsed: unknown;
   try {
     parsed = JSON.parse(buf.subarray(start, start + length).toString("utf8"));
@@ -74,7 +93,14 @@ export function decodeEnvelope(body: Uint8Array, where: string, unit: string): D
     if (typeof v !== "string") throw bad(`metadata ${JSON.stringify(k)} is not a string`);
     Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
   }
+  const header: DatumHeader = { id: e.id, createdAt: e.createdAt, causalParent: e.causalParent as string | null, metadata };
+  return { header, contentStart: start + length + 1 };
+}
+
+/** Decodes a body written by `encodeEnvelope`; throws `DGENT_BACKEND_ERROR` for anything else. */
+export function decodeEnvelope(body: Uint8Array, where: string, unit: string): Datum {
+  const { header: h, contentStart } = decodeHead(body, where, unit, true) as Exclude<EnvelopeHead, { need: number }>;
   // A copy, so the caller owns bytes that no SDK buffer pool can reuse.
-  const content = new Uint8Array(buf.subarray(start + length + 1));
-  return { id: e.id, content, createdAt: e.createdAt, causalParent: e.causalParent as string | null, metadata };
+  const content = new Uint8Array(body.subarray(contentStart));
+  return { id: h.id, content, createdAt: h.createdAt, causalParent: h.causalParent, metadata: h.metadata };
 }

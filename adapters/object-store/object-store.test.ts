@@ -5,12 +5,13 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { makeDatum, sameValue } from "../../core/datum.js";
+import { makeDatum } from "../../core/datum.js";
 import { dgentError, isDgentError } from "../../core/errors.js";
-import { compareIds } from "../../core/order.js";
-import { decodeEnvelope, encodeEnvelope } from "./envelope.js";
+import { copyBytes, datumArb, idArb, idPairArb, type BytesForm } from "../../test/arbitraries.js";
+import { assertSameDatum, referenceCompareIds } from "../../test/references.js";
+import { decodeEnvelope, decodeHead, encodeEnvelope } from "./envelope.js";
 import { indexedDirs, KeyLayout, MAX_INLINE_ID_HEX, namespaceRoot, parseTimeKey, queryDir, timeKey } from "./keys.js";
-import { importOptional } from "./optional-import.js";
+import { importOptional } from "../../core/adapter-support.js";
 import { withRetry } from "./retry.js";
 
 // The pieces both object-store tiers share, without a server: key layout, envelope, retry and
@@ -84,10 +85,19 @@ describe("key layout", () => {
   });
 
   it("orders tied markers by id in code point order, like the protocol", () => {
+    const order = (ids: readonly string[]) => {
+      const keys = ids.map((id) => layout.markerKeys(id, 7)[0] as string).sort();
+      return keys.map((k) => layout.parseMarker(k, layout.dirPrefix(""))?.id);
+    };
     const ids = ["b", "a", "\uFFFD", "\u{1F989}", "aa", "a/"];
-    const keys = ids.map((id) => layout.markerKeys(id, 7)[0] as string).sort();
-    const back = keys.map((k) => layout.parseMarker(k, layout.dirPrefix(""))?.id);
-    expect(back).toEqual([...ids].sort(compareIds));
+    expect(order(ids)).toEqual(["a", "a/", "aa", "b", "\uFFFD", "\u{1F989}"]);
+    // Object stores list keys in UTF-8 byte order; ids apart only in surrogate order included.
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.oneof(idArb, idPairArb.map(([a]) => a), idPairArb.map(([, b]) => b)), { minLength: 2, maxLength: 12 }), (ids) => {
+        expect(order(ids)).toEqual([...ids].sort(referenceCompareIds));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it("roots a namespace under the prefix", () => {
@@ -108,12 +118,17 @@ describe("the datum envelope", () => {
         fc.integer({ min: 0, max: 4_102_444_800_000 }),
         (id, content, causalParent, metadata, createdAt) => {
           const d = { id, content, causalParent: causalParent === id ? null : causalParent, metadata, createdAt };
-          const back = decodeEnvelope(encodeEnvelope(d), "test", "s3");
-          expect(sameValue(back, d)).toBe(true);
-          expect(back.createdAt).toBe(createdAt);
-          expect(back.id).toBe(id);
+          assertSameDatum(decodeEnvelope(encodeEnvelope(d), "test", "s3"), d);
         },
       ),
+    );
+    // Boundary characters, awkward metadata keys ("__proto__", "0", ""), bytes held as a view at an offset.
+    fc.assert(
+      fc.property(datumArb, fc.constantFrom<BytesForm>("array", "buffer", "view"), (d, form) => {
+        const held = { ...d, content: copyBytes(d.content, form) };
+        assertSameDatum(decodeEnvelope(encodeEnvelope(held), "test", "gcs"), d);
+      }),
+      { numRuns: 300 },
     );
     const big = makeDatum({ content: "x", metadata: { note: "v".repeat(20_000), ...(JSON.parse('{"__proto__":"kept as a key"}') as object) } });
     const back = decodeEnvelope(encodeEnvelope(big), "test", "s3");
@@ -137,6 +152,38 @@ describe("the datum envelope", () => {
       }
       expect(isDgentError(caught, "DGENT_BACKEND_ERROR")).toBe(true);
       expect((caught as Error).message).toContain("s3://b/k");
+    }
+  });
+
+  it("decodeHead reads the header from any long enough prefix, and says how many bytes it needs from a shorter one", () => {
+    fc.assert(
+      fc.property(datumArb, fc.nat(2000), (d, cut) => {
+        const body = encodeEnvelope(d);
+        const prefix = body.subarray(0, Math.min(cut, body.byteLength));
+        const head = decodeHead(prefix, "test", "s3", prefix.byteLength === body.byteLength);
+        const contentStart = body.byteLength - d.content.byteLength;
+        if (prefix.byteLength >= contentStart) {
+          expect("header" in head).toBe(true);
+          if (!("header" in head)) return;
+          expect(head.contentStart).toBe(contentStart);
+          expect(head.header).toEqual({ id: d.id, createdAt: d.createdAt, causalParent: d.causalParent, metadata: { ...d.metadata } });
+          expect("content" in head.header).toBe(false);
+        } else {
+          // Asked again for `need` bytes, the next read decodes (at most one more round).
+          expect("need" in head).toBe(true);
+          if (!("need" in head)) return;
+          expect(head.need).toBeGreaterThan(prefix.byteLength);
+          const again = decodeHead(body.subarray(0, head.need), "test", "s3", head.need >= body.byteLength);
+          const third = "need" in again ? decodeHead(body.subarray(0, again.need), "test", "s3", again.need >= body.byteLength) : again;
+          expect("header" in third && third.contentStart).toBe(contentStart);
+        }
+      }),
+      { numRuns: 300 },
+    );
+    // A whole body that is too short, or not a datum at all, is an error, not a request for more.
+    const good = encodeEnvelope(makeDatum({ content: "abc" }));
+    for (const [body, complete] of [[good.subarray(0, 20), true], [Buffer.from("plain text"), false], [Buffer.from("dgent-datum/1 x\n"), false]] as const) {
+      expect(() => decodeHead(body, "gs://b/k", "gcs", complete)).toThrow(expect.objectContaining({ code: "DGENT_BACKEND_ERROR" }));
     }
   });
 });

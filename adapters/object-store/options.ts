@@ -22,7 +22,7 @@ export interface ObjectStoreOptions {
   retryBaseDelayMs?: number;
   /** Largest backoff ceiling. Default 5000 ms. */
   retryMaxDelayMs?: number;
-  /** Requests `list` and `scan` run in parallel to read datums. Default 16. */
+  /** Requests `list`, `scan`, queries, `getMany` and one-by-one `deleteMany` run in parallel. Default 16. */
   concurrency?: number;
   /**
    * Index markers whose datum is gone (deleted, or never written by a writer that died) are
@@ -79,4 +79,21 @@ export function resolveCommon(options: ObjectStoreOptions, unit: string): Object
     concurrency: options.concurrency ?? 16,
     repairAfterMs: options.repairAfterMs ?? 15 * 60_000,
   };
+}
+
+/**
+ * `s3://bucket`, `s3://bucket/key/prefix/`, `gs://bucket/…`: the bucket and, when the URL has a
+ * path, the key prefix before the namespace (a trailing `/` is added).
+ */
+export function bucketFromUrl(url: string, namespace: string): { bucket: string; namespace: string; prefix?: string } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw dgentError("DGENT_INVALID_OPTIONS", `${JSON.stringify(url)} is not a bucket URL; use ${url.split(":", 1)[0]}://bucket/optional/prefix/`);
+  }
+  const bucket = parsed.hostname;
+  if (!bucket) throw dgentError("DGENT_INVALID_OPTIONS", `the URL ${JSON.stringify(url)} names no bucket`);
+  const path = decodeURIComponent(parsed.pathname.replace(/^\/+/, ""));
+  return { bucket, namespace, ...(path ? { prefix: path.endsWith("/") ? path : `${path}/` } : {}) };
 }

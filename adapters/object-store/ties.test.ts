@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDatum, type Datum } from "../../core/datum.js";
-import { compareNewestFirst } from "../../core/order.js";
 import { startGcsEmulator, type GcsEmulator } from "../../test/harness/gcs-emulator.js";
 import { gcsRig } from "../../test/harness/gcs-rig.js";
 import type { Rig } from "../../test/harness/object-store-cases.js";
@@ -9,6 +8,7 @@ import { startS3, type S3Server } from "../../test/harness/s3.js";
 import type { ObjectStoreAdapter } from "./adapter.js";
 import { encodeEnvelope } from "./envelope.js";
 import { rng } from "../../testing/support.js";
+import { referenceNewestFirst } from "../../test/references.js";
 import { sha256Hex, timeKey, type KeyLayout } from "./keys.js";
 
 // `list` when many datums share one createdAt (a putMany of datums made in one millisecond):
@@ -56,7 +56,7 @@ async function write(rig: Rig, layout: KeyLayout, plan: Plan): Promise<void> {
 function expected(datums: readonly Datum[], prefix: string, after: number, limit: number): string[] {
   return datums
     .filter((d) => d.id.startsWith(prefix) && d.createdAt > after)
-    .sort(compareNewestFirst)
+    .sort(referenceNewestFirst)
     .slice(0, limit)
     .map((d) => d.id);
 }
@@ -138,7 +138,7 @@ function tieCases(rig: () => Rig): void {
   });
 
   it("random groups of ties, garbage and prefixes: the same results as sorting everything", async () => {
-    for (let seed = 1; seed <= 4; seed++) {
+    for (let seed = 1; seed <= 2; seed++) {
       const rand = rng(seed);
       const pick = <X>(xs: readonly X[]): X => xs[Math.floor(rand() * xs.length)] as X;
       const times = Array.from({ length: 6 }, (_, i) => T + i * 10);

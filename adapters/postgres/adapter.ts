@@ -4,12 +4,17 @@ import type { Datum } from "../../core/datum.js";
 import { dgentError } from "../../core/errors.js";
 import { Lifecycle } from "../../core/lifecycle.js";
 import type { Adapter, AdapterContext, AdapterEvents, AdapterStats, Capabilities, ResolvedListOptions } from "../../core/protocol.js";
-import { conflict } from "../../core/tiers.js";
-import { passwordOf, redactUrl, wrapPgError } from "./errors.js";
+import type { DatumHeader, ResolvedQuery } from "../../core/query.js";
+import type { Ref, RefExpectation, RefMove, ReflogEntry, TxOp, TxResult } from "../../core/refs.js";
+import { conflictError } from "../../core/tiers.js";
+import { passwordsOf, redactUrl, wrapPgError } from "./errors.js";
 import { migrate, type MigrationResult } from "./migrations.js";
 import { ORIGIN } from "./notify.js";
-import { acquirePool, type PoolLease } from "./pool.js";
+import { acquirePool, probe, type PoolLease } from "./pool.js";
 import type { ResolvedOptions } from "./profiles.js";
+import { PgQueries } from "./queries.js";
+import { PgRefs } from "./refs.js";
+import { bytes, storable, toDatum, type Row } from "./rows.js";
 import { BATCH_PARAMS, BATCH_RECHECK, identifiers, prefixUpperBound, statements, type Identifiers, type Statement, type Statements } from "./sql.js";
 
 const CAPABILITIES: Capabilities = Object.freeze({
@@ -19,6 +24,10 @@ const CAPABILITIES: Capabilities = Object.freeze({
   batch: true,
   scan: true,
   evicts: false,
+  refs: true,
+  transactions: true,
+  query: true,
+  queryCost: "indexed",
 });
 
 const NO_EVENTS: AdapterEvents = { evicted: () => undefined, warning: () => undefined, change: () => undefined };
@@ -35,28 +44,6 @@ const BATCH_ROWS = 8_192;
 const BATCH_BYTES = 32 * 1024 * 1024;
 /** A put whose conflicting row vanished (deleted concurrently) is retried this many times. */
 const PUT_ATTEMPTS = 5;
-
-// JSONB cannot hold U+0000, and lone surrogates are not UTF-8. The regex is a cheap first look.
-const SUSPECT = /[\u0000\ud800-\udfff]/;
-function storable(s: string): boolean {
-  return !SUSPECT.test(s) || (!s.includes("\u0000") && s.isWellFormed());
-}
-
-interface Row {
-  id: string;
-  content: Buffer;
-  created_at: number;
-  causal_parent: string | null;
-  metadata: Record<string, string>;
-}
-
-function toDatum(row: Row): Datum {
-  return { id: row.id, content: row.content, createdAt: row.created_at, causalParent: row.causal_parent, metadata: row.metadata };
-}
-
-function bytes(content: Uint8Array): Buffer {
-  return Buffer.isBuffer(content) ? content : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
-}
 
 /** One implementation behind both Postgres tiers; the profile only changes defaults. */
 export class PostgresAdapter implements Adapter {
@@ -77,6 +64,9 @@ export class PostgresAdapter implements Adapter {
   #unlisten: (() => Promise<void>) | null = null;
   #events: AdapterEvents = NO_EVENTS;
   #migration: MigrationResult | null = null;
+  /** Refs and transactions (refs.ts); queries (queries.ts). */
+  readonly #refs: PgRefs;
+  readonly #queries: PgQueries;
 
   constructor(options: ResolvedOptions) {
     this.#options = options;
@@ -84,11 +74,29 @@ export class PostgresAdapter implements Adapter {
     this.rank = options.profile.rank;
     this.schema = options.schema;
     this.table = options.table;
-    this.redactedUrl = redactUrl(options.url);
+    // Redacted from the URL as given: a raw `#` in a password moves it out of the parsed userinfo.
+    this.redactedUrl = redactUrl(options.givenUrl);
     this.#ids = identifiers(options.schema, options.table);
     this.#sql = statements(this.#ids, options.notify);
-    const pw = passwordOf(options.url);
-    this.#secrets = pw ? [pw] : [];
+    this.#secrets = [...new Set([...passwordsOf(options.givenUrl), ...passwordsOf(options.url)])];
+    this.#refs = new PgRefs({
+      name: this.name,
+      ids: this.#ids,
+      sql: this.#sql,
+      notify: options.notify,
+      pool: () => this.#pool(),
+      wrap: (error, what) => this.#wrap(error, what),
+      metadataJson: (d) => this.#metadataJson(d),
+      announce: () => this.#announce(),
+    });
+    this.#queries = new PgQueries({
+      name: this.name,
+      ids: this.#ids,
+      notify: options.notify,
+      pool: () => this.#pool(),
+      wrap: (e, what) => this.#wrap(e, what),
+      announce: () => this.#announce(),
+    });
     this.#life = new Lifecycle(this.name);
   }
 
@@ -97,8 +105,12 @@ export class PostgresAdapter implements Adapter {
     return this.#ids.channel;
   }
 
-  async open(context?: AdapterContext): Promise<void> {
-    if (!this.#life.beginOpen()) return;
+  /** Connects once: a second open() while the first is connecting waits for it (`Lifecycle.open`). */
+  open(context?: AdapterContext): Promise<void> {
+    return this.#life.open(() => this.#attach(context));
+  }
+
+  async #attach(context?: AdapterContext): Promise<void> {
     const o = this.#options;
     const lease = acquirePool(o);
     try {
@@ -107,7 +119,7 @@ export class PostgresAdapter implements Adapter {
       // Listening only makes sense when someone composed us and will hear about changes.
       if (o.listen && context !== undefined) {
         const events = this.#events;
-        this.#unlisten = await lease.notifications.subscribe(this.#ids.channel, {
+        this.#unlisten = await lease.notifications.subscribe(this.#ids.channel, this.#ids.changes, {
           change: (m) => events.change({ op: m.op, id: m.id, origin: m.origin }),
           warning: (message, details) => events.warning(message, details),
         });
@@ -117,17 +129,18 @@ export class PostgresAdapter implements Adapter {
       throw this.#wrap(error, `open ${this.#ids.label} at ${this.redactedUrl}`);
     }
     this.#lease = lease;
-    this.#life.opened();
   }
 
-  async close(): Promise<void> {
-    if (!this.#life.beginClose()) return;
-    const lease = this.#lease;
-    const unlisten = this.#unlisten;
-    this.#lease = null;
-    this.#unlisten = null;
-    await unlisten?.().catch(() => undefined);
-    await lease?.release();
+  /** Releases the pool lease once; a close() during open() waits for it and then releases (never half-open). */
+  close(): Promise<void> {
+    return this.#life.close(async () => {
+      const lease = this.#lease;
+      const unlisten = this.#unlisten;
+      this.#lease = null;
+      this.#unlisten = null;
+      await unlisten?.().catch(() => undefined);
+      await lease?.release();
+    });
   }
 
   async put(datum: Datum): Promise<string> {
@@ -135,15 +148,18 @@ export class PostgresAdapter implements Adapter {
     const metadata = this.#metadataJson(datum);
     const content = bytes(datum.content);
     const params: unknown[] = [datum.id, content, datum.createdAt, datum.causalParent, metadata];
-    if (this.#options.notify) params.push(this.#ids.channel, ORIGIN);
+    if (this.#options.notify) params.push(ORIGIN);
     for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
       const r = await this.#run(this.#sql.put, params, "put", datum.id);
-      if (r.rowCount === 1) return datum.id;
+      if (r.rowCount === 1) {
+        this.#announce();
+        return datum.id;
+      }
       // The id exists (committed, possibly after the insert's snapshot): compare with it.
       const again = await this.#run<{ same: boolean }>(this.#sql.sameAs, [datum.id, content, datum.causalParent, metadata], "put", datum.id);
       const same = again.rows[0]?.same;
       if (same === true) return datum.id;
-      if (same === false) throw conflict(datum.id, this.name);
+      if (same === false) throw conflictError(datum.id, this.name);
       // Deleted in between: try the insert again.
     }
     throw dgentError("DGENT_UNAVAILABLE", `${this.name}: put ${JSON.stringify(datum.id)} kept racing with concurrent deletes; retry`, {
@@ -175,6 +191,7 @@ export class PostgresAdapter implements Adapter {
       // committed meanwhile.
       try {
         await this.#pool().query(this.#batch(datums, metadata, 0, datums.length, true));
+        this.#announce();
         return ids;
       } catch (error) {
         if ((error as { code?: unknown }).code !== BATCH_RECHECK) throw this.#wrap(error, what());
@@ -192,6 +209,7 @@ export class PostgresAdapter implements Adapter {
         start = end;
       }
       await client.query("COMMIT");
+      this.#announce();
       return ids;
     } catch (error) {
       await client.query("ROLLBACK").catch((e: Error) => {
@@ -221,7 +239,7 @@ export class PostgresAdapter implements Adapter {
       values[p++] = d.causalParent;
       values[p++] = metadata[i];
     }
-    if (this.#options.notify) values.push(this.#ids.channel, ORIGIN);
+    if (this.#options.notify) values.push(ORIGIN);
     return { name: stmt.name, text: stmt.text, values };
   }
 
@@ -230,7 +248,7 @@ export class PostgresAdapter implements Adapter {
     const unknown: number[] = [];
     for (const row of r.rows) {
       const i = start + row.ord - 1;
-      if (row.same === false) throw conflict((datums[i] as Datum).id, this.name);
+      if (row.same === false) throw conflictError((datums[i] as Datum).id, this.name);
       unknown.push(i);
     }
     if (unknown.length === 0) return;
@@ -243,7 +261,7 @@ export class PostgresAdapter implements Adapter {
     });
     for (const row of check.rows) {
       const d = chosen[Number(row.ord) - 1] as Datum;
-      if (row.same === false) throw conflict(d.id, this.name);
+      if (row.same === false) throw conflictError(d.id, this.name);
       if (row.same === null) {
         throw dgentError("DGENT_UNAVAILABLE", `${this.name}: putMany raced with a concurrent delete of ${JSON.stringify(d.id)}; retry`, {
           unit: this.name,
@@ -261,9 +279,25 @@ export class PostgresAdapter implements Adapter {
 
   async delete(id: string): Promise<boolean> {
     this.#life.check();
-    const params: unknown[] = this.#options.notify ? [id, this.#ids.channel, ORIGIN] : [id];
+    const params: unknown[] = this.#options.notify ? [id, ORIGIN] : [id];
     const r = await this.#run(this.#sql.delete, params, "delete", id);
-    return r.rowCount === 1;
+    if (r.rowCount !== 1) return false;
+    this.#announce();
+    return true;
+  }
+
+  /**
+   * Deletes many ids in one statement (the router applies journaled deletes and the upgrader
+   * removes promoted datums this way); resolves to the ids that existed.
+   */
+  async deleteIds(ids: readonly string[]): Promise<string[]> {
+    this.#life.check();
+    if (ids.length === 0) return [];
+    const list = [...ids];
+    const params: unknown[] = this.#options.notify ? [list, ORIGIN] : [list];
+    const r = await this.#run<{ id: string }>(this.#sql.deleteIds, params, "deleteIds", `${list.length} ids`);
+    if (r.rows.length > 0) this.#announce();
+    return r.rows.map((row) => row.id);
   }
 
   async list(options: ResolvedListOptions): Promise<Datum[]> {
@@ -320,33 +354,72 @@ export class PostgresAdapter implements Adapter {
   /** `SELECT 1` within `probeTimeoutMs`; true when the server answers. Never throws. */
   async probe(): Promise<boolean> {
     if (this.#life.isClosed) return false;
-    const timeout = this.#options.probeTimeoutMs;
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), timeout);
-    });
-    const attempt = (async () => {
-      if (this.#lease) {
-        await this.#lease.pool.query("SELECT 1");
-        return true;
-      }
-      // Not open (the router probes before choosing a tier): a one-off connection, no pool.
-      const o = this.#options;
-      const client = new pg.Client({ connectionString: o.url, ssl: o.ssl, connectionTimeoutMillis: timeout, application_name: o.applicationName });
-      client.on("error", () => undefined);
-      try {
-        await client.connect();
-        await client.query("SELECT 1");
-        return true;
-      } finally {
-        void client.end().catch(() => undefined);
-      }
-    })().catch(() => false);
-    try {
-      return await Promise.race([attempt, expired]);
-    } finally {
-      clearTimeout(timer);
-    }
+    // Not open (the router probes before choosing a tier): a one-off connection, no pool.
+    const lease = this.#lease;
+    return probe(this.#options, lease ? () => lease.pool.query("SELECT 1") : null);
+  }
+
+  async getRef(name: string): Promise<Ref | null> {
+    this.#life.check();
+    return this.#refs.get(name);
+  }
+
+  async listRefs(prefix: string): Promise<Ref[]> {
+    this.#life.check();
+    return this.#refs.list(prefix);
+  }
+
+  async reflog(name: string, limit: number): Promise<ReflogEntry[]> {
+    this.#life.check();
+    return this.#refs.reflog(name, limit);
+  }
+
+  /** One statement: the compare-and-set, the reflog row and its pruning (refs.ts). */
+  async setRef(name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref> {
+    this.#life.check();
+    return this.#refs.set(name, target, expect, move);
+  }
+
+  async deleteRef(name: string, expect: RefExpectation | undefined, move: RefMove): Promise<boolean> {
+    this.#life.check();
+    return this.#refs.delete(name, expect, move);
+  }
+
+  /** Puts, deletes and ref moves in one database transaction on one pooled connection: all or nothing. */
+  async commit(ops: readonly TxOp[], move: RefMove): Promise<TxResult> {
+    this.#life.check();
+    return this.#refs.commit(ops, move);
+  }
+
+  /** One statement per call (queries.ts); `deleteMany` is one statement, so all or nothing. */
+  async query(q: ResolvedQuery): Promise<Datum[] | DatumHeader[]> {
+    this.#life.check();
+    return this.#queries.query(q);
+  }
+
+  async count(q: ResolvedQuery): Promise<number> {
+    this.#life.check();
+    return this.#queries.count(q);
+  }
+
+  async getMany(ids: readonly string[]): Promise<Array<Datum | null>> {
+    this.#life.check();
+    return this.#queries.getMany(ids);
+  }
+
+  async deleteMany(q: ResolvedQuery): Promise<string[]> {
+    this.#life.check();
+    return this.#queries.deleteMany(q);
+  }
+
+  async chainTail(id: string, n: number): Promise<Datum[]> {
+    this.#life.check();
+    return this.#queries.chainTail(id, n);
+  }
+
+  /** After a committed change: one NOTIFY for a burst of them, outside the write (notify.ts). */
+  #announce(): void {
+    if (this.#options.notify) this.#lease?.notifications.announce(this.#ids.channel, this.#ids.changes);
   }
 
   #pool(): pg.Pool {

@@ -1,4 +1,6 @@
+import { isNetworkErrorCode } from "../../core/adapter-support.js";
 import { dgentError, isDgentError, type DgentError } from "../../core/errors.js";
+import { redactText as coreRedactText, scrubError } from "../../core/redact.js";
 
 /**
  * Error handling at the Postgres boundary: every driver error is wrapped once, classified as
@@ -19,21 +21,6 @@ const RETRYABLE_SQLSTATES = new Set([
   "25006", // read_only_sql_transaction: connected to a standby, e.g. during a failover
 ]);
 
-/** Socket-level error codes from Node that mean the server cannot be reached now. */
-const RETRYABLE_ERRNOS = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EHOSTDOWN",
-  "EADDRNOTAVAIL",
-  "EAI_AGAIN",
-  // The service name does not resolve (yet): in Kubernetes a Service may appear after the client starts.
-  "ENOTFOUND",
-]);
 
 /** Messages node-postgres uses for a connection that died or never came up. */
 const RETRYABLE_MESSAGES = [
@@ -61,7 +48,7 @@ export function classify(error: unknown): Classification {
       if (code.startsWith("08") || RETRYABLE_SQLSTATES.has(code)) return { code: "DGENT_UNAVAILABLE", retryable: true, reason: code };
       return { code: "DGENT_BACKEND_ERROR", retryable: false, reason: code };
     }
-    if (RETRYABLE_ERRNOS.has(code)) return { code: "DGENT_UNAVAILABLE", retryable: true, reason: code };
+    if (isNetworkErrorCode(code)) return { code: "DGENT_UNAVAILABLE", retryable: true, reason: code };
   }
   // An AggregateError from a dual-stack connect (localhost → ::1 and 127.0.0.1) carries the errnos inside.
   if (Array.isArray(e.errors) && e.errors.length > 0 && e.errors.every((inner) => classify(inner).retryable)) {
@@ -73,64 +60,46 @@ export function classify(error: unknown): Classification {
 }
 
 /**
- * The URL with its password replaced by `***` (also a `password=` query parameter). Strings that
- * are not URLs are redacted by pattern, so the result is always safe to print.
+ * The URL with its password replaced by `***` (also secret query parameters such as
+ * `password=`, `sslpassword=`). Strings that are not URLs are redacted by pattern, so the result
+ * is always safe to print. The one implementation is dgent's (`core/redact.ts`).
  */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    for (const key of [...u.searchParams.keys()]) {
-      if (/^(password|sslpassword|sslkey)$/i.test(key)) u.searchParams.set(key, "***");
-    }
-    return u.toString().replace("%2A%2A%2A", "***");
-  } catch {
-    return redactText(url, []);
-  }
-}
+export { redactUrl } from "../../core/redact.js";
 
-/** Removes URL passwords, `password=` pairs and each given secret from free text. */
+/** Removes URL passwords, `password=` pairs and each given secret from free text (`core/redact.ts`). */
 export function redactText(text: string, secrets: readonly string[]): string {
-  let out = text
-    // scheme://user:password@host
-    .replace(/([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@\s/]*@/gi, "$1***@")
-    // password=secret in a query string or conninfo
-    .replace(/\b(password|sslpassword)=('(?:[^'\\]|\\.)*'|[^\s&;]*)/gi, "$1=***");
-  for (const secret of secrets) {
-    // Shorter secrets would mangle ordinary words; they are removed by the URL patterns above.
-    if (secret.length < 4) continue;
-    for (const form of new Set([secret, encodeURIComponent(secret)])) out = out.split(form).join("***");
-  }
-  return out;
+  return coreRedactText(text, secrets);
 }
 
-/** The password of a URL (decoded), or null. Used only to scrub messages. */
-export function passwordOf(url: string): string | null {
+/**
+ * Every form the password of a URL may take in a message: the parsed one (decoded) and, for a
+ * URL written by hand with a raw `#`, `?`, `/` or space in its password (which a URL parser
+ * misreads as a fragment, a query or a path), the text from the userinfo's first `:` to the
+ * last `@`. Used only to scrub messages.
+ */
+export function passwordsOf(url: string): string[] {
+  const found = new Set<string>();
   try {
     const u = new URL(url);
     const fromQuery = u.searchParams.get("password");
     const pw = u.password ? decodeURIComponent(u.password) : fromQuery;
-    return pw ? pw : null;
+    if (pw) found.add(pw);
   } catch {
-    return null;
+    // not parseable: the raw form below still applies
   }
-}
-
-/** A copy of a driver error whose message and stack hold no secret; the original when clean. */
-function scrubbed(error: unknown, secrets: readonly string[]): unknown {
-  if (!(error instanceof Error)) return typeof error === "string" ? redactText(error, secrets) : error;
-  const message = redactText(error.message, secrets);
-  const stack = error.stack === undefined ? undefined : redactText(error.stack, secrets);
-  if (message === error.message && stack === error.stack) return error;
-  const copy = new Error(message);
-  for (const key of ["code", "severity", "detail", "hint", "routine", "errno", "syscall"] as const) {
-    const value = (error as unknown as Record<string, unknown>)[key];
-    if (typeof value === "string" || typeof value === "number") {
-      (copy as unknown as Record<string, unknown>)[key] = typeof value === "string" ? redactText(value, secrets) : value;
+  const rest = url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, "");
+  const at = rest.lastIndexOf("@");
+  const colon = at < 0 ? -1 : rest.slice(0, at).indexOf(":");
+  if (colon >= 0 && at > colon + 1) {
+    const raw = rest.slice(colon + 1, at);
+    found.add(raw);
+    try {
+      found.add(decodeURIComponent(raw));
+    } catch {
+      // a raw `%` that is not an escape: the raw form is enough
     }
   }
-  if (stack !== undefined) copy.stack = stack;
-  return copy;
+  return [...found];
 }
 
 /**
@@ -147,7 +116,7 @@ export function wrapPgError(error: unknown, unit: string, what: string, secrets:
   return dgentError(code, `${unit}: ${what} failed: ${reasonText}${reason ? ` [${reason}]` : ""}${hint}`, {
     unit,
     retryable,
-    cause: scrubbed(error, secrets),
+    cause: scrubError(error, secrets),
     details: reason ? { reason } : {},
   });
 }

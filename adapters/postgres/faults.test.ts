@@ -63,7 +63,9 @@ describe("server restart", () => {
     await until("failures while the server is down", () => errors.length >= 8);
     expect(await adapter.probe()).toBe(false);
     const whileDown = acked.length;
-    await sleep(100);
+    // Counted in attempts, not time: eight more puts fail, and none is acknowledged meanwhile.
+    const failedBefore = errors.length;
+    await until("eight more failures while the server is down", () => errors.length >= failedBefore + 8);
     expect(acked.length).toBe(whileDown); // nothing is acknowledged while the server is down
 
     await server.start();

@@ -1,15 +1,15 @@
 import { dgentError } from "../../core/errors.js";
-import { RANKS } from "../../core/lattice.js";
+import { RANKS } from "../ranks.js";
 import { defineAdapter, instantiateAdapter } from "../../core/registry.js";
 import { PostgresAdapter } from "./adapter.js";
-import { OPTIONS_SCHEMA, POSTGRES_DOCKER, POSTGRES_KIND, resolveOptions, type PostgresOptions, type ProfileName } from "./profiles.js";
+import { OPTIONS_SCHEMA, POSTGRES_DOCKER, POSTGRES_KIND, profileForUrl, resolveOptions, type PostgresOptions, type ProfileName } from "./profiles.js";
 
 export { PostgresAdapter } from "./adapter.js";
 export { classify, redactUrl } from "./errors.js";
 export { MIGRATIONS, type Migration } from "./migrations.js";
 export { ORIGIN } from "./notify.js";
 export { acquirePool, poolCounters, poolReport, type PoolLease, type PoolReport, type PoolSettings } from "./pool.js";
-export { PROFILES, POSTGRES_DOCKER, POSTGRES_KIND, type PostgresOptions, type Profile, type ProfileName, type TlsMode } from "./profiles.js";
+export { PROFILES, POSTGRES_DOCKER, POSTGRES_KIND, profileForUrl, type PostgresOptions, type Profile, type ProfileName, type TlsMode } from "./profiles.js";
 
 /** Registry keys, error units and config keys of the two Postgres tiers. */
 export const ADAPTER_NAMES = Object.freeze([POSTGRES_DOCKER, POSTGRES_KIND] as const);
@@ -26,6 +26,12 @@ function tier(profile: ProfileName, description: string) {
     rank: RANKS[profile],
     description,
     optionsSchema: TIER_SCHEMA,
+    urlSchemes: ["postgres", "postgresql"],
+    // One URL, one profile: cluster service DNS (`*.svc`, `*.svc.cluster.local`) is the kind tier.
+    fromUrl: (url, context) =>
+      profileForUrl(url) !== profile
+        ? null
+        : { url, namespace: context.namespace, ...(context.purpose === "store" ? {} : { listen: false, notify: false }) },
     create: (options) => new PostgresAdapter(resolveOptions({ ...options, profile })),
   });
 }

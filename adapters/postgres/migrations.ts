@@ -42,6 +42,107 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       `CREATE INDEX IF NOT EXISTS ${parentIndex} ON ${table} (causal_parent)`,
     ],
   },
+  {
+    version: 3,
+    name: "create the refs and reflog tables",
+    up: ({ refs, reflog }) => [
+      // A ref's row is updated in place on every move: room left on each page keeps those
+      // updates HOT (no index write). A deleted ref keeps its row with a NULL target; `log_seq`
+      // is the seq of the ref's newest reflog row.
+      `CREATE TABLE IF NOT EXISTS ${refs} (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        target TEXT COLLATE "C",
+        version BIGINT NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        log_seq BIGINT NOT NULL
+      ) WITH (fillfactor = 70)`,
+      // seq counts the moves of one ref (1, 2, 3, …), on across a delete and re-create; a move
+      // came from where the one before it went.
+      `CREATE TABLE IF NOT EXISTS ${reflog} (
+        name TEXT COLLATE "C" NOT NULL,
+        seq BIGINT NOT NULL,
+        to_target TEXT COLLATE "C",
+        version BIGINT NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        moved_by TEXT NOT NULL,
+        PRIMARY KEY (name, seq)
+      )`,
+    ],
+  },
+  {
+    version: 4,
+    name: "index tags, children and keyset pages for queries",
+    up: (ids) => {
+      const { table, tags, tagsIndex, childrenIndex, parentIndex, tagsSync } = ids;
+      // One row per (datum, tag), key and value cut to 64 and 256 characters so an index entry
+      // stays far below the btree's limit (ids are at most 1 KiB); a cut value only ever widens a
+      // match, and queries.ts checks such matches against the metadata column, which stays the
+      // truth. DISTINCT: one row per datum and (cut key, cut value), so a join never repeats a datum.
+      const rows = (from: string) =>
+        `SELECT DISTINCT left(e.key, 64), left(e.value, 256), r.created_at, r.id FROM ${from} r, jsonb_each_text(r.metadata) e`;
+      const unrows = (from: string) =>
+        `DELETE FROM ${tags} t USING ${from} r, jsonb_each_text(r.metadata) e
+         WHERE t.key = left(e.key, 64) AND t.value = left(e.value, 256) AND t.created_at = r.created_at AND t.id = r.id`;
+      const fn = (op: keyof typeof tagsSync, body: string) =>
+        `CREATE OR REPLACE FUNCTION ${tagsSync[op].fn}() RETURNS trigger LANGUAGE plpgsql AS $body$
+         BEGIN
+           ${body};
+           RETURN NULL;
+         END
+         $body$`;
+      const trigger = (op: keyof typeof tagsSync, when: string) => [
+        `DROP TRIGGER IF EXISTS ${tagsSync[op].trigger} ON ${table}`,
+        `CREATE TRIGGER ${tagsSync[op].trigger} ${when} FOR EACH STATEMENT EXECUTE FUNCTION ${tagsSync[op].fn}()`,
+      ];
+      return [
+        `CREATE TABLE IF NOT EXISTS ${tags} (
+          key TEXT COLLATE "C" NOT NULL,
+          value TEXT COLLATE "C" NOT NULL,
+          created_at DOUBLE PRECISION NOT NULL,
+          id TEXT COLLATE "C" NOT NULL
+        )`,
+        // Statement-level triggers with transition tables: one insert (or delete) of tag rows per
+        // statement, whatever the number of datums, and every writer (this dgent, an older one
+        // still running, a hand-written statement) keeps the tags in step.
+        fn("insert", `INSERT INTO ${tags} (key, value, created_at, id) ${rows("dgent_new")}`),
+        fn("delete", unrows("dgent_old")),
+        fn("update", `${unrows("dgent_old")};\n           INSERT INTO ${tags} (key, value, created_at, id) ${rows("dgent_new")}`),
+        fn("truncate", `TRUNCATE ${tags}`),
+        // Creating the triggers locks the table against writes until this migration commits, so
+        // the backfill below sees every datum and no write slips between it and the triggers.
+        ...trigger("insert", `AFTER INSERT ON ${table} REFERENCING NEW TABLE AS dgent_new`),
+        ...trigger("delete", `AFTER DELETE ON ${table} REFERENCING OLD TABLE AS dgent_old`),
+        ...trigger("update", `AFTER UPDATE ON ${table} REFERENCING OLD TABLE AS dgent_old NEW TABLE AS dgent_new`),
+        ...trigger("truncate", `AFTER TRUNCATE ON ${table}`),
+        // Backfill from scratch (so replaying this migration never doubles a row), then index.
+        `TRUNCATE ${tags}`,
+        `INSERT INTO ${tags} (key, value, created_at, id) ${rows(table)}`,
+        `CREATE INDEX IF NOT EXISTS ${tagsIndex} ON ${tags} (key, value, created_at, id)`,
+        `ANALYZE ${tags}`,
+        // Children in either order: the parent's rows are a range of this index, in keyset order.
+        `CREATE INDEX IF NOT EXISTS ${childrenIndex} ON ${table} (causal_parent, created_at, id)`,
+        `DROP INDEX IF EXISTS ${ids.schema}.${parentIndex}`,
+      ];
+    },
+  },
+  {
+    version: 5,
+    name: "create the change log",
+    up: ({ changes, changesIndex }) => [
+      // One row per put or delete, written by the change's own statement (notify.ts). UNLOGGED:
+      // no WAL, and a server crash empties it, which listeners detect (they reconnect to a
+      // server that restarted) and report, as they always have for a lost connection.
+      `CREATE UNLOGGED TABLE IF NOT EXISTS ${changes} (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY,
+        xid XID8 NOT NULL,
+        op TEXT NOT NULL,
+        id TEXT COLLATE "C" NOT NULL,
+        origin TEXT NOT NULL,
+        at TIMESTAMPTZ NOT NULL DEFAULT now()
+      )`,
+      `CREATE INDEX IF NOT EXISTS ${changesIndex} ON ${changes} (xid)`,
+    ],
+  },
 ]);
 
 export interface MigrationResult {
@@ -78,6 +179,10 @@ export async function migrate(
   let failed: unknown = null;
   try {
     await client.query("BEGIN");
+    // No statement timeout for this transaction: a backfill (migration 4 on a large table), or the
+    // wait for another process doing one, takes as long as it takes; the profile's timeout
+    // would make such a table impossible to open.
+    await client.query("SET LOCAL statement_timeout = 0");
     await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`dgent:migrate:${schemaName}`]);
     // Only create the schema when it is missing: CREATE SCHEMA needs CREATE on the database
     // even with IF NOT EXISTS, and a managed database may give us a schema but not that right.

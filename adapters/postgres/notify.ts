@@ -3,12 +3,32 @@ import { hostname } from "node:os";
 import pg from "pg";
 
 /**
- * LISTEN/NOTIFY for one connection URL: one dedicated client per URL listens on every channel
- * any store of this process subscribed to, reconnects with backoff after the server goes away,
- * and tells subscribers when notifications may have been missed meanwhile.
+ * Change notifications for one connection URL, built so that writers never wait on each other.
+ *
+ * A put or delete appends a row to the table's change log (`<table>_changes`, migration 5) in the
+ * same statement as the change: the writing transaction's id (`xid8`), the operation, the datum id
+ * and the writer. Nothing in that statement takes a lock shared between writers, so concurrent
+ * commits do not queue (a `pg_notify` inside the write transaction would: Postgres orders every
+ * committing transaction that notified behind one lock).
+ *
+ * After the write committed, the writer announces it with one `NOTIFY` per table, sent on a
+ * connection of its own and outside any write transaction, `ANNOUNCE_DELAY_MS` later;
+ * announcements made meanwhile, or while one is in flight, are folded into the next, so 64
+ * concurrent puts (or a loop of puts) cost a handful of NOTIFYs.
+ *
+ * A listener (one dedicated client per URL, every channel of the process) does not trust the
+ * notification's payload: it reads the log from its cursor. The cursor is the xmin of the snapshot
+ * of its last read: every transaction below it has ended, so rows below it can never appear
+ * later; rows at or above it that were already visible are remembered by transaction id and not
+ * reported twice. So a change is reported once, whatever order the transactions committed in,
+ * and also when its writer died between its commit and its NOTIFY: a listener also reads the log
+ * every `POLL_MS` and after the next NOTIFY from anyone. A listener that reconnects reads on from
+ * its cursor, so it misses nothing; it warns (`listener-reconnected`) only when the log may have
+ * lost rows meanwhile: the server restarted (the log is UNLOGGED: a crash empties it) or the
+ * listener was away for longer than the log keeps rows (`RETENTION_MS`).
  */
 
-/** Who this process is in notification payloads; our own changes are not reported back to us. */
+/** Who this process is in the change log; our own changes are not reported back to us. */
 export const ORIGIN = `${hostname()}/${process.pid}/${randomBytes(4).toString("hex")}`;
 
 export interface ChangeMessage {
@@ -25,47 +45,120 @@ export interface Subscriber {
 }
 
 const MAX_BACKOFF_MS = 5_000;
+/** A listener reads the log this often even without a NOTIFY (a writer may have died before sending it). */
+export const POLL_MS = 1_000;
+/** Log rows older than this are pruned (by writers, at most once a minute per table). */
+export const RETENTION_MS = 10 * 60_000;
+const PRUNE_EVERY_MS = 60_000;
+/**
+ * An announcement waits this long before it is sent, so that the commits of the next few
+ * milliseconds fold into it: a single caller putting in a loop then costs one NOTIFY per
+ * interval, not one per put (each NOTIFY is a transaction of its own on the server).
+ */
+export const ANNOUNCE_DELAY_MS = 5;
+
+/** Test-only: holds every announcement of this process until released (a writer "dies" before its NOTIFY). */
+let held: Promise<void> | null = null;
+export function holdAnnouncementsForTests(): () => void {
+  let release = () => undefined as void;
+  held = new Promise<void>((resolve) => {
+    release = () => {
+      held = null;
+      resolve();
+    };
+  });
+  return release;
+}
+
+/** `pg.Client#ref` / `#unref` (present since pg 8.8, missing from its types): an idle sender must not keep the process alive. */
+function refd(client: pg.Client, on: boolean): void {
+  const c = client as unknown as { ref?: () => void; unref?: () => void };
+  if (on) c.ref?.();
+  else c.unref?.();
+}
+
+/** Ends a client, first letting its socket hold the process open until the server said goodbye. */
+function endClient(client: pg.Client): Promise<void> {
+  refd(client, true);
+  return client.end();
+}
+
+interface Channel {
+  readonly name: string;
+  /** The quoted, schema-qualified change log table. */
+  readonly log: string;
+  readonly subscribers: Set<Subscriber>;
+  /** Transactions below this xid (as text) have all ended and were read. Null until primed. */
+  cursor: bigint | null;
+  /** Transactions at or above the cursor already reported. */
+  seen: Set<bigint>;
+  /** A read in flight; `again` asks for one more after it. */
+  reading: Promise<void> | null;
+  again: boolean;
+}
+
+interface Announcer {
+  sending: boolean;
+  again: boolean;
+  lastPrune: number;
+}
 
 export class NotifyHub {
   readonly #config: pg.ClientConfig;
-  readonly #channels = new Map<string, Set<Subscriber>>();
+  readonly #channels = new Map<string, Channel>();
   /** The LISTEN of each channel, once sent (awaited by every subscriber). */
   readonly #listening = new Map<string, Promise<void>>();
   #client: pg.Client | null = null;
   /** Serialises connect / LISTEN / UNLISTEN so they never interleave. */
   #queue: Promise<unknown> = Promise.resolve();
   #retry: NodeJS.Timeout | null = null;
+  #poll: NodeJS.Timeout | null = null;
   #backoff = 100;
   #closed = false;
+  /** When the listener lost its connection (for the gap check on reconnect). */
+  #lostAt = 0;
+  /** The server's start time, as seen by the listener's first connection. */
+  #serverStart: string | null = null;
+  /** The connection that sends NOTIFYs and prunes the log; unref'd while idle. */
+  #sender: Promise<pg.Client> | null = null;
+  readonly #announcers = new Map<string, Announcer>();
+  /** Announcements in flight; close() lets them finish, so a process's last writes are announced. */
+  readonly #sending = new Set<Promise<void>>();
 
   constructor(config: pg.ClientConfig) {
     this.#config = { ...config, keepAlive: true };
   }
 
-  /** Subscribes to `channel`; resolves once the LISTEN is in place. Returns the unsubscribe. */
-  async subscribe(channel: string, subscriber: Subscriber): Promise<() => Promise<void>> {
-    let set = this.#channels.get(channel);
-    const first = set === undefined;
-    if (!set) {
-      set = new Set();
-      this.#channels.set(channel, set);
+  /**
+   * Subscribes to the changes of `log` announced on `channel`; resolves once the LISTEN is in
+   * place and the cursor is set (changes committed after that are reported). Returns the unsubscribe.
+   */
+  async subscribe(channel: string, log: string, subscriber: Subscriber): Promise<() => Promise<void>> {
+    let entry = this.#channels.get(channel);
+    const first = entry === undefined;
+    if (!entry) {
+      entry = { name: channel, log, subscribers: new Set(), cursor: null, seen: new Set(), reading: null, again: false };
+      this.#channels.set(channel, entry);
     }
-    set.add(subscriber);
+    entry.subscribers.add(subscriber);
     if (first) {
+      const ch = entry;
       this.#listening.set(
         channel,
         this.#serial(async () => {
           const client = await this.#connected();
           await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+          await this.#prime(client, ch);
         }),
       );
+      this.#startPolling();
     }
     try {
       // A later subscriber to the same channel also waits until the LISTEN is in place.
       await this.#listening.get(channel);
     } catch (error) {
-      set.delete(subscriber);
-      if (set.size === 0) {
+      entry.subscribers.delete(subscriber);
+      if (entry.subscribers.size === 0) {
         this.#channels.delete(channel);
         this.#listening.delete(channel);
       }
@@ -77,8 +170,8 @@ export class NotifyHub {
       done = true;
       const current = this.#channels.get(channel);
       if (!current) return;
-      current.delete(subscriber);
-      if (current.size > 0) return;
+      current.subscribers.delete(subscriber);
+      if (current.subscribers.size > 0) return;
       this.#channels.delete(channel);
       this.#listening.delete(channel);
       await this.#serial(async () => {
@@ -88,6 +181,78 @@ export class NotifyHub {
         }
       });
     };
+  }
+
+  /**
+   * Tells other processes that changes to `log` committed: one NOTIFY on `channel`, sent after
+   * the one in flight (if any) so that a burst of commits costs few. Never throws; a lost
+   * announcement is made up for by the listeners' polling.
+   */
+  announce(channel: string, log: string): void {
+    if (this.#closed) return;
+    let a = this.#announcers.get(channel);
+    if (!a) {
+      a = { sending: false, again: false, lastPrune: 0 };
+      this.#announcers.set(channel, a);
+    }
+    if (a.sending) {
+      a.again = true;
+      return;
+    }
+    a.sending = true;
+    const sending = this.#send(channel, log, a);
+    this.#sending.add(sending);
+    void sending.finally(() => this.#sending.delete(sending));
+  }
+
+  async #send(channel: string, log: string, a: Announcer): Promise<void> {
+    try {
+      do {
+        await new Promise((resolve) => setTimeout(resolve, ANNOUNCE_DELAY_MS));
+        a.again = false;
+        if (held) await held;
+        const client = await this.#senderClient();
+        refd(client, true);
+        try {
+          await client.query("SELECT pg_notify($1, $2)", [channel, ORIGIN]);
+          const now = Date.now();
+          if (now - a.lastPrune >= PRUNE_EVERY_MS) {
+            a.lastPrune = now;
+            await client.query(`DELETE FROM ${log} WHERE at < now() - make_interval(secs => $1)`, [RETENTION_MS / 1000]);
+          }
+        } finally {
+          refd(client, false);
+        }
+      } while (a.again);
+    } catch {
+      // The sender's connection failed: drop it; the next announcement reconnects, and listeners
+      // find this change in the log when they poll.
+      const sender = this.#sender;
+      this.#sender = null;
+      void sender?.then(endClient).catch(() => undefined);
+    } finally {
+      a.sending = false;
+    }
+  }
+
+  #senderClient(): Promise<pg.Client> {
+    if (this.#sender) return this.#sender;
+    const client = new pg.Client(this.#config);
+    client.on("error", () => {
+      if (this.#sender === connecting) this.#sender = null;
+    });
+    const connecting = client.connect().then(
+      () => {
+        refd(client, false);
+        return client;
+      },
+      (error: unknown) => {
+        if (this.#sender === connecting) this.#sender = null;
+        throw error;
+      },
+    );
+    this.#sender = connecting;
+    return connecting;
   }
 
   /** Channels listened on now (for tests and reports). */
@@ -100,11 +265,17 @@ export class NotifyHub {
   }
 
   async close(): Promise<void> {
+    await Promise.all(this.#sending);
     this.#closed = true;
     this.#channels.clear();
     this.#listening.clear();
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = null;
+    if (this.#poll) clearInterval(this.#poll);
+    this.#poll = null;
+    const sender = this.#sender;
+    this.#sender = null;
+    await sender?.then(endClient).catch(() => undefined);
     await this.#serial(() => this.#disconnect());
   }
 
@@ -112,6 +283,71 @@ export class NotifyHub {
     const run = this.#queue.then(task, task);
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  #startPolling(): void {
+    if (this.#poll || this.#closed) return;
+    this.#poll = setInterval(() => {
+      if (!this.#client) return;
+      for (const ch of this.#channels.values()) this.#read(ch);
+    }, POLL_MS);
+    this.#poll.unref();
+  }
+
+  /** Sets the cursor of `ch` to now: what is visible now counts as seen. */
+  async #prime(client: pg.Client, ch: Channel): Promise<void> {
+    const r = await client.query<{ horizon: string; seen: string[] }>(
+      `SELECT h.x::text AS horizon, array(SELECT DISTINCT xid::text FROM ${ch.log} WHERE xid >= h.x) AS seen
+       FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) h`,
+    );
+    const row = r.rows[0] as { horizon: string; seen: string[] };
+    ch.cursor = BigInt(row.horizon);
+    ch.seen = new Set(row.seen.map((x) => BigInt(x)));
+  }
+
+  /** Reads the log of `ch` from its cursor (one read at a time; a request meanwhile reads once more). */
+  #read(ch: Channel): void {
+    if (ch.reading) {
+      ch.again = true;
+      return;
+    }
+    const run = async (): Promise<void> => {
+      do {
+        ch.again = false;
+        const client = this.#client;
+        if (!client || ch.cursor === null || this.#channels.get(ch.name) !== ch) return;
+        await this.#catchUp(client, ch);
+      } while (ch.again);
+    };
+    ch.reading = run()
+      .catch(() => undefined) // a lost connection: the reconnect reads on from the cursor
+      .finally(() => {
+        ch.reading = null;
+      });
+  }
+
+  async #catchUp(client: pg.Client, ch: Channel): Promise<void> {
+    const r = await client.query<{ horizon: string; xid: string | null; op: string | null; id: string | null; origin: string | null }>(
+      `SELECT h.x::text AS horizon, c.xid::text AS xid, c.op, c.id, c.origin
+       FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) h
+       LEFT JOIN LATERAL (SELECT xid, seq, op, id, origin FROM ${ch.log} WHERE xid >= $1::text::xid8 AND origin <> $2 ORDER BY xid, seq) c ON true`,
+      [String(ch.cursor), ORIGIN],
+    );
+    if (r.rows.length === 0) return;
+    const horizon = BigInt((r.rows[0] as { horizon: string }).horizon);
+    const fresh = new Set<bigint>();
+    for (const row of r.rows) {
+      if (row.xid === null) continue;
+      const xid = BigInt(row.xid);
+      if (ch.seen.has(xid) && !fresh.has(xid)) continue;
+      fresh.add(xid);
+      if ((row.op !== "put" && row.op !== "delete") || row.id === null) continue;
+      const message: ChangeMessage = { op: row.op, id: row.id, origin: row.origin ?? "" };
+      for (const s of ch.subscribers) s.change(message);
+    }
+    for (const xid of fresh) ch.seen.add(xid);
+    if (ch.cursor === null || horizon > ch.cursor) ch.cursor = horizon;
+    for (const xid of ch.seen) if (xid < horizon) ch.seen.delete(xid);
   }
 
   async #connected(): Promise<pg.Client> {
@@ -123,6 +359,13 @@ export class NotifyHub {
     client.on("notification", (msg) => this.#dispatch(msg));
     try {
       await client.connect();
+      const r = await client.query<{ started: string }>("SELECT pg_postmaster_start_time()::text AS started");
+      const started = (r.rows[0] as { started: string }).started;
+      if (this.#serverStart === null) this.#serverStart = started;
+      else if (this.#serverStart !== started) {
+        this.#serverStart = started;
+        this.#restarted = true;
+      }
     } catch (error) {
       client.removeAllListeners("end");
       await client.end().catch(() => undefined);
@@ -131,6 +374,9 @@ export class NotifyHub {
     this.#client = client;
     return client;
   }
+
+  /** Set when a reconnect found a server that started since the listener's first connection. */
+  #restarted = false;
 
   async #disconnect(): Promise<void> {
     const client = this.#client;
@@ -144,6 +390,7 @@ export class NotifyHub {
   #lost(client: pg.Client): void {
     if (this.#client !== client) return;
     this.#client = null;
+    this.#lostAt = Date.now();
     this.#scheduleReconnect();
   }
 
@@ -158,11 +405,19 @@ export class NotifyHub {
         const client = await this.#connected();
         for (const channel of this.#channels.keys()) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
         this.#backoff = 100;
-        for (const subscribers of this.#channels.values()) {
-          for (const s of subscribers) {
-            s.warning("the change listener reconnected; changes made by other processes while it was disconnected were not reported", {
-              reason: "listener-reconnected",
-            });
+        const gap = this.#restarted || Date.now() - this.#lostAt >= RETENTION_MS;
+        this.#restarted = false;
+        for (const ch of this.#channels.values()) {
+          if (gap || ch.cursor === null) {
+            await this.#prime(client, ch);
+            for (const s of ch.subscribers) {
+              s.warning("the change listener reconnected; changes made by other processes while it was disconnected were not reported", {
+                reason: "listener-reconnected",
+              });
+            }
+          } else {
+            // Nothing was lost: the log kept every change since the cursor.
+            this.#read(ch);
           }
         }
       }).catch(() => {
@@ -173,21 +428,28 @@ export class NotifyHub {
   }
 
   #dispatch(msg: pg.Notification): void {
-    const subscribers = this.#channels.get(msg.channel);
-    if (!subscribers || subscribers.size === 0) return;
-    let parsed: Partial<ChangeMessage> | null = null;
-    try {
-      parsed = JSON.parse(msg.payload ?? "") as Partial<ChangeMessage>;
-    } catch {
-      parsed = null;
-    }
-    if (!parsed || (parsed.op !== "put" && parsed.op !== "delete") || typeof parsed.id !== "string") {
-      for (const s of subscribers) s.warning("ignored an unreadable change notification", { channel: msg.channel });
+    const ch = this.#channels.get(msg.channel);
+    if (!ch || ch.subscribers.size === 0) return;
+    const payload = msg.payload ?? "";
+    if (payload === ORIGIN) return; // our own announcement
+    if (payload.startsWith("{")) {
+      // A per-row notification sent inside the write by an older dgent: report it as it says.
+      let parsed: Partial<ChangeMessage> | null = null;
+      try {
+        parsed = JSON.parse(payload) as Partial<ChangeMessage>;
+      } catch {
+        parsed = null;
+      }
+      if (!parsed || (parsed.op !== "put" && parsed.op !== "delete") || typeof parsed.id !== "string") {
+        for (const s of ch.subscribers) s.warning("ignored an unreadable change notification", { channel: msg.channel });
+        return;
+      }
+      const origin = typeof parsed.origin === "string" ? parsed.origin : "";
+      if (origin === ORIGIN) return;
+      const message: ChangeMessage = { op: parsed.op, id: parsed.id, origin };
+      for (const s of ch.subscribers) s.change(message);
       return;
     }
-    const origin = typeof parsed.origin === "string" ? parsed.origin : "";
-    if (origin === ORIGIN) return;
-    const message: ChangeMessage = { op: parsed.op, id: parsed.id, origin };
-    for (const s of subscribers) s.change(message);
+    this.#read(ch);
   }
 }

@@ -1,6 +1,6 @@
 import type { ConnectionOptions } from "node:tls";
 import pg from "pg";
-import { classify, redactUrl } from "./errors.js";
+import { classify, passwordsOf, redactText, redactUrl } from "./errors.js";
 import { NotifyHub } from "./notify.js";
 
 /**
@@ -13,6 +13,8 @@ import { NotifyHub } from "./notify.js";
 export interface PoolSettings {
   /** Holds the password: used as the key and to connect, never printed. */
   readonly url: string;
+  /** The URL as given (redacted for pool reports); `url` when absent. */
+  readonly givenUrl?: string;
   readonly ssl: false | ConnectionOptions;
   /** Most connections; a later lease asking for more grows the shared pool. */
   readonly poolSize: number;
@@ -67,9 +69,12 @@ export function acquirePool(settings: PoolSettings): PoolLease {
     // drops it and the next operation reconnects or fails with its own coded error. Without this
     // listener Node would crash the process on the 'error' event.
     pool.on("error", (error) => {
-      if (!classify(error).retryable) process.emitWarning(`[dgent:postgres] idle connection error: ${error.message}`, { type: "DgentWarning" });
+      if (!classify(error).retryable) {
+        const secrets = [...passwordsOf(settings.givenUrl ?? settings.url), ...passwordsOf(settings.url)];
+        process.emitWarning(`[dgent:postgres] idle connection error: ${redactText(error.message, secrets)}`, { type: "DgentWarning" });
+      }
     });
-    entry = { key, redacted: redactUrl(settings.url), pool, hub: new NotifyHub(config), refs: 0 };
+    entry = { key, redacted: redactUrl(settings.givenUrl ?? settings.url), pool, hub: new NotifyHub(config), refs: 0 };
     shared.set(key, entry);
     poolsCreated++;
   }
@@ -121,4 +126,39 @@ export function poolReport(): PoolReport[] {
 /** How many pools this process created and ended so far. */
 export function poolCounters(): { created: number; ended: number } {
   return { created: poolsCreated, ended: poolsEnded };
+}
+
+/**
+ * True when the server answers `SELECT 1` within `probeTimeoutMs`; never throws. `viaPool` sends
+ * it over an open pool; without one, a one-off connection is made and ended.
+ */
+export async function probe(
+  settings: PoolSettings & { readonly probeTimeoutMs: number },
+  viaPool: (() => Promise<unknown>) | null,
+): Promise<boolean> {
+  const timeout = settings.probeTimeoutMs;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeout);
+  });
+  const attempt = (async () => {
+    if (viaPool) {
+      await viaPool();
+      return true;
+    }
+    const client = new pg.Client({ connectionString: settings.url, ssl: settings.ssl, connectionTimeoutMillis: timeout, application_name: settings.applicationName });
+    client.on("error", () => undefined);
+    try {
+      await client.connect();
+      await client.query("SELECT 1");
+      return true;
+    } finally {
+      void client.end().catch(() => undefined);
+    }
+  })().catch(() => false);
+  try {
+    return await Promise.race([attempt, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions } from "node:tls";
 import { dgentError } from "../../core/errors.js";
-import { RANKS } from "../../core/lattice.js";
+import { RANKS } from "../ranks.js";
 import { assertNamespace, DEFAULT_NAMESPACE } from "../../core/paths.js";
 import { redactUrl } from "./errors.js";
 
@@ -9,6 +9,17 @@ import { redactUrl } from "./errors.js";
 export const POSTGRES_DOCKER = "postgres-docker";
 export const POSTGRES_KIND = "postgres-kind";
 export type ProfileName = typeof POSTGRES_DOCKER | typeof POSTGRES_KIND;
+
+/** `postgres-kind` for in-cluster service DNS (`*.svc`, `*.svc.cluster.local`), else `postgres-docker`. */
+export function profileForUrl(url: string): ProfileName {
+  let host = "";
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    // An unparsable URL is reported by the tier itself, with the password redacted.
+  }
+  return /\.svc(\.cluster\.local)?$/i.test(host) ? POSTGRES_KIND : POSTGRES_DOCKER;
+}
 
 /** `off`: plain TCP. `require`: encrypted, certificate not checked. `verify-full`: encrypted, certificate and host name checked. */
 export type TlsMode = "off" | "require" | "verify-full";
@@ -73,6 +84,13 @@ export interface PostgresOptions {
   listen?: boolean;
   /** `application_name` shown in `pg_stat_activity` (default `"dgent"`). */
   applicationName?: string;
+  /**
+   * Connect for reading only (a migration's source, both ends of a dry run): every session runs
+   * with `default_transaction_read_only = on`, so the server itself refuses to create anything —
+   * no schema, no table, no migrations row — and every write fails (SQLSTATE 25006). A table that
+   * is missing or behind the current schema version cannot be opened this way. Default false.
+   */
+  readonly?: boolean;
 }
 
 /** Options after defaults: what the adapter and the pool use. */
@@ -80,6 +98,8 @@ export interface ResolvedOptions {
   readonly profile: Profile;
   /** The URL without TLS parameters (they are in `ssl`). Holds the password: never print it. */
   readonly url: string;
+  /** The URL as it was given (explicit or from the environment): what messages are redacted from. */
+  readonly givenUrl: string;
   readonly schema: string;
   readonly table: string;
   readonly poolSize: number;
@@ -91,6 +111,8 @@ export interface ResolvedOptions {
   readonly notify: boolean;
   readonly listen: boolean;
   readonly applicationName: string;
+  /** Sessions are read-only (`default_transaction_read_only`, sent in the URL's `options`). */
+  readonly readonly: boolean;
 }
 
 /** Postgres truncates identifiers past 63 bytes; we refuse them instead of letting two names collide. */
@@ -133,6 +155,12 @@ export function resolveOptions(options: PostgresOptions, env: NodeJS.ProcessEnv 
   }
   const urlTls = tlsFromUrl(parsed);
   for (const key of TLS_PARAMS) parsed.searchParams.delete(key);
+  const readonly = options.readonly === true;
+  if (readonly) {
+    // libpq's `options` startup parameter, which node-postgres reads from the URL too.
+    const prior = parsed.searchParams.get("options");
+    parsed.searchParams.set("options", `${prior ? `${prior} ` : ""}-c default_transaction_read_only=on`);
+  }
 
   const schema = options.namespace ?? DEFAULT_NAMESPACE;
   assertNamespace(schema);
@@ -170,6 +198,7 @@ export function resolveOptions(options: PostgresOptions, env: NodeJS.ProcessEnv 
   return Object.freeze({
     profile,
     url: parsed.toString(),
+    givenUrl: raw,
     schema,
     table,
     poolSize: num("poolSize", options.poolSize, profile.poolSize, 1),
@@ -181,6 +210,7 @@ export function resolveOptions(options: PostgresOptions, env: NodeJS.ProcessEnv 
     notify: options.notify ?? true,
     listen: options.listen ?? true,
     applicationName: options.applicationName ?? "dgent",
+    readonly,
   });
 }
 
@@ -251,5 +281,6 @@ export const OPTIONS_SCHEMA = {
     notify: { type: "boolean" },
     listen: { type: "boolean" },
     applicationName: { type: "string", maxLength: 63 },
+    readonly: { type: "boolean" },
   },
 } as const;

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import pg from "pg";
+import { COLUMNS } from "./rows.js";
 
 /**
  * Every statement the adapter sends, built once per (schema, table) from quoted identifiers.
@@ -7,7 +8,6 @@ import pg from "pg";
  * with `escapeIdentifier`, so nothing from configuration is spliced into SQL unquoted.
  */
 
-const COLUMNS = "id, content, created_at, causal_parent, metadata";
 
 export interface Identifiers {
   /** `"schema"` */
@@ -23,7 +23,23 @@ export interface Identifiers {
   readonly channel: string;
   /** `schema.table`, for messages. */
   readonly label: string;
+  /** `"schema"."<table>_refs"` and `"schema"."<table>_reflog"`: the table's refs and their moves (refs.ts). */
+  readonly refs: string;
+  readonly reflog: string;
+  /** `"schema"."<table>_tags"`: one row per (datum, tag), kept by triggers (migration 4, queries.ts). */
+  readonly tags: string;
+  /** `"<table>_tags_idx"` on the tags (key, value, created_at, id); `"<table>_children_idx"` on (causal_parent, created_at, id). */
+  readonly tagsIndex: string;
+  readonly childrenIndex: string;
+  /** The functions (schema-qualified) and triggers (unqualified) that keep the tags in step with the table. */
+  readonly tagsSync: Readonly<Record<TagsSync, { readonly fn: string; readonly trigger: string }>>;
+  /** `"schema"."<table>_changes"`: the change log (migration 5, notify.ts); `"<table>_changes_idx"` on its xid. */
+  readonly changes: string;
+  readonly changesIndex: string;
 }
+
+/** The statements the tags triggers answer: each keeps the tags table in step with the datum table. */
+export type TagsSync = "insert" | "delete" | "update" | "truncate";
 
 export function identifiers(schema: string, table: string): Identifiers {
   const s = pg.escapeIdentifier(schema);
@@ -40,6 +56,19 @@ export function identifiers(schema: string, table: string): Identifiers {
     parentIndex: pg.escapeIdentifier(`${table}_parent_idx`),
     channel,
     label: `${schema}.${table}`,
+    refs: `${s}.${pg.escapeIdentifier(`${table}_refs`)}`,
+    reflog: `${s}.${pg.escapeIdentifier(`${table}_reflog`)}`,
+    tags: `${s}.${pg.escapeIdentifier(`${table}_tags`)}`,
+    tagsIndex: pg.escapeIdentifier(`${table}_tags_idx`),
+    childrenIndex: pg.escapeIdentifier(`${table}_children_idx`),
+    changes: `${s}.${pg.escapeIdentifier(`${table}_changes`)}`,
+    changesIndex: pg.escapeIdentifier(`${table}_changes_idx`),
+    tagsSync: Object.fromEntries(
+      (["insert", "delete", "update", "truncate"] as const).map((op) => [
+        op,
+        { fn: `${s}.${pg.escapeIdentifier(`${table}_tags_${op}`)}`, trigger: pg.escapeIdentifier(`${table}_tags_${op}`) },
+      ]),
+    ) as Identifiers["tagsSync"],
   };
 }
 
@@ -49,7 +78,7 @@ export interface Statement {
   readonly text: string;
 }
 
-function statement(text: string): Statement {
+export function statement(text: string): Statement {
   return { name: `dgent_${createHash("sha1").update(text).digest("hex").slice(0, 20)}`, text };
 }
 
@@ -64,16 +93,18 @@ export const BATCH_PARAMS = 5;
 export interface Statements {
   /**
    * Insert unless the id exists. `rowCount` is 1 when the row was inserted; 0 when the id
-   * existed (then `sameAs` decides). With notify on, the notification is the RETURNING value, so
-   * only an inserted row is announced, and only when it commits.
-   * Params: id, content, createdAt, parent, metadata JSON[, channel, origin].
+   * existed (then `sameAs` decides). With notify on, the same statement appends the inserted
+   * row to the change log, so only an inserted row is logged, and only when it commits.
+   * Params: id, content, createdAt, parent, metadata JSON[, origin].
    */
   readonly put: Statement;
   /** Params: id, content, parent, metadata JSON. One row (`same`) when the id exists, none when not. */
   readonly sameAs: Statement;
   readonly get: Statement;
-  /** Params: id[, channel, origin]. `rowCount` is 1 when the id existed. */
+  /** Params: id[, origin]. `rowCount` is 1 when the id existed. */
   readonly delete: Statement;
+  /** Params: ids (text[])[, origin]. One row (`id`) per id that existed. */
+  readonly deleteIds: Statement;
   /** Params: after, limit. */
   readonly listAll: Statement;
   /** Params: lower (the prefix), upper (exclusive bound), after, limit. */
@@ -96,11 +127,21 @@ export interface Statements {
    * with it every insert and notification, is undone; it returns one row. Otherwise it returns
    * the rows that did not check out, `ord` (1-based position in the batch) and `same` (false: a
    * mismatch; null: not visible to this statement, compare with `sameAsMany`).
-   * Params: BATCH_PARAMS per row[, channel, origin].
+   * Params: BATCH_PARAMS per row[, origin].
    */
   batch(rows: number, strict: boolean): Statement;
   /** Params: ids, contents, parents, metadata JSONs. Rows: ord, same (null when missing). */
   readonly sameAsMany: Statement;
+}
+
+/**
+ * The statement that appends to the change log one row per id of `cte` (a data-modifying CTE
+ * returning `id`): the writing transaction's id, the operation and the writer (`origin`, a
+ * parameter). Written by the same statement as the change, so the log row commits with it
+ * (notify.ts reads the log; no lock is taken that would order commits).
+ */
+export function logChanges(ids: Identifiers, op: "put" | "delete", cte: string, origin: string): string {
+  return `INSERT INTO ${ids.changes} (xid, op, id, origin) SELECT pg_current_xact_id(), '${op}', ${cte}.id, ${origin}::text FROM ${cte}`;
 }
 
 /** SQLSTATE of a strict batch statement that found a row it could not accept (division by zero). */
@@ -108,23 +149,26 @@ export const BATCH_RECHECK = "22012";
 
 export function statements(ids: Identifiers, notify: boolean): Statements {
   const t = ids.table;
-  const note = (op: "put" | "delete", row: string, channel: string, origin: string) =>
-    notify ? `pg_notify(${channel}, json_build_object('op', '${op}', 'id', ${row}.id, 'origin', ${origin}::text)::text)` : "";
   const newestFirst = `ORDER BY created_at DESC, id DESC`;
   const batches = new Map<string, Statement>();
   const batch = (rows: number, strict: boolean): Statement => {
     const key = `${rows}:${strict}`;
     let s = batches.get(key);
     if (s === undefined) {
-      s = statement(batchText(t, rows, strict, notify ? (row) => note("put", row, `$${rows * BATCH_PARAMS + 1}`, `$${rows * BATCH_PARAMS + 2}`) : null));
+      s = statement(batchText(t, rows, strict, notify ? logChanges(ids, "put", "ins", `$${rows * BATCH_PARAMS + 1}`) : null));
       batches.set(key, s);
     }
     return s;
   };
   return {
     put: statement(
-      `INSERT INTO ${t} AS t (${COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb)
-       ON CONFLICT (id) DO NOTHING${notify ? `\n       RETURNING ${note("put", "t", "$6", "$7")}` : ""}`,
+      notify
+        ? `WITH ins AS (
+             INSERT INTO ${t} AS t (${COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb)
+             ON CONFLICT (id) DO NOTHING RETURNING t.id
+           )
+           ${logChanges(ids, "put", "ins", "$6")}`
+        : `INSERT INTO ${t} AS t (${COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (id) DO NOTHING`,
     ),
     sameAs: statement(
       `SELECT ${same("cur", "v")} AS same FROM ${t} cur,
@@ -132,7 +176,8 @@ export function statements(ids: Identifiers, notify: boolean): Statements {
        WHERE cur.id = $1`,
     ),
     get: statement(`SELECT ${COLUMNS} FROM ${t} WHERE id = $1`),
-    delete: statement(`DELETE FROM ${t} AS t WHERE t.id = $1 RETURNING t.id${notify ? `, ${note("delete", "t", "$2", "$3")}` : ""}`),
+    delete: statement(logged(ids, notify, `DELETE FROM ${t} AS t WHERE t.id = $1 RETURNING t.id`, "$2")),
+    deleteIds: statement(logged(ids, notify, `DELETE FROM ${t} AS t WHERE t.id = ANY($1::text[]) RETURNING t.id`, "$2")),
     listAll: statement(`SELECT ${COLUMNS} FROM ${t} WHERE created_at > $1 ${newestFirst} LIMIT $2`),
     listRange: statement(`SELECT ${COLUMNS} FROM ${t} WHERE id >= $1 AND id < $2 AND created_at > $3 ${newestFirst} LIMIT $4`),
     listFrom: statement(`SELECT ${COLUMNS} FROM ${t} WHERE id >= $1 AND created_at > $2 ${newestFirst} LIMIT $3`),
@@ -177,7 +222,15 @@ export function statements(ids: Identifiers, notify: boolean): Statements {
   };
 }
 
-function batchText(t: string, rows: number, strict: boolean, note: ((row: string) => string) | null): string {
+/**
+ * `del` (a DELETE returning `id`) as a statement returning the ids it deleted; with notify on,
+ * it also appends them to the change log.
+ */
+export function logged(ids: Identifiers, notify: boolean, del: string, origin: string): string {
+  return notify ? `WITH del AS (${del}), log AS (${logChanges(ids, "delete", "del", origin)}) SELECT id FROM del` : del;
+}
+
+function batchText(t: string, rows: number, strict: boolean, log: string | null): string {
   const values: string[] = [];
   for (let r = 0; r < rows; r++) {
     const p = r * BATCH_PARAMS;
@@ -200,8 +253,9 @@ function batchText(t: string, rows: number, strict: boolean, note: ((row: string
         INSERT INTO ${t} AS t (${COLUMNS})
         SELECT ${COLUMNS} FROM input ORDER BY id COLLATE "C"
         ON CONFLICT (id) DO NOTHING
-        RETURNING t.id${note ? `, ${note("t")}` : ""}
-      ),
+        RETURNING t.id
+      ),${log ? `
+      log AS (${log}),` : ""}
       mixed AS (
         SELECT DISTINCT i.id FROM input i JOIN input j ON j.id = i.id AND j.ord > i.ord
         WHERE NOT ${same("i", "j")}

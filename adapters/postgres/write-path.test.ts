@@ -45,27 +45,24 @@ async function count(a: PostgresAdapter): Promise<number> {
   return (await a.stats()).count;
 }
 
-/** A raw connection LISTENing on the adapter's channel, collecting `{op, id}`. */
+/**
+ * What the adapter's change log (notify.ts) gained since the last `settle()`, as `{op, id}`: one
+ * row per change that committed, written by the change's own statement.
+ */
 async function listener(a: PostgresAdapter): Promise<{ heard: { op: string; id: string }[]; settle(): Promise<void>; close(): Promise<void> }> {
   const c = new pg.Client(server.url);
   await c.connect();
+  const log = identifiers(a.schema, a.table).changes;
   const heard: { op: string; id: string }[] = [];
-  c.on("notification", (m) => {
-    const p = JSON.parse(m.payload ?? "{}") as { op: string; id: string };
-    heard.push({ op: p.op, id: p.id });
-  });
-  await c.query(`LISTEN ${pg.escapeIdentifier(a.channel)}`);
+  let mark = Number((await c.query<{ n: string }>(`SELECT coalesce(max(seq), 0)::text AS n FROM ${log}`)).rows[0]?.n ?? 0);
   return {
     heard,
-    // A NOTIFY from this connection arrives after every notification committed before it.
     async settle() {
-      await c.query(`NOTIFY ${pg.escapeIdentifier(a.channel)}, '{"op":"mark","id":""}'`);
-      const deadline = Date.now() + 5_000;
-      while (!heard.some((h) => h.op === "mark")) {
-        if (Date.now() > deadline) throw new Error("no mark");
-        await new Promise((r) => setTimeout(r, 5));
+      const r = await c.query<{ op: string; id: string; seq: string }>(`SELECT op, id, seq::text AS seq FROM ${log} WHERE seq > $1 ORDER BY xid, seq`, [mark]);
+      for (const row of r.rows) {
+        heard.push({ op: row.op, id: row.id });
+        mark = Math.max(mark, Number(row.seq));
       }
-      heard.splice(heard.findIndex((h) => h.op === "mark"), 1);
     },
     close: () => c.end(),
   };

@@ -1,10 +1,10 @@
 import type * as S3 from "@aws-sdk/client-s3";
 import { dgentError } from "../../core/errors.js";
-import type { ListPage, ObjectBackend } from "../object-store/backend.js";
+import type { HeadRead, ListPage, ObjectBackend, VersionedBody } from "../object-store/backend.js";
 import { CONTENT_TYPE } from "../object-store/envelope.js";
 import { mapLimit } from "../object-store/list.js";
-import { importOptional } from "../object-store/optional-import.js";
-import { classifyS3Error, s3Error } from "./errors.js";
+import { importOptional } from "../../core/adapter-support.js";
+import { classifyS3Error, s3Error, statusOf } from "./errors.js";
 import { ADAPTER_NAME, type S3Config } from "./options.js";
 
 type Sdk = typeof import("@aws-sdk/client-s3");
@@ -31,7 +31,7 @@ export async function connectS3(config: S3Config): Promise<ObjectBackend> {
   return new S3Backend(sdk, client, config, true);
 }
 
-/** `ObjectBackend` on `@aws-sdk/client-s3`: create-only writes are `If-None-Match: *`. */
+/** `ObjectBackend` on `@aws-sdk/client-s3`: create-only writes are `If-None-Match: *`, compare-and-set writes `If-Match` on the ETag. */
 class S3Backend implements ObjectBackend {
   readonly location: string;
   readonly #sdk: Sdk;
@@ -127,6 +127,38 @@ class S3Backend implements ObjectBackend {
     }
   }
 
+  async read(key: string): Promise<VersionedBody | null> {
+    try {
+      const out = await this.#client.send(new this.#sdk.GetObjectCommand({ Bucket: this.#bucket, Key: key }));
+      const body = out.Body ? await out.Body.transformToByteArray() : new Uint8Array(0);
+      if (!out.ETag) {
+        throw dgentError("DGENT_BACKEND_ERROR", `s3 GetObject ${key} answered without an ETag; compare-and-set needs one`, {
+          unit: ADAPTER_NAME,
+          details: { key },
+        });
+      }
+      return { body, version: out.ETag };
+    } catch (error) {
+      if (classifyS3Error(error) === "not-found") return null;
+      throw s3Error(error, `GetObject ${key}`);
+    }
+  }
+
+  async write(key: string, body: Uint8Array, ifVersion: string | null): Promise<string | null> {
+    const condition = ifVersion === null ? { IfNoneMatch: "*" } : { IfMatch: ifVersion };
+    try {
+      const out = await this.#client.send(
+        new this.#sdk.PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: body, ContentType: "application/json", ...condition }),
+      );
+      return out.ETag ?? "";
+    } catch (error) {
+      // 412: the ETag moved on (or the key exists, for a create); 404: If-Match on a key that is gone.
+      const cls = classifyS3Error(error);
+      if (cls === "precondition" || cls === "not-found") return null;
+      throw s3Error(error, `PutObject (${ifVersion === null ? "If-None-Match: *" : `If-Match ${ifVersion}`}) ${key}`);
+    }
+  }
+
   async put(key: string, body: Uint8Array): Promise<string> {
     try {
       const out = await this.#client.send(new this.#sdk.PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: body }));
@@ -160,14 +192,50 @@ class S3Backend implements ObjectBackend {
     }
   }
 
-  async list(prefix: string, cursor: string | null, max: number): Promise<ListPage> {
+  /** A `Range: bytes=0-(length-1)` GET; the size comes from `Content-Range`. */
+  async readHead(key: string, length: number): Promise<HeadRead | null> {
+    try {
+      const out = await this.#client.send(new this.#sdk.GetObjectCommand({ Bucket: this.#bucket, Key: key, Range: `bytes=0-${length - 1}` }));
+      const body = out.Body ? await out.Body.transformToByteArray() : new Uint8Array(0);
+      const total = /\/(\d+)$/.exec(out.ContentRange ?? "");
+      return { body, size: total ? Number(total[1]) : out.ContentRange === undefined ? body.byteLength : null };
+    } catch (error) {
+      if (classifyS3Error(error) === "not-found") return null;
+      // 416: an empty object has no byte 0.
+      if (statusOf(error) === 416) return { body: new Uint8Array(0), size: 0 };
+      throw s3Error(error, `GetObject (Range) ${key}`);
+    }
+  }
+
+  /** `DeleteObjects` of up to 1000 keys; S3 reports a missing key as deleted. */
+  async deleteKeys(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    if (keys.length > 1000) throw new RangeError(`DeleteObjects takes at most 1000 keys, got ${keys.length}`);
+    let out: S3.DeleteObjectsCommandOutput;
+    try {
+      out = await this.#client.send(
+        new this.#sdk.DeleteObjectsCommand({ Bucket: this.#bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }),
+      );
+    } catch (error) {
+      throw s3Error(error, `DeleteObjects (${keys.length} keys) ${keys[0]}…`);
+    }
+    const failed = out.Errors ?? [];
+    if (failed.length > 0) {
+      const first = failed[0] as S3._Error;
+      // Per-key errors carry S3 error codes: the same classes as a whole request's.
+      const error = Object.assign(new Error(first.Message ?? first.Code ?? "DeleteObjects error"), { name: first.Code ?? "Error" });
+      throw s3Error(error, `DeleteObjects: ${failed.length} of ${keys.length} keys not deleted, first ${first.Key ?? "?"}`);
+    }
+  }
+
+  async list(prefix: string, cursor: string | null, max: number, startAfter?: string): Promise<ListPage> {
     try {
       const out = await this.#client.send(
         new this.#sdk.ListObjectsV2Command({
           Bucket: this.#bucket,
           Prefix: prefix,
           MaxKeys: max,
-          ...(cursor === null ? {} : { ContinuationToken: cursor }),
+          ...(cursor === null ? (startAfter === undefined ? {} : { StartAfter: startAfter }) : { ContinuationToken: cursor }),
         }),
       );
       const objects = (out.Contents ?? []).map((o) => ({

@@ -1,3 +1,5 @@
+import { redactText, scrubError } from "../../core/redact.js";
+import { isNetworkErrorCode } from "../../core/adapter-support.js";
 import { dgentError, isDgentError, type DgentError } from "../../core/errors.js";
 
 /**
@@ -40,21 +42,6 @@ const RETRYABLE_NAMES = new Set([
   "ConditionalRequestConflict",
   "OperationAborted",
 ]);
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ECONNABORTED",
-  "ETIMEDOUT",
-  "EPIPE",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "EHOSTDOWN",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "UND_ERR_SOCKET",
-  "ERR_STREAM_PREMATURE_CLOSE",
-]);
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
 export function statusOf(error: unknown): number | undefined {
@@ -74,7 +61,7 @@ export function classifyS3Error(error: unknown): S3ErrorClass {
   if (NOT_FOUND_NAMES.has(name)) return "not-found";
   if (status === 412 || name === "PreconditionFailed") return "precondition";
   if (RETRYABLE_NAMES.has(name) || (status !== undefined && RETRYABLE_STATUS.has(status))) return "unavailable";
-  if (typeof e.code === "string" && NETWORK_CODES.has(e.code)) return "unavailable";
+  if (isNetworkErrorCode(e.code)) return "unavailable";
   if (e.$retryable !== undefined && e.$retryable !== null && e.$retryable !== false) return "unavailable";
   if (status === 404 && name !== "NoSuchBucket" && name !== "NoSuchUpload") return "not-found";
   return "backend";
@@ -107,9 +94,10 @@ export function s3Error(error: unknown, action: string): DgentError {
   const reason = e?.message && e.message !== name ? `${name}: ${e.message}` : name;
   const hint = HINTS[name] ? ` (${HINTS[name]})` : status !== undefined && STATUS_HINTS[status] ? ` (${STATUS_HINTS[status]})` : "";
   const code = cls === "unavailable" ? "DGENT_UNAVAILABLE" : "DGENT_BACKEND_ERROR";
-  return dgentError(code, `s3 ${action} failed${status ? ` with HTTP ${status}` : ""}: ${reason}${hint}`, {
+  // An endpoint may carry credentials in its userinfo: the message and the cause are redacted.
+  return dgentError(code, `s3 ${action} failed${status ? ` with HTTP ${status}` : ""}: ${redactText(reason)}${hint}`, {
     unit: UNIT,
-    cause: error,
+    cause: scrubError(error),
     details: { action, name, ...(status === undefined ? {} : { status }) },
   });
 }

@@ -1,6 +1,7 @@
-import { RANKS } from "../../core/lattice.js";
+import { RANKS } from "../ranks.js";
 import { defineAdapter, instantiateAdapter } from "../../core/registry.js";
 import { ObjectStoreAdapter } from "../object-store/adapter.js";
+import { bucketFromUrl } from "../object-store/options.js";
 import { connectS3 } from "./backend.js";
 import { ADAPTER_NAME, OPTIONS_SCHEMA, resolveConfig, type S3Options } from "./options.js";
 
@@ -13,11 +14,14 @@ export { ObjectStoreAdapter } from "../object-store/adapter.js";
 export const s3 = defineAdapter<S3Options>({
   name: ADAPTER_NAME,
   rank: RANKS.s3,
+  urlSchemes: ["s3"],
+  // s3://bucket/key/prefix/ → the bucket, and the key prefix before the namespace.
+  fromUrl: (url, context) => bucketFromUrl(url, context.namespace),
   description: "Amazon S3 or any S3-compatible store (MinIO, R2…): create-only objects and a time index for list.",
   optionsSchema: OPTIONS_SCHEMA,
   create: (options) => {
     const config = resolveConfig(options);
-    return new ObjectStoreAdapter({ name: ADAPTER_NAME, rank: RANKS.s3, config: config.common, connect: () => connectS3(config) });
+    return new ObjectStoreAdapter({ name: ADAPTER_NAME, rank: RANKS.s3, config: config.common, refs: true, connect: () => connectS3(config) });
   },
 });
 

@@ -49,4 +49,7 @@ runConformance(
     },
   },
   { describe, it, beforeAll, afterAll },
+  // Half the default: the emulator serves the racing writers' puts one at a time, and the test
+  // must fit in the test timeout on a loaded machine (test/README.md, "Races and time").
+  { perProcess: 50 },
 );

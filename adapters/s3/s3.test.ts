@@ -10,8 +10,8 @@ import {
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDatum } from "../../core/datum.js";
-import { defaultRegistry } from "../../core/registry.js";
-import { RANKS } from "../../core/lattice.js";
+import { defaultRegistry } from "../../compose/catalogue.js";
+import { RANKS } from "../ranks.js";
 import { objectStoreCases } from "../../test/harness/object-store-cases.js";
 import { s3Rig } from "../../test/harness/s3-rig.js";
 import { startS3, type S3Server } from "../../test/harness/s3.js";
@@ -41,7 +41,7 @@ describe("s3: the tier", () => {
     const adapter = (await defaultRegistry.createAdapter("s3", { ...server.clientOptions, bucket: BUCKET, namespace: "registry" })) as ObjectStoreAdapter;
     expect(adapter.name).toBe("s3");
     expect(adapter.rank).toBe(RANKS.s3);
-    expect(adapter.capabilities).toEqual({ persistent: true, multiProcess: true, nativeCausalChain: false, batch: false, scan: true, evicts: false });
+    expect(adapter.capabilities).toEqual({ persistent: true, multiProcess: true, nativeCausalChain: false, batch: false, scan: true, evicts: false, refs: true, query: true, queryCost: "scan" });
     await adapter.open();
     await adapter.put(makeDatum({ id: "via-registry", content: "r" }));
     expect((await adapter.get("via-registry"))?.id).toBe("via-registry");

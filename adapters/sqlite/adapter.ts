@@ -1,13 +1,17 @@
 import { cycleError, depthError } from "../../core/causal.js";
 import { sameValue, type Datum } from "../../core/datum.js";
-import { RANKS } from "../../core/lattice.js";
+import { RANKS } from "../ranks.js";
 import { Lifecycle } from "../../core/lifecycle.js";
 import type { Adapter, AdapterStats, Capabilities, ResolvedListOptions } from "../../core/protocol.js";
-import { conflict } from "../../core/tiers.js";
+import type { DatumHeader, ResolvedQuery } from "../../core/query.js";
+import type { Ref, RefExpectation, RefMove, ReflogEntry, TxOp, TxResult } from "../../core/refs.js";
+import { conflictError } from "../../core/tiers.js";
 import { driverError, openDatabase, type Db } from "./connection.js";
 import { prefixRange } from "./keys.js";
 import type { MigrationResult } from "./migrations.js";
 import { ADAPTER_NAME, type SqliteConfig } from "./options.js";
+import { SqliteQueries, toDatum, type QueryPlan } from "./queries.js";
+import { SqliteRefs } from "./refs.js";
 import * as SQL from "./sql.js";
 
 const CAPABILITIES: Capabilities = Object.freeze({
@@ -17,6 +21,10 @@ const CAPABILITIES: Capabilities = Object.freeze({
   batch: true,
   scan: true,
   evicts: false,
+  refs: true,
+  transactions: true,
+  query: true,
+  queryCost: "indexed",
 });
 
 /** `:memory:` lives and dies with its connection. */
@@ -35,16 +43,6 @@ const SCAN_PAGE_BYTES = 8 * 1024 * 1024;
 function metadataText(metadata: Readonly<Record<string, string>>): string | null {
   for (const _ in metadata) return JSON.stringify(metadata);
   return null;
-}
-
-function toDatum(row: Row): Datum {
-  return {
-    id: row[0],
-    content: row[1],
-    createdAt: row[2],
-    causalParent: row[3],
-    metadata: row[4] === null ? {} : (JSON.parse(row[4]) as Record<string, string>),
-  };
 }
 
 function statements(db: Db) {
@@ -79,6 +77,11 @@ export class SqliteAdapter implements Adapter {
   #db: Db | null = null;
   #s!: Statements;
   #putAll!: { immediate(datums: readonly Datum[]): void };
+  #deleteAll!: { immediate(ids: readonly string[]): string[] };
+  #refs!: SqliteRefs;
+  #queryOps!: SqliteQueries;
+  /** Refs and transactions: one `BEGIN IMMEDIATE` transaction per commit (see refs.ts). */
+  #commitAll!: { immediate(ops: readonly TxOp[], move: RefMove): TxResult };
   #migration: MigrationResult | null = null;
   /** Statements executed since open (exposed by `stats()`; one per operation on the hot paths). */
   #queries = 0;
@@ -97,6 +100,19 @@ export class SqliteAdapter implements Adapter {
       this.#putAll = db.transaction((datums: readonly Datum[]) => {
         for (const d of datums) this.#insertOrCompare(d);
       });
+      this.#deleteAll = db.transaction((ids: readonly string[]) => {
+        const existed: string[] = [];
+        for (const id of ids) if (this.#s.delete.run(id).changes > 0) existed.push(id);
+        this.#queries += ids.length;
+        return existed;
+      });
+      this.#refs = new SqliteRefs(db, {
+        put: (d) => this.#insertOrCompare(d),
+        delete: (id) => (this.#queries++, this.#s.delete.run(id).changes > 0),
+        count: (n) => void (this.#queries += n),
+      });
+      this.#commitAll = db.transaction((ops: readonly TxOp[], move: RefMove) => this.#refs.apply(ops, move));
+      this.#queryOps = new SqliteQueries(db, (n) => void (this.#queries += n));
     } catch (error) {
       db.close();
       throw driverError(error, "open", this.#config);
@@ -154,7 +170,7 @@ export class SqliteAdapter implements Adapter {
     this.#queries++;
     // The id exists (DO NOTHING only skips an id conflict), and the write lock keeps it so.
     const row = s.get.get(datum.id) as GetRow;
-    if (!sameValue(toDatum([datum.id, ...row]), datum)) throw conflict(datum.id, ADAPTER_NAME);
+    if (!sameValue(toDatum([datum.id, ...row]), datum)) throw conflictError(datum.id, ADAPTER_NAME);
   }
 
   async putMany(datums: readonly Datum[]): Promise<string[]> {
@@ -194,6 +210,17 @@ export class SqliteAdapter implements Adapter {
       return this.#s.delete.run(id).changes > 0;
     } catch (error) {
       throw driverError(error, "delete", this.#config);
+    }
+  }
+
+  /** Deletes many ids in one transaction; resolves to the ids that existed. */
+  async deleteIds(ids: readonly string[]): Promise<string[]> {
+    this.#life.check();
+    if (ids.length === 0) return [];
+    try {
+      return this.#deleteAll.immediate(ids);
+    } catch (error) {
+      throw driverError(error, "deleteIds", this.#config);
     }
   }
 
@@ -301,6 +328,71 @@ export class SqliteAdapter implements Adapter {
       return true;
     } catch {
       return false;
+    }
+  }
+
+  /** One page of `q` (queries.ts picks the index; README "Queries"). */
+  async query(q: ResolvedQuery): Promise<Datum[] | DatumHeader[]> {
+    return this.#sync("query", () => this.#queryOps.query(q));
+  }
+
+  async count(q: ResolvedQuery): Promise<number> {
+    return this.#sync("count", () => this.#queryOps.count(q));
+  }
+
+  /** One statement whatever the number of ids. */
+  async getMany(ids: readonly string[]): Promise<Array<Datum | null>> {
+    return this.#sync("getMany", () => this.#queryOps.getMany(ids));
+  }
+
+  /** Every match deleted in one `BEGIN IMMEDIATE` transaction: all or nothing. */
+  async deleteMany(q: ResolvedQuery): Promise<string[]> {
+    return this.#sync("deleteMany", () => this.#queryOps.deleteMany(q));
+  }
+
+  async chainTail(id: string, n: number): Promise<Datum[]> {
+    return this.#sync("chainTail", () => this.#queryOps.chainTail(id, n));
+  }
+
+  /** The statement `query(q)` would run now and SQLite's plan of it (`null`: no id can match). */
+  async explainQuery(q: ResolvedQuery): Promise<QueryPlan | null> {
+    return this.#sync("explainQuery", () => this.#queryOps.explain(q));
+  }
+
+  async getRef(name: string): Promise<Ref | null> {
+    return this.#sync("getRef", () => this.#refs.get(name));
+  }
+
+  async listRefs(prefix: string): Promise<Ref[]> {
+    return this.#sync("listRefs", () => this.#refs.list(prefix));
+  }
+
+  async reflog(name: string, limit: number): Promise<ReflogEntry[]> {
+    return this.#sync("reflog", () => this.#refs.reflog(name, limit));
+  }
+
+  async setRef(name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref> {
+    const op: TxOp = { op: "setRef", name, target, ...(expect ? { expect } : {}) };
+    return this.#sync("setRef", () => (this.#commitAll.immediate([op], move).results[0] as { ref: Ref }).ref);
+  }
+
+  async deleteRef(name: string, expect: RefExpectation | undefined, move: RefMove): Promise<boolean> {
+    const op: TxOp = { op: "deleteRef", name, ...(expect ? { expect } : {}) };
+    return this.#sync("deleteRef", () => (this.#commitAll.immediate([op], move).results[0] as { existed: boolean }).existed);
+  }
+
+  /** Puts, deletes and ref moves in one `BEGIN IMMEDIATE` transaction: all or nothing. */
+  async commit(ops: readonly TxOp[], move: RefMove): Promise<TxResult> {
+    return this.#sync("commit", () => this.#commitAll.immediate(ops, move));
+  }
+
+  /** A synchronous body, after the open check, with driver errors wrapped once. */
+  #sync<T>(op: string, body: () => T): T {
+    this.#life.check();
+    try {
+      return body();
+    } catch (error) {
+      throw driverError(error, op, this.#config);
     }
   }
 }

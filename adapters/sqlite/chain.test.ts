@@ -77,9 +77,8 @@ describe("sqlite: causalChain", () => {
     await a.put(datum("cyc/c", { causalParent: "cyc/b" }));
     await a.put(datum("cyc/tail", { causalParent: "cyc/c" }));
     let error: Error & { code?: string; details?: Record<string, unknown> } = new Error("none");
-    const started = Date.now();
+    // One statement that ends (at most maxDepth + 1 steps round the cycle) and names the repeat.
     expect(await statementsOf(async () => (error = await codeOf(() => a.causalChain("cyc/tail", 10_000))))).toBe(1);
-    expect(Date.now() - started).toBeLessThan(2000);
     expect(error.code).toBe("DGENT_CAUSAL_CYCLE");
     expect(error.details?.repeated).toBe("cyc/c");
   });

@@ -1,9 +1,9 @@
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { dgentError, isDgentError, wrapError, type DgentError } from "../../core/errors.js";
 import { ensureWritableDir } from "../../core/paths.js";
-import { inspect, migrate, type MigrationResult } from "./migrations.js";
+import { inspect, migrate, SCHEMA_VERSION, type MigrationResult } from "./migrations.js";
 import { ADAPTER_NAME, type SqliteConfig } from "./options.js";
 import { PRAGMA } from "./sql.js";
 
@@ -72,6 +72,7 @@ export interface OpenedDatabase {
  * sets the busy timeout, WAL, `synchronous` and the memory map, then migrates the schema.
  */
 export function openDatabase(config: SqliteConfig): OpenedDatabase {
+  if (config.readonly) return openReadonly(config);
   if (!config.inMemory) {
     ensureWritableDir(dirname(config.path), ADAPTER_NAME);
     assertSqliteFile(config.path);
@@ -92,6 +93,54 @@ export function openDatabase(config: SqliteConfig): OpenedDatabase {
     if (!config.inMemory) db.pragma(PRAGMA.mmapSize(config.mmapSize));
     const migration = migrate(db, config.path);
     return { db, migration };
+  } catch (error) {
+    db.close();
+    throw driverError(error, "open", config);
+  }
+}
+
+/** The error of a read-only open whose file is not there: nothing was created. */
+export function missingDatabase(path: string): DgentError {
+  return dgentError("DGENT_INVALID_OPTIONS", `sqlite: ${path} does not exist (opened read-only: nothing was created)`, {
+    unit: ADAPTER_NAME,
+    details: { path, missing: true },
+  });
+}
+
+/**
+ * Opens an existing database without changing anything: no directory or file is created, no
+ * schema step runs, and the connection refuses writes (`PRAGMA query_only`). The connection is
+ * opened read-write at the OS level on purpose: SQLite creates the WAL's `-wal` and `-shm` side
+ * files for any reader and removes them only when a read-write connection closes last, so a
+ * read-only handle would leave them behind.
+ */
+function openReadonly(config: SqliteConfig): OpenedDatabase {
+  if (!existsSync(config.path)) throw missingDatabase(config.path);
+  assertSqliteFile(config.path);
+  let db: Db;
+  try {
+    db = new Database(config.path, { timeout: config.busyTimeoutMs, fileMustExist: true });
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "SQLITE_CANTOPEN" && !existsSync(config.path)) throw missingDatabase(config.path);
+    throw driverError(error, "open", config);
+  }
+  try {
+    db.pragma("query_only = 1");
+    if (!inspect(db, config.path)) {
+      const version = db.pragma("user_version", { simple: true }) as number;
+      throw version === 0
+        ? dgentError("DGENT_NOT_A_DATABASE", `${config.path} holds no dgent data yet (no schema); opened read-only, it is left as it is`, {
+            unit: ADAPTER_NAME,
+            details: { path: config.path },
+          })
+        : dgentError(
+            "DGENT_BACKEND_ERROR",
+            `${config.path} has schema version ${version}, older than ${SCHEMA_VERSION}; a read-only open cannot upgrade it (open it read-write once)`,
+            { unit: ADAPTER_NAME, details: { path: config.path, version, current: SCHEMA_VERSION, olderSchema: true } },
+          );
+    }
+    db.pragma(PRAGMA.mmapSize(config.mmapSize));
+    return { db, migration: { version: SCHEMA_VERSION, applied: [] } };
   } catch (error) {
     db.close();
     throw driverError(error, "open", config);

@@ -5,6 +5,7 @@ import type { Adapter } from "../../core/protocol.js";
 import { memoryAdapter } from "../memory/index.js";
 import { sqliteAdapter } from "./index.js";
 import { prefixRange } from "./keys.js";
+import { referenceList } from "../../test/references.js";
 
 const datum = (id: string, extra: Partial<MakeDatumInput> = {}): Datum =>
   makeDatum({ content: `content of ${id}`, createdAt: 1_000, ...extra, id });
@@ -47,7 +48,7 @@ describe("sqlite: prefix ranges", () => {
   });
 });
 
-describe("sqlite: list agrees with the memory tier", () => {
+describe("sqlite: list agrees with the memory tier and the reference order", () => {
   it("on random unicode ids, ties, prefixes, after and limits (property)", async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -61,8 +62,11 @@ describe("sqlite: list agrees with the memory tier", () => {
         }),
         async (rows, queries) => {
           const [mem, sql] = await both(rows.map((r) => datum(r.id, { createdAt: r.t })));
+          const stored = rows.map((r) => ({ id: r.id, createdAt: r.t }));
           for (const q of queries) {
-            expect(idsOf(await sql.list(q)), JSON.stringify(q)).toEqual(idsOf(await mem.list(q)));
+            const want = referenceList(stored, q).map((d) => d.id);
+            expect(idsOf(await sql.list(q)), JSON.stringify(q)).toEqual(want);
+            expect(idsOf(await mem.list(q)), JSON.stringify(q)).toEqual(want);
           }
           await mem.close();
           await sql.close();

@@ -1,7 +1,7 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { dgentError } from "../../core/errors.js";
 import { ADAPTER_NAME } from "./options.js";
-import { PRAGMA, SCHEMA_STATE, SCHEMA_V1, TX } from "./sql.js";
+import { PRAGMA, SCHEMA_STATE, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, TX } from "./sql.js";
 
 /** One schema step. Append new steps at the end; never edit or reorder a released one. */
 export interface Migration {
@@ -18,6 +18,16 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     version: 1,
     description: "data table; indexes on (created_at, id) for newest-first lists and on causal_parent",
     up: SCHEMA_V1,
+  },
+  {
+    version: 2,
+    description: "refs table (name, target, version, updated_at) and reflog table (the newest moves of each ref)",
+    up: SCHEMA_V2,
+  },
+  {
+    version: 3,
+    description: "tags table (key, value, created_at, id) kept by triggers and backfilled from metadata; the parent index becomes (causal_parent, created_at, id)",
+    up: SCHEMA_V3,
   },
 ]);
 

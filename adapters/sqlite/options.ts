@@ -39,6 +39,12 @@ export interface SqliteOptions {
    * instead of failing the call with `DGENT_BACKEND_ERROR`: SQLite's documented trade-off.
    */
   mmapSize?: number;
+  /**
+   * Open an existing database for reading only (what `dgent migrate` does to a source, and to
+   * both ends of a dry run): a missing file is `DGENT_INVALID_OPTIONS` (`details.missing: true`)
+   * and nothing is created, not even its directory; no schema step runs; writes fail. Default false.
+   */
+  readonly?: boolean;
 }
 
 /** Options after defaults: what the adapter runs with. */
@@ -48,6 +54,7 @@ export interface SqliteConfig {
   readonly synchronous: SynchronousMode;
   readonly mmapSize: number;
   readonly inMemory: boolean;
+  readonly readonly: boolean;
 }
 
 export const OPTIONS_SCHEMA: JsonSchema = {
@@ -60,12 +67,13 @@ export const OPTIONS_SCHEMA: JsonSchema = {
     busyTimeoutMs: { type: "integer", minimum: 0, maximum: 2_147_483_647, default: 5000 },
     synchronous: { enum: ["NORMAL", "FULL"], default: "NORMAL" },
     mmapSize: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: DEFAULT_MMAP_SIZE },
+    readonly: { type: "boolean" },
   },
 };
 
 /** Applies defaults and resolves the file path (eagerly, so a bad option fails at creation). */
 export function resolveConfig(options: SqliteOptions): SqliteConfig {
-  const { namespace = DEFAULT_NAMESPACE, dataDir, path, busyTimeoutMs = 5000, synchronous = "NORMAL", mmapSize = DEFAULT_MMAP_SIZE } = options;
+  const { namespace = DEFAULT_NAMESPACE, dataDir, path, busyTimeoutMs = 5000, synchronous = "NORMAL", mmapSize = DEFAULT_MMAP_SIZE, readonly = false } = options;
   if (path !== undefined && dataDir !== undefined) {
     throw dgentError("DGENT_INVALID_OPTIONS", 'give the sqlite tier either "path" or "dataDir", not both', {
       unit: ADAPTER_NAME,
@@ -73,5 +81,8 @@ export function resolveConfig(options: SqliteOptions): SqliteConfig {
   }
   assertNamespace(namespace);
   const file = path === MEMORY_PATH ? MEMORY_PATH : resolve(path ?? join(dataDir ?? defaultDataDir(), `${namespace}.db`));
-  return { path: file, busyTimeoutMs, synchronous, mmapSize, inMemory: file === MEMORY_PATH };
+  if (readonly && file === MEMORY_PATH) {
+    throw dgentError("DGENT_INVALID_OPTIONS", `the sqlite tier cannot open "${MEMORY_PATH}" read-only: it would always be empty`, { unit: ADAPTER_NAME });
+  }
+  return { path: file, busyTimeoutMs, synchronous, mmapSize, inMemory: file === MEMORY_PATH, readonly };
 }

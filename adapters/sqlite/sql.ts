@@ -1,6 +1,7 @@
 /**
- * Every SQL text of the sqlite tier. Columns are always selected in the order of `COLUMNS`, and
- * statements run in raw mode (rows as arrays), so `row[0]` is the id, `row[1]` the content, etc.
+ * The fixed SQL texts of the sqlite tier (a query's SQL is built for its filters by query-sql.ts).
+ * Columns are always selected in the order of `COLUMNS`, and statements run in raw mode (rows as
+ * arrays), so `row[0]` is the id, `row[1]` the content, etc.
  */
 
 /** id, content, created_at, causal_parent, metadata. */
@@ -106,3 +107,109 @@ export const SCAN_PAGE = `SELECT ${COLUMNS}, rowid FROM data WHERE rowid > ? ORD
 export const STATS = `SELECT count(*), total(length(content)) + total(octet_length(id)) + total(octet_length(metadata)) FROM data`;
 
 export const PROBE = "SELECT 1 FROM data LIMIT 1";
+
+/**
+ * Version 2: refs (named, versioned pointers to datums, moved only by compare-and-set) and their
+ * reflog. A reflog row's `seq` counts the moves of its ref (1, 2, 3, …; it goes on after the ref
+ * is deleted and re-created), so a ref's moves are one contiguous range of the primary key and
+ * pruning to the newest `REFLOG_LIMIT` is one range delete.
+ */
+export const SCHEMA_V2 = `
+CREATE TABLE IF NOT EXISTS refs (
+  name       TEXT PRIMARY KEY,
+  target     TEXT NOT NULL,
+  version    INTEGER NOT NULL,
+  updated_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reflog (
+  name        TEXT NOT NULL,
+  seq         INTEGER NOT NULL,
+  from_target TEXT,
+  to_target   TEXT,
+  version     INTEGER NOT NULL,
+  at          REAL NOT NULL,
+  moved_by    TEXT NOT NULL,
+  PRIMARY KEY (name, seq)
+) WITHOUT ROWID;
+`;
+
+const REF_COLUMNS = "name, target, version, updated_at";
+
+/** Statements of refs and the reflog (see adapters/sqlite/refs.ts). Rows in raw mode, columns as listed. */
+export const REFS = {
+  /** (name) → target, version, updated_at */
+  get: "SELECT target, version, updated_at FROM refs WHERE name = ?",
+  /** () → name, target, version, updated_at, by name */
+  listAll: `SELECT ${REF_COLUMNS} FROM refs ORDER BY name`,
+  /** (lower, upper): names in [lower, upper) */
+  listRange: `SELECT ${REF_COLUMNS} FROM refs WHERE name >= ? AND name < ? ORDER BY name`,
+  /** (lower): names from lower on (a prefix with no upper bound) */
+  listFrom: `SELECT ${REF_COLUMNS} FROM refs WHERE name >= ? ORDER BY name`,
+  /** (name, target, version, updated_at): a new ref; the caller holds the write lock and saw none. */
+  insert: `INSERT INTO refs (${REF_COLUMNS}) VALUES (?, ?, ?, ?)`,
+  /** (target, version, updated_at, name): a move; the caller holds the write lock and checked the expectation. */
+  update: "UPDATE refs SET target = ?, version = ?, updated_at = ? WHERE name = ?",
+  /** (name) */
+  delete: "DELETE FROM refs WHERE name = ?",
+  /** (name, name, from, to, version, at, by) → seq of the new row */
+  log: `INSERT INTO reflog (name, seq, from_target, to_target, version, at, moved_by)
+    VALUES (?, coalesce((SELECT max(seq) FROM reflog WHERE name = ?), 0) + 1, ?, ?, ?, ?, ?) RETURNING seq`,
+  /** (name, through): drops the moves up to seq `through` */
+  prune: "DELETE FROM reflog WHERE name = ? AND seq <= ?",
+  /** (name, limit) → from, to, version, at, by; newest first */
+  reflog: "SELECT from_target, to_target, version, at, moved_by FROM reflog WHERE name = ? ORDER BY seq DESC LIMIT ?",
+} as const;
+
+/**
+ * Version 3: queries. Every metadata tag is a row of `tags` — (key, value, created_at, id), the
+ * primary key in that order — so one tag value's datums come from one index range already in
+ * listing order, and a probe for a datum's tag is one seek (its created_at and id are known).
+ * Triggers keep the table in step with `data` inside the statement that inserts or deletes a
+ * datum; the step backfills what the table held before. The parent index gains (created_at, id),
+ * so children list in order from the index alone. See README "Queries".
+ */
+export const SCHEMA_V3 = `
+CREATE TABLE IF NOT EXISTS tags (
+  key        TEXT NOT NULL,
+  value      TEXT NOT NULL,
+  created_at REAL NOT NULL,
+  id         TEXT NOT NULL,
+  PRIMARY KEY (key, value, created_at, id)
+) WITHOUT ROWID;
+INSERT INTO tags (key, value, created_at, id)
+  SELECT j.key, j.value, d.created_at, d.id FROM data AS d, json_each(d.metadata) AS j
+  WHERE d.metadata IS NOT NULL ORDER BY 1, 2, 3, 4;
+CREATE TRIGGER IF NOT EXISTS tags_insert AFTER INSERT ON data WHEN new.metadata IS NOT NULL BEGIN
+  INSERT INTO tags (key, value, created_at, id) SELECT key, value, new.created_at, new.id FROM json_each(new.metadata);
+END;
+CREATE TRIGGER IF NOT EXISTS tags_delete AFTER DELETE ON data WHEN old.metadata IS NOT NULL BEGIN
+  DELETE FROM tags WHERE (key, value, created_at, id) IN (SELECT key, value, old.created_at, old.id FROM json_each(old.metadata));
+END;
+DROP INDEX IF EXISTS idx_data_parent;
+CREATE INDEX IF NOT EXISTS idx_data_children ON data (causal_parent, created_at, id);
+`;
+
+/**
+ * (id, n): the last n steps of a causal chain in one statement. The walk carries only ids and a
+ * depth and stops at depth n − 1, so it never reads further than the tail asked for; each distinct
+ * datum is read once, with its first depth and how often the walk met it (`n > 1`: a cycle).
+ * Rows come oldest (deepest) first.
+ */
+export const CHAIN_TAIL = `
+WITH RECURSIVE
+  chain (id, parent, depth) AS (
+    SELECT id, causal_parent, 0 FROM data WHERE id = ?
+    UNION ALL
+    SELECT d.id, d.causal_parent, c.depth + 1 FROM chain AS c JOIN data AS d ON d.id = c.parent
+    WHERE c.depth + 1 < ?
+  ),
+  firsts (id, depth, n) AS (SELECT id, min(depth), count(*) FROM chain GROUP BY id)
+SELECT d.id, d.content, d.created_at, d.causal_parent, d.metadata, f.n
+FROM firsts AS f JOIN data AS d ON d.id = f.id
+ORDER BY f.depth DESC`;
+
+/** (JSON array of ids): the datums among them, in no particular order, each once. */
+export const GET_MANY = `SELECT ${COLUMNS} FROM data WHERE id IN (SELECT value FROM json_each(?))`;
+
+/** The largest rowid: the number of rows ever inserted, near enough (query planning's estimate). */
+export const MAX_ROWID = "SELECT coalesce(max(rowid), 0) FROM data";

@@ -5,8 +5,8 @@ import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { makeDatum, type Datum, type MakeDatumInput } from "../../core/datum.js";
 import { isDgentError, type DgentError } from "../../core/errors.js";
-import { RANKS } from "../../core/lattice.js";
-import { defaultRegistry } from "../../core/registry.js";
+import { RANKS } from "../ranks.js";
+import { defaultRegistry } from "../../compose/catalogue.js";
 import { openDatabase } from "./connection.js";
 import { ADAPTER_NAME, APPLICATION_ID, DEFAULT_MMAP_SIZE, SCHEMA_VERSION, sqlite, sqliteAdapter } from "./index.js";
 import { resolveConfig, type SqliteOptions } from "./options.js";
@@ -79,6 +79,10 @@ describe("sqlite: options and placement", () => {
       batch: true,
       scan: true,
       evicts: false,
+      refs: true,
+      transactions: true,
+      query: true,
+      queryCost: "indexed",
     });
     await a.open();
     await a.put(datum("x"));
@@ -143,7 +147,7 @@ describe("sqlite: schema and migrations", () => {
     const path = join(tempDir(), "m.db");
     const first = sqliteAdapter({ path });
     await first.open();
-    expect((await first.stats()).migrationsApplied).toEqual([1]);
+    expect((await first.stats()).migrationsApplied).toEqual([1, 2, 3]);
     await first.close();
     const before = rawVersions(path);
     const second = sqliteAdapter({ path });
@@ -155,9 +159,14 @@ describe("sqlite: schema and migrations", () => {
     expect(rawVersions(path)).toEqual(before);
     expect(before.objects).toEqual([
       { type: "table", name: "data" },
+      { type: "index", name: "idx_data_children" },
       { type: "index", name: "idx_data_created" },
-      { type: "index", name: "idx_data_parent" },
+      { type: "table", name: "reflog" },
+      { type: "table", name: "refs" },
       { type: "index", name: "sqlite_autoindex_data_1" },
+      { type: "table", name: "tags" },
+      { type: "trigger", name: "tags_delete" },
+      { type: "trigger", name: "tags_insert" },
     ]);
   });
 

@@ -6,6 +6,7 @@ import type { Contender, TierSetup } from "../contender.js";
 import { isSkipped, unstorageFs } from "../peers.js";
 import { CONTENT_BYTES } from "../workload.js";
 import { dgentContender } from "./dgent.js";
+import { dgentRefOps, measureRefs, type RefOps } from "./refs.js";
 
 interface Entry {
   readonly id: string;
@@ -101,6 +102,47 @@ export class RawJsonl {
     return out.reverse();
   }
 
+  readonly #refs = new Map<string, { target: string; version: number }>();
+
+  /**
+   * Refs by hand: a `Map` of name → version and a JSON line per move. A compare-and-set checks the
+   * version, appends the line (+ fdatasync when durable) and updates the map; a 3-op transaction
+   * checks both puts and the version, then appends the three lines in one write (+ one fdatasync).
+   * No reflog in memory, no frame, no record version: what dgent adds on top.
+   */
+  refs(target: string): RefOps[] {
+    for (const name of ["bench/cas", "bench/tx"]) this.#refs.set(name, { target, version: 1 });
+    const move = (name: string, to: string, datums: readonly Datum[]) => {
+      const now = this.#refs.get(name);
+      if (now === undefined) throw new Error(`${name}: compare-and-set failed`);
+      const expect = now.version;
+      for (const d of datums) if (this.#index.has(d.id)) throw new Error(`conflict on ${d.id}`);
+      const lines = datums.map((d) => this.#line(d));
+      lines.push(`${JSON.stringify({ ref: name, from: now.target, to, version: expect + 1, at: Date.now() })}\n`);
+      const buf = Buffer.from(lines.join(""), "utf8");
+      let done = 0;
+      while (done < buf.length) done += writeSync(this.#fd, buf, done, buf.length - done);
+      if (this.#sync) fdatasyncSync(this.#fd);
+      let offset = this.#size;
+      for (const [i, d] of datums.entries()) {
+        const length = Buffer.byteLength(lines[i] as string) - 1;
+        const e = { id: d.id, offset, length, parent: d.causalParent };
+        this.#index.set(d.id, e);
+        this.#byTime.push(e);
+        offset += length + 1;
+      }
+      this.#size += buf.length;
+      this.#refs.set(name, { target: to, version: expect + 1 });
+    };
+    return [
+      {
+        name: this.#sync ? "raw ref line + fdatasync" : "raw ref line",
+        cas: () => move("bench/cas", target, []),
+        tx3: (ds) => move("bench/tx", (ds[1] as Datum).id, ds),
+      },
+    ];
+  }
+
   close(): void {
     closeSync(this.#fd);
   }
@@ -133,8 +175,9 @@ export async function jsonlTier(dir: string, mode: Durability, withPeers: boolea
   mkdirSync(base, { recursive: true });
   const durable = mode !== "none";
   const raw = new RawJsonl(join(base, "raw.jsonl"), durable);
+  const dgent = dgentContender(jsonlAdapter({ dataDir: base, namespace: "dgent", durability: mode }), `createStore({ tiers: [jsonlAdapter({ durability: "${mode}" })] })`);
   const contenders: Contender[] = [
-    dgentContender(jsonlAdapter({ dataDir: base, namespace: "dgent", durability: mode }), `createStore({ tiers: [jsonlAdapter({ durability: "${mode}" })] })`),
+    dgent,
     {
       name: durable ? "raw fs append + fdatasync" : "raw fs append",
       kind: "raw",
@@ -161,6 +204,8 @@ export async function jsonlTier(dir: string, mode: Durability, withPeers: boolea
     label: `jsonl, durability "${mode}"${durable ? " (fdatasync before a put resolves)" : " (page cache; no fsync)"}`,
     contenders,
     ...(skipped.length ? { skipped } : {}),
+    // Refs and transactions (benchmarks/tiers/refs.ts), before the timed writes.
+    probe: async (ids, plan) => ({ refs: await measureRefs([await dgentRefOps(dgent.store, ids.get), ...raw.refs(ids.get)], plan("put")) }),
     dispose: async () => undefined,
   };
 }

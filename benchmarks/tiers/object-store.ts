@@ -1,6 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { Datum } from "../../core/datum.js";
+import type { Ref } from "../../core/refs.js";
+import type { Store } from "../../core/store.js";
 import type { Contender, TierSetup } from "../contender.js";
+import { compare, type SamplePlan, type Stats } from "../measure.js";
 import { gcsServer, s3Server } from "../servers.js";
 import { oldDatums } from "../workload.js";
 import { dgentContender } from "./dgent.js";
@@ -22,6 +25,10 @@ import { dgentContender } from "./dgent.js";
 interface RawObjects {
   put(key: string, body: Buffer): Promise<unknown>;
   read(key: string): Promise<Uint8Array | null>;
+  /** The body and its ETag / generation, in one GET. */
+  readVersioned(key: string): Promise<{ body: Uint8Array; version: string }>;
+  /** A write conditional on `version` (If-Match / ifGenerationMatch); throws on a 412. */
+  writeIf(key: string, body: Buffer, version: string): Promise<unknown>;
   /** Keys under a prefix, ascending, one page of at most 1000. */
   keys(prefix: string): Promise<string[]>;
   close(): void;
@@ -93,6 +100,44 @@ function rawContender(name: string, description: string, objects: RawObjects, ro
   };
 }
 
+/**
+ * Ref compare-and-set on an object store (issue 13; no transactions there): dgent's
+ * `store.refs.set(name, target, { expect: { version } })` — a GET and a PUT conditional on its
+ * ETag / generation, the body holding the ref and its reflog (100 entries once full) — against the
+ * raw SDK's GET + conditional PUT of a small JSON `{ target, version }`. Each call moves the ref;
+ * a failed compare-and-set throws.
+ */
+async function measureObjectCas(store: Store, objects: RawObjects, root: string, target: string, plan: SamplePlan): Promise<{ cas: { stats: Record<string, Stats>; ratioRaw: number; raw: string } }> {
+  let ref: Ref = await store.refs.set("bench/cas", target);
+  // Fill the reflog first, so dgent's body is as large as it gets in steady use.
+  for (let i = 0; i < 100; i++) ref = await store.refs.set("bench/cas", target, { expect: { version: ref.version } });
+  const key = `${root}refs/bench-cas`;
+  await objects.put(key, Buffer.from(JSON.stringify({ target, version: 1 })));
+  const raw = "raw GET + conditional PUT";
+  const stats = await compare(
+    [
+      {
+        name: "dgent",
+        args: (n: number) => new Array<number>(n).fill(0),
+        run: async () => {
+          ref = await store.refs.set("bench/cas", target, { expect: { version: ref.version } });
+        },
+      },
+      {
+        name: raw,
+        args: (n: number) => new Array<number>(n).fill(0),
+        run: async () => {
+          const { body, version } = await objects.readVersioned(key);
+          const now = JSON.parse(Buffer.from(body).toString("utf8")) as { target: string; version: number };
+          await objects.writeIf(key, Buffer.from(JSON.stringify({ target, version: now.version + 1 })), version);
+        },
+      },
+    ],
+    plan,
+  );
+  return { cas: { stats: Object.fromEntries(stats), ratioRaw: (stats.get("dgent") as Stats).p50 / (stats.get(raw) as Stats).p50, raw } };
+}
+
 export async function s3Tier(): Promise<TierSetup> {
   // The SDK warns (once, on stderr) that releases after January 2027 need Node 22; not news here.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -115,6 +160,11 @@ export async function s3Tier(): Promise<TierSetup> {
           throw error;
         }
       },
+      readVersioned: async (Key) => {
+        const o = await client.send(new GetObjectCommand({ Bucket: bucket, Key }));
+        return { body: (await o.Body?.transformToByteArray()) ?? new Uint8Array(0), version: o.ETag as string };
+      },
+      writeIf: (Key, Body, version) => client.send(new PutObjectCommand({ Bucket: bucket, Key, Body, IfMatch: version })),
       keys: async (Prefix) => ((await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix, MaxKeys: 1000 }))).Contents ?? []).map((o) => o.Key as string),
       close: () => client.destroy(),
     };
@@ -123,18 +173,20 @@ export async function s3Tier(): Promise<TierSetup> {
       tier: "s3",
       label: "s3 (s3rver 3.7.1 + harness middleware, loopback HTTP, objects on tmpfs)",
       contenders: [dgent, rawContender("raw @aws-sdk/client-s3", "S3Client (maxAttempts 1): one object per datum (JSON header + content), PutObject with If-None-Match: *", objects, `raw-${ns}/`)],
-      probe: async (ids) => {
+      probe: async (ids, plan) => {
         const requests: Record<string, Readonly<Record<string, number>>> = {};
         const count = async (op: string, fn: () => Promise<unknown>) => {
           await server.resetStats();
           await fn();
           requests[op] = (await server.stats()).byOp;
         };
+        const refs = await measureObjectCas(dgent.store, objects, `raw-${ns}/`, ids.get, plan("put"));
+        await count("refs.set", () => dgent.store.refs.set("bench/count", ids.get));
         await count("put", () => dgent.store.put(oldDatums(1)[0] as Datum));
         await count("get", () => dgent.store.get(ids.get));
         await count("list", () => dgent.store.list({ limit: 100 }));
         await count("chain", () => dgent.store.causalChain(ids.chain));
-        return { dgentRequests: requests };
+        return { dgentRequests: requests, refs };
       },
       dispose: () => server.stop(),
     };
@@ -163,6 +215,19 @@ export async function gcsTier(): Promise<TierSetup> {
           throw error;
         }
       },
+      readVersioned: (key) =>
+        new Promise((resolve, reject) => {
+          let version = "";
+          const chunks: Buffer[] = [];
+          bucket
+            .file(key)
+            .createReadStream()
+            .on("response", (res: { headers?: Record<string, unknown> }) => (version = String(res.headers?.["x-goog-generation"] ?? "")))
+            .on("data", (c: Buffer) => chunks.push(c))
+            .on("end", () => resolve({ body: Buffer.concat(chunks), version }))
+            .on("error", reject);
+        }),
+      writeIf: (key, body, version) => bucket.file(key).save(body, { resumable: false, preconditionOpts: { ifGenerationMatch: version } }),
       keys: async (prefix) => (await bucket.getFiles({ prefix, maxResults: 1000, autoPaginate: false }))[0].map((f) => f.name),
       close: () => undefined,
     };
@@ -171,18 +236,20 @@ export async function gcsTier(): Promise<TierSetup> {
       tier: "gcs",
       label: "gcs (the harness's GCS JSON-API emulator, in-process node:http, loopback)",
       contenders: [dgent, rawContender("raw @google-cloud/storage", "Storage (autoRetry off): one object per datum (JSON header + content), multipart upload with ifGenerationMatch=0", objects, `raw-${ns}/`)],
-      probe: async (ids) => {
+      probe: async (ids, plan) => {
         const requests: Record<string, Readonly<Record<string, number>>> = {};
         const count = async (op: string, fn: () => Promise<unknown>) => {
           emulator.resetStats();
           await fn();
           requests[op] = emulator.stats().byOp;
         };
+        const refs = await measureObjectCas(dgent.store, objects, `raw-${ns}/`, ids.get, plan("put"));
+        await count("refs.set", () => dgent.store.refs.set("bench/count", ids.get));
         await count("put", () => dgent.store.put(oldDatums(1)[0] as Datum));
         await count("get", () => dgent.store.get(ids.get));
         await count("list", () => dgent.store.list({ limit: 100 }));
         await count("chain", () => dgent.store.causalChain(ids.chain));
-        return { dgentRequests: requests };
+        return { dgentRequests: requests, refs };
       },
       dispose: () => emulator.stop(),
     };

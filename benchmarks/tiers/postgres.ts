@@ -1,12 +1,14 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import type { Datum } from "../../core/datum.js";
+import type { Ref } from "../../core/refs.js";
 import { postgresAdapter } from "../../adapters/postgres/index.js";
 import type { Contender, TierSetup } from "../contender.js";
 import { isSkipped, keyvPostgres, unstoragePostgres, type PeerResult } from "../peers.js";
-import { postgresServer } from "../servers.js";
+import type { PostgresServer } from "../servers.js";
 import { oldDatums } from "../workload.js";
 import { dgentContender } from "./dgent.js";
+import { dgentRefOps, measureConcurrentCas, measureRefs, type RefOps } from "./refs.js";
 
 interface Row {
   id: string;
@@ -22,23 +24,32 @@ function toDatum(r: Row): Datum {
 
 /**
  * The raw baseline of the Postgres tier: a `pg.Pool` of the size dgent's docker profile uses (4),
- * the same table shape (`COLLATE "C"` ids, BYTEA, float8, JSONB, the same indexes) in a schema of
- * its own, named prepared statements; put = `INSERT … ON CONFLICT DO NOTHING` (one round trip),
- * putMany = one multi-row `INSERT … VALUES` with binary content parameters (one round trip,
- * atomic as one statement),
+ * the same table shape (`COLLATE "C"` ids, BYTEA, float8, JSONB, the same indexes) and the same
+ * tags table the queries read (migration 4: one row per tag, key and value cut to 64 and 256
+ * characters, a btree on (key, value, created_at, id)) in a schema of its own, named prepared
+ * statements; put = `INSERT … ON CONFLICT DO NOTHING` with the new row's tag rows inserted by the
+ * same statement (a data-modifying CTE: one round trip; dgent's schema does it with a statement
+ * trigger), putMany = one multi-row `INSERT … VALUES` with binary content parameters and its tag
+ * rows the same way (one round trip, atomic as one statement),
  * chain = a plain recursive CTE (no cycle or depth reporting).
  */
-async function rawPgContender(url: string, schema: string): Promise<Contender & { pool: pg.Pool }> {
+async function rawPgContender(url: string, schema: string): Promise<Contender & { pool: pg.Pool; refs: (target: string) => Promise<RawPgRefs> }> {
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   const s = pg.escapeIdentifier(schema);
   const t = `${s}.data`;
   await pool.query(`CREATE SCHEMA ${s}`);
   await pool.query(`CREATE TABLE ${t} (id TEXT COLLATE "C" PRIMARY KEY, content BYTEA NOT NULL, created_at DOUBLE PRECISION NOT NULL, causal_parent TEXT COLLATE "C", metadata JSONB)`);
   await pool.query(`CREATE INDEX ON ${t} (created_at DESC, id DESC)`);
-  await pool.query(`CREATE INDEX ON ${t} (causal_parent)`);
+  await pool.query(`CREATE INDEX ON ${t} (causal_parent, created_at, id)`);
+  const tags = `${s}.data_tags`;
+  await pool.query(`CREATE TABLE ${tags} (key TEXT COLLATE "C" NOT NULL, value TEXT COLLATE "C" NOT NULL, created_at DOUBLE PRECISION NOT NULL, id TEXT COLLATE "C" NOT NULL)`);
+  await pool.query(`CREATE INDEX ON ${tags} (key, value, created_at, id)`);
   const cols = "id, content, created_at, causal_parent, metadata";
+  /** An insert of `values` whose new rows' tags go to the tags table in the same statement. */
+  const withTags = (values: string) => `WITH ins AS (INSERT INTO ${t} (${cols}) VALUES ${values} ON CONFLICT (id) DO NOTHING RETURNING id, created_at, metadata)
+    INSERT INTO ${tags} (key, value, created_at, id) SELECT DISTINCT left(e.key, 64), left(e.value, 256), ins.created_at, ins.id FROM ins, jsonb_each_text(ins.metadata) e`;
   const q = {
-    put: { name: `${schema}_put`, text: `INSERT INTO ${t} (${cols}) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (id) DO NOTHING` },
+    put: { name: `${schema}_put`, text: withTags("($1, $2, $3, $4, $5::jsonb)") },
     get: { name: `${schema}_get`, text: `SELECT ${cols} FROM ${t} WHERE id = $1` },
     list: { name: `${schema}_list`, text: `SELECT ${cols} FROM ${t} ORDER BY created_at DESC, id DESC LIMIT $1` },
     chain: {
@@ -57,18 +68,75 @@ async function rawPgContender(url: string, schema: string): Promise<Contender & 
     let statement = manySql.get(ds.length);
     if (statement === undefined) {
       const rows = Array.from({ length: ds.length }, (_, i) => `($${i * 5 + 1}, $${i * 5 + 2}, $${i * 5 + 3}, $${i * 5 + 4}, $${i * 5 + 5}::jsonb)`);
-      statement = { name: `${schema}_putmany_${ds.length}`, text: `INSERT INTO ${t} (${cols}) VALUES ${rows.join(", ")} ON CONFLICT (id) DO NOTHING` };
+      statement = { name: `${schema}_putmany_${ds.length}`, text: withTags(rows.join(", ")) };
       manySql.set(ds.length, statement);
     }
     const values: unknown[] = [];
     for (const d of ds) values.push(d.id, d.content, d.createdAt, d.causalParent, JSON.stringify(d.metadata));
     return pool.query({ ...statement, values });
   };
+  /**
+   * Refs by hand: the same refs table shape; a compare-and-set is the bare conditional UPDATE
+   * (one round trip), or the UPDATE with the reflog row in one statement (the work dgent does);
+   * a 3-op transaction is BEGIN, two inserts, the UPDATE, COMMIT on one pooled client.
+   */
+  const refs = async (target: string): Promise<RawPgRefs> => {
+    const r = `${s}.refs`;
+    const l = `${s}.reflog`;
+    await pool.query(`CREATE TABLE ${r} (name TEXT COLLATE "C" PRIMARY KEY, target TEXT COLLATE "C" NOT NULL, version BIGINT NOT NULL, updated_at DOUBLE PRECISION NOT NULL) WITH (fillfactor = 70)`);
+    await pool.query(
+      `CREATE TABLE ${l} (name TEXT COLLATE "C" NOT NULL, seq BIGINT GENERATED ALWAYS AS IDENTITY, from_target TEXT COLLATE "C", to_target TEXT COLLATE "C", version BIGINT NOT NULL, at DOUBLE PRECISION NOT NULL, moved_by TEXT NOT NULL, PRIMARY KEY (name, seq))`,
+    );
+    const cas = { name: `${schema}_cas`, text: `UPDATE ${r} SET target = $1, version = version + 1, updated_at = $2 WHERE name = $3 AND version = $4` };
+    const casLogged = {
+      name: `${schema}_cas_logged`,
+      text: `WITH moved AS (UPDATE ${r} SET target = $1, version = version + 1, updated_at = $2 WHERE name = $3 AND version = $4 RETURNING version)
+        INSERT INTO ${l} (name, from_target, to_target, version, at, moved_by) SELECT $3, $1, $1, version, $2, 'raw' FROM moved`,
+    };
+    const versions = new Map<string, number>();
+    const create = async (name: string) => {
+      await pool.query(`INSERT INTO ${r} VALUES ($1, $2, 1, 0)`, [name, target]);
+      versions.set(name, 1);
+    };
+    for (const name of ["bench/cas", "bench/cas-log", "bench/tx"]) await create(name);
+    for (let i = 0; i < 16; i++) await create(`bench/c/${i}`);
+    const move = async (runner: pg.Pool | pg.PoolClient, statement: { name: string; text: string }, name: string, to: string) => {
+      const v = versions.get(name) as number;
+      const done = await runner.query({ ...statement, values: [to, Date.now(), name, v] });
+      if (done.rowCount !== 1) throw new Error(`${name}: compare-and-set failed`);
+      versions.set(name, v + 1);
+    };
+    const put = (client: pg.PoolClient, d: Datum) => client.query({ ...q.put, values: [d.id, d.content, d.createdAt, d.causalParent, JSON.stringify(d.metadata)] });
+    return {
+      bare: {
+        name: "raw pg",
+        cas: () => move(pool, cas, "bench/cas", target),
+        tx3: async (ds) => {
+          const client = await pool.connect();
+          try {
+            await client.query("BEGIN");
+            await put(client, ds[0] as Datum);
+            await put(client, ds[1] as Datum);
+            await move(client, cas, "bench/tx", (ds[1] as Datum).id);
+            await client.query("COMMIT");
+          } catch (error) {
+            await client.query("ROLLBACK");
+            throw error;
+          } finally {
+            client.release();
+          }
+        },
+      },
+      logged: { name: "raw + reflog row", cas: () => move(pool, casLogged, "bench/cas-log", target) },
+      concurrent: (caller) => move(pool, cas, `bench/c/${caller}`, target),
+    };
+  };
   return {
     name: "raw pg",
     kind: "raw",
-    description: "pg.Pool (max 4), same table shape, named prepared statements; putMany = one multi-row INSERT … VALUES (contents as binary parameters)",
+    description: "pg.Pool (max 4), same table shape and tags table (tag rows inserted by the same statement, not a trigger), named prepared statements; putMany = one multi-row INSERT … VALUES (contents as binary parameters)",
     pool,
+    refs,
     put: (d) => pool.query({ ...q.put, values: [d.id, d.content, d.createdAt, d.causalParent, JSON.stringify(d.metadata)] }),
     putMany,
     get: async (id) => {
@@ -80,10 +148,21 @@ async function rawPgContender(url: string, schema: string): Promise<Contender & 
     prefill: async (ds) => {
       for (let i = 0; i < ds.length; i += 1000) await putMany(ds.slice(i, i + 1000));
       await pool.query(`ANALYZE ${t}`);
+      await pool.query(`ANALYZE ${tags}`);
     },
     close: () => pool.end(),
   };
 }
+
+interface RawPgRefs {
+  readonly bare: RefOps;
+  readonly logged: RefOps;
+  /** A compare-and-set of caller `caller`'s own ref (`bench/c/<caller>`). */
+  concurrent(caller: number): Promise<void>;
+}
+
+/** Callers of the concurrent compare-and-set case (the issue's goal: ≥ 0.8 × raw throughput with 16). */
+const CAS_CALLERS = 16;
 
 /** Counts the statements (round trips) one call sends, across every pg client of the process. */
 export async function countRoundTrips(call: () => Promise<unknown>): Promise<number> {
@@ -102,8 +181,9 @@ export async function countRoundTrips(call: () => Promise<unknown>): Promise<num
   return n;
 }
 
-export async function postgresTier(env: NodeJS.ProcessEnv, withPeers: boolean): Promise<TierSetup> {
-  const server = await postgresServer(env);
+/** The Postgres tier on `postgres()`'s server (closed by the tier's dispose: a shared one stays up). */
+export async function postgresTier(postgres: () => Promise<PostgresServer>, withPeers: boolean): Promise<TierSetup> {
+  const server = await postgres();
   const tag = randomBytes(4).toString("hex");
   const dgentSchema = `bench_dgent_${tag}`;
   const rawSchema = `bench_raw_${tag}`;
@@ -132,7 +212,7 @@ export async function postgresTier(env: NodeJS.ProcessEnv, withPeers: boolean): 
     label: `postgres ${version}, ${server.origin}`,
     contenders,
     ...(skipped.length ? { skipped } : {}),
-    async probe(ids) {
+    async probe(ids, plan) {
       const out: Record<string, unknown> = {};
       const d = oldDatums(1)[0] as Datum;
       out.roundTrips = {
@@ -151,6 +231,34 @@ export async function postgresTier(env: NodeJS.ProcessEnv, withPeers: boolean): 
           putMany: await countRoundTrips(async () => raw.putMany?.(oldDatums(100))),
         },
       };
+      // Refs and transactions (benchmarks/tiers/refs.ts), before the timed writes.
+      const dgentRefs = await dgentRefOps(dgent.store, ids.get);
+      const rawRefs = await raw.refs(ids.get);
+      const [a, b] = oldDatums(2) as [Datum, Datum];
+      const [c, e] = oldDatums(2) as [Datum, Datum];
+      const roundTrips = out.roundTrips as Record<string, Record<string, number>>;
+      Object.assign(roundTrips.dgent as object, { refCas: await countRoundTrips(async () => dgentRefs.cas()), tx3: await countRoundTrips(async () => dgentRefs.tx3?.([a, b])) });
+      Object.assign(roundTrips["raw pg"] as object, { refCas: await countRoundTrips(async () => rawRefs.bare.cas()), tx3: await countRoundTrips(async () => rawRefs.bare.tx3?.([c, e])) });
+      const p = plan("put");
+      const refs = await measureRefs([dgentRefs, rawRefs.bare, rawRefs.logged], p);
+      const versions = new Map<number, Ref>();
+      for (let i = 0; i < CAS_CALLERS; i++) versions.set(i, await dgent.store.refs.set(`bench/c/${i}`, ids.get));
+      const concurrent = await measureConcurrentCas(
+        [
+          {
+            name: "dgent",
+            cas: async (caller) => {
+              const ref = versions.get(caller) as Ref;
+              versions.set(caller, await dgent.store.refs.set(`bench/c/${caller}`, ids.get, { expect: { version: ref.version } }));
+            },
+          },
+          { name: "raw pg", cas: (caller) => rawRefs.concurrent(caller) },
+        ],
+        CAS_CALLERS,
+        p.budgetMs,
+        p.rounds,
+      );
+      out.refs = { ...refs, concurrent };
       return out;
     },
     async dispose() {

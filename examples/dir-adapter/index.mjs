@@ -1,4 +1,5 @@
-// A dgent adapter written only on dgent's public exports: one JSON file per datum in a directory.
+// A dgent adapter written only on dgent's public exports for authors (`dgent/extend`): one JSON
+// file per datum in a directory.
 // Creation is atomic and exclusive (write a temp file, then link() it into place, which fails if
 // the name exists), so several processes can share the directory and the append-only law holds.
 import { createHash, randomBytes } from "node:crypto";
@@ -11,9 +12,10 @@ import {
   defineAdapter,
   dgentError,
   instantiateAdapter,
+  localPathFromUrl,
   sameValue,
   walkCausalChain,
-} from "dgent";
+} from "dgent/extend";
 
 export const ADAPTER_NAME = "dir";
 
@@ -38,18 +40,36 @@ class DirAdapter {
     this.#dir = options.dir;
   }
 
-  async open() {
-    if (!this.#life.beginOpen()) return;
-    try {
-      await fs.mkdir(this.#dir, { recursive: true });
-    } catch (cause) {
-      throw dgentError("DGENT_DATA_DIR_UNWRITABLE", `cannot create ${this.#dir}`, { unit: ADAPTER_NAME, cause });
-    }
-    this.#life.opened();
+  // Lifecycle.open runs the connect step once, even when open() is called twice at the same time.
+  open() {
+    return this.#life.open(async () => {
+      try {
+        await fs.mkdir(this.#dir, { recursive: true });
+      } catch (cause) {
+        throw dgentError("DGENT_DATA_DIR_UNWRITABLE", `cannot create ${this.#dir}`, { unit: ADAPTER_NAME, cause });
+      }
+    });
   }
 
-  async close() {
-    this.#life.beginClose();
+  close() {
+    return this.#life.close();
+  }
+
+  // Never throws: true when the directory can be read now.
+  async probe() {
+    try {
+      await fs.access(this.#dir);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async stats() {
+    this.#life.check();
+    let count = 0;
+    for (const name of await fs.readdir(this.#dir)) if (name.endsWith(".json")) count++;
+    return { count, path: this.#dir };
   }
 
   async put(datum) {
@@ -118,6 +138,9 @@ export const dir = defineAdapter({
   name: ADAPTER_NAME,
   rank: 15,
   description: "One JSON file per datum in a directory.",
+  // dir:///srv/memories in DGENT_DATABASE_URL or `dgent migrate --to` chooses this tier.
+  urlSchemes: ["dir"],
+  fromUrl: (url) => ({ dir: localPathFromUrl(url) }),
   optionsSchema: { type: "object", required: ["dir"], additionalProperties: false, properties: { dir: { type: "string", minLength: 1 } } },
   create: (options) => new DirAdapter(options),
 });

@@ -181,16 +181,46 @@ describe("cache", () => {
     expect(tier.calls.get).toBe(0);
   });
 
-  it("ttlMs expires entries", async () => {
+  it("ttlMs expires entries older than ttlMs, measured with the injected clock", async () => {
+    let now = 5_000;
     const tier = new ProbeTier();
-    const store = storeWith(tier, { ttlMs: 30 });
+    const store = storeWith(tier, { ttlMs: 30, now: () => now });
+    const stats = (await store.plugin(cache)).stats;
     const d = makeDatum({ content: "brief" });
+    await store.put(d); // cached at 5000
+    now += 30;
+    expect(text(await store.get(d.id))).toBe("brief"); // exactly ttlMs old: still cached
+    expect(tier.calls.get).toBe(0);
+    now += 1;
+    expect(text(await store.get(d.id))).toBe("brief"); // older: expired, read from the tier, cached again
+    expect(tier.calls.get).toBe(1);
+    expect(stats()).toMatchObject({ evictions: 1, fills: 2, entries: 1 });
+    now += 30;
+    await store.get(d.id); // 30 ms after the refill: cached
+    expect(tier.calls.get).toBe(1);
+    now += 1_000_000;
+    await store.get(d.id);
+    expect(tier.calls.get).toBe(2);
+    await store.close();
+  });
+
+  it("ttlMs without an injected clock uses the real one; no ttlMs never asks the clock", async () => {
+    const tier = new ProbeTier();
+    const store = storeWith(tier, { ttlMs: 3_600_000 });
+    const d = makeDatum({ content: "an hour" });
     await store.put(d);
     await store.get(d.id);
     expect(tier.calls.get).toBe(0);
-    await new Promise((r) => setTimeout(r, 60));
-    await store.get(d.id);
-    expect(tier.calls.get).toBe(1);
+    let asked = 0;
+    const forever = storeWith(new ProbeTier(), {
+      now: () => {
+        asked++;
+        return 0;
+      },
+    });
+    await forever.put(d);
+    expect((await forever.get(d.id))?.id).toBe(d.id);
+    expect(asked).toBe(0);
   });
 
   it("checks its options with ajv", () => {
@@ -200,6 +230,11 @@ describe("cache", () => {
     expect(() => createStore({ tiers: [memoryAdapter()], plugins: [cachePlugin({ size: 1 } as never)] })).toThrow(
       expect.objectContaining({ code: "DGENT_INVALID_OPTIONS" }),
     );
+    for (const now of [1_000, "Date.now", null, {}]) {
+      expect(() => createStore({ tiers: [memoryAdapter()], plugins: [cachePlugin({ now } as never)] })).toThrow(
+        expect.objectContaining({ code: "DGENT_INVALID_OPTIONS", message: expect.stringContaining("/now") }),
+      );
+    }
   });
 
   it("store.plugin names a plugin the store does not use with a coded error", async () => {

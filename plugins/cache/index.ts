@@ -17,6 +17,12 @@ export interface CacheOptions {
   ttlMs?: number;
   /** Cache each datum as it is stored (default true); otherwise only what reads bring in. */
   fillOnPut?: boolean;
+  /**
+   * The clock `ttlMs` is measured with, in milliseconds (default: `performance.now`). Inject one
+   * to test expiry without waiting, or to share a clock with the rest of a program. Only
+   * differences between its readings count; it must not go backwards.
+   */
+  now?: () => number;
 }
 
 export interface CacheStats {
@@ -55,6 +61,8 @@ const OPTIONS_SCHEMA: JsonSchema = {
     maxBytes: { type: "integer", minimum: 1, default: 64 * 1024 * 1024 },
     ttlMs: { type: "integer", minimum: 0, default: 0 },
     fillOnPut: { type: "boolean", default: true },
+    // A function: JSON Schema has no type for it, so "no JSON value" (a config file cannot set it).
+    now: { description: "() => number, in milliseconds", not: { type: ["string", "number", "boolean", "null", "array", "object"] } },
   },
 };
 
@@ -66,6 +74,16 @@ export function entrySize(d: Datum): number {
   let bytes = d.content.byteLength + d.id.length * 2 + 64;
   for (const k in d.metadata) bytes += (k.length + (d.metadata[k] as string).length) * 2;
   return bytes;
+}
+
+/**
+ * lru-cache options that measure TTLs with `now`. lru-cache treats a start time of 0 as "no TTL",
+ * so readings are shifted to start at 1; and it would otherwise reuse a reading for 1 ms of real
+ * time (`ttlResolution`), which a clock that is not the real one must not depend on.
+ */
+function injectedClock(now: () => number): { perf: { now: () => number }; ttlResolution: number } {
+  const origin = now();
+  return { perf: { now: () => now() - origin + 1 }, ttlResolution: 0 };
 }
 
 /**
@@ -83,7 +101,7 @@ export const cache = definePlugin<CacheOptions, CacheHandle>({
       max: options.maxEntries ?? 10_000,
       maxSize: options.maxBytes ?? 64 * 1024 * 1024,
       sizeCalculation: entrySize,
-      ...(options.ttlMs ? { ttl: options.ttlMs } : {}),
+      ...(options.ttlMs ? { ttl: options.ttlMs, ...(options.now ? injectedClock(options.now) : {}) } : {}),
       dispose: (_value, _key, reason) => {
         if (reason === "evict" || reason === "expire") counts.evictions++;
       },

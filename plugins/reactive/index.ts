@@ -72,6 +72,7 @@ const STAGE = 0;
  * as an async iterator or a subscription, with a bounded buffer per consumer.
  */
 export const reactive = definePlugin<ReactiveOptions, ReactiveHandle>({
+  provides: ["changes"],
   name: PLUGIN_NAME,
   description: "Change stream: changes() async iterator and subscribe(), ordered per store, bounded buffer per consumer.",
   optionsSchema: OPTIONS_SCHEMA,

@@ -46,12 +46,17 @@ describe("reactive over Postgres", () => {
     const store = createStore({ tiers: [postgresAdapter({ url: server.url, namespace })], plugins: [reactivePlugin({ external: false })] });
     const seen: Change[] = [];
     (await store.plugin(reactive)).subscribe((c) => void seen.push(c));
+    // The store itself hears the other process (the tier's externalChange hook): that is the
+    // marker that the notification arrived and that the plugin had its chance to stream it.
+    const reached: string[] = [];
+    store.hooks.externalChange.tap("test", (event) => void reached.push(event.id));
+    await store.open();
     const r = await runChild("change", { options: { url: server.url, namespace }, id: "ignored" });
     expect(r.code, r.stderr).toBe(0);
+    await until("the notification reaching the store", () => reached.includes("ignored"));
     const local = makeDatum({ content: "after" });
     await store.put(local);
     await until("our change", () => seen.length >= 1);
-    await new Promise((res) => setTimeout(res, 200)); // time for a notification to arrive, if one would
     expect(seen.map((c) => c.id)).toEqual([local.id]);
     await store.close();
   });

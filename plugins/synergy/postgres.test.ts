@@ -29,11 +29,13 @@ let n = 0;
 const channel = () => `synergy_test_${process.pid}_${n++}`;
 const busName = () => `pg-${process.pid}-${n++}`;
 
+// Writes wait for their events to be published however slow the machine (an hour-long
+// timeoutMs), so a write that returned has its NOTIFY committed: the tests' order is the writes'.
 function bridged(bus: string, ch: string, extra: Record<string, unknown> = {}) {
   const store = createStore({
     tiers: [memoryAdapter()],
     namespace: bus,
-    plugins: [synergyPlugin({ bus, postgres: { url: server.url, channel: ch }, ...extra })],
+    plugins: [synergyPlugin({ bus, timeoutMs: 3_600_000, postgres: { url: server.url, channel: ch }, ...extra })],
   });
   const warnings: WarningInfo[] = [];
   store.hooks.warning.tap("test", (w) => void warnings.push(w));
@@ -109,9 +111,17 @@ describe("synergy across processes (Postgres LISTEN/NOTIFY)", () => {
     await b.store.put(db);
     await a.store.delete(da.id);
     await until("remote events", () => onA.some((e) => e.remote) && onB.filter((e) => e.remote).length === 2);
-    await new Promise((r) => setTimeout(r, 100));
+    // End markers, one from each side, sent after everything above was heard (so committed):
+    // Postgres delivers notifications in commit order, so once each side hears the other's
+    // marker, any echo of its own events or any extra event would have arrived before it.
+    await a.store.put(makeDatum({ content: "end", id: "end-a" }));
+    await b.store.put(makeDatum({ content: "end", id: "end-b" }));
+    const isEnd = (e: SynergyEvent) => "id" in e && e.id.startsWith("end-");
+    await until("the end markers", () => onA.some((e) => e.remote && isEnd(e)) && onB.some((e) => e.remote && isEnd(e)));
+    expect(onA.filter(isEnd).map((e) => `${"id" in e ? e.id : ""} ${e.remote ? "remote" : "local"}`).sort()).toEqual(["end-a local", "end-b remote"]);
+    expect(onB.filter(isEnd).map((e) => `${"id" in e ? e.id : ""} ${e.remote ? "remote" : "local"}`).sort()).toEqual(["end-a remote", "end-b local"]);
     // Local and remote events interleave as the network decides; each side's own order is kept.
-    const seen = (events: SynergyEvent[]) => events.map((e) => `${e.type} ${"id" in e ? e.id : ""} ${e.remote ? "remote" : "local"}`);
+    const seen = (events: SynergyEvent[]) => events.filter((e) => !isEnd(e)).map((e) => `${e.type} ${"id" in e ? e.id : ""} ${e.remote ? "remote" : "local"}`);
     expect(seen(onA).sort()).toEqual(["deleted on-a local", "stored on-a local", "stored on-b remote"]);
     expect(seen(onB).sort()).toEqual(["deleted on-a remote", "stored on-a remote", "stored on-b local"]);
     expect(seen(onB).filter((e) => e.endsWith("remote"))).toEqual(["stored on-a remote", "deleted on-a remote"]);

@@ -3,7 +3,7 @@ import { dgentError, isDgentError, type DgentError } from "../../core/errors.js"
 import type { CommitResult, DeferredWrite } from "../../core/hooks.js";
 import type { ResolvedListOptions } from "../../core/protocol.js";
 import { compareNewestFirst } from "../../core/order.js";
-import { conflict } from "../../core/tiers.js";
+import { conflictError } from "../../core/tiers.js";
 
 export const UNIT = "write-behind";
 
@@ -76,7 +76,7 @@ export class WriteBuffer {
       const id = w.datum.id;
       const prior = this.#byId.get(id) ?? fresh.get(id);
       if (prior) {
-        if (!sameValue(prior.datum, w.datum)) throw conflict(id, UNIT);
+        if (!sameValue(prior.datum, w.datum)) throw conflictError(id, UNIT);
         continue;
       }
       fresh.set(id, w);

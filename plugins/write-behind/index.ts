@@ -3,7 +3,7 @@ import type { DeferredWrite } from "../../core/hooks.js";
 import type { JsonSchema } from "../../core/options-schema.js";
 import { sameValue } from "../../core/datum.js";
 import { definePlugin } from "../../core/registry.js";
-import { conflict } from "../../core/tiers.js";
+import { conflictError } from "../../core/tiers.js";
 import type { PluginUse } from "../../core/store.js";
 import { describe, UNIT, WriteBuffer, type FlushReport, type Refusal } from "./buffer.js";
 import { onExit } from "./exit.js";
@@ -131,7 +131,7 @@ export const writeBehind = definePlugin<WriteBehindOptions, WriteBehindHandle>({
         for (const w of writes) {
           const stored = buffer.has(w.datum.id) ? null : await info.lookup(w.datum.id);
           if (stored === null) fresh.push(w);
-          else if (!sameValue(stored, w.datum)) throw conflict(w.datum.id, UNIT);
+          else if (!sameValue(stored, w.datum)) throw conflictError(w.datum.id, UNIT);
         }
         todo = fresh;
       }

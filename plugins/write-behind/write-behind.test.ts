@@ -119,8 +119,8 @@ describe("write-behind", () => {
     await store.put(d("dup", "buffered"));
     await tier.inner.put(d("dup", "on disk"));
     await store.put(d("fine"));
-    await until("a background flush", () => tier.calls.putMany >= 1);
-    await new Promise((r) => setTimeout(r, 30));
+    const handle = await store.plugin(writeBehind);
+    await until("the background flush to find the refusal", () => handle.stats().refused === 1);
     await expectDgent(store.close(), "DGENT_CONFLICT");
     await expectDgent(tier.inner.get("fine"), "DGENT_CLOSED"); // the tier was closed
     const reopened = createStore({ tiers: [sqliteAdapter({ path: sqlite.path })] });
@@ -233,11 +233,9 @@ describe("write-behind crash semantics (child processes on SQLite)", () => {
       throw new Error("dist/plugins/write-behind is missing: the child imports the built package; run `npx tsc -p tsconfig.json` first");
     }
   });
-  const run = (args: Record<string, unknown>) => {
-    const started = Date.now();
-    const r = spawnSync(process.execPath, [CHILD, JSON.stringify(args)], { encoding: "utf8", timeout: 30_000 });
-    return { ...r, took: Date.now() - started };
-  };
+  // The deadline is far below the children's hour-long flush interval (see the fixture), and far
+  // above what their work takes on a loaded machine: a child still alive at it was kept alive.
+  const run = (args: Record<string, unknown>) => spawnSync(process.execPath, [CHILD, JSON.stringify(args)], { encoding: "utf8", timeout: 50_000 });
   const countIn = async (path: string) => {
     const s = createStore({ tiers: [sqliteAdapter({ path })] });
     const n = (await s.list({ limit: 10_000 })).length;
@@ -248,9 +246,9 @@ describe("write-behind crash semantics (child processes on SQLite)", () => {
   it("the interval timer never keeps a process alive, and a natural exit flushes (beforeExit)", async () => {
     const { path } = sqliteTier();
     const r = run({ path, count: 120, maxBatch: 1000, end: "natural" });
+    expect(r.signal, "killed at the deadline: the interval timer kept the process alive").toBeNull();
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain("acked 120");
-    expect(r.took).toBeLessThan(20_000); // not the 60 s interval
     expect(await countIn(path)).toBe(120);
   });
 

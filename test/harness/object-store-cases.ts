@@ -2,10 +2,10 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { makeDatum, type Datum } from "../../core/datum.js";
 import { isDgentError } from "../../core/errors.js";
-import { compareNewestFirst } from "../../core/order.js";
 import { DEFAULT_LIST_LIMIT, DEFAULT_MAX_CHAIN_DEPTH } from "../../core/protocol.js";
 import type { ObjectStoreAdapter } from "../../adapters/object-store/adapter.js";
 import { encodeEnvelope } from "../../adapters/object-store/envelope.js";
+import { referenceNewestFirst } from "../../testing/support.js";
 import { KeyLayout, indexedDirs } from "../../adapters/object-store/keys.js";
 
 /**
@@ -109,9 +109,7 @@ export function objectStoreCases(rig: Rig): void {
       for (let i = 0; i < content.length; i += 4096) content.set(randomBytes(Math.min(4096, content.length - i)), i);
       const big = makeDatum({ id: "big/one", content, metadata: { kind: "blob" } });
       await rig.resetRequests();
-      const started = performance.now();
       await adapter.put(big);
-      const putMs = performance.now() - started;
       rig.expectBigUpload(await rig.requests());
       const back = await adapter.get(big.id);
       expect(back?.content.byteLength).toBe(content.byteLength);
@@ -122,7 +120,6 @@ export function objectStoreCases(rig: Rig): void {
       other[other.length - 1] = (other[other.length - 1] as number) ^ 0xff;
       await expectCode(adapter.put({ ...big, content: other }), "DGENT_CONFLICT");
       expect(Buffer.from((await adapter.get(big.id))?.content ?? []).equals(Buffer.from(content))).toBe(true);
-      expect(putMs).toBeLessThan(30_000);
       await adapter.close();
     });
 
@@ -252,15 +249,17 @@ export function objectStoreCases(rig: Rig): void {
     });
 
     it("a request the server never answers is abandoned after requestTimeoutMs and retried", async () => {
-      const adapter = await opened(rig, { retryBaseDelayMs: 1, requestTimeoutMs: 300 });
+      // The timeout is a real one, so it is far above what an answered request takes on a loaded
+      // machine; a retry that still ran late would be retried again (hence "at least two").
+      const adapter = await opened(rig, { retryBaseDelayMs: 1, requestTimeoutMs: 1_000 });
       const d = makeDatum({ id: "retry/hang", content: "h" });
       await adapter.put(d);
       await rig.resetRequests();
       await rig.fault(-1, 1, rig.ops.read);
       const started = performance.now();
       expect((await adapter.get(d.id))?.id).toBe(d.id);
-      expect(performance.now() - started).toBeGreaterThanOrEqual(250);
-      expect((await rig.requests())[rig.ops.read]).toBe(2);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(950); // the hung request was waited for, then abandoned
+      expect((await rig.requests())[rig.ops.read]).toBeGreaterThanOrEqual(2);
       await adapter.close();
     });
 
@@ -387,7 +386,7 @@ export function listCostCases(rig: Rig, total = 10_000): void {
       await rig.bulk(objects);
       console.log(`${rig.name}: wrote ${objects.length} objects for ${total} datums in ${Math.round(performance.now() - t)} ms`);
       t = performance.now();
-      const newest = [...datums].sort(compareNewestFirst);
+      const newest = [...datums].sort(referenceNewestFirst);
 
       const cost = async (call: () => Promise<Datum[]>, expected: Datum[]) => {
         await rig.resetRequests();

@@ -6,6 +6,10 @@
  * server. Test files isolate themselves by schema (`freshSchema`). Fault tests ask for an owned
  * cluster and `stop()` / `start()` it. If no server can be had, it throws with a message saying
  * why and what to do: Postgres tests fail, they never skip.
+ *
+ * Owned clusters run with `fsync=off`, `synchronous_commit=off` and `full_page_writes=off` (fast,
+ * and a test server has nothing to keep), unless `durable: true` asks for a cluster with all three
+ * on, as in production, for tests of what survives a crash (`crash()`, then `start()`).
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -22,6 +26,8 @@ export interface PostgresServer {
   readonly port: number;
   /** True when this harness started the cluster (it can then stop and restart it). */
   readonly owned: boolean;
+  /** True when the cluster runs with fsync, synchronous_commit and full_page_writes on (`durable: true`). */
+  readonly durable: boolean;
   /** True when the server accepts TLS (owned clusters do, with a throwaway self-signed certificate). */
   readonly tls: boolean;
   /** The server's self-signed certificate (PEM; it is its own CA), when the harness made one. */
@@ -32,6 +38,11 @@ export interface PostgresServer {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[], database?: string): Promise<pg.QueryResult<R>>;
   /** Fast shutdown (active connections get 57P01), then the port refuses connections. Owned only. */
   stop(): Promise<void>;
+  /**
+   * Immediate shutdown (`pg_ctl stop -m immediate`: every server process quits at once, no
+   * checkpoint, as in a crash); the next `start()` recovers by replaying the WAL. Owned only.
+   */
+  crash(): Promise<void>;
   /** Starts the stopped cluster again on the same port and data. Owned only. */
   start(): Promise<void>;
   /** Stops the server and removes its files (owned), or does nothing (external). */
@@ -43,10 +54,17 @@ export function freshSchema(label = "t"): string {
   return `${label.replace(/[^a-z0-9_]/gi, "_").slice(0, 30)}_${randomBytes(5).toString("hex")}`;
 }
 
-export async function startPostgres(options: { owned?: boolean } = {}): Promise<PostgresServer> {
+export interface StartOptions {
+  /** A cluster of its own, even when DGENT_TEST_POSTGRES_URL names a server (needed to stop or crash it). */
+  readonly owned?: boolean;
+  /** fsync, synchronous_commit and full_page_writes on (implies `owned`). */
+  readonly durable?: boolean;
+}
+
+export async function startPostgres(options: StartOptions = {}): Promise<PostgresServer> {
   const external = process.env.DGENT_TEST_POSTGRES_URL;
-  if (external && !options.owned) return externalServer(external);
-  return ownedServer();
+  if (external && !options.owned && !options.durable) return externalServer(external);
+  return ownedServer(options.durable === true);
 }
 
 async function externalServer(url: string): Promise<PostgresServer> {
@@ -64,11 +82,13 @@ async function externalServer(url: string): Promise<PostgresServer> {
     password: decodeURIComponent(u.password),
     port: Number(u.port || 5432),
     owned: false,
+    durable: false,
     tls: process.env.DGENT_TEST_POSTGRES_TLS === "1",
     certificate: null,
     urlFor: (database) => withDatabase(url, database),
     query: (sql, params, database) => queryOnce(database ? withDatabase(url, database) : url, sql, params),
     stop: notOwned,
+    crash: notOwned,
     start: notOwned,
     close: async () => undefined,
   };
@@ -134,7 +154,7 @@ function run(cmd: string, args: string[], id: { uid: number; gid: number } | nul
 const live = new Set<ChildProcess>();
 let exitHook = false;
 
-async function ownedServer(): Promise<PostgresServer> {
+async function ownedServer(durable: boolean): Promise<PostgresServer> {
   const bin = findBinaries();
   const id = identity();
   const root = mkdtempSync(join(tmpdir(), "dgent-pg-"));
@@ -149,7 +169,7 @@ async function ownedServer(): Promise<PostgresServer> {
   own(pwfile);
   await run(
     join(bin, "initdb"),
-    ["-D", data, "-U", "postgres", "--pwfile", pwfile, "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8", "--locale=C"],
+    ["-D", data, "-U", "postgres", "--pwfile", pwfile, "--auth-local=trust", "--auth-host=scram-sha-256", ...(durable ? [] : ["--no-sync"]), "-E", "UTF8", "--locale=C"],
     id,
     root,
   );
@@ -163,7 +183,10 @@ async function ownedServer(): Promise<PostgresServer> {
     const log = openSync(logPath, "a");
     const args = [
       "-D", data, "-p", String(port), "-k", root,
-      "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+      "-c", "listen_addresses=127.0.0.1",
+      ...(durable
+        ? ["-c", "fsync=on", "-c", "synchronous_commit=on", "-c", "full_page_writes=on"]
+        : ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]),
       "-c", "max_connections=300", "-c", "shared_buffers=32MB", "-c", "log_min_messages=warning",
       ...(tls ? ["-c", "ssl=on", "-c", `ssl_cert_file=${tls.cert}`, "-c", `ssl_key_file=${tls.key}`] : []),
     ];
@@ -221,6 +244,15 @@ async function ownedServer(): Promise<PostgresServer> {
     proc = null;
   };
 
+  const crash = async (): Promise<void> => {
+    const p = proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const gone = new Promise<void>((resolve) => p.on("exit", () => resolve()));
+    await run(join(bin, "pg_ctl"), ["stop", "-D", data, "-m", "immediate", "-w"], id, root);
+    await gone;
+    proc = null;
+  };
+
   return {
     get url() {
       return urlOf(port);
@@ -230,11 +262,13 @@ async function ownedServer(): Promise<PostgresServer> {
       return port;
     },
     owned: true,
+    durable,
     tls: tls !== null,
     certificate: tls ? readFileSync(tls.cert, "utf8") : null,
     urlFor: (database) => urlOf(port, database),
     query: (sql, params, database) => queryOnce(urlOf(port, database), sql, params),
     stop,
+    crash,
     start: async () => {
       if (proc) return;
       await launch();

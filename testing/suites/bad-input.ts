@@ -74,4 +74,15 @@ export function badInputSuite(s: Suite): void {
       await expectCode(store.list(options as never), "DGENT_INVALID_OPTIONS");
     }
   });
+
+  s.test("list refuses a prefix no id can start with (a control character, a lone surrogate) with DGENT_INVALID_OPTIONS", async (scope) => {
+    const { store } = await scope.fresh();
+    const keep = scope.datum({ key: "a" });
+    await store.put(keep);
+    for (const prefix of ["a\u0000", "\u0000", `${scope.prefix}a\u0000`, "\n", `${scope.prefix}\u001f`, "\u007f", "\u0085", "a\ud800", "\udc00"]) {
+      const err = await expectCode(store.list({ prefix }), "DGENT_INVALID_OPTIONS");
+      assert.ok(err.message.length > 10, `prefix ${JSON.stringify(prefix)}: the message explains the problem`);
+    }
+    assertSameDatum(await store.get(keep.id), keep);
+  });
 }

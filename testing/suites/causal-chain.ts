@@ -1,5 +1,21 @@
 import assert from "node:assert/strict";
-import { assertSameDatum, expectCode, ids, type Suite } from "../support.js";
+import type { Datum } from "../../core/datum.js";
+import { assertSameDatum, expectCode, ids, within, type Scope, type Suite } from "../support.js";
+
+/** The maxChainDepth of the store the depth tests build over the adapter. */
+const MAX_DEPTH = 5;
+
+/** A chain of `length` datums under `key`, oldest first; the first names `rootParent` (or none). */
+function chainOf(scope: Scope, key: string, length: number, rootParent: string | null = null): Datum[] {
+  const chain: Datum[] = [];
+  let parent = rootParent;
+  for (let i = 0; i < length; i++) {
+    const d = scope.datum({ key: `${key}${i}`, createdAt: i, causalParent: parent });
+    chain.push(d);
+    parent = d.id;
+  }
+  return chain;
+}
 
 export function causalChainSuite(s: Suite): void {
   s.test("causalChain returns ancestors oldest first, ending with the datum itself", async (scope) => {
@@ -48,8 +64,43 @@ export function causalChainSuite(s: Suite): void {
     const b = scope.datum({ key: "b", causalParent: a.id });
     const c = scope.datum({ key: "c", causalParent: b.id });
     for (const d of [a, b, c]) await store.put(d);
-    await expectCode(store.causalChain(c.id), "DGENT_CAUSAL_CYCLE");
-    await expectCode(store.causalChain(a.id), "DGENT_CAUSAL_CYCLE");
+    const deadline = s.options.deadlineMs;
+    await within(expectCode(store.causalChain(c.id), "DGENT_CAUSAL_CYCLE"), deadline, "causalChain over a cycle");
+    await within(expectCode(store.causalChain(a.id), "DGENT_CAUSAL_CYCLE"), deadline, "causalChain over a cycle");
+  });
+
+  s.test(`a chain of exactly maxChainDepth (${MAX_DEPTH}) comes back whole; a longer one ends with DGENT_CAUSAL_DEPTH`, async (scope) => {
+    const { store } = await scope.fresh({ maxChainDepth: MAX_DEPTH });
+    const chain = chainOf(scope, "n", MAX_DEPTH + 1);
+    for (const d of [...chain].reverse()) await store.put(d);
+    const exact = chain[MAX_DEPTH - 1] as Datum;
+    const over = chain[MAX_DEPTH] as Datum;
+    assert.deepEqual(ids(await store.causalChain(exact.id)), ids(chain.slice(0, MAX_DEPTH)), "a chain of exactly maxChainDepth datums");
+    const err = await within(expectCode(store.causalChain(over.id), "DGENT_CAUSAL_DEPTH"), s.options.deadlineMs, "causalChain deeper than maxChainDepth");
+    assert.ok(err.message.includes(String(MAX_DEPTH)), `the DGENT_CAUSAL_DEPTH message names the limit: ${err.message}`);
+    // The limit counts datums that exist: a dangling parent beyond the last one does not count.
+    const dangling = chainOf(scope, "m", MAX_DEPTH, `${scope.prefix}never-stored`);
+    for (const d of dangling) await store.put(d);
+    assert.deepEqual(ids(await store.causalChain((dangling[MAX_DEPTH - 1] as Datum).id)), ids(dangling), "exactly maxChainDepth datums, then a dangling parent");
+  });
+
+  s.test(`a cycle longer than maxChainDepth (${MAX_DEPTH}) ends with DGENT_CAUSAL_CYCLE or DGENT_CAUSAL_DEPTH, never a hang`, async (scope) => {
+    const { store } = await scope.fresh({ maxChainDepth: MAX_DEPTH });
+    const ring = chainOf(scope, "r", MAX_DEPTH * 2, `${scope.prefix}r${MAX_DEPTH * 2 - 1}`);
+    for (const d of ring) await store.put(d);
+    const settled = await within(
+      store.causalChain((ring[3] as Datum).id).then(
+        (chain) => ({ chain }),
+        (error: unknown) => ({ error: error as { code?: unknown } }),
+      ),
+      s.options.deadlineMs,
+      "causalChain over a cycle longer than maxChainDepth",
+    );
+    assert.ok("error" in settled, `causalChain over a ${MAX_DEPTH * 2}-datum cycle returned ${"chain" in settled ? settled.chain.length : 0} datums instead of failing`);
+    assert.ok(
+      settled.error.code === "DGENT_CAUSAL_CYCLE" || settled.error.code === "DGENT_CAUSAL_DEPTH",
+      `expected DGENT_CAUSAL_CYCLE or DGENT_CAUSAL_DEPTH, got ${String(settled.error.code)}`,
+    );
   });
 
   s.test("a datum naming itself as parent is refused at put", async (scope) => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Datum } from "../../core/datum.js";
-import { childContent, startChild } from "../child.js";
+import { ackReader, ackTimes, childContent, startChild, untilAll, writesWhileAllWrote } from "../child.js";
 import { assertSameDatum, expectCode, ids, type Suite } from "../support.js";
 
 /** Seed 001's three persistence tests: round trip, crash recovery, concurrent access. */
@@ -97,22 +97,46 @@ export function concurrencySuite(s: Suite): void {
       await scope.close(first);
       const { processes, perProcess } = s.options;
       const race = `${scope.prefix}race`;
-      const children = Array.from({ length: processes }, (_, p) =>
-        startChild(s.target, first.raw, { mode: "write", prefix: `${scope.prefix}p${p}/`, size: 256, count: perProcess, race }),
+      const prefixOf = (p: number) => `${scope.prefix}p${p}/`;
+      const children = Array.from({ length: processes }, (_, p) => startChild(s.target, first.raw, { mode: "write", prefix: prefixOf(p), size: 256, race }));
+      try {
+        // Barrier: every writer has opened its store and waits; then all start on one signal.
+        await Promise.all(children.map((c) => c.until((lines) => lines.includes("ready"))));
+        for (const c of children) c.send("go");
+        // They write until each has made `perProcess` puts while all the others were writing too,
+        // however the machine schedules them: the overlap is a condition of stopping, not luck.
+        const acks = ackReader(children);
+        await untilAll(children, () => writesWhileAllWrote(acks()).every((n) => n >= perProcess));
+        for (const c of children) c.send("stop");
+        await Promise.all(children.map((c) => c.until((lines) => lines.some((l) => l.startsWith("stopped ")))));
+        // Second barrier: every writer puts the contested id on one signal.
+        for (const c of children) c.send("race", true);
+        const codes = await Promise.all(children.map((c) => c.exited));
+        children.forEach((c, p) => assert.equal(codes[p], 0, `writer ${p} failed:\n${c.stderr.join("")}`));
+      } finally {
+        for (const c of children) if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill("SIGKILL");
+      }
+      const times = children.map((c) => ackTimes(c.lines));
+      const overlap = writesWhileAllWrote(times);
+      assert.ok(
+        overlap.every((n) => n >= perProcess),
+        `the writers did not run at the same time: puts each made while all were writing: ${overlap.join(", ")} (wanted ${perProcess} each)`,
       );
-      const codes = await Promise.all(children.map((c) => c.exited));
-      children.forEach((c, p) => assert.equal(codes[p], 0, `writer ${p} failed:\n${c.stderr.join("")}`));
       const raceLines = children.map((c) => c.lines.find((l) => l.startsWith("race ")));
       assert.equal(raceLines.filter((l) => l === "race won").length, 1, `one winner: ${raceLines.join(", ")}`);
       assert.ok(raceLines.every((l) => l === "race won" || l === "race DGENT_CONFLICT"), raceLines.join(", "));
       const after = await scope.reopen(first);
       for (let p = 0; p < processes; p++) {
-        const listed = await after.store.list({ prefix: `${scope.prefix}p${p}/`, limit: 100_000 });
-        assert.equal(listed.length, perProcess, `all datums of writer ${p}`);
+        const written = Number((children[p]?.lines.find((l) => l.startsWith("stopped ")) ?? "stopped -1").slice("stopped ".length));
+        assert.equal(times[p]?.length, written, `writer ${p} acknowledged every put it reports`);
+        const listed = await after.store.list({ prefix: prefixOf(p), limit: 100_000 });
+        assert.equal(listed.length, written, `all datums of writer ${p}`);
         for (const d of listed) assert.equal(Buffer.from(d.content).toString(), childContent(d.id, 256).toString());
       }
       const winner = await after.store.get(race);
-      assert.ok(winner && raceLines[children.findIndex((c) => c.lines.includes("race won"))] === "race won");
+      const won = children.findIndex((c) => c.lines.includes("race won"));
+      assert.ok(winner, "the contested id is stored");
+      assert.equal(Buffer.from(winner.content).toString(), prefixOf(won), "the stored contested datum is the winner's");
     },
     { child: true, capability: "multiProcess" },
   );

@@ -1,5 +1,18 @@
 import assert from "node:assert/strict";
-import { assertSameDatum, expectCode, ids, type Suite } from "../support.js";
+import type { Datum } from "../../core/datum.js";
+import type { ResolvedListOptions } from "../../core/protocol.js";
+import { assertSameDatum, expectCode, ids, WHOLE_LISTING, within, type Suite } from "../support.js";
+
+/** What the open/close tests drive: an adapter or a composed store, used as it is (no store around it). */
+interface Driven {
+  open(): Promise<void>;
+  close(): Promise<void>;
+  put(datum: Datum): Promise<string>;
+  get(id: string): Promise<Datum | null>;
+  delete(id: string): Promise<boolean>;
+  list(options: ResolvedListOptions): Promise<Datum[]>;
+  causalChain?(id: string, maxDepth: number): Promise<Datum[]>;
+}
 
 export function lifecycleSuite(s: Suite): void {
   s.test("open and close are idempotent; every call after close fails with DGENT_CLOSED", async (scope) => {
@@ -17,6 +30,54 @@ export function lifecycleSuite(s: Suite): void {
     await expectCode(store.list(), "DGENT_CLOSED");
     await expectCode(store.causalChain(d.id), "DGENT_CLOSED");
     await expectCode(store.open(), "DGENT_CLOSED");
+  });
+
+  s.test("open() of an instance already open keeps what it holds (open is idempotent below any store too)", async (scope) => {
+    const raw = (await scope.unopened()) as Driven;
+    await raw.open();
+    const d = scope.datum();
+    await raw.put(d);
+    await raw.open();
+    assertSameDatum(await raw.get(d.id), d, "after a second open()");
+    assert.deepEqual(ids(await raw.list(WHOLE_LISTING)), [d.id]);
+  });
+
+  s.test("two concurrent open() calls both resolve, and a put acknowledged after the first is kept by the second", async (scope) => {
+    const raw = (await scope.unopened()) as Driven;
+    const deadline = s.options.deadlineMs;
+    const first = raw.open();
+    const second = raw.open();
+    await within(first, deadline, "the first of two concurrent open() calls");
+    const early = scope.datum({ key: "early", createdAt: 1 });
+    await raw.put(early);
+    await within(second, deadline, "the second of two concurrent open() calls");
+    const late = scope.datum({ key: "late", createdAt: 2 });
+    await raw.put(late);
+    assertSameDatum(await raw.get(early.id), early, "a datum put between the two open() calls resolving");
+    assertSameDatum(await raw.get(late.id), late, "a datum put after both open() calls");
+    assert.deepEqual(ids(await raw.list(WHOLE_LISTING)), [late.id, early.id]);
+    await within(Promise.all([raw.open(), raw.open()]), deadline, "open() of an open instance");
+    assert.equal((await raw.list(WHOLE_LISTING)).length, 2, "open() of an open instance keeps its data");
+  });
+
+  s.test("close() while open() is in flight leaves the instance closed, never half-open", async (scope) => {
+    const raw = (await scope.unopened()) as Driven;
+    const deadline = s.options.deadlineMs;
+    const opening = raw.open();
+    const closing = raw.close();
+    const [opened, closed] = await within(Promise.allSettled([opening, closing]), deadline, "open() racing close()");
+    assert.equal(closed.status, "fulfilled", `close() while open() was in flight rejected: ${closed.status === "rejected" ? String(closed.reason) : ""}`);
+    if (opened.status === "rejected") {
+      assert.equal((opened.reason as { code?: unknown }).code, "DGENT_CLOSED", `open() interrupted by close() may only fail with DGENT_CLOSED, got: ${String(opened.reason)}`);
+    }
+    const d = scope.datum();
+    await expectCode(raw.put(d), "DGENT_CLOSED");
+    await expectCode(raw.get(d.id), "DGENT_CLOSED");
+    await expectCode(raw.delete(d.id), "DGENT_CLOSED");
+    await expectCode(raw.list(WHOLE_LISTING), "DGENT_CLOSED");
+    if (raw.causalChain) await expectCode(raw.causalChain(d.id, 100), "DGENT_CLOSED");
+    await expectCode(raw.open(), "DGENT_CLOSED");
+    await within(raw.close(), deadline, "a second close()");
   });
 
   s.test("capabilities are declared as booleans", async (scope) => {

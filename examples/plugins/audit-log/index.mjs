@@ -3,7 +3,7 @@
 // changes what is stored, so it passes the conformance kit stacked on any tier.
 import { appendFile, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import { definePlugin, wrapError } from "dgent";
+import { definePlugin, wrapError } from "dgent/extend";
 
 export const PLUGIN_NAME = "audit-log";
 

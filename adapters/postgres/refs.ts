@@ -1,0 +1,376 @@
+/**
+ * Refs and transactions on the Postgres tiers: the `<table>_refs` and `<table>_reflog` tables
+ * (migration 3). A compare-and-set is one statement — one round trip, atomic by itself — whose
+ * row count decides: the conditional `UPDATE … WHERE name = $ AND version = $expected` (or
+ * `target = $expected`), an insert that only succeeds where the ref does not exist (the unique
+ * index decides between two creators). Under READ COMMITTED a writer that finds the row locked
+ * waits, then re-checks its condition against the row as the other committed it (Postgres's
+ * re-check of updated rows), so of two writers expecting the same version exactly one moves the
+ * ref. The same statement records the move in the reflog and drops the ref's moves beyond the
+ * limit. When nothing moved, a fresh read of the ref says why.
+ *
+ * A transaction (`commit`) is `BEGIN`, one statement per operation on one pooled connection, then
+ * `COMMIT`; any failure rolls it all back. Puts use the tier's put statement (with its change
+ * log row, which exists only if the transaction commits; announced after the commit) and lock the row they
+ * compare with, so the answer stays true until the commit.
+ */
+import type pg from "pg";
+import type { Datum } from "../../core/datum.js";
+import { dgentError, type DgentError } from "../../core/errors.js";
+import { REFLOG_LIMIT, meets, refConflict, type Ref, type RefExpectation, type RefMove, type ReflogEntry, type TxOp, type TxOpResult, type TxResult } from "../../core/refs.js";
+import { conflictError } from "../../core/tiers.js";
+import { ORIGIN } from "./notify.js";
+import { prefixUpperBound, statement, type Identifiers, type Statement, type Statements } from "./sql.js";
+
+/** What the refs need from the adapter. */
+export interface PgRefsHost {
+  /** The tier's name: the error unit. */
+  readonly name: string;
+  readonly ids: Identifiers;
+  /** The adapter's statements: `put` and `delete` are reused in transactions. */
+  readonly sql: Statements;
+  readonly notify: boolean;
+  pool(): pg.Pool;
+  wrap(error: unknown, what: string): DgentError;
+  /** The datum's metadata as JSON, refusing what JSONB cannot store. */
+  metadataJson(datum: Datum): string;
+  /** Announces committed changes (notify.ts). */
+  announce(): void;
+}
+
+/** How often a statement that lost a race it cannot decide (a concurrent create or delete) is sent again. */
+const RACE_ATTEMPTS = 8;
+/** How often a transaction that Postgres aborted as a deadlock victim is run again. */
+const TX_ATTEMPTS = 4;
+const DEADLOCK = "40P01";
+
+/** What a move expects, as the statements are chosen: each kind has its own (see `refStatements`). */
+type Kind = "any" | "version" | "target" | "absent";
+
+export interface RefStatements {
+  readonly get: Statement;
+  readonly listAll: Statement;
+  readonly listRange: Statement;
+  readonly listFrom: Statement;
+  readonly reflog: Statement;
+  /** By expectation. Params: name, target, at, by[, the expected version or target]. One row (`moved`, the new version) when it moved. */
+  readonly set: Readonly<Record<Kind, Statement>>;
+  /** By expectation (absence needs none: nothing to delete). Params: name, at, by[, the expected version or target]. One row when it deleted. */
+  readonly delete: Readonly<Record<Exclude<Kind, "absent">, Statement>>;
+  /** Params: id, content, parent, metadata JSON. One row (`same`) when the id exists; the row is locked until the transaction ends. */
+  readonly sameAsLocked: Statement;
+}
+
+function kindOf(expect: RefExpectation | undefined): Kind {
+  if (expect === undefined) return "any";
+  if ("version" in expect) return "version";
+  if ("target" in expect) return "target";
+  return "absent";
+}
+
+/** The expected value: the last parameter of a version or target statement. */
+function expected(expect: RefExpectation | undefined): unknown[] {
+  if (expect === undefined || "absent" in expect) return [];
+  return "version" in expect ? [expect.version] : [expect.target];
+}
+
+/**
+ * Every statement of refs. Each kind of expectation has its own statement rather than one taking
+ * the kind as a parameter: Postgres then plans each once per connection and reuses the plan (a
+ * statement whose conditions fold away for some parameters keeps being planned again).
+ *
+ * A deleted ref keeps its row with a NULL target (a tombstone; its reflog stays too), so every
+ * move of a name — re-creation included — updates one row under its row lock. That row carries
+ * the seq of the ref's newest reflog row (`log_seq`): a move numbers its reflog row under the
+ * lock that orders the moves. A reflog row holds where a move went (`to_target`); where it came
+ * from is where the move before it went, so the reflog keeps `REFLOG_LIMIT + 1` rows, the
+ * oldest only to say where the oldest one shown came from. Each move adds one row and drops the
+ * one that falls out, by its exact key: a range from the ref's first seq would step over every
+ * index entry of the rows dropped before (dead until vacuum), a cost that grows with the moves.
+ */
+export function refStatements(ids: Identifiers): RefStatements {
+  const { refs: r, reflog: l, table: t } = ids;
+  const cols = "name, target, version::float8 AS version, updated_at";
+  const live = "target IS NOT NULL";
+  // `moved`: at most one row of (version, seq, to_target).
+  const record = (at: string, by: string) => `logged AS (
+        INSERT INTO ${l} (name, seq, to_target, version, at, moved_by)
+        SELECT $1::text, seq, to_target, version, ${at}::float8, ${by}::text FROM moved
+      ),
+      pruned AS (
+        DELETE FROM ${l} WHERE name = $1::text AND seq = (SELECT seq FROM moved) - ${REFLOG_LIMIT + 1}
+      )
+      SELECT version::float8 AS moved FROM moved`;
+  const statementOf = (moved: string, at: string, by: string) => statement(`WITH moved AS (${moved}),\n      ${record(at, by)}`);
+  const returning = (to: string) => `RETURNING r.version, r.log_seq AS seq, ${to} AS to_target`;
+  // Set: $1 name, $2 target, $3 at, $4 by, $5 the expected version or target.
+  const moveTo = `target = $2::text, updated_at = $3::float8, log_seq = r.log_seq + 1`;
+  // Creation: a new row, or the tombstone of the name (whose reflog goes on).
+  const create = (condition: string) => `INSERT INTO ${r} AS r (name, target, version, updated_at, log_seq)
+        SELECT $1::text, $2::text, 1, $3::float8, 1${condition}
+        ON CONFLICT (name) DO UPDATE SET target = excluded.target, version = 1, updated_at = excluded.updated_at, log_seq = r.log_seq + 1
+        WHERE r.target IS NULL
+        ${returning("r.target")}`;
+  // Delete: $1 name, $2 at, $3 by, $4 the expected version or target.
+  const bury = `target = NULL, updated_at = $2::float8, log_seq = r.log_seq + 1`;
+  return {
+    get: statement(`SELECT ${cols} FROM ${r} WHERE name = $1 AND ${live}`),
+    listAll: statement(`SELECT ${cols} FROM ${r} WHERE ${live} ORDER BY name`),
+    listRange: statement(`SELECT ${cols} FROM ${r} WHERE name >= $1 AND name < $2 AND ${live} ORDER BY name`),
+    listFrom: statement(`SELECT ${cols} FROM ${r} WHERE name >= $1 AND ${live} ORDER BY name`),
+    // One row more than asked: the one before the oldest asked says where that one came from.
+    reflog: statement(`SELECT seq::float8 AS seq, to_target, version::float8 AS version, at, moved_by FROM ${l} WHERE name = $1 ORDER BY seq DESC LIMIT $2::int + 1`),
+    set: {
+      version: statementOf(`UPDATE ${r} AS r SET ${moveTo}, version = r.version + 1 WHERE r.name = $1::text AND r.version = $5::bigint AND r.${live} ${returning("r.target")}`, "$3", "$4"),
+      target: statementOf(`UPDATE ${r} AS r SET ${moveTo}, version = r.version + 1 WHERE r.name = $1::text AND r.target = $5::text ${returning("r.target")}`, "$3", "$4"),
+      absent: statementOf(create(""), "$3", "$4"),
+      // Unconditional: the row is locked first, so that moves racing with this one cannot starve it.
+      any: statement(`WITH cur AS (SELECT name, target FROM ${r} WHERE name = $1::text FOR UPDATE),
+      upd AS (
+        UPDATE ${r} AS r SET ${moveTo}, version = CASE WHEN cur.target IS NULL THEN 1 ELSE r.version + 1 END
+        FROM cur WHERE r.name = cur.name
+        ${returning("r.target")}
+      ),
+      ins AS (${create(" WHERE NOT EXISTS (SELECT 1 FROM cur)")}),
+      moved AS (SELECT * FROM upd UNION ALL SELECT * FROM ins),
+      ${record("$3", "$4")}`),
+    },
+    delete: {
+      any: statement(`WITH cur AS (SELECT name FROM ${r} WHERE name = $1::text FOR UPDATE),
+      moved AS (UPDATE ${r} AS r SET ${bury} FROM cur WHERE r.name = cur.name AND r.${live} ${returning("NULL::text")}),
+      ${record("$2", "$3")}`),
+      version: statementOf(`UPDATE ${r} AS r SET ${bury} WHERE r.name = $1::text AND r.version = $4::bigint AND r.${live} ${returning("NULL::text")}`, "$2", "$3"),
+      target: statementOf(`UPDATE ${r} AS r SET ${bury} WHERE r.name = $1::text AND r.target = $4::text ${returning("NULL::text")}`, "$2", "$3"),
+    },
+    sameAsLocked: statement(
+      `SELECT (cur.content = $2::bytea AND cur.causal_parent IS NOT DISTINCT FROM $3::text AND cur.metadata = $4::jsonb) AS same
+       FROM ${t} AS cur WHERE cur.id = $1 FOR SHARE`,
+    ),
+  };
+}
+
+interface RefRow {
+  name: string;
+  target: string;
+  version: number;
+  updated_at: number;
+}
+
+/** Something that runs a statement: the pool (autocommit) or a transaction's client. */
+type Runner = Pick<pg.Pool, "query">;
+
+const toRef = (row: RefRow): Ref => ({ name: row.name, target: row.target, version: row.version, updatedAt: row.updated_at });
+
+/** The SQLSTATE under a wrapped driver error. */
+function sqlState(error: unknown): unknown {
+  return (error as { cause?: { code?: unknown } }).cause?.code;
+}
+
+/** The id range of a prefix that ends in the high half of a surrogate pair; null when no id can start with it. */
+function surrogateRange(prefix: string): [string, string | null] | null {
+  const high = prefix.charCodeAt(prefix.length - 1);
+  const head = prefix.slice(0, -1);
+  if (high < 0xd800 || high > 0xdbff || !head.isWellFormed()) return null;
+  const first = 0x10000 + ((high - 0xd800) << 10);
+  return [head + String.fromCodePoint(first), prefixUpperBound(head + String.fromCodePoint(first + 0x3ff))];
+}
+
+export class PgRefs {
+  readonly #host: PgRefsHost;
+  readonly #s: RefStatements;
+
+  constructor(host: PgRefsHost) {
+    this.#host = host;
+    this.#s = refStatements(host.ids);
+  }
+
+  async get(name: string): Promise<Ref | null> {
+    return this.#get(this.#host.pool(), name);
+  }
+
+  async list(prefix: string): Promise<Ref[]> {
+    const what = `listRefs ${JSON.stringify(prefix)}`;
+    const pool = this.#host.pool();
+    let range: [string, string | null] | null;
+    if (prefix === "") range = null;
+    else if (prefix.isWellFormed()) range = [prefix, prefixUpperBound(prefix)];
+    else {
+      range = surrogateRange(prefix);
+      if (range === null) return [];
+    }
+    const r =
+      range === null
+        ? await this.#run<RefRow>(pool, this.#s.listAll, [], what)
+        : range[1] === null
+          ? await this.#run<RefRow>(pool, this.#s.listFrom, [range[0]], what)
+          : await this.#run<RefRow>(pool, this.#s.listRange, range, what);
+    return r.rows.map(toRef);
+  }
+
+  async reflog(name: string, limit: number): Promise<ReflogEntry[]> {
+    const r = await this.#run<{ seq: number; to_target: string | null; version: number; at: number; moved_by: string }>(
+      this.#host.pool(),
+      this.#s.reflog,
+      [name, limit],
+      `reflog ${JSON.stringify(name)}`,
+    );
+    const rows = r.rows;
+    const out: ReflogEntry[] = [];
+    for (let i = 0; i < rows.length && i < limit; i++) {
+      const row = rows[i] as (typeof rows)[number];
+      const before = rows[i + 1];
+      // Where the move before this one went; the first move of a name came from nowhere.
+      const from = before !== undefined && before.seq === row.seq - 1 ? before.to_target : null;
+      out.push({ name, from, to: row.to_target, version: row.version, at: row.at, by: row.moved_by });
+    }
+    return out;
+  }
+
+  /** One statement, autocommit. */
+  async set(name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref> {
+    return this.#set(this.#host.pool(), name, target, expect, move);
+  }
+
+  /** One statement, autocommit. */
+  async delete(name: string, expect: RefExpectation | undefined, move: RefMove): Promise<boolean> {
+    return this.#delete(this.#host.pool(), name, expect, move);
+  }
+
+  /** `BEGIN`, the operations in order, `COMMIT`; all or nothing. A deadlock victim is run again. */
+  async commit(ops: readonly TxOp[], move: RefMove): Promise<TxResult> {
+    // Refuse what Postgres cannot store before taking a connection.
+    const metadata = ops.map((op) => (op.op === "put" ? this.#host.metadataJson(op.datum) : null));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#commitOnce(ops, metadata, move);
+      } catch (error) {
+        if (sqlState(error) !== DEADLOCK || attempt >= TX_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  async #commitOnce(ops: readonly TxOp[], metadata: readonly (string | null)[], move: RefMove): Promise<TxResult> {
+    const host = this.#host;
+    let client: pg.PoolClient;
+    try {
+      client = await host.pool().connect();
+    } catch (error) {
+      throw host.wrap(error, `commit on ${host.ids.label} (connecting)`);
+    }
+    const swallow = () => undefined;
+    client.on("error", swallow);
+    let broken: Error | undefined;
+    try {
+      await this.#run(client, { name: "", text: "BEGIN" }, null, "commit (BEGIN)");
+      const results: TxOpResult[] = [];
+      for (const [i, op] of ops.entries()) {
+        switch (op.op) {
+          case "put":
+            await this.#put(client, op.datum, metadata[i] as string);
+            results.push({ op: "put", id: op.datum.id });
+            break;
+          case "delete": {
+            const params: unknown[] = host.notify ? [op.id, ORIGIN] : [op.id];
+            const r = await this.#run(client, host.sql.delete, params, `commit: delete ${JSON.stringify(op.id)}`);
+            results.push({ op: "delete", id: op.id, existed: r.rowCount === 1 });
+            break;
+          }
+          case "setRef":
+            results.push({ op: "setRef", ref: await this.#set(client, op.name, op.target, op.expect, move) });
+            break;
+          case "deleteRef":
+            results.push({ op: "deleteRef", name: op.name, existed: await this.#delete(client, op.name, op.expect, move) });
+            break;
+        }
+      }
+      await this.#run(client, { name: "", text: "COMMIT" }, null, "commit (COMMIT)");
+      if (ops.some((op) => op.op === "put" || op.op === "delete")) host.announce();
+      return { results };
+    } catch (error) {
+      await client.query("ROLLBACK").catch((e: Error) => {
+        broken = e;
+      });
+      throw host.wrap(error, `commit of ${ops.length} operations on ${host.ids.label}`);
+    } finally {
+      client.off("error", swallow);
+      client.release(broken);
+    }
+  }
+
+  /** Inserts the datum, or compares it with the stored one, which stays locked until the commit. */
+  async #put(client: pg.PoolClient, datum: Datum, metadata: string): Promise<void> {
+    const host = this.#host;
+    const content = Buffer.isBuffer(datum.content) ? datum.content : Buffer.from(datum.content.buffer, datum.content.byteOffset, datum.content.byteLength);
+    const params: unknown[] = [datum.id, content, datum.createdAt, datum.causalParent, metadata];
+    if (host.notify) params.push(ORIGIN);
+    const what = `commit: put ${JSON.stringify(datum.id)}`;
+    for (let attempt = 0; attempt < RACE_ATTEMPTS; attempt++) {
+      const r = await this.#run(client, host.sql.put, params, what);
+      if (r.rowCount === 1) return;
+      const again = await this.#run<{ same: boolean }>(client, this.#s.sameAsLocked, [datum.id, content, datum.causalParent, metadata], what);
+      const same = again.rows[0]?.same;
+      if (same === true) return;
+      if (same === false) throw conflictError(datum.id, host.name);
+      // Deleted since the insert looked: insert again.
+    }
+    throw this.#raced(what);
+  }
+
+  async #get(runner: Runner, name: string): Promise<Ref | null> {
+    const r = await this.#run<RefRow>(runner, this.#s.get, [name], `getRef ${JSON.stringify(name)}`);
+    const row = r.rows[0];
+    return row === undefined ? null : toRef(row);
+  }
+
+  /**
+   * Sends the statement; when it moved nothing, reads the ref to say why. A ref that meets the
+   * expectation by then (it was created, deleted or moved back meanwhile) is asked again.
+   */
+  async #set(runner: Runner, name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref> {
+    const what = `setRef ${JSON.stringify(name)}`;
+    const stmt = this.#s.set[kindOf(expect)];
+    const params = [name, target, move.at, move.by, ...expected(expect)];
+    for (let attempt = 0; attempt < RACE_ATTEMPTS; attempt++) {
+      const moved = await this.#move(runner, stmt, params, what);
+      if (moved !== null) return { name, target, version: moved, updatedAt: move.at };
+      const current = await this.#get(runner, name);
+      if (!meets(current, expect)) throw refConflict(name, expect, current, this.#host.name);
+    }
+    throw this.#raced(what);
+  }
+
+  async #delete(runner: Runner, name: string, expect: RefExpectation | undefined, move: RefMove): Promise<boolean> {
+    const what = `deleteRef ${JSON.stringify(name)}`;
+    const kind = kindOf(expect);
+    for (let attempt = 0; attempt < RACE_ATTEMPTS; attempt++) {
+      if (kind !== "absent") {
+        const moved = await this.#move(runner, this.#s.delete[kind], [name, move.at, move.by, ...expected(expect)], what);
+        if (moved !== null) return true;
+      }
+      const current = await this.#get(runner, name);
+      if (current === null && (kind === "any" || kind === "absent")) return false;
+      if (!meets(current, expect)) throw refConflict(name, expect, current, this.#host.name);
+    }
+    throw this.#raced(what);
+  }
+
+  /** One move statement: the version it moved to (set) or deleted (delete), or null when its condition did not hold. */
+  async #move(runner: Runner, stmt: Statement, params: unknown[], what: string): Promise<number | null> {
+    const r = await this.#run<{ moved: number }>(runner, stmt, params, what);
+    return r.rows[0]?.moved ?? null;
+  }
+
+  #raced(what: string): DgentError {
+    const unit = this.#host.name;
+    return dgentError("DGENT_UNAVAILABLE", `${unit}: ${what} kept racing with concurrent moves of the ref; retry`, { unit, retryable: true });
+  }
+
+  /** Runs a prepared statement, or with `values` null a plain one (BEGIN, COMMIT: the simple protocol, one message). */
+  async #run<R extends pg.QueryResultRow>(runner: Runner, stmt: Statement, values: unknown[] | null, what: string): Promise<pg.QueryResult<R>> {
+    try {
+      return await (values === null ? runner.query<R>(stmt.text) : runner.query<R>({ name: stmt.name, text: stmt.text, values }));
+    } catch (error) {
+      throw this.#host.wrap(error, `${what} on ${this.#host.ids.label}`);
+    }
+  }
+}

@@ -1,0 +1,502 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { cycleError, depthError } from "../../core/causal.js";
+import type { Datum } from "../../core/datum.js";
+import { importOptional } from "../../core/adapter-support.js";
+import { conflictError, dgentError } from "../../core/errors.js";
+import { Lifecycle } from "../../core/lifecycle.js";
+import type { Adapter, AdapterContext, AdapterEvents, AdapterStats, Capabilities, ResolvedListOptions } from "../../core/protocol.js";
+import { refConflict, type Ref, type RefExpectation, type RefMove, type ReflogEntry, type TxOp, type TxOpResult, type TxResult } from "../../core/refs.js";
+import { redactUrl } from "../../core/redact.js";
+import { decodeDatum, encodeDatum } from "./codec.js";
+import { isRetryable, passwordsOf, wrapRedisError } from "./errors.js";
+import { ADAPTER_NAME, type ResolvedOptions } from "./options.js";
+import { SCRIPTS, type Script } from "./scripts.js";
+
+/** Who this process is in change messages; our own changes are not reported back to us. */
+export const ORIGIN = `${hostname()}/${process.pid}/${randomBytes(4).toString("hex")}`;
+
+type Arg = string | Buffer;
+type Reply = null | number | Buffer | string | Reply[];
+
+/** The part of node-redis's client this tier uses (kept narrow so its heavy generics stay out of our types). */
+interface RedisClient {
+  connect(): Promise<unknown>;
+  sendCommand<T = Reply>(args: readonly Arg[], options?: { typeMapping?: Record<number, unknown>; timeout?: number }): Promise<T>;
+  duplicate(): RedisClient;
+  subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  close(): Promise<void>;
+  destroy(): void;
+}
+
+interface RedisModule {
+  createClient(options: Record<string, unknown>): RedisClient;
+  RESP_TYPES: { readonly BLOB_STRING: number };
+}
+
+let client: Promise<RedisModule> | null = null;
+
+/**
+ * node-redis: its core package, `@redis/client` (what `redis` bundles with the modules for
+ * RedisJSON, search and so on, none of which this tier uses), else `redis` itself. The core alone
+ * loads in about half the time; `npm install redis` brings both.
+ */
+function loadClient(): Promise<RedisModule> {
+  // Neither installed: the error names `redis`, the package to install.
+  client ??= importOptional<RedisModule>("@redis/client", ADAPTER_NAME).catch(() => importOptional<RedisModule>("redis", ADAPTER_NAME));
+  return client;
+}
+
+/** Datums per page of `scan()`. */
+const SCAN_PAGE = 500;
+
+function capabilities(persistent: boolean): Capabilities {
+  return Object.freeze({
+    persistent,
+    multiProcess: true,
+    nativeCausalChain: true,
+    batch: true,
+    scan: true,
+    evicts: false,
+    refs: true,
+    transactions: true,
+  });
+}
+
+const NO_EVENTS: AdapterEvents = { evicted: () => undefined, warning: () => undefined, change: () => undefined };
+
+/** What the server keeps on disk, as read at open. */
+export type Persistence = "aof" | "rdb" | "aof+rdb" | "none" | "unknown";
+
+/**
+ * The Redis tier: datums, indexes and refs in one Redis database, every read-modify-write a
+ * server-side Lua script (scripts.ts), one multiplexed connection for commands and one for
+ * change notifications. Key layout in README.md.
+ */
+export class RedisAdapter implements Adapter {
+  readonly name = ADAPTER_NAME;
+  readonly rank: number;
+  /** The key prefix of this namespace: `<keyPrefix>:{<namespace>}:`. */
+  readonly prefix: string;
+  readonly namespace: string;
+  /** The URL with any password replaced by `***`. */
+  readonly redactedUrl: string;
+  readonly #o: ResolvedOptions;
+  readonly #life = new Lifecycle(ADAPTER_NAME);
+  readonly #secrets: readonly string[];
+  readonly #keys: { readonly t: string; readonly i: string; readonly b: string; readonly R: string; readonly channel: string };
+  readonly #indexKeys: readonly string[];
+  #caps: Capabilities;
+  #client: RedisClient | null = null;
+  #subscriber: RedisClient | null = null;
+  #buffers: { typeMapping: Record<number, unknown> } = { typeMapping: {} };
+  #events: AdapterEvents = NO_EVENTS;
+  #persistence: Persistence = "unknown";
+  #channel = "";
+
+  constructor(options: ResolvedOptions, rank: number) {
+    this.#o = options;
+    this.rank = rank;
+    this.prefix = options.prefix;
+    this.namespace = options.namespace;
+    this.redactedUrl = redactUrl(options.url);
+    this.#secrets = passwordsOf(options.url);
+    const p = options.prefix;
+    this.#keys = { t: `${p}t`, i: `${p}i`, b: `${p}b`, R: `${p}R`, channel: `${p}changes` };
+    this.#indexKeys = [this.#keys.t, this.#keys.i, this.#keys.b];
+    this.#caps = capabilities(options.persistent === true);
+  }
+
+  /** Declared facts; `persistent` is what the server's own settings say, read at open (or the `persistent` option). */
+  get capabilities(): Capabilities {
+    return this.#caps;
+  }
+
+  /** What the server keeps on disk, as read at open (`"unknown"` before, or where CONFIG is disabled). */
+  get persistence(): Persistence {
+    return this.#persistence;
+  }
+
+  /** The pub/sub channel this namespace's changes are announced on. */
+  get channel(): string {
+    return this.#keys.channel;
+  }
+
+  open(context?: AdapterContext): Promise<void> {
+    return this.#life.open(() => this.#attach(context));
+  }
+
+  async #attach(context?: AdapterContext): Promise<void> {
+    const o = this.#o;
+    const redis = await loadClient();
+    let connected = false;
+    const socket: Record<string, unknown> = {
+      connectTimeout: o.connectTimeoutMs,
+      // Before the first connection: fail (open reports the outage and the router degrades).
+      // After it: reconnect in the background with backoff; commands fail fast meanwhile.
+      reconnectStrategy: (retries: number) => (connected ? Math.min(50 * 2 ** Math.min(retries, 6), 2_000) : false),
+    };
+    if (o.tls) socket.tls = true;
+    if (o.tls) Object.assign(socket, o.tls);
+    const client = redis.createClient({ url: o.url, RESP: 2, disableOfflineQueue: true, socket });
+    client.on("error", () => undefined); // failures surface on the commands; the client reconnects by itself
+    this.#buffers = { typeMapping: { [redis.RESP_TYPES.BLOB_STRING]: Buffer } };
+    const what = `open the ${this.prefix} namespace at ${this.redactedUrl}`;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        (async () => {
+          await client.connect();
+          connected = true;
+          this.#client = client;
+          this.#persistence = await this.#readPersistence(client);
+          await Promise.all(Object.values(SCRIPTS).map((s) => client.sendCommand(["SCRIPT", "LOAD", s.source])));
+        })(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(dgentError("DGENT_UNAVAILABLE", `${ADAPTER_NAME}: ${what}: no answer within ${o.connectTimeoutMs} ms`, { unit: ADAPTER_NAME })), o.connectTimeoutMs);
+        }),
+      ]);
+    } catch (error) {
+      this.#client = null;
+      connected = false;
+      destroy(client);
+      throw wrapRedisError(error, ADAPTER_NAME, what, this.#secrets);
+    } finally {
+      clearTimeout(timer);
+    }
+    const persistent = o.persistent === "auto" ? this.#persistence !== "none" && this.#persistence !== "unknown" : o.persistent;
+    this.#caps = capabilities(persistent);
+    this.#events = context?.events ?? NO_EVENTS;
+    this.#channel = o.notify ? this.#keys.channel : "";
+    if (o.persistent === "auto" && this.#persistence === "unknown") {
+      this.#events.warning(`${ADAPTER_NAME}: the server does not answer CONFIG GET, so its persistence is unknown; treated as not persistent (set the "persistent" option to say)`, {
+        reason: "persistence-unknown",
+      });
+    }
+    if (o.listen && context !== undefined) await this.#listen(client);
+  }
+
+  async #readPersistence(client: RedisClient): Promise<Persistence> {
+    try {
+      const [save, aof] = await Promise.all([
+        client.sendCommand<string[]>(["CONFIG", "GET", "save"]),
+        client.sendCommand<string[]>(["CONFIG", "GET", "appendonly"]),
+      ]);
+      const rdb = typeof save[1] === "string" && save[1].trim() !== "";
+      const appendOnly = aof[1] === "yes";
+      return appendOnly && rdb ? "aof+rdb" : appendOnly ? "aof" : rdb ? "rdb" : "none";
+    } catch (error) {
+      if (isRetryable(error)) throw error;
+      // CONFIG renamed or refused (managed services): INFO still says whether the AOF is on.
+      try {
+        const info = await client.sendCommand<string>(["INFO", "persistence"]);
+        return /^aof_enabled:1\s*$/m.test(info) ? "aof" : "unknown";
+      } catch {
+        return "unknown";
+      }
+    }
+  }
+
+  async #listen(client: RedisClient): Promise<void> {
+    const sub = client.duplicate();
+    sub.on("error", () => undefined);
+    let ready = 0;
+    sub.on("ready", () => {
+      if (++ready > 1) {
+        this.#events.warning("the change listener reconnected; changes made by other processes while it was disconnected were not reported", {
+          reason: "listener-reconnected",
+        });
+      }
+    });
+    try {
+      await sub.connect();
+      await sub.subscribe(this.#keys.channel, (message) => this.#heard(message));
+    } catch (error) {
+      destroy(sub);
+      throw wrapRedisError(error, ADAPTER_NAME, `subscribe to ${this.#keys.channel}`, this.#secrets);
+    }
+    this.#subscriber = sub;
+  }
+
+  #heard(message: string): void {
+    const tab = message.indexOf("\t");
+    const op = message[0];
+    if (tab < 0 || (op !== "p" && op !== "d")) {
+      this.#events.warning("ignored an unreadable change message", { channel: this.#keys.channel });
+      return;
+    }
+    const origin = message.slice(1, tab);
+    if (origin === ORIGIN) return;
+    this.#events.change({ op: op === "p" ? "put" : "delete", id: message.slice(tab + 1), origin });
+  }
+
+  close(): Promise<void> {
+    return this.#life.close(async () => {
+      const client = this.#client;
+      const sub = this.#subscriber;
+      this.#client = null;
+      this.#subscriber = null;
+      await Promise.all([sub, client].map(async (c) => {
+        if (!c) return;
+        await c.close().catch(() => destroy(c));
+      }));
+    });
+  }
+
+  async put(datum: Datum): Promise<string> {
+    this.#life.check();
+    const k = this.#keys;
+    // The hot path: the argument list written out, no spreading.
+    const argv: Arg[] = ["EVALSHA", SCRIPTS.put.sha, "3", k.t, k.i, k.b, this.prefix, this.#channel, ORIGIN, datum.id, encodeDatum(datum), String(datum.createdAt)];
+    const r = await this.#send<number>(SCRIPTS.put, argv, "put", datum.id);
+    if (r === -1) throw conflictError(datum.id, ADAPTER_NAME);
+    return datum.id;
+  }
+
+  async putMany(datums: readonly Datum[]): Promise<string[]> {
+    this.#life.check();
+    const ids = datums.map((d) => d.id);
+    if (datums.length === 0) return ids;
+    const args: Arg[] = [this.prefix, this.#channel, ORIGIN];
+    for (const d of datums) args.push(d.id, encodeDatum(d), String(d.createdAt));
+    const r = await this.#eval<number[]>(SCRIPTS.putMany, this.#indexKeys, args, "putMany", `${datums.length} datums`);
+    if (r[0] === -1) throw conflictError((datums[r[1] as number] as Datum).id, ADAPTER_NAME);
+    return ids;
+  }
+
+  async get(id: string): Promise<Datum | null> {
+    this.#life.check();
+    let value: Buffer | null;
+    try {
+      value = await (this.#client as RedisClient).sendCommand<Buffer | null>(["GET", this.prefix + "d:" + id], this.#buffers);
+    } catch (error) {
+      throw this.#wrap(error, "get", id);
+    }
+    return value === null ? null : decodeDatum(id, value, ADAPTER_NAME);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    this.#life.check();
+    const r = await this.#eval<number[]>(SCRIPTS.delete, this.#indexKeys, [this.prefix, this.#channel, ORIGIN, id], "delete", id);
+    return r.length === 1;
+  }
+
+  /** Deletes many ids in one script (journaled deletes, promotions); resolves to those that existed. */
+  async deleteIds(ids: readonly string[]): Promise<string[]> {
+    this.#life.check();
+    if (ids.length === 0) return [];
+    const r = await this.#eval<number[]>(SCRIPTS.delete, this.#indexKeys, [this.prefix, this.#channel, ORIGIN, ...ids], "deleteIds", `${ids.length} ids`);
+    return r.map((i) => ids[i] as string);
+  }
+
+  async list(options: ResolvedListOptions): Promise<Datum[]> {
+    this.#life.check();
+    const { prefix, after, limit } = options;
+    if (limit === 0) return [];
+    const r = await this.#eval<Buffer[]>(SCRIPTS.list, this.#indexKeys, [this.prefix, prefix, String(after), String(limit)], "list", prefix);
+    return this.#pairs(r);
+  }
+
+  async causalChain(id: string, maxDepth: number): Promise<Datum[]> {
+    this.#life.check();
+    const r = await this.#eval<[Buffer, Buffer[] | Buffer]>(SCRIPTS.chain, this.#indexKeys, [this.prefix, id, String(maxDepth)], "causalChain", id);
+    const status = r[0].toString();
+    if (status === "cycle") throw cycleError(id, (r[1] as Buffer).toString(), ADAPTER_NAME);
+    if (status === "deep") throw depthError(id, maxDepth, ADAPTER_NAME);
+    return this.#pairs(r[1] as Buffer[]).reverse();
+  }
+
+  async *scan(): AsyncIterable<Datum> {
+    this.#life.check();
+    let last = "";
+    for (;;) {
+      const r = await this.#eval<[Buffer, Buffer[]]>(SCRIPTS.scan, this.#indexKeys, [this.prefix, last, String(SCAN_PAGE)], "scan", last);
+      yield* this.#pairs(r[1]);
+      last = r[0].toString();
+      if (last === "") return;
+    }
+  }
+
+  async stats(): Promise<AdapterStats> {
+    this.#life.check();
+    const client = this.#client as RedisClient;
+    try {
+      const [count, bytes, refs] = await Promise.all([
+        client.sendCommand<number>(["ZCARD", this.#keys.t]),
+        client.sendCommand<string | null>(["GET", this.#keys.b]),
+        client.sendCommand<number>(["ZCARD", this.#keys.R]),
+      ]);
+      return { count, bytes: Number(bytes ?? 0), refs, namespace: this.namespace, prefix: this.prefix, url: this.redactedUrl, persistence: this.#persistence };
+    } catch (error) {
+      throw this.#wrap(error, "stats", this.prefix);
+    }
+  }
+
+  /** PING within `probeTimeoutMs`; true when the server answers. Never throws. */
+  async probe(): Promise<boolean> {
+    if (this.#life.isClosed) return false;
+    const client = this.#client;
+    const o = this.#o;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), o.probeTimeoutMs);
+    });
+    let once: RedisClient | null = null;
+    const ask = (async () => {
+      if (client) return (await client.sendCommand<string>(["PING"])) === "PONG";
+      // Not open (the router probes before choosing a tier): a one-off connection.
+      const redis = await loadClient();
+      const socket: Record<string, unknown> = { connectTimeout: o.probeTimeoutMs, reconnectStrategy: false };
+      if (o.tls) Object.assign(socket, { tls: true }, o.tls);
+      once = redis.createClient({ url: o.url, RESP: 2, disableOfflineQueue: true, socket });
+      once.on("error", () => undefined);
+      await once.connect();
+      return (await once.sendCommand<string>(["PING"])) === "PONG";
+    })().catch(() => false);
+    try {
+      return await Promise.race([ask, timeout]);
+    } finally {
+      clearTimeout(timer);
+      if (once) destroy(once);
+    }
+  }
+
+  async getRef(name: string): Promise<Ref | null> {
+    this.#life.check();
+    try {
+      const [t, v, u] = await (this.#client as RedisClient).sendCommand<Array<string | null>>(["HMGET", this.prefix + "r:" + name, "t", "v", "u"]);
+      return t == null ? null : { name, target: t, version: Number(v), updatedAt: Number(u) };
+    } catch (error) {
+      throw this.#wrap(error, "getRef", name);
+    }
+  }
+
+  async listRefs(prefix: string): Promise<Ref[]> {
+    this.#life.check();
+    const r = await this.#eval<Buffer[]>(SCRIPTS.listRefs, [this.#keys.R], [this.prefix, prefix], "listRefs", prefix);
+    const refs: Ref[] = [];
+    for (let k = 0; k < r.length; k += 4) {
+      refs.push({ name: String(r[k]), target: String(r[k + 1]), version: Number(String(r[k + 2])), updatedAt: Number(String(r[k + 3])) });
+    }
+    return refs;
+  }
+
+  async reflog(name: string, limit: number): Promise<ReflogEntry[]> {
+    this.#life.check();
+    if (limit <= 0) return [];
+    let lines: string[];
+    try {
+      lines = await (this.#client as RedisClient).sendCommand<string[]>(["LRANGE", this.prefix + "l:" + name, "0", String(limit - 1)]);
+    } catch (error) {
+      throw this.#wrap(error, "reflog", name);
+    }
+    return lines.map((line) => {
+      const parts = line.split("\t");
+      const [from = "", to = "", version = "0", at = "0"] = parts;
+      return { name, from: from === "" ? null : from, to: to === "" ? null : to, version: Number(version), at: Number(at), by: parts.slice(4).join("\t") };
+    });
+  }
+
+  async setRef(name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref> {
+    this.#life.check();
+    const [kind, value] = expectation(expect);
+    const r = await this.#eval<Reply[]>(SCRIPTS.setRef, [this.#keys.R], [this.prefix, name, target, kind, value, String(move.at), move.by], "setRef", name);
+    if (r[0] === 1) return { name, target, version: r[1] as number, updatedAt: move.at };
+    throw this.#refConflict(r, expect);
+  }
+
+  async deleteRef(name: string, expect: RefExpectation | undefined, move: RefMove): Promise<boolean> {
+    this.#life.check();
+    const [kind, value] = expectation(expect);
+    const r = await this.#eval<Reply[]>(SCRIPTS.deleteRef, [this.#keys.R], [this.prefix, name, kind, value, String(move.at), move.by], "deleteRef", name);
+    if (r[0] === 1) return r[1] === 1;
+    throw this.#refConflict(r, expect);
+  }
+
+  /** Puts, deletes and ref moves in one script: checked in full, then applied; all or nothing. */
+  async commit(ops: readonly TxOp[], move: RefMove): Promise<TxResult> {
+    this.#life.check();
+    const args: Arg[] = [this.prefix, this.#channel, ORIGIN, String(move.at), move.by];
+    for (const op of ops) {
+      if (op.op === "put") args.push("p", op.datum.id, encodeDatum(op.datum), String(op.datum.createdAt));
+      else if (op.op === "delete") args.push("d", op.id);
+      else if (op.op === "setRef") args.push("s", op.name, op.target, ...expectation(op.expect));
+      else args.push("r", op.name, ...expectation(op.expect));
+    }
+    const r = await this.#eval<Reply[]>(SCRIPTS.commit, [...this.#indexKeys, this.#keys.R], args, "commit", `${ops.length} operations`);
+    const status = String(r[0]);
+    if (status === "conflict") throw conflictError((ops[r[1] as number] as { datum: Datum }).datum.id, ADAPTER_NAME);
+    if (status.startsWith("ref:")) {
+      const failed = ops[Number(status.slice(4))] as { expect?: RefExpectation };
+      throw this.#refConflict(r, failed.expect);
+    }
+    const values = r[1] as number[];
+    const results: TxOpResult[] = ops.map((op, k) => {
+      const v = values[k] as number;
+      if (op.op === "put") return { op: "put", id: op.datum.id };
+      if (op.op === "delete") return { op: "delete", id: op.id, existed: v === 1 };
+      if (op.op === "setRef") return { op: "setRef", ref: { name: op.name, target: op.target, version: v, updatedAt: move.at } };
+      return { op: "deleteRef", name: op.name, existed: v === 1 };
+    });
+    return { results };
+  }
+
+  /** A conflict reply `{'ref', name, target?, version?, updatedAt?}` (every ref script's) as `DGENT_REF_CONFLICT`. */
+  #refConflict(r: Reply[], expect: RefExpectation | undefined) {
+    const name = String(r[1]);
+    const [t, v, u] = [r[2], r[3], r[4]];
+    const actual: Ref | null = t == null ? null : { name, target: String(t), version: Number(String(v)), updatedAt: Number(String(u)) };
+    return refConflict(name, expect, actual, ADAPTER_NAME);
+  }
+
+  #pairs(r: readonly (Buffer | Reply)[]): Datum[] {
+    const out: Datum[] = new Array(r.length >> 1);
+    for (let k = 0, j = 0; k < r.length; k += 2, j++) {
+      const id = (r[k] as Buffer).toString("utf8");
+      out[j] = decodeDatum(id, r[k + 1] as Buffer, ADAPTER_NAME);
+    }
+    return out;
+  }
+
+  /** EVALSHA, loading the script again if the server forgot it (restart, SCRIPT FLUSH). */
+  async #eval<T>(script: Script, keys: readonly string[], args: readonly Arg[], op: string, subject: string): Promise<T> {
+    return this.#send<T>(script, ["EVALSHA", script.sha, String(keys.length), ...keys, ...args], op, subject);
+  }
+
+  async #send<T>(script: Script, argv: readonly Arg[], op: string, subject: string): Promise<T> {
+    const client = this.#client as RedisClient;
+    try {
+      return await client.sendCommand<T>(argv, this.#buffers);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw this.#wrap(error, op, subject);
+    }
+    try {
+      await client.sendCommand(["SCRIPT", "LOAD", script.source]);
+      return await client.sendCommand<T>(argv, this.#buffers);
+    } catch (error) {
+      throw this.#wrap(error, op, subject);
+    }
+  }
+
+  #wrap(error: unknown, op: string, subject: string) {
+    return wrapRedisError(error, ADAPTER_NAME, `${op} ${JSON.stringify(subject)} in ${this.prefix}`, this.#secrets);
+  }
+}
+
+/** Drops a client's connection; one that already closed itself (a failed connect) throws, which is moot. */
+function destroy(client: RedisClient): void {
+  try {
+    client.destroy();
+  } catch {
+    // already closed
+  }
+}
+
+/** An expectation as two script arguments: kind ('' none, 'v' version, 't' target, 'a' absent) and value. */
+function expectation(expect: RefExpectation | undefined): [string, string] {
+  if (expect === undefined) return ["", ""];
+  if ("version" in expect) return ["v", String(expect.version)];
+  if ("target" in expect) return ["t", expect.target];
+  return ["a", ""];
+}

@@ -1,0 +1,175 @@
+/**
+ * The Redis tier next to raw node-redis doing the same work, Keyv (@keyv/redis) and unstorage
+ * (its redis driver, on ioredis), in one run against one throwaway redis-server (no persistence,
+ * so the disk is out of the picture). One operation at a time (each awaited), as an agent's
+ * loop does; contenders alternate within each round so they share the machine's load.
+ *
+ *   npx vite-node adapters/redis/bench-redis.mjs -- [--rounds=20] [--ops=200] [--url=redis://…]
+ *
+ * Writes benchmarks/results/redis.json and redis.md and prints the table.
+ *
+ * What each contender does per operation (a datum: 1 KiB of content, two metadata tags):
+ * - dgent store: `store.put` / `store.get` / `store.list({ limit: 100 })` on a store of one redis
+ *   tier (validation, hooks, router), and dgent adapter: the tier's own methods.
+ * - raw: the same work with plain commands on the same driver (`@redis/client`, the node-redis
+ *   core the tier loads): put = one Lua script that checks
+ *   the id is free, then HSET (content, createdAt, parent, metadata) + ZADD to the time index and
+ *   the id index; get = HGETALL; list(100) = ZRANGE … REV LIMIT 0 100 then 100 HGETALL pipelined.
+ * - Keyv: `set` / `get` of the datum as a JSON value (content as a string); Keyv has no ordered
+ *   listing, so list is n/a.
+ * - unstorage: `setItem` / `getItem` likewise; its listing (`getKeys` + `getItems`) is unordered
+ *   and reads every key, so list is n/a.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createClient } from "@redis/client"; // the client the tier loads (node-redis core)
+import Keyv from "keyv";
+import KeyvRedis from "@keyv/redis";
+import { createStorage } from "unstorage";
+import redisDriver from "unstorage/drivers/redis";
+import { makeDatum } from "../../core/datum.ts";
+import { createStore } from "../../core/store.ts";
+import { startRedis } from "../../test/harness/redis.ts";
+import { redisAdapter } from "./index.ts";
+
+const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
+const ROUNDS = Number(arg("rounds", 20));
+const OPS = Number(arg("ops", 200));
+const given = arg("url", null);
+const server = given ? null : await startRedis();
+const url = given ?? server.url;
+
+const CONTENT = "x".repeat(1024);
+const datum = (tag, i) =>
+  makeDatum({ id: `${tag}/${String(i).padStart(8, "0")}`, content: CONTENT, createdAt: 1.7e12 + i, metadata: { role: "user", thread: "t1" } });
+
+// --- contenders -------------------------------------------------------------------------------
+const adapter = redisAdapter({ url, namespace: "bench-adapter", listen: false });
+await adapter.open();
+const store = createStore({ tiers: [redisAdapter({ url, namespace: "bench-store", listen: false })], upgrader: false });
+await store.open();
+
+const raw = createClient({ url, RESP: 2 });
+raw.on("error", () => undefined);
+await raw.connect();
+const RAW_PUT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'c', ARGV[1], 't', ARGV[2], 'p', ARGV[3], 'm', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
+redis.call('ZADD', KEYS[3], 0, ARGV[5])
+return 1`;
+const rawSha = await raw.sendCommand(["SCRIPT", "LOAD", RAW_PUT]);
+const B = { typeMapping: { [0x24]: Buffer } }; // RESP blob strings as Buffers, as dgent reads them
+const rawPut = (d) =>
+  raw.sendCommand(["EVALSHA", rawSha, "3", `raw:d:${d.id}`, "raw:t", "raw:i", Buffer.from(d.content), String(d.createdAt), d.causalParent ?? "", JSON.stringify(d.metadata), d.id]);
+const rawDatum = (id, h) => {
+  const m = {};
+  for (let k = 0; k < h.length; k += 2) m[h[k].toString()] = h[k + 1];
+  return { id, content: m.c, createdAt: Number(m.t.toString()), causalParent: m.p.length ? m.p.toString() : null, metadata: JSON.parse(m.m.toString()) };
+};
+const rawGet = async (id) => rawDatum(id, await raw.sendCommand(["HGETALL", `raw:d:${id}`], B));
+const rawList = async () => {
+  const ids = await raw.sendCommand(["ZRANGE", "raw:t", "+inf", "-inf", "BYSCORE", "REV", "LIMIT", "0", "100"]);
+  const hashes = await Promise.all(ids.map((id) => raw.sendCommand(["HGETALL", `raw:d:${id}`], B)));
+  return hashes.map((h, k) => rawDatum(ids[k], h));
+};
+
+const keyv = new Keyv({ store: new KeyvRedis(url), namespace: "bench-keyv" });
+const storage = createStorage({ driver: redisDriver({ url, base: "bench-unstorage" }) });
+const asValue = (d) => ({ content: CONTENT, createdAt: d.createdAt, causalParent: d.causalParent, metadata: d.metadata });
+
+const contenders = {
+  "dgent store": { put: (d) => store.put(d), get: (id) => store.get(id), list: () => store.list({ limit: 100 }) },
+  "dgent adapter": { put: (d) => adapter.put(d), get: (id) => adapter.get(id), list: () => adapter.list({ prefix: "", after: -1, limit: 100 }) },
+  "raw node-redis": { put: rawPut, get: rawGet, list: rawList },
+  "Keyv (@keyv/redis)": { put: (d) => keyv.set(d.id, asValue(d)), get: (id) => keyv.get(id), list: null },
+  "unstorage (redis/ioredis)": { put: (d) => storage.setItem(d.id.replace("/", ":"), asValue(d)), get: (id) => storage.getItem(id.replace("/", ":")), list: null },
+};
+
+// --- measurement ------------------------------------------------------------------------------
+const samples = Object.fromEntries(Object.keys(contenders).map((name) => [name, { put: [], get: [], list: [] }]));
+const written = Object.fromEntries(Object.keys(contenders).map((name) => [name, []]));
+let counter = 0;
+async function timed(list, fn) {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  list.push(Number(process.hrtime.bigint() - t0) / 1e6);
+}
+
+for (let round = -1; round < ROUNDS; round++) {
+  // Round -1 warms up (connections, JIT, script caches) and is not counted.
+  // The order rotates every round, so no contender always runs first (after the previous round's garbage).
+  const entries = Object.entries(contenders);
+  const start = ((round % entries.length) + entries.length) % entries.length;
+  for (const [name, c] of [...entries.slice(start), ...entries.slice(0, start)]) {
+    const s = round < 0 ? { put: [], get: [], list: [] } : samples[name];
+    for (let k = 0; k < OPS; k++) {
+      const d = datum(name.split(" ")[0], counter++);
+      await timed(s.put, () => c.put(d));
+      written[name].push(d.id);
+    }
+    const ids = written[name];
+    for (let k = 0; k < OPS; k++) {
+      const id = ids[(k * 7919) % ids.length];
+      await timed(s.get, async () => {
+        if ((await c.get(id)) == null) throw new Error(`${name}: ${id} not found`);
+      });
+    }
+    if (c.list) for (let k = 0; k < Math.max(10, OPS / 10); k++) await timed(s.list, async () => {
+      if ((await c.list()).length !== 100) throw new Error(`${name}: list did not return 100`);
+    });
+  }
+}
+
+const pct = (xs, p) => {
+  if (xs.length === 0) return null;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+};
+const mean = (xs) => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
+const results = Object.fromEntries(
+  Object.entries(samples).map(([name, s]) => [
+    name,
+    Object.fromEntries(["put", "get", "list"].map((op) => [op, s[op].length ? { n: s[op].length, meanMs: mean(s[op]), p50Ms: pct(s[op], 50), p99Ms: pct(s[op], 99) } : null])),
+  ]),
+);
+const rawR = results["raw node-redis"];
+const ratio = (name, op) => (results[name][op] && rawR[op] ? results[name][op].p50Ms / rawR[op].p50Ms : null);
+const goals = [];
+for (const who of ["dgent adapter", "dgent store"]) {
+  for (const op of ["get", "put"]) goals.push({ goal: `${who} ${op} p50 ≤ 1.3× raw`, value: ratio(who, op), pass: ratio(who, op) <= 1.3 });
+  for (const op of ["get", "put"]) {
+    for (const peer of ["Keyv (@keyv/redis)", "unstorage (redis/ioredis)"]) {
+      goals.push({ goal: `${who} ${op} p50 ahead of ${peer}`, value: results[who][op].p50Ms / results[peer][op].p50Ms, pass: results[who][op].p50Ms < results[peer][op].p50Ms });
+    }
+  }
+  goals.push({ goal: `${who} list(100) p50 ≤ 2 ms`, value: results[who].list.p50Ms, pass: results[who].list.p50Ms <= 2 });
+}
+
+const f = (x, d = 3) => (x == null ? "n/a" : x.toFixed(d));
+const lines = [
+  `# Redis tier benchmark`,
+  "",
+  `redis-server ${given ? given.replace(/\/\/[^@]*@/, "//***@") : "throwaway, no persistence"}; ${ROUNDS} rounds × ${OPS} puts and gets and ${Math.max(10, OPS / 10)} list(100) per contender, one at a time; datum of 1 KiB content and two tags; node ${process.version}; ${new Date().toISOString()}.`,
+  "Command: `npx vite-node adapters/redis/bench-redis.mjs -- --rounds=" + ROUNDS + " --ops=" + OPS + "`",
+  "",
+  "| contender | put p50 ms | put p99 | get p50 ms | get p99 | list(100) p50 ms | list p99 | put ×raw | get ×raw | list ×raw |",
+  "|---|---|---|---|---|---|---|---|---|---|",
+  ...Object.entries(results).map(
+    ([name, r]) =>
+      `| ${name} | ${f(r.put?.p50Ms)} | ${f(r.put?.p99Ms)} | ${f(r.get?.p50Ms)} | ${f(r.get?.p99Ms)} | ${f(r.list?.p50Ms)} | ${f(r.list?.p99Ms)} | ${f(ratio(name, "put"), 2)} | ${f(ratio(name, "get"), 2)} | ${f(ratio(name, "list"), 2)} |`,
+  ),
+  "",
+  "| goal | value | pass |",
+  "|---|---|---|",
+  ...goals.map((g) => `| ${g.goal} | ${f(g.value, 2)} | ${g.pass ? "yes" : "**no**"} |`),
+  "",
+];
+const md = lines.join("\n");
+console.log(md);
+mkdirSync(new URL("../../benchmarks/results/", import.meta.url), { recursive: true });
+writeFileSync(new URL("../../benchmarks/results/redis.json", import.meta.url), JSON.stringify({ rounds: ROUNDS, ops: OPS, node: process.version, at: new Date().toISOString(), results, goals }, null, 2) + "\n");
+writeFileSync(new URL("../../benchmarks/results/redis.md", import.meta.url), md);
+
+await Promise.all([store.close(), adapter.close(), raw.close(), keyv.disconnect?.(), storage.dispose()]);
+await server?.close();
+process.exit(0);

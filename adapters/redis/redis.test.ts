@@ -1,0 +1,248 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient } from "redis";
+import { defaultRegistry } from "../../compose/catalogue.js";
+import { compareNewestFirst } from "../../core/order.js";
+import { makeDatum, type Datum } from "../../core/datum.js";
+import type { ChangeEvent } from "../../core/protocol.js";
+import { createStore } from "../../core/store.js";
+import { sqliteAdapter } from "../sqlite/index.js";
+import { assertBuilt, REDIS_CHILD_FIXTURE, startRedis, type RedisServer } from "../../test/harness/redis.js";
+import { redisAdapter, SCRIPTS } from "./index.js";
+
+// Two throwaway servers: one that keeps nothing on disk, one with an append-only file.
+let volatile: RedisServer;
+let durable: RedisServer;
+beforeAll(async () => {
+  assertBuilt();
+  [volatile, durable] = await Promise.all([startRedis(), startRedis({ persistence: true })]);
+});
+afterAll(async () => {
+  await Promise.all([volatile?.close(), durable?.close()]);
+});
+
+let n = 0;
+const fresh = (label: string) => `${label}-${process.pid}-${n++}`;
+
+interface Raw {
+  sendCommand<T = unknown>(args: string[]): Promise<T>;
+}
+
+/** A plain client on the server, for looking at what the tier wrote. */
+async function raw<T>(url: string, fn: (c: Raw) => Promise<T>): Promise<T> {
+  const c = createClient({ url, RESP: 2 });
+  c.on("error", () => undefined);
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.close();
+  }
+}
+
+function runChild(task: string, args: Record<string, unknown>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [REDIS_CHILD_FIXTURE.pathname, task, JSON.stringify(args)], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    p.stdout?.on("data", (c: Buffer) => (stdout += c.toString()));
+    p.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
+    p.on("error", reject);
+    p.on("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe("persistence is read from the server", () => {
+  it("a server that keeps nothing on disk is not persistent; one with an append-only file is", async () => {
+    const a = redisAdapter({ url: volatile.url, namespace: fresh("p") });
+    const b = redisAdapter({ url: durable.url, namespace: fresh("p") });
+    expect(a.capabilities.persistent).toBe(false); // before open: not known, so not claimed
+    await Promise.all([a.open(), b.open()]);
+    expect([a.persistence, a.capabilities.persistent]).toEqual(["none", false]);
+    expect([b.persistence, b.capabilities.persistent]).toEqual(["aof", true]);
+    expect(a.capabilities.multiProcess && b.capabilities.multiProcess).toBe(true);
+    // RDB snapshots alone also count as keeping data.
+    await raw(volatile.url, (c) => c.sendCommand(["CONFIG", "SET", "save", "3600 1"]));
+    const c = redisAdapter({ url: volatile.url, namespace: fresh("p") });
+    await c.open();
+    await raw(volatile.url, (x) => x.sendCommand(["CONFIG", "SET", "save", ""]));
+    expect([c.persistence, c.capabilities.persistent]).toEqual(["rdb", true]);
+    // The option overrides what the server says.
+    const d = redisAdapter({ url: volatile.url, namespace: fresh("p"), persistent: true });
+    await d.open();
+    expect(d.capabilities.persistent).toBe(true);
+    await Promise.all([a.close(), b.close(), c.close(), d.close()]);
+  });
+
+  it("a store landing on a Redis without persistence reports itself volatile, warns, and moves what Redis holds to a durable tier at close", async () => {
+    const warnings: string[] = [];
+    const dir = mkdtempSync(join(tmpdir(), "dgent-redis-volatile-"));
+    const namespace = fresh("v");
+    const store = createStore({ tiers: [redisAdapter({ url: volatile.url, namespace }), sqliteAdapter({ path: join(dir, "v.db") })], upgrader: false });
+    store.hooks.warning.tap("test", (info) => void warnings.push(info.message));
+    await store.open();
+    const report = await store.backend();
+    expect([report.landing, report.volatile]).toEqual(["redis", true]);
+    expect(warnings.some((w) => w.includes('volatile tier "redis"')), warnings.join("\n")).toBe(true);
+    await store.put(makeDatum({ id: "session/1", content: "state" }));
+    await store.close();
+    const below = sqliteAdapter({ path: join(dir, "v.db") });
+    await below.open();
+    expect((await below.get("session/1"))?.id).toBe("session/1");
+    await below.close();
+    rmSync(dir, { recursive: true, force: true });
+
+    const kept = createStore({ tiers: [redisAdapter({ url: durable.url, namespace: fresh("v") })] });
+    await kept.open();
+    expect((await kept.backend()).volatile).toBe(false);
+    await kept.close();
+  });
+});
+
+describe("change events over pub/sub", () => {
+  it("another process's put and delete reach the externalChange hook; this process's own do not", async () => {
+    const namespace = fresh("changes");
+    const store = createStore({ tiers: [redisAdapter({ url: durable.url, namespace })] });
+    const changes: ChangeEvent[] = [];
+    let heard!: () => void;
+    const bothHeard = new Promise<void>((resolve) => (heard = resolve));
+    store.hooks.externalChange.tap("test", (event) => {
+      changes.push(event);
+      if (changes.length === 2) heard();
+    });
+    await store.open();
+    await store.put(makeDatum({ id: "mine", content: "x" }));
+    await store.delete("mine");
+    const r = await runChild("change", { options: { url: durable.url, namespace }, id: "theirs", delete: true });
+    expect(r.code, r.stderr).toBe(0);
+    await bothHeard;
+    expect(changes.map((c) => [c.op, c.id])).toEqual([
+      ["put", "theirs"],
+      ["delete", "theirs"],
+    ]);
+    expect(changes[0]?.origin).toMatch(/\/\d+\//);
+    await store.close();
+  });
+});
+
+describe("refs across processes", () => {
+  it("three processes incrementing one counter ref by compare-and-set lose no increment", async () => {
+    const namespace = fresh("counter");
+    const times = 20;
+    const children = [0, 1, 2].map(() => {
+      const p = spawn(process.execPath, [REDIS_CHILD_FIXTURE.pathname, "count", JSON.stringify({ options: { url: durable.url, namespace }, name: "counter", times })], {
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      const state = { stdout: "", stderr: "" };
+      p.stdout?.on("data", (c: Buffer) => (state.stdout += c.toString()));
+      p.stderr?.on("data", (c: Buffer) => (state.stderr += c.toString()));
+      const ready = new Promise<void>((resolve, reject) => {
+        p.stdout?.on("data", () => state.stdout.startsWith("ready\n") && resolve());
+        p.on("exit", () => reject(new Error(`a child exited before it was ready: ${state.stderr}`)));
+      });
+      const exited = new Promise<number | null>((resolve) => p.on("exit", (code) => resolve(code)));
+      return { p, state, ready, exited };
+    });
+    await Promise.all(children.map((c) => c.ready)); // every process has opened its store
+    for (const c of children) c.p.stdin?.end("go\n"); // then all start at once
+    const codes = await Promise.all(children.map((c) => c.exited));
+    children.forEach((c, k) => expect(codes[k], c.state.stderr).toBe(0));
+    const store = createStore({ tiers: [redisAdapter({ url: durable.url, namespace })] });
+    await store.open();
+    const ref = await store.refs.get("counter");
+    expect(ref?.version).toBe(3 * times);
+    expect(Buffer.from((await store.get(ref?.target as string))?.content ?? []).toString()).toBe(String(3 * times));
+    const log = await store.refs.log("counter");
+    expect(log.map((e) => e.version)).toEqual(Array.from({ length: 3 * times }, (_, k) => 3 * times - k));
+    for (let k = 0; k + 1 < log.length; k++) expect(log[k]?.from).toBe(log[k + 1]?.to); // one unbroken line of moves
+    await store.close();
+  });
+});
+
+describe("list", () => {
+  it("prefix ranges agree with a model on both paths (a small prefix through the lexicographic index, a large one by walking the time index), with ties, after and limit", async () => {
+    const adapter = redisAdapter({ url: volatile.url, namespace: fresh("list") });
+    await adapter.open();
+    const all: Datum[] = [];
+    // 12 ids under "few/", 400 under "many/", createdAt from 5 values so ties are everywhere.
+    for (let i = 0; i < 412; i++) {
+      const id = i < 12 ? `few/${(i * 7919) % 97}-é${i}` : `many/${String((i * 31) % 400).padStart(3, "0")}-${i}`;
+      all.push(makeDatum({ id, content: `c${i}`, createdAt: 1_000 + (i % 5) }));
+    }
+    await adapter.putMany(all);
+    const model = (prefix: string, after: number, limit: number) =>
+      all.filter((d) => d.id.startsWith(prefix) && d.createdAt > after).sort(compareNewestFirst).slice(0, limit).map((d) => d.id);
+    for (const prefix of ["few/", "many/", "many/1", "", "nothing/", "few/2"]) {
+      for (const [after, limit] of [[-1, 100], [1_001, 3], [1_002, 1_000], [-1, 1], [1_004, 10]] as const) {
+        const got = await adapter.list({ prefix, after, limit });
+        expect(got.map((d) => d.id), `${prefix} after ${after} limit ${limit}`).toEqual(model(prefix, after, limit));
+      }
+    }
+    // The scratch key exists only inside a script run.
+    expect(await raw(volatile.url, (c) => c.sendCommand(["EXISTS", `${adapter.prefix}s`]))).toBe(0);
+    await adapter.close();
+  });
+});
+
+describe("scripts and keys", () => {
+  it("after SCRIPT FLUSH (or a restart) the scripts are loaded again on the first NOSCRIPT", async () => {
+    const adapter = redisAdapter({ url: volatile.url, namespace: fresh("flush") });
+    await adapter.open();
+    await raw(volatile.url, (c) => c.sendCommand(["SCRIPT", "FLUSH"]));
+    const exists = await raw(volatile.url, (c) => c.sendCommand(["SCRIPT", "EXISTS", SCRIPTS.put.sha]));
+    expect(exists).toEqual([0]);
+    await adapter.put(makeDatum({ id: "a", content: "1" }));
+    expect((await adapter.list({ prefix: "", after: -1, limit: 10 })).map((d) => d.id)).toEqual(["a"]);
+    await adapter.close();
+  });
+
+  it("the key layout is the documented one", async () => {
+    const namespace = fresh("layout");
+    const store = createStore({ tiers: [redisAdapter({ url: volatile.url, namespace })] });
+    await store.open();
+    await store.put(makeDatum({ id: "thread/1", content: "hello", createdAt: 5 }));
+    await store.refs.set("head", "thread/1");
+    const keys = await raw(volatile.url, (c) => c.sendCommand<string[]>(["KEYS", `dgent:{${namespace}}:*`]));
+    const p = `dgent:{${namespace}}:`;
+    expect(keys.sort()).toEqual([`${p}R`, `${p}b`, `${p}d:thread/1`, `${p}i`, `${p}l:head`, `${p}r:head`, `${p}t`].sort());
+    await raw(volatile.url, async (c) => {
+      expect(await c.sendCommand(["GET", `${p}d:thread/1`])).toBe('5\t\t{}\nhello');
+      expect(await c.sendCommand(["ZSCORE", `${p}t`, "thread/1"])).toBe("5");
+      expect(await c.sendCommand(["GET", `${p}b`])).toBe("5");
+      expect(await c.sendCommand(["HGETALL", `${p}r:head`])).toEqual(["t", "thread/1", "v", "1", "u", expect.any(String)]);
+    });
+    await store.close();
+  });
+
+  it("redis:// and rediss:// URLs choose the redis tier", async () => {
+    for (const url of ["redis://127.0.0.1:6390/0", "rediss://cache.example:6380"]) {
+      const choice = await defaultRegistry.adapterForUrl(url, { namespace: "n1", purpose: "store" });
+      expect([choice.definition.name, choice.options]).toEqual(["redis", { url, namespace: "n1" }]);
+    }
+  });
+});
+
+describe("TLS", () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await startRedis({ tls: true });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("rediss:// with the server's CA works; without it the certificate is refused (a permanent error, not an outage)", async () => {
+    const ok = redisAdapter({ url: server.url, namespace: fresh("tls"), tls: { ca: server.certificate as string } });
+    await ok.open();
+    await ok.put(makeDatum({ id: "secret", content: "over TLS" }));
+    expect(Buffer.from((await ok.get("secret"))?.content ?? []).toString()).toBe("over TLS");
+    expect(await ok.probe()).toBe(true);
+    await ok.close();
+    const refused = redisAdapter({ url: server.url, namespace: fresh("tls"), connectTimeoutMs: 2_000 });
+    const error = await refused.open().then(() => null, (e: unknown) => e);
+    expect(error).toMatchObject({ code: "DGENT_BACKEND_ERROR", retryable: false, unit: "redis" });
+  });
+});

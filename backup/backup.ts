@@ -1,0 +1,309 @@
+/**
+ * `backup()`: one archive of a tier's namespace, full or incremental on a previous archive.
+ * The cut is taken at the start (FORMAT.md "Consistency"); the scan streams datums into chunks
+ * that are compressed (and encrypted) while the next chunk fills.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { adapterForUrl } from "../compose/migrate.js";
+import { dgentError } from "../core/errors.js";
+import { DEFAULT_NAMESPACE } from "../core/paths.js";
+import type { Datum } from "../core/datum.js";
+import type { Adapter } from "../core/protocol.js";
+import { redactUrl } from "../core/redact.js";
+import type { Ref } from "../core/refs.js";
+import { scanTier } from "../core/tiers.js";
+import { compress, sealer, type Sealer } from "./codec.js";
+import { packedWriter, type ArchiveReader, type ArchiveWriter, type Repository } from "./container.js";
+import { openNamed, parseLocation, repositoryFor, type BucketOptions, type Location } from "./location.js";
+import {
+  byCodePoint,
+  datumHash,
+  recordHeader,
+  encodeIndexLine,
+  encodeRefLine,
+  FORMAT_NAME,
+  FORMAT_VERSION,
+  manifestDigest,
+  stateDigest,
+  UNIT,
+  type ChunkEntry,
+  type ChunkKind,
+  type Compression,
+  type Manifest,
+} from "./format.js";
+import { readIndex } from "./read.js";
+
+export interface BackupOptions {
+  /** The tier to back up: a URL (`sqlite:///…`, `postgres://…`, `jsonl:///…`) or an adapter (opened and closed by the caller). */
+  from: string | Adapter;
+  /** A `.dgbk` file, a directory, `s3://bucket/prefix/` or `gs://bucket/prefix/`. */
+  to: string;
+  namespace?: string;
+  /**
+   * Incremental: only what changed since this archive (a `.dgbk` path or a backupId in the `to`
+   * repository), or `"latest"`: the newest archive in the `to` repository (a full backup when
+   * there is none).
+   */
+  base?: string;
+  compression?: Compression;
+  /** age recipients (`age1…`): the archive's chunks are encrypted to them. */
+  recipients?: readonly string[];
+  /** age identities to read an encrypted base archive's index. */
+  identities?: readonly string[];
+  /** Raw bytes per chunk before compression. Default 4 MiB. */
+  chunkBytes?: number;
+  /** The clock that takes the cut (epoch ms). Default `Date.now`. */
+  now?: () => number;
+  bucket?: BucketOptions;
+  /** Called after each chunk is written (awaited: a caller may hold the backup there). */
+  onProgress?: (done: number, total: number) => void | Promise<void>;
+}
+
+export interface BackupReport {
+  readonly archive: string;
+  readonly backupId: string;
+  readonly kind: "full" | "incremental";
+  readonly parent: string | null;
+  readonly cut: number;
+  /** Datum records written to this archive. */
+  readonly datums: number;
+  /** Datums in the state at the cut. */
+  readonly state: number;
+  readonly deletes: number;
+  readonly refs: number;
+  /** Datums the scan met with createdAt after the cut (left for the next backup). */
+  readonly afterCut: number;
+  readonly chunks: number;
+  readonly rawBytes: number;
+  readonly storedBytes: number;
+  readonly stateDigest: string;
+  readonly archiveDigest: string;
+  readonly encrypted: boolean;
+  readonly durationMs: number;
+}
+
+export function newBackupId(at: number): string {
+  return `${new Date(at).toISOString().replace(/[-:.]/g, "")}-${randomBytes(4).toString("hex")}`;
+}
+
+/** Writes chunks of one kind: fills a buffer, seals it (compress, encrypt) while the next fills. */
+class ChunkStream {
+  readonly entries: ChunkEntry[] = [];
+  #buf: Buffer;
+  #size = 0;
+  #records = 0;
+  #seq = 0;
+  #writing: Promise<void> = Promise.resolve();
+  #inFlight = 0;
+  rawBytes = 0;
+  storedBytes = 0;
+
+  constructor(
+    readonly kind: ChunkKind,
+    readonly writer: ArchiveWriter,
+    readonly compression: Compression,
+    readonly seal: Sealer | null,
+    readonly limit: number,
+    readonly onChunk: () => Promise<void>,
+  ) {
+    this.#buf = Buffer.allocUnsafe(limit + 65_536);
+  }
+
+  #reserve(bytes: number): void {
+    if (this.#size + bytes <= this.#buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#size + bytes));
+    this.#buf.copy(bigger, 0, 0, this.#size);
+    this.#buf = bigger;
+  }
+
+  /** One datum record: u32 header length, header JSON, u32 content length, content. */
+  async addDatum(d: Datum): Promise<void> {
+    const header = recordHeader(d);
+    this.#reserve(header.length * 3 + 8 + d.content.byteLength);
+    const b = this.#buf;
+    const headerLength = b.write(header, this.#size + 4, "utf8");
+    b.writeUInt32BE(headerLength, this.#size);
+    let at = this.#size + 4 + headerLength;
+    b.writeUInt32BE(d.content.byteLength, at);
+    at += 4;
+    b.set(d.content, at);
+    this.#size = at + d.content.byteLength;
+    this.#records++;
+    if (this.#size >= this.limit) await this.flush();
+  }
+
+  /** One line of text. */
+  async addLine(text: string): Promise<void> {
+    this.#reserve(text.length * 3);
+    this.#size += this.#buf.write(text, this.#size, "utf8");
+    this.#records++;
+    if (this.#size >= this.limit) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.#records === 0) return;
+    const raw = this.#buf.subarray(0, this.#size);
+    const records = this.#records;
+    const name = `${this.kind}-${String(++this.#seq).padStart(6, "0")}`;
+    this.#buf = Buffer.allocUnsafe(this.limit + 65_536);
+    this.#size = 0;
+    this.#records = 0;
+    // Sealing runs in zlib's thread pool while the scan goes on; at most two chunks in flight.
+    const sealed = (async () => {
+      const compressed = await compress(raw, this.compression);
+      return this.seal ? this.seal.seal(compressed) : compressed;
+    })();
+    const previous = this.#writing;
+    this.#inFlight++;
+    this.#writing = (async () => {
+      await previous;
+      const stored = await sealed;
+      await this.writer.writeChunk(name, stored);
+      this.entries.push({ name, kind: this.kind, records, rawBytes: raw.length, storedBytes: stored.length, sha256: createHash("sha256").update(stored).digest("hex") });
+      this.rawBytes += raw.length;
+      this.storedBytes += stored.length;
+      this.#inFlight--;
+      await this.onChunk();
+    })();
+    // A failure surfaces where the chain is awaited (flush, close), never as an unhandled rejection.
+    this.#writing.catch(() => undefined);
+    if (this.#inFlight >= 2) await previous;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.#writing;
+  }
+}
+
+async function resolveBase(base: string, repository: Repository, location: Location): Promise<ArchiveReader | null> {
+  if (base === "latest") return openNamed(location.kind === "file" ? { kind: "directory", path: repository.location } : location, repository);
+  if (base.endsWith(".dgbk") || base.includes("/")) {
+    const loc = parseLocation(base);
+    const repo = await repositoryFor(loc);
+    const reader = await openNamed(loc, repo);
+    if (!reader) throw dgentError("DGENT_BACKUP_CHAIN", `--base ${base} holds no archive`, { unit: UNIT, details: { archive: base } });
+    return reader;
+  }
+  const reader = await repository.open(base);
+  if (!reader) throw dgentError("DGENT_BACKUP_CHAIN", `no archive with backupId ${base} in ${repository.location}`, { unit: UNIT, details: { archive: base } });
+  return reader;
+}
+
+/** Backs up one namespace of a tier. */
+export async function backup(options: BackupOptions): Promise<BackupReport> {
+  const started = Date.now();
+  const namespace = options.namespace ?? DEFAULT_NAMESPACE;
+  const compression = options.compression ?? "gzip";
+  const chunkBytes = options.chunkBytes ?? 4 * 2 ** 20;
+  const location = parseLocation(options.to);
+  const repository = await repositoryFor(location, options.bucket);
+  let base: ArchiveReader | null = null;
+  const source = typeof options.from === "string" ? await adapterForUrl(options.from, namespace, undefined, "migrate-source", { readonly: true }) : options.from;
+  const owned = typeof options.from === "string";
+  let writer: ArchiveWriter | null = null;
+  try {
+    if (options.base !== undefined) base = await resolveBase(options.base, repository, location);
+    const baseIndex = base ? await readIndex(base, options.identities ?? []) : null;
+    if (owned) await source.open();
+    // The cut: taken before anything is read.
+    const cut = (options.now ?? Date.now)();
+    const backupId = newBackupId(cut);
+    if (location.kind === "file" && existsSync(location.path)) {
+      throw dgentError("DGENT_INVALID_OPTIONS", `${location.path} exists: an archive is never overwritten; choose a new name or a directory`, { unit: UNIT });
+    }
+    writer = location.kind === "file" ? packedWriter(location.path) : await repository.create(backupId);
+    const seal = options.recipients?.length ? await sealer(options.recipients) : null;
+    const total = source.stats ? (await source.stats()).count : -1;
+    let done = 0;
+    const progress = async () => {
+      await options.onProgress?.(done, total);
+    };
+    const stream = (kind: ChunkKind) => new ChunkStream(kind, writer as ArchiveWriter, compression, seal, chunkBytes, progress);
+    // Refs first: read at the cut, they point at datums the scan will meet.
+    const refs: Ref[] = source.capabilities.refs && source.listRefs ? await source.listRefs("") : [];
+    const datums = stream("datums");
+    const index: Array<[string, number, Buffer]> = [];
+    let written = 0;
+    let afterCut = 0;
+    for await (const d of scanTier(source)) {
+      done++;
+      if (d.createdAt > cut) {
+        afterCut++;
+        continue;
+      }
+      const hash = datumHash(d);
+      index.push([d.id, d.createdAt, hash]);
+      if (baseIndex && baseIndex.get(d.id)?.equals(hash)) continue;
+      written++;
+      await datums.addDatum(d);
+    }
+    await datums.close();
+    index.sort((a, b) => byCodePoint(a[0], b[0]));
+    const deletes = stream("deletes");
+    let deleted = 0;
+    if (baseIndex) {
+      const present = new Set(index.map((e) => e[0]));
+      for (const id of [...baseIndex.keys()].sort(byCodePoint)) {
+        if (!present.has(id)) {
+          deleted++;
+          await deletes.addLine(`${id}\n`);
+        }
+      }
+    }
+    await deletes.close();
+    const refStream = stream("refs");
+    for (const r of refs) await refStream.addLine(encodeRefLine(r));
+    await refStream.close();
+    const indexStream = stream("index");
+    for (const [id, createdAt, hash] of index) await indexStream.addLine(encodeIndexLine(id, createdAt, hash));
+    await indexStream.close();
+    const streams = [datums, deletes, refStream, indexStream];
+    const body: Omit<Manifest, "archiveDigest"> = {
+      format: FORMAT_NAME,
+      version: FORMAT_VERSION,
+      backupId,
+      kind: base ? "incremental" : "full",
+      parent: base ? { backupId: base.manifest.backupId, archiveDigest: base.manifest.archiveDigest, cut: base.manifest.cut } : null,
+      namespace,
+      source: { tier: source.name, url: typeof options.from === "string" ? redactUrl(options.from) : null },
+      startedAt: started,
+      finishedAt: Date.now(),
+      cut,
+      compression,
+      encryption: seal ? { scheme: "age", recipients: [...(options.recipients ?? [])] } : null,
+      counts: { datums: written, state: index.length, deletes: deleted, refs: refs.length },
+      stateDigest: stateDigest(index.map(([id, , hash]) => [id, hash] as const)),
+      chunks: streams.flatMap((s) => s.entries),
+    };
+    const manifest: Manifest = { ...body, archiveDigest: manifestDigest(body) };
+    await writer.finish(Buffer.from(JSON.stringify(manifest), "utf8"));
+    const finished = writer;
+    writer = null;
+    return {
+      archive: finished.name,
+      backupId,
+      kind: manifest.kind,
+      parent: base?.name ?? null,
+      cut,
+      datums: written,
+      state: index.length,
+      deletes: deleted,
+      refs: refs.length,
+      afterCut,
+      chunks: manifest.chunks.length,
+      rawBytes: streams.reduce((n, s) => n + s.rawBytes, 0),
+      storedBytes: streams.reduce((n, s) => n + s.storedBytes, 0),
+      stateDigest: manifest.stateDigest,
+      archiveDigest: manifest.archiveDigest,
+      encrypted: seal !== null,
+      durationMs: Date.now() - started,
+    };
+  } finally {
+    if (writer) await writer.abort();
+    await base?.close();
+    if (owned) await source.close();
+    await repository.close();
+  }
+}

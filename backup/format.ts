@@ -1,0 +1,208 @@
+/**
+ * The backup archive format, version 1 (documented in `backup/FORMAT.md`): the manifest's shape
+ * and digest, the record encodings of the four chunk kinds, and the state digest. Containers
+ * (one packed file, or one object per chunk) are in `container.ts`.
+ */
+import { createHash } from "node:crypto";
+import type { Datum } from "../core/datum.js";
+import { dgentError } from "../core/errors.js";
+import type { Ref } from "../core/refs.js";
+
+export const UNIT = "backup";
+export const FORMAT_NAME = "dgent-backup";
+export const FORMAT_VERSION = 1;
+
+export type ChunkKind = "datums" | "deletes" | "refs" | "index";
+export type Compression = "gzip" | "brotli" | "none";
+
+/** One chunk as the manifest lists it. */
+export interface ChunkEntry {
+  /** `<kind>-<6-digit sequence>`, unique in the archive, e.g. `datums-000003`. */
+  readonly name: string;
+  readonly kind: ChunkKind;
+  /** Records in the chunk. */
+  readonly records: number;
+  /** Bytes before compression and encryption. */
+  readonly rawBytes: number;
+  /** Bytes as stored (after compression, then encryption). */
+  readonly storedBytes: number;
+  /** SHA-256 (hex) of the stored bytes. */
+  readonly sha256: string;
+}
+
+export interface Manifest {
+  readonly format: typeof FORMAT_NAME;
+  readonly version: number;
+  /** Sortable by time: `20261202T164410123Z-1a2b3c4d`. */
+  readonly backupId: string;
+  readonly kind: "full" | "incremental";
+  /** The archive this one is an increment on, or null for a full backup. */
+  readonly parent: { readonly backupId: string; readonly archiveDigest: string; readonly cut: number } | null;
+  readonly namespace: string;
+  readonly source: { readonly tier: string; readonly url: string | null };
+  /** When the backup started (epoch ms). */
+  readonly startedAt: number;
+  readonly finishedAt: number;
+  /** The cut: every datum with createdAt ≤ cut that the scan met is in the state. */
+  readonly cut: number;
+  readonly compression: Compression;
+  readonly encryption: { readonly scheme: "age"; readonly recipients: readonly string[] } | null;
+  readonly counts: {
+    /** Datum records in this archive (all of the state for a full backup; what changed for an increment). */
+    readonly datums: number;
+    /** Datums in the state at the cut (the index). */
+    readonly state: number;
+    /** Ids of the parent's state that are gone from this one. */
+    readonly deletes: number;
+    readonly refs: number;
+  };
+  /** SHA-256 over the sorted (id, datum hash) pairs of the state: what a restore is checked against. */
+  readonly stateDigest: string;
+  readonly chunks: readonly ChunkEntry[];
+  /** SHA-256 (hex) of this manifest's JSON without this field: covers every chunk through its sha256. */
+  readonly archiveDigest: string;
+}
+
+/** The digest of a manifest: SHA-256 of its JSON with `archiveDigest` left out (key order as written). */
+export function manifestDigest(manifest: Omit<Manifest, "archiveDigest"> & { archiveDigest?: string }): string {
+  const { archiveDigest: _ignored, ...rest } = manifest;
+  return createHash("sha256").update(JSON.stringify(rest)).digest("hex");
+}
+
+/** Parses and checks a manifest's bytes; `archive` names it in errors. */
+export function parseManifest(bytes: Uint8Array, archive: string): Manifest {
+  let value: Partial<Manifest>;
+  try {
+    value = JSON.parse(Buffer.from(bytes).toString("utf8")) as Partial<Manifest>;
+  } catch (error) {
+    throw dgentError("DGENT_BACKUP_CORRUPT", `the manifest of ${archive} is not JSON`, { unit: UNIT, cause: error, details: { archive, chunk: "manifest" } });
+  }
+  if (value === null || typeof value !== "object" || value.format !== FORMAT_NAME) {
+    throw dgentError("DGENT_BACKUP_FORMAT", `${archive} is not a dgent backup archive`, { unit: UNIT, details: { archive } });
+  }
+  if (typeof value.version !== "number" || value.version > FORMAT_VERSION) {
+    throw dgentError("DGENT_BACKUP_FORMAT", `${archive} is in backup format version ${String(value.version)}; this dgent reads versions up to ${FORMAT_VERSION}: upgrade dgent`, {
+      unit: UNIT,
+      details: { archive, version: value.version },
+    });
+  }
+  if (typeof value.archiveDigest !== "string" || manifestDigest(value as Manifest) !== value.archiveDigest || !Array.isArray(value.chunks)) {
+    throw dgentError("DGENT_BACKUP_CORRUPT", `the manifest of ${archive} does not match its own digest: it was changed or damaged`, {
+      unit: UNIT,
+      details: { archive, chunk: "manifest" },
+    });
+  }
+  if (!["gzip", "brotli", "none"].includes(value.compression as string) || (value.encryption !== null && value.encryption?.scheme !== "age")) {
+    throw dgentError("DGENT_BACKUP_FORMAT", `${archive} uses ${JSON.stringify(value.encryption?.scheme ?? value.compression)}, which this dgent cannot read: upgrade dgent`, {
+      unit: UNIT,
+      details: { archive, version: value.version },
+    });
+  }
+  return value as Manifest;
+}
+
+/** A hash of a datum's whole value, createdAt included (the same as `dgent migrate` compares). */
+export function datumHash(d: Datum): Buffer {
+  // One update for the fields, one for the content: the same bytes as migrate's field-by-field updates.
+  let head = `${d.id}\0${d.createdAt}\0${d.causalParent ?? "\u0001"}\0`;
+  const keys = Object.keys(d.metadata);
+  if (keys.length > 1) keys.sort();
+  for (const k of keys) head += `${k}\0${d.metadata[k] as string}\0`;
+  return createHash("sha256").update(head).update(d.content).digest();
+}
+
+/** Code point order, the order of the index and of the state digest. */
+export const byCodePoint = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * SHA-256 over the (id, datum hash) pairs sorted by id: the digest `dgent migrate` reports as
+ * `sourceDigest`, so a backup's state digest and a migration's can be compared.
+ */
+export function stateDigest(entries: Iterable<readonly [string, Buffer]>): string {
+  const sorted = [...entries].sort((a, b) => byCodePoint(a[0], b[0]));
+  const h = createHash("sha256");
+  for (const [id, hash] of sorted) h.update(id).update(hash);
+  return h.digest("hex");
+}
+
+// ---- datum records: u32 header length, header JSON, u32 content length, content ----
+
+interface RecordHeader {
+  id: string;
+  createdAt: number;
+  causalParent: string | null;
+  metadata: Record<string, string>;
+  /** Reserved for expiry (epoch ms); v1 writers leave it out. */
+  expiresAt?: number;
+}
+
+/** The header JSON of a datum record (the content follows it). */
+export function recordHeader(d: Datum): string {
+  const header: RecordHeader = { id: d.id, createdAt: d.createdAt, causalParent: d.causalParent, metadata: d.metadata };
+  return JSON.stringify(header);
+}
+
+/** A datum read back from a chunk, with the reserved expiry when a writer set it. */
+export interface DecodedDatum {
+  readonly datum: Datum;
+  readonly expiresAt: number | null;
+}
+
+export function* decodeDatums(raw: Buffer, archive: string, chunk: string): Generator<DecodedDatum> {
+  let at = 0;
+  const bad = (why: string) => dgentError("DGENT_BACKUP_CORRUPT", `chunk ${chunk} of ${archive} does not decode: ${why}`, { unit: UNIT, details: { archive, chunk } });
+  while (at < raw.length) {
+    if (at + 4 > raw.length) throw bad("a record header is cut");
+    const headerLength = raw.readUInt32BE(at);
+    at += 4;
+    if (at + headerLength + 4 > raw.length) throw bad("a record is cut");
+    let header: RecordHeader;
+    try {
+      header = JSON.parse(raw.toString("utf8", at, at + headerLength)) as RecordHeader;
+    } catch {
+      throw bad("a record header is not JSON");
+    }
+    at += headerLength;
+    const contentLength = raw.readUInt32BE(at);
+    at += 4;
+    if (at + contentLength > raw.length) throw bad("a record's content is cut");
+    // A view into the chunk, not a copy: the chunk lives as long as its datums are referenced.
+    const content = new Uint8Array(raw.buffer, raw.byteOffset + at, contentLength);
+    at += contentLength;
+    if (typeof header.id !== "string" || typeof header.createdAt !== "number") throw bad("a record has no id or createdAt");
+    yield {
+      datum: { id: header.id, content, createdAt: header.createdAt, causalParent: header.causalParent ?? null, metadata: header.metadata ?? {} },
+      expiresAt: typeof header.expiresAt === "number" ? header.expiresAt : null,
+    };
+  }
+}
+
+// ---- index records: one line per datum of the state, `<hash base64url>\t<createdAt>\t<id>` ----
+
+export function encodeIndexLine(id: string, createdAt: number, hash: Buffer): string {
+  return `${hash.toString("base64url")}\t${createdAt}\t${id}\n`;
+}
+
+export function* decodeLines(raw: Buffer): Generator<string> {
+  const text = raw.toString("utf8");
+  let start = 0;
+  for (;;) {
+    const end = text.indexOf("\n", start);
+    if (end < 0) break;
+    yield text.slice(start, end);
+    start = end + 1;
+  }
+}
+
+export function decodeIndexLine(line: string, archive: string, chunk: string): { id: string; createdAt: number; hash: Buffer } {
+  const a = line.indexOf("\t");
+  const b = line.indexOf("\t", a + 1);
+  if (a !== 43 || b < 0) throw dgentError("DGENT_BACKUP_CORRUPT", `chunk ${chunk} of ${archive} has a malformed index line`, { unit: UNIT, details: { archive, chunk } });
+  return { hash: Buffer.from(line.slice(0, a), "base64url"), createdAt: Number(line.slice(a + 1, b)), id: line.slice(b + 1) };
+}
+
+// ---- refs records: one JSON object per line; deletes: one id per line ----
+
+export function encodeRefLine(ref: Ref): string {
+  return `${JSON.stringify({ name: ref.name, target: ref.target, version: ref.version, updatedAt: ref.updatedAt })}\n`;
+}

@@ -1,0 +1,164 @@
+/**
+ * Backup and restore throughput of `dgent backup` / `dgent restore` (gzip, SHA-256 per chunk,
+ * verify before and after) on SQLite and Postgres, next to the native tools on the same data in
+ * the same run: better-sqlite3's `.backup()` (the online backup API of `sqlite3 .backup`) and a
+ * file copy back for SQLite; `pg_dump -Fc` and `pg_restore` for Postgres.
+ *
+ *   npm run build && node benchmarks/backup.mjs [--n=100000] [--bytes=1024] [--skip=postgres]
+ *
+ * --n=1000000 for the issue's size. Postgres: DGENT_BENCH_POSTGRES_URL when set, else a
+ * throwaway cluster from /usr/lib/postgresql/<v>/bin (fsync off), removed afterwards.
+ * Results: benchmarks/results/backup.{json,md}.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import pg from "pg";
+import { makeDatum } from "dgent/extend";
+import { sqliteAdapter } from "dgent/adapters/sqlite";
+import { postgresAdapter } from "dgent/adapters/postgres";
+import { backup, restore } from "dgent/backup";
+import { throwawayCluster } from "./pg-cluster.mjs";
+
+const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
+const N = Number(arg("n", 100_000));
+const BYTES = Number(arg("bytes", 1024));
+const SKIP = new Set(String(arg("skip", "")).split(",").filter(Boolean));
+const work = mkdtempSync(join(tmpdir(), "dgent-bench-backup-"));
+
+/** N datums of BYTES each (half random, half repeated text: compressible like real memories). */
+function* datums() {
+  for (let i = 0; i < N; i++) {
+    const half = Math.floor(BYTES / 2);
+    const random = Buffer.from(randomBytes(Math.ceil(half * 0.75) + 3).toString("base64").slice(0, half));
+    const text = Buffer.from("the agent noted that ".repeat(Math.ceil((BYTES - half) / 21) + 1).slice(0, BYTES - half));
+    const content = Buffer.concat([random, text]);
+    yield makeDatum({ content, metadata: { i: String(i), kind: i % 3 ? "note" : "plan" }, createdAt: 1_700_000_000_000 + i });
+  }
+}
+
+async function fill(adapter) {
+  await adapter.open();
+  let batch = [];
+  let bytes = 0;
+  for (const d of datums()) {
+    batch.push(d);
+    bytes += d.content.byteLength + Buffer.byteLength(d.id) + 20;
+    if (batch.length === 2000) {
+      await adapter.putMany(batch);
+      batch = [];
+    }
+  }
+  if (batch.length) await adapter.putMany(batch);
+  await adapter.close();
+  return bytes;
+}
+
+async function timed(fn) {
+  const t = process.hrtime.bigint();
+  const value = await fn();
+  return { ms: Number(process.hrtime.bigint() - t) / 1e6, value };
+}
+
+const row = (tier, contender, op, ms, bytes, extra = {}) => ({
+  tier,
+  contender,
+  op,
+  ms: Math.round(ms),
+  datumsPerS: Math.round(N / (ms / 1000)),
+  mbPerS: Number((bytes / 2 ** 20 / (ms / 1000)).toFixed(1)),
+  ...extra,
+});
+
+const results = [];
+const sizeOf = (path) => (statSync(path).isDirectory() ? readdirSync(path).reduce((n, f) => n + sizeOf(join(path, f)), 0) : statSync(path).size);
+
+// ---- SQLite
+{
+  const src = join(work, "src.db");
+  const bytes = await fill(sqliteAdapter({ path: src }));
+  const b = await timed(() => backup({ from: `sqlite://${src}`, to: join(work, "sqlite-archives") }));
+  results.push(row("sqlite", "dgent backup", "backup", b.ms, bytes, { archiveBytes: sizeOf(join(work, "sqlite-archives")) }));
+  const r = await timed(() => restore({ from: join(work, "sqlite-archives"), to: `sqlite://${join(work, "restored.db")}`, checkpointPath: join(work, "cp-sqlite.json") }));
+  if (r.value.verified !== true) throw new Error("the SQLite restore did not verify");
+  results.push(row("sqlite", "dgent restore", "restore", r.ms, bytes));
+  const nb = await timed(async () => {
+    const db = new Database(src, { readonly: true });
+    await db.backup(join(work, "native.db"));
+    db.close();
+  });
+  results.push(row("sqlite", "sqlite3 .backup (better-sqlite3 backup())", "backup", nb.ms, bytes, { archiveBytes: statSync(join(work, "native.db")).size }));
+  const nr = await timed(async () => copyFileSync(join(work, "native.db"), join(work, "native-restored.db")));
+  results.push(row("sqlite", "file copy of the .backup", "restore", nr.ms, bytes));
+}
+
+// ---- Postgres
+if (!SKIP.has("postgres")) {
+  const external = process.env.DGENT_BENCH_POSTGRES_URL;
+  const cluster = external ? null : await throwawayCluster();
+  const url = external ?? cluster.url;
+  const pgBin = cluster?.bin ?? "/usr/bin";
+  try {
+    const bytes = await fill(postgresAdapter({ url, namespace: "bench_src" }));
+    const b = await timed(() => backup({ from: url, namespace: "bench_src", to: join(work, "pg-archives") }));
+    results.push(row("postgres", "dgent backup", "backup", b.ms, bytes, { archiveBytes: sizeOf(join(work, "pg-archives")) }));
+    const r = await timed(() => restore({ from: join(work, "pg-archives"), to: url, namespace: "bench_dst", checkpointPath: join(work, "cp-pg.json") }));
+    if (r.value.verified !== true) throw new Error("the Postgres restore did not verify");
+    results.push(row("postgres", "dgent restore", "restore", r.ms, bytes));
+    const dump = join(work, "dump.pgc");
+    const nb = await timed(async () => execFileSync(join(pgBin, "pg_dump"), ["-Fc", "-n", "bench_src", "-f", dump, "-d", url]));
+    results.push(row("postgres", "pg_dump -Fc", "backup", nb.ms, bytes, { archiveBytes: statSync(dump).size }));
+    const admin = new pg.Client(url);
+    await admin.connect();
+    await admin.query("CREATE DATABASE bench_restore");
+    await admin.end();
+    const target = new URL(url);
+    target.pathname = "/bench_restore";
+    const nr = await timed(async () => execFileSync(join(pgBin, "pg_restore"), ["-d", target.href, dump]));
+    results.push(row("postgres", "pg_restore", "restore", nr.ms, bytes));
+  } finally {
+    await cluster?.stop();
+  }
+}
+
+rmSync(work, { recursive: true, force: true });
+const ratio = (tier, op) => {
+  const mine = results.find((r) => r.tier === tier && r.op === op && r.contender.startsWith("dgent"));
+  const peer = results.find((r) => r.tier === tier && r.op === op && !r.contender.startsWith("dgent"));
+  return mine && peer ? Number((mine.ms / peer.ms).toFixed(2)) : null;
+};
+const ratios = Object.fromEntries(
+  ["sqlite", "postgres"].flatMap((t) => ["backup", "restore"].map((op) => [`${t} ${op}`, ratio(t, op)])).filter(([, v]) => v !== null),
+);
+const report = {
+  date: new Date().toISOString(),
+  n: N,
+  bytesPerDatum: BYTES,
+  machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg().map((l) => Number(l.toFixed(2))), node: process.version },
+  command: `node benchmarks/backup.mjs --n=${N} --bytes=${BYTES}`,
+  results,
+  ratios,
+};
+mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
+writeFileSync(new URL("./results/backup.json", import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
+const md = [
+  `# Backup and restore throughput`,
+  "",
+  `${N} datums of ${BYTES} bytes (half random, half text), ${report.date}, ${report.machine.cpus} CPUs, load ${report.machine.loadavg.join(" / ")}, Node ${process.version}.`,
+  `dgent: gzip, SHA-256 per chunk, every chunk checked before a restore writes and the digest checked after. Command: \`${report.command}\`.`,
+  "",
+  "| tier | contender | op | ms | datums/s | MB/s | archive bytes |",
+  "|---|---|---|---:|---:|---:|---:|",
+  ...results.map((r) => `| ${r.tier} | ${r.contender} | ${r.op} | ${r.ms} | ${r.datumsPerS} | ${r.mbPerS} | ${r.archiveBytes ?? ""} |`),
+  "",
+  "dgent time ÷ native time (goal ≤ 2):",
+  "",
+  ...Object.entries(ratios).map(([k, v]) => `- ${k}: ${v}×`),
+  "",
+].join("\n");
+writeFileSync(new URL("./results/backup.md", import.meta.url), md);
+process.stdout.write(md);

@@ -1,0 +1,87 @@
+/**
+ * CLI start-up as whole processes: `dgent get <id>` (the default embedded SQLite store, in a
+ * throwaway data directory) against a bare `node -e 0`, spawned alternately `--runs` times each
+ * (default 20); prints the medians and p90s of wall time and of CPU time (user + system, from
+ * the children's times in /proc/self/stat: a loaded machine stretches wall time, much less CPU
+ * time) and the ratios. `--before=PATH` also times another build's CLI (e.g. the main branch's
+ * dist/cli/main.js) in the same rounds. `--profile` prints where the CLI's import time goes
+ * (its top-level modules imported in turn in one process, timed with hrtime).
+ *
+ *   npm run build && node benchmarks/cli-startup.mjs [--runs=20] [--before=../main/dist/cli/main.js] [--profile]
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const arg = (name, dflt) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
+const RUNS = Number(arg("runs", "20"));
+const CLI = arg("cli", fileURLToPath(new URL("../dist/cli/main.js", import.meta.url)));
+const dir = mkdtempSync(join(tmpdir(), "dgent-cli-startup-"));
+const env = { ...process.env, XDG_DATA_HOME: dir, DGENT_CONFIG: "", DGENT_BACKEND: "" };
+delete env.DGENT_DATABASE_URL;
+
+/** CPU time of this process's waited-for children so far, in ms (cutime + cstime; Linux). */
+function childrenCpuMs() {
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[13]) + Number(fields[14])) * 10; // clock ticks of 10 ms (USER_HZ = 100)
+}
+
+function wall(args, options = {}) {
+  const cpu0 = childrenCpuMs();
+  const t = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, args, { env, cwd: dir, encoding: "utf8", ...options });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (r.status !== 0) throw new Error(`${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+  return { ms, cpu: childrenCpuMs() - cpu0, stdout: r.stdout };
+}
+
+const id = wall([CLI, "put", "hello", "--id", "startup/probe"]).stdout.trim();
+if (wall([CLI, "get", id]).stdout !== "hello") throw new Error("dgent get did not print the stored content");
+
+const BEFORE = arg("before", null);
+const contenders = [
+  ["node -e 0", ["-e", "0"]],
+  ...(BEFORE ? [["dgent get (before)", [BEFORE, "get", id]]] : []),
+  ["dgent get <id>", [CLI, "get", id]],
+];
+const times = Object.fromEntries(contenders.map(([name]) => [name, { wall: [], cpu: [] }]));
+for (let i = 0; i < RUNS; i++) {
+  for (const [name, args] of contenders) {
+    const r = wall(args);
+    times[name].wall.push(r.ms);
+    times[name].cpu.push(r.cpu);
+  }
+}
+const at = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+const base = times["node -e 0"];
+console.log(`${RUNS} spawns each, alternating; node ${process.version}; ms`);
+console.log(`${"".padEnd(20)} wall median   p90   ratio | cpu median   p90   ratio`);
+for (const [name] of contenders) {
+  const t = times[name];
+  const w = at(t.wall, 0.5);
+  const c = at(t.cpu, 0.5);
+  console.log(
+    `${name.padEnd(20)} ${w.toFixed(0).padStart(11)} ${at(t.wall, 0.9).toFixed(0).padStart(5)} ${(w / at(base.wall, 0.5)).toFixed(2).padStart(6)}× | ${c.toFixed(0).padStart(10)} ${at(t.cpu, 0.9).toFixed(0).padStart(5)} ${(c / at(base.cpu, 0.5)).toFixed(2).padStart(6)}×`,
+  );
+}
+
+if (process.argv.includes("--profile")) {
+  // Cumulative import time of the CLI's modules, in the order main.js loads them.
+  const probe = String.raw`
+const t0 = process.hrtime.bigint();
+const ms = () => (Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1);
+const step = async (what, spec) => { await import(spec); console.log(ms().padStart(7) + " ms  " + what); };
+const base = ${JSON.stringify(new URL("../dist/", import.meta.url).href)};
+await step("core/errors", base + "core/errors.js");
+await step("cli/commands (every command module)", base + "cli/commands.js");
+await step("compose/default-store", base + "compose/default-store.js");
+await step("adapters/sqlite", base + "adapters/sqlite/index.js");
+await step("cli/main", base + "cli/main.js");
+`;
+  console.log("\nimport profile (cumulative, one process):");
+  process.stdout.write(wall(["--input-type=module", "-e", probe]).stdout);
+}
+rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,199 @@
+// dgent serve against a minimal Fastify route doing the same raw better-sqlite3 work, each in a
+// child process of its own, driven by autocannon with 1 and 64 keep-alive connections: get and
+// put of ~1 KiB datums as JSON (content in base64), throughput ratio dgent / raw (goal ≥ 0.8).
+// Also: SSE fan-out to 100 clients (delivery latency p50/p99 from the put being sent to each
+// client's event) and the server's idle memory.
+//
+//   npm run build && node benchmarks/serve.mjs [--seconds 5]
+import { fork } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import autocannon from "autocannon";
+
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+};
+const SECONDS = Number(arg("seconds", 5));
+const PRELOAD = 2000;
+const content = Buffer.from("x".repeat(1024)).toString("base64");
+const body = (id) => JSON.stringify({ id, content, createdAt: 1_700_000_000_000, causalParent: null, metadata: { role: "agent" } });
+
+// ---- the servers (child mode) ----
+if (process.argv[2] === "--child") {
+  const [kind, dir] = process.argv.slice(3);
+  const Fastify = (await import("fastify")).default;
+  let app;
+  if (kind === "raw") {
+    const Database = (await import("better-sqlite3")).default;
+    const db = new Database(join(dir, "raw.db"));
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    db.exec("CREATE TABLE IF NOT EXISTS datums (id TEXT PRIMARY KEY, content BLOB NOT NULL, created_at INTEGER NOT NULL, causal_parent TEXT, metadata TEXT NOT NULL)");
+    const insert = db.prepare("INSERT OR IGNORE INTO datums VALUES (?, ?, ?, ?, ?)");
+    const select = db.prepare("SELECT id, content, created_at, causal_parent, metadata FROM datums WHERE id = ?");
+    app = Fastify({ routerOptions: { maxParamLength: 8192 } });
+    app.post("/v1/ns/:ns/datums", async (req) => {
+      const d = req.body;
+      insert.run(d.id, Buffer.from(d.content, "base64"), d.createdAt, d.causalParent, JSON.stringify(d.metadata));
+      return { id: d.id };
+    });
+    app.get("/v1/ns/:ns/datums/:id", async (req, reply) => {
+      const row = select.get(req.params.id);
+      if (!row) return reply.code(404).send({ error: { code: "DGENT_NOT_FOUND" } });
+      return { id: row.id, content: row.content.toString("base64"), createdAt: row.created_at, causalParent: row.causal_parent, metadata: JSON.parse(row.metadata) };
+    });
+    await app.listen({ port: 0, host: "127.0.0.1" });
+  } else {
+    const { createStore } = await import("dgent");
+    const { sqliteAdapter } = await import("dgent/adapters/sqlite");
+    const { createServer } = await import("dgent/server");
+    const store = createStore({ tiers: [sqliteAdapter({ path: join(dir, `${kind}.db`) })], namespace: "bench" });
+    const changeLog = kind === "dgent-changes" ? createStore({ tiers: [sqliteAdapter({ path: join(dir, "changes.db") })], namespace: "changes" }) : false;
+    const server = await createServer(store, { auth: null, changeLog, maxQueue: 100_000 });
+    app = server.app;
+    await server.listen({ port: 0 });
+  }
+  process.on("message", (m) => {
+    if (m === "memory") process.send({ memory: process.memoryUsage() });
+  });
+  process.send({ port: app.server.address().port });
+  await new Promise(() => undefined);
+}
+
+// ---- the driver ----
+function start(kind, dir) {
+  const child = fork(new URL(import.meta.url).pathname, ["--child", kind, dir], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  return new Promise((resolve) => child.once("message", (m) => resolve({ child, url: `http://127.0.0.1:${m.port}` })));
+}
+const ask = (child) => new Promise((resolve) => { child.once("message", (m) => resolve(m.memory)); child.send("memory"); });
+
+async function post(url, id) {
+  const res = await fetch(`${url}/v1/ns/bench/datums`, { method: "POST", headers: { "content-type": "application/json" }, body: body(id) });
+  if (res.status !== 200) throw new Error(`put ${id}: ${res.status} ${await res.text()}`);
+}
+
+function cannon(url, op, connections, prefix) {
+  let n = 0;
+  const requests = op === "get"
+    ? [{ method: "GET", setupRequest: (r) => ({ ...r, path: `/v1/ns/bench/datums/pre%2F${n++ % PRELOAD}` }) }]
+    : [{ method: "POST", headers: { "content-type": "application/json" }, setupRequest: (r) => ({ ...r, path: "/v1/ns/bench/datums", body: body(`${prefix}/${n++}`) }) }];
+  return new Promise((resolve, reject) => {
+    autocannon({ url, connections, duration: SECONDS, requests }, (error, result) => {
+      if (error) reject(error);
+      else if (result.non2xx > 0 || result.errors > 0) reject(new Error(`${op}: ${result.non2xx} non-2xx, ${result.errors} errors`));
+      else resolve({ rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, total: result.requests.total });
+    });
+  });
+}
+
+function sseClient(url, onEvent) {
+  return new Promise((resolve) => {
+    const req = request(`${url}/v1/ns/bench/changes`, (res) => {
+      res.setEncoding("utf8");
+      let buf = "";
+      res.on("data", (chunk) => {
+        buf += chunk;
+        let at;
+        while ((at = buf.indexOf("\n\n")) >= 0) {
+          const block = buf.slice(0, at);
+          buf = buf.slice(at + 2);
+          const data = block.split("\n").find((l) => l.startsWith("data: "));
+          if (data) onEvent(JSON.parse(data.slice(6)));
+        }
+      });
+      resolve(req);
+    });
+    req.end();
+  });
+}
+
+async function fanOut(url, clients = 100, events = 200) {
+  const sentAt = new Map();
+  const latencies = [];
+  let pending = 0;
+  let wake = null;
+  const reqs = [];
+  for (let i = 0; i < clients; i++) {
+    reqs.push(await sseClient(url, (change) => {
+      const t = sentAt.get(change.key);
+      if (t !== undefined) latencies.push(performance.now() - t);
+      if (--pending === 0) wake?.();
+    }));
+  }
+  for (let i = 0; i < events; i++) {
+    const id = `fan/${i}`;
+    pending += clients;
+    const done = new Promise((resolve) => (wake = resolve));
+    sentAt.set(id, performance.now());
+    await post(url, id);
+    await done;
+  }
+  for (const r of reqs) r.destroy();
+  latencies.sort((a, b) => a - b);
+  const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
+  return { clients, events, deliveries: latencies.length, p50Ms: +q(0.5).toFixed(2), p99Ms: +q(0.99).toFixed(2), maxMs: +latencies.at(-1).toFixed(2) };
+}
+
+const dir = mkdtempSync(join(tmpdir(), "dgent-serve-bench-"));
+const results = { date: new Date().toISOString(), node: process.version, seconds: SECONDS, datumBytes: 1024, runs: [], ratios: [] };
+const KINDS = ["raw", "dgent", "dgent-changes"];
+try {
+  // All three servers up at once; each case runs raw, dgent, dgent with the change log, raw again
+  // back to back, and the ratio is against the mean of the two raw runs around it, so load on the
+  // machine drifting during the benchmark weighs on both sides alike.
+  const servers = {};
+  for (const kind of KINDS) {
+    servers[kind] = await start(kind, dir);
+    const idle = await ask(servers[kind].child);
+    results[`${kind}IdleMemory`] = { rssMiB: +(idle.rss / 2 ** 20).toFixed(1), heapUsedMiB: +(idle.heapUsed / 2 ** 20).toFixed(1) };
+    for (let i = 0; i < PRELOAD; i++) await post(servers[kind].url, `pre/${i}`);
+  }
+  for (const connections of [1, 64]) {
+    for (const op of ["get", "put"]) {
+      const order = op === "get" ? ["raw", "dgent", "raw"] : ["raw", "dgent", "dgent-changes", "raw"];
+      const got = [];
+      for (const [i, kind] of order.entries()) {
+        const r = await cannon(servers[kind].url, op, connections, `${op}-${connections}-${i}`);
+        got.push({ server: kind, op, connections, ...r });
+        console.error(`${kind.padEnd(14)} ${op} x${String(connections).padEnd(3)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms`);
+      }
+      results.runs.push(...got);
+      const raw = got.filter((r) => r.server === "raw").reduce((sum, r) => sum + r.rps, 0) / 2;
+      for (const r of got) if (r.server !== "raw") results.ratios.push({ server: r.server, op, connections, ratio: +(r.rps / raw).toFixed(3) });
+    }
+  }
+  results.sseFanOut = await fanOut(servers["dgent-changes"].url);
+  console.error(`sse fan-out: ${JSON.stringify(results.sseFanOut)}`);
+  for (const kind of KINDS) servers[kind].child.kill();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const out = new URL("./results/", import.meta.url).pathname;
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, "serve.json"), `${JSON.stringify(results, null, 2)}\n`);
+const md = [
+  "# dgent serve vs a raw Fastify + better-sqlite3 route",
+  "",
+  `${results.date}, Node ${results.node}, ${SECONDS} s per run, 1 KiB datums as JSON (base64 content); autocannon keep-alive connections. Command: \`npm run build && node benchmarks/serve.mjs --seconds ${SECONDS}\`.`,
+  "`dgent` serves without a change stream (`changeLog: false`); `dgent-changes` with the change log in SQLite (what `dgent serve` runs).",
+  "",
+  "Each case ran raw, dgent (, dgent-changes), raw back to back; ratios are against the mean of the two raw runs.",
+  "",
+  "| server | op | connections | req/s | p50 ms | p99 ms | vs raw |",
+  "|---|---|---|---|---|---|---|",
+  ...results.runs.map((r) => {
+    const ratio = r.server === "raw" ? "—" : String(results.ratios.find((x) => x.server === r.server && x.op === r.op && x.connections === r.connections)?.ratio);
+    return `| ${r.server} | ${r.op} | ${r.connections} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${ratio} |`;
+  }),
+  "",
+  `SSE fan-out: ${results.sseFanOut.clients} clients × ${results.sseFanOut.events} puts: delivery p50 ${results.sseFanOut.p50Ms} ms, p99 ${results.sseFanOut.p99Ms} ms, max ${results.sseFanOut.maxMs} ms (from sending the put to each client's event).`,
+  "",
+  `Idle memory after start: dgent ${results.dgentIdleMemory.rssMiB} MiB RSS (${results.dgentIdleMemory.heapUsedMiB} MiB heap), with change log ${results["dgent-changesIdleMemory"].rssMiB} MiB RSS; raw route ${results.rawIdleMemory.rssMiB} MiB RSS.`,
+  "",
+];
+writeFileSync(join(out, "serve.md"), md.join("\n"));
+console.log(md.join("\n"));

@@ -1,0 +1,44 @@
+/**
+ * What every command module shares: the process's streams and environment (`Io`), a command's
+ * shape (`Command`) and what it runs with (`Context`), and the output and usage-error helpers.
+ */
+import type { ParseArgsConfig } from "node:util";
+import { dgentError } from "../core/errors.js";
+import type { Store } from "../core/store.js";
+import { safe, safeJson, safeLines } from "./terminal.js";
+
+export interface Io {
+  stdout(chunk: string | Uint8Array): unknown;
+  stderr(chunk: string): unknown;
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+export interface Command {
+  summary: string;
+  usage: string;
+  options: ParseArgsConfig["options"];
+  run(ctx: Context): Promise<number>;
+}
+
+export interface Context {
+  positionals: string[];
+  values: Record<string, string | boolean | string[] | undefined>;
+  io: Io;
+  json: boolean;
+  store(): Promise<Store>;
+}
+
+/** Human-readable output: control and bidi characters shown escaped (`cli/terminal.ts`). */
+export const print = (io: Io, text: string) => io.stdout(`${safeLines(text)}\n`);
+
+/** JSON output: the exact values, with no raw control or bidi character in the text. */
+export const printJson = (io: Io, value: unknown, indent?: number) => io.stdout(`${safeJson(value, indent)}\n`);
+
+/** A value quoted for a message: JSON string syntax, then made safe for a terminal. */
+export const quoted = (value: string) => safe(JSON.stringify(value));
+
+export function usage(message: string): Error {
+  return dgentError("DGENT_USAGE", message, { unit: "cli" });
+}
+

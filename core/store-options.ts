@@ -1,0 +1,28 @@
+import type { Adapter } from "./protocol.js";
+import type { AnyPluginUse } from "./registry.js";
+import type { UpgraderPolicy } from "./upgrader.js";
+
+/** What `createStore` takes. */
+export interface StoreOptions {
+  /**
+   * One or more tiers, in any order: the store orders them by rank, most durable first (tiers of
+   * equal rank keep the order given). Writes land on the most durable unless `landing` says.
+   */
+  tiers: readonly Adapter[];
+  /** Applied in the order given, except that a plugin's `dependsOn` apply before it. */
+  plugins?: readonly AnyPluginUse[];
+  /** Names this store in reports and to plugins (tiers carry their own namespace option). */
+  namespace?: string;
+  /** Longest causal chain returned before `DGENT_CAUSAL_DEPTH` (default 10 000). */
+  maxChainDepth?: number;
+  /** The tier writes land on while it is up (default: the most durable). */
+  landing?: string;
+  /** When data moves up the lattice by itself (size, age); `false` turns the loop off. */
+  upgrader?: UpgraderPolicy | false;
+  /** A file where deletes made while a tier is down are journaled until it returns. */
+  journalPath?: string;
+  /** Re-probe backoff of a failed tier, in ms. */
+  probeBackoffMs?: { min?: number; max?: number };
+  /** Who this store is in reflogs (default `<hostname>:<pid>`). */
+  actor?: string;
+}

@@ -1,0 +1,142 @@
+import fc from "fast-check";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { memoryAdapter } from "../../adapters/memory/index.js";
+import { sqliteAdapter } from "../../adapters/sqlite/index.js";
+import { createStore, type Store } from "../../compose/index.js";
+import { reactive } from "../../plugins/reactive/index.js";
+import { eventStream, type StoredEvent } from "./index.js";
+
+type Event = { type: "add"; n: number } | { type: "note"; text: string };
+interface State {
+  total: number;
+  notes: string[];
+}
+const initial: State = { total: 0, notes: [] };
+const reducer = (s: State, e: Event): State => (e.type === "add" ? { ...s, total: s.total + e.n } : { ...s, notes: [...s.notes, e.text] });
+const fold = (events: readonly Event[]) => events.reduce(reducer, initial);
+
+const eventArb: fc.Arbitrary<Event> = fc.oneof(
+  fc.record({ type: fc.constant("add" as const), n: fc.integer({ min: -100, max: 100 }) }),
+  fc.record({ type: fc.constant("note" as const), text: fc.string({ maxLength: 8 }) }),
+);
+
+const dir = mkdtempSync(join(tmpdir(), "dgent-events-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const tiers: Array<[string, () => Store]> = [
+  ["memory", () => createStore({ tiers: [memoryAdapter()] })],
+  ["sqlite", () => createStore({ tiers: [sqliteAdapter({ path: join(dir, `e-${Math.random().toString(36).slice(2)}.db`) })] })],
+];
+
+describe.each(tiers)("event streams on %s", (_tier, open) => {
+  it("fold(snapshot + tail) = fold(all) at every point, and time travel by seq, event id and time matches a reference fold", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(eventArb, { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 7 }), fc.array(fc.nat(), { minLength: 1, maxLength: 5 }), async (events, every, picks) => {
+        const store = open();
+        const stream = eventStream(store, { name: "s", reducer, initial, snapshotEvery: every });
+        // Times: non-decreasing, with ties, as a stream's are.
+        const times = events.map((_, i) => 1_000 + Math.floor(i / 2) * 10);
+        for (const [i, e] of events.entries()) expect(await stream.append(e, { at: times[i] as number })).toBe(i + 1);
+        expect(await stream.version()).toBe(events.length);
+        expect(await stream.state()).toEqual(fold(events));
+        for (const pick of picks) {
+          const seq = pick % (events.length + 1);
+          expect(await stream.stateAt({ seq })).toEqual(fold(events.slice(0, seq)));
+          expect(await stream.foldAll(seq)).toEqual(fold(events.slice(0, seq)));
+          if (seq > 0) expect(await stream.stateAt({ eventId: stream.eventId(seq) })).toEqual(fold(events.slice(0, seq)));
+          const t = 995 + (pick % (events.length * 6 + 10));
+          expect(await stream.stateAt({ time: t })).toEqual(fold(events.filter((_, i) => (times[i] as number) <= t)));
+        }
+        const replayed: StoredEvent<Event>[] = [];
+        for await (const e of stream.replay({ from: 2 })) replayed.push(e);
+        expect(replayed.map((e) => e.event)).toEqual(events.slice(1));
+        expect(replayed.map((e) => e.seq)).toEqual(events.slice(1).map((_, i) => i + 2));
+        await store.close();
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it("rebuilding a state folds at most snapshotEvery events, however long the stream", async () => {
+    const store = open();
+    let calls = 0;
+    const counting = (s: State, e: Event) => {
+      calls++;
+      return reducer(s, e);
+    };
+    const stream = eventStream(store, { name: "long", reducer: counting, initial, snapshotEvery: 50 });
+    await stream.append(Array.from({ length: 1_030 }, (_, i): Event => ({ type: "add", n: i })));
+    calls = 0;
+    const state = await stream.state();
+    expect(state.total).toBe((1_029 * 1_030) / 2);
+    expect(calls).toBe(30); // the snapshot at 1000 plus the 30 events after it
+    calls = 0;
+    expect((await stream.stateAt({ seq: 499 })).total).toBe((498 * 499) / 2);
+    expect(calls).toBe(49);
+    await store.close();
+  });
+
+  it("optimistic appends: an expected version that moved is DGENT_REF_CONFLICT and appends nothing; racing appenders all land, in some order", async () => {
+    const store = open();
+    const stream = eventStream(store, { name: "race", reducer, initial });
+    await stream.append({ type: "add", n: 1 });
+    await expect(stream.append({ type: "add", n: 2 }, { expectedVersion: 0 })).rejects.toMatchObject({ code: "DGENT_REF_CONFLICT" });
+    expect(await stream.version()).toBe(1);
+    // Two writers expecting version 1: exactly one wins.
+    const results = await Promise.allSettled([stream.append({ type: "note", text: "a" }, { expectedVersion: 1 }), stream.append({ type: "note", text: "b" }, { expectedVersion: 1 })]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    // Without an expectation, every one of many concurrent appends lands exactly once.
+    await Promise.all(Array.from({ length: 20 }, (_, i) => stream.append({ type: "add", n: 10 + i })));
+    expect(await stream.version()).toBe(22);
+    const state = await stream.state();
+    expect(state.total).toBe(1 + Array.from({ length: 20 }, (_, i) => 10 + i).reduce((a, b) => a + b, 0));
+    const chain = await store.causalChain(stream.eventId(22));
+    expect(chain.map((d) => d.id)).toEqual(Array.from({ length: 22 }, (_, i) => stream.eventId(i + 1)));
+    await store.close();
+  });
+
+  it("bad options are coded errors", async () => {
+    const store = open();
+    expect(() => eventStream(store, { name: "a/b", reducer, initial })).toThrow(expect.objectContaining({ code: "DGENT_INVALID_OPTIONS" }));
+    expect(() => eventStream(store, { name: "x", reducer, initial, snapshotEvery: 0 })).toThrow(expect.objectContaining({ code: "DGENT_INVALID_OPTIONS" }));
+    const stream = eventStream(store, { name: "x", reducer, initial });
+    await expect(stream.stateAt({ seq: 5 })).rejects.toMatchObject({ code: "DGENT_INVALID_OPTIONS" });
+    await expect(stream.stateAt({ eventId: "nope" })).rejects.toMatchObject({ code: "DGENT_INVALID_OPTIONS" });
+    await expect(stream.append((() => 1) as unknown as Event)).rejects.toMatchObject({ code: "DGENT_INVALID_CONTENT" });
+    expect(await stream.version()).toBe(0);
+    await store.close();
+  });
+});
+
+describe("subscriptions", () => {
+  it("a subscriber sees every new event once, in order, also from another stream object on the same store, and catches up from a position", async () => {
+    const store = createStore({ tiers: [memoryAdapter()], plugins: [reactive] });
+    const writer = eventStream(store, { name: "feed", reducer, initial });
+    const reader = eventStream(store, { name: "feed", reducer, initial });
+    await writer.append([{ type: "add", n: 1 }, { type: "add", n: 2 }]);
+    const seen: number[] = [];
+    let done!: () => void;
+    const all = new Promise<void>((resolve) => (done = resolve));
+    const stop = await reader.subscribe((e) => {
+      seen.push(e.seq);
+      if (e.seq === 6) done();
+    }, { from: 2 });
+    await Promise.all([writer.append({ type: "add", n: 3 }), writer.append({ type: "add", n: 4 })]);
+    await writer.append([{ type: "note", text: "x" }, { type: "note", text: "y" }]);
+    await all;
+    stop();
+    expect(seen).toEqual([2, 3, 4, 5, 6]);
+    await writer.append({ type: "add", n: 5 });
+    expect(seen).toEqual([2, 3, 4, 5, 6]);
+    await store.close();
+  });
+
+  it("without a change stream the store says which plugin is missing", async () => {
+    const store = createStore({ tiers: [memoryAdapter()] });
+    await expect(eventStream(store, { name: "f", reducer, initial }).subscribe(() => undefined)).rejects.toMatchObject({ code: "DGENT_UNKNOWN_PLUGIN" });
+    await store.close();
+  });
+});

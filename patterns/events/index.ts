@@ -1,0 +1,311 @@
+/**
+ * An event stream (seed 001, type VI): events appended in order, folded by a pure reducer into
+ * the current state, replayed from any point, read as of any event or time (time travel), with
+ * snapshots every N events so rebuilding a state never folds more than about N events, optimistic
+ * appends against an expected version, and a subscription to new events.
+ *
+ * Layout in the store (namespace-local, all under `<prefix>`, default `stream/<name>/`):
+ * - event n (1, 2, 3, …): datum `e/<n, 12 digits>`, causal parent the event before it, metadata
+ *   `{ stream, seq, dgent.codec }` and the event's `type` when it has one;
+ * - the head: ref `<prefix>head` → the last event; **its version is the stream's version** (the
+ *   number of events), because every append moves it exactly once, by compare-and-set;
+ * - snapshot at n (every `snapshotEvery` events): datum `s/<n, 12 digits>` holding the state.
+ * An append is one transaction (event + head move), so a crash leaves the event and the head
+ * together or neither; a snapshot is written after its append and may be missing after a crash,
+ * which only costs the next rebuild an older snapshot.
+ */
+import type { Datum } from "../../core/datum.js";
+import { dgentError, isDgentError } from "../../core/errors.js";
+import type { Store } from "../../core/store.js";
+import { CODEC_KEY, decodeWith, encodeWith, jsonCodec, type Codec } from "../codec/index.js";
+
+export interface EventStreamOptions<E, S> {
+  /** The stream's name (used in ids and ref names). */
+  readonly name: string;
+  /** A pure function: the state after `event`. Called again on every rebuild. */
+  readonly reducer: (state: S, event: E) => S;
+  /** The state before the first event. */
+  readonly initial: S;
+  /** A snapshot every this many events (default 1000; `Infinity` for none). */
+  readonly snapshotEvery?: number;
+  /** How events are stored (default JSON). */
+  readonly eventCodec?: Codec<E>;
+  /** How snapshots are stored (default JSON). */
+  readonly stateCodec?: Codec<S>;
+  /** Where the stream lives (default `stream/<name>/`). */
+  readonly prefix?: string;
+}
+
+/** An event as read back: its position, time and id with the decoded value. */
+export interface StoredEvent<E> {
+  readonly seq: number;
+  readonly at: number;
+  readonly id: string;
+  readonly event: E;
+}
+
+/** Where to read a state: after event `seq`, after the event with id `eventId`, or as of a time. */
+export type AsOf = { readonly seq: number } | { readonly eventId: string } | { readonly time: number };
+
+export interface AppendOptions {
+  /** The stream version (number of events) the append expects; a different one is `DGENT_REF_CONFLICT`. */
+  readonly expectedVersion?: number;
+  /** The event's time (default now; never before the previous event's). */
+  readonly at?: number;
+}
+
+const DIGITS = 12;
+const pad = (n: number) => String(n).padStart(DIGITS, "0");
+/** Tries of one append while other writers keep winning. */
+const MAX_ATTEMPTS = 64;
+/** Events read per round trip while folding or replaying. */
+const BATCH = 1000;
+
+function invalid(message: string, details: Record<string, unknown> = {}): never {
+  throw dgentError("DGENT_INVALID_OPTIONS", `event stream: ${message}`, { details });
+}
+
+export class EventStream<E, S> {
+  readonly name: string;
+  readonly prefix: string;
+  readonly #store: Store;
+  readonly #reducer: (state: S, event: E) => S;
+  readonly #initial: S;
+  readonly #every: number;
+  readonly #events: Codec<E>;
+  readonly #states: Codec<S>;
+
+  constructor(store: Store, options: EventStreamOptions<E, S>) {
+    if (typeof options?.name !== "string" || options.name.length === 0 || /[/\u0000-\u001f]/.test(options.name)) {
+      invalid("name must be a non-empty string without '/' or control characters", { name: options?.name });
+    }
+    if (typeof options.reducer !== "function") invalid("reducer must be a function");
+    const every = options.snapshotEvery ?? 1000;
+    if (every !== Infinity && (!Number.isInteger(every) || every < 1)) invalid(`snapshotEvery must be a positive integer or Infinity, got ${String(every)}`);
+    this.#store = store;
+    this.name = options.name;
+    this.prefix = options.prefix ?? `stream/${options.name}/`;
+    this.#reducer = options.reducer;
+    this.#initial = options.initial;
+    this.#every = every;
+    this.#events = options.eventCodec ?? jsonCodec<E>();
+    this.#states = options.stateCodec ?? jsonCodec<S>();
+  }
+
+  get #head(): string {
+    return `${this.prefix}head`;
+  }
+
+  eventId(seq: number): string {
+    return `${this.prefix}e/${pad(seq)}`;
+  }
+
+  #snapshotId(seq: number): string {
+    return `${this.prefix}s/${pad(seq)}`;
+  }
+
+  /** The stream's version: how many events it holds. */
+  async version(): Promise<number> {
+    return (await this.#store.refs.get(this.#head))?.version ?? 0;
+  }
+
+  /**
+   * Appends events in order, each in its own transaction with the head move; with
+   * `expectedVersion`, the first append must find the stream at that version (else
+   * `DGENT_REF_CONFLICT` and nothing is appended). Returns the version after the last one.
+   */
+  async append(events: E | readonly E[], options: AppendOptions = {}): Promise<number> {
+    const list = Array.isArray(events) ? (events as readonly E[]) : [events as E];
+    let version = 0;
+    for (const [i, event] of list.entries()) {
+      // Only the first append is held to the expected version; the rest follow it.
+      const expected = i === 0 ? options.expectedVersion : version;
+      version = await this.#appendOne(event, expected, options.at);
+    }
+    return list.length === 0 ? this.version() : version;
+  }
+
+  /**
+   * The last event this object appended or read as the head: the next append tries with it
+   * directly (one transaction, no reads); a conflict means someone else appended, and the head is
+   * read again. `undefined`: not known yet.
+   */
+  #last: { readonly seq: number; readonly id: string; readonly at: number } | null | undefined = undefined;
+
+  async #readLast(): Promise<{ readonly seq: number; readonly id: string; readonly at: number } | null> {
+    const head = await this.#store.refs.get(this.#head);
+    if (head === null) return (this.#last = null);
+    const previous = await this.#store.get(head.target);
+    return (this.#last = { seq: head.version, id: head.target, at: previous?.createdAt ?? 0 });
+  }
+
+  /** One event: put it and move the head in one transaction, expecting the head it follows; retried while others append, unless a version is expected. */
+  async #appendOne(event: E, expectedVersion: number | undefined, at: number | undefined): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      let last = this.#last === undefined || attempt > 1 ? await this.#readLast() : this.#last;
+      if (expectedVersion !== undefined && (last?.seq ?? 0) !== expectedVersion && attempt === 1 && this.#last !== undefined) {
+        last = await this.#readLast(); // the cached head may be stale: decide on the stored one
+      }
+      const current = last?.seq ?? 0;
+      if (expectedVersion !== undefined && current !== expectedVersion) {
+        throw dgentError("DGENT_REF_CONFLICT", `event stream ${this.name}: expected version ${expectedVersion}, the stream is at ${current}`, {
+          details: { name: this.#head, expected: { version: expectedVersion }, actual: current },
+        });
+      }
+      const seq = current + 1;
+      const id = this.eventId(seq);
+      const tagged = event as unknown as { type?: unknown } | null;
+      const type = tagged !== null && typeof tagged === "object" && typeof tagged.type === "string" ? tagged.type : undefined;
+      const datum: Datum = {
+        id,
+        content: encodeWith(event, this.#events, id),
+        // Times never go backwards within a stream, so "as of a time" is a position in it.
+        createdAt: Math.max(at ?? Date.now(), last?.at ?? 0),
+        causalParent: last?.id ?? null,
+        metadata: { stream: this.name, seq: String(seq), [CODEC_KEY]: this.#events.name, ...(type === undefined ? {} : { type }) },
+      };
+      try {
+        await this.#store.transaction([
+          { op: "put", datum },
+          { op: "setRef", name: this.#head, target: id, expect: last === null ? { absent: true } : { version: last.seq } },
+        ]);
+      } catch (error) {
+        // Another appender took this position first (its event under this id, or its head move).
+        this.#last = undefined;
+        const lost = isDgentError(error, "DGENT_REF_CONFLICT") || isDgentError(error, "DGENT_CONFLICT");
+        if (!lost) throw error;
+        if (expectedVersion !== undefined || attempt >= MAX_ATTEMPTS) {
+          throw dgentError("DGENT_REF_CONFLICT", `event stream ${this.name}: another append took version ${seq} first${expectedVersion === undefined ? ` (${attempt} attempts)` : ""}`, {
+            cause: error,
+            details: { name: this.#head, expected: { version: current }, attempts: attempt },
+          });
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 2 ** attempt)));
+        continue;
+      }
+      this.#last = { seq, id, at: datum.createdAt };
+      if (seq % this.#every === 0) await this.#snapshot(seq);
+      return seq;
+    }
+  }
+
+  /** Writes the snapshot at `seq` (the state after event `seq`). */
+  async #snapshot(seq: number): Promise<void> {
+    const state = await this.stateAt({ seq });
+    const id = this.#snapshotId(seq);
+    try {
+      await this.#store.put({ id, content: encodeWith(state, this.#states, id), createdAt: Date.now(), causalParent: this.eventId(seq), metadata: { stream: this.name, snapshotOf: String(seq), [CODEC_KEY]: this.#states.name } });
+    } catch (error) {
+      // Another writer made the same snapshot first: the state at a seq is the same for everyone.
+      if (!isDgentError(error, "DGENT_CONFLICT")) throw error;
+    }
+  }
+
+  /** The events `from` (default 1) `to` (default the last), in order. */
+  async *replay(options: { from?: number; to?: number } = {}): AsyncGenerator<StoredEvent<E>, void, undefined> {
+    const from = Math.max(1, options.from ?? 1);
+    const to = options.to ?? (await this.version());
+    for (let start = from; start <= to; start += BATCH) {
+      const seqs = Array.from({ length: Math.min(BATCH, to - start + 1) }, (_, i) => start + i);
+      const datums = await this.#store.getMany(seqs.map((s) => this.eventId(s)));
+      for (const [i, d] of datums.entries()) {
+        if (d === null) {
+          throw dgentError("DGENT_BACKEND_ERROR", `event stream ${this.name}: event ${seqs[i]} is missing`, { details: { stream: this.name, seq: seqs[i] } });
+        }
+        yield { seq: seqs[i] as number, at: d.createdAt, id: d.id, event: decodeWith(d, this.#events) };
+      }
+    }
+  }
+
+  /** The current state. */
+  async state(): Promise<S> {
+    return this.stateAt({ seq: await this.version() });
+  }
+
+  /**
+   * The state as of an event (`{ seq }` or `{ eventId }`) or a time (`{ time }`: after the last
+   * event at or before it): the newest snapshot at or before that point, plus the events after it.
+   */
+  async stateAt(asOf: AsOf): Promise<S> {
+    const seq = await this.#seqOf(asOf);
+    let state = this.#initial;
+    let from = 1;
+    if (this.#every !== Infinity) {
+      for (let n = Math.floor(seq / this.#every) * this.#every; n > 0; n -= this.#every) {
+        const snap = await this.#store.get(this.#snapshotId(n));
+        if (snap === null) continue; // not written (a crash after its append): an older one will do
+        state = decodeWith(snap, this.#states);
+        from = n + 1;
+        break;
+      }
+    }
+    for await (const e of this.replay({ from, to: seq })) state = this.#reducer(state, e.event);
+    return state;
+  }
+
+  /** The folded state of every event, without snapshots (the reference the snapshots must agree with). */
+  async foldAll(to?: number): Promise<S> {
+    let state = this.#initial;
+    for await (const e of this.replay(to === undefined ? {} : { to })) state = this.#reducer(state, e.event);
+    return state;
+  }
+
+  async #seqOf(asOf: AsOf): Promise<number> {
+    if (asOf === null || typeof asOf !== "object") invalid("asOf must be { seq }, { eventId } or { time }");
+    if ("seq" in asOf) {
+      const version = await this.version();
+      if (!Number.isInteger(asOf.seq) || asOf.seq < 0 || asOf.seq > version) invalid(`seq must be an integer from 0 to ${version}, got ${String(asOf.seq)}`, { seq: asOf.seq });
+      return asOf.seq;
+    }
+    if ("eventId" in asOf) {
+      const d = await this.#store.get(asOf.eventId);
+      if (d === null || d.metadata.stream !== this.name || d.metadata.seq === undefined) invalid(`no event ${JSON.stringify(asOf.eventId)} in stream ${this.name}`, { eventId: asOf.eventId });
+      return Number(d.metadata.seq);
+    }
+    if ("time" in asOf) {
+      if (typeof asOf.time !== "number" || Number.isNaN(asOf.time)) invalid(`time must be epoch milliseconds, got ${String(asOf.time)}`);
+      const page = await this.#store.query({ prefix: `${this.prefix}e/`, before: asOf.time + 1, order: "newest", limit: 1, select: "meta" });
+      const last = page.items[0];
+      return last === undefined ? 0 : Number(last.metadata.seq);
+    }
+    return invalid("asOf must be { seq }, { eventId } or { time }");
+  }
+
+  /**
+   * Calls `listener` with each event appended from now on (or from `from`), in order, once each,
+   * also for appends made by other processes when the store's change stream reports them. Needs
+   * the store's change stream (`dgent/plugins/reactive`); resolves to the unsubscribe.
+   */
+  async subscribe(listener: (event: StoredEvent<E>) => void | Promise<void>, options: { from?: number } = {}): Promise<() => void> {
+    let delivered = options.from === undefined ? await this.version() : options.from - 1;
+    let running: Promise<void> = Promise.resolve();
+    let stopped = false;
+    const catchUp = () => {
+      running = running.then(async () => {
+        if (stopped) return;
+        for await (const e of this.replay({ from: delivered + 1 })) {
+          if (stopped) return;
+          await listener(e);
+          delivered = e.seq;
+        }
+      });
+      return running;
+    };
+    const prefix = `${this.prefix}e/`;
+    const unsubscribe = await this.#store.subscribe((change: never) => {
+      const id = (change as { id?: unknown }).id;
+      if (typeof id === "string" && id.startsWith(prefix)) return catchUp();
+      return undefined;
+    });
+    await catchUp(); // events appended between `from` and the subscription
+    return () => {
+      stopped = true;
+      unsubscribe();
+    };
+  }
+}
+
+/** An event stream on a store (see `EventStream`). */
+export function eventStream<E, S>(store: Store, options: EventStreamOptions<E, S>): EventStream<E, S> {
+  return new EventStream(store, options);
+}
