@@ -85,8 +85,10 @@ export function openDatabase(config: SqliteConfig): OpenedDatabase {
   }
   try {
     inspect(db, config.path); // refuse foreign or newer files before WAL writes to them
-    // Needs a brief exclusive lock on a fresh file; the busy timeout covers racing openers.
-    if (!config.inMemory) db.pragma(PRAGMA.journalWal);
+    // Needs a brief exclusive lock on a fresh file. Racing openers that both hold a shared
+    // lock get SQLITE_BUSY at once (SQLite does not call the busy handler where waiting would
+    // deadlock), so this step retries until the busy timeout runs out.
+    if (!config.inMemory) whileBusy(config.busyTimeoutMs, () => db.pragma(PRAGMA.journalWal));
     db.pragma(PRAGMA.synchronous(config.synchronous));
     // Reads of the file through a memory map: the B-tree pages of a get come from the page
     // cache without a read call each (a large file gains most). 0 keeps read calls.
@@ -96,6 +98,25 @@ export function openDatabase(config: SqliteConfig): OpenedDatabase {
   } catch (error) {
     db.close();
     throw driverError(error, "open", config);
+  }
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Runs `step`, and again after a short synchronous pause each time it fails with SQLITE_BUSY,
+ * until it succeeds or `timeoutMs` has passed (then the last error is thrown).
+ */
+function whileBusy<T>(timeoutMs: number, step: () => T): T {
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+    try {
+      return step();
+    } catch (error) {
+      const code = (error as { code?: unknown })?.code;
+      if (typeof code !== "string" || !code.startsWith("SQLITE_BUSY") || Date.now() >= deadline) throw error;
+      Atomics.wait(pause, 0, 0, wait);
+    }
   }
 }
 
