@@ -83,6 +83,8 @@ function secret(separators: readonly string[] = RESERVED, maxTokens = 4): fc.Arb
 /** Secrets in free text end at white space and double quotes; raw query values at `&`. */
 const TEXT_SAFE = RESERVED.filter((c) => !/[\s"<>`]/.test(c));
 const QUERY_SAFE = RESERVED.filter((c) => c !== "&");
+/** A raw query value in free text ends at both. */
+const TEXT_QUERY_SAFE = TEXT_SAFE.filter((c) => c !== "&");
 
 const QUERY_PARAMS = ["password", "sslpassword", "token", "access_token", "sig", "X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential", "X-Goog-Signature", "api_key", "apiKey", "client_secret", "key"];
 const PEM_KINDS = ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "OPENSSH PRIVATE KEY", "DSA PRIVATE KEY"];
@@ -197,12 +199,13 @@ describe("redaction, fuzzed: the functions", () => {
         secret(),
         secret(TEXT_SAFE),
         secret(QUERY_SAFE),
+        secret(TEXT_QUERY_SAFE),
         fc.constantFrom(...QUERY_PARAMS),
         fc.constantFrom(...SCHEMES),
         fc.constantFrom(...PEM_KINDS),
         fc.constantFrom("\n", "\r\n", "\\n"),
         fc.boolean(),
-        (form, any, textSafe, querySafe, param, scheme, pemKind, eol, end) => {
+        (form, any, textOnly, querySafe, textQuerySafe, param, scheme, pemKind, eol, end) => {
           seen.add(form);
           const s = form === "query-raw" ? querySafe : any;
           const value = build(form, s, param, scheme, pemKind, eol, end);
@@ -213,6 +216,8 @@ describe("redaction, fuzzed: the functions", () => {
           if (form.startsWith("userinfo") || form.startsWith("query") || form === "fragment") outs.redactUrl = redactUrl(value);
           expectHidden(s, outs);
           // In running text a secret ends where the text's next word begins: the white-space-free one.
+          // A raw query value ends at "&" too: "password=a&b=c" holds the password "a".
+          const textSafe = form === "query-raw" ? textQuerySafe : textOnly;
           const inText = build(form, textSafe, param, scheme, pemKind, eol, end);
           expectHidden(textSafe, { sentence: redactText(`open failed at ${inText}: connection refused (retrying)`) });
           // Redacting twice changes nothing more.
