@@ -15,6 +15,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createStore, type Store } from "../../core/store.js";
 import { memoryAdapter } from "../../adapters/memory/index.js";
 import { sqliteAdapter } from "../../adapters/sqlite/index.js";
+import { recallPlugin } from "../../plugins/recall/index.js";
 import { DgentStore } from "./index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "dgent-lg-store-"));
@@ -130,9 +131,34 @@ describe.each(Object.keys(tiers))("DgentStore on %s", (tier) => {
     await (await store.store()).close();
   });
 
-  it("search with a semantic query says it needs the recall work (#17)", async () => {
+  it("search with a semantic query and no recall plugin on the store is DGENT_UNSUPPORTED naming the plugin", async () => {
     const store = new DgentStore({ store: make() });
-    await expect(store.search(["m"], { query: "something like this" })).rejects.toMatchObject({ code: "DGENT_UNSUPPORTED", message: expect.stringContaining("#17") });
+    await expect(store.search(["m"], { query: "something like this" })).rejects.toMatchObject({ code: "DGENT_UNSUPPORTED", message: expect.stringContaining("recall plugin") });
+    await (await store.store()).close();
+  });
+
+  it("semantic search through the recall plugin: nearest first with scores, in the namespace, with filters, offset and limit", async () => {
+    const store = new DgentStore({ store: createStore({ tiers: [tier === "memory" ? memoryAdapter() : sqliteAdapter({ path: join(dir, `${randomBytes(6).toString("hex")}.db`) })], plugins: [recallPlugin()] }) });
+    const foods = ["pizza with basil and tomato", "sushi rice and raw fish", "pasta with tomato sauce", "green salad with olive oil", "tomato soup"];
+    for (const [i, text] of foods.entries()) await store.put(["prefs", "food"], `f${i}`, { text, n: i });
+    await store.put(["other"], "x", { text: "tomato tomato tomato", n: 9 }); // outside the namespace searched
+    const hits = await store.search(["prefs"], { query: "tomato", limit: 10 });
+    expect(hits.map((h) => h.key)).not.toContain("x");
+    expect(new Set(hits.slice(0, 3).map((h) => h.key))).toEqual(new Set(["f0", "f2", "f4"]));
+    const scores = hits.map((h) => h.score as number);
+    expect(scores.every((x) => typeof x === "number")).toBe(true);
+    expect([...scores].sort((a, b) => b - a)).toEqual(scores); // best first
+    // An equality filter is applied during the search; a range is checked on the hits.
+    expect((await store.search(["prefs"], { query: "tomato", filter: { n: 2 } })).map((h) => h.key)).toEqual(["f2"]);
+    const ranged = await store.search(["prefs"], { query: "tomato", filter: { n: { $gte: 2 } }, limit: 10 });
+    expect(ranged.every((h) => (h.value.n as number) >= 2)).toBe(true);
+    expect(ranged.map((h) => h.key).slice(0, 2).sort()).toEqual(["f2", "f4"]);
+    // offset and limit page through the same order.
+    const all = hits.map((h) => h.key);
+    expect((await store.search(["prefs"], { query: "tomato", offset: 1, limit: 2 })).map((h) => h.key)).toEqual(all.slice(1, 3));
+    // A deleted item is not found again.
+    await store.delete(["prefs", "food"], "f4");
+    expect((await store.search(["prefs"], { query: "tomato", limit: 10 })).map((h) => h.key)).not.toContain("f4");
     await (await store.store()).close();
   });
 

@@ -134,10 +134,36 @@ function matches(condition: MatchCondition, namespace: readonly string[]): boole
   return path.every((label, i) => label === "*" || label === namespace[offset + i]);
 }
 
+/** The most hits the recall plugin returns for one search. */
+const MAX_RECALL_K = 1000;
+
+/** What semantic search uses of the recall plugin's handle (dgent/plugins/recall). */
+interface RecallSearch {
+  attach(store: Store): Promise<unknown>;
+  search(query: string, options: { k: number; filter: { prefix: string; where?: QueryOptions["where"] } }): Promise<ReadonlyArray<{ id: string; score: number }>>;
+}
+
+/** The store's recall plugin, attached; `DGENT_UNSUPPORTED` when the store has none. */
+async function recallOf(store: Store): Promise<RecallSearch> {
+  let handle: RecallSearch;
+  try {
+    handle = (await store.plugin("recall")) as RecallSearch;
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== "DGENT_UNKNOWN_PLUGIN") throw error;
+    throw dgentError(
+      "DGENT_UNSUPPORTED",
+      "semantic search (search with a `query`) needs the recall plugin on the store (`plugins: [recallPlugin()]` from dgent/plugins/recall, or `recall` in a config file); search with `filter` alone works without it",
+      { unit: INTEGRATION, details: { capability: "semantic search", plugin: "recall" } },
+    );
+  }
+  await handle.attach(store);
+  return handle;
+}
+
 /**
  * LangGraph's long-term memory on a dgent store: namespaces are id prefixes, `search` filters are
  * pushed down to the store's query (equality and `$in` as tag filters, the rest checked on the
- * page), pages are the store's pages. Semantic search (`query`) is not available yet.
+ * page), pages are the store's pages. Semantic search (`query`) goes through the store's recall plugin.
  */
 export class DgentStore extends lg.BaseStore {
   readonly prefix: string;
@@ -281,19 +307,13 @@ export class DgentStore extends lg.BaseStore {
   }
 
   async #search(store: Store, op: SearchOperation): Promise<SearchItem[]> {
-    if (op.query !== undefined && op.query !== null && op.query !== "") {
-      throw dgentError(
-        "DGENT_UNSUPPORTED",
-        "semantic search (search with a `query`) is not available on dgent yet: it needs the recall work of issue #17; search with `filter` instead",
-        { unit: INTEGRATION, details: { capability: "semantic search", issue: 17 } },
-      );
-    }
     const limit = op.limit ?? 10;
     const offset = op.offset ?? 0;
     if (limit <= 0) return [];
     const { where, rest, none } = plan(op.filter as Record<string, unknown> | undefined);
     if (none) return [];
     const base: QueryOptions = { prefix: this.#dir(op.namespacePrefix), ...(Object.keys(where).length > 0 ? { where } : {}) };
+    if (op.query !== undefined && op.query !== null && op.query !== "") return this.#semantic(store, op.query, base, rest, offset, limit);
     let cursor: string | null = null;
     if (rest.length === 0) {
       // Everything is pushed down: skip `offset` items reading ids only, then read one page.
@@ -325,6 +345,29 @@ export class DgentStore extends lg.BaseStore {
       }
     } while (cursor !== null);
     return out;
+  }
+
+  /**
+   * Semantic search through the store's recall plugin: the nearest items to `query`, best first,
+   * with the namespace prefix and pushed-down filters applied during the search and the rest
+   * checked on the hits (asking the index for more, up to its limit, until `offset + limit` pass).
+   */
+  async #semantic(store: Store, query: string, base: QueryOptions, rest: Plan["rest"], offset: number, limit: number): Promise<SearchItem[]> {
+    const recall = await recallOf(store);
+    const want = offset + limit;
+    const filter = { prefix: base.prefix as string, ...(base.where !== undefined ? { where: base.where } : {}) };
+    for (let k = Math.min(MAX_RECALL_K, rest.length === 0 ? want : want * 4); ; k = Math.min(MAX_RECALL_K, k * 4)) {
+      const hits = await recall.search(query, { k, filter });
+      const datums = await store.getMany(hits.map((h) => h.id));
+      const passed: SearchItem[] = [];
+      hits.forEach((hit, i) => {
+        const d = datums[i];
+        if (d === null || d === undefined) return; // deleted since the search
+        const item = this.#item(d);
+        if (restHolds(rest, item.value)) passed.push({ ...item, score: hit.score });
+      });
+      if (passed.length >= want || hits.length < k || k === MAX_RECALL_K) return passed.slice(offset, want);
+    }
   }
 
   async #listNamespaces(store: Store, op: ListNamespacesOperation): Promise<string[][]> {
