@@ -123,8 +123,11 @@ export async function createServer(source: StoreSource, options: ServerOptions):
     const found = entry === undefined ? null : await entry;
     if (found === null) throw dgentError("DGENT_NOT_FOUND", "namespace not found", { unit: "server" });
     await found.feed?.ready();
+    ready.set(namespace, found);
     return found;
   };
+  /** Namespaces resolved and ready: a request for one of them takes no await to find its store. */
+  const ready = new Map<string, Served>();
 
   const streams = new Set<() => void>();
   const ctx: RouteContext = {
@@ -214,7 +217,8 @@ export async function createServer(source: StoreSource, options: ServerOptions):
         if (spec.operationId === "deleteMany" && (request.body as { all?: unknown } | null)?.all === true) {
           authorize(request.dgentPrincipal ?? ANONYMOUS, (request.params as { ns: string }).ns, "admin");
         }
-        const target = await resolve((request.params as { ns: string }).ns);
+        const ns = (request.params as { ns: string }).ns;
+        const target = ready.get(ns) ?? (await resolve(ns));
         return spec.handler(target, request as never, reply, ctx);
       },
     });
