@@ -260,4 +260,4 @@ export function httpAdapter(options: HttpOptions): Adapter {
   return instantiateAdapter(http, options);
 }
 
-export { httpSearch, type RemoteHit, type RemoteSearch, type RemoteSearchOptions } from "./search.js";
+export { httpSearch, type HttpSearchOptions, type RemoteHit, type RemoteSearch, type RemoteSearchOptions } from "./search.js";

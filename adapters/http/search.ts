@@ -9,7 +9,6 @@ import { assertNamespace, DEFAULT_NAMESPACE } from "../../core/paths.js";
 import type { DatumHeader, QueryFilter } from "../../core/query.js";
 import { fromWireItem } from "../../server/wire.js";
 import { HttpClient } from "./client.js";
-import type { HttpOptions } from "./index.js";
 
 export interface RemoteSearchOptions {
   /** Results wanted, 1–1000 (default 10). */
@@ -38,7 +37,21 @@ export interface RemoteSearch {
   close(): void;
 }
 
-export function httpSearch(options: Pick<HttpOptions, "url" | "token" | "namespace" | "timeoutMs" | "ca">): RemoteSearch {
+/** As `httpAdapter`'s options of the same names. */
+export interface HttpSearchOptions {
+  /** The server's base URL, e.g. `http://127.0.0.1:7411`. */
+  readonly url: string;
+  /** A bearer token with the read right on the namespace. */
+  readonly token?: string;
+  /** The namespace on the server (default `"default"`). */
+  readonly namespace?: string;
+  /** Per request (default 30 000). */
+  readonly timeoutMs?: number;
+  /** PEM certificates to trust for `https`. */
+  readonly ca?: string | Buffer;
+}
+
+export function httpSearch(options: HttpSearchOptions): RemoteSearch {
   const namespace = options.namespace ?? DEFAULT_NAMESPACE;
   assertNamespace(namespace);
   const client = new HttpClient({ url: options.url, token: options.token, namespace, timeoutMs: options.timeoutMs ?? 30_000, ...(options.ca !== undefined ? { ca: options.ca } : {}) });
