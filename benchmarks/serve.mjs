@@ -89,13 +89,13 @@ async function post(url, id) {
   if (res.status !== 200) throw new Error(`put ${id}: ${res.status} ${await res.text()}`);
 }
 
-function cannon(url, op, connections, prefix) {
+function cannon(url, op, connections, prefix, seconds = SECONDS) {
   let n = 0;
   const requests = op === "get"
     ? [{ method: "GET", setupRequest: (r) => ({ ...r, path: `/v1/ns/bench/datums/pre%2F${n++ % PRELOAD}` }) }]
     : [{ method: "POST", headers: { "content-type": "application/json" }, setupRequest: (r) => ({ ...r, path: "/v1/ns/bench/datums", body: body(`${prefix}/${n++}`) }) }];
   return new Promise((resolve, reject) => {
-    autocannon({ url, connections, duration: SECONDS, requests }, (error, result) => {
+    autocannon({ url, connections, duration: seconds, requests }, (error, result) => {
       if (error) reject(error);
       else if (result.non2xx > 0 || result.errors > 0) reject(new Error(`${op}: ${result.non2xx} non-2xx, ${result.errors} errors`));
       else resolve({ rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, total: result.requests.total });
@@ -170,6 +170,7 @@ try {
       const order = op === "get" ? ["raw", "dgent", "raw"] : ["raw", "raw-bare", "dgent", "dgent-changes", "raw"];
       const got = [];
       for (const [i, kind] of order.entries()) {
+        await cannon(servers[kind].url, op, connections, `warm-${op}-${connections}-${i}`, 1); // not measured: JIT, caches
         const before = await ask(servers[kind].child, "cpu");
         const r = await cannon(servers[kind].url, op, connections, `${op}-${connections}-${i}`);
         const after = await ask(servers[kind].child, "cpu");
@@ -203,7 +204,7 @@ const md = [
   "`raw` does the SQLite work of dgent's SQLite tier (its schema, indexes, tag triggers, pragmas and INSERT; synchronous = NORMAL on both: no fsync per commit); `raw-bare` is the earlier baseline (one table, primary key only).",
   "`dgent` serves without a change stream (`changeLog: false`); `dgent-changes` with the change log in SQLite (what `dgent serve` runs).",
   "",
-  "Each case ran raw, (raw-bare,) dgent (, dgent-changes), raw back to back; ratios are against the mean of the two raw runs. `vs raw` compares req/s; `CPU vs raw` compares the server's CPU time per request (raw's ÷ this one's): the throughput ratio a server that has the CPU to itself would reach, and the figure that holds on a loaded machine.",
+  "Each case ran raw, (raw-bare,) dgent (, dgent-changes), raw back to back, each after 1 s of unmeasured warm-up; ratios are against the mean of the two raw runs. `vs raw` compares req/s; `CPU vs raw` compares the server's CPU time per request (raw's ÷ this one's): the throughput ratio a server that has the CPU to itself would reach, and the figure that holds on a loaded machine.",
   "",
   "| server | op | connections | req/s | p50 ms | p99 ms | CPU µs/req | vs raw | CPU vs raw |",
   "|---|---|---|---|---|---|---|---|---|",
