@@ -26,14 +26,27 @@ if (process.argv[2] === "--child") {
   const [kind, dir] = process.argv.slice(3);
   const Fastify = (await import("fastify")).default;
   let app;
-  if (kind === "raw") {
+  if (kind === "raw" || kind === "raw-bare") {
+    // raw: the same SQLite work as dgent's SQLite tier — its schema (the data table with its time
+    // and children indexes, the tags table its triggers keep for tag queries), its pragmas (WAL,
+    // synchronous = NORMAL: no fsync per commit on either side, mmap) and its INSERT. raw-bare:
+    // the earlier baseline, one table with a primary key only (less work than a store does).
     const Database = (await import("better-sqlite3")).default;
-    const db = new Database(join(dir, "raw.db"));
+    const db = new Database(join(dir, `${kind}.db`));
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");
-    db.exec("CREATE TABLE IF NOT EXISTS datums (id TEXT PRIMARY KEY, content BLOB NOT NULL, created_at INTEGER NOT NULL, causal_parent TEXT, metadata TEXT NOT NULL)");
-    const insert = db.prepare("INSERT OR IGNORE INTO datums VALUES (?, ?, ?, ?, ?)");
-    const select = db.prepare("SELECT id, content, created_at, causal_parent, metadata FROM datums WHERE id = ?");
+    let insert, select;
+    if (kind === "raw") {
+      const { MIGRATIONS } = await import("dgent/adapters/sqlite");
+      db.pragma(`mmap_size = ${2 ** 31}`);
+      for (const m of MIGRATIONS) db.exec(m.up);
+      insert = db.prepare("INSERT INTO data (id, content, created_at, causal_parent, metadata) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING");
+      select = db.prepare("SELECT id, content, created_at, causal_parent, metadata FROM data WHERE id = ?");
+    } else {
+      db.exec("CREATE TABLE IF NOT EXISTS datums (id TEXT PRIMARY KEY, content BLOB NOT NULL, created_at INTEGER NOT NULL, causal_parent TEXT, metadata TEXT NOT NULL)");
+      insert = db.prepare("INSERT OR IGNORE INTO datums VALUES (?, ?, ?, ?, ?)");
+      select = db.prepare("SELECT id, content, created_at, causal_parent, metadata FROM datums WHERE id = ?");
+    }
     app = Fastify({ routerOptions: { maxParamLength: 8192 } });
     app.post("/v1/ns/:ns/datums", async (req) => {
       const d = req.body;
@@ -58,6 +71,7 @@ if (process.argv[2] === "--child") {
   }
   process.on("message", (m) => {
     if (m === "memory") process.send({ memory: process.memoryUsage() });
+    if (m === "cpu") process.send({ cpu: process.cpuUsage() });
   });
   process.send({ port: app.server.address().port });
   await new Promise(() => undefined);
@@ -68,20 +82,20 @@ function start(kind, dir) {
   const child = fork(new URL(import.meta.url).pathname, ["--child", kind, dir], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   return new Promise((resolve) => child.once("message", (m) => resolve({ child, url: `http://127.0.0.1:${m.port}` })));
 }
-const ask = (child) => new Promise((resolve) => { child.once("message", (m) => resolve(m.memory)); child.send("memory"); });
+const ask = (child, what = "memory") => new Promise((resolve) => { child.once("message", (m) => resolve(m[what])); child.send(what); });
 
 async function post(url, id) {
   const res = await fetch(`${url}/v1/ns/bench/datums`, { method: "POST", headers: { "content-type": "application/json" }, body: body(id) });
   if (res.status !== 200) throw new Error(`put ${id}: ${res.status} ${await res.text()}`);
 }
 
-function cannon(url, op, connections, prefix) {
+function cannon(url, op, connections, prefix, seconds = SECONDS) {
   let n = 0;
   const requests = op === "get"
     ? [{ method: "GET", setupRequest: (r) => ({ ...r, path: `/v1/ns/bench/datums/pre%2F${n++ % PRELOAD}` }) }]
     : [{ method: "POST", headers: { "content-type": "application/json" }, setupRequest: (r) => ({ ...r, path: "/v1/ns/bench/datums", body: body(`${prefix}/${n++}`) }) }];
   return new Promise((resolve, reject) => {
-    autocannon({ url, connections, duration: SECONDS, requests }, (error, result) => {
+    autocannon({ url, connections, duration: seconds, requests }, (error, result) => {
       if (error) reject(error);
       else if (result.non2xx > 0 || result.errors > 0) reject(new Error(`${op}: ${result.non2xx} non-2xx, ${result.errors} errors`));
       else resolve({ rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, total: result.requests.total });
@@ -138,8 +152,8 @@ async function fanOut(url, clients = 100, events = 200) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), "dgent-serve-bench-"));
-const results = { date: new Date().toISOString(), node: process.version, seconds: SECONDS, datumBytes: 1024, runs: [], ratios: [] };
-const KINDS = ["raw", "dgent", "dgent-changes"];
+const results = { date: new Date().toISOString(), load: (await import("node:os")).loadavg().map((l) => l.toFixed(1)).join(", "), node: process.version, seconds: SECONDS, datumBytes: 1024, runs: [], ratios: [] };
+const KINDS = ["raw", "raw-bare", "dgent", "dgent-changes"];
 try {
   // All three servers up at once; each case runs raw, dgent, dgent with the change log, raw again
   // back to back, and the ratio is against the mean of the two raw runs around it, so load on the
@@ -153,16 +167,24 @@ try {
   }
   for (const connections of [1, 64]) {
     for (const op of ["get", "put"]) {
-      const order = op === "get" ? ["raw", "dgent", "raw"] : ["raw", "dgent", "dgent-changes", "raw"];
+      const order = op === "get" ? ["raw", "dgent", "raw"] : ["raw", "raw-bare", "dgent", "dgent-changes", "raw"];
       const got = [];
       for (const [i, kind] of order.entries()) {
+        await cannon(servers[kind].url, op, connections, `warm-${op}-${connections}-${i}`, 1); // not measured: JIT, caches
+        const before = await ask(servers[kind].child, "cpu");
         const r = await cannon(servers[kind].url, op, connections, `${op}-${connections}-${i}`);
-        got.push({ server: kind, op, connections, ...r });
-        console.error(`${kind.padEnd(14)} ${op} x${String(connections).padEnd(3)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms`);
+        const after = await ask(servers[kind].child, "cpu");
+        // The server's CPU time per request (user + system): what the work costs, whatever else
+        // the machine runs meanwhile (req/s on a shared, loaded machine is mostly the load).
+        const cpuUs = +((after.user + after.system - before.user - before.system) / r.total).toFixed(1);
+        got.push({ server: kind, op, connections, ...r, cpuUs });
+        console.error(`${kind.padEnd(14)} ${op} x${String(connections).padEnd(3)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  ${cpuUs} µs CPU/req`);
       }
       results.runs.push(...got);
-      const raw = got.filter((r) => r.server === "raw").reduce((sum, r) => sum + r.rps, 0) / 2;
-      for (const r of got) if (r.server !== "raw") results.ratios.push({ server: r.server, op, connections, ratio: +(r.rps / raw).toFixed(3) });
+      const raws = got.filter((r) => r.server === "raw");
+      const raw = raws.reduce((sum, r) => sum + r.rps, 0) / 2;
+      const rawCpu = raws.reduce((sum, r) => sum + r.cpuUs, 0) / 2;
+      for (const r of got) if (r.server !== "raw") results.ratios.push({ server: r.server, op, connections, ratio: +(r.rps / raw).toFixed(3), cpuRatio: +(rawCpu / r.cpuUs).toFixed(3) });
     }
   }
   results.sseFanOut = await fanOut(servers["dgent-changes"].url);
@@ -178,16 +200,17 @@ writeFileSync(join(out, "serve.json"), `${JSON.stringify(results, null, 2)}\n`);
 const md = [
   "# dgent serve vs a raw Fastify + better-sqlite3 route",
   "",
-  `${results.date}, Node ${results.node}, ${SECONDS} s per run, 1 KiB datums as JSON (base64 content); autocannon keep-alive connections. Command: \`npm run build && node benchmarks/serve.mjs --seconds ${SECONDS}\`.`,
+  `${results.date}, Node ${results.node}, ${SECONDS} s per run, 1 KiB datums as JSON (base64 content); autocannon keep-alive connections. Command: \`npm run build && node benchmarks/serve.mjs --seconds ${SECONDS}\`. Load average when it started: ${results.load}.`,
+  "`raw` does the SQLite work of dgent's SQLite tier (its schema, indexes, tag triggers, pragmas and INSERT; synchronous = NORMAL on both: no fsync per commit); `raw-bare` is the earlier baseline (one table, primary key only).",
   "`dgent` serves without a change stream (`changeLog: false`); `dgent-changes` with the change log in SQLite (what `dgent serve` runs).",
   "",
-  "Each case ran raw, dgent (, dgent-changes), raw back to back; ratios are against the mean of the two raw runs.",
+  "Each case ran raw, (raw-bare,) dgent (, dgent-changes), raw back to back, each after 1 s of unmeasured warm-up; ratios are against the mean of the two raw runs. `vs raw` compares req/s; `CPU vs raw` compares the server's CPU time per request (raw's ÷ this one's): the throughput ratio a server that has the CPU to itself would reach, and the figure that holds on a loaded machine.",
   "",
-  "| server | op | connections | req/s | p50 ms | p99 ms | vs raw |",
-  "|---|---|---|---|---|---|---|",
+  "| server | op | connections | req/s | p50 ms | p99 ms | CPU µs/req | vs raw | CPU vs raw |",
+  "|---|---|---|---|---|---|---|---|---|",
   ...results.runs.map((r) => {
-    const ratio = r.server === "raw" ? "—" : String(results.ratios.find((x) => x.server === r.server && x.op === r.op && x.connections === r.connections)?.ratio);
-    return `| ${r.server} | ${r.op} | ${r.connections} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${ratio} |`;
+    const x = r.server === "raw" ? null : results.ratios.find((y) => y.server === r.server && y.op === r.op && y.connections === r.connections);
+    return `| ${r.server} | ${r.op} | ${r.connections} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.cpuUs} | ${x ? x.ratio : "—"} | ${x ? x.cpuRatio : "—"} |`;
   }),
   "",
   `SSE fan-out: ${results.sseFanOut.clients} clients × ${results.sseFanOut.events} puts: delivery p50 ${results.sseFanOut.p50Ms} ms, p99 ${results.sseFanOut.p99Ms} ms, max ${results.sseFanOut.maxMs} ms (from sending the put to each client's event).`,

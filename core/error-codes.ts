@@ -250,6 +250,11 @@ export const ERROR_CODES = {
     retryable: false,
     summary: "An HTTP request body is larger than the server's body limit (HTTP 413); `details: { limit }`.",
   },
+  DGENT_REQUEST_TIMEOUT: {
+    kind: "unavailable",
+    retryable: true,
+    summary: "An HTTP client did not send its whole request (headers and body) within the server's request timeout (HTTP 408; the server then closes the connection); `details: { timeoutMs }`.",
+  },
   DGENT_BACKUP_CORRUPT: {
     kind: "backend",
     retryable: false,

@@ -76,7 +76,7 @@ describe("the OpenAPI document", () => {
   it("describes every route with an operationId, its parameters and coded error answers", () => {
     const ops = Object.values(doc.paths).flatMap((m) => Object.values(m).map((o) => o.operationId));
     expect(ops.sort()).toEqual(
-      ["causalChain", "changes", "children", "count", "delete", "deleteMany", "deleteRef", "get", "getMany", "getRef", "info", "list", "listRefs", "put", "putMany", "putRaw", "query", "reflog", "setRef", "transaction"].sort(),
+      ["causalChain", "changes", "children", "count", "delete", "deleteMany", "deleteRef", "get", "getMany", "getRef", "info", "list", "listRefs", "put", "putMany", "putRaw", "query", "reflog", "search", "setRef", "transaction"].sort(),
     );
     const get = doc.paths["/v1/ns/{ns}/datums/{id}"]?.get;
     expect(get?.parameters.map((p) => `${p.in}:${p.name}`)).toEqual(["path:ns", "path:id"]);
@@ -182,6 +182,17 @@ describe("refs and transactions", () => {
     expect(failed.status).toBe(409);
     expect((await call("get", { path: { id: "t/2" } })).status).toBe(404);
     expect((await call("get", { path: { id: "t/1" } })).status).toBe(200);
+  });
+});
+
+describe("search", () => {
+  it("is documented with its body and answer; a store without a search plugin answers 501 DGENT_UNSUPPORTED", async () => {
+    const op = doc.paths["/v1/ns/{ns}/search"]?.post as unknown as { requestBody: { content: Record<string, { schema: { required: string[] } }> }; responses: Record<string, unknown> };
+    expect(op.requestBody.content["application/json"]?.schema.required).toEqual(["query"]);
+    expect(op.responses["501"]).toBeDefined();
+    const r = await call("search", { body: { query: "anything", k: 3 } });
+    expect(r.status).toBe(501);
+    expect(r.body.error).toMatchObject({ code: "DGENT_UNSUPPORTED", details: { capability: "search", needs: ["recall", "fulltext"] } });
   });
 });
 

@@ -3,6 +3,8 @@
  * namespace for the protocol, refs, transactions and queries; an SSE change stream; bearer-token
  * access control; body, time and rate limits. See server/README.md.
  */
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { memoryAdapter } from "../adapters/memory/index.js";
 import { dgentError, isDgentError } from "../core/errors.js";
@@ -121,8 +123,11 @@ export async function createServer(source: StoreSource, options: ServerOptions):
     const found = entry === undefined ? null : await entry;
     if (found === null) throw dgentError("DGENT_NOT_FOUND", "namespace not found", { unit: "server" });
     await found.feed?.ready();
+    ready.set(namespace, found);
     return found;
   };
+  /** Namespaces resolved and ready: a request for one of them takes no await to find its store. */
+  const ready = new Map<string, Served>();
 
   const streams = new Set<() => void>();
   const ctx: RouteContext = {
@@ -133,10 +138,22 @@ export async function createServer(source: StoreSource, options: ServerOptions):
     },
   };
 
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  if (!Number.isInteger(requestTimeout) || requestTimeout < 1) {
+    throw dgentError("DGENT_INVALID_OPTIONS", `requestTimeoutMs must be a whole number of milliseconds ≥ 1, got ${String(options.requestTimeoutMs)}`, { unit: "server" });
+  }
+  // Node checks for requests past their timeout only every connectionsCheckingInterval (30 s by
+  // default), so a small timeout would act as 30 s: check four times per timeout instead (a
+  // request is then answered 408 between 1 and 1.25 timeouts after it began). And the timeout goes
+  // to Node's constructor too: Fastify assigns it after the server is built, when Node has already
+  // fixed headersTimeout at 60 s, and a request whose body stalls was then never timed out
+  // (Node 20; server/timeout.test.ts).
+  const checking = { requestTimeout, connectionsCheckingInterval: Math.max(10, Math.min(30_000, Math.floor(requestTimeout / 4))) };
   const app = Fastify({
-    ...(options.https ? { https: { key: options.https.key, cert: options.https.cert } } : {}),
+    ...(options.https ? { https: { key: options.https.key, cert: options.https.cert, ...checking } } : { http: checking }),
     bodyLimit: options.bodyLimit ?? 16 * 1024 * 1024,
-    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    requestTimeout,
+    clientErrorHandler: (error, socket) => clientError(error, socket, requestTimeout),
     onProtoPoisoning: "ignore",
     onConstructorPoisoning: "ignore",
     routerOptions: { maxParamLength: 8192 },
@@ -200,7 +217,8 @@ export async function createServer(source: StoreSource, options: ServerOptions):
         if (spec.operationId === "deleteMany" && (request.body as { all?: unknown } | null)?.all === true) {
           authorize(request.dgentPrincipal ?? ANONYMOUS, (request.params as { ns: string }).ns, "admin");
         }
-        const target = await resolve((request.params as { ns: string }).ns);
+        const ns = (request.params as { ns: string }).ns;
+        const target = ready.get(ns) ?? (await resolve(ns));
         return spec.handler(target, request as never, reply, ctx);
       },
     });
@@ -233,6 +251,31 @@ export async function createServer(source: StoreSource, options: ServerOptions):
       await ownLog?.close();
     },
   };
+}
+
+/**
+ * A request the HTTP parser refused before any route ran — too slow (Node's request timeout),
+ * headers too large, unparsable — answered with a coded body, then the connection is closed
+ * (as Fastify's default handler does, with its bodies).
+ */
+function clientError(error: Error & { code?: string }, socket: Socket, timeoutMs: number): void {
+  if (error.code === "ECONNRESET" || socket.destroyed) return;
+  const e =
+    error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? dgentError("DGENT_REQUEST_TIMEOUT", `the request was not received in full within ${timeoutMs} ms`, { unit: "server", details: { timeoutMs } })
+      : error.code === "HPE_HEADER_OVERFLOW"
+        ? dgentError("DGENT_PAYLOAD_TOO_LARGE", "the request headers are larger than the server accepts", { unit: "server" })
+        : dgentError("DGENT_INVALID_OPTIONS", "bad request: the HTTP request could not be parsed", { unit: "server" });
+  const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : statusOf(e);
+  const text = JSON.stringify(errorBody(e));
+  // Only when no answer has begun on this connection (as Node's own handler): else just close it.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (!socket.writable || inFlight?.headersSent === true) {
+    socket.destroy();
+    return;
+  }
+  const head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n`;
+  socket.end(head + text, () => socket.destroy());
 }
 
 function tokenOf(request: FastifyRequest): string | undefined {

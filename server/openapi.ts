@@ -10,6 +10,8 @@ const STATUSES: Readonly<Record<string, string>> = {
   "409": "DGENT_CONFLICT (append-only law) or DGENT_REF_CONFLICT",
   "413": "body too large (DGENT_PAYLOAD_TOO_LARGE)",
   "429": "rate limited (DGENT_RATE_LIMITED); see Retry-After",
+  "408": "the request was not received in full within the server's request timeout (DGENT_REQUEST_TIMEOUT); the connection is closed",
+  "501": "the store lacks what the operation needs (DGENT_UNSUPPORTED: refs, transactions, the change stream, a search plugin)",
   "503": "a tier cannot be reached now (DGENT_UNAVAILABLE)",
 };
 
@@ -41,7 +43,7 @@ export function openApiDocument(routes: readonly RouteSpec[], version: string): 
   }
   return {
     openapi: "3.1.0",
-    info: { title: "dgent", version, description: "The HTTP API of dgent serve: datums, refs, transactions, queries and a change stream, per namespace." },
+    info: { title: "dgent", version, description: "The HTTP API of dgent serve: datums, refs, transactions, queries, search and a change stream, per namespace." },
     paths,
     components: {
       schemas: { Error: S.error, Datum: S.datum, Header: S.header, Ref: S.ref },

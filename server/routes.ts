@@ -12,6 +12,7 @@ import type { RefExpectation, TxOp } from "../core/refs.js";
 import type { Store } from "../core/store.js";
 import type { Right } from "./auth.js";
 import type { ChangeFeed } from "./changes.js";
+import { search } from "./search.js";
 import { filterOf, resumeAfter, stream, type SseOptions, type SseQuery } from "./sse.js";
 import { fromWire, itemToWire, toWire, txOpFromWire } from "./wire.js";
 import * as S from "./schemas.js";
@@ -172,6 +173,11 @@ export const ROUTES: readonly RouteSpec[] = [
     method: "POST", path: "/query", operationId: "query", summary: "One page of a query (core/QUERIES.md): filters, order, limit, cursor, select", right: "read",
     body: S.queryOptions, response: S.page,
     handler: async ({ store }, request) => pageOut(await store.query(body(request) as QueryOptions)),
+  },
+  {
+    method: "POST", path: "/search", operationId: "search", summary: "The k datums nearest a query: by meaning (recall plugin), by words (fulltext) or both fused; filters apply during the search (501 DGENT_UNSUPPORTED without the plugin)", right: "read",
+    body: S.searchRequest, response: S.searchAnswer,
+    handler: async ({ store }, request) => search(store, body(request)),
   },
   {
     method: "POST", path: "/count", operationId: "count", summary: "How many datums meet the filter", right: "read",

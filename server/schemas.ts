@@ -64,6 +64,36 @@ const filterProps: Record<string, JsonSchema> = {
 };
 
 export const filter: JsonSchema = obj(filterProps);
+
+export const searchRequest: JsonSchema = obj(
+  {
+    query: { description: "a text, or (vector search) a vector of the embedder's size", anyOf: [str, { type: "array", items: num, minItems: 1 }] },
+    mode: { type: "string", enum: ["auto", "vector", "text", "hybrid"], description: "auto (default): hybrid when the store has both recall and fulltext, else the one it has" },
+    k: { type: "integer", minimum: 1, maximum: 1000, description: "results wanted (default 10)" },
+    filter: obj(filterProps),
+    metric: { type: "string", enum: ["cosine", "dot", "l2"], description: "vector search only" },
+    select: { type: "string", enum: ["ids", "meta", "full"], description: "ids (default): id and score; meta: also the datum's header; full: also the whole datum" },
+  },
+  ["query"],
+);
+
+export const searchAnswer: JsonSchema = obj(
+  {
+    mode: { type: "string", enum: ["vector", "text", "hybrid"], description: "the search that ran" },
+    items: arr(
+      obj(
+        {
+          id: str,
+          score: { type: "number", description: "higher is closer; comparable only within one search" },
+          ranks: obj({ vector: { type: ["integer", "null"] }, text: { type: ["integer", "null"] } }, ["vector", "text"]),
+          datum: { anyOf: [datum, header, { type: "null" }] },
+        },
+        ["id", "score"],
+      ),
+    ),
+  },
+  ["mode", "items"],
+);
 export const deleteFilter: JsonSchema = obj({ ...filterProps, all: bool });
 export const queryOptions: JsonSchema = obj({ ...filterProps, order, limit: int, cursor: str, select });
 

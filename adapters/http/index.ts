@@ -259,3 +259,5 @@ export const http = defineAdapter<HttpOptions>({
 export function httpAdapter(options: HttpOptions): Adapter {
   return instantiateAdapter(http, options);
 }
+
+export { httpSearch, type HttpSearchOptions, type RemoteHit, type RemoteSearch, type RemoteSearchOptions } from "./search.js";
