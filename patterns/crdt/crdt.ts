@@ -107,6 +107,9 @@ interface View<D> {
   queue: Promise<unknown>;
 }
 
+/** The types whose delta of a replica's write n covers that replica's writes 1..n (types.ts, the counters). */
+const PREFIX_DELTAS: ReadonlySet<CrdtType> = new Set(["gcounter", "pncounter"]);
+
 const VIEWS = new WeakMap<Store, Map<string, View<unknown>>>();
 
 /**
@@ -284,27 +287,33 @@ export class Replicated<D, V> {
     return run;
   }
 
-  /** The cold path: every delta, then every snapshot; the view becomes exactly what was read. */
+  /**
+   * The cold path: every delta, then every snapshot; the view becomes exactly what was read. A
+   * counter's deltas are read newest first, so each replica's latest one is decoded and the
+   * earlier ones it replaces are skipped (`#covered`).
+   */
   async #full(view: View<D>): Promise<"full"> {
     const ctx = new CausalContext();
     let data = this.#kind.empty();
     const known = new Map<string, number>();
     const snapshots: string[] = [];
     let mark = -Infinity;
+    const order = PREFIX_DELTAS.has(this.#kind.type) ? "newest" : "oldest";
     for (const part of ["d/", "s/"] as const) {
       let cursor: string | null = null;
       do {
-        const page: { items: Datum[]; cursor: string | null } = await this.#store.query({ prefix: this.prefix + part, order: "oldest", limit: PAGE, ...(cursor === null ? {} : { cursor }) });
+        const page: { items: Datum[]; cursor: string | null } = await this.#store.query({ prefix: this.prefix + part, order, limit: PAGE, ...(cursor === null ? {} : { cursor }) });
         for (const datum of page.items) {
+          if (part === "d/") {
+            known.set(datum.id, datum.createdAt);
+            if (datum.createdAt > mark) mark = datum.createdAt;
+            if (this.#covered(datum.id, ctx)) continue;
+          }
           // The join, accumulated in place: the context is this read's own, so it is not copied per delta.
           const delta = this.#decode(datum);
           data = this.#kind.join(data, ctx, delta.data, delta.ctx);
           ctx.join(delta.ctx);
           if (part === "s/") snapshots.push(datum.id);
-          else {
-            known.set(datum.id, datum.createdAt);
-            if (datum.createdAt > mark) mark = datum.createdAt;
-          }
         }
         cursor = page.cursor;
       } while (cursor !== null);
@@ -378,15 +387,31 @@ export class Replicated<D, V> {
       const ctx = (view.state as State<D>).ctx.clone();
       let data = (view.state as State<D>).data;
       for (const datum of fresh.values()) {
+        view.known.set(datum.id, datum.createdAt);
+        if (this.#covered(datum.id, ctx)) continue;
         const delta = this.#decode(datum);
         data = this.#kind.join(data, ctx, delta.data, delta.ctx);
         ctx.join(delta.ctx);
-        view.known.set(datum.id, datum.createdAt);
       }
       view.state = { ctx, data };
     }
     view.mark = mark;
     return via;
+  }
+
+  /**
+   * True when joining the delta `id` into a state with context `ctx` changes nothing, known from
+   * its id alone: for the counters, whose delta of write n holds only its own dot and covers its
+   * replica's writes 1..n, a delta whose dot `ctx` holds is replaced by what was joined already (a
+   * later write of its replica, or a snapshot). Always false for the other types.
+   */
+  #covered(id: string, ctx: CausalContext): boolean {
+    if (!PREFIX_DELTAS.has(this.#kind.type)) return false;
+    const slash = id.lastIndexOf("/");
+    const start = this.prefix.length + 2;
+    if (slash <= start) return false;
+    const n = Number(id.slice(slash + 1));
+    return Number.isSafeInteger(n) && n > 0 && ctx.hasDot(id.slice(start, slash), n);
   }
 
   /** Every id under `prefix` meeting `filter`. */
