@@ -82,6 +82,11 @@ export interface CompactResult {
 const PAD = 12;
 /** Datums read per page. */
 const PAGE = 10_000;
+/**
+ * Datums per page of an incremental read: usually all there is. Smaller than `PAGE` because the
+ * SQL tiers size the candidate indexes up to about a page before they choose one.
+ */
+const NEW_PAGE = 1000;
 /** Deletes in flight at once on a tier without transactions. */
 const DELETE_CONCURRENCY = 16;
 /**
@@ -345,7 +350,7 @@ export class Replicated<D, V> {
       const page: { items: Datum[]; cursor: string | null } = await this.#store.query({
         prefix: deltas,
         order: "oldest",
-        limit: PAGE,
+        limit: NEW_PAGE,
         ...(Number.isFinite(from) ? { after: from } : {}),
         ...(cursor === null ? {} : { cursor }),
       });
