@@ -36,6 +36,8 @@ const WRITERS = arg("writers", 16);
 const CRDT_OPS = arg("crdt-ops", 100);
 const CAS_OPS = arg("cas-ops", 20);
 const DELTAS = arg("deltas", 10_000);
+/** The SQLite tier's `mmapSize` for the reads (default: the adapter's). */
+const MMAP = process.argv.some((a) => a.startsWith("--sqlite-mmap=")) ? arg("sqlite-mmap", 0) : undefined;
 const ROUNDS = 3;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -97,7 +99,7 @@ if (only !== "read") {
 const dbDir = mkdtempSync(join(tmpdir(), "dgent-bench-crdt-"));
 const dbPath = join(dbDir, "read.db");
 const openLocal = async () => {
-  const s = createStore({ tiers: [sqliteAdapter({ path: dbPath })], upgrader: false });
+  const s = createStore({ tiers: [sqliteAdapter({ path: dbPath, ...(MMAP === undefined ? {} : { mmapSize: MMAP }) })], upgrader: false });
   await s.open();
   return s;
 };
@@ -179,6 +181,7 @@ const results = {
   },
   mergedRead: {
     backend: "sqlite",
+    mmapSize: MMAP ?? "default",
     deltasSinceSnapshot: DELTAS,
     cold: summary(cold),
     warm,

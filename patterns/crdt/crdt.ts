@@ -90,10 +90,11 @@ const NEW_PAGE = 1000;
 /** Deletes in flight at once on a tier without transactions. */
 const DELETE_CONCURRENCY = 16;
 /**
- * How far behind the newest delta it knows a read looks for late ones (when the count says there
- * are some) before it reads everything: a writer's commit rarely lags its stamp by more.
+ * How far behind the newest delta it knows a read looks for late ones when the count says there
+ * are some — first the last second, then the last minute — before it reads everything: a writer's
+ * commit rarely lags its stamp by more.
  */
-const REPAIR_WINDOW_MS = 60_000;
+const REPAIR_WINDOWS_MS = [1_000, 60_000] as const;
 
 /**
  * The stored join of one value as this process last read it (the materialised view behind
@@ -206,15 +207,20 @@ export class Replicated<D, V> {
 
   /** The merged value: everything stored, joined with this replica's own writes. */
   async value(): Promise<V> {
-    const read = await this.refresh();
-    if (read.deltas.length >= this.#compactEvery) {
+    const read = await this.#inView(async (view) => {
+      const via = view.state === null ? await this.#full(view) : await this.#incremental(view);
+      return { state: view.state as State<D>, deltas: view.known.size, via };
+    });
+    const state = this.#state === null ? read.state : joinState(this.#kind, this.#state, read.state);
+    this.#state = state;
+    if (read.deltas >= this.#compactEvery) {
       // A compaction that cannot run now (the landing tier is down) costs the next read, nothing
       // else: the value is already read. Any other failure is reported.
       await this.compact().catch((error: unknown) => {
         if (!(isDgentError(error) && error.retryable)) throw error;
       });
     }
-    return this.#kind.value(read.state.data);
+    return this.#kind.value(state.data);
   }
 
   /** The value this replica has seen, without reading the store (after a `value()` or writes). */
@@ -336,8 +342,8 @@ export class Replicated<D, V> {
    * change (another replica compacted) means a full read; (3) how many deltas are stamped before
    * the new newest one, against how many the view knows: fewer means a delta went (full read);
    * more means a late one (another writer's commit that took longer than its stamp, a clock
-   * behind, a delta promoted from a lower tier), looked for among the last `REPAIR_WINDOW_MS`
-   * and counted again, else a full read.
+   * behind, a delta promoted from a lower tier), looked for among the last second, then
+   * minute (`REPAIR_WINDOWS_MS`) and counted again, else a full read.
    */
   async #incremental(view: View<D>): Promise<"incremental" | "repaired" | "full"> {
     const deltas = this.prefix + "d/";
@@ -372,36 +378,52 @@ export class Replicated<D, V> {
     }
     if (again !== knownAfter) return this.#full(view);
     for (const datum of fresh.values()) if (datum.createdAt < mark) knownBefore++;
-    const counted = await this.#countBefore(deltas, mark);
+    // Usually nothing was written meanwhile: every delta stored is known (a count with the same
+    // filters every time, whose plan the SQL tiers keep). Otherwise count those stamped before the
+    // mark: more of them than known are late deltas.
+    if ((await this.#count(deltas)) === view.known.size + fresh.size) {
+      this.#join(view, fresh, mark);
+      return "incremental";
+    }
+    const counted = await this.#count(deltas, mark);
     let via: "incremental" | "repaired" = "incremental";
     if (counted !== knownBefore) {
       if (counted < knownBefore) return this.#full(view);
       // Late deltas: look among the recent ones, fetch the unknown ones, and count again.
-      const missing = (await this.#ids(deltas, { after: mark - REPAIR_WINDOW_MS, before: mark })).filter((id) => !view.known.has(id) && !fresh.has(id));
-      for (let i = 0; i < missing.length; i += PAGE) {
-        for (const datum of await this.#store.getMany(missing.slice(i, i + PAGE))) {
-          if (datum === null || datum.createdAt >= mark) continue;
-          fresh.set(datum.id, datum);
-          knownBefore++;
+      let found = false;
+      for (const window of REPAIR_WINDOWS_MS) {
+        const missing = (await this.#ids(deltas, { after: mark - window, before: mark })).filter((id) => !view.known.has(id) && !fresh.has(id));
+        for (let i = 0; i < missing.length; i += PAGE) {
+          for (const datum of await this.#store.getMany(missing.slice(i, i + PAGE))) {
+            if (datum === null || datum.createdAt >= mark) continue;
+            fresh.set(datum.id, datum);
+            knownBefore++;
+          }
         }
+        if ((found = (await this.#count(deltas, mark)) === knownBefore)) break;
       }
-      if ((await this.#countBefore(deltas, mark)) !== knownBefore) return this.#full(view);
+      if (!found) return this.#full(view);
       via = "repaired";
     }
+    this.#join(view, fresh, mark);
+    return via;
+  }
+
+  /** Joins `fresh` deltas into the view (into a copy: a delta that fails to decode leaves the view as it was). */
+  #join(view: View<D>, fresh: ReadonlyMap<string, Datum>, mark: number): void {
     if (fresh.size > 0) {
       const ctx = (view.state as State<D>).ctx.clone();
       let data = (view.state as State<D>).data;
       for (const datum of fresh.values()) {
-        view.known.set(datum.id, datum.createdAt);
         if (this.#covered(datum.id, ctx)) continue;
         const delta = this.#decode(datum);
         data = this.#kind.join(data, ctx, delta.data, delta.ctx);
         ctx.join(delta.ctx);
       }
+      for (const datum of fresh.values()) view.known.set(datum.id, datum.createdAt);
       view.state = { ctx, data };
     }
     view.mark = mark;
-    return via;
   }
 
   /**
@@ -432,13 +454,13 @@ export class Replicated<D, V> {
   }
 
   /**
-   * How many deltas are stamped before `mark`. Where every tier indexes metadata, through the
-   * `crdt` tag (an index range of the tag, index only on SQL tiers); elsewhere by id prefix and
-   * time alone (checked on object names on S3 and GCS, no object read).
+   * How many deltas are stored (stamped before `before` when given). Where every tier indexes
+   * metadata, through the `crdt` tag (an index range of the tag, index only on SQL tiers);
+   * elsewhere by id prefix and time alone (checked on object names on S3 and GCS, no object read).
    */
-  #countBefore(prefix: string, mark: number): Promise<number> {
+  #count(prefix: string, before?: number): Promise<number> {
     const indexed = this.#store.tiers.every((tier) => tier.capabilities.queryCost === "indexed");
-    return this.#store.count({ prefix, before: mark, ...(indexed ? { where: { crdt: this.name } } : {}) });
+    return this.#store.count({ prefix, ...(before === undefined ? {} : { before }), ...(indexed ? { where: { crdt: this.name } } : {}) });
   }
 
   /**
