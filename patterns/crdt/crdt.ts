@@ -381,7 +381,8 @@ export class Replicated<D, V> {
     // Usually nothing was written meanwhile: every delta stored is known (a count with the same
     // filters every time, whose plan the SQL tiers keep). Otherwise count those stamped before the
     // mark: more of them than known are late deltas.
-    if ((await this.#count(deltas)) === view.known.size + fresh.size) {
+    // With no delta read at all (mark -Infinity), none can be stamped before the mark.
+    if (mark === -Infinity || (await this.#count(deltas)) === view.known.size + fresh.size) {
       this.#join(view, fresh, mark);
       return "incremental";
     }

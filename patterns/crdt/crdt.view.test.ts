@@ -109,7 +109,9 @@ describe("the view behind read()", () => {
     const after = await reader.read();
     expect([after.via, after.deltas.length, after.snapshots]).toEqual(["full", 0, [compacted.snapshot]]);
     expect(await reader.value()).toBe(14);
-    await writer.increment(1);
+    await writer.increment(1); // the view knew no delta: this one is read incrementally
+    const first = await reader.read();
+    expect([first.via, first.deltas.length]).toEqual(["incremental", 1]);
     await reader.increment(1);
     const own = await reader.compact();
     const kept = await reader.read();
