@@ -22,7 +22,8 @@ import type { Datum } from "../../core/datum.js";
 import { dgentError, isDgentError } from "../../core/errors.js";
 import { uuidv7 } from "../../core/ids.js";
 import type { Store } from "../../core/store.js";
-import { assertReplicaId, dotKey, processReplicaId, type CausalContext, type Dot, type Order } from "./clock.js";
+import { compareIds } from "../../core/order.js";
+import { CausalContext, assertReplicaId, dotKey, processReplicaId, type Dot, type Order } from "./clock.js";
 import { emptyState, joinState, stateFromJson, stateToJson, type CrdtType, type DeltaInput, type Kind, type MapValueType, type State, type StateJson } from "./types.js";
 
 export interface CrdtOptions {
@@ -47,12 +48,24 @@ export interface CrdtOptions {
   readonly compactEvery?: number;
 }
 
+/** Options of `read()` and `refresh()`. */
+export interface ReadOptions {
+  /** Read every delta and snapshot again (the cold path) instead of only what arrived since the last read. */
+  readonly fresh?: boolean;
+}
+
 /** What a read found. */
 export interface CrdtRead<D> {
   readonly state: State<D>;
-  /** Ids of the deltas and snapshots joined. */
+  /** Ids of the deltas and snapshots the state joins (all that are stored, as far as the read saw). */
   readonly deltas: readonly string[];
   readonly snapshots: readonly string[];
+  /**
+   * How the read was answered: `"full"` read every delta and snapshot; `"incremental"` only the
+   * deltas that arrived since the previous read in this process; `"repaired"` also found late
+   * deltas stamped before the newest one it knew.
+   */
+  readonly via: "full" | "incremental" | "repaired";
 }
 
 /** What a compaction did. */
@@ -69,8 +82,41 @@ export interface CompactResult {
 const PAD = 12;
 /** Datums read per page. */
 const PAGE = 10_000;
+/**
+ * Datums per page of an incremental read: usually all there is. Smaller than `PAGE` because the
+ * SQL tiers size the candidate indexes up to about a page before they choose one.
+ */
+const NEW_PAGE = 1000;
 /** Deletes in flight at once on a tier without transactions. */
 const DELETE_CONCURRENCY = 16;
+/**
+ * How far behind the newest delta it knows a read looks for late ones when the count says there
+ * are some — first the last second, then the last minute — before it reads everything: a writer's
+ * commit rarely lags its stamp by more.
+ */
+const REPAIR_WINDOWS_MS = [1_000, 60_000] as const;
+
+/**
+ * The stored join of one value as this process last read it (the materialised view behind
+ * `read()`): every handle of one store, prefix and type shares it.
+ */
+interface View<D> {
+  /** The join of `known` and `snapshots`; `null` until the first read, and after a failed compaction. */
+  state: State<D> | null;
+  /** The deltas joined: id → `createdAt`. */
+  known: Map<string, number>;
+  /** The snapshots joined, sorted. */
+  snapshots: string[];
+  /** The newest `createdAt` among the deltas joined (`-Infinity`: none). */
+  mark: number;
+  /** Reads and compactions of the value, one at a time. */
+  queue: Promise<unknown>;
+}
+
+/** The types whose delta of a replica's write n covers that replica's writes 1..n (types.ts, the counters). */
+const PREFIX_DELTAS: ReadonlySet<CrdtType> = new Set(["gcounter", "pncounter"]);
+
+const VIEWS = new WeakMap<Store, Map<string, View<unknown>>>();
 
 /**
  * What one replica of one value has seen in this process: every handle on the same store, prefix
@@ -109,6 +155,8 @@ export class Replicated<D, V> {
   readonly #compactEvery: number;
   /** Shared by every handle of this store, prefix, type and replica in the process. */
   readonly #core: Core<D>;
+  /** Shared by every handle of this store, prefix and type in the process. */
+  readonly #view: View<D>;
 
   constructor(store: Store, kind: Kind<D, V>, options: CrdtOptions, values?: MapValueType) {
     if (options === null || typeof options !== "object") throw invalid("options must be an object");
@@ -137,6 +185,12 @@ export class Replicated<D, V> {
     let core = cores.get(key) as Core<D> | undefined;
     if (core === undefined) cores.set(key, (core = { state: null, own: null, burned: [], last: 0, queue: Promise.resolve(), lastTime: 0 } as Core<D>));
     this.#core = core;
+    let views = VIEWS.get(store);
+    if (views === undefined) VIEWS.set(store, (views = new Map()));
+    const viewKey = `${this.prefix}\u0000${kind.type}\u0000${values ?? ""}`;
+    let view = views.get(viewKey) as View<D> | undefined;
+    if (view === undefined) views.set(viewKey, (view = { state: null, known: new Map(), snapshots: [], mark: -Infinity, queue: Promise.resolve() }));
+    this.#view = view;
   }
 
   get #state(): State<D> | null {
@@ -153,15 +207,20 @@ export class Replicated<D, V> {
 
   /** The merged value: everything stored, joined with this replica's own writes. */
   async value(): Promise<V> {
-    const read = await this.refresh();
-    if (read.deltas.length >= this.#compactEvery) {
+    const read = await this.#inView(async (view) => {
+      const via = view.state === null ? await this.#full(view) : await this.#incremental(view);
+      return { state: view.state as State<D>, deltas: view.known.size, via };
+    });
+    const state = this.#state === null ? read.state : joinState(this.#kind, this.#state, read.state);
+    this.#state = state;
+    if (read.deltas >= this.#compactEvery) {
       // A compaction that cannot run now (the landing tier is down) costs the next read, nothing
       // else: the value is already read. Any other failure is reported.
       await this.compact().catch((error: unknown) => {
         if (!(isDgentError(error) && error.retryable)) throw error;
       });
     }
-    return this.#kind.value(read.state.data);
+    return this.#kind.value(state.data);
   }
 
   /** The value this replica has seen, without reading the store (after a `value()` or writes). */
@@ -208,65 +267,244 @@ export class Replicated<D, V> {
     };
   }
 
-  /** Reads the store and joins it into what this replica has seen. */
-  async refresh(): Promise<CrdtRead<D>> {
-    const read = await this.read();
+  /** Reads the store (`read`) and joins it into what this replica has seen. */
+  async refresh(options: ReadOptions = {}): Promise<CrdtRead<D>> {
+    const read = await this.read(options);
     this.#state = this.#state === null ? read.state : joinState(this.#kind, this.#state, read.state);
     return { ...read, state: this.#state };
   }
 
-  /** The join of everything stored (deltas, then snapshots), without this replica's unsaved view. */
-  async read(): Promise<CrdtRead<D>> {
-    const { ctx } = emptyState(this.#kind);
-    let { data } = emptyState(this.#kind);
-    const deltas: string[] = [];
+  /**
+   * The join of everything stored (deltas and snapshots), without this replica's unsaved view.
+   * Incremental: the first read of a value in this process joins everything (`via: "full"`); later
+   * reads, by any handle of the same store, value and type, fetch and join only the deltas that
+   * arrived since (`"incremental"`, or `"repaired"` when a late delta was found behind the newest
+   * one), and read everything again when a snapshot appeared or went, or a delta went
+   * (`"full"`). `{ fresh: true }` always reads everything (and rebuilds the view).
+   */
+  read(options: ReadOptions = {}): Promise<CrdtRead<D>> {
+    const fresh = options?.fresh === true;
+    return this.#inView(async (view) => {
+      const via = fresh || view.state === null ? await this.#full(view) : await this.#incremental(view);
+      return { state: view.state as State<D>, deltas: [...view.known.keys()], snapshots: [...view.snapshots], via };
+    });
+  }
+
+  /** Runs `f` on this value's view, after every other read or compaction of it in this process. */
+  #inView<T>(f: (view: View<D>) => Promise<T>): Promise<T> {
+    const view = this.#view;
+    const run = view.queue.then(() => f(view));
+    view.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * The cold path: every delta, then every snapshot; the view becomes exactly what was read. A
+   * counter's deltas are read newest first, so each replica's latest one is decoded and the
+   * earlier ones it replaces are skipped (`#covered`).
+   */
+  async #full(view: View<D>): Promise<"full"> {
+    const ctx = new CausalContext();
+    let data = this.#kind.empty();
+    const known = new Map<string, number>();
     const snapshots: string[] = [];
-    for (const [part, ids] of [["d/", deltas], ["s/", snapshots]] as const) {
+    let mark = -Infinity;
+    const order = PREFIX_DELTAS.has(this.#kind.type) ? "newest" : "oldest";
+    for (const part of ["d/", "s/"] as const) {
       let cursor: string | null = null;
       do {
-        const page: { items: Datum[]; cursor: string | null } = await this.#store.query({ prefix: this.prefix + part, order: "oldest", limit: PAGE, ...(cursor === null ? {} : { cursor }) });
+        const page: { items: Datum[]; cursor: string | null } = await this.#store.query({ prefix: this.prefix + part, order, limit: PAGE, ...(cursor === null ? {} : { cursor }) });
         for (const datum of page.items) {
+          if (part === "d/") {
+            known.set(datum.id, datum.createdAt);
+            if (datum.createdAt > mark) mark = datum.createdAt;
+            if (this.#covered(datum.id, ctx)) continue;
+          }
           // The join, accumulated in place: the context is this read's own, so it is not copied per delta.
           const delta = this.#decode(datum);
           data = this.#kind.join(data, ctx, delta.data, delta.ctx);
           ctx.join(delta.ctx);
-          ids.push(datum.id);
+          if (part === "s/") snapshots.push(datum.id);
         }
         cursor = page.cursor;
       } while (cursor !== null);
     }
-    return { state: { ctx, data }, deltas, snapshots };
+    view.state = { ctx, data };
+    view.known = known;
+    view.snapshots = snapshots.sort(compareIds);
+    view.mark = mark;
+    return "full";
+  }
+
+  /**
+   * The warm path, checked: (1) the deltas stamped from the newest known delta's millisecond on
+   * (a delta stamped in that millisecond may have committed after it); (2) the snapshot ids — any
+   * change (another replica compacted) means a full read; (3) how many deltas are stamped before
+   * the new newest one, against how many the view knows: fewer means a delta went (full read);
+   * more means a late one (another writer's commit that took longer than its stamp, a clock
+   * behind, a delta promoted from a lower tier), looked for among the last second, then
+   * minute (`REPAIR_WINDOWS_MS`) and counted again, else a full read.
+   */
+  async #incremental(view: View<D>): Promise<"incremental" | "repaired" | "full"> {
+    const deltas = this.prefix + "d/";
+    const from = view.mark - 1;
+    const fresh = new Map<string, Datum>();
+    let again = 0;
+    let mark = view.mark;
+    let cursor: string | null = null;
+    do {
+      const page: { items: Datum[]; cursor: string | null } = await this.#store.query({
+        prefix: deltas,
+        order: "oldest",
+        limit: NEW_PAGE,
+        ...(Number.isFinite(from) ? { after: from } : {}),
+        ...(cursor === null ? {} : { cursor }),
+      });
+      for (const datum of page.items) {
+        if (view.known.has(datum.id)) again++;
+        else fresh.set(datum.id, datum);
+        if (datum.createdAt > mark) mark = datum.createdAt;
+      }
+      cursor = page.cursor;
+    } while (cursor !== null);
+    const snapshots = (await this.#ids(this.prefix + "s/", {})).sort(compareIds);
+    if (snapshots.length !== view.snapshots.length || snapshots.some((id, i) => id !== view.snapshots[i])) return this.#full(view);
+    // Every known delta stamped after `from` was just read again, or it went.
+    let knownAfter = 0;
+    let knownBefore = 0;
+    for (const at of view.known.values()) {
+      if (at > from) knownAfter++;
+      if (at < mark) knownBefore++;
+    }
+    if (again !== knownAfter) return this.#full(view);
+    for (const datum of fresh.values()) if (datum.createdAt < mark) knownBefore++;
+    // Usually nothing was written meanwhile: every delta stored is known (a count with the same
+    // filters every time, whose plan the SQL tiers keep). Otherwise count those stamped before the
+    // mark: more of them than known are late deltas.
+    // With no delta read at all (mark -Infinity), none can be stamped before the mark.
+    if (mark === -Infinity || (await this.#count(deltas)) === view.known.size + fresh.size) {
+      this.#join(view, fresh, mark);
+      return "incremental";
+    }
+    const counted = await this.#count(deltas, mark);
+    let via: "incremental" | "repaired" = "incremental";
+    if (counted !== knownBefore) {
+      if (counted < knownBefore) return this.#full(view);
+      // Late deltas: look among the recent ones, fetch the unknown ones, and count again.
+      let found = false;
+      for (const window of REPAIR_WINDOWS_MS) {
+        const missing = (await this.#ids(deltas, { after: mark - window, before: mark })).filter((id) => !view.known.has(id) && !fresh.has(id));
+        for (let i = 0; i < missing.length; i += PAGE) {
+          for (const datum of await this.#store.getMany(missing.slice(i, i + PAGE))) {
+            if (datum === null || datum.createdAt >= mark) continue;
+            fresh.set(datum.id, datum);
+            knownBefore++;
+          }
+        }
+        if ((found = (await this.#count(deltas, mark)) === knownBefore)) break;
+      }
+      if (!found) return this.#full(view);
+      via = "repaired";
+    }
+    this.#join(view, fresh, mark);
+    return via;
+  }
+
+  /** Joins `fresh` deltas into the view (into a copy: a delta that fails to decode leaves the view as it was). */
+  #join(view: View<D>, fresh: ReadonlyMap<string, Datum>, mark: number): void {
+    if (fresh.size > 0) {
+      const ctx = (view.state as State<D>).ctx.clone();
+      let data = (view.state as State<D>).data;
+      for (const datum of fresh.values()) {
+        if (this.#covered(datum.id, ctx)) continue;
+        const delta = this.#decode(datum);
+        data = this.#kind.join(data, ctx, delta.data, delta.ctx);
+        ctx.join(delta.ctx);
+      }
+      for (const datum of fresh.values()) view.known.set(datum.id, datum.createdAt);
+      view.state = { ctx, data };
+    }
+    view.mark = mark;
+  }
+
+  /**
+   * True when joining the delta `id` into a state with context `ctx` changes nothing, known from
+   * its id alone: for the counters, whose delta of write n holds only its own dot and covers its
+   * replica's writes 1..n, a delta whose dot `ctx` holds is replaced by what was joined already (a
+   * later write of its replica, or a snapshot). Always false for the other types.
+   */
+  #covered(id: string, ctx: CausalContext): boolean {
+    if (!PREFIX_DELTAS.has(this.#kind.type)) return false;
+    const slash = id.lastIndexOf("/");
+    const start = this.prefix.length + 2;
+    if (slash <= start) return false;
+    const n = Number(id.slice(slash + 1));
+    return Number.isSafeInteger(n) && n > 0 && ctx.hasDot(id.slice(start, slash), n);
+  }
+
+  /** Every id under `prefix` meeting `filter`. */
+  async #ids(prefix: string, filter: { after?: number; before?: number }): Promise<string[]> {
+    const out: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { items: string[]; cursor: string | null } = await this.#store.query({ prefix, ...filter, select: "ids", limit: PAGE, ...(cursor === null ? {} : { cursor }) });
+      out.push(...page.items);
+      cursor = page.cursor;
+    } while (cursor !== null);
+    return out;
+  }
+
+  /**
+   * How many deltas are stored (stamped before `before` when given). Where every tier indexes
+   * metadata, through the `crdt` tag (an index range of the tag, index only on SQL tiers);
+   * elsewhere by id prefix and time alone (checked on object names on S3 and GCS, no object read).
+   */
+  #count(prefix: string, before?: number): Promise<number> {
+    const indexed = this.#store.tiers.every((tier) => tier.capabilities.queryCost === "indexed");
+    return this.#store.count({ prefix, ...(before === undefined ? {} : { before }), ...(indexed ? { where: { crdt: this.name } } : {}) });
   }
 
   /**
    * Writes one snapshot of what it reads and deletes what it read (the deltas and older
    * snapshots), in one transaction where the store's tier has them; elsewhere (S3, GCS) the
    * snapshot is put first and the deletes follow, so a crash in between leaves covered deltas
-   * that later reads join to no effect and the next compaction removes.
+   * that later reads join to no effect and the next compaction removes. It reads everything
+   * (`read({ fresh: true })`), whatever the view holds.
    */
-  async compact(): Promise<CompactResult> {
-    const read = await this.read();
-    if (read.deltas.length === 0 && read.snapshots.length <= 1) return { snapshot: null, deltas: 0, snapshots: 0, atomic: false };
-    const id = `${this.prefix}s/${uuidv7()}`;
-    const datum = this.#encode(id, read.state, "snapshot", null);
-    const removed = [...read.deltas, ...read.snapshots];
-    try {
-      await this.#store.transaction([{ op: "put", datum }, ...removed.map((r) => ({ op: "delete" as const, id: r }))]);
-      return { snapshot: id, deltas: read.deltas.length, snapshots: read.snapshots.length, atomic: true };
-    } catch (error) {
-      if (!isDgentError(error, "DGENT_UNSUPPORTED")) throw error;
-    }
-    await this.#store.put(datum);
-    for (let i = 0; i < removed.length; i += DELETE_CONCURRENCY) {
-      await Promise.all(
-        removed.slice(i, i + DELETE_CONCURRENCY).map((r) =>
-          this.#store.delete(r).catch((error: unknown) => {
-            if (!isDgentError(error, "DGENT_DELETE_UNKNOWN")) throw error; // journaled: it goes when the tier returns
-          }),
-        ),
-      );
-    }
-    return { snapshot: id, deltas: read.deltas.length, snapshots: read.snapshots.length, atomic: false };
+  compact(): Promise<CompactResult> {
+    return this.#inView(async (view) => {
+      await this.#full(view);
+      const state = view.state as State<D>;
+      const deltas = [...view.known.keys()];
+      const snapshots = view.snapshots;
+      if (deltas.length === 0 && snapshots.length <= 1) return { snapshot: null, deltas: 0, snapshots: 0, atomic: false };
+      const id = `${this.prefix}s/${uuidv7()}`;
+      const datum = this.#encode(id, state, "snapshot", null, this.#clock());
+      const removed = [...deltas, ...snapshots];
+      // From here the view is rebuilt by the next read unless the compaction is known to be done.
+      view.state = null;
+      try {
+        await this.#store.transaction([{ op: "put", datum }, ...removed.map((r) => ({ op: "delete" as const, id: r }))]);
+        // Exactly what was read is now one snapshot: the view holds the same state, and no delta.
+        view.state = state;
+        view.known = new Map();
+        view.snapshots = [id];
+        return { snapshot: id, deltas: deltas.length, snapshots: snapshots.length, atomic: true };
+      } catch (error) {
+        if (!isDgentError(error, "DGENT_UNSUPPORTED")) throw error;
+      }
+      await this.#store.put(datum);
+      for (let i = 0; i < removed.length; i += DELETE_CONCURRENCY) {
+        await Promise.all(
+          removed.slice(i, i + DELETE_CONCURRENCY).map((r) =>
+            this.#store.delete(r).catch((error: unknown) => {
+              if (!isDgentError(error, "DGENT_DELETE_UNKNOWN")) throw error; // journaled: it goes when the tier returns
+            }),
+          ),
+        );
+      }
+      return { snapshot: id, deltas: deltas.length, snapshots: snapshots.length, atomic: false };
+    });
   }
 
   /**
@@ -287,7 +525,7 @@ export class Replicated<D, V> {
       const delta = build({ state, own: core.own, dot, burned: core.burned, now });
       const id = `${this.prefix}d/${this.replica}/${String(dot[1]).padStart(PAD, "0")}`;
       try {
-        await this.#store.put(this.#encode(id, delta, "delta", dotKey(dot)));
+        await this.#store.put(this.#encode(id, delta, "delta", dotKey(dot), now));
       } catch (error) {
         core.burned.push(dot);
         if (isDgentError(error, "DGENT_CONFLICT")) {
@@ -308,12 +546,12 @@ export class Replicated<D, V> {
     return run;
   }
 
-  #encode(id: string, state: State<D>, part: "delta" | "snapshot", dot: string | null): Datum {
+  #encode(id: string, state: State<D>, part: "delta" | "snapshot", dot: string | null, at: number): Datum {
     const envelope: Envelope = { type: this.#kind.type, ...(this.#values === undefined ? {} : { values: this.#values }), ...stateToJson(this.#kind, state) };
     return {
       id,
       content: Buffer.from(JSON.stringify(envelope)),
-      createdAt: this.#clock(),
+      createdAt: at,
       causalParent: null,
       metadata: { crdt: this.name, "crdt.type": this.#kind.type, "crdt.part": part, ...(dot === null ? {} : { "crdt.dot": dot }) },
     };
