@@ -11,7 +11,7 @@ import { localPathFromUrl } from "../core/paths.js";
 import { redactUrl } from "../core/redact.js";
 import { backup, newBackupId, type BackupOptions, type BackupReport } from "./backup.js";
 import { ARCHIVE_EXTENSION } from "./container.js";
-import { UNIT } from "./format.js";
+import { byCodePoint, UNIT } from "./format.js";
 import { parseLocation, repositoryFor, type BucketOptions } from "./location.js";
 import { restore, type RestoreOptions, type RestoreReport } from "./restore.js";
 
@@ -66,8 +66,8 @@ export async function tierNamespaces(url: string, bucket: BucketOptions = {}): P
     if (!existsSync(dir)) return [];
     return readdirSync(dir)
       .filter((n) => n.endsWith(ext) && NAMESPACE.test(n.slice(0, -ext.length)) && statSync(join(dir, n)).isFile())
-      .sort()
-      .map((n) => ({ namespace: n.slice(0, -ext.length), url: `${scheme}://${join(dir, n)}` }));
+      .map((n) => ({ namespace: n.slice(0, -ext.length), url: `${scheme}://${join(dir, n)}` }))
+      .sort((a, b) => byCodePoint(a.namespace, b.namespace));
   }
   if (scheme === "postgres" || scheme === "postgresql") {
     const { default: pg } = await import("pg");
@@ -78,7 +78,11 @@ export async function tierNamespaces(url: string, bucket: BucketOptions = {}): P
         `SELECT table_schema AS schema FROM information_schema.tables WHERE table_name = 'dgent_migrations'
          INTERSECT SELECT table_schema FROM information_schema.tables WHERE table_name = 'data' ORDER BY 1`,
       );
-      return r.rows.map((row) => row.schema).filter((s) => NAMESPACE.test(s)).map((namespace) => ({ namespace, url }));
+      return r.rows
+        .map((row) => row.schema)
+        .filter((s) => NAMESPACE.test(s))
+        .sort(byCodePoint)
+        .map((namespace) => ({ namespace, url }));
     } finally {
       await client.end();
     }
@@ -126,21 +130,23 @@ async function bucketNamespaces(url: string, service: "s3" | "gcs", options: Buc
         })();
   await backend.open(false);
   try {
+    // The namespaces are the `<prefix><namespace>/dgent.json` keys. The whole prefix is listed
+    // (a request per 1000 keys, less than the backup's own reads): skipping ahead with
+    // `startAfter` would trust the server to list in byte order, which S3 and GCS do and some
+    // S3-compatible servers do not.
     const out: TierNamespace[] = [];
-    // One listing request per namespace: after finding one, skip past all its keys.
-    let after: string | undefined;
-    for (;;) {
-      const page = await backend.list(prefix, null, 1, after);
-      const key = page.objects.find((o) => after === undefined || o.key > after)?.key;
-      if (key === undefined) break;
-      const namespace = key.slice(prefix.length).split("/", 1)[0] as string;
-      if (key.slice(prefix.length).includes("/") && NAMESPACE.test(namespace) && (await backend.get(`${prefix}${namespace}/${MANIFEST_NAME}`)) !== null) {
-        out.push({ namespace, url });
+    let cursor: string | null = null;
+    do {
+      const page = await backend.list(prefix, cursor, 1000);
+      for (const o of page.objects) {
+        const rest = o.key.slice(prefix.length);
+        const slash = rest.indexOf("/");
+        const namespace = rest.slice(0, slash);
+        if (slash > 0 && rest.slice(slash + 1) === MANIFEST_NAME && NAMESPACE.test(namespace)) out.push({ namespace, url });
       }
-      // `0` sorts right after `/`: every key of this namespace is before `<prefix><namespace>0`.
-      after = key.slice(prefix.length).includes("/") ? `${prefix}${namespace}0` : key;
-    }
-    return out;
+      cursor = page.cursor;
+    } while (cursor !== null);
+    return out.sort((a, b) => byCodePoint(a.namespace, b.namespace));
   } finally {
     await backend.close();
   }

@@ -215,7 +215,8 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
     }
     writer = location.kind === "file" ? packedWriter(location.path) : await repository.create(backupId);
     const seal = options.recipients?.length ? await sealer(options.recipients) : null;
-    const total = source.stats ? (await source.stats()).count : -1;
+    // The total is for the progress callback only: counting costs a pass over the namespace on some tiers.
+    const total = options.onProgress && source.stats ? (await source.stats()).count : -1;
     let done = 0;
     const progress = async () => {
       await options.onProgress?.(done, total);

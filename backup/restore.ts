@@ -111,23 +111,33 @@ async function eachDatum(
 ): Promise<{ expiry: number }> {
   const seen = new Set<string>();
   let expiry = 0;
-  for (const a of [...chain.archives].reverse()) {
-    const open = a.manifest.encryption ? await openerFor(identities) : null;
-    for (const entry of a.manifest.chunks) {
-      if (entry.kind !== "datums") continue;
-      const key = `${a.manifest.backupId}/${entry.name}`;
-      const raw = await decodeChunk(a, entry, open);
-      const resumed = skip?.has(key) === true;
-      for (const { datum, expiresAt } of decodeDatums(raw, a.name, entry.name)) {
-        const hash = want.get(datum.id);
-        if (hash === undefined || seen.has(datum.id) || !datumHash(datum).equals(hash)) continue;
-        seen.add(datum.id);
-        if (expiresAt !== null) expiry++;
-        if (!resumed) await visit(datum, null);
-      }
-      await afterChunk?.(key);
+  // Every datum chunk of the chain, newest archive first; the next chunk is read and decoded
+  // (in zlib's thread pool) while the records of the current one are written.
+  const work: Array<{ a: Chain["archives"][number]; entry: Chain["archives"][number]["manifest"]["chunks"][number] }> = [];
+  for (const a of [...chain.archives].reverse()) for (const entry of a.manifest.chunks) if (entry.kind === "datums") work.push({ a, entry });
+  const decode = async (i: number): Promise<Buffer> => {
+    const { a, entry } = work[i] as (typeof work)[number];
+    return decodeChunk(a, entry, a.manifest.encryption ? await openerFor(identities) : null);
+  };
+  let next: Promise<Buffer> | null = work.length > 0 ? decode(0) : null;
+  for (let i = 0; i < work.length; i++) {
+    const { a, entry } = work[i] as (typeof work)[number];
+    const key = `${a.manifest.backupId}/${entry.name}`;
+    const raw = await (next as Promise<Buffer>);
+    next = i + 1 < work.length ? decode(i + 1) : null;
+    // A failure of the prefetch surfaces when it is awaited, never as an unhandled rejection.
+    next?.catch(() => undefined);
+    const resumed = skip?.has(key) === true;
+    for (const { datum, expiresAt } of decodeDatums(raw, a.name, entry.name)) {
+      const hash = want.get(datum.id);
+      if (hash === undefined || seen.has(datum.id) || !datumHash(datum).equals(hash)) continue;
+      seen.add(datum.id);
+      if (expiresAt !== null) expiry++;
+      if (!resumed) await visit(datum, null);
     }
+    await afterChunk?.(key);
   }
+  await next?.catch(() => undefined);
   return { expiry };
 }
 
@@ -139,7 +149,7 @@ export interface RestoreOptions extends ReadOptions {
   dryRun?: boolean;
   /** Where progress is kept so an interrupted restore resumes (default under the data dir). */
   checkpointPath?: string;
-  /** Datums per write (default 500). */
+  /** Datums per write (default 2000; two writes are in flight at a time). */
   batchSize?: number;
 }
 
@@ -218,7 +228,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     let written = 0;
     let alreadyPresent = 0;
     let batch: Datum[] = [];
-    const batchSize = options.batchSize ?? 500;
+    const inFlight: Array<Promise<void>> = [];
+    const batchSize = options.batchSize ?? 2_000;
     const tier = target;
     const flush = async () => {
       if (batch.length === 0) return;
@@ -234,7 +245,16 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
         });
         return;
       }
-      written += await putBatch(tier, items, conflicts);
+      // Up to two batches in flight: a network tier writes one while the next is decoded and sent.
+      const write = putBatch(tier, items, conflicts).then((n) => {
+        written += n;
+      });
+      write.catch(() => undefined);
+      inFlight.push(write);
+      if (inFlight.length >= 2) await inFlight.shift();
+    };
+    const drain = async () => {
+      while (inFlight.length > 0) await inFlight.shift();
     };
     const totalChunks = chain.archives.reduce((n, a) => n + a.manifest.chunks.filter((c) => c.kind === "datums").length, 0);
     let chunksDone = 0;
@@ -249,6 +269,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       },
       async (key) => {
         await flush();
+        // A chunk counts as written only when every batch of it is.
+        await drain();
         if (!dryRun && !done.has(key)) {
           done.add(key);
           writeCheckpoint(checkpointPath, done);
@@ -257,6 +279,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       },
     );
     await flush();
+    await drain();
     // 3. Refs, at their target as of the cut.
     let refsWritten = 0;
     if (refs.length > 0 && tier.getRef && tier.setRef) {
