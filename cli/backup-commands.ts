@@ -75,7 +75,7 @@ function restoreText(r: RestoreReport): string {
     `  state:             ${r.state} datums`,
     r.dryRun ? `  would write:       ${r.written}` : `  written:           ${r.written}${r.resumedChunks ? ` (resumed after ${r.resumedChunks} chunks)` : ""}`,
     ...(r.dryRun ? [`  already present:   ${r.alreadyPresent}`] : []),
-    `  refs:              ${r.refs}`,
+    `  refs:              ${r.refs}${r.refsExact ? ` (${r.refsExact} with their recorded versions and reflogs)` : ""}`,
     `  conflicts:         ${r.conflicts.length}${r.conflicts.length ? ` (first: ${r.conflicts.slice(0, 3).join(", ")})` : ""}`,
     ...(r.expiryNotRestored ? [`  expiry dropped:    ${r.expiryNotRestored} (this dgent cannot store expiry)`] : []),
     ...(r.verified === null ? ["  nothing was changed"] : [`  verified:          ${r.verified ? "yes, the restored datums give the recorded digest" : "NO: the target differs"}`]),
