@@ -11,7 +11,7 @@ import { DEFAULT_NAMESPACE } from "../core/paths.js";
 import type { Datum } from "../core/datum.js";
 import type { Adapter } from "../core/protocol.js";
 import { redactUrl } from "../core/redact.js";
-import type { Ref } from "../core/refs.js";
+import { REFLOG_LIMIT, type Ref } from "../core/refs.js";
 import { scanTier } from "../core/tiers.js";
 import { compress, sealer, type Sealer } from "./codec.js";
 import { packedWriter, type ArchiveReader, type ArchiveWriter, type Repository } from "./container.js";
@@ -31,6 +31,7 @@ import {
   type ChunkKind,
   type Compression,
   type Manifest,
+  type RecordedMove,
 } from "./format.js";
 import { readIndex } from "./read.js";
 
@@ -191,6 +192,20 @@ async function resolveBase(base: string, repository: Repository, location: Locat
   return reader;
 }
 
+/**
+ * A ref's reflog as the archive records it, oldest move first, ending at the move that gave the
+ * ref as listed (moves made after `listRefs` read it are left out), or undefined when the tier
+ * keeps no reflog or its log does not reach the listed version.
+ */
+async function recordedReflog(source: Adapter, ref: Ref): Promise<RecordedMove[] | undefined> {
+  if (!source.reflog) return undefined;
+  const log = (await source.reflog(ref.name, REFLOG_LIMIT)).reverse();
+  let end = log.length - 1;
+  while (end >= 0 && !(log[end]?.to === ref.target && log[end]?.version === ref.version)) end--;
+  if (end < 0) return undefined;
+  return log.slice(0, end + 1).map(({ from, to, version, at, by }) => ({ from, to, version, at, by }));
+}
+
 /** Backs up one namespace of a tier. */
 export async function backup(options: BackupOptions): Promise<BackupReport> {
   const started = Date.now();
@@ -215,7 +230,8 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
     }
     writer = location.kind === "file" ? packedWriter(location.path) : await repository.create(backupId);
     const seal = options.recipients?.length ? await sealer(options.recipients) : null;
-    const total = source.stats ? (await source.stats()).count : -1;
+    // The total is for the progress callback only: counting costs a pass over the namespace on some tiers.
+    const total = options.onProgress && source.stats ? (await source.stats()).count : -1;
     let done = 0;
     const progress = async () => {
       await options.onProgress?.(done, total);
@@ -254,7 +270,7 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
     }
     await deletes.close();
     const refStream = stream("refs");
-    for (const r of refs) await refStream.addLine(encodeRefLine(r));
+    for (const r of refs) await refStream.addLine(encodeRefLine(r, await recordedReflog(source, r)));
     await refStream.close();
     const indexStream = stream("index");
     for (const [id, createdAt, hash] of index) await indexStream.addLine(encodeIndexLine(id, createdAt, hash));

@@ -91,6 +91,26 @@ export function bucketRepository(backend: ObjectBackend, prefix: string, locatio
         cursor = page.cursor;
       } while (cursor !== null);
     },
+    async readNote(name) {
+      const body = await withRetry(() => backend.get(`${prefix}${name}`));
+      return body === null ? null : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    },
+    async writeNote(name, bytes) {
+      await withRetry(() => backend.put(`${prefix}${name}`, bytes));
+    },
+    async listNotes(start) {
+      const names: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page = await withRetry(() => backend.list(`${prefix}${start}`, cursor, 1000));
+        for (const o of page.objects) {
+          const rest = o.key.slice(prefix.length);
+          if (!rest.includes("/")) names.push(rest);
+        }
+        cursor = page.cursor;
+      } while (cursor !== null);
+      return names.sort();
+    },
     close: () => backend.close(),
   };
 }

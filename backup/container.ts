@@ -5,7 +5,7 @@
  * read; see FORMAT.md.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { dgentError, isDgentError } from "../core/errors.js";
 import { parseManifest, UNIT, type ChunkEntry, type Manifest } from "./format.js";
@@ -43,6 +43,12 @@ export interface Repository {
   create(backupId: string): Promise<ArchiveWriter>;
   /** Deletes an archive (`name` as `list` gives it): the manifest first, so readers never see half of one. */
   remove(name: string): Promise<void>;
+  /** Small side files next to the archives (the all-namespaces indexes): `name` has no `/`. */
+  readNote(name: string): Promise<Buffer | null>;
+  /** Writes a side file whole (a temporary name, then a rename, where the container can). */
+  writeNote(name: string, bytes: Buffer): Promise<void>;
+  /** The side files whose names start with `prefix`, sorted. */
+  listNotes(prefix: string): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -261,6 +267,22 @@ export function directoryRepository(dir: string): Repository {
     },
     async remove(name) {
       rmSync(name, { force: true });
+    },
+    async readNote(name) {
+      const path = join(dir, name);
+      return existsSync(path) ? readFileSync(path) : null;
+    },
+    async writeNote(name, bytes) {
+      mkdirSync(dir, { recursive: true });
+      const path = join(dir, name);
+      writeFileSync(`${path}.partial`, bytes);
+      renameSync(`${path}.partial`, path);
+    },
+    async listNotes(prefix) {
+      if (!existsSync(dir)) return [];
+      return readdirSync(dir)
+        .filter((n) => n.startsWith(prefix) && !n.endsWith(".partial"))
+        .sort();
     },
     async close() {},
   };

@@ -203,6 +203,22 @@ export function decodeIndexLine(line: string, archive: string, chunk: string): {
 
 // ---- refs records: one JSON object per line; deletes: one id per line ----
 
-export function encodeRefLine(ref: Ref): string {
-  return `${JSON.stringify({ name: ref.name, target: ref.target, version: ref.version, updatedAt: ref.updatedAt })}\n`;
+/** One move of a ref as an archive records it (a `ReflogEntry` without the name). */
+export interface RecordedMove {
+  readonly from: string | null;
+  readonly to: string | null;
+  readonly version: number;
+  readonly at: number;
+  readonly by: string;
+}
+
+/** A ref as an archive records it: with its reflog, oldest move first, when the tier keeps one. */
+export interface RecordedRef extends Ref {
+  /** Absent in archives written before reflogs were recorded, and for tiers without a reflog. */
+  readonly reflog?: readonly RecordedMove[];
+}
+
+export function encodeRefLine(ref: Ref, reflog?: readonly RecordedMove[]): string {
+  const line: RecordedRef = { name: ref.name, target: ref.target, version: ref.version, updatedAt: ref.updatedAt, ...(reflog ? { reflog } : {}) };
+  return `${JSON.stringify(line)}\n`;
 }

@@ -11,3 +11,4 @@ export { ARCHIVE_EXTENSION, type ArchiveReader } from "./container.js";
 export { parseLocation, type BucketOptions, type Location } from "./location.js";
 export { FORMAT_NAME, FORMAT_VERSION, datumHash, stateDigest, type ChunkEntry, type ChunkKind, type Compression, type Manifest } from "./format.js";
 export { prune, type PruneOptions, type PruneReport } from "./prune.js";
+export { backupAll, restoreAll, readAllIndexes, tierNamespaces, namespaceLocation, namespaceUrl, ALL_INDEX_FORMAT, ALL_INDEX_VERSION, type AllIndex, type BackupAllOptions, type BackupAllReport, type RestoreAllOptions, type RestoreAllReport, type TierNamespace } from "./all.js";

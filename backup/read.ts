@@ -3,11 +3,10 @@
  * and the chain of archives a restore as of a time needs.
  */
 import { dgentError } from "../core/errors.js";
-import type { Ref } from "../core/refs.js";
 import { decompress, opener, type Opener } from "./codec.js";
 import type { ArchiveReader } from "./container.js";
 import { parseLocation, repositoryFor, type BucketOptions } from "./location.js";
-import { decodeIndexLine, decodeLines, UNIT, type ChunkEntry } from "./format.js";
+import { decodeIndexLine, decodeLines, UNIT, type ChunkEntry, type RecordedRef } from "./format.js";
 
 /** A chunk's raw bytes: read and checked against the manifest, decrypted, decompressed, size checked. */
 export async function decodeChunk(reader: ArchiveReader, entry: ChunkEntry, open: Opener | null): Promise<Buffer> {
@@ -62,12 +61,12 @@ export async function readIndex(reader: ArchiveReader, identities: readonly stri
   return index;
 }
 
-export async function readRefs(reader: ArchiveReader, identities: readonly string[]): Promise<Ref[]> {
+export async function readRefs(reader: ArchiveReader, identities: readonly string[]): Promise<RecordedRef[]> {
   const open = reader.manifest.encryption ? await openerFor(identities) : null;
-  const refs: Ref[] = [];
+  const refs: RecordedRef[] = [];
   for (const entry of reader.manifest.chunks) {
     if (entry.kind !== "refs") continue;
-    for (const line of decodeLines(await decodeChunk(reader, entry, open))) refs.push(JSON.parse(line) as Ref);
+    for (const line of decodeLines(await decodeChunk(reader, entry, open))) refs.push(JSON.parse(line) as RecordedRef);
   }
   return refs;
 }

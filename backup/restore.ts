@@ -15,7 +15,8 @@ import { defaultDataDir } from "../core/paths.js";
 import type { Adapter } from "../core/protocol.js";
 import { redactUrl } from "../core/redact.js";
 import type { BucketOptions } from "./location.js";
-import { datumHash, decodeDatums, decodeLines, stateDigest, UNIT } from "./format.js";
+import { datumHash, decodeDatums, decodeLines, stateDigest, UNIT, type RecordedMove, type RecordedRef } from "./format.js";
+import type { Ref } from "../core/refs.js";
 import { decodeChunk, openerFor, readIndex, readRefs, resolveChain, type Chain } from "./read.js";
 
 export interface ReadOptions {
@@ -111,23 +112,33 @@ async function eachDatum(
 ): Promise<{ expiry: number }> {
   const seen = new Set<string>();
   let expiry = 0;
-  for (const a of [...chain.archives].reverse()) {
-    const open = a.manifest.encryption ? await openerFor(identities) : null;
-    for (const entry of a.manifest.chunks) {
-      if (entry.kind !== "datums") continue;
-      const key = `${a.manifest.backupId}/${entry.name}`;
-      const raw = await decodeChunk(a, entry, open);
-      const resumed = skip?.has(key) === true;
-      for (const { datum, expiresAt } of decodeDatums(raw, a.name, entry.name)) {
-        const hash = want.get(datum.id);
-        if (hash === undefined || seen.has(datum.id) || !datumHash(datum).equals(hash)) continue;
-        seen.add(datum.id);
-        if (expiresAt !== null) expiry++;
-        if (!resumed) await visit(datum, null);
-      }
-      await afterChunk?.(key);
+  // Every datum chunk of the chain, newest archive first; the next chunk is read and decoded
+  // (in zlib's thread pool) while the records of the current one are written.
+  const work: Array<{ a: Chain["archives"][number]; entry: Chain["archives"][number]["manifest"]["chunks"][number] }> = [];
+  for (const a of [...chain.archives].reverse()) for (const entry of a.manifest.chunks) if (entry.kind === "datums") work.push({ a, entry });
+  const decode = async (i: number): Promise<Buffer> => {
+    const { a, entry } = work[i] as (typeof work)[number];
+    return decodeChunk(a, entry, a.manifest.encryption ? await openerFor(identities) : null);
+  };
+  let next: Promise<Buffer> | null = work.length > 0 ? decode(0) : null;
+  for (let i = 0; i < work.length; i++) {
+    const { a, entry } = work[i] as (typeof work)[number];
+    const key = `${a.manifest.backupId}/${entry.name}`;
+    const raw = await (next as Promise<Buffer>);
+    next = i + 1 < work.length ? decode(i + 1) : null;
+    // A failure of the prefetch surfaces when it is awaited, never as an unhandled rejection.
+    next?.catch(() => undefined);
+    const resumed = skip?.has(key) === true;
+    for (const { datum, expiresAt } of decodeDatums(raw, a.name, entry.name)) {
+      const hash = want.get(datum.id);
+      if (hash === undefined || seen.has(datum.id) || !datumHash(datum).equals(hash)) continue;
+      seen.add(datum.id);
+      if (expiresAt !== null) expiry++;
+      if (!resumed) await visit(datum, null);
     }
+    await afterChunk?.(key);
   }
+  await next?.catch(() => undefined);
   return { expiry };
 }
 
@@ -139,7 +150,7 @@ export interface RestoreOptions extends ReadOptions {
   dryRun?: boolean;
   /** Where progress is kept so an interrupted restore resumes (default under the data dir). */
   checkpointPath?: string;
-  /** Datums per write (default 500). */
+  /** Datums per write (default 2000; two writes are in flight at a time). */
   batchSize?: number;
 }
 
@@ -159,6 +170,11 @@ export interface RestoreReport {
   /** Ids the target holds with a different value: left as they are. */
   readonly conflicts: readonly string[];
   readonly refs: number;
+  /**
+   * Of those, refs restored with their version and reflog as recorded (their history replayed:
+   * the target did not hold them, or held them part-way through an interrupted replay).
+   */
+  readonly refsExact: number;
   /** Chunks a previous, interrupted run had written. */
   readonly resumedChunks: number;
   /** Datums carrying an expiry, which this protocol version cannot restore (reserved field). */
@@ -218,7 +234,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     let written = 0;
     let alreadyPresent = 0;
     let batch: Datum[] = [];
-    const batchSize = options.batchSize ?? 500;
+    const inFlight: Array<Promise<void>> = [];
+    const batchSize = options.batchSize ?? 2_000;
     const tier = target;
     const flush = async () => {
       if (batch.length === 0) return;
@@ -234,7 +251,16 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
         });
         return;
       }
-      written += await putBatch(tier, items, conflicts);
+      // Up to two batches in flight: a network tier writes one while the next is decoded and sent.
+      const write = putBatch(tier, items, conflicts).then((n) => {
+        written += n;
+      });
+      write.catch(() => undefined);
+      inFlight.push(write);
+      if (inFlight.length >= 2) await inFlight.shift();
+    };
+    const drain = async () => {
+      while (inFlight.length > 0) await inFlight.shift();
     };
     const totalChunks = chain.archives.reduce((n, a) => n + a.manifest.chunks.filter((c) => c.kind === "datums").length, 0);
     let chunksDone = 0;
@@ -249,6 +275,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       },
       async (key) => {
         await flush();
+        // A chunk counts as written only when every batch of it is.
+        await drain();
         if (!dryRun && !done.has(key)) {
           done.add(key);
           writeCheckpoint(checkpointPath, done);
@@ -257,14 +285,17 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       },
     );
     await flush();
-    // 3. Refs, at their target as of the cut.
+    await drain();
+    // 3. Refs, at their target as of the cut; with their versions and reflogs where the archive
+    // recorded them and the target does not hold the ref yet (FORMAT.md "Refs").
     let refsWritten = 0;
-    if (refs.length > 0 && tier.getRef && tier.setRef) {
+    let refsExact = 0;
+    if (refs.length > 0) {
       for (const r of refs) {
-        const now = targetExists ? await tier.getRef(r.name) : null;
-        if (now?.target === r.target) continue;
-        refsWritten++;
-        if (!dryRun) await tier.setRef(r.name, r.target, undefined, { by: "dgent restore", at: Date.now() });
+        const now = targetExists && tier.getRef ? await tier.getRef(r.name) : null;
+        const outcome = await restoreRef(tier, r, now, dryRun);
+        if (outcome !== "unchanged") refsWritten++;
+        if (outcome === "exact") refsExact++;
       }
     }
     // 4. The target, read back, gives the recorded digest.
@@ -285,6 +316,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       alreadyPresent,
       conflicts,
       refs: refsWritten,
+      refsExact,
       resumedChunks,
       expiryNotRestored: expiry,
       verified: dryRun ? null : targetDigest === last.manifest.stateDigest,
@@ -295,6 +327,63 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   } finally {
     await chain.close();
     if (owned && targetOpen) await target?.close();
+  }
+}
+
+/** Moves a ref may be padded with to reach a version older moves of which its reflog dropped. */
+const PAD_LIMIT = 100_000;
+const RESTORE_BY = "dgent restore";
+
+/**
+ * One ref into the target. A ref the target lacks, with a recorded reflog, has its history
+ * replayed — each move with its own `by` and `at`, deletes included — so it ends at the recorded
+ * version with the recorded reflog; when the log starts after the ref's creation (the tier keeps
+ * the last `REFLOG_LIMIT` moves), the ref is first moved to the first kept move's `from` as many
+ * times as the dropped moves, so the versions match (the tier's own limit then drops those
+ * filler moves from its log). A ref the target holds part-way through such a replay continues
+ * it. Otherwise the ref is moved to its target only (a new move in the target's history).
+ */
+async function restoreRef(tier: Adapter, r: RecordedRef, now: Ref | null, dryRun: boolean): Promise<"unchanged" | "exact" | "target"> {
+  const { setRef, deleteRef, getRef } = tier;
+  if (!setRef || !getRef) return "unchanged";
+  const set = setRef.bind(tier);
+  if (now && now.target === r.target && now.version === r.version && now.updatedAt === r.updatedAt) return "unchanged";
+  const plain = async (): Promise<"unchanged" | "target"> => {
+    if (now?.target === r.target) return "unchanged";
+    if (!dryRun) await set(r.name, r.target, undefined, { by: RESTORE_BY, at: Date.now() });
+    return "target";
+  };
+  const log = r.reflog;
+  if (!log || log.length === 0 || (!deleteRef && log.some((m) => m.to === null))) return plain();
+  let start = 0;
+  if (now !== null) {
+    let at = log.length - 1;
+    while (at >= 0 && !(log[at]?.to === now.target && log[at]?.version === now.version && log[at]?.at === now.updatedAt)) at--;
+    if (at < 0) return plain();
+    start = at + 1;
+  }
+  if (dryRun) return "exact";
+  const first = log[0] as RecordedMove;
+  if (start === 0 && first.from !== null) {
+    const base = first.to === null ? first.version : first.version - 1;
+    if (base <= PAD_LIMIT) await pad(tier, r.name, first.from, base, first.at);
+  }
+  for (const m of log.slice(start)) {
+    if (m.to === null) await deleteRef?.call(tier, r.name, undefined, { by: m.by, at: m.at });
+    else await set(r.name, m.to, undefined, { by: m.by, at: m.at });
+  }
+  const after = await getRef.call(tier, r.name);
+  return after?.target === r.target && after.version === r.version ? "exact" : "target";
+}
+
+/** `times` moves of a new ref to `target`: in transactions of 1000 where the tier has them. */
+async function pad(tier: Adapter, name: string, target: string, times: number, at: number): Promise<void> {
+  const move = { by: RESTORE_BY, at };
+  for (let done = 0; done < times; ) {
+    const n = Math.min(1000, times - done);
+    if (tier.commit && tier.capabilities.transactions) await tier.commit(Array.from({ length: n }, () => ({ op: "setRef" as const, name, target })), move);
+    else for (let i = 0; i < n; i++) await tier.setRef?.(name, target, undefined, move);
+    done += n;
   }
 }
 

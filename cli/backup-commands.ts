@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_NAMESPACE, defaultDataDir } from "../core/paths.js";
+import { backupAll, restoreAll } from "../backup/all.js";
 import { backup, type BackupReport } from "../backup/backup.js";
 import { generateKeyPair, parseIdentities } from "../backup/codec.js";
 import { prune } from "../backup/prune.js";
@@ -74,7 +75,7 @@ function restoreText(r: RestoreReport): string {
     `  state:             ${r.state} datums`,
     r.dryRun ? `  would write:       ${r.written}` : `  written:           ${r.written}${r.resumedChunks ? ` (resumed after ${r.resumedChunks} chunks)` : ""}`,
     ...(r.dryRun ? [`  already present:   ${r.alreadyPresent}`] : []),
-    `  refs:              ${r.refs}`,
+    `  refs:              ${r.refs}${r.refsExact ? ` (${r.refsExact} with their recorded versions and reflogs)` : ""}`,
     `  conflicts:         ${r.conflicts.length}${r.conflicts.length ? ` (first: ${r.conflicts.slice(0, 3).join(", ")})` : ""}`,
     ...(r.expiryNotRestored ? [`  expiry dropped:    ${r.expiryNotRestored} (this dgent cannot store expiry)`] : []),
     ...(r.verified === null ? ["  nothing was changed"] : [`  verified:          ${r.verified ? "yes, the restored datums give the recorded digest" : "NO: the target differs"}`]),
@@ -93,6 +94,7 @@ export const BACKUP_COMMANDS: Record<string, Command> = {
     summary: "back up a namespace to a .dgbk file, a directory, s3:// or gs:// (incremental, checksummed, optionally encrypted); verify, drill, keygen",
     usage: [
       "dgent backup --from URL --to LOCATION [--incremental | --base ARCHIVE] [--compression gzip|brotli|none] [--recipient age1…]... [--identity FILE]... [--namespace NS] [--json]",
+      "dgent backup --all --from URL --to DIR|s3://…|gs://… [--incremental] [--compression …] [--recipient age1…]... [--identity FILE]... [--json]",
       "dgent backup verify LOCATION [--as-of TIME] [--identity FILE]... [--json]",
       "dgent backup drill LOCATION [--as-of TIME] [--identity FILE]... [--scratch URL] [--json]",
       "dgent backup keygen --out FILE [--json]",
@@ -102,6 +104,7 @@ export const BACKUP_COMMANDS: Record<string, Command> = {
       from: { type: "string" },
       to: { type: "string" },
       incremental: { type: "boolean" },
+      all: { type: "boolean" },
       base: { type: "string" },
       compression: { type: "string" },
       recipient: { type: "string", multiple: true },
@@ -153,6 +156,29 @@ export const BACKUP_COMMANDS: Record<string, Command> = {
       }
       if (ctx.values["dry-run"] !== undefined || ctx.values["keep-full"] !== undefined) throw usage("--dry-run and --keep-full apply to backup prune");
       if (sub !== undefined) throw usage(`unknown backup subcommand ${JSON.stringify(sub)}: verify, drill, keygen or prune (or none, to back up)`);
+      if (ctx.values.all === true) {
+        if (ctx.values.namespace !== undefined) throw usage("give --all (every namespace of the tier) or --namespace NS, not both");
+        if (ctx.values.base !== undefined) throw usage("--base names one archive; with --all, use --incremental (each namespace on its newest archive)");
+        const allFrom = (ctx.values.from as string | undefined) ?? (ctx.io.env.DGENT_DATABASE_URL || `sqlite://${(ctx.values["data-dir"] as string | undefined) ?? defaultDataDir(ctx.io.env)}/`);
+        const allTo = ctx.values.to as string | undefined;
+        if (!allTo) throw usage("backup --all needs --to LOCATION (a directory, s3://… or gs://…)");
+        const allCompression = (ctx.values.compression as string | undefined) ?? "gzip";
+        if (!["gzip", "brotli", "none"].includes(allCompression)) throw usage("--compression takes gzip, brotli or none (zstd is not in Node 20's zlib)");
+        const r = await backupAll({
+          from: allFrom,
+          to: allTo,
+          incremental: ctx.values.incremental === true,
+          compression: allCompression as Compression,
+          recipients: (ctx.values.recipient as string[] | undefined) ?? [],
+          identities: identities(ctx),
+          onNamespace: (n) => {
+            if (!ctx.json) print(ctx.io, `${n.namespace}: ${n.kind} ${n.backupId}, ${n.state} datums, ${n.refs} refs (${(n.durationMs / 1000).toFixed(1)} s)`);
+          },
+        });
+        if (ctx.json) printJson(ctx.io, r);
+        else print(ctx.io, `${r.namespaces.length} namespaces backed up; index ${r.index}`);
+        return 0;
+      }
       const namespace = (ctx.values.namespace as string | undefined) ?? ctx.io.env.DGENT_NAMESPACE ?? DEFAULT_NAMESPACE;
       // The tier: --from, else DGENT_DATABASE_URL, else the embedded SQLite default of the namespace.
       const from =
@@ -182,12 +208,16 @@ export const BACKUP_COMMANDS: Record<string, Command> = {
   },
   restore: {
     summary: "restore a backup (as of a time, across its incremental chain) into any tier: --dry-run first, then --execute; checked, resumable",
-    usage: "dgent restore --from LOCATION --to URL (--dry-run | --execute) [--as-of TIME] [--identity FILE]... [--namespace NS] [--checkpoint PATH] [--json]",
+    usage: [
+      "dgent restore --from LOCATION --to URL (--dry-run | --execute) [--as-of TIME] [--identity FILE]... [--namespace NS] [--checkpoint PATH] [--json]",
+      "dgent restore --all --from LOCATION --to URL (--dry-run | --execute) [--as-of TIME] [--identity FILE]... [--namespace NS] [--json]",
+    ].join("\n       "),
     options: {
       from: { type: "string" },
       to: { type: "string" },
       "dry-run": { type: "boolean" },
       execute: { type: "boolean" },
+      all: { type: "boolean" },
       checkpoint: { type: "string" },
       ...READ_OPTIONS,
     },
@@ -197,6 +227,24 @@ export const BACKUP_COMMANDS: Record<string, Command> = {
       if (!from || !to) throw usage("restore needs --from LOCATION (an archive, a directory of them, s3://… or gs://…) and --to URL");
       const dryRun = ctx.values["dry-run"] === true;
       if (dryRun === (ctx.values.execute === true)) throw usage("choose one of --dry-run (check and report) or --execute (write)");
+      if (ctx.values.all === true) {
+        if (ctx.values.checkpoint !== undefined) throw usage("--checkpoint names one namespace's checkpoint; --all keeps one per namespace under the data dir");
+        const only = ctx.values.namespace as string | undefined;
+        const r = await restoreAll({
+          from,
+          to,
+          dryRun,
+          identities: identities(ctx),
+          ...asOf(ctx),
+          ...(only !== undefined ? { namespaces: [only] } : {}),
+          onNamespace: (n) => {
+            if (!ctx.json) print(ctx.io, `== ${n.namespace}\n${restoreText(n)}`);
+          },
+        });
+        if (ctx.json) printJson(ctx.io, r);
+        else print(ctx.io, `run ${r.runId}: ${r.namespaces.length} namespaces ${dryRun ? "checked" : "restored"}`);
+        return r.verified === false || r.namespaces.some((n) => n.conflicts.length > 0) ? 1 : 0;
+      }
       const r = await restore({
         from,
         to,
