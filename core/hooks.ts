@@ -6,6 +6,7 @@ import { AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncHoo
 import type { Datum } from "./datum.js";
 import { dgentError, isDgentError } from "./errors.js";
 import type { ChangeEvent, ResolvedListOptions } from "./protocol.js";
+import type { RetentionEvent } from "./retention.js";
 
 export interface ReadInfo {
   /** The operation the datum is being returned from. */
@@ -113,6 +114,8 @@ function createHooks() {
     restored: new SyncHook<[TierEvent]>(["event"], "restored"),
     /** A datum moved up the lattice. */
     promoted: new SyncHook<[PromotionEvent]>(["event"], "promoted"),
+    /** Retention deleted or moved a batch of datums (core/RETENTION.md). */
+    retained: new SyncHook<[RetentionEvent]>(["event"], "retained"),
   };
 }
 

@@ -15,6 +15,16 @@ import {
 import { resolvePlugins, type AnyPluginUse, type PluginDefinition, type PluginService, type ResolvedPluginUse } from "./registry.js";
 import { Router } from "./router.js";
 import { Upgrader, type PromotionResult, type UpgraderPolicy } from "./upgrader.js";
+import {
+  applyRetentionOn,
+  emptyRetentionTotals,
+  planRetentionOn,
+  resolveRetentionPolicies,
+  type ResolvedRetentionPolicy,
+  type RetentionHost,
+  type RetentionOptions,
+  type RetentionReport,
+} from "./retention.js";
 import type { TxOp, TxResult } from "./refs.js";
 import { StoreRefs, defaultActor, transaction, type RefsHost, type TxBuilder } from "./store-refs.js";
 import { isQueryList, runChainTail, runQuery, StoreQueries, type ListQuery } from "./store-query.js";
@@ -65,6 +75,8 @@ export class Store extends StoreQueries implements DatumStore {
   /** Named, versioned pointers to datums, moved by compare-and-set (see `core/refs.ts`). */
   readonly refs: StoreRefs;
   readonly #refsHost: RefsHost;
+  /** Retention: the store's policies and what `applyRetention` did so far. */
+  readonly #retention: RetentionHost;
   /** The hooks each operation runs; the fast path is taken only while none of them has a tap. */
   readonly #opHooks: Readonly<Record<Operation, readonly { readonly taps: readonly unknown[] }[]>>;
 
@@ -107,6 +119,16 @@ export class Store extends StoreQueries implements DatumStore {
       put: (datum) => this.put(datum),
     };
     this.refs = new StoreRefs(this.#refsHost);
+    const policies: readonly ResolvedRetentionPolicy[] =
+      options.retention === undefined ? [] : resolveRetentionPolicies(options.retention, this.#tiers.all.map((t) => t.name));
+    this.#retention = {
+      ready: () => (this.#state === State.Open ? Promise.resolve() : this.#ready()),
+      router: this.#tiers,
+      upgrader: this.#upgrader,
+      hooks,
+      totals: emptyRetentionTotals(),
+      policies,
+    };
     this.#opHooks = Object.freeze({
       put: [hooks.beforePut, hooks.deferPut, hooks.afterPut],
       get: [hooks.beforeGet, hooks.afterGet, hooks.read],
@@ -391,7 +413,29 @@ export class Store extends StoreQueries implements DatumStore {
   /** Which tiers this store has, which one writes land on, and their counts (see `BackendReport`). */
   async backend(): Promise<BackendReport> {
     if (this.#state !== State.Open) await this.#ready();
-    return backendReport(this.namespace, this.#tiers, this.#upgrader);
+    return backendReport(this.namespace, this.#tiers, this.#upgrader, this.#retention.totals);
+  }
+
+  /** The store's own retention policies, validated (`createStore({ retention })` or the config file). */
+  get retentionPolicies(): readonly ResolvedRetentionPolicy[] {
+    return this.#retention.policies;
+  }
+
+  /**
+   * What the retention policies (the store's own, or `options.policies`) would delete and move at
+   * `options.now` (default now), per policy, with counts and content bytes. Changes nothing.
+   */
+  planRetention(options?: RetentionOptions): Promise<RetentionReport> {
+    return planRetentionOn(this.#retention, options);
+  }
+
+  /**
+   * Applies the retention policies at `options.now`: deletes what is due in batches, then moves
+   * what is due up to its tier (copy → verify → remove below). Each batch fires `retained` and
+   * counts in `backend().retention`. Idempotent; see core/RETENTION.md.
+   */
+  applyRetention(options?: RetentionOptions): Promise<RetentionReport> {
+    return applyRetentionOn(this.#retention, options);
   }
 }
 
