@@ -11,7 +11,7 @@ import type { StoreHooks } from "./hooks.js";
 import { matchesQuery, resolveQuery, type ResolvedQuery, type Where } from "./query.js";
 import type { Router, TierState } from "./router.js";
 import { routeGetMany } from "./router-query.js";
-import { deleteIds, scanTier } from "./tiers.js";
+import { scanTier } from "./tiers.js";
 import type { Upgrader } from "./upgrader.js";
 
 /**
@@ -383,15 +383,14 @@ export async function applyRetentionOn(host: RetentionHost, options: RetentionOp
 
 /**
  * Deletes one batch; the ids that existed. With a `beforeDelete`/`afterDelete` tap, id by id
- * through them (as `deleteMany` does); on one tier, in one call (`deleteIds`: one statement or
- * transaction where the tier has it); over several, id by id through the router, which journals
- * a delete for a tier that is down.
+ * through them (as `deleteMany` does); otherwise one call per tier (`Router.deleteIds`: one
+ * statement or transaction where the tier has it), journaled for a tier that is down.
  */
 async function deleteBatch(host: RetentionHost, ids: readonly string[]): Promise<string[]> {
   if (ids.length === 0) return [];
   const { router, hooks } = host;
   const hooked = hooks.beforeDelete.taps.length > 0 || hooks.afterDelete.taps.length > 0;
-  if (!hooked && router.single) return deleteIds(router.single, ids);
+  if (!hooked) return router.deleteIds(ids);
   const gone: string[] = [];
   for (const id of ids) {
     if (hooks.beforeDelete.taps.length) await hooks.beforeDelete.promise(id);
