@@ -6,7 +6,6 @@ import { AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncHoo
 import type { Datum } from "./datum.js";
 import { dgentError, isDgentError } from "./errors.js";
 import type { ChangeEvent, ResolvedListOptions } from "./protocol.js";
-import type { RetentionEvent } from "./retention.js";
 
 export interface ReadInfo {
   /** The operation the datum is being returned from. */
@@ -62,6 +61,17 @@ export interface TierEvent {
   readonly error?: Error;
   /** For `degraded`: the tier writes now land on. */
   readonly landing?: string;
+}
+/** The `retained` hook's argument: one batch that retention deleted or moved (core/RETENTION.md). */
+export interface RetentionEvent {
+  readonly policy: string;
+  readonly action: "deleted" | "moved";
+  readonly ids: readonly string[];
+  /** Content bytes of the batch. */
+  readonly bytes: number;
+  /** For `moved`: the tier the batch left and the tier it reached. */
+  readonly from?: string;
+  readonly to?: string;
 }
 export interface PromotionEvent {
   readonly id: string;

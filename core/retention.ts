@@ -8,9 +8,10 @@
 import type { Datum } from "./datum.js";
 import { dgentError, isDgentError } from "./errors.js";
 import type { StoreHooks } from "./hooks.js";
+export type { RetentionEvent } from "./hooks.js";
 import { matchesQuery, resolveQuery, type ResolvedQuery, type Where } from "./query.js";
 import type { Router, TierState } from "./router.js";
-import { routeGetMany } from "./router-query.js";
+import { routeDeleteIds, routeGetMany } from "./router-query.js";
 import { scanTier } from "./tiers.js";
 import type { Upgrader } from "./upgrader.js";
 
@@ -90,18 +91,6 @@ export interface RetentionReport {
   readonly total: { readonly delete: Amount; readonly move: Amount };
   /** Tiers that were down: what only they hold was not seen (deletes for them are journaled). */
   readonly tiersDown: readonly string[];
-}
-
-/** The `retained` hook's argument: one batch that retention deleted or moved. */
-export interface RetentionEvent {
-  readonly policy: string;
-  readonly action: "deleted" | "moved";
-  readonly ids: readonly string[];
-  /** Content bytes of the batch. */
-  readonly bytes: number;
-  /** For `moved`: the tier the batch left and the tier it reached. */
-  readonly from?: string;
-  readonly to?: string;
 }
 
 /** What `backend()` reports of retention in this store since it was created. */
@@ -383,14 +372,14 @@ export async function applyRetentionOn(host: RetentionHost, options: RetentionOp
 
 /**
  * Deletes one batch; the ids that existed. With a `beforeDelete`/`afterDelete` tap, id by id
- * through them (as `deleteMany` does); otherwise one call per tier (`Router.deleteIds`: one
+ * through them (as `deleteMany` does); otherwise one call per tier (`routeDeleteIds`: one
  * statement or transaction where the tier has it), journaled for a tier that is down.
  */
 async function deleteBatch(host: RetentionHost, ids: readonly string[]): Promise<string[]> {
   if (ids.length === 0) return [];
   const { router, hooks } = host;
   const hooked = hooks.beforeDelete.taps.length > 0 || hooks.afterDelete.taps.length > 0;
-  if (!hooked) return router.deleteIds(ids);
+  if (!hooked) return routeDeleteIds(router, ids);
   const gone: string[] = [];
   for (const id of ids) {
     if (hooks.beforeDelete.taps.length) await hooks.beforeDelete.promise(id);

@@ -6,7 +6,7 @@ import { byDurability } from "./lattice.js";
 import { compareNewestFirst } from "./order.js";
 import { PendingDeletes } from "./pending-deletes.js";
 import type { Adapter, AdapterContext, ResolvedListOptions } from "./protocol.js";
-import { conflictError, deleteIds, IdLocks, isOutage, scanTier, unknownDelete, type TierState } from "./tiers.js";
+import { conflictError, IdLocks, isOutage, scanTier, unknownDelete, type TierState } from "./tiers.js";
 
 export { isOutage, type TierState } from "./tiers.js";
 
@@ -378,39 +378,6 @@ export class Router {
       for (const s of unknown) this.pending.add(s.adapter.name, id);
       if (existed) return true;
       throw unknownDelete(id, unknown.map((s) => s.adapter.name));
-    } finally {
-      release();
-    }
-  }
-
-  /**
-   * `delete` for many ids at once: one `deleteIds` call per tier that is up (one statement or
-   * transaction where the tier has it), journaled for each persistent tier that may hold them and
-   * is down or failed during the call. Resolves to the ids a tier that is up held; an id whose
-   * answer depends on a tier that is down is journaled and left out (not an error, unlike `delete`).
-   */
-  async deleteIds(ids: readonly string[]): Promise<string[]> {
-    if (ids.length === 0) return [];
-    if (this.single) return deleteIds(this.single, ids);
-    const release = await this.locks.lock(ids);
-    try {
-      const existed = new Set<string>();
-      const tried = new Set<TierState>();
-      const failed = new Set<TierState>();
-      for (let progressed = true; progressed; ) {
-        progressed = false;
-        for (const state of this.states) {
-          if (tried.has(state) || !state.up || !state.holds) continue;
-          tried.add(state);
-          progressed = true;
-          const done = await this.attempt(state, (a) => deleteIds(a, ids));
-          if (done) for (const id of done.value) existed.add(id);
-          else failed.add(state);
-        }
-      }
-      const unknown = this.states.filter((s) => (!tried.has(s) || failed.has(s)) && !s.up && s.holds && s.adapter.capabilities.persistent);
-      for (const s of unknown) for (const id of ids) this.pending.add(s.adapter.name, id);
-      return ids.filter((id) => existed.has(id));
     } finally {
       release();
     }

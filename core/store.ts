@@ -15,20 +15,11 @@ import {
 import { resolvePlugins, type AnyPluginUse, type PluginDefinition, type PluginService, type ResolvedPluginUse } from "./registry.js";
 import { Router } from "./router.js";
 import { Upgrader, type PromotionResult, type UpgraderPolicy } from "./upgrader.js";
-import {
-  applyRetentionOn,
-  emptyRetentionTotals,
-  planRetentionOn,
-  resolveRetentionPolicies,
-  type ResolvedRetentionPolicy,
-  type RetentionHost,
-  type RetentionOptions,
-  type RetentionReport,
-} from "./retention.js";
+import { emptyRetentionTotals, resolveRetentionPolicies, type RetentionHost } from "./retention.js";
 import type { TxOp, TxResult } from "./refs.js";
 import { StoreRefs, defaultActor, transaction, type RefsHost, type TxBuilder } from "./store-refs.js";
 import { isQueryList, runChainTail, runQuery, StoreQueries, type ListQuery } from "./store-query.js";
-import { adapterContext, applyPlugins, rescueVolatile, routerEvents, serviceOf, warner, type ChangeService, type Warn } from "./store-wiring.js";
+import { adapterContext, applyPlugins, closedError, rescueVolatile, routerEvents, serviceOf, valid, warner, type ChangeService, type Warn } from "./store-wiring.js";
 
 export type { AnyPluginUse, PluginUse } from "./registry.js";
 export type { BackendReport, TierReport } from "./backend-report.js";
@@ -84,6 +75,10 @@ export class Store extends StoreQueries implements DatumStore {
     return this.#refsHost;
   }
 
+  protected get retentionHost(): RetentionHost {
+    return this.#retention;
+  }
+
   constructor(options: StoreOptions) {
     super();
     if (options === null || typeof options !== "object" || !Array.isArray(options.tiers)) {
@@ -119,16 +114,8 @@ export class Store extends StoreQueries implements DatumStore {
       put: (datum) => this.put(datum),
     };
     this.refs = new StoreRefs(this.#refsHost);
-    const policies: readonly ResolvedRetentionPolicy[] =
-      options.retention === undefined ? [] : resolveRetentionPolicies(options.retention, this.#tiers.all.map((t) => t.name));
-    this.#retention = {
-      ready: () => (this.#state === State.Open ? Promise.resolve() : this.#ready()),
-      router: this.#tiers,
-      upgrader: this.#upgrader,
-      hooks,
-      totals: emptyRetentionTotals(),
-      policies,
-    };
+    const policies = resolveRetentionPolicies(options.retention ?? [], this.#tiers.all.map((t) => t.name));
+    this.#retention = { ready: this.#refsHost.ready, router: this.#tiers, upgrader: this.#upgrader, hooks, totals: emptyRetentionTotals(), policies };
     this.#opHooks = Object.freeze({
       put: [hooks.beforePut, hooks.deferPut, hooks.afterPut],
       get: [hooks.beforeGet, hooks.afterGet, hooks.read],
@@ -415,28 +402,6 @@ export class Store extends StoreQueries implements DatumStore {
     if (this.#state !== State.Open) await this.#ready();
     return backendReport(this.namespace, this.#tiers, this.#upgrader, this.#retention.totals);
   }
-
-  /** The store's own retention policies, validated (`createStore({ retention })` or the config file). */
-  get retentionPolicies(): readonly ResolvedRetentionPolicy[] {
-    return this.#retention.policies;
-  }
-
-  /**
-   * What the retention policies (the store's own, or `options.policies`) would delete and move at
-   * `options.now` (default now), per policy, with counts and content bytes. Changes nothing.
-   */
-  planRetention(options?: RetentionOptions): Promise<RetentionReport> {
-    return planRetentionOn(this.#retention, options);
-  }
-
-  /**
-   * Applies the retention policies at `options.now`: deletes what is due in batches, then moves
-   * what is due up to its tier (copy → verify → remove below). Each batch fires `retained` and
-   * counts in `backend().retention`. Idempotent; see core/RETENTION.md.
-   */
-  applyRetention(options?: RetentionOptions): Promise<RetentionReport> {
-    return applyRetentionOn(this.#retention, options);
-  }
 }
 
 export function createStore(options: StoreOptions): Store {
@@ -446,18 +411,4 @@ export function createStore(options: StoreOptions): Store {
 /** True for a Store (also across copies of the dgent module). */
 export function isStore(value: unknown): value is Store {
   return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[STORE_BRAND] === true;
-}
-
-/** The fast path's validation: `null` when `value` passes, else the rejection the full path would give. */
-function valid<T>(check: (value: T) => void, value: T): Promise<never> | null {
-  try {
-    check(value);
-    return null;
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
-
-function closedError() {
-  return dgentError("DGENT_CLOSED", "this store is closed; create a new one to continue");
 }
