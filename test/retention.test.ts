@@ -10,6 +10,8 @@ import { sqliteAdapter } from "../adapters/sqlite/index.js";
 import { applyRetention, planRetention } from "../compose/retention.js";
 import { createStoreFromConfig } from "../compose/config/compose.js";
 import { makeDatum, type Datum } from "../core/datum.js";
+import { dgentError } from "../core/errors.js";
+import type { Adapter } from "../core/protocol.js";
 import type { RetentionEvent, RetentionPolicy, RetentionReport } from "../core/retention.js";
 import { createStore, type Store } from "../core/store.js";
 
@@ -273,6 +275,50 @@ describe("moving up a tier after N days", () => {
     expect(applied.total.move).toEqual({ count: 1, bytes: 3 });
     expect(await sqlite.get("m/old")).not.toBeNull();
     expect(await sqlite.get("m/new")).toBeNull();
+    await store.close();
+  });
+});
+
+/** A memory tier under another name and rank that can be switched off (every call then fails as an outage). */
+function switchable(name: string, rank: number): { adapter: Adapter; control: { down: boolean } } {
+  const inner = memoryAdapter();
+  const control = { down: false };
+  const adapter = new Proxy(inner, {
+    get(target, prop) {
+      if (prop === "name") return name;
+      if (prop === "rank") return rank;
+      if (prop === "capabilities") return { ...target.capabilities, persistent: true };
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== "function") return value;
+      if (prop === "close") return (value as () => unknown).bind(target);
+      return (...args: unknown[]) => {
+        if (control.down) return Promise.reject(dgentError("DGENT_UNAVAILABLE", `${name} is down`, { unit: name }));
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { adapter, control };
+}
+
+describe("a tier that is down", () => {
+  it("is named in the report; what the tiers that are up hold is deleted, and the deletes are journaled for it", async () => {
+    const top = switchable("top", 30);
+    const low = switchable("low", 20);
+    const store = createStore({ tiers: [top.adapter, low.adapter], upgrader: false, probeBackoffMs: { min: 3_600_000, max: 3_600_000 }, retention: [{ prefix: "t/", deleteAfterMs: DAY }] });
+    await store.open();
+    const warnings: string[] = [];
+    store.hooks.warning.tap("test", (w) => void warnings.push(w.message));
+    await store.put(makeDatum({ id: "t/on-top", content: "a", createdAt: NOW - 5 * DAY }));
+    top.control.down = true;
+    await store.put(makeDatum({ id: "t/old", content: "bb", createdAt: NOW - 5 * DAY })); // lands on low
+    await store.put(makeDatum({ id: "t/new", content: "c", createdAt: NOW }));
+    const plan = await store.planRetention({ now: NOW });
+    expect(plan.tiersDown).toEqual(["top"]);
+    expect(plan.total.delete).toEqual({ count: 1, bytes: 2 }); // t/on-top is not seen while top is down
+    const applied = await store.applyRetention({ now: NOW });
+    expect(applied.total.delete).toEqual({ count: 1, bytes: 2 });
+    expect(await low.adapter.get("t/old")).toBeNull();
+    expect((await store.backend()).pendingDeletes).toBe(1); // t/old, journaled for top
     await store.close();
   });
 });
