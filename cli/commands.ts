@@ -18,6 +18,7 @@ import { LATTICE_COMMANDS } from "./lattice-commands.js";
 import { PATH_COMMANDS } from "./path-commands.js";
 import { QUERY_COMMANDS } from "./query-commands.js";
 import { REF_COMMANDS } from "./ref-commands.js";
+import { RETENTION_COMMANDS } from "./retention-commands.js";
 import { SEARCH_COMMANDS } from "./search-commands.js";
 import { SERVE_COMMANDS } from "./serve-commands.js";
 
@@ -105,6 +106,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   ...QUERY_COMMANDS,
   ...LATTICE_COMMANDS,
+  ...RETENTION_COMMANDS,
   ...REF_COMMANDS,
   ...SEARCH_COMMANDS,
   ...PATH_COMMANDS,

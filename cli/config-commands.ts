@@ -45,6 +45,7 @@ function effective(r: ResolvedConfig): Record<string, unknown> {
     ...(r.storeOptions.probeBackoffMs ? { probeBackoffMs: r.storeOptions.probeBackoffMs } : {}),
     ...(r.storeOptions.maxChainDepth !== undefined ? { maxChainDepth: r.storeOptions.maxChainDepth } : {}),
     plugins: r.plugins.map((p) => ({ plugin: p.plugin, options: p.options })),
+    ...(r.retention.length ? { retention: r.retention } : {}),
   };
 }
 
@@ -104,6 +105,7 @@ async function validate(ctx: Context): Promise<number> {
     `  namespace: ${r.namespace}`,
     `  tiers:     ${r.tiers.map((t) => `${t.adapter} (rank ${t.rank}${t.adapter === r.landing ? ", landing" : ""})`).join(" → ")}`,
     `  plugins:   ${r.plugins.map((p) => p.plugin).join(", ") || "none"}`,
+    ...(r.retention.length ? [`  retention: ${r.retention.length} ${r.retention.length === 1 ? "policy" : "policies"} (dgent retention plan shows what they do)`] : []),
     ...r.modules.map((m) => `  module:    ${redactText(m.specifier)} → ${[...m.adapters.map((a) => `adapter ${a}`), ...m.plugins.map((p) => `plugin ${p}`)].join(", ")} (dgent ${m.range})`),
     ...(r.variables.size ? [`  reads:     ${[...r.variables].sort().join(", ")}`] : []),
   ];

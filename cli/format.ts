@@ -27,7 +27,7 @@ function preview(d: Datum, width: number): string {
 }
 
 /** Columns padded to their widest cell; every cell shown terminal-safe (`safe`) before it is measured. */
-function table(headers: readonly string[], cells: readonly string[][]): string {
+export function table(headers: readonly string[], cells: readonly string[][]): string {
   const rows = cells.map((r) => r.map(safe));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: readonly string[]) =>
@@ -76,6 +76,8 @@ export function backendText(report: BackendReport): string {
   ]);
   const p = report.promotion;
   const promotion = p === null ? "" : `; promotion ${p.from} → ${p.to}: ${p.running ? "running" : "done"}, ${p.moved}${p.total === null ? "" : ` of ${p.total}`} moved${p.kept ? `, ${p.kept} kept below` : ""}`;
-  const tail = `pending promotions: ${report.pendingPromotions}; pending deletes: ${report.pendingDeletes}${promotion}`;
+  const r = report.retention;
+  const retention = r.lastAppliedAt === null ? "" : `\nretention: ${r.deleted} deleted (${r.deletedBytes} bytes), ${r.moved} moved (${r.movedBytes} bytes)`;
+  const tail = `pending promotions: ${report.pendingPromotions}; pending deletes: ${report.pendingDeletes}${promotion}${retention}`;
   return `${head}\n${table(["TIER", "RANK", "DURABILITY", "LANDING", "STATE", "DATUMS", "BYTES", "WHERE / ERROR"], rows)}\n${tail}`;
 }

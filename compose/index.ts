@@ -23,6 +23,8 @@ export {
 export type { Capabilities, ChangeEvent, DatumStore, ListOptions } from "../core/protocol.js";
 export type { PromotionEvent, TierEvent, WarningInfo } from "../core/hooks.js";
 export type { PromotionResult, UpgraderPolicy } from "../core/upgrader.js";
+export { applyRetention, planRetention } from "./retention.js";
+export type { Amount, PolicyReport, RetentionEvent, RetentionOptions, RetentionPolicy, RetentionReport, RetentionTotals } from "../core/retention.js";
 export { REFLOG_LIMIT, type Ref, type RefExpectation, type ReflogEntry, type TxOp, type TxOpResult, type TxResult } from "../core/refs.js";
 export type { RefState, StoreRefs, TxBuilder, UpdateOptions } from "../core/store-refs.js";
 export {

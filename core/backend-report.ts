@@ -7,6 +7,7 @@ import { rankLabel, type DurabilityLabel } from "./lattice.js";
 import type { AdapterStats } from "./protocol.js";
 import type { Router } from "./router.js";
 import type { PromotionProgress, Upgrader } from "./upgrader.js";
+import type { RetentionTotals } from "./retention.js";
 
 export interface TierReport {
   readonly name: string;
@@ -39,10 +40,12 @@ export interface BackendReport {
   readonly pendingDeletes: number;
   /** The running or last promotion: from, to, moved, kept, total, rate, when; `null` before the first. */
   readonly promotion: PromotionProgress | null;
+  /** What retention deleted and moved through this store object since it was created (core/RETENTION.md). */
+  readonly retention: RetentionTotals;
   readonly tiers: readonly TierReport[];
 }
 
-export async function backendReport(namespace: string, router: Router, upgrader: Upgrader): Promise<BackendReport> {
+export async function backendReport(namespace: string, router: Router, upgrader: Upgrader, retention: RetentionTotals): Promise<BackendReport> {
   const landing = router.landing;
   const tiers: TierReport[] = [];
   for (const state of router.states) {
@@ -72,6 +75,7 @@ export async function backendReport(namespace: string, router: Router, upgrader:
     pendingPromotions: await upgrader.pending(),
     pendingDeletes: router.pending.size,
     promotion: upgrader.progress(),
+    retention: { ...retention },
     tiers,
   };
 }

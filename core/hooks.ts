@@ -62,6 +62,17 @@ export interface TierEvent {
   /** For `degraded`: the tier writes now land on. */
   readonly landing?: string;
 }
+/** The `retained` hook's argument: one batch that retention deleted or moved (core/RETENTION.md). */
+export interface RetentionEvent {
+  readonly policy: string;
+  readonly action: "deleted" | "moved";
+  readonly ids: readonly string[];
+  /** Content bytes of the batch. */
+  readonly bytes: number;
+  /** For `moved`: the tier the batch left and the tier it reached. */
+  readonly from?: string;
+  readonly to?: string;
+}
 export interface PromotionEvent {
   readonly id: string;
   readonly from: string;
@@ -113,6 +124,8 @@ function createHooks() {
     restored: new SyncHook<[TierEvent]>(["event"], "restored"),
     /** A datum moved up the lattice. */
     promoted: new SyncHook<[PromotionEvent]>(["event"], "promoted"),
+    /** Retention deleted or moved a batch of datums (core/RETENTION.md). */
+    retained: new SyncHook<[RetentionEvent]>(["event"], "retained"),
   };
 }
 

@@ -103,7 +103,19 @@ export {
 } from "./store.js";
 export { DEFAULT_NAMESPACE, assertNamespace, defaultDataDir, ensureWritableDir, localPathFromUrl } from "./paths.js";
 export { type RouterEvents, type RouterOptions, type TierState, isOutage } from "./router.js";
-export { type PromotionProgress, type PromotionResult, type PromotionTrigger, type UpgraderPolicy } from "./upgrader.js";
+export { type OnMoved, type PromotionProgress, type PromotionResult, type PromotionTrigger, type UpgraderPolicy } from "./upgrader.js";
+export {
+  type Amount,
+  type PolicyReport,
+  type ResolvedRetentionPolicy,
+  type RetentionEvent,
+  type RetentionOptions,
+  type RetentionPolicy,
+  type RetentionReport,
+  type RetentionTotals,
+  classify as classifyRetention,
+  resolveRetentionPolicies,
+} from "./retention.js";
 export { type IndexEntry, OrderedIndex } from "./ordered-index.js";
 export { Lifecycle } from "./lifecycle.js";
 export { NETWORK_ERROR_CODES, importOptional, isNetworkErrorCode } from "./adapter-support.js";

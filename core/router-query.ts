@@ -10,7 +10,7 @@ import { dgentError } from "./errors.js";
 import type { Adapter } from "./protocol.js";
 import { compareInOrder, countQuery, evaluateQuery, headerOf, unpaged, type DatumHeader, type ResolvedQuery } from "./query.js";
 import type { Router } from "./router.js";
-import { deleteIds, scanTier } from "./tiers.js";
+import { deleteIds, scanTier, type TierState } from "./tiers.js";
 
 /** Every datum of a tier without native queries (its `scan`, or one `list` at the largest limit). */
 async function everything(tier: Adapter): Promise<Datum[]> {
@@ -139,6 +139,40 @@ export async function routeDeleteMany(router: Router, q: ResolvedQuery): Promise
   const deleted: string[] = [];
   for (const id of ids) if (await router.delete(id)) deleted.push(id);
   return deleted;
+}
+
+/**
+ * `delete` for many ids at once: one `deleteIds` call per tier that is up (one statement or
+ * transaction where the tier has it), journaled for each persistent tier that may hold them and
+ * is down or failed during the call, with the ids held against promotions as `delete` holds them.
+ * Resolves to the ids a tier that is up held; an id whose answer depends on a tier that is down
+ * is journaled and left out (not an error, unlike `delete`'s `DGENT_DELETE_UNKNOWN`).
+ */
+export async function routeDeleteIds(router: Router, ids: readonly string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  if (router.single) return deleteIds(router.single, ids);
+  const release = await router.locks.lock(ids);
+  try {
+    const existed = new Set<string>();
+    const tried = new Set<TierState>();
+    const failed = new Set<TierState>();
+    for (let progressed = true; progressed; ) { // a tier that comes back meanwhile gets it directly
+      progressed = false;
+      for (const state of router.states) {
+        if (tried.has(state) || !state.up || !state.holds) continue;
+        tried.add(state);
+        progressed = true;
+        const done = await router.attempt(state, (a) => deleteIds(a, ids));
+        if (done) for (const id of done.value) existed.add(id);
+        else failed.add(state);
+      }
+    }
+    const unknown = router.states.filter((s) => (!tried.has(s) || failed.has(s)) && !s.up && s.holds && s.adapter.capabilities.persistent);
+    for (const s of unknown) for (const id of ids) router.pending.add(s.adapter.name, id);
+    return ids.filter((id) => existed.has(id));
+  } finally {
+    release();
+  }
 }
 
 /** The last `n` steps of a chain over the store's tiers. */

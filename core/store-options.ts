@@ -1,5 +1,6 @@
 import type { Adapter } from "./protocol.js";
 import type { AnyPluginUse } from "./registry.js";
+import type { RetentionPolicy } from "./retention.js";
 import type { UpgraderPolicy } from "./upgrader.js";
 
 /** What `createStore` takes. */
@@ -23,6 +24,11 @@ export interface StoreOptions {
   journalPath?: string;
   /** Re-probe backoff of a failed tier, in ms. */
   probeBackoffMs?: { min?: number; max?: number };
+  /**
+   * Retention policies (core/RETENTION.md): the default of `store.planRetention()` and
+   * `store.applyRetention()`. Nothing runs by itself: retention happens when it is applied.
+   */
+  retention?: readonly RetentionPolicy[];
   /** Who this store is in reflogs (default `<hostname>:<pid>`). */
   actor?: string;
 }

@@ -22,6 +22,7 @@ import {
 } from "./query.js";
 import { routeChainTail, routeCount, routeDeleteMany, routeGetMany, routeQuery } from "./router-query.js";
 import type { RefsHost } from "./store-refs.js";
+import { applyRetentionOn, planRetentionOn, type ResolvedRetentionPolicy, type RetentionHost, type RetentionOptions, type RetentionReport } from "./retention.js";
 
 /** `list` options that make it a query: everything but `cursor` and `select`. */
 export type ListQuery = Omit<QueryOptions, "cursor" | "select">;
@@ -41,9 +42,10 @@ export interface DeleteManyOptions extends QueryFilter {
   all?: boolean;
 }
 
-/** The query operations of a `Store` (the store supplies its host). */
+/** The query operations of a `Store`, and retention (the store supplies the hosts). */
 export abstract class StoreQueries {
   protected abstract get queryHost(): RefsHost;
+  protected abstract get retentionHost(): RetentionHost;
 
   /** One page of datums (or headers, or ids) meeting filters, in either order, with a cursor to the next (QUERIES.md). */
   query<S extends Select = "full">(options: QueryOptions & { select?: S } = {}): Promise<QueryPage<Selected<S>>> {
@@ -70,6 +72,27 @@ export abstract class StoreQueries {
     return runQuery(this.queryHost, { ...options, parent: id });
   }
 
+  /** The store's own retention policies, validated (`createStore({ retention })` or the config file). */
+  get retentionPolicies(): readonly ResolvedRetentionPolicy[] {
+    return this.retentionHost.policies;
+  }
+
+  /**
+   * What the retention policies (the store's own, or `options.policies`) would delete and move at
+   * `options.now` (default now), per policy, with counts and content bytes. Changes nothing.
+   */
+  planRetention(options?: RetentionOptions): Promise<RetentionReport> {
+    return planRetentionOn(this.retentionHost, options);
+  }
+
+  /**
+   * Applies the retention policies at `options.now`: deletes what is due in batches, then moves
+   * what is due up to its tier (copy → verify → remove below). Each batch fires `retained` and
+   * counts in `backend().retention`. Idempotent; see core/RETENTION.md.
+   */
+  applyRetention(options?: RetentionOptions): Promise<RetentionReport> {
+    return applyRetentionOn(this.retentionHost, options);
+  }
 }
 
 /** One page of a query, through the store's hooks. */

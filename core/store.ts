@@ -15,10 +15,11 @@ import {
 import { resolvePlugins, type AnyPluginUse, type PluginDefinition, type PluginService, type ResolvedPluginUse } from "./registry.js";
 import { Router } from "./router.js";
 import { Upgrader, type PromotionResult, type UpgraderPolicy } from "./upgrader.js";
+import { emptyRetentionTotals, resolveRetentionPolicies, type RetentionHost } from "./retention.js";
 import type { TxOp, TxResult } from "./refs.js";
 import { StoreRefs, defaultActor, transaction, type RefsHost, type TxBuilder } from "./store-refs.js";
 import { isQueryList, runChainTail, runQuery, StoreQueries, type ListQuery } from "./store-query.js";
-import { adapterContext, applyPlugins, rescueVolatile, routerEvents, serviceOf, warner, type ChangeService, type Warn } from "./store-wiring.js";
+import { adapterContext, applyPlugins, closedError, rescueVolatile, routerEvents, serviceOf, valid, warner, type ChangeService, type Warn } from "./store-wiring.js";
 
 export type { AnyPluginUse, PluginUse } from "./registry.js";
 export type { BackendReport, TierReport } from "./backend-report.js";
@@ -65,11 +66,17 @@ export class Store extends StoreQueries implements DatumStore {
   /** Named, versioned pointers to datums, moved by compare-and-set (see `core/refs.ts`). */
   readonly refs: StoreRefs;
   readonly #refsHost: RefsHost;
+  /** Retention: the store's policies and what `applyRetention` did so far. */
+  readonly #retention: RetentionHost;
   /** The hooks each operation runs; the fast path is taken only while none of them has a tap. */
   readonly #opHooks: Readonly<Record<Operation, readonly { readonly taps: readonly unknown[] }[]>>;
 
   protected get queryHost(): RefsHost {
     return this.#refsHost;
+  }
+
+  protected get retentionHost(): RetentionHost {
+    return this.#retention;
   }
 
   constructor(options: StoreOptions) {
@@ -107,6 +114,8 @@ export class Store extends StoreQueries implements DatumStore {
       put: (datum) => this.put(datum),
     };
     this.refs = new StoreRefs(this.#refsHost);
+    const policies = resolveRetentionPolicies(options.retention ?? [], this.#tiers.all.map((t) => t.name));
+    this.#retention = { ready: this.#refsHost.ready, router: this.#tiers, upgrader: this.#upgrader, hooks, totals: emptyRetentionTotals(), policies };
     this.#opHooks = Object.freeze({
       put: [hooks.beforePut, hooks.deferPut, hooks.afterPut],
       get: [hooks.beforeGet, hooks.afterGet, hooks.read],
@@ -391,7 +400,7 @@ export class Store extends StoreQueries implements DatumStore {
   /** Which tiers this store has, which one writes land on, and their counts (see `BackendReport`). */
   async backend(): Promise<BackendReport> {
     if (this.#state !== State.Open) await this.#ready();
-    return backendReport(this.namespace, this.#tiers, this.#upgrader);
+    return backendReport(this.namespace, this.#tiers, this.#upgrader, this.#retention.totals);
   }
 }
 
@@ -402,18 +411,4 @@ export function createStore(options: StoreOptions): Store {
 /** True for a Store (also across copies of the dgent module). */
 export function isStore(value: unknown): value is Store {
   return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[STORE_BRAND] === true;
-}
-
-/** The fast path's validation: `null` when `value` passes, else the rejection the full path would give. */
-function valid<T>(check: (value: T) => void, value: T): Promise<never> | null {
-  try {
-    check(value);
-    return null;
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
-
-function closedError() {
-  return dgentError("DGENT_CLOSED", "this store is closed; create a new one to continue");
 }

@@ -28,7 +28,10 @@ export interface PromotionResult {
 }
 
 /** What set a promotion going (core/LATTICE.md "The upgrader"). */
-export type PromotionTrigger = "open" | "availability" | "explicit" | "size" | "age";
+export type PromotionTrigger = "open" | "availability" | "explicit" | "size" | "age" | "retention";
+
+/** Told each batch a promotion moved (verified above and removed below), with the tier it left. */
+export type OnMoved = (moved: readonly Datum[], from: string) => void;
 
 /** The current or last promotion, for `backend()`. */
 export interface PromotionProgress {
@@ -186,18 +189,31 @@ export class Upgrader {
   }
 
   /**
+   * A retention policy's age rule (core/RETENTION.md): the datums `filter` accepts on every tier
+   * below `target` move up to it, one promotion at a time with the upgrader's own runs.
+   */
+  async promoteMatching(target: TierState, filter: (d: Datum) => boolean, onMoved?: OnMoved): Promise<PromotionResult[]> {
+    return this.#serialised(async () => {
+      const results: PromotionResult[] = [];
+      if (!target.up) return results;
+      for (const state of this.#below(target)) results.push(await this.promote(state, target, filter, "retention", onMoved));
+      return results;
+    });
+  }
+
+  /**
    * Moves every datum of `from` (that `filter` accepts) to `to`; when the whole tier moves to the
    * tier refs live on, its refs follow (`promoteRefs`).
    */
-  async promote(from: TierState, to: TierState, filter?: (d: Datum) => boolean, trigger: PromotionTrigger = "explicit"): Promise<PromotionResult> {
-    const result = await this.#promoteDatums(from, to, filter, trigger);
+  async promote(from: TierState, to: TierState, filter?: (d: Datum) => boolean, trigger: PromotionTrigger = "explicit", onMoved?: OnMoved): Promise<PromotionResult> {
+    const result = await this.#promoteDatums(from, to, filter, trigger, onMoved);
     if (filter === undefined && to === this.#router.preferred && from.up && to.up && from.adapter.capabilities.refs) {
       await promoteRefs(from.adapter, to.adapter, { by: "upgrader", at: Date.now() }, (message, details) => this.#router.events.warn("upgrader", message, details));
     }
     return result;
   }
 
-  async #promoteDatums(from: TierState, to: TierState, filter: ((d: Datum) => boolean) | undefined, trigger: PromotionTrigger): Promise<PromotionResult> {
+  async #promoteDatums(from: TierState, to: TierState, filter: ((d: Datum) => boolean) | undefined, trigger: PromotionTrigger, onMoved: OnMoved | undefined): Promise<PromotionResult> {
     const kept = new Set<string>();
     const skipHeld = trigger !== "explicit";
     const total = from.adapter.stats ? ((await from.adapter.stats().catch(() => null))?.count ?? null) : null;
@@ -225,7 +241,7 @@ export class Upgrader {
           if (batch.length >= BATCH) break;
         }
         if (batch.length === 0 || !to.up || !from.up) break;
-        progress.moved += await this.#move(batch, from, to, kept);
+        progress.moved += await this.#move(batch, from, to, kept, onMoved);
         progress.kept = kept.size;
       }
     } finally {
@@ -240,7 +256,7 @@ export class Upgrader {
   }
 
   /** One batch: hold the ids, re-read below, copy, verify, remove below. */
-  async #move(batch: readonly Datum[], from: TierState, to: TierState, kept: Set<string>): Promise<number> {
+  async #move(batch: readonly Datum[], from: TierState, to: TierState, kept: Set<string>, onMoved: OnMoved | undefined): Promise<number> {
     const router = this.#router;
     const release = await router.locks.lock(batch.map((d) => d.id));
     try {
@@ -272,6 +288,7 @@ export class Upgrader {
         });
       }
       await deleteIds(from.adapter, verified.map((d) => d.id));
+      onMoved?.(verified, from.adapter.name);
       for (const d of verified) router.events.promoted({ id: d.id, from: from.adapter.name, to: to.adapter.name });
       return verified.length;
     } finally {

@@ -50,7 +50,7 @@ async function roundTrip(store: Store): Promise<string> {
 describe("examples/configs", () => {
   it("are one file per profile, each the starter config dgent init writes, each fitting the published schema", () => {
     const files = readdirSync(join(ROOT, "examples/configs")).sort();
-    expect(files).toEqual(["embedded.yaml", "minimal.json", "production-gcs.yaml", "production-s3.yaml", "team-postgres.yaml", "third-party.yaml"]);
+    expect(files).toEqual(["embedded.yaml", "minimal.json", "production-gcs.yaml", "production-s3.yaml", "retention.yaml", "team-postgres.yaml", "third-party.yaml"]);
     expect(readFileSync(join(configs, exampleFileName("embedded")), "utf8")).toBe(initTemplate("embedded"));
     expect(readFileSync(join(configs, exampleFileName("team-postgres")), "utf8")).toBe(initTemplate("team-postgres"));
     expect(readFileSync(join(configs, exampleFileName("production", "s3")), "utf8")).toBe(initTemplate("production", "s3"));
@@ -88,6 +88,42 @@ describe("examples/configs", () => {
     expect(r.tiers.map((t) => t.adapter)).toEqual(["sqlite", "memory"]);
     expect(r.plugins).toEqual([{ plugin: "cache", options: expect.objectContaining({ maxEntries: 1000 }) }]);
     await roundTrip(await open("minimal.json", { XDG_DATA_HOME: join(work, "xdg-min") }));
+  });
+
+  it("retention.yaml: plan says what goes and moves, apply does it, pinned datums stay", async () => {
+    const data = join(work, "retention-data");
+    const env = { DGENT_DATA_DIR: data };
+    const store = await open("retention.yaml", env);
+    const day = 86_400_000;
+    const now = Date.UTC(2026, 11, 1);
+    const at = (days: number) => now - days * day;
+    await store.putMany([
+      makeDatum({ id: "trace/old", content: "t1", createdAt: at(120) }),
+      makeDatum({ id: "trace/new", content: "t2", createdAt: at(10) }),
+      makeDatum({ id: "trace/pinned", content: "t3", createdAt: at(500), metadata: { pinned: "yes" } }),
+      makeDatum({ id: "session/week-old", content: "s1", createdAt: at(8) }),
+      makeDatum({ id: "session/today", content: "s2", createdAt: at(0) }),
+      makeDatum({ id: "session/ancient", content: "s3", createdAt: at(400) }),
+      makeDatum({ id: "run/1", content: "tool says hi", createdAt: at(20), metadata: { kind: "tool" } }),
+      makeDatum({ id: "notes/1", content: "n", createdAt: at(1_000) }),
+    ]);
+    const plan = await store.planRetention({ now });
+    expect(plan.policies.map((p) => [p.name, p.matched.count, p.delete.count, p.move.count])).toEqual([
+      ["pinned", 1, 0, 0],
+      ["traces", 2, 1, 0],
+      ["sessions", 3, 1, 1],
+      ["tool-output", 1, 1, 0],
+    ]);
+    expect(plan.unmatched.count).toBe(1);
+    const applied = await store.applyRetention({ now });
+    expect([applied.total.delete.count, applied.total.move.count]).toEqual([3, 1]);
+    const left = (await store.query({ limit: 100, select: "ids" })).items.sort();
+    expect(left).toEqual(["notes/1", "session/today", "session/week-old", "trace/new", "trace/pinned"]);
+    expect((await store.backend()).tiers.map((t) => [t.name, t.count])).toEqual([
+      ["sqlite", 1],
+      ["jsonl", 4],
+    ]);
+    await store.close();
   });
 
   it("third-party.yaml: the dir adapter and the audit-log plugin, loaded by relative path, beside a built-in plugin", async () => {

@@ -7,6 +7,7 @@ import { checkOptions, instantiateAdapter, nearest, resolvePlugins, type Adapter
 import { defaultRegistry } from "../catalogue.js";
 import { createStore, type Store, type StoreOptions } from "../../core/store.js";
 import type { UpgraderPolicy } from "../../core/upgrader.js";
+import { resolveRetentionPolicies, type RetentionPolicy } from "../../core/retention.js";
 import { pointer } from "./expand.js";
 import { loadConfig, type LoadedConfig } from "./load.js";
 import { composeRegistry, type LoadedModule } from "./modules.js";
@@ -50,6 +51,8 @@ export interface ResolvedConfig extends LoadedConfig {
   readonly modules: readonly LoadedModule[];
   readonly upgrader: UpgraderPolicy;
   readonly journalPath: string | null;
+  /** The `retention` policies, durations in ms (core/RETENTION.md). */
+  readonly retention: readonly RetentionPolicy[];
   readonly registry: Registry;
   /** Ready for `createStore` (adapters created, not opened). */
   readonly storeOptions: StoreOptions;
@@ -152,12 +155,34 @@ export async function resolveConfig(pathOrObject: string | object, options: Conf
     config.journalPath !== undefined ? resolve(dir, config.journalPath) : tiers.length > 1 ? join(dataDir, `${namespace}.pending-deletes.jsonl`) : null;
   const backoff = config.probeBackoffMs;
 
+  // Retention: durations to ms, then the store's own check (moveTo a listed tier, …) at its place in the file.
+  const retention: RetentionPolicy[] = (config.retention ?? []).map((entry) => {
+    const { deleteAfterMs, moveAfterMs, ...rest } = entry;
+    return {
+      ...rest,
+      ...(deleteAfterMs !== undefined ? { deleteAfterMs: parseDuration(deleteAfterMs) } : {}),
+      ...(moveAfterMs !== undefined ? { moveAfterMs: parseDuration(moveAfterMs) } : {}),
+    } as RetentionPolicy;
+  });
+  try {
+    resolveRetentionPolicies(retention, [...tierIndex.keys()]);
+  } catch (error) {
+    if (!isDgentError(error) || typeof error.details.field !== "string") throw error;
+    const path: ConfigPath = error.details.field
+      .split(/[.[\]]+/)
+      .filter((s) => s !== "")
+      .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+    const message = error.message.replace(/^\S+: /, "");
+    throw configProblem("DGENT_CONFIG_INVALID", source, path, message, { cause: error, details: { field: error.details.field } });
+  }
+
   const storeOptions: StoreOptions = {
     tiers: adapters,
     plugins: uses as never,
     namespace,
     landing,
     upgrader,
+    ...(retention.length ? { retention } : {}),
     ...(journalPath !== null ? { journalPath } : {}),
     ...(config.maxChainDepth !== undefined ? { maxChainDepth: config.maxChainDepth } : {}),
     ...(backoff
@@ -169,7 +194,7 @@ export async function resolveConfig(pathOrObject: string | object, options: Conf
         }
       : {}),
   };
-  return { ...loaded, namespace, dataDir, tiers: ordered, landing, plugins, modules, upgrader, journalPath, registry, storeOptions };
+  return { ...loaded, namespace, dataDir, tiers: ordered, landing, plugins, modules, upgrader, journalPath, retention, registry, storeOptions };
 }
 
 /**

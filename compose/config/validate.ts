@@ -25,6 +25,18 @@ export interface ConfigFile {
   probeBackoffMs?: { min?: number | string; max?: number | string };
   maxChainDepth?: number;
   plugins?: PluginEntry[];
+  retention?: RetentionEntry[];
+}
+
+/** A retention policy as a file writes it: durations may carry units (`90d`). */
+export interface RetentionEntry {
+  name?: string;
+  prefix?: string;
+  where?: Record<string, unknown>;
+  keepForever?: true;
+  deleteAfterMs?: number | string;
+  moveTo?: string;
+  moveAfterMs?: number | string;
 }
 
 export type TierEntry = string | { adapter: string; options?: Record<string, unknown> };
