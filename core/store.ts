@@ -18,6 +18,8 @@ import { Upgrader, type PromotionResult, type UpgraderPolicy } from "./upgrader.
 import type { TxOp, TxResult } from "./refs.js";
 import { StoreRefs, defaultActor, transaction, type RefsHost, type TxBuilder } from "./store-refs.js";
 import { isQueryList, runChainTail, runQuery, StoreQueries, type ListQuery } from "./store-query.js";
+import { DEFAULT_SWEEP_INTERVAL_MS, expiryView, type ExpiryView } from "./expiry-view.js";
+import { isExpired } from "./expiry.js";
 import { adapterContext, applyPlugins, rescueVolatile, routerEvents, serviceOf, warner, type ChangeService, type Warn } from "./store-wiring.js";
 
 export type { AnyPluginUse, PluginUse } from "./registry.js";
@@ -67,6 +69,12 @@ export class Store extends StoreQueries implements DatumStore {
   readonly #refsHost: RefsHost;
   /** The hooks each operation runs; the fast path is taken only while none of them has a tap. */
   readonly #opHooks: Readonly<Record<Operation, readonly { readonly taps: readonly unknown[] }[]>>;
+  /** The clock expiry is judged by. */
+  readonly #clock: () => number;
+  /** The expiry views in front of tiers without native expiry (EXPIRY.md). */
+  readonly #views: readonly ExpiryView[];
+  /** The tiers as given, most durable first (the router sees them through their views). */
+  readonly #given: readonly Adapter[];
 
   protected get queryHost(): RefsHost {
     return this.#refsHost;
@@ -86,8 +94,23 @@ export class Store extends StoreQueries implements DatumStore {
     this.#hooks = createStoreHooks();
     const hooks = this.#hooks;
     this.#warn = warner(hooks);
+    const clock = options.clock ?? Date.now;
+    if (typeof clock !== "function") throw dgentError("DGENT_INVALID_OPTIONS", "clock must be a function returning epoch milliseconds");
+    this.#clock = clock;
+    const sweepIntervalMs = options.expirySweepMs ?? DEFAULT_SWEEP_INTERVAL_MS;
+    if (sweepIntervalMs !== false && (!Number.isInteger(sweepIntervalMs) || sweepIntervalMs < 1)) {
+      throw dgentError("DGENT_INVALID_OPTIONS", `expirySweepMs must be a positive integer of milliseconds or false, got ${String(sweepIntervalMs)}`);
+    }
+    const views: ExpiryView[] = [];
+    const viewed = options.tiers.map((tier) => {
+      if (tier === null || typeof tier !== "object" || tier.capabilities?.expiry === true) return tier;
+      const view = expiryView(tier, { clock, sweepIntervalMs, warn: (message, details) => this.#warn(tier.name, message, details) });
+      views.push(view);
+      return view;
+    });
+    this.#views = views;
     this.#tiers = new Router(
-      options.tiers,
+      viewed,
       routerEvents(hooks, this.#warn),
       {
         ...(options.landing !== undefined ? { landing: options.landing } : {}),
@@ -95,6 +118,7 @@ export class Store extends StoreQueries implements DatumStore {
         ...(options.probeBackoffMs !== undefined ? { probeBackoffMs: options.probeBackoffMs } : {}),
       },
     );
+    this.#given = this.#tiers.all.map((t) => (views.includes(t as ExpiryView) ? (t as ExpiryView).inner : t));
     this.#upgrader = new Upgrader(this.#tiers, options.upgrader === false ? { enabled: false } : (options.upgrader ?? {}));
     this.#plugins = resolvePlugins(options.plugins ?? []);
     this.hooks = tapOnlyView(this.#hooks, "app");
@@ -123,7 +147,23 @@ export class Store extends StoreQueries implements DatumStore {
 
   /** The tiers, most durable first. */
   get tiers(): readonly Adapter[] {
-    return this.#tiers.all;
+    return this.#given;
+  }
+
+  /**
+   * Deletes every expired datum from the tiers without native expiry now (the background
+   * sweeper's work, on demand); how many it deleted. Tiers with `capabilities.expiry` reclaim
+   * their own.
+   */
+  async sweepExpired(): Promise<number> {
+    if (this.#state !== State.Open) await this.#ready();
+    let n = 0;
+    for (const state of this.#tiers.states) {
+      const view = this.#views.find((v) => v === state.adapter);
+      if (view === undefined || !state.up) continue;
+      n += (await this.#tiers.attempt(state, () => view.sweep()))?.value ?? 0;
+    }
+    return n;
   }
 
   /** Opens every tier and applies plugins. Idempotent; operations call it on first use. */
@@ -139,7 +179,7 @@ export class Store extends StoreQueries implements DatumStore {
     const tiers = this.#tiers.all.map((t) => ({ name: t.name, rank: t.rank }));
     await applyPlugins(this.#plugins.slice(this.#applied), this.#hooks, { namespace: this.namespace, tiers }, this.#warn, this.#handles, () => this.#applied++);
     try {
-      await this.#tiers.open((tier) => adapterContext(this.#hooks, this.#warn, tier));
+      await this.#tiers.open((tier) => adapterContext(this.#hooks, this.#warn, tier, this.#clock));
     } catch (error) {
       this.#state = State.New;
       this.#opening = null;
@@ -308,7 +348,7 @@ export class Store extends StoreQueries implements DatumStore {
     const hooks = this.#hooks;
     if (hooks.beforeGet.taps.length) {
       const answer = await hooks.beforeGet.promise(id);
-      if (answer !== undefined) return answer === null ? null : readDatum(hooks.read, answer, { op: "get", source: "plugin" });
+      if (answer !== undefined) return answer === null || isExpired(answer, this.#clock()) ? null : readDatum(hooks.read, answer, { op: "get", source: "plugin" });
     }
     const found = await this.#tiers.get(id);
     const datum = found?.datum ?? null;
