@@ -72,9 +72,14 @@ export function expiryView(inner: Adapter, options: ExpiryViewOptions): ExpiryVi
   let timer: NodeJS.Timeout | null = null;
   let sweeping: Promise<number> | null = null;
   let closed = false;
+  // A tier that is neither persistent nor shared holds only what this store put on it, so until
+  // an expiring datum passes by, `get` can hand the tier's answer back untouched (the hot path
+  // of the memory tier). Any other tier may hold expiring datums written elsewhere: always armed.
+  let armed = inner.capabilities.persistent || inner.capabilities.multiProcess;
 
-  /** Starts the sweeper the first time an expiring datum passes by. */
+  /** Arms `get` and starts the sweeper the first time an expiring datum passes by. */
   const seen = (): void => {
+    armed = true;
     if (timer !== null || closed || options.sweepIntervalMs === false) return;
     timer = setInterval(() => {
       if (sweeping === null) void view.sweep().catch((error: unknown) => options.warn(`expiry sweep failed: ${error instanceof Error ? error.message : String(error)}`));
@@ -82,7 +87,7 @@ export function expiryView(inner: Adapter, options: ExpiryViewOptions): ExpiryVi
     timer.unref();
   };
   const note = (items: readonly Tagged[]): void => {
-    if (timer !== null) return;
+    if (armed && (timer !== null || options.sweepIntervalMs === false)) return;
     for (const d of items) if (d.metadata[EXPIRES_AT] !== undefined) return seen();
   };
 
@@ -144,11 +149,13 @@ export function expiryView(inner: Adapter, options: ExpiryViewOptions): ExpiryVi
       return replacing([datum.id], () => inner.put(datum));
     },
     get: (id) =>
-      inner.get(id).then((d) => {
-        if (d === null || d.metadata[EXPIRES_AT] === undefined) return d;
-        seen();
-        return isExpired(d, clock()) ? null : d;
-      }),
+      armed
+        ? inner.get(id).then((d) => {
+            if (d === null || d.metadata[EXPIRES_AT] === undefined) return d;
+            seen();
+            return isExpired(d, clock()) ? null : d;
+          })
+        : inner.get(id),
     delete: (id) => inner.delete(id),
     list: async (o: ResolvedListOptions) => {
       const first = await inner.list(o);
