@@ -7,13 +7,14 @@
  * lookup per read; a tier that never sees a tag never sweeps.
  */
 import type { Datum } from "./datum.js";
-import { isDgentError } from "./errors.js";
+import { dgentError, isDgentError } from "./errors.js";
 import { EXPIRES_AT, isExpired, type Clock } from "./expiry.js";
 import { MAX_LIST_LIMIT } from "./limits.js";
 import type { Adapter, AdapterContext, ResolvedListOptions } from "./protocol.js";
 import { compareIds } from "./order.js";
 import type { DatumHeader, ResolvedQuery, ResolvedTagFilter } from "./query.js";
 import type { TxOp } from "./refs.js";
+import type { Router } from "./router.js";
 import { deleteIds, scanTier, type DeletesIds } from "./tiers.js";
 
 /** Default pause between two sweeps of a tier that has held an expiring datum. */
@@ -133,9 +134,16 @@ export function expiryView(inner: Adapter, options: ExpiryViewOptions): ExpiryVi
 
   const view: ExpiryView = {
     inner,
-    name: inner.name,
-    rank: inner.rank,
-    capabilities: inner.capabilities,
+    // Read through: a tier may settle its facts at open (Redis reads its persistence then).
+    get name() {
+      return inner.name;
+    },
+    get rank() {
+      return inner.rank;
+    },
+    get capabilities() {
+      return inner.capabilities;
+    },
     open: (context?: AdapterContext) => inner.open(context),
     close: async () => {
       closed = true;
@@ -311,4 +319,38 @@ export async function sweepTier(tier: Adapter, now: number): Promise<number> {
   let deleted = 0;
   for (let i = 0; i < expired.length; i += SWEEP_BATCH) deleted += (await deleteIds(tier, expired.slice(i, i + SWEEP_BATCH))).length;
   return deleted;
+}
+
+/** The store's expiry options, checked, and the tiers as the router should see them. */
+export function viewTiers(
+  tiers: readonly Adapter[],
+  options: { clock?: Clock; expirySweepMs?: number | false },
+  warn: (unit: string, message: string, details?: Readonly<Record<string, unknown>>) => void,
+): { clock: Clock; viewed: Adapter[]; views: ExpiryView[] } {
+  const clock = options.clock ?? Date.now;
+  if (typeof clock !== "function") throw dgentError("DGENT_INVALID_OPTIONS", "clock must be a function returning epoch milliseconds");
+  const sweepIntervalMs = options.expirySweepMs ?? DEFAULT_SWEEP_INTERVAL_MS;
+  if (sweepIntervalMs !== false && (!Number.isInteger(sweepIntervalMs) || sweepIntervalMs < 1)) {
+    throw dgentError("DGENT_INVALID_OPTIONS", `expirySweepMs must be a positive integer of milliseconds or false, got ${String(sweepIntervalMs)}`);
+  }
+  const views: ExpiryView[] = [];
+  const viewed = tiers.map((tier) => {
+    // Not an adapter at all: the router refuses it with its own message.
+    if (tier === null || typeof tier !== "object" || tier.capabilities?.expiry === true) return tier;
+    const view = expiryView(tier, { clock, sweepIntervalMs, warn: (message, details) => warn(tier.name, message, details) });
+    views.push(view);
+    return view;
+  });
+  return { clock, viewed, views };
+}
+
+/** Sweeps every tier of `router` that is up and has a view; how many datums were deleted. */
+export async function sweepViews(router: Router, views: readonly ExpiryView[]): Promise<number> {
+  let n = 0;
+  for (const state of router.states) {
+    const view = views.find((v) => v === state.adapter);
+    if (view === undefined || !state.up) continue;
+    n += (await router.attempt(state, () => view.sweep()))?.value ?? 0;
+  }
+  return n;
 }

@@ -5,7 +5,6 @@
  * datums on tiers that do not (core/expiry-view.ts), and reclaims their space.
  */
 import { dgentError } from "./errors.js";
-import type { Datum } from "./datum.js";
 
 /** The reserved metadata tag holding a datum's expiry: epoch milliseconds as a decimal string. */
 export const EXPIRES_AT = "dgent.expiresAt";
@@ -74,6 +73,6 @@ export function expiryTag(input: ExpiryInput, createdAt: number): string | undef
 }
 
 /** `datum` with an expiry `ttlMs` from `now` (a new object; the original is left as it was). */
-export function withTtl(datum: Datum, ttlMs: number, now: number = Date.now()): Datum {
+export function withTtl<D extends { readonly metadata: Readonly<Record<string, string>> }>(datum: D, ttlMs: number, now: number = Date.now()): D {
   return { ...datum, metadata: { ...datum.metadata, [EXPIRES_AT]: expiryTag({ ttlMs }, now) as string } };
 }

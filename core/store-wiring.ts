@@ -111,3 +111,17 @@ export function serviceOf(service: PluginService, plugins: readonly ResolvedPlug
   }
   return handles.get(provider.plugin.name);
 }
+
+/** The fast path's validation: `null` when `value` passes, else the rejection the full path would give. */
+export function valid<T>(check: (value: T) => void, value: T): Promise<never> | null {
+  try {
+    check(value);
+    return null;
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+export function closedError() {
+  return dgentError("DGENT_CLOSED", "this store is closed; create a new one to continue");
+}

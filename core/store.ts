@@ -18,9 +18,9 @@ import { Upgrader, type PromotionResult, type UpgraderPolicy } from "./upgrader.
 import type { TxOp, TxResult } from "./refs.js";
 import { StoreRefs, defaultActor, transaction, type RefsHost, type TxBuilder } from "./store-refs.js";
 import { isQueryList, runChainTail, runQuery, StoreQueries, type ListQuery } from "./store-query.js";
-import { DEFAULT_SWEEP_INTERVAL_MS, expiryView, type ExpiryView } from "./expiry-view.js";
+import { sweepViews, viewTiers, type ExpiryView } from "./expiry-view.js";
 import { isExpired } from "./expiry.js";
-import { adapterContext, applyPlugins, rescueVolatile, routerEvents, serviceOf, warner, type ChangeService, type Warn } from "./store-wiring.js";
+import { adapterContext, applyPlugins, closedError, rescueVolatile, routerEvents, serviceOf, valid, warner, type ChangeService, type Warn } from "./store-wiring.js";
 
 export type { AnyPluginUse, PluginUse } from "./registry.js";
 export type { BackendReport, TierReport } from "./backend-report.js";
@@ -69,12 +69,8 @@ export class Store extends StoreQueries implements DatumStore {
   readonly #refsHost: RefsHost;
   /** The hooks each operation runs; the fast path is taken only while none of them has a tap. */
   readonly #opHooks: Readonly<Record<Operation, readonly { readonly taps: readonly unknown[] }[]>>;
-  /** The clock expiry is judged by. */
-  readonly #clock: () => number;
-  /** The expiry views in front of tiers without native expiry (EXPIRY.md). */
-  readonly #views: readonly ExpiryView[];
-  /** The tiers as given, most durable first (the router sees them through their views). */
-  readonly #given: readonly Adapter[];
+  /** Expiry (EXPIRY.md): its clock, the views in front of tiers without native expiry, and the tiers as given. */
+  readonly #expiry: { readonly clock: () => number; readonly views: readonly ExpiryView[]; given: readonly Adapter[] };
 
   protected get queryHost(): RefsHost {
     return this.#refsHost;
@@ -94,21 +90,7 @@ export class Store extends StoreQueries implements DatumStore {
     this.#hooks = createStoreHooks();
     const hooks = this.#hooks;
     this.#warn = warner(hooks);
-    const clock = options.clock ?? Date.now;
-    if (typeof clock !== "function") throw dgentError("DGENT_INVALID_OPTIONS", "clock must be a function returning epoch milliseconds");
-    this.#clock = clock;
-    const sweepIntervalMs = options.expirySweepMs ?? DEFAULT_SWEEP_INTERVAL_MS;
-    if (sweepIntervalMs !== false && (!Number.isInteger(sweepIntervalMs) || sweepIntervalMs < 1)) {
-      throw dgentError("DGENT_INVALID_OPTIONS", `expirySweepMs must be a positive integer of milliseconds or false, got ${String(sweepIntervalMs)}`);
-    }
-    const views: ExpiryView[] = [];
-    const viewed = options.tiers.map((tier) => {
-      if (tier === null || typeof tier !== "object" || tier.capabilities?.expiry === true) return tier;
-      const view = expiryView(tier, { clock, sweepIntervalMs, warn: (message, details) => this.#warn(tier.name, message, details) });
-      views.push(view);
-      return view;
-    });
-    this.#views = views;
+    const { clock, viewed, views } = viewTiers(options.tiers, options, this.#warn);
     this.#tiers = new Router(
       viewed,
       routerEvents(hooks, this.#warn),
@@ -118,7 +100,7 @@ export class Store extends StoreQueries implements DatumStore {
         ...(options.probeBackoffMs !== undefined ? { probeBackoffMs: options.probeBackoffMs } : {}),
       },
     );
-    this.#given = this.#tiers.all.map((t) => (views.includes(t as ExpiryView) ? (t as ExpiryView).inner : t));
+    this.#expiry = { clock, views, given: this.#tiers.all.map((t) => (views.includes(t as ExpiryView) ? (t as ExpiryView).inner : t)) };
     this.#upgrader = new Upgrader(this.#tiers, options.upgrader === false ? { enabled: false } : (options.upgrader ?? {}));
     this.#plugins = resolvePlugins(options.plugins ?? []);
     this.hooks = tapOnlyView(this.#hooks, "app");
@@ -147,23 +129,13 @@ export class Store extends StoreQueries implements DatumStore {
 
   /** The tiers, most durable first. */
   get tiers(): readonly Adapter[] {
-    return this.#given;
+    return this.#expiry.given;
   }
 
-  /**
-   * Deletes every expired datum from the tiers without native expiry now (the background
-   * sweeper's work, on demand); how many it deleted. Tiers with `capabilities.expiry` reclaim
-   * their own.
-   */
+  /** Deletes expired datums now from every tier without native expiry (the sweeper's work); how many. */
   async sweepExpired(): Promise<number> {
     if (this.#state !== State.Open) await this.#ready();
-    let n = 0;
-    for (const state of this.#tiers.states) {
-      const view = this.#views.find((v) => v === state.adapter);
-      if (view === undefined || !state.up) continue;
-      n += (await this.#tiers.attempt(state, () => view.sweep()))?.value ?? 0;
-    }
-    return n;
+    return sweepViews(this.#tiers, this.#expiry.views);
   }
 
   /** Opens every tier and applies plugins. Idempotent; operations call it on first use. */
@@ -179,7 +151,7 @@ export class Store extends StoreQueries implements DatumStore {
     const tiers = this.#tiers.all.map((t) => ({ name: t.name, rank: t.rank }));
     await applyPlugins(this.#plugins.slice(this.#applied), this.#hooks, { namespace: this.namespace, tiers }, this.#warn, this.#handles, () => this.#applied++);
     try {
-      await this.#tiers.open((tier) => adapterContext(this.#hooks, this.#warn, tier, this.#clock));
+      await this.#tiers.open((tier) => adapterContext(this.#hooks, this.#warn, tier, this.#expiry.clock));
     } catch (error) {
       this.#state = State.New;
       this.#opening = null;
@@ -348,7 +320,7 @@ export class Store extends StoreQueries implements DatumStore {
     const hooks = this.#hooks;
     if (hooks.beforeGet.taps.length) {
       const answer = await hooks.beforeGet.promise(id);
-      if (answer !== undefined) return answer === null || isExpired(answer, this.#clock()) ? null : readDatum(hooks.read, answer, { op: "get", source: "plugin" });
+      if (answer !== undefined) return answer === null || isExpired(answer, this.#expiry.clock()) ? null : readDatum(hooks.read, answer, { op: "get", source: "plugin" });
     }
     const found = await this.#tiers.get(id);
     const datum = found?.datum ?? null;
@@ -442,18 +414,4 @@ export function createStore(options: StoreOptions): Store {
 /** True for a Store (also across copies of the dgent module). */
 export function isStore(value: unknown): value is Store {
   return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[STORE_BRAND] === true;
-}
-
-/** The fast path's validation: `null` when `value` passes, else the rejection the full path would give. */
-function valid<T>(check: (value: T) => void, value: T): Promise<never> | null {
-  try {
-    check(value);
-    return null;
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
-
-function closedError() {
-  return dgentError("DGENT_CLOSED", "this store is closed; create a new one to continue");
 }
