@@ -8,6 +8,7 @@
 // The datum.
 export { type Datum, type IdStrategy, type MakeDatumInput, MAX_ID_BYTES, contentId, contentText, makeDatum } from "../core/datum.js";
 export { uuidv7, uuidv7Time } from "../core/ids.js";
+export { type Clock, EXPIRES_AT, type ExpiryInput, expiresAtOf, isExpired, withTtl } from "../core/expiry.js";
 
 // The store.
 export {

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { dgentError } from "./errors.js";
 import { uuidv7 } from "./ids.js";
+import { assertExpiryTag, EXPIRES_AT, expiryTag, type ExpiryInput } from "./expiry.js";
 
 /** The atomic unit of persisted data: bytes with an identity and an optional causal link. */
 export interface Datum {
@@ -75,6 +76,7 @@ export function assertDatum(value: unknown): asserts value is Datum {
     }
   }
   assertMetadata(d.metadata, d.id as string);
+  assertExpiryTag(d.metadata as Record<string, string>, d.id as string);
 }
 
 export function assertMetadata(metadata: unknown, id = "?"): asserts metadata is Record<string, string> {
@@ -143,7 +145,7 @@ export function sameValue(a: Datum, b: Datum): boolean {
 
 export type IdStrategy = "time" | "content";
 
-export interface MakeDatumInput {
+export interface MakeDatumInput extends ExpiryInput {
   /** Bytes, or a string stored as UTF-8. */
   content: Uint8Array | string;
   causalParent?: string | null;
@@ -163,11 +165,14 @@ export function makeDatum(input: MakeDatumInput): Datum {
   const content = typeof input.content === "string" ? new TextEncoder().encode(input.content) : input.content;
   const causalParent = input.causalParent ?? null;
   const metadata = { ...(input.metadata ?? {}) };
+  const createdAt = input.createdAt ?? Date.now();
+  const expiry = expiryTag(input, createdAt);
+  if (expiry !== undefined) metadata[EXPIRES_AT] = expiry;
   const generated = input.idStrategy === "content" ? contentId(content, causalParent, metadata) : uuidv7();
   const datum: Datum = {
     id: input.id ?? (input.idPrefix ?? "") + generated,
     content,
-    createdAt: input.createdAt ?? Date.now(),
+    createdAt,
     causalParent,
     metadata,
   };

@@ -23,6 +23,8 @@ export {
   sameValue,
 } from "./datum.js";
 export { uuidv7, uuidv7Time } from "./ids.js";
+export { type Clock, EXPIRES_AT, type ExpiryInput, assertExpiryTag, expiresAtOf, isExpired, withTtl } from "./expiry.js";
+export { DEFAULT_SWEEP_INTERVAL_MS, type ExpiryView, expiryView, sweepTier } from "./expiry-view.js";
 export {
   BackendError,
   BudgetError,

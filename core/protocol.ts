@@ -67,6 +67,12 @@ export interface Capabilities {
    * because a lattice would promote its datums away and journal deletes against it. Absent: false.
    */
   readonly projection?: boolean;
+  /**
+   * Expiry (EXPIRY.md): the tier itself hides datums whose `dgent.expiresAt` tag has passed, by
+   * the context's `clock`, on every read, treats them as absent at `put`, and reclaims their
+   * space. Absent means false: the store does all of that in front of the tier.
+   */
+  readonly expiry?: boolean;
 }
 
 /** Events an adapter reports to whoever composed it (the store turns them into hooks). */
@@ -96,6 +102,8 @@ export const SILENT_EVENTS: AdapterEvents = Object.freeze({
 
 export interface AdapterContext {
   readonly events: AdapterEvents;
+  /** The store's clock (epoch ms), for a tier with `capabilities.expiry`; absent: `Date.now`. */
+  readonly clock?: () => number;
 }
 
 export interface AdapterStats {

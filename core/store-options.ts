@@ -31,4 +31,15 @@ export interface StoreOptions {
   retention?: readonly RetentionPolicy[];
   /** Who this store is in reflogs (default `<hostname>:<pid>`). */
   actor?: string;
+  /**
+   * The clock expiry is judged by, in epoch ms (default `Date.now`); tests pass a fake one
+   * (EXPIRY.md).
+   */
+  clock?: () => number;
+  /**
+   * Pause between background sweeps that delete expired datums from a tier without native
+   * expiry, once that tier has held an expiring datum (default 60 000); `false`: only
+   * `store.sweepExpired()` reclaims them.
+   */
+  expirySweepMs?: number | false;
 }

@@ -39,8 +39,9 @@ export function routerEvents(hooks: Readonly<StoreHooks>, warn: Warn): RouterEve
 }
 
 /** What `open(context)` gives one adapter: its events, attributed to the tier. */
-export function adapterContext(hooks: Readonly<StoreHooks>, warn: Warn, tier: Adapter): AdapterContext {
+export function adapterContext(hooks: Readonly<StoreHooks>, warn: Warn, tier: Adapter, clock?: () => number): AdapterContext {
   return {
+    ...(clock !== undefined ? { clock } : {}),
     events: {
       evicted: (datum, reason) => {
         if (hooks.evicted.taps.length) hooks.evicted.call(datum, { tier: tier.name, reason });

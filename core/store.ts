@@ -19,6 +19,8 @@ import { emptyRetentionTotals, resolveRetentionPolicies, type RetentionHost } fr
 import type { TxOp, TxResult } from "./refs.js";
 import { StoreRefs, defaultActor, transaction, type RefsHost, type TxBuilder } from "./store-refs.js";
 import { isQueryList, runChainTail, runQuery, StoreQueries, type ListQuery } from "./store-query.js";
+import { sweepViews, viewTiers, type ExpiryView } from "./expiry-view.js";
+import { isExpired } from "./expiry.js";
 import { adapterContext, applyPlugins, closedError, rescueVolatile, routerEvents, serviceOf, valid, warner, type ChangeService, type Warn } from "./store-wiring.js";
 
 export type { AnyPluginUse, PluginUse } from "./registry.js";
@@ -70,6 +72,8 @@ export class Store extends StoreQueries implements DatumStore {
   readonly #retention: RetentionHost;
   /** The hooks each operation runs; the fast path is taken only while none of them has a tap. */
   readonly #opHooks: Readonly<Record<Operation, readonly { readonly taps: readonly unknown[] }[]>>;
+  /** Expiry (EXPIRY.md): its clock, the views in front of tiers without native expiry, and the tiers as given. */
+  readonly #expiry: { readonly clock: () => number; readonly views: readonly ExpiryView[]; given: readonly Adapter[] };
 
   protected get queryHost(): RefsHost {
     return this.#refsHost;
@@ -93,8 +97,9 @@ export class Store extends StoreQueries implements DatumStore {
     this.#hooks = createStoreHooks();
     const hooks = this.#hooks;
     this.#warn = warner(hooks);
+    const { clock, viewed, views } = viewTiers(options.tiers, options, this.#warn);
     this.#tiers = new Router(
-      options.tiers,
+      viewed,
       routerEvents(hooks, this.#warn),
       {
         ...(options.landing !== undefined ? { landing: options.landing } : {}),
@@ -102,6 +107,7 @@ export class Store extends StoreQueries implements DatumStore {
         ...(options.probeBackoffMs !== undefined ? { probeBackoffMs: options.probeBackoffMs } : {}),
       },
     );
+    this.#expiry = { clock, views, given: this.#tiers.all.map((t) => (views.includes(t as ExpiryView) ? (t as ExpiryView).inner : t)) };
     this.#upgrader = new Upgrader(this.#tiers, options.upgrader === false ? { enabled: false } : (options.upgrader ?? {}));
     this.#plugins = resolvePlugins(options.plugins ?? []);
     this.hooks = tapOnlyView(this.#hooks, "app");
@@ -132,7 +138,13 @@ export class Store extends StoreQueries implements DatumStore {
 
   /** The tiers, most durable first. */
   get tiers(): readonly Adapter[] {
-    return this.#tiers.all;
+    return this.#expiry.given;
+  }
+
+  /** Deletes expired datums now from every tier without native expiry (the sweeper's work); how many. */
+  async sweepExpired(): Promise<number> {
+    if (this.#state !== State.Open) await this.#ready();
+    return sweepViews(this.#tiers, this.#expiry.views);
   }
 
   /** Opens every tier and applies plugins. Idempotent; operations call it on first use. */
@@ -148,7 +160,7 @@ export class Store extends StoreQueries implements DatumStore {
     const tiers = this.#tiers.all.map((t) => ({ name: t.name, rank: t.rank }));
     await applyPlugins(this.#plugins.slice(this.#applied), this.#hooks, { namespace: this.namespace, tiers }, this.#warn, this.#handles, () => this.#applied++);
     try {
-      await this.#tiers.open((tier) => adapterContext(this.#hooks, this.#warn, tier));
+      await this.#tiers.open((tier) => adapterContext(this.#hooks, this.#warn, tier, this.#expiry.clock));
     } catch (error) {
       this.#state = State.New;
       this.#opening = null;
@@ -317,7 +329,7 @@ export class Store extends StoreQueries implements DatumStore {
     const hooks = this.#hooks;
     if (hooks.beforeGet.taps.length) {
       const answer = await hooks.beforeGet.promise(id);
-      if (answer !== undefined) return answer === null ? null : readDatum(hooks.read, answer, { op: "get", source: "plugin" });
+      if (answer !== undefined) return answer === null || isExpired(answer, this.#expiry.clock()) ? null : readDatum(hooks.read, answer, { op: "get", source: "plugin" });
     }
     const found = await this.#tiers.get(id);
     const datum = found?.datum ?? null;

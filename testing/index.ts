@@ -12,6 +12,7 @@ import { badInputSuite } from "./suites/bad-input.js";
 import { causalChainSuite } from "./suites/causal-chain.js";
 import { deleteSuite } from "./suites/delete.js";
 import { concurrencySuite, persistenceSuite } from "./suites/durability.js";
+import { expirySuite } from "./suites/expiry.js";
 import { eventsSuite } from "./suites/events.js";
 import { lifecycleSuite, putManySuite, scanSuite } from "./suites/lifecycle.js";
 import { listSuite } from "./suites/list.js";
@@ -41,6 +42,7 @@ export const SUITES = {
   refs: refsSuite,
   transactions: transactionsSuite,
   queries: queriesSuite,
+  expiry: expirySuite,
 } as const;
 
 export type SuiteName = keyof typeof SUITES;

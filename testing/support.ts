@@ -22,6 +22,10 @@ export class SkipSignal extends Error {
 export interface FreshOptions {
   /** The store's `maxChainDepth` (a composed store sets its own: the test is then skipped). */
   maxChainDepth?: number;
+  /** The store's clock (a composed store has its own: the test is then skipped). */
+  clock?: () => number;
+  /** The store's `expirySweepMs`. */
+  expirySweepMs?: number | false;
 }
 
 /** One instance made by the target for one test, and what the kit needs of it. */
@@ -57,6 +61,9 @@ export class Scope {
     this.#made.push(raw);
     if (options.maxChainDepth !== undefined && isStore(raw)) {
       this.skip("the target makes composed stores, whose maxChainDepth is their own");
+    }
+    if ((options.clock !== undefined || options.expirySweepMs !== undefined) && isStore(raw)) {
+      this.skip("the target makes composed stores, whose clock is their own");
     }
     return this.#wrap(raw, options);
   }
