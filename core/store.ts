@@ -68,8 +68,7 @@ export class Store extends StoreQueries implements DatumStore {
   /** Named, versioned pointers to datums, moved by compare-and-set (see `core/refs.ts`). */
   readonly refs: StoreRefs;
   readonly #refsHost: RefsHost;
-  /** Retention: the store's policies and what `applyRetention` did so far. */
-  readonly #retention: RetentionHost;
+  readonly #retention: RetentionHost; // the store's retention policies and what `applyRetention` did so far
   /** The hooks each operation runs; the fast path is taken only while none of them has a tap. */
   readonly #opHooks: Readonly<Record<Operation, readonly { readonly taps: readonly unknown[] }[]>>;
   /** Expiry (EXPIRY.md): its clock, the views in front of tiers without native expiry, and the tiers as given. */
@@ -98,15 +97,9 @@ export class Store extends StoreQueries implements DatumStore {
     const hooks = this.#hooks;
     this.#warn = warner(hooks);
     const { clock, viewed, views } = viewTiers(options.tiers, options, this.#warn);
-    this.#tiers = new Router(
-      viewed,
-      routerEvents(hooks, this.#warn),
-      {
-        ...(options.landing !== undefined ? { landing: options.landing } : {}),
-        ...(options.journalPath !== undefined ? { journalPath: options.journalPath } : {}),
-        ...(options.probeBackoffMs !== undefined ? { probeBackoffMs: options.probeBackoffMs } : {}),
-      },
-    );
+    const { landing, journalPath, probeBackoffMs } = options;
+    const routing = { ...(landing !== undefined ? { landing } : {}), ...(journalPath !== undefined ? { journalPath } : {}), ...(probeBackoffMs !== undefined ? { probeBackoffMs } : {}) };
+    this.#tiers = new Router(viewed, routerEvents(hooks, this.#warn), routing);
     this.#expiry = { clock, views, given: this.#tiers.all.map((t) => (views.includes(t as ExpiryView) ? (t as ExpiryView).inner : t)) };
     this.#upgrader = new Upgrader(this.#tiers, options.upgrader === false ? { enabled: false } : (options.upgrader ?? {}));
     this.#plugins = resolvePlugins(options.plugins ?? []);
