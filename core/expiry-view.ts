@@ -233,6 +233,8 @@ export function expiryView(inner: Adapter, options: ExpiryViewOptions): ExpiryVi
     ...(inner.count
       ? {
           count: async (q: ResolvedQuery) => {
+            // Unarmed (the tier holds only what this store put, none of it expiring): the tier's own answer.
+            if (!armed) return (inner.count as NonNullable<Adapter["count"]>).call(inner, q);
             // A tier whose tag filters are scans counts by reading anyway: one pass over the
             // headers, counting the live ones, instead of a count and then a second pass.
             if (inner.capabilities.queryCost !== "indexed" && inner.query) return countLive(inner, q, clock());
