@@ -8,6 +8,7 @@
  *   with the chunk framing left in;
  * - answers `If-None-Match: *` on an existing key with 412, a stale `If-Match` with 412 and an
  *   `If-Match` on a missing key with 404 (PUT, CompleteMultipartUpload, DELETE, GET, HEAD);
+ * - makes an acknowledged PUT visible whole (see `putObjectWhole`);
  * - serialises requests per key, so check-then-write is atomic, and runs deletes and listings
  *   alone (s3rver walks and prunes directories on disk, which races with concurrent writes);
  * - counts requests by S3 operation, injects faults, bulk-loads objects, and can switch the
@@ -307,6 +308,25 @@ const server = new S3rver({
   silent: true,
   vhostBuckets: false,
 });
+
+/**
+ * s3rver 3.7.1 answers a PUT before the object's file is flushed (it resolves when its hashing
+ * stream finishes, not the file stream), and writes the file in place. A read right after an
+ * acknowledged write could then see a truncated body. S3 makes a write visible whole once it is
+ * acknowledged: write to a temporary file, then rename it over the object.
+ */
+let tmpSeq = 0;
+server.store.putObject = async function putObjectWhole(object) {
+  const objectPath = this.getResourcePath(object.bucket, object.key, "object");
+  await fs.promises.mkdir(path.dirname(objectPath), { recursive: true });
+  const content = Buffer.isBuffer(object.content) ? object.content : await readAll(object.content);
+  const md5 = crypto.createHash("md5").update(content).digest("hex");
+  const tmp = `${objectPath}.${process.pid}-${tmpSeq++}.partial`;
+  await fs.promises.writeFile(tmp, content);
+  await fs.promises.rename(tmp, objectPath);
+  await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+  return { size: content.length, md5 };
+};
 server.middleware.unshift(harness(server));
 server.on("error", () => undefined);
 server.run().then(

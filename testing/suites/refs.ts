@@ -130,7 +130,8 @@ export function refsSuite(s: Suite): void {
       const won = outcomes.filter((o) => o.status === "fulfilled");
       assert.equal(won.length, 1, `round ${round}: exactly one writer wins`);
       const lost = outcomes.find((o) => o.status === "rejected") as PromiseRejectedResult;
-      assert.equal((lost.reason as { code?: string }).code, "DGENT_REF_CONFLICT");
+      const reason = lost.reason as { code?: string; message?: string };
+      assert.equal(reason.code, "DGENT_REF_CONFLICT", `round ${round}: the loser is told of the conflict, not: ${reason.message}`);
       ref = (won[0] as PromiseFulfilledResult<Ref>).value;
       assert.deepEqual(await store.refs.get(name), ref);
     }
