@@ -103,5 +103,5 @@ describe("backup/RUNBOOK.md", () => {
     const oldKey = parseIdentities(readFileSync(vars.BACKUP_KEY as string, "utf8"));
     await expectCode(restore({ from: vars.NEW_BACKUPS as string, to: `sqlite://${join(home, "x.db")}`, dryRun: true, identities: oldKey }), "DGENT_BACKUP_DECRYPT");
     // Fourteen `dgent` processes: ~10 s on an idle machine, several times that on a loaded one.
-  }, 240_000);
+  }, 300_000);
 });

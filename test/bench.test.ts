@@ -61,7 +61,7 @@ describe("npm run bench -- --quick", () => {
     // Progress went to stderr, a plain line per step (not a terminal here).
     expect(io.err).toMatch(/^\[1\/\d+\] memory/m);
     expect(io.err).not.toContain("\r");
-  }, 480_000); // the quick run took 179–338 s at load averages 10–13 on this shared machine; the queries part adds ~40 s
+  }, 1_500_000); // a hang guard: the quick run takes about 3 min on a quiet machine and more than 8 at load 25
 
   it("measured every tier's five operations for dgent and the raw driver", () => {
     expect(results.tiers.map((t) => t.tier)).toEqual([...TIERS]);
@@ -197,7 +197,7 @@ describe("the command line", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain("usage: dgent bench");
     expect(r.stdout).toContain("--quick");
-  }, 60_000);
+  }, 300_000);
 
   it("runs as `dgent bench` from the build: local tiers measured, harness servers reported as not measured", () => {
     const bin = join(root, "dist/cli/main.js");
@@ -216,7 +216,7 @@ describe("the command line", () => {
     expect(r.stdout).toContain("run `npm run bench` from a checkout");
     const help = spawnSync(process.execPath, [bin, "--help"], { encoding: "utf8" });
     expect(help.stdout).toMatch(/^\s+bench\s+measure every tier/m);
-  }, 120_000);
+  }, 300_000);
 
   it("refuses unknown tiers and options with exit code 2", async () => {
     const a = capture();

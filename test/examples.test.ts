@@ -57,7 +57,7 @@ describe("examples/patterns/*.mjs", () => {
   });
   for (const program of programs) {
     it(`${program} runs to the end: exit 0, nothing on stderr, something shown`, () => {
-      const run = spawnSync(process.execPath, [join(dir, program)], { env: { ...process.env, XDG_DATA_HOME: xdg }, encoding: "utf8", timeout: 120_000 });
+      const run = spawnSync(process.execPath, [join(dir, program)], { env: { ...process.env, XDG_DATA_HOME: xdg }, encoding: "utf8", timeout: 300_000 });
       expect(run.stderr).toBe("");
       expect(run.status).toBe(0);
       expect(run.stdout.trim().length).toBeGreaterThan(0);
@@ -69,7 +69,7 @@ describe("examples/patterns/*.mjs", () => {
 describe("examples/langgraph.mjs", () => {
   it("runs a LangGraph agent on the embedded default: interrupt, resume in a new saver, history, time travel, long-term memory, deleteThread", () => {
     const script = new URL("../examples/langgraph.mjs", import.meta.url).pathname;
-    const run = spawnSync(process.execPath, [script], { env: { ...process.env, XDG_DATA_HOME: xdg }, encoding: "utf8", timeout: 120_000 });
+    const run = spawnSync(process.execPath, [script], { env: { ...process.env, XDG_DATA_HOME: xdg }, encoding: "utf8", timeout: 300_000 });
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
     expect(run.stdout).toContain("the agent asks: refund 40 EUR to ada?");
@@ -85,7 +85,7 @@ describe("examples/langchain.mjs and examples/openai-agents.mjs", () => {
     ["langchain.mjs", ["turn 2: (3 messages in view) WHAT DID I SAY?", "two writers, 6 batches: 12 messages, every question followed by its answer", "keys under text-embedding: text-embedding:hello, text-embedding:world", "done"]],
     ["openai-agents.mjs", ["> Your name is Ada.", "4 concurrent pops from 2 connections: note 2, note 3, note 4, note 5", "after restart: Hi, I'm Ada. | Nice to meet you, Ada. | Do you remember me? | note 0 | note 1", "done"]],
   ] as const)("%s runs to the end without a network", (program, lines) => {
-    const run = spawnSync(process.execPath, [new URL(`../examples/${program}`, import.meta.url).pathname], { env: { ...process.env, XDG_DATA_HOME: xdg }, encoding: "utf8", timeout: 120_000 });
+    const run = spawnSync(process.execPath, [new URL(`../examples/${program}`, import.meta.url).pathname], { env: { ...process.env, XDG_DATA_HOME: xdg }, encoding: "utf8", timeout: 300_000 });
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
     for (const line of lines) expect(run.stdout).toContain(line);
@@ -97,7 +97,7 @@ describe("examples/crdt/*.mjs", () => {
     ["token-usage.mjs", ['tokens by model: {"large":14336,"small":2652}', "after the offline worker synced: small = 3152", "totals unchanged: true"]],
     ["task-board.mjs", ["after a concurrent remove and add: task-1 = python, security, tests", "1 lost with DGENT_REF_CONFLICT"]],
   ] as const)("%s runs to the end", (program, lines) => {
-    const run = spawnSync(process.execPath, [new URL(`../examples/crdt/${program}`, import.meta.url).pathname], { env: { ...process.env, XDG_DATA_HOME: xdg }, encoding: "utf8", timeout: 120_000 });
+    const run = spawnSync(process.execPath, [new URL(`../examples/crdt/${program}`, import.meta.url).pathname], { env: { ...process.env, XDG_DATA_HOME: xdg }, encoding: "utf8", timeout: 300_000 });
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
     for (const line of lines) expect(run.stdout).toContain(line);

@@ -10,6 +10,7 @@ import { sqliteAdapter } from "../adapters/sqlite/index.js";
 import { createStore, makeDatum, type Datum, type Store } from "../core/index.js";
 import { expectCode } from "../testing/index.js";
 import { assertBuilt, freshSchema, startPostgres, type PostgresServer } from "./harness/postgres.js";
+import { until } from "./harness/until.js";
 
 // These tests stop and restart Postgres, so they always run a cluster of their own.
 let server: PostgresServer;
@@ -28,14 +29,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function until(what: string, predicate: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** What Postgres itself holds for a namespace, read with a separate adapter. */
 async function onPostgres(namespace: string): Promise<Map<string, Datum>> {
   const raw = postgresAdapter({ url: server.url, namespace, listen: false, notify: false });
@@ -48,7 +41,7 @@ async function onPostgres(namespace: string): Promise<Map<string, Datum>> {
 
 function lattice(namespace: string, sqlitePath: string, extra: Partial<Parameters<typeof createStore>[0]> = {}): Store {
   return createStore({
-    tiers: [postgresAdapter({ url: server.url, namespace, connectTimeoutMs: 1_000, probeTimeoutMs: 500 }), sqliteAdapter({ path: sqlitePath })],
+    tiers: [postgresAdapter({ url: server.url, namespace, connectTimeoutMs: 15_000, probeTimeoutMs: 10_000 }), sqliteAdapter({ path: sqlitePath })],
     namespace,
     journalPath: `${sqlitePath}.pending-deletes.jsonl`,
     probeBackoffMs: { min: 50, max: 400 },

@@ -17,7 +17,7 @@ const npm = async (args: string[], cwd: string): Promise<string> =>
   (await run("npm", args, { cwd, encoding: "utf8", maxBuffer: 64 * 1024 * 1024, env: { ...process.env, npm_config_update_notifier: "false" } })).stdout;
 
 describe("the packed package", () => {
-  it("ships the build, types and docs, and works in an empty project", { timeout: 240_000 }, async () => {
+  it("ships the build, types and docs, and works in an empty project", { timeout: 300_000 }, async () => {
     const packed = JSON.parse(await npm(["pack", "--ignore-scripts", "--json", "--pack-destination", work], root)) as Array<{
       filename: string;
       files: Array<{ path: string }>;

@@ -138,13 +138,7 @@ export class ProbeTier implements Adapter {
   }
 }
 
-export async function until(what: string, predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+export { until } from "./harness/until.js";
 
 /** Awaits a rejection with `code` and returns it as the DgentError it must be. */
 export async function expectDgent(promise: Promise<unknown>, code: ErrorCode): Promise<DgentError> {

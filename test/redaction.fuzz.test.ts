@@ -44,7 +44,7 @@ beforeAll(async () => {
   await db.open();
   for (let i = 0; i < 3; i++) await db.put(makeDatum({ id: `m/${i}`, content: `m${i}` }));
   await db.close();
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   for (const role of roles) await pg.query(`DROP OWNED BY ${role} CASCADE; DROP ROLE IF EXISTS ${role}`).catch(() => undefined);

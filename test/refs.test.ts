@@ -67,7 +67,7 @@ describe("refs and transactions through the store", () => {
     await expect(store.refs.set("head", e.id, { expect: { version: 1 } })).rejects.toMatchObject({ code: "DGENT_UNAVAILABLE", retryable: true });
     await expect(store.transaction([{ op: "setRef", name: "head", target: e.id }])).rejects.toMatchObject({ code: "DGENT_UNAVAILABLE" });
     top.control.down = false;
-    await expect.poll(async () => (await store.backend()).degraded, { timeout: 10_000 }).toBe(false);
+    await expect.poll(async () => (await store.backend()).degraded, { timeout: 300_000 }).toBe(false);
     expect((await store.refs.set("head", e.id, { expect: { version: 1 } })).version).toBe(2);
     await store.close();
   });

@@ -7,6 +7,7 @@ import { memoryAdapter } from "../adapters/memory/index.js";
 import { createStore, dgentError, makeDatum, UnavailableError, type Adapter, type Datum, type TierEvent } from "../core/index.js";
 import { PendingDeletes } from "../core/pending-deletes.js";
 import { expectCode } from "../testing/index.js";
+import { until } from "./harness/until.js";
 
 const dir = mkdtempSync(join(tmpdir(), "dgent-router-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -91,14 +92,6 @@ function switchable(name: string, rank: number, persistent = true) {
     count: async () => (opened ? ((await inner.stats?.())?.count ?? 0) : 0),
     has: async (id: string) => opened && (await inner.get(id)) !== null,
   };
-}
-
-async function until(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 function events(store: ReturnType<typeof createStore>) {
@@ -322,7 +315,7 @@ describe("the upgrader's triggers", () => {
       const store = createStore({ tiers: [memoryAdapter(), sqliteAdapter({ path: process.argv[1] })], landing: "memory", upgrader: { intervalMs: 5 } });
       await store.open();
       console.log("open");`;
-    const child = spawnSync(process.execPath, ["--input-type=module", "-e", script, join(dir, "alive.db")], { encoding: "utf8", timeout: 10_000, cwd: new URL("..", import.meta.url).pathname });
+    const child = spawnSync(process.execPath, ["--input-type=module", "-e", script, join(dir, "alive.db")], { encoding: "utf8", timeout: 300_000, cwd: new URL("..", import.meta.url).pathname });
     expect(child.stdout.trim()).toBe("open");
     expect(child.signal).toBeNull(); // exited on its own, not killed by the timeout
     expect(child.status).toBe(0);

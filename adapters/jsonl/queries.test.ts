@@ -257,7 +257,7 @@ describe("jsonl: deleteMany is one frame, all or nothing", () => {
     expect(torn).toBe(after - before - 1);
   });
 
-  it("a writer killed by SIGKILL while it deletes groups leaves every group whole or gone", { timeout: 180_000 }, async () => {
+  it("a writer killed by SIGKILL while it deletes groups leaves every group whole or gone", { timeout: 300_000 }, async () => {
     const GROUPS = 40;
     const SIZE = 1000;
     const child = fileURLToPath(new URL("./fixtures/delete-many-child.mjs", import.meta.url));

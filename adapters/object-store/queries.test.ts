@@ -232,7 +232,7 @@ function queryCases(tier: () => Tier): void {
       ),
       { numRuns: 12 },
     );
-  }, 240_000);
+  }, 300_000);
 
   it("select ids and meta read envelopes only (ranged reads), never a whole object; full reads whole objects only for results", async () => {
     const { adapter, calls } = tier().traced();
@@ -356,7 +356,7 @@ function queryCases(tier: () => Tier): void {
     });
     expect(windows).toBeGreaterThan(0);
     await adapter.close();
-  }, 120_000);
+  }, 300_000);
 
   it("getMany: the ids' order, null where absent, duplicates each filled, one GET per distinct id", async () => {
     const { adapter, calls } = tier().traced();
@@ -404,7 +404,7 @@ function queryCases(tier: () => Tier): void {
     if (adapter.name === "s3") expect(batches(calls)).toEqual([200]);
     expect(await adapter.count(resolveQuery({}, { paged: false }))).toBe(400 - 100 - 200);
     await adapter.close();
-  }, 120_000);
+  }, 300_000);
 
   it("deleteMany over more than 1000 datums: DeleteObjects in batches of at most 1000", async () => {
     const { adapter, calls } = tier().traced({ indexDepth: 1 });
@@ -418,7 +418,7 @@ function queryCases(tier: () => Tier): void {
     else expect(calls.filter((c) => c.op === "delete")).toHaveLength(1100);
     expect(await adapter.count(resolveQuery({}, { paged: false }))).toBe(0);
     await adapter.close();
-  }, 120_000);
+  }, 300_000);
 
   it("chainTail reads n steps of a long chain, no more; through a store the tail never meets maxChainDepth", async () => {
     const { adapter, calls } = tier().traced();
@@ -449,7 +449,7 @@ function queryCases(tier: () => Tier): void {
     } finally {
       await store.close();
     }
-  }, 120_000);
+  }, 300_000);
 }
 
 /**

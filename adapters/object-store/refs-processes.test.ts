@@ -184,7 +184,7 @@ describe("s3: a counter incremented from several processes", () => {
   });
   afterAll(() => server?.stop());
 
-  it(`${N} processes × ${M} increments through compare-and-set end at exactly ${N * M}`, { timeout: 180_000 }, async () => {
+  it(`${N} processes × ${M} increments through compare-and-set end at exactly ${N * M}`, { timeout: 300_000 }, async () => {
     await counterAcross("s3", { ...server.clientOptions, bucket: BUCKET, namespace: `c-${randomBytes(4).toString("hex")}`, retryBaseDelayMs: 5 });
   });
 });
@@ -197,7 +197,7 @@ describe("gcs: a counter incremented from several processes", () => {
   });
   afterAll(() => emulator?.stop());
 
-  it(`${N} processes × ${M} increments through compare-and-set end at exactly ${N * M}`, { timeout: 180_000 }, async () => {
+  it(`${N} processes × ${M} increments through compare-and-set end at exactly ${N * M}`, { timeout: 300_000 }, async () => {
     await counterAcross("gcs", { apiEndpoint: emulator.url, projectId: "test", bucket: BUCKET, namespace: `c-${randomBytes(4).toString("hex")}`, retryBaseDelayMs: 5 });
   });
 });

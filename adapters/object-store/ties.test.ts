@@ -172,7 +172,7 @@ function tieCases(rig: () => Rig): void {
       }
       await adapter.close();
     }
-  }, 120_000);
+  }, 300_000);
 }
 
 describe("s3: list over ties in createdAt", () => {

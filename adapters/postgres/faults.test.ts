@@ -4,6 +4,7 @@ import type { ChangeEvent } from "../../core/protocol.js";
 import { createStore } from "../../core/store.js";
 import { assertBuilt, freshSchema, runChild, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
 import { postgresAdapter } from "./index.js";
+import { until } from "../../test/harness/until.js";
 
 // This file stops and restarts its server, so it always runs its own cluster (never a shared URL).
 let server: PostgresServer;
@@ -16,18 +17,10 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, predicate: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
 describe("server restart", () => {
   it("mid-stream: writes fail with retryable DGENT_UNAVAILABLE, then recover; every acknowledged write is there", async () => {
     const namespace = freshSchema("restart");
-    const adapter = postgresAdapter({ url: server.url, namespace, connectTimeoutMs: 1_000 });
+    const adapter = postgresAdapter({ url: server.url, namespace, connectTimeoutMs: 15_000 });
     const store = createStore({ tiers: [adapter] });
     const warnings: string[] = [];
     const changes: ChangeEvent[] = [];
@@ -99,7 +92,7 @@ describe("server restart", () => {
 
   it("an adapter opened while the server is down fails with DGENT_UNAVAILABLE and opens once it is back", async () => {
     await server.stop();
-    const adapter = postgresAdapter({ url: server.url, namespace: freshSchema("late"), connectTimeoutMs: 1_000 });
+    const adapter = postgresAdapter({ url: server.url, namespace: freshSchema("late"), connectTimeoutMs: 15_000 });
     try {
       await expect(adapter.open()).rejects.toMatchObject({ code: "DGENT_UNAVAILABLE", retryable: true });
     } finally {

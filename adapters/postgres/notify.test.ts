@@ -13,6 +13,7 @@ import { createStore, type Store } from "../../core/store.js";
 import { assertBuilt, dropSchema, freshSchema, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
 import { identifiers } from "./sql.js";
 import { postgresAdapter } from "./index.js";
+import { until } from "../../test/harness/until.js";
 
 let server: PostgresServer;
 let raw: pg.Client;
@@ -33,14 +34,6 @@ afterAll(async () => {
   for (const name of schemas) if (server) await dropSchema(server, name);
   await server?.close();
 });
-
-async function until(what: string, predicate: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A store on `namespace` that records the changes other processes make. */
 async function listening(namespace: string): Promise<{ store: Store; seen: ChangeEvent[] }> {

@@ -7,6 +7,7 @@ import { createStore } from "../../core/store.js";
 import { assertBuilt, dropSchema, freshSchema, runChild, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
 import { ackReader, ackTimes, untilAll, writesWhileAllWrote, type RunningChild } from "../../testing/child.js";
 import { MIGRATIONS, ORIGIN, poolReport, postgresAdapter, POSTGRES_DOCKER } from "./index.js";
+import { until } from "../../test/harness/until.js";
 
 // Other processes import the built package (dist/) through test/fixtures/child-postgres.mjs.
 let server: PostgresServer;
@@ -25,14 +26,6 @@ afterAll(async () => {
   for (const name of schemas) if (server) await dropSchema(server, name);
   await server?.close();
 });
-
-async function until(what: string, predicate: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /**
  * A child that opens the tier through test/fixtures/child-postgres.mjs, prints `ready`, and starts

@@ -257,7 +257,7 @@ async function poll(what: string, check: () => Promise<boolean>, timeoutMs = 60_
 }
 
 describe("postgres: racing moves of one ref", () => {
-  it("unconditional sets, creates, deletes and compare-and-sets racing on one ref leave a reflog where each move continues the one before", { timeout: 120_000 }, async () => {
+  it("unconditional sets, creates, deletes and compare-and-sets racing on one ref leave a reflog where each move continues the one before", { timeout: 300_000 }, async () => {
     const namespace = schema("race");
     const adapter = postgresAdapter({ url: server.url, namespace, listen: false, poolSize: 8 });
     await adapter.open();

@@ -8,6 +8,7 @@ import { createStore } from "../../core/store.js";
 import { sqliteAdapter } from "../sqlite/index.js";
 import { startRedis, type RedisServer } from "../../test/harness/redis.js";
 import { redisAdapter } from "./index.js";
+import { until } from "../../test/harness/until.js";
 
 // This file stops and restarts its own server (never the machine's Redis). With an append-only
 // file, so what Redis acknowledged before the stop is still there after it.
@@ -21,15 +22,6 @@ afterAll(async () => {
   await server?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-/** Polls a condition of the system under test (the router re-probes on its own timer). */
-async function until(what: string, predicate: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function onRedis(namespace: string): Promise<Map<string, Datum>> {
   const raw = redisAdapter({ url: server.url, namespace, listen: false, notify: false });
@@ -45,7 +37,7 @@ describe("the lattice [redis, sqlite] through a Redis outage", () => {
     const namespace = `outage-${Date.now().toString(36)}`;
     const sqlitePath = join(dir, "outage.db");
     const store = createStore({
-      tiers: [redisAdapter({ url: server.url, namespace, connectTimeoutMs: 1_000, probeTimeoutMs: 500 }), sqliteAdapter({ path: sqlitePath })],
+      tiers: [redisAdapter({ url: server.url, namespace, connectTimeoutMs: 15_000, probeTimeoutMs: 10_000 }), sqliteAdapter({ path: sqlitePath })],
       namespace,
       journalPath: `${sqlitePath}.pending-deletes.jsonl`,
       probeBackoffMs: { min: 50, max: 400 },
@@ -117,7 +109,7 @@ describe("the lattice [redis, sqlite] through a Redis outage", () => {
 
   it("an adapter opened while the server is down fails with a retryable DGENT_UNAVAILABLE, and opens once it is back", async () => {
     await server.stop();
-    const adapter = redisAdapter({ url: server.url, namespace: "late", connectTimeoutMs: 1_000 });
+    const adapter = redisAdapter({ url: server.url, namespace: "late", connectTimeoutMs: 15_000 });
     try {
       const error = await adapter.open().then(() => null, (e: unknown) => e);
       expect(error).toMatchObject({ code: "DGENT_UNAVAILABLE", retryable: true, unit: "redis" });

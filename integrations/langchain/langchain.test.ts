@@ -29,7 +29,7 @@ let server: PostgresServer | null = null;
 
 beforeAll(async () => {
   server = await startPostgres();
-}, 120_000);
+}, 300_000);
 afterAll(async () => {
   for (const s of opened) await s.close().catch(() => undefined);
   await server?.close();

@@ -28,7 +28,7 @@ beforeAll(() => {
     if (name.startsWith(".") || name === "@langchain" || name === "dgent") continue;
     symlinkSync(join(root, "node_modules", name), join(modules, name));
   }
-}, 60_000);
+}, 300_000);
 afterAll(() => project && rmSync(project, { recursive: true, force: true }));
 
 async function load(specifier: string): Promise<Record<string, unknown>> {

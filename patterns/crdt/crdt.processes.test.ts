@@ -46,7 +46,7 @@ beforeAll(async () => {
   assertBuilt();
   [pgServer, s3] = await Promise.all([startPostgres({ owned: true }), startS3()]);
   await s3.createBucket("crdt");
-}, 120_000);
+}, 300_000);
 afterAll(async () => {
   await pgServer?.start().catch(() => undefined);
   await Promise.all([pgServer?.close(), s3?.stop()]);
@@ -221,7 +221,7 @@ describe("through a Postgres outage on the lattice [postgres, sqlite]", () => {
     const namespace = freshSchema("outage");
     const sqlitePath = join(dir, "outage.db");
     const lattice = createStore({
-      tiers: [postgresAdapter({ url: pgServer.url, namespace, connectTimeoutMs: 1_000, probeTimeoutMs: 500, listen: false, notify: false }), sqliteAdapter({ path: sqlitePath })],
+      tiers: [postgresAdapter({ url: pgServer.url, namespace, connectTimeoutMs: 15_000, probeTimeoutMs: 10_000, listen: false, notify: false }), sqliteAdapter({ path: sqlitePath })],
       namespace,
       journalPath: `${sqlitePath}.pending-deletes.jsonl`,
       probeBackoffMs: { min: 50, max: 400 },
@@ -273,5 +273,5 @@ describe("through a Postgres outage on the lattice [postgres, sqlite]", () => {
     expect(await board.value()).toEqual(["task-2", "task-3", "task-4"]);
     expect(await counter.value()).toBe(151);
     await Promise.all([fresh.close(), lattice.close()]);
-  }, 120_000);
+  }, 300_000);
 });

@@ -180,7 +180,7 @@ describe("the view behind read()", () => {
     child.stdin!.write("exit\n");
     expect(await new Promise((resolve) => child.on("exit", resolve))).toBe(0);
     await store.close();
-  }, 60_000);
+  }, 300_000);
 });
 
 /** One step of a random interleaving. */

@@ -119,7 +119,7 @@ describe("the table bridge on Postgres", () => {
     await client.connect();
     await client.query(`CREATE SCHEMA ${schema}`);
     await client.query(`CREATE TABLE ${schema}.orders (id bigint PRIMARY KEY, customer text NOT NULL, total numeric(12,2), status text, payload jsonb, placed_at timestamptz NOT NULL)`);
-  }, 120_000);
+  }, 300_000);
   afterAll(async () => {
     await client?.end();
     if (server) await dropSchema(server, schema);
@@ -155,5 +155,5 @@ describe("the table bridge on Postgres", () => {
       ),
       { numRuns: 8 },
     );
-  }, 120_000);
+  }, 300_000);
 });

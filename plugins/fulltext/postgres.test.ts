@@ -18,7 +18,7 @@ const namespaces = new WeakMap<object, string>();
 
 beforeAll(async () => {
   server = await startPostgres();
-}, 120_000);
+}, 300_000);
 afterAll(async () => {
   for (const s of schemas) if (server) await dropSchema(server, s);
   await server?.close();
@@ -67,7 +67,7 @@ describe("fulltext over Postgres", () => {
     } finally {
       await store.close();
     }
-  }, 60_000);
+  }, 300_000);
 
   it("without postgresUrl the index is kept in process, and says so", async () => {
     const namespace = freshSchema("fulltext_nourl");
@@ -80,7 +80,7 @@ describe("fulltext over Postgres", () => {
     } finally {
       await store.close();
     }
-  }, 60_000);
+  }, 300_000);
 
   it("quotes the schema and the configuration in its statements", () => {
     const sql = postgresSql('we"ird', "simple");

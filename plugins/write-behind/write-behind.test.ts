@@ -235,7 +235,7 @@ describe("write-behind crash semantics (child processes on SQLite)", () => {
   });
   // The deadline is far below the children's hour-long flush interval (see the fixture), and far
   // above what their work takes on a loaded machine: a child still alive at it was kept alive.
-  const run = (args: Record<string, unknown>) => spawnSync(process.execPath, [CHILD, JSON.stringify(args)], { encoding: "utf8", timeout: 50_000 });
+  const run = (args: Record<string, unknown>) => spawnSync(process.execPath, [CHILD, JSON.stringify(args)], { encoding: "utf8", timeout: 300_000 });
   const countIn = async (path: string) => {
     const s = createStore({ tiers: [sqliteAdapter({ path })] });
     const n = (await s.list({ limit: 10_000 })).length;

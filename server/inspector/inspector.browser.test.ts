@@ -53,7 +53,7 @@ beforeAll(async () => {
   url = await server.listen();
   browser = await launchBrowser();
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -162,5 +162,5 @@ describe("the inspector in Chromium", () => {
       const seen = await page.evaluate(() => ({ status: document.querySelector("#status")?.textContent, stream: document.querySelector("#stream-state")?.textContent, events: document.querySelector("#events")?.textContent })).catch(() => null);
       throw new Error(`${error instanceof Error ? error.message : String(error)}\npage: ${JSON.stringify(seen)}\n${problems.join("\n")}`);
     }
-  }, 60_000);
+  }, 300_000);
 });

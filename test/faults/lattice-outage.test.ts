@@ -22,6 +22,7 @@ import { sqliteAdapter } from "../../adapters/sqlite/index.js";
 import { contentText, createStore, makeDatum, type Datum, type Store } from "../../core/index.js";
 import { assertBuilt, freshSchema, startPostgres, type PostgresServer } from "../harness/postgres.js";
 import { durableCommits, stopPostgres, type StopMode } from "./postgres-stop.js";
+import { until } from "../harness/until.js";
 
 const LONG = process.env.DGENT_TEST_LONG === "1";
 const SEED = process.env.DGENT_TEST_SEED ? Number(process.env.DGENT_TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
@@ -52,14 +53,6 @@ afterAll(async () => {
   await server?.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function until(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -367,7 +360,7 @@ async function scenario(mode: StopMode): Promise<void> {
        await store.close();`,
       JSON.stringify(o),
     ],
-    { cwd: root, encoding: "utf8", timeout: 120_000 },
+    { cwd: root, encoding: "utf8", timeout: 300_000 },
   );
   expect(reopen.status, reopen.stderr).toBe(0);
   const reopened = JSON.parse(reopen.stdout) as { listed: number; distinct: number };
