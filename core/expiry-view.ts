@@ -12,7 +12,7 @@ import { EXPIRES_AT, isExpired, type Clock } from "./expiry.js";
 import { MAX_LIST_LIMIT } from "./limits.js";
 import type { Adapter, AdapterContext, ResolvedListOptions } from "./protocol.js";
 import { compareIds } from "./order.js";
-import type { DatumHeader, ResolvedQuery, ResolvedTagFilter } from "./query.js";
+import { idPageOf, type DatumHeader, type IdPage, type ResolvedQuery, type ResolvedTagFilter } from "./query.js";
 import type { TxOp } from "./refs.js";
 import type { Router } from "./router.js";
 import { deleteIds, scanTier, type DeletesIds } from "./tiers.js";
@@ -227,6 +227,20 @@ export function expiryView(inner: Adapter, options: ExpiryViewOptions): ExpiryVi
             const query = inner.query as NonNullable<Adapter["query"]>;
             const first = (await query.call(inner, q)) as Array<Datum | DatumHeader>;
             return refill(first, q.limit, (after, limit) => query.call(inner, { ...q, limit, cursor: { createdAt: after.createdAt, id: after.id } }) as Promise<Array<Datum | DatumHeader>>) as Promise<Datum[] | DatumHeader[]>;
+          },
+        }
+      : {}),
+    ...(inner.query && inner.queryIds
+      ? {
+          // The tier's ids page as it is while none of its ids expires (always, on a tier that
+          // never held an expiring datum: no row is read for the check); else `query`'s refill.
+          queryIds: async (q: ResolvedQuery): Promise<IdPage> => {
+            const page = await (inner.queryIds as NonNullable<Adapter["queryIds"]>).call(inner, q);
+            if (page.expiresAt === null) return page;
+            seen();
+            const now = clock();
+            if (!page.expiresAt.some((tag) => tag !== null && Number(tag) <= now)) return page;
+            return idPageOf((await (view.query as NonNullable<Adapter["query"]>)(q)) as DatumHeader[]);
           },
         }
       : {}),

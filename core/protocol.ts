@@ -1,6 +1,6 @@
 import { dgentError } from "./errors.js";
 import type { Datum } from "./datum.js";
-import type { DatumHeader, ResolvedQuery } from "./query.js";
+import type { DatumHeader, IdPage, ResolvedQuery } from "./query.js";
 import type { Ref, RefExpectation, RefMove, ReflogEntry, TxOp, TxResult } from "./refs.js";
 
 /** Options of `list`. */
@@ -175,9 +175,17 @@ export interface Adapter {
   /**
    * With `capabilities.query`: one page of `q` — the datums meeting its filters, in `q.order`,
    * strictly beyond `q.cursor`, at most `q.limit`. Whole datums when `q.select` is `"full"`;
-   * otherwise headers, and the content need not be read.
+   * otherwise headers, and the content need not be read. For `"ids"` only each item's `id`,
+   * `createdAt` and `dgent.expiresAt` tag are read: a tier may return `idEntryOf` entries
+   * (core/query.ts) and skip the rest of the row.
    */
   query?(q: ResolvedQuery): Promise<Datum[] | DatumHeader[]>;
+  /**
+   * Optional, with `capabilities.query`: `query` for `select: "ids"` as an `IdPage` (ids, the
+   * last one's position, expiry tags) — one index read on a tier that can answer from its
+   * indexes. The store uses it for an ids page when the tier holds the namespace alone.
+   */
+  queryIds?(q: ResolvedQuery): Promise<IdPage>;
   /** With `capabilities.query`: how many datums meet `q`'s filters (its cursor, order, limit and select aside). */
   count?(q: ResolvedQuery): Promise<number>;
   /** With `capabilities.query`: the datums of `ids` in the same order, `null` where there is none. */

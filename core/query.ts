@@ -6,6 +6,7 @@
 import type { Datum } from "./datum.js";
 import { dgentError } from "./errors.js";
 import { compareIds } from "./order.js";
+import { EXPIRES_AT } from "./expiry.js";
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from "./limits.js";
 
 /** One tag's condition: a string is shorthand for `{ eq }`. Exactly one operator per tag. */
@@ -302,6 +303,44 @@ export function matchesQuery(q: ResolvedQuery, datum: DatumHeader): boolean {
 /** The header of a datum (no content), for `select: "meta"` / `"ids"`. */
 export function headerOf(datum: DatumHeader): DatumHeader {
   return { id: datum.id, createdAt: datum.createdAt, causalParent: datum.causalParent, metadata: datum.metadata };
+}
+
+/**
+ * What a tier's `query` must get right for `select: "ids"`: the id, `createdAt` (the cursor, the
+ * merge of several tiers) and the `dgent.expiresAt` tag (the expiry view hides expired ids). A tier
+ * may answer an ids page with such entries — `causalParent` null, `metadata` holding at most that
+ * tag — so it reads no row it does not need (the SQL tiers read one index); whole headers do too.
+ */
+export function idEntryOf(datum: DatumHeader): DatumHeader {
+  const expiresAt = datum.metadata[EXPIRES_AT];
+  return { id: datum.id, createdAt: datum.createdAt, causalParent: null, metadata: expiresAt === undefined ? {} : { [EXPIRES_AT]: expiresAt } };
+}
+
+/**
+ * An ids page from a tier (`queryIds`, core/protocol.ts): the ids in the query's order, the
+ * position of the last (the next page's cursor) and each id's `dgent.expiresAt` tag, which the
+ * expiry view needs — `null` when none of them has one, so a tier whose namespace holds no
+ * expiring datum reads ids from an index and nothing else.
+ */
+export interface IdPage {
+  readonly ids: string[];
+  /** (createdAt, id) of the last id; `null` when there is none. */
+  readonly last: Position | null;
+  /** The expiry tag of each id (`null` without one), or `null` when no id has one. */
+  readonly expiresAt: Array<string | null> | null;
+}
+
+/** The ids page of a page of headers (or datums). */
+export function idPageOf(items: readonly DatumHeader[]): IdPage {
+  const ids = items.map((d) => d.id);
+  const last = items.at(-1);
+  let expiresAt: Array<string | null> | null = null;
+  for (const d of items) {
+    if (d.metadata[EXPIRES_AT] === undefined) continue;
+    expiresAt = items.map((x) => x.metadata[EXPIRES_AT] ?? null);
+    break;
+  }
+  return { ids, last: last === undefined ? null : { createdAt: last.createdAt, id: last.id }, expiresAt };
 }
 
 /**

@@ -8,7 +8,7 @@
 import type { Datum } from "./datum.js";
 import { dgentError } from "./errors.js";
 import type { Adapter } from "./protocol.js";
-import { compareInOrder, countQuery, evaluateQuery, headerOf, unpaged, type DatumHeader, type ResolvedQuery } from "./query.js";
+import { compareInOrder, countQuery, evaluateQuery, headerOf, idPageOf, unpaged, type DatumHeader, type IdPage, type ResolvedQuery } from "./query.js";
 import type { Router } from "./router.js";
 import { deleteIds, scanTier, type TierState } from "./tiers.js";
 
@@ -91,6 +91,16 @@ export async function routeQuery(router: Router, q: ResolvedQuery): Promise<Datu
   }
   const merged = [...byId.values()].sort((a, b) => compareInOrder(q.order, a, b)).slice(0, q.limit);
   return q.select === "full" ? (merged as Datum[]) : merged.map(headerOf);
+}
+
+const NO_IDS: IdPage = Object.freeze({ ids: [], last: null, expiresAt: null });
+
+/** One ids page of `q` over the store's tiers: a sole tier's `queryIds` where it has one. */
+export async function routeIds(router: Router, q: ResolvedQuery): Promise<IdPage> {
+  if (q.limit === 0) return { ...NO_IDS, ids: [] };
+  const sole = router.sole();
+  if (sole?.capabilities.query && sole.queryIds) return sole.queryIds(q);
+  return idPageOf(await routeQuery(router, q));
 }
 
 /** How many distinct datums of the store meet `q`. */

@@ -20,7 +20,7 @@ import {
   type Select,
   type Selected,
 } from "./query.js";
-import { routeChainTail, routeCount, routeDeleteMany, routeGetMany, routeQuery } from "./router-query.js";
+import { routeChainTail, routeCount, routeDeleteMany, routeGetMany, routeIds, routeQuery } from "./router-query.js";
 import type { RefsHost } from "./store-refs.js";
 import { applyRetentionOn, planRetentionOn, type ResolvedRetentionPolicy, type RetentionHost, type RetentionOptions, type RetentionReport } from "./retention.js";
 
@@ -99,11 +99,15 @@ export abstract class StoreQueries {
 export async function runQuery<S extends Select = "full">(host: RefsHost, options: QueryOptions & { select?: S } = {}): Promise<QueryPage<Selected<S>>> {
   const q = resolveQuery(options);
   await host.ready();
+  if (q.select === "ids") {
+    // Ids and the last one's position only: a tier with `queryIds` reads one index.
+    const ids = await routeIds(host.router, q);
+    return { items: ids.ids as Selected<S>[], cursor: ids.last !== null && ids.ids.length === q.limit ? encodeCursor(q, ids.last) : null };
+  }
   const page = await queryPage(host, q);
   const last = page.at(-1);
   // A full page may have more after it; a short one is the last.
   const cursor = last !== undefined && page.length === q.limit ? encodeCursor(q, last) : null;
-  if (q.select === "ids") return { items: page.map((d) => d.id) as Selected<S>[], cursor };
   if (q.select === "meta") return { items: page as Selected<S>[], cursor };
   const items = await readDatums(host.hooks.read, page as Datum[], { op: "query", source: host.router.landing.name });
   return { items: items as Selected<S>[], cursor };

@@ -4,7 +4,7 @@ import type { Datum } from "../../core/datum.js";
 import { dgentError } from "../../core/errors.js";
 import { Lifecycle } from "../../core/lifecycle.js";
 import type { Adapter, AdapterContext, AdapterEvents, AdapterStats, Capabilities, ResolvedListOptions } from "../../core/protocol.js";
-import type { DatumHeader, ResolvedQuery } from "../../core/query.js";
+import type { DatumHeader, IdPage, ResolvedQuery } from "../../core/query.js";
 import type { Ref, RefExpectation, RefMove, ReflogEntry, TxOp, TxResult } from "../../core/refs.js";
 import { conflictError } from "../../core/tiers.js";
 import { passwordsOf, redactUrl, wrapPgError } from "./errors.js";
@@ -395,6 +395,12 @@ export class PostgresAdapter implements Adapter {
   async query(q: ResolvedQuery): Promise<Datum[] | DatumHeader[]> {
     this.#life.check();
     return this.#queries.query(q);
+  }
+
+  /** An ids page from the tags index where it answers the filters (queries.ts `queryIds`). */
+  async queryIds(q: ResolvedQuery): Promise<IdPage> {
+    this.#life.check();
+    return this.#queries.queryIds(q);
   }
 
   async count(q: ResolvedQuery): Promise<number> {

@@ -17,13 +17,16 @@
  * - Without tags, the planner walks the time index, the id index (prefix, id range) or the
  *   children index (parent), all in keyset order.
  * Statements with filters are sent unnamed: Postgres plans each with its values (a tag's own
- * statistics), and no connection accumulates one prepared statement per filter shape.
+ * statistics), and no connection accumulates one prepared statement per filter shape — except a
+ * page through one tag equality that the tags answer alone (`named`): its plan is the index range
+ * in order whatever the value, so it is prepared once per connection and not planned per page.
  */
 import type pg from "pg";
 import { cycleError } from "../../core/causal.js";
 import type { Datum } from "../../core/datum.js";
 import type { DgentError } from "../../core/errors.js";
-import { prefixUpperBound, type DatumHeader, type ResolvedQuery, type ResolvedTagFilter } from "../../core/query.js";
+import { EXPIRES_AT } from "../../core/expiry.js";
+import { idPageOf, prefixUpperBound, type DatumHeader, type IdPage, type ResolvedQuery, type ResolvedTagFilter } from "../../core/query.js";
 import { ORIGIN } from "./notify.js";
 import { COLUMNS, toDatum, toHeader, type Row } from "./rows.js";
 import { logged, statement, type Identifiers, type Statement } from "./sql.js";
@@ -43,6 +46,27 @@ const FULL_COLUMNS = "d.id, d.content, d.created_at, d.causal_parent, d.metadata
 export interface Sql {
   readonly text: string;
   readonly values: unknown[];
+  /** Set on a statement whose plan does not depend on its values: sent as a named (prepared) statement. */
+  readonly name?: string;
+}
+
+/** Names of fixed-plan page statements by text (a bounded cache: the shapes are few). */
+const NAMES = new Map<string, string>();
+const MAX_NAMES = 256;
+
+/**
+ * A page through one tag equality answered by the tags alone, read in index order and stopped at
+ * its limit: the best plan whatever the value, so Postgres may keep a generic one. Such statements
+ * are prepared once per connection (no parse and plan per page); the others stay unnamed.
+ */
+function named(sql: Sql): Sql {
+  let name = NAMES.get(sql.text);
+  if (name === undefined) {
+    if (NAMES.size >= MAX_NAMES) return sql;
+    name = statement(sql.text).name;
+    NAMES.set(sql.text, name);
+  }
+  return { ...sql, name };
 }
 
 function chars(s: string): number {
@@ -204,7 +228,7 @@ function where(conds: readonly string[]): string {
  * filter, those branches (and `count`, and `deleteMany`) read the tags index alone, and a page
  * fetches just its own datums.
  */
-export function selectSql(ids: Identifiers, q: ResolvedQuery, columns: string, paged: boolean): Sql | null {
+export function selectSql(ids: Identifiers, q: ResolvedQuery, columns: string, paged: boolean, idsOnly = false): Sql | null {
   const split = q.where.some((f) => f.op === "in" && f.values.length === 1)
     ? undefined
     : q.where.find((f): f is InFilter => f.op === "in" && f.values.length <= MAX_BRANCHES);
@@ -216,28 +240,29 @@ export function selectSql(ids: Identifiers, q: ResolvedQuery, columns: string, p
     const p = new Params();
     const limit = paged ? p.add(q.limit, "bigint") : "";
     const tail = (a: string) => (paged ? `\nORDER BY ${a}created_at${dir}, ${a}id${dir} LIMIT ${limit}` : "");
-    const parts: Array<{ text: string; keys: boolean }> = [];
+    const parts: Array<{ text: string; keys: boolean; fixed: boolean }> = [];
     for (const query of queries) {
       const s = shape(ids, query, p, paged);
       if (s === null) continue;
       const tagsOnly = keys && s.tags.length > 0 && s.onDatum.length === 0;
       const link = s.tags.length > 0 ? [`${s.orderBy}.id = d.id`] : [];
       const inner = tagsOnly
-        ? `SELECT ${s.orderBy}.created_at, ${s.orderBy}.id\nFROM ${s.tags.join(", ")}\n${where(s.onTags)}${tail(`${s.orderBy}.`)}`
+        ? `SELECT ${s.orderBy}.created_at, ${s.orderBy}.id${idsOnly ? `, ${expiring(ids)}` : ""}\nFROM ${s.tags.join(", ")}\n${where(s.onTags)}${tail(`${s.orderBy}.`)}`
         : `SELECT ${columns}\nFROM ${[`${ids.table} d`, ...s.tags].join(", ")}\n${where([...s.onTags, ...link, ...s.onDatum, ...s.hints])}${tail(`${s.orderBy}.`)}`;
       const text = s.lateral === null ? inner : `SELECT x.* FROM unnest(${s.lateral}) AS v(value) CROSS JOIN LATERAL (\n${inner}\n) x${tail("x.")}`;
-      parts.push({ text, keys: tagsOnly });
+      parts.push({ text, keys: tagsOnly, fixed: paged && s.tags.length === 1 && s.lateral === null && s.onDatum.length === 0 && s.hints.length === 0 });
     }
     if (parts.length === 0) return null;
     const byKeys = parts.every((x) => x.keys);
     if (!byKeys && parts.some((x) => x.keys)) return "mixed";
     const merged = parts.length === 1 ? (parts[0] as { text: string }).text : `${parts.map((x) => `(${x.text})`).join("\nUNION ALL\n")}${tail("")}`;
-    if (!byKeys) return { text: merged, values: p.values };
+    const fixed = parts.length === 1 && (parts[0] as { fixed: boolean }).fixed;
+    if (!byKeys || idsOnly) return fixed ? named({ text: merged, values: p.values }) : { text: merged, values: p.values };
     // The datums of the keys, in order.
     const text = paged ? `SELECT ${columns}\nFROM (${merged}) k, ${ids.table} d\nWHERE d.id = k.id${tail("k.")}` : `SELECT k.id FROM (${merged}) k`;
     return { text, values: p.values };
   };
-  const keys = !paged || split !== undefined || q.where.some((f) => f.op === "in" && f.values.length > MAX_BRANCHES);
+  const keys = !paged || idsOnly || split !== undefined || q.where.some((f) => f.op === "in" && f.values.length > MAX_BRANCHES);
   const sql = build(keys);
   // Some branches need the datum (a cut value to check): then all of them join it.
   return sql === "mixed" ? (build(false) as Sql | null) : sql;
@@ -245,6 +270,21 @@ export function selectSql(ids: Identifiers, q: ResolvedQuery, columns: string, p
 
 export function pageSql(ids: Identifiers, q: ResolvedQuery): Sql | null {
   return selectSql(ids, q, q.select === "full" ? FULL_COLUMNS : HEADER_COLUMNS, true);
+}
+
+/**
+ * 1 when some datum of the namespace carries the expiry tag, else NULL: an uncorrelated subquery
+ * (an InitPlan, one index probe per statement).
+ */
+const expiring = (ids: Identifiers): string => `(SELECT 1 FROM ${ids.tags} e WHERE e.key = '${EXPIRES_AT}' LIMIT 1) AS expiring`;
+
+/**
+ * An ids page: rows (id, created_at, expiring) in order. Where the tags answer every filter, from
+ * the tags index alone (an index-only scan once vacuumed); else as `pageSql` without content or
+ * metadata.
+ */
+export function idsSql(ids: Identifiers, q: ResolvedQuery): Sql | null {
+  return selectSql(ids, q, `d.id, d.created_at, ${expiring(ids)}`, true, true);
 }
 
 export function countSql(ids: Identifiers, q: ResolvedQuery): Sql | null {
@@ -327,6 +367,21 @@ export class PgQueries {
     if (sql === null) return [];
     const r = await this.#send<Row>(sql, "query");
     return q.select === "full" ? r.rows.map(toDatum) : r.rows.map(toHeader);
+  }
+
+  /**
+   * An ids page in one statement; when some datum of the namespace carries the expiry tag, the
+   * page of `query` instead (its headers give each tag).
+   */
+  async queryIds(q: ResolvedQuery): Promise<IdPage> {
+    if (q.limit === 0) return { ids: [], last: null, expiresAt: null };
+    const sql = idsSql(this.#host.ids, q);
+    if (sql === null) return { ids: [], last: null, expiresAt: null };
+    const { rows } = await this.#send<{ id: string; created_at: number; expiring: number | null }>(sql, "queryIds");
+    const last = rows.at(-1);
+    if (last === undefined) return { ids: [], last: null, expiresAt: null };
+    if (last.expiring !== null) return idPageOf((await this.query(q)) as DatumHeader[]);
+    return { ids: rows.map((r) => r.id), last: { createdAt: last.created_at, id: last.id }, expiresAt: null };
   }
 
   async count(q: ResolvedQuery): Promise<number> {

@@ -3,7 +3,7 @@ import { sameValue, type Datum } from "../../core/datum.js";
 import { RANKS } from "../ranks.js";
 import { Lifecycle } from "../../core/lifecycle.js";
 import type { Adapter, AdapterStats, Capabilities, ResolvedListOptions } from "../../core/protocol.js";
-import type { DatumHeader, ResolvedQuery } from "../../core/query.js";
+import type { DatumHeader, IdPage, ResolvedQuery } from "../../core/query.js";
 import type { Ref, RefExpectation, RefMove, ReflogEntry, TxOp, TxResult } from "../../core/refs.js";
 import { conflictError } from "../../core/tiers.js";
 import { driverError, openDatabase, type Db } from "./connection.js";
@@ -336,6 +336,11 @@ export class SqliteAdapter implements Adapter {
     return this.#sync("query", () => this.#queryOps.query(q));
   }
 
+  /** An ids page from one index where no datum expires (queries.ts `queryIds`). */
+  async queryIds(q: ResolvedQuery): Promise<IdPage> {
+    return this.#sync("queryIds", () => this.#queryOps.queryIds(q));
+  }
+
   async count(q: ResolvedQuery): Promise<number> {
     return this.#sync("count", () => this.#queryOps.count(q));
   }
@@ -354,7 +359,7 @@ export class SqliteAdapter implements Adapter {
     return this.#sync("chainTail", () => this.#queryOps.chainTail(id, n));
   }
 
-  /** The statement `query(q)` would run now and SQLite's plan of it (`null`: no id can match). */
+  /** The statement `query(q)` (`queryIds` for `select: "ids"`) would run now and SQLite's plan of it (`null`: no id can match). */
   async explainQuery(q: ResolvedQuery): Promise<QueryPlan | null> {
     return this.#sync("explainQuery", () => this.#queryOps.explain(q));
   }

@@ -6,11 +6,13 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDatum, type Datum, type MakeDatumInput } from "../../core/datum.js";
 import { isDgentError, type DgentError } from "../../core/errors.js";
-import { countQuery, evaluateQuery, resolveQuery, unpaged, type DatumHeader, type Position, type QueryOptions, type ResolvedQuery } from "../../core/query.js";
+import { EXPIRES_AT } from "../../core/expiry.js";
+import { countQuery, evaluateQuery, idEntryOf, idPageOf, resolveQuery, unpaged, type DatumHeader, type Position, type QueryOptions, type ResolvedQuery } from "../../core/query.js";
 import { walkTail } from "../../core/router-query.js";
 import { sqliteAdapter, type SqliteAdapter } from "./index.js";
 import { APPLICATION_ID, MIGRATIONS } from "./migrations.js";
 import { candidates, idBounds, pageSql, setSql, type Driver } from "./query-sql.js";
+import { createStore } from "../../core/store.js";
 
 const dirs: string[] = [];
 const tempDir = (): string => {
@@ -49,7 +51,9 @@ function rowsToItems(rows: unknown[][], select: ResolvedQuery["select"]): Array<
   return rows.map((r) =>
     select === "full"
       ? { id: r[0] as string, content: r[1] as Buffer, createdAt: r[2] as number, causalParent: r[3] as string | null, metadata: r[4] === null ? {} : JSON.parse(r[4] as string) }
-      : { id: r[0] as string, createdAt: r[1] as number, causalParent: r[2] as string | null, metadata: r[3] === null ? {} : JSON.parse(r[3] as string) },
+      : select === "ids"
+        ? { id: r[0] as string, createdAt: r[1] as number, causalParent: null, metadata: r[2] === null ? {} : { [EXPIRES_AT]: r[2] as string } }
+        : { id: r[0] as string, createdAt: r[1] as number, causalParent: r[2] as string | null, metadata: r[3] === null ? {} : JSON.parse(r[3] as string) },
   );
 }
 
@@ -181,7 +185,9 @@ async function pageThrough(
   for (;;) {
     const pq: ResolvedQuery = { ...q, cursor };
     const got = await page(pq);
-    expect(plainAll(got), JSON.stringify({ ...pq, page: pages })).toEqual(plainAll(evaluateQuery(pq, all())));
+    // An ids page need only get the id, createdAt and the expiry tag right (core/query.ts idEntryOf).
+    const seen = (ds: readonly (Datum | DatumHeader)[]) => plainAll(q.select === "ids" ? ds.map(idEntryOf) : ds);
+    expect(seen(got), JSON.stringify({ ...pq, page: pages })).toEqual(seen(evaluateQuery(pq, all())));
     pages++;
     if (got.length < q.limit) return pages;
     cursor = last(got);
@@ -228,6 +234,7 @@ describe("sqlite queries agree with the reference evaluation", () => {
               }
               // The adapter's own choice, and count through it.
               await pageThrough(q, (pq) => a.query(pq), () => ds);
+              expect(await a.queryIds(q)).toEqual(idPageOf(evaluateQuery(q, ds)));
               expect(await a.count(q)).toBe(countQuery(q, ds));
             }
           }
@@ -412,6 +419,19 @@ describe("sqlite queries: plans", () => {
     expect(next).toMatch(/SEARCH t USING PRIMARY KEY \(key=\? AND value=\? AND \(created_at,id\)<\(\?,\?\)\)/);
   });
 
+  it("an ids page reads the tags index alone (no row, no sort) while no datum expires: three statements", async () => {
+    for (const order of ["newest", "oldest"] as const) {
+      const q = resolveQuery({ where: { topic: "t7" }, order, limit: 100, select: "ids" });
+      const text = await planOf(q);
+      expect(text).toBe("SEARCH t USING PRIMARY KEY (key=? AND value=?)");
+      expect(await statementsOf(a, () => a.queryIds(q))).toBe(3);
+      const page = await a.queryIds(q);
+      expect(page).toEqual(idPageOf(evaluateQuery(q, (await a.query({ ...q, select: "full", limit: 5_000 })) as Datum[])));
+      expect(page.ids).toHaveLength(100);
+      expect(page.expiresAt).toBeNull();
+    }
+  });
+
   it("children read the (causal_parent, created_at, id) index in order; a prefix with a tag, several values and a tag prefix use an index", async () => {
     const children = await plan({ parent: "p/root" });
     expect(children).toMatch(/^SEARCH d USING INDEX idx_data_children \(causal_parent=\?\)$/m);
@@ -448,6 +468,32 @@ describe("sqlite queries: plans", () => {
       const text = await planOf({ ...q, cursor: last(first) });
       expect(text).toMatch(new RegExp(`^SEARCH d USING (COVERING )?INDEX idx_data_created \\(\\(created_at,id\\)${order === "newest" ? "<" : ">"}\\(\\?,\\?\\)\\)$`, "m"));
       expect(text).not.toMatch(/TEMP B-TREE/);
+    }
+  });
+});
+
+describe("sqlite queries: ids pages and expiry", () => {
+  it("once a datum of the namespace expires, ids pages carry the tags and the store leaves out (and refills past) the expired", async () => {
+    let now = 10_000;
+    const tier = sqliteAdapter({ path: join(tempDir(), "ids.db") });
+    const store = createStore({ tiers: [tier], clock: () => now, expirySweepMs: false });
+    await store.open();
+    try {
+      const ds = Array.from({ length: 6 }, (_, i) =>
+        datum(`e/${i}`, { createdAt: 1_000 + i, metadata: { topic: "x", ...(i === 4 ? { [EXPIRES_AT]: "20000" } : {}) } }),
+      );
+      await store.putMany(ds);
+      const q = resolveQuery({ where: { topic: "x" }, limit: 3, select: "ids" });
+      const page = await tier.queryIds(q);
+      expect(page).toEqual({ ids: ["e/5", "e/4", "e/3"], last: { createdAt: 1_003, id: "e/3" }, expiresAt: [null, "20000", null] });
+      expect((await store.query({ where: { topic: "x" }, limit: 3, select: "ids" })).items).toEqual(["e/5", "e/4", "e/3"]);
+      now = 20_000;
+      const after = await store.query({ where: { topic: "x" }, limit: 3, select: "ids" });
+      expect(after.items).toEqual(["e/5", "e/3", "e/2"]);
+      const rest = await store.query({ where: { topic: "x" }, limit: 3, select: "ids", cursor: after.cursor as string });
+      expect(rest.items).toEqual(["e/1", "e/0"]);
+    } finally {
+      await store.close();
     }
   });
 });

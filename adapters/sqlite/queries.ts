@@ -7,14 +7,16 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { cycleError } from "../../core/causal.js";
 import type { Datum } from "../../core/datum.js";
-import type { DatumHeader, ResolvedQuery } from "../../core/query.js";
+import { EXPIRES_AT } from "../../core/expiry.js";
+import { idPageOf, type DatumHeader, type IdPage, type ResolvedQuery } from "../../core/query.js";
 import type { Db } from "./connection.js";
 import { ADAPTER_NAME } from "./options.js";
-import { candidates, densitySql, idBounds, pageSql, setSql, sizeSql, stopsAtLimit, windowSql, type Built, type Driver, type IdBounds } from "./query-sql.js";
+import { candidates, densitySql, idBounds, idsSql, pageSql, setSql, sizeSql, stopsAtLimit, windowSql, type Built, type Driver, type IdBounds } from "./query-sql.js";
 import * as SQL from "./sql.js";
 
 type FullRow = [string, Buffer, number, string | null, string | null];
 type HeaderRow = [string, number, string | null, string | null];
+type IdRow = [string, number, string | null];
 
 const parseMetadata = (text: string | null): Record<string, string> => (text === null ? {} : (JSON.parse(text) as Record<string, string>));
 
@@ -24,6 +26,11 @@ export function toDatum(row: FullRow): Datum {
 
 function toHeader(row: HeaderRow): DatumHeader {
   return { id: row[0], createdAt: row[1], causalParent: row[2], metadata: parseMetadata(row[3]) };
+}
+
+/** An ids page's row as `idEntryOf` (core/query.ts): id, created_at, the expiry tag or null. */
+function toIdEntry(row: IdRow): DatumHeader {
+  return { id: row[0], createdAt: row[1], causalParent: null, metadata: row[2] === null ? {} : { [EXPIRES_AT]: row[2] } };
 }
 
 /**
@@ -76,6 +83,10 @@ export class SqliteQueries {
   readonly #getMany: BetterSqlite3.Statement;
   readonly #maxRowid: BetterSqlite3.Statement;
   readonly #deleteAll: { immediate(q: ResolvedQuery, bounds: IdBounds, driver: Driver): string[] };
+  readonly #anyExpiring: BetterSqlite3.Statement;
+  readonly #createdAt: BetterSqlite3.Statement;
+  /** `idPage` in one read transaction: its statements see one snapshot. */
+  readonly #idPage: (q: ResolvedQuery, bounds: IdBounds) => IdPage;
 
   constructor(db: Db, count: QueryCounter) {
     this.#db = db;
@@ -83,6 +94,9 @@ export class SqliteQueries {
     this.#chainTail = db.prepare(SQL.CHAIN_TAIL).raw(true);
     this.#getMany = db.prepare(SQL.GET_MANY).raw(true);
     this.#maxRowid = db.prepare(SQL.MAX_ROWID).pluck(true);
+    this.#anyExpiring = db.prepare(SQL.ANY_EXPIRING).pluck(true);
+    this.#createdAt = db.prepare(SQL.CREATED_AT).pluck(true);
+    this.#idPage = db.transaction((q: ResolvedQuery, bounds: IdBounds) => this.#ids(q, bounds));
     this.#deleteAll = db.transaction((q: ResolvedQuery, bounds: IdBounds, driver: Driver) => {
       const select = setSql(q, bounds, driver, "ids");
       this.#count(1);
@@ -207,7 +221,29 @@ export class SqliteQueries {
     const bounds = idBounds(q);
     if (bounds === null || q.limit <= 0) return [];
     const rows = this.#run(pageSql(q, bounds, this.plan(q, bounds, true)), "raw");
+    if (q.select === "ids") return (rows as IdRow[]).map(toIdEntry);
     return q.select === "full" ? (rows as FullRow[]).map(toDatum) : (rows as HeaderRow[]).map(toHeader);
+  }
+
+  /**
+   * An ids page: the ids alone from the driver's index (pluck mode: no row arrays), then the
+   * created_at of the last for its cursor; three statements in one read transaction. When some
+   * datum of the namespace carries the expiry tag, the page of `query` (its rows give each tag).
+   */
+  queryIds(q: ResolvedQuery): IdPage {
+    const bounds = idBounds(q);
+    if (bounds === null || q.limit <= 0) return { ids: [], last: null, expiresAt: null };
+    return this.#idPage(q, bounds);
+  }
+
+  #ids(q: ResolvedQuery, bounds: IdBounds): IdPage {
+    this.#count(1);
+    if (this.#anyExpiring.get() !== undefined) return idPageOf(this.query(q));
+    const ids = this.#run(idsSql(q, bounds, this.plan(q, bounds, true)), "pluck") as string[];
+    const last = ids.at(-1);
+    if (last === undefined) return { ids, last: null, expiresAt: null };
+    this.#count(1);
+    return { ids, last: { createdAt: this.#createdAt.get(last) as number, id: last }, expiresAt: null };
   }
 
   count(q: ResolvedQuery): number {
@@ -245,11 +281,14 @@ export class SqliteQueries {
     return rows.map((row) => toDatum(row as unknown as FullRow));
   }
 
-  /** The statement `query(q)` would run now, and its `EXPLAIN QUERY PLAN` (tests, diagnosis, the raw comparison). */
+  /**
+   * The statement `query(q)` would run now — for `select: "ids"`, the ids statement of `queryIds`
+   * — and its `EXPLAIN QUERY PLAN` (tests, diagnosis, the raw comparison).
+   */
   explain(q: ResolvedQuery): QueryPlan | null {
     const bounds = idBounds(q);
     if (bounds === null) return null;
-    const { sql, params } = pageSql(q, bounds, this.plan(q, bounds, true));
+    const { sql, params } = (q.select === "ids" ? idsSql : pageSql)(q, bounds, this.plan(q, bounds, true));
     const plan = (this.#db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail);
     return { sql, params, plan };
   }

@@ -18,6 +18,7 @@
  * `tags`'s primary key; the parent by a seek into the parent index; a tag's prefix or existence
  * on the row's metadata (`json_each`, exact keys).
  */
+import { EXPIRES_AT } from "../../core/expiry.js";
 import { compareIds } from "../../core/order.js";
 import type { ResolvedQuery, ResolvedTagFilter } from "../../core/query.js";
 import { prefixRange } from "./keys.js";
@@ -203,15 +204,37 @@ export const HEADER_COLUMNS = ["id", "created_at", "causal_parent", "metadata"] 
 const columns = (a: string, select: ResolvedQuery["select"]): string =>
   (select === "full" ? FULL_COLUMNS : HEADER_COLUMNS).map((c) => `${a}.${c}`).join(", ");
 
+/** The columns of an ids page: id, created_at and the datum's expiry tag (or NULL). */
+export const ID_COLUMNS = ["id", "created_at", "expires_at"] as const;
+
 /**
- * One page of `q` through `driver`: rows of `FULL_COLUMNS` for `select: "full"`, else of
- * `HEADER_COLUMNS` (the content column is never read). An ordered driver walks its index and
- * joins each match's row; an unordered one sorts (created_at, id) of its range, cuts it to the
- * page, and only then reads the page's rows.
+ * The expiry tag of the datum whose id is `id` (an SQL expression), for an ids page: NULL without
+ * a row read while no datum of the namespace has the tag — the uncorrelated probe of `tags` runs
+ * once per statement (one index seek) — else read from the datum's metadata.
+ */
+const expiryOf = (id: string): string =>
+  `CASE WHEN (SELECT 1 FROM tags WHERE key = '${EXPIRES_AT}' LIMIT 1) IS NULL THEN NULL` +
+  ` ELSE (SELECT json_extract(e.metadata, '$."${EXPIRES_AT}"') FROM data AS e WHERE e.id = ${id}) END`;
+
+/**
+ * One page of `q` through `driver`: rows of `FULL_COLUMNS` for `select: "full"`, of
+ * `HEADER_COLUMNS` for `"meta"` (the content column is never read), of `ID_COLUMNS` for `"ids"`
+ * (the driver's index alone, as long as the filters need no row and no datum expires). An ordered
+ * driver walks its index and joins each match's row; an unordered one sorts (created_at, id) of
+ * its range, cuts it to the page, and only then reads the page's rows.
  */
 export function pageSql(q: ResolvedQuery, bounds: IdBounds, driver: Driver): Built {
   const conds = allConds(q, driver, bounds, true);
   const dir = q.order === "newest" ? "DESC" : "ASC";
+  if (q.select === "ids") {
+    const x = aliasOf(driver);
+    const page = `SELECT ${x}.id AS id, ${x}.created_at AS c FROM ${fromOf(driver, conds.some((c) => c.row))}${where(conds)} ORDER BY c ${dir}, id ${dir} LIMIT ?`;
+    // The expiry after the cut: an unordered driver's range is sorted first, and only the page's rows are probed.
+    const sql = isOrdered(q, driver)
+      ? `SELECT ${x}.id, ${x}.created_at, ${expiryOf(`${x}.id`)} FROM ${fromOf(driver, conds.some((c) => c.row))}${where(conds)} ORDER BY ${x}.created_at ${dir}, ${x}.id ${dir} LIMIT ?`
+      : `SELECT p.id, p.c, ${expiryOf("p.id")} FROM (${page}) AS p ORDER BY p.c ${dir}, p.id ${dir}`;
+    return { sql, params: [...params(conds), q.limit] };
+  }
   if (isOrdered(q, driver)) {
     const x = aliasOf(driver);
     const sql = `SELECT ${columns("d", q.select)} FROM ${fromOf(driver, true)}${where(conds)} ORDER BY ${x}.created_at ${dir}, ${x}.id ${dir} LIMIT ?`;
@@ -225,6 +248,18 @@ export function pageSql(q: ResolvedQuery, bounds: IdBounds, driver: Driver): Bui
   const sql =
     `SELECT ${columns("o", q.select)} FROM (${inner}) AS p CROSS JOIN data AS o ON ${byRowid ? "o.rowid = p.r" : "o.id = p.id"}` +
     ` ORDER BY p.c ${dir}, p.id ${dir}`;
+  return { sql, params: [...params(conds), q.limit] };
+}
+
+/**
+ * The ids of one page of `q` through `driver` (first column), read from the driver's index alone
+ * when no condition needs the row: `queryIds`, in a namespace where no datum expires.
+ */
+export function idsSql(q: ResolvedQuery, bounds: IdBounds, driver: Driver): Built {
+  const conds = allConds(q, driver, bounds, true);
+  const dir = q.order === "newest" ? "DESC" : "ASC";
+  const x = aliasOf(driver);
+  const sql = `SELECT ${x}.id FROM ${fromOf(driver, conds.some((c) => c.row))}${where(conds)} ORDER BY ${x}.created_at ${dir}, ${x}.id ${dir} LIMIT ?`;
   return { sql, params: [...params(conds), q.limit] };
 }
 
