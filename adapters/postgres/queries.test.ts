@@ -8,13 +8,14 @@ import fc from "fast-check";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDatum, type Datum } from "../../core/datum.js";
-import { countQuery, evaluateQuery, resolveQuery, type DatumHeader, type QueryOptions, type ResolvedQuery } from "../../core/query.js";
+import { EXPIRES_AT } from "../../core/expiry.js";
+import { countQuery, evaluateQuery, idPageOf, resolveQuery, type DatumHeader, type QueryOptions, type ResolvedQuery } from "../../core/query.js";
 import { walkTail } from "../../core/router-query.js";
 import { dropSchema, freshSchema, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
 import { migrate, MIGRATIONS } from "./migrations.js";
 import { acquirePool } from "./pool.js";
 import { resolveOptions } from "./profiles.js";
-import { countSql, pageSql, TAG_KEY_CHARS, TAG_VALUE_CHARS } from "./queries.js";
+import { countSql, idsSql, pageSql, TAG_KEY_CHARS, TAG_VALUE_CHARS } from "./queries.js";
 import { identifiers } from "./sql.js";
 import { postgresAdapter, POSTGRES_DOCKER, type PostgresAdapter, type PostgresOptions } from "./index.js";
 
@@ -128,6 +129,7 @@ describe("query, count and deleteMany equal the reference evaluation", () => {
                 cursor = { createdAt: last.createdAt, id: last.id };
               }
               expect(got).toEqual(expected);
+              expect(await a.queryIds(base)).toEqual(idPageOf(evaluateQuery(base, datums)));
             }
             expect(await a.count(q(f))).toBe(countQuery(q(f), datums));
           }
@@ -486,8 +488,20 @@ describe("plans (EXPLAIN, 20 000 datums, ANALYZEd; no planner setting changed)",
     const counted = await plan(q({ where: { topic: "t42" } }), countSql);
     expect(counted, counted).toMatch(/Index Cond: \(\(key = .topic.::text\) AND \(value = .t42.::text\)\)/);
     expect(counted, counted).not.toMatch(/Seq Scan| on data d/);
+    // An ids page: the tags index alone, in order, whatever the position conditions.
+    for (const query of [q({ where: { role: "v7" }, select: "ids" }), { ...q({ where: { role: "v7" }, order: "oldest", select: "ids" }), cursor }]) {
+      const idsPlan = await plan(query, idsSql);
+      expect(idsPlan, idsPlan).toMatch(/Index Only Scan (Backward )?using data_tags_idx on data_tags t1/);
+      expect(idsPlan, idsPlan).not.toMatch(/Seq Scan|Sort| on data d|data_pkey/);
+    }
+    expect((await a.queryIds(q({ where: { role: "v7" }, limit: 5, select: "ids" }))).expiresAt).toBeNull();
     // And the answers agree with the plans' reading.
     const page = await a.query(q({ where: { role: "v7" }, limit: 5, select: "ids" }));
     expect(page.every((d) => d.metadata.role === "v7")).toBe(true);
+    // Once a datum of the namespace carries the expiry tag, ids pages carry each id's tag.
+    await a.put(makeDatum({ id: "m/exp", content: "x", createdAt: 9_999_999, metadata: { role: "v7", [EXPIRES_AT]: "5" } }));
+    const tagged = await a.queryIds(q({ where: { role: "v7" }, limit: 2, select: "ids" }));
+    expect(tagged.ids[0]).toBe("m/exp");
+    expect(tagged.expiresAt).toEqual(["5", null]);
   });
 });
