@@ -164,10 +164,13 @@ function resolveWhere(where: unknown): ResolvedTagFilter[] {
   });
 }
 
+const FILTER_OPTIONS: ReadonlySet<string> = new Set(["prefix", "idRange", "where", "parent", "after", "before"]);
+const PAGED_OPTIONS: ReadonlySet<string> = new Set([...FILTER_OPTIONS, "order", "limit", "cursor", "select"]);
+
 /** Validates a query's filters (and, for `query`, its order, limit, cursor and projection). */
 export function resolveQuery(options: QueryOptions = {}, { paged = true }: { paged?: boolean } = {}): ResolvedQuery {
   if (options === null || typeof options !== "object" || Array.isArray(options)) invalid("options", "must be an object");
-  const known = new Set(["prefix", "idRange", "where", "parent", "after", "before", ...(paged ? ["order", "limit", "cursor", "select"] : [])]);
+  const known = paged ? PAGED_OPTIONS : FILTER_OPTIONS;
   for (const key of Object.keys(options)) if (!known.has(key)) invalid(key, `unknown option; use one of ${[...known].join(", ")}`);
   const prefix = options.prefix === undefined ? "" : text("prefix", options.prefix);
   let idGte: string | null = null;
@@ -220,7 +223,7 @@ const CURSOR_VERSION = 1;
  */
 export function encodeCursor(q: ResolvedQuery, last: Position): string {
   const json = JSON.stringify([CURSOR_VERSION, fingerprint(filterKey(q)), last.createdAt, last.id]);
-  return base64url(new TextEncoder().encode(json));
+  return Buffer.from(json, "utf8").toString("base64url");
 }
 
 function decodeCursor(cursor: unknown, q: ResolvedQuery): Position {
@@ -247,16 +250,6 @@ function decodeCursor(cursor: unknown, q: ResolvedQuery): Position {
 }
 
 const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-function base64url(bytes: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < bytes.length; i += 3) {
-    const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
-    const chars = i + 2 < bytes.length ? 4 : i + 1 < bytes.length ? 3 : 2;
-    for (let k = 0; k < chars; k++) out += B64[(n >> (18 - 6 * k)) & 63];
-  }
-  return out;
-}
 
 function fromBase64url(text: string): Uint8Array {
   if (text.length % 4 === 1) throw new Error("bad length");

@@ -238,7 +238,9 @@ export function selectSql(ids: Identifiers, q: ResolvedQuery, columns: string, p
   // single page: its join's nested loop already stops after `limit`.
   const build = (keys: boolean): Sql | null | "mixed" => {
     const p = new Params();
-    const limit = paged ? p.add(q.limit, "bigint") : "";
+    // The limit is written into the text (a validated integer): a named statement's generic plan
+    // then knows it (with `LIMIT $n` Postgres assumes a tenth of the rows).
+    const limit = !paged ? "" : Number.isSafeInteger(q.limit) && q.limit >= 0 ? String(q.limit) : p.add(q.limit, "bigint");
     const tail = (a: string) => (paged ? `\nORDER BY ${a}created_at${dir}, ${a}id${dir} LIMIT ${limit}` : "");
     const parts: Array<{ text: string; keys: boolean; fixed: boolean }> = [];
     for (const query of queries) {

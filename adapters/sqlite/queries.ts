@@ -76,15 +76,15 @@ export interface QueryCounter {
 export class SqliteQueries {
   readonly #db: Db;
   readonly #count: QueryCounter;
-  readonly #statements = new Map<string, BetterSqlite3.Statement>();
+  /** Prepared statements by SQL text, one map per mode. */
+  readonly #statements = { raw: new Map<string, BetterSqlite3.Statement>(), pluck: new Map<string, BetterSqlite3.Statement>() };
   /** Recent choices of driver by filters, with the row count they were made at. */
   readonly #plans = new Map<string, { readonly driver: Driver; readonly rows: number; uses: number }>();
   readonly #chainTail: BetterSqlite3.Statement;
   readonly #getMany: BetterSqlite3.Statement;
   readonly #maxRowid: BetterSqlite3.Statement;
   readonly #deleteAll: { immediate(q: ResolvedQuery, bounds: IdBounds, driver: Driver): string[] };
-  readonly #anyExpiring: BetterSqlite3.Statement;
-  readonly #createdAt: BetterSqlite3.Statement;
+  readonly #lastOfIds: BetterSqlite3.Statement;
   /** `idPage` in one read transaction: its statements see one snapshot. */
   readonly #idPage: (q: ResolvedQuery, bounds: IdBounds) => IdPage;
 
@@ -94,8 +94,7 @@ export class SqliteQueries {
     this.#chainTail = db.prepare(SQL.CHAIN_TAIL).raw(true);
     this.#getMany = db.prepare(SQL.GET_MANY).raw(true);
     this.#maxRowid = db.prepare(SQL.MAX_ROWID).pluck(true);
-    this.#anyExpiring = db.prepare(SQL.ANY_EXPIRING).pluck(true);
-    this.#createdAt = db.prepare(SQL.CREATED_AT).pluck(true);
+    this.#lastOfIds = db.prepare(SQL.LAST_OF_IDS).raw(true);
     this.#idPage = db.transaction((q: ResolvedQuery, bounds: IdBounds) => this.#ids(q, bounds));
     this.#deleteAll = db.transaction((q: ResolvedQuery, bounds: IdBounds, driver: Driver) => {
       const select = setSql(q, bounds, driver, "ids");
@@ -106,12 +105,12 @@ export class SqliteQueries {
 
   /** A prepared statement of `sql` in raw (array rows) or pluck (first column) mode, from the cache. */
   #statement(sql: string, mode: "raw" | "pluck"): BetterSqlite3.Statement {
-    const key = `${mode}:${sql}`;
-    let s = this.#statements.get(key);
+    const cache = this.#statements[mode];
+    let s = cache.get(sql);
     if (s === undefined) {
       s = mode === "raw" ? this.#db.prepare(sql).raw(true) : this.#db.prepare(sql).pluck(true);
-      if (this.#statements.size >= STATEMENT_CACHE) this.#statements.delete(this.#statements.keys().next().value as string);
-      this.#statements.set(key, s);
+      if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value as string);
+      cache.set(sql, s);
     }
     return s;
   }
@@ -226,9 +225,10 @@ export class SqliteQueries {
   }
 
   /**
-   * An ids page: the ids alone from the driver's index (pluck mode: no row arrays), then the
-   * created_at of the last for its cursor; three statements in one read transaction. When some
-   * datum of the namespace carries the expiry tag, the page of `query` (its rows give each tag).
+   * An ids page: the ids alone from the driver's index (pluck mode: no row arrays), then one
+   * statement for the created_at of the last (its cursor) and whether any datum of the namespace
+   * carries the expiry tag; both in one read transaction. When one does, the page of `query`
+   * instead (its rows give each id's tag).
    */
   queryIds(q: ResolvedQuery): IdPage {
     const bounds = idBounds(q);
@@ -237,13 +237,12 @@ export class SqliteQueries {
   }
 
   #ids(q: ResolvedQuery, bounds: IdBounds): IdPage {
-    this.#count(1);
-    if (this.#anyExpiring.get() !== undefined) return idPageOf(this.query(q));
     const ids = this.#run(idsSql(q, bounds, this.plan(q, bounds, true)), "pluck") as string[];
     const last = ids.at(-1);
-    if (last === undefined) return { ids, last: null, expiresAt: null };
     this.#count(1);
-    return { ids, last: { createdAt: this.#createdAt.get(last) as number, id: last }, expiresAt: null };
+    const [expiring, createdAt] = this.#lastOfIds.get(last ?? "") as [number | null, number | null];
+    if (expiring !== null) return idPageOf(this.query(q));
+    return { ids, last: last === undefined ? null : { createdAt: createdAt as number, id: last }, expiresAt: null };
   }
 
   count(q: ResolvedQuery): number {

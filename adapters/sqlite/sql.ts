@@ -215,8 +215,8 @@ export const GET_MANY = `SELECT ${COLUMNS} FROM data WHERE id IN (SELECT value F
 /** The largest rowid: the number of rows ever inserted, near enough (query planning's estimate). */
 export const MAX_ROWID = "SELECT coalesce(max(rowid), 0) FROM data";
 
-/** A row when some datum of the namespace carries the expiry tag: one seek into `tags`. */
-export const ANY_EXPIRING = `SELECT 1 FROM tags WHERE key = '${EXPIRES_AT}' LIMIT 1`;
-
-/** The created_at of one datum (an ids page's last, for its cursor). */
-export const CREATED_AT = "SELECT created_at FROM data WHERE id = ?";
+/**
+ * (id) → [1 when some datum of the namespace carries the expiry tag (one seek into `tags`) else
+ * NULL, the created_at of the datum `id` (an ids page's last, for its cursor) or NULL].
+ */
+export const LAST_OF_IDS = `SELECT (SELECT 1 FROM tags WHERE key = '${EXPIRES_AT}' LIMIT 1), (SELECT created_at FROM data WHERE id = ?)`;
