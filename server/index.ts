@@ -172,28 +172,34 @@ export async function createServer(source: StoreSource, options: ServerOptions):
   app.decorateRequest("dgentPrincipal", null);
   app.addContentTypeParser("application/octet-stream", { parseAs: "buffer" }, (_request, payload, done) => done(null, payload));
 
+  // Hooks in callback style (no promise per request), and access control on the API's routes only
+  // (a route-level hook that knows its right, instead of reading the route's options, which Fastify
+  // builds afresh on every read).
   const cors = options.cors ? new Set(options.cors.origins) : null;
-  app.addHook("onRequest", async (request, reply) => {
-    if (cors !== null) {
+  if (cors !== null) {
+    app.addHook("onRequest", (request, reply, done) => {
       const origin = request.headers.origin;
       if (origin !== undefined && cors.has(origin)) {
         void reply.header("access-control-allow-origin", origin).header("vary", "origin");
         if (request.method === "OPTIONS") {
-          return reply
+          void reply
             .header("access-control-allow-methods", "GET, POST, PUT, DELETE")
             .header("access-control-allow-headers", "authorization, content-type, last-event-id, x-dgent-metadata")
             .code(204)
             .send();
         }
       }
-    }
-    const right = request.routeOptions.config.dgentRight;
-    if (right === undefined) return;
-    const principal = auth === null ? ANONYMOUS : auth.authenticate(tokenOf(request));
-    limiter?.take(auth === null ? request.ip : principal.name);
-    authorize(principal, (request.params as { ns: string }).ns, right);
-    request.dgentPrincipal = principal;
-  });
+      done();
+    });
+  }
+  const guard = (right: Right) =>
+    function access(request: FastifyRequest, _reply: unknown, done: (error?: Error) => void): void {
+      const principal = auth === null ? ANONYMOUS : auth.authenticate(tokenOf(request));
+      limiter?.take(auth === null ? request.ip : principal.name);
+      authorize(principal, (request.params as { ns: string }).ns, right);
+      request.dgentPrincipal = principal;
+      done();
+    };
 
   app.setErrorHandler(async (error, request, reply) => {
     const e = asDgentError(error);
@@ -213,13 +219,19 @@ export async function createServer(source: StoreSource, options: ServerOptions):
       method: spec.method,
       url: `/v1/ns/:ns${spec.path}`,
       config: { dgentRight: spec.right },
-      handler: async (request, reply) => {
-        if (spec.operationId === "deleteMany" && (request.body as { all?: unknown } | null)?.all === true) {
-          authorize(request.dgentPrincipal ?? ANONYMOUS, (request.params as { ns: string }).ns, "admin");
-        }
+      onRequest: guard(spec.right),
+      // Not async: a namespace already resolved goes to its route's handler with no await between.
+      handler: (request, reply) => {
         const ns = (request.params as { ns: string }).ns;
-        const target = ready.get(ns) ?? (await resolve(ns));
-        return spec.handler(target, request as never, reply, ctx);
+        if (spec.operationId === "deleteMany" && (request.body as { all?: unknown } | null)?.all === true) {
+          try {
+            authorize(request.dgentPrincipal ?? ANONYMOUS, ns, "admin");
+          } catch (error) {
+            return Promise.reject(error);
+          }
+        }
+        const target = ready.get(ns);
+        return target !== undefined ? spec.handler(target, request as never, reply, ctx) : resolve(ns).then((found) => spec.handler(found, request as never, reply, ctx));
       },
     });
   }

@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Store } from "../core/store.js";
-import { DEFAULT_BUCKETS, errorCode, metricsOf, type MetricsHandle } from "../plugins/metrics/index.js";
+import { DEFAULT_BUCKETS, errorCode, metricsOf, Tallies, type MetricsHandle, type Tally } from "../plugins/metrics/index.js";
 import { ROUTES } from "./routes.js";
 
 export interface ObservabilityOptions {
@@ -82,11 +82,16 @@ export function registerObservability(app: FastifyInstance, _store: Store | null
   };
   attach();
   const registry = new Registry();
+  // Counted in plain numbers per request, handed to prom-client when read (plugins/metrics/tally.ts).
+  const requestTallies = new Tallies<"method" | "route" | "status">();
   const requests = new Counter({
     name: "dgent_http_requests_total",
     help: "HTTP requests answered, by method, route template and status.",
     labelNames: ["method", "route", "status"],
     registers: [registry],
+    collect() {
+      requestTallies.flush(this);
+    },
   });
   const durations = new Histogram({
     name: "dgent_http_request_duration_seconds",
@@ -123,36 +128,39 @@ export function registerObservability(app: FastifyInstance, _store: Store | null
   const failed = new WeakMap<FastifyRequest, unknown>();
   const routeOf = (request: FastifyRequest): string => request.routeOptions.url ?? "unmatched";
 
-  const children = new Map<string, { count: { inc(): void }; time: { observe(value: number): void } | null }>();
+  const children = new Map<string, { count: Tally; time: { observe(value: number): void } | null }>();
   app.addHook("onError", async (request, _reply, error) => {
     failed.set(request, error);
   });
-  app.addHook("onResponse", async (request: FastifyRequest, reply: FastifyReply) => {
-    if (request.headers[PROBE_HEADER] === PROBE_SECRET) return; // an access check of ours, not a client's request
+  // Callback style: a successful request costs no promise here.
+  app.addHook("onResponse", (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
+    if (request.headers[PROBE_HEADER] === PROBE_SECRET) return done(); // an access check of ours, not a client's request
     attach();
     const route = routeOf(request);
     const status = reply.statusCode;
-    // The labelled children, found once per (method, route, status): prom-client hashes a label
-    // object on every call otherwise (a few µs per request on the hot path).
+    // The labelled children, found once per (method, route, status).
     const key = `${request.method} ${route} ${status}`;
     let child = children.get(key);
     if (child === undefined) {
       child = {
-        count: requests.labels({ method: request.method, route, status: String(status) }),
+        count: requestTallies.child({ method: request.method, route, status: String(status) }),
         time: route.endsWith("/changes") ? null : durations.labels({ method: request.method, route }),
       };
       children.set(key, child);
     }
     child.count.inc();
     child.time?.observe(reply.elapsedTime / 1000);
-    if (status < 400) return;
+    if (status < 400) return done();
     const error = failed.get(request);
     const code = error === undefined ? (status === 404 ? "DGENT_NOT_FOUND" : `HTTP_${status}`) : codeOf(error);
     errors.inc({ route, code });
     const ns = (request.params as { ns?: unknown } | undefined)?.ns;
     const op = operations.get(`${request.method} ${route}`);
     const store = typeof ns === "string" ? stores.get(ns) : undefined;
-    if (op !== undefined && store !== undefined && error !== undefined) (await handleOf(store))?.recordError(op, error);
+    if (op === undefined || store === undefined || error === undefined) return done();
+    handleOf(store)
+      .then((handle) => handle?.recordError(op, error))
+      .then(() => done(), done);
   });
 
   const text = async (): Promise<string> => {

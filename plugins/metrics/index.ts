@@ -5,9 +5,11 @@ import { definePlugin, type PluginApi } from "../../core/registry.js";
 import type { ResolvedListOptions } from "../../core/protocol.js";
 import type { PluginUse, Store } from "../../core/store.js";
 import { Pending, quantileFromBuckets } from "./pending.js";
+import { Tallies, type Tally } from "./tally.js";
 
 export { quantileFromBuckets } from "./pending.js";
 export { sampleValue } from "./text.js";
+export { Tallies, type Tally } from "./tally.js";
 
 /** Folder name, registry key, tap name and error unit. */
 export const PLUGIN_NAME = "metrics";
@@ -169,11 +171,18 @@ function instrument(api: PluginApi, options: MetricsOptions): MetricsHandle {
   registry.setDefaultLabels({ namespace });
   const reg = [registry];
 
+  // The counters a put or a read adds to on every operation count in plain numbers (tally.ts).
+  const opTallies = new Tallies<"op" | "tier" | "outcome">();
+  const byteTallies = new Tallies<"direction">();
+  const readTallies = new Tallies<"op" | "source">();
   const operations = new Counter({
     name: `${prefix}operations_total`,
     help: "Store operations that reached an answer, by operation, tier and outcome (put: stored; get: hit, miss or plugin; delete: deleted or absent; list, causalChain: ok).",
     labelNames: ["op", "tier", "outcome"],
     registers: reg,
+    collect() {
+      opTallies.flush(this);
+    },
   });
   const duration = new Histogram({
     name: `${prefix}operation_duration_seconds`,
@@ -187,12 +196,18 @@ function instrument(api: PluginApi, options: MetricsOptions): MetricsHandle {
     help: "Content bytes: in = as callers put them, out = as handed to callers by get, getMany, list, query and causalChain, stored = as written to the tiers (after compression or encryption).",
     labelNames: ["direction"],
     registers: reg,
+    collect() {
+      byteTallies.flush(this);
+    },
   });
   const datumsRead = new Counter({
     name: `${prefix}datums_read_total`,
     help: "Datums handed to callers, by operation and the tier (or plugin) that answered.",
     labelNames: ["op", "source"],
     registers: reg,
+    collect() {
+      readTallies.flush(this);
+    },
   });
   const errors = new Counter({
     name: `${prefix}errors_total`,
@@ -224,12 +239,12 @@ function instrument(api: PluginApi, options: MetricsOptions): MetricsHandle {
   const landing = (): string => api.tiers.find((t) => !downTiers.has(t.name))?.name ?? "none";
 
   // prom-client hashes label objects on every call: children are cached per label tuple.
-  const opChildren = new Map<string, Counter.Internal>();
+  const opChildren = new Map<string, Tally>();
   const countOp = (op: string, tier: string, outcome: string): void => {
     const key = `${op}\u0000${tier}\u0000${outcome}`;
     let child = opChildren.get(key);
     if (child === undefined) {
-      child = operations.labels(op, tier, outcome);
+      child = opTallies.child({ op, tier, outcome });
       opChildren.set(key, child);
     }
     child.inc();
@@ -245,10 +260,10 @@ function instrument(api: PluginApi, options: MetricsOptions): MetricsHandle {
     }
     child.observe(Math.max(0, now() - started) / 1000);
   };
-  const readChildren = new Map<string, { datums: Counter.Internal; }>();
-  const bytesIn = bytes.labels("in");
-  const bytesOut = bytes.labels("out");
-  const bytesStored = bytes.labels("stored");
+  const readChildren = new Map<string, { datums: Tally }>();
+  const bytesIn = byteTallies.child({ direction: "in" });
+  const bytesOut = byteTallies.child({ direction: "out" });
+  const bytesStored = byteTallies.child({ direction: "stored" });
 
   const { hooks } = api;
   const first = { name: PLUGIN_NAME, stage: FIRST };
@@ -310,7 +325,7 @@ function instrument(api: PluginApi, options: MetricsOptions): MetricsHandle {
     const key = `${info.op}\u0000${info.source}`;
     let child = readChildren.get(key);
     if (child === undefined) {
-      child = { datums: datumsRead.labels(info.op, info.source) };
+      child = { datums: readTallies.child({ op: info.op, source: info.source }) };
       readChildren.set(key, child);
     }
     child.datums.inc();
