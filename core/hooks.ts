@@ -2,7 +2,8 @@
  * Every extension point of a store, declared once. This is the only file that imports tapable.
  * `core/HOOKS.md` documents each hook; `test/hooks-doc.test.ts` keeps that page and this list in step.
  */
-import { AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncHook } from "tapable";
+import type * as Tapable from "tapable";
+import { requireNow } from "./lazy.js";
 import type { Datum } from "./datum.js";
 import { dgentError, isDgentError } from "./errors.js";
 import type { ChangeEvent, ResolvedListOptions } from "./protocol.js";
@@ -78,6 +79,8 @@ export interface PromotionEvent {
   readonly from: string;
   readonly to: string;
 }
+
+const { AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncHook } = requireNow<typeof Tapable>("tapable");
 
 function createHooks() {
   return {
