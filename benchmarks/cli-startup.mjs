@@ -3,8 +3,10 @@
  * throwaway data directory) against a bare `node -e 0`, spawned alternately `--runs` times each
  * (default 20); prints the medians and p90s of wall time and of CPU time (user + system, from
  * the children's times in /proc/self/stat: a loaded machine stretches wall time, much less CPU
- * time) and the ratios. `--before=PATH` also times another build's CLI (e.g. the main branch's
- * dist/cli/main.js) in the same rounds. `--profile` prints where the CLI's import time goes
+ * time) and the ratios. The floor is timed too: a process that loads better-sqlite3, opens the same
+ * database file and writes the same datum's content (what no SQLite-backed CLI can go below).
+ * `--before=PATH` also times another build's CLI (e.g. the main branch's dist/cli/main.js) in the
+ * same rounds. `--profile` prints where the CLI's import time goes
  * (its top-level modules imported in turn in one process, timed with hrtime).
  *
  *   npm run build && node benchmarks/cli-startup.mjs [--runs=20] [--before=../main/dist/cli/main.js] [--profile]
@@ -41,9 +43,21 @@ function wall(args, options = {}) {
 const id = wall([CLI, "put", "hello", "--id", "startup/probe"]).stdout.trim();
 if (wall([CLI, "get", id]).stdout !== "hello") throw new Error("dgent get did not print the stored content");
 
+// The floor: the raw driver as an ES module, as the CLI is one (the datum's content, no dgent code).
+const raw = String.raw`
+import { createRequire } from "node:module";
+const Database = createRequire(${JSON.stringify(fileURLToPath(new URL("../package.json", import.meta.url)))})("better-sqlite3");
+const db = new Database(process.argv[1], { timeout: 5000 });
+process.stdout.write(db.prepare("SELECT content FROM data WHERE id = ?").pluck(true).get(process.argv[2]));
+db.close();
+`;
+const rawArgs = ["--input-type=module", "-e", raw, join(dir, "dgent", "default.db"), id];
+if (wall(rawArgs).stdout !== "hello") throw new Error("the raw better-sqlite3 read did not print the stored content");
+
 const BEFORE = arg("before", null);
 const contenders = [
   ["node -e 0", ["-e", "0"]],
+  ["raw better-sqlite3", rawArgs],
   ...(BEFORE ? [["dgent get (before)", [BEFORE, "get", id]]] : []),
   ["dgent get <id>", [CLI, "get", id]],
 ];
@@ -69,16 +83,20 @@ for (const [name] of contenders) {
 }
 
 if (process.argv.includes("--profile")) {
-  // Cumulative import time of the CLI's modules, in the order main.js loads them.
+  // Cumulative import time (wall and CPU) of what `dgent get` loads, in the order it loads it.
   const probe = String.raw`
 const t0 = process.hrtime.bigint();
-const ms = () => (Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1);
-const step = async (what, spec) => { await import(spec); console.log(ms().padStart(7) + " ms  " + what); };
+const c0 = process.cpuUsage();
+const ms = () => (Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1).padStart(7) + " ms wall " + ((({ user, system }) => (user + system) / 1000)(process.cpuUsage(c0))).toFixed(1).padStart(6) + " ms cpu";
+const step = async (what, spec) => { await import(spec); console.log(ms() + "  " + what); };
 const base = ${JSON.stringify(new URL("../dist/", import.meta.url).href)};
 await step("core/errors", base + "core/errors.js");
-await step("cli/commands (every command module)", base + "cli/commands.js");
+await step("core/store (the kernel)", base + "core/store.js");
 await step("compose/default-store", base + "compose/default-store.js");
-await step("adapters/sqlite", base + "adapters/sqlite/index.js");
+await step("cli/commands (the command index)", base + "cli/commands.js");
+await step("cli/query-commands (get's own module)", base + "cli/query-commands.js");
+await step("adapters/memory", base + "adapters/memory/index.js");
+await step("adapters/sqlite (with better-sqlite3)", base + "adapters/sqlite/index.js");
 await step("cli/main", base + "cli/main.js");
 `;
   console.log("\nimport profile (cumulative, one process):");

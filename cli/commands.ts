@@ -7,20 +7,54 @@ import { dgentError, isDgentError } from "../core/errors.js";
 import { nearest } from "../core/registry.js";
 import type { Store } from "../core/store.js";
 import { backendText } from "./format.js";
-import { type Command, type Context, type Io, print, printJson, quoted, usage } from "./command.js";
+import { type Command, type Context, type Io, configFor, overrides, print, printJson, quoted, usage } from "./command.js";
 import { safe } from "./terminal.js";
 
 export { type Command, type Context, type Io, print, printJson, quoted, usage } from "./command.js";
-import { BACKUP_COMMANDS } from "./backup-commands.js";
-import { CONFIG_COMMANDS, configFor, overrides } from "./config-commands.js";
-import { CRYPT_COMMANDS } from "./crypt-commands.js";
-import { LATTICE_COMMANDS } from "./lattice-commands.js";
-import { PATH_COMMANDS } from "./path-commands.js";
-import { QUERY_COMMANDS } from "./query-commands.js";
-import { REF_COMMANDS } from "./ref-commands.js";
-import { RETENTION_COMMANDS } from "./retention-commands.js";
-import { SEARCH_COMMANDS } from "./search-commands.js";
-import { SERVE_COMMANDS } from "./serve-commands.js";
+
+/**
+ * Where each command is implemented, in the order `dgent --help` lists them. A command line loads
+ * only its own command's module (and what that imports); `dgent --help` and `allCommands()` load
+ * every one. cli/commands.test.ts checks this index against the modules' tables.
+ */
+const MODULES = {
+  query: async () => (await import("./query-commands.js")).QUERY_COMMANDS,
+  lattice: async () => (await import("./lattice-commands.js")).LATTICE_COMMANDS,
+  retention: async () => (await import("./retention-commands.js")).RETENTION_COMMANDS,
+  ref: async () => (await import("./ref-commands.js")).REF_COMMANDS,
+  search: async () => (await import("./search-commands.js")).SEARCH_COMMANDS,
+  path: async () => (await import("./path-commands.js")).PATH_COMMANDS,
+  config: async () => (await import("./config-commands.js")).CONFIG_COMMANDS,
+  serve: async () => (await import("./serve-commands.js")).SERVE_COMMANDS,
+  backup: async () => (await import("./backup-commands.js")).BACKUP_COMMANDS,
+  crypt: async () => (await import("./crypt-commands.js")).CRYPT_COMMANDS,
+} as const satisfies Record<string, () => Promise<Record<string, Command>>>;
+
+/** Every command's name and the module that defines it (`own`: this file), in help order. */
+export const COMMAND_INDEX: Readonly<Record<string, keyof typeof MODULES | "own">> = {
+  put: "own",
+  get: "query",
+  delete: "query",
+  list: "query",
+  count: "query",
+  children: "query",
+  chain: "query",
+  upgrade: "lattice",
+  migrate: "lattice",
+  retention: "retention",
+  ref: "ref",
+  search: "search",
+  reindex: "search",
+  path: "path",
+  config: "config",
+  init: "config",
+  serve: "serve",
+  backup: "backup",
+  restore: "backup",
+  verify: "crypt",
+  rekey: "crypt",
+  backend: "own",
+};
 
 const GLOBAL = {
   config: { type: "string" },
@@ -46,7 +80,8 @@ function parseMeta(pairs: readonly string[]): Record<string, string> {
   return metadata;
 }
 
-export const COMMANDS: Record<string, Command> = {
+/** The commands defined here; the rest are in the modules of `MODULES`. */
+const OWN_COMMANDS: Record<string, Command> = {
   put: {
     summary: "store content (an argument, a file or stdin) and print the new id",
     usage: "dgent put [CONTENT] [--file PATH] [--parent ID] [--meta k=v]... [--id ID | --content-id] [--id-prefix P] [--allow-empty]",
@@ -104,16 +139,6 @@ export const COMMANDS: Record<string, Command> = {
       return 0;
     },
   },
-  ...QUERY_COMMANDS,
-  ...LATTICE_COMMANDS,
-  ...RETENTION_COMMANDS,
-  ...REF_COMMANDS,
-  ...SEARCH_COMMANDS,
-  ...PATH_COMMANDS,
-  ...CONFIG_COMMANDS,
-  ...SERVE_COMMANDS,
-  ...BACKUP_COMMANDS,
-  ...CRYPT_COMMANDS,
   backend: {
     summary: "show the tiers, their ranks, which one writes land on, counts and pending promotions",
     usage: "dgent backend [--json]",
@@ -128,7 +153,26 @@ export const COMMANDS: Record<string, Command> = {
   },
 };
 
-function helpText(): string {
+/** One command, with only its own module loaded; undefined for a name that is no command. */
+async function loadCommand(name: string): Promise<Command | undefined> {
+  if (!Object.hasOwn(COMMAND_INDEX, name)) return undefined;
+  const where = COMMAND_INDEX[name];
+  const table = where === undefined || where === "own" ? OWN_COMMANDS : await MODULES[where]();
+  return table[name];
+}
+
+/** Every command, by name, in help order (loads every command module). */
+export async function allCommands(): Promise<Record<string, Command>> {
+  const all: Record<string, Command> = {};
+  for (const name of Object.keys(COMMAND_INDEX)) {
+    const command = await loadCommand(name);
+    if (command) all[name] = command;
+  }
+  return all;
+}
+
+async function helpText(): Promise<string> {
+  const COMMANDS = await allCommands();
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   return [
     "dgent — persistence for agents. Data lives in SQLite under $XDG_DATA_HOME/dgent unless a config file says otherwise.",
@@ -178,7 +222,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   }
   const { leading, name, rest: after } = splitCommand(argv);
   if (name === undefined || name === "help") {
-    print(io, helpText());
+    print(io, await helpText());
     return name === undefined && !leading.includes("--help") && !leading.includes("-h") ? 2 : 0;
   }
   // Options given before the command count as if given after it.
@@ -192,9 +236,9 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       stderrIsTTY: process.stderr.isTTY === true,
     });
   }
-  const command = COMMANDS[name];
+  const command = await loadCommand(name);
   if (!command) {
-    const near = nearest(name, Object.keys(COMMANDS));
+    const near = nearest(name, Object.keys(COMMAND_INDEX));
     throw usage(`unknown command ${quoted(name)}${near ? `; did you mean "${near}"?` : ""} (dgent --help lists them)`);
   }
   let parsed: ReturnType<typeof parseArgs>;

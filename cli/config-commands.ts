@@ -1,27 +1,16 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { ResolvedConfig } from "../compose/config/compose.js";
-import { CONFIG_FILE_NAMES, findConfig, type FoundConfig } from "../compose/config/find.js";
+import { CONFIG_FILE_NAMES } from "../compose/config/find.js";
 import { redactConfig, redactText } from "../compose/config/redact.js";
 import { defaultTiers, resolveEnvironment } from "../compose/default-store.js";
 import { dgentError, isDgentError } from "../core/errors.js";
 import type { Command, Context } from "./command.js";
-import { print, printJson, usage } from "./command.js";
+import { configFor, overrides, print, printJson, usage } from "./command.js";
+
+export { configFor, overrides } from "./command.js";
 import { safe, safeYaml } from "./terminal.js";
 import { ARCHIVE_TIERS, INIT_PROFILES, initTemplate, type ArchiveTier, type InitProfile } from "./init-templates.js";
-
-/** The config file this command line uses, or null for the embedded default. */
-export function configFor(ctx: Pick<Context, "values" | "io">): FoundConfig | null {
-  return findConfig({ ...(ctx.values.config !== undefined ? { config: ctx.values.config as string } : {}), env: ctx.io.env });
-}
-
-/** `--namespace` and `--data-dir`, which override the file's. */
-export function overrides(ctx: Pick<Context, "values">): { namespace?: string; dataDir?: string } {
-  return {
-    ...(ctx.values.namespace !== undefined ? { namespace: ctx.values.namespace as string } : {}),
-    ...(ctx.values["data-dir"] !== undefined ? { dataDir: ctx.values["data-dir"] as string } : {}),
-  };
-}
 
 function notFound(): Error {
   return dgentError(

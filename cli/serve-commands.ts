@@ -11,8 +11,7 @@ import { dgentError } from "../core/errors.js";
 import { assertNamespace } from "../core/paths.js";
 import { createStore, type Store } from "../core/store.js";
 import type { AuthOptions } from "../server/auth.js";
-import { type Command, type Context, print, quoted, usage } from "./command.js";
-import { configFor, overrides } from "./config-commands.js";
+import { type Command, type Context, configFor, overrides, print, quoted, usage } from "./command.js";
 import { safe } from "./terminal.js";
 
 export const DEFAULT_PORT = 7411;

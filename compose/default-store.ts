@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { dgentError } from "../core/errors.js";
 import { assertNamespace, DEFAULT_NAMESPACE, defaultDataDir, localPathFromUrl } from "../core/paths.js";
 import type { Registry, UrlContext } from "../core/registry.js";
-import { profileForUrl } from "../adapters/postgres/profiles.js";
+import { profileForUrl } from "../adapters/postgres/profile-for-url.js";
 import { defaultRegistry } from "./catalogue.js";
 import { createStore, type PluginUse, type Store, type StoreOptions } from "../core/store.js";
 import type { UpgraderPolicy } from "../core/upgrader.js";

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { nodeCrypto } from "./lazy.js";
 import { dgentError } from "./errors.js";
 import { uuidv7 } from "./ids.js";
 import { assertExpiryTag, EXPIRES_AT, expiryTag, type ExpiryInput } from "./expiry.js";
@@ -186,7 +186,7 @@ export function contentId(
   causalParent: string | null,
   metadata: Readonly<Record<string, string>>,
 ): string {
-  const hash = createHash("sha256");
+  const hash = nodeCrypto().createHash("sha256");
   const field = (bytes: Uint8Array | string): void => {
     const b = typeof bytes === "string" ? Buffer.from(bytes, "utf8") : bytes;
     const len = Buffer.alloc(8);

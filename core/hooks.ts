@@ -2,7 +2,8 @@
  * Every extension point of a store, declared once. This is the only file that imports tapable.
  * `core/HOOKS.md` documents each hook; `test/hooks-doc.test.ts` keeps that page and this list in step.
  */
-import { AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncHook } from "tapable";
+import type * as Tapable from "tapable";
+import { requireNow } from "./lazy.js";
 import type { Datum } from "./datum.js";
 import { dgentError, isDgentError } from "./errors.js";
 import type { ChangeEvent, ResolvedListOptions } from "./protocol.js";
@@ -78,6 +79,14 @@ export interface PromotionEvent {
   readonly from: string;
   readonly to: string;
 }
+
+// The four hook classes used, each from its own file: tapable's index loads all twelve kinds
+// (a third of its load time on a command line's start-up). tapable 2 has no `exports` map, so
+// its `lib/` files are reachable; test/hooks-doc.test.ts checks they are tapable's own classes.
+const AsyncSeriesBailHook = requireNow<typeof Tapable.AsyncSeriesBailHook>("tapable/lib/AsyncSeriesBailHook.js");
+const AsyncSeriesHook = requireNow<typeof Tapable.AsyncSeriesHook>("tapable/lib/AsyncSeriesHook.js");
+const AsyncSeriesWaterfallHook = requireNow<typeof Tapable.AsyncSeriesWaterfallHook>("tapable/lib/AsyncSeriesWaterfallHook.js");
+const SyncHook = requireNow<typeof Tapable.SyncHook>("tapable/lib/SyncHook.js");
 
 function createHooks() {
   return {

@@ -1,4 +1,4 @@
-import { randomFillSync } from "node:crypto";
+import { nodeCrypto } from "./lazy.js";
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 const POOL_SIZE = 16 * 256;
@@ -9,7 +9,7 @@ let counter = 0;
 
 function random10(): Uint8Array {
   if (poolOffset + 10 > POOL_SIZE) {
-    randomFillSync(pool);
+    nodeCrypto().randomFillSync(pool);
     poolOffset = 0;
   }
   const out = pool.subarray(poolOffset, poolOffset + 10);

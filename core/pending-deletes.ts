@@ -1,8 +1,8 @@
-import { randomBytes } from "node:crypto";
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
 import type { Adapter } from "./protocol.js";
+import { nodeCrypto } from "./lazy.js";
 import { deleteIds } from "./tiers.js";
 
 /** Journaled deletes applied per call when a tier returns (one statement on Postgres). */
@@ -25,7 +25,8 @@ const BATCH = 1_000;
 export class PendingDeletes {
   readonly #byTier = new Map<string, Set<string>>();
   readonly #path: string | undefined;
-  readonly #owner: Owner;
+  /** Who this store is, in its segment's header; made on first use (its token needs `node:crypto`). */
+  #ownerInfo: Owner | null = null;
   /** This store's segment, once something was journaled. */
   #fd: number | null = null;
   #segment: string | null = null;
@@ -33,7 +34,10 @@ export class PendingDeletes {
 
   constructor(path?: string) {
     this.#path = path;
-    this.#owner = { pid: process.pid, host: hostname(), boot: BOOT_ID, start: SELF_START, token: randomBytes(8).toString("hex") };
+  }
+
+  get #owner(): Owner {
+    return (this.#ownerInfo ??= { pid: process.pid, host: hostname(), boot: BOOT_ID, start: SELF_START, token: nodeCrypto().randomBytes(8).toString("hex") });
   }
 
   /** At open: adopts the journals of stores that are gone. */
@@ -69,7 +73,7 @@ export class PendingDeletes {
       const owner = headerOf(text);
       if (owner !== undefined && owner !== null && (owner.token === this.#owner.token || ownerAlive(owner))) continue;
       // Claim it: only one rename of a file succeeds, so only one store adopts it.
-      const claim = `${this.#ensureSegment()}.claim-${randomBytes(4).toString("hex")}`;
+      const claim = `${this.#ensureSegment()}.claim-${nodeCrypto().randomBytes(4).toString("hex")}`;
       try {
         renameSync(file, claim);
       } catch {

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import * as tapable from "tapable";
 import { describe, expect, it } from "vitest";
 import { createStoreHooks, HOOK_NAMES } from "../core/hooks.js";
 
@@ -13,6 +14,17 @@ describe("core/HOOKS.md and core/hooks.ts", () => {
     const hooks = createStoreHooks();
     expect([...rows.keys()].sort()).toEqual([...HOOK_NAMES].sort());
     for (const name of HOOK_NAMES) expect(rows.get(name), name).toBe(hooks[name].constructor.name);
+  });
+
+  it("are tapable's own classes (core/hooks.ts loads them file by file, not through tapable's index)", () => {
+    const hooks = createStoreHooks();
+    const classes = tapable as unknown as Record<string, unknown>;
+    for (const name of HOOK_NAMES) {
+      const kind = hooks[name].constructor.name;
+      expect(classes[kind], kind).toBeDefined();
+      // tapable's hook kinds are factory functions that set `constructor` on what they make.
+      expect(hooks[name].constructor, name).toBe(classes[kind]);
+    }
   });
 
   it("the hooks object is frozen", () => {

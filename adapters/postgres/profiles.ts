@@ -5,21 +5,9 @@ import { RANKS } from "../ranks.js";
 import { assertNamespace, DEFAULT_NAMESPACE } from "../../core/paths.js";
 import { redactUrl } from "./errors.js";
 
-/** The two Postgres tiers of the lattice. Same implementation, different defaults. */
-export const POSTGRES_DOCKER = "postgres-docker";
-export const POSTGRES_KIND = "postgres-kind";
-export type ProfileName = typeof POSTGRES_DOCKER | typeof POSTGRES_KIND;
+import { POSTGRES_DOCKER, POSTGRES_KIND, type ProfileName } from "./profile-for-url.js";
 
-/** `postgres-kind` for in-cluster service DNS (`*.svc`, `*.svc.cluster.local`), else `postgres-docker`. */
-export function profileForUrl(url: string): ProfileName {
-  let host = "";
-  try {
-    host = new URL(url).hostname;
-  } catch {
-    // An unparsable URL is reported by the tier itself, with the password redacted.
-  }
-  return /\.svc(\.cluster\.local)?$/i.test(host) ? POSTGRES_KIND : POSTGRES_DOCKER;
-}
+export { POSTGRES_DOCKER, POSTGRES_KIND, profileForUrl, type ProfileName } from "./profile-for-url.js";
 
 /** `off`: plain TCP. `require`: encrypted, certificate not checked. `verify-full`: encrypted, certificate and host name checked. */
 export type TlsMode = "off" | "require" | "verify-full";

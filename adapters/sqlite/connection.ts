@@ -1,13 +1,16 @@
 import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import type BetterSqlite3 from "better-sqlite3";
+import { requireNow } from "../../core/lazy.js";
 import { dgentError, isDgentError, wrapError, type DgentError } from "../../core/errors.js";
 import { ensureWritableDir } from "../../core/paths.js";
 import { inspect, migrate, SCHEMA_VERSION, type MigrationResult } from "./migrations.js";
 import { ADAPTER_NAME, type SqliteConfig } from "./options.js";
 import { PRAGMA } from "./sql.js";
 
-export type Db = Database.Database;
+export type Db = BetterSqlite3.Database;
+
+const Database = requireNow<typeof BetterSqlite3>("better-sqlite3");
 
 const HEADER = Buffer.from("SQLite format 3\0", "latin1");
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { memoryAdapter } from "../../adapters/memory/index.js";
-import { COMMANDS } from "../../cli/commands.js";
+import { allCommands } from "../../cli/commands.js";
 import { createStore, contentText, type Datum } from "../../compose/index.js";
 import { DATA_PATHS, invokePath, knownPaths, parsePath } from "./index.js";
 
@@ -51,6 +51,7 @@ describe("the self.data.* paths", () => {
   it("every path's CLI command exists, and the CLI README names the path next to its command", async () => {
     const { readFileSync } = await import("node:fs");
     const readme = readFileSync(new URL("../../cli/README.md", import.meta.url), "utf8");
+    const COMMANDS = await allCommands();
     for (const p of DATA_PATHS) {
       const [name, sub] = p.cli.split(" ");
       const command = COMMANDS[name as string];
