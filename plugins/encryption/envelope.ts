@@ -50,6 +50,25 @@ function aad(prefix: string, d: Pick<Datum, "id" | "causalParent">, clear: Reado
   return Buffer.from(`${prefix}${JSON.stringify(d.id)},${parent},[${pairs}]]`, "utf8");
 }
 
+// Random nonces are cut from a pool filled 4 KiB at a time (one call to the CSPRNG per 341
+// nonces, not one per seal); each slice is used once.
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+function randomNonce(): Buffer {
+  if (poolAt + NONCE > pool.byteLength) {
+    pool = randomBytes(NONCE * 341);
+    poolAt = 0;
+  }
+  poolAt += NONCE;
+  return pool.subarray(poolAt - NONCE, poolAt);
+}
+
+/** `o[k] = v`, except that an own "__proto__" key stays a key (assignment would set the prototype). */
+function setKey(o: Record<string, string>, k: string, v: string): void {
+  if (k === "__proto__") Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
 /** True when `d` is stored encrypted (it carries a key id). */
 export function isSealed(d: Datum): boolean {
   return d.metadata[KEY_ID_KEY] !== undefined;
@@ -57,13 +76,15 @@ export function isSealed(d: Datum): boolean {
 
 /** Encrypts a datum with `key`: what the tiers store. */
 export function seal(d: Datum, key: DerivedKey, ctx: SealContext): Datum {
-  // Pairs, then Object.fromEntries: an own "__proto__" key stays a key (assignment would not).
-  const clearPairs: Array<[string, string]> = [];
-  const hiddenPairs: Array<[string, string]> = [];
-  for (const k of Object.keys(d.metadata)) (ctx.queryable.has(k) ? clearPairs : hiddenPairs).push([k, d.metadata[k] as string]);
-  clearPairs.push([KEY_ID_KEY, key.id]);
-  const clear = Object.fromEntries(clearPairs) as Record<string, string>;
-  const metaJson = hiddenPairs.length === 0 ? "" : JSON.stringify(Object.fromEntries(hiddenPairs));
+  const clear: Record<string, string> = {};
+  let hidden: Record<string, string> | null = null;
+  for (const k of Object.keys(d.metadata)) {
+    const v = d.metadata[k] as string;
+    if (ctx.queryable.has(k)) setKey(clear, k, v);
+    else setKey((hidden ??= {}), k, v);
+  }
+  clear[KEY_ID_KEY] = key.id;
+  const metaJson = hidden === null ? "" : JSON.stringify(hidden);
   const metaBytes = metaJson === "" ? 0 : Buffer.byteLength(metaJson, "utf8");
   // The plaintext in one buffer (u32 n ‖ metadata JSON ‖ content): one cipher call, one HMAC input.
   const plain = Buffer.allocUnsafe(4 + metaBytes + d.content.byteLength);
@@ -71,7 +92,7 @@ export function seal(d: Datum, key: DerivedKey, ctx: SealContext): Datum {
   if (metaBytes) plain.write(metaJson, 4, "utf8");
   plain.set(d.content, 4 + metaBytes);
   const ad = aad(ctx.prefix ?? aadPrefix(ctx.namespace), d, clear);
-  const nonce = ctx.nonce === "random" ? randomBytes(NONCE) : createHmac("sha256", key.nonceRaw).update(ad).update(plain).digest();
+  const nonce = ctx.nonce === "random" ? randomNonce() : createHmac("sha256", key.nonceRaw).update(ad).update(plain).digest();
   const cipher = createCipheriv("aes-256-gcm", key.aes, nonce.subarray(0, NONCE));
   cipher.setAAD(ad);
   const body = cipher.update(plain);
@@ -116,14 +137,11 @@ export function open(d: Datum, ring: LoadedKeyring, namespace: string, prefix: s
     throw failure(d, keyId, "the authentication tag does not match (the bytes, id, parent, namespace or clear metadata changed)");
   }
   const n = plain.readUInt32BE(0);
-  const rest: Array<[string, string]> = [];
-  for (const k of Object.keys(d.metadata)) if (k !== KEY_ID_KEY) rest.push([k, d.metadata[k] as string]);
-  let metadata: Record<string, string>;
+  const metadata: Record<string, string> = {};
+  for (const k of Object.keys(d.metadata)) if (k !== KEY_ID_KEY) setKey(metadata, k, d.metadata[k] as string);
   if (n > 0) {
     const hidden = JSON.parse(plain.toString("utf8", 4, 4 + n)) as Record<string, string>;
-    metadata = rest.length ? { ...Object.fromEntries(rest), ...hidden } : hidden;
-  } else {
-    metadata = rest.length ? (Object.fromEntries(rest) as Record<string, string>) : {};
+    for (const k of Object.keys(hidden)) setKey(metadata, k, hidden[k] as string);
   }
   const content = plain.subarray(4 + n);
   return { id: d.id, createdAt: d.createdAt, causalParent: d.causalParent, metadata, content: new Uint8Array(content.buffer, content.byteOffset, content.byteLength) };
