@@ -41,13 +41,18 @@ export function aadPrefix(namespace: string): string {
   return `["dgent-encryption/1",${JSON.stringify(namespace)},`;
 }
 
+/** What `JSON.stringify` escapes in a string: `"`, `\\`, controls, and (well-formed JSON.stringify) surrogates. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+/** `JSON.stringify(s)` for a string, without the call when nothing needs escaping (ids, tag values). */
+const quote = (s: string): string => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`);
+
 function aad(prefix: string, d: Pick<Datum, "id" | "causalParent">, clear: Readonly<Record<string, string>>): Buffer {
   const keys = Object.keys(clear);
   if (keys.length > 1) keys.sort();
   let pairs = "";
-  for (const k of keys) pairs += `${pairs === "" ? "" : ","}[${JSON.stringify(k)},${JSON.stringify(clear[k])}]`;
-  const parent = d.causalParent === null ? "null" : JSON.stringify(d.causalParent);
-  return Buffer.from(`${prefix}${JSON.stringify(d.id)},${parent},[${pairs}]]`, "utf8");
+  for (const k of keys) pairs += `${pairs === "" ? "" : ","}[${quote(k)},${quote(clear[k] as string)}]`;
+  const parent = d.causalParent === null ? "null" : quote(d.causalParent);
+  return Buffer.from(`${prefix}${quote(d.id)},${parent},[${pairs}]]`, "utf8");
 }
 
 // Random nonces are cut from a pool filled 4 KiB at a time (one call to the CSPRNG per 341
