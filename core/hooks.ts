@@ -146,41 +146,39 @@ export const HOOK_NAMES = Object.freeze(Object.keys(createHooks()) as HookName[]
 
 export function createStoreHooks(): Readonly<StoreHooks> {
   const hooks = createHooks();
-  const taps: ReadTap[] = [];
   // tapable's `register` interceptor sees every tap as it is added (its public API): the store
-  // keeps the read taps itself to run synchronous ones without a promise per datum.
-  hooks.read.intercept({
-    register: (tap) => {
-      taps.push(tap as unknown as ReadTap);
-      readWaterfalls.delete(hooks.read);
-      return tap;
-    },
-  });
-  readTaps.set(hooks.read, taps);
+  // keeps the `read` and `beforePut` taps itself to run synchronous ones without a promise per datum.
+  for (const hook of [hooks.read, hooks.beforePut] as const) {
+    const taps: WaterfallTap[] = [];
+    hook.intercept({
+      register: (tap) => {
+        taps.push(tap as unknown as WaterfallTap);
+        syncWaterfalls.delete(hook);
+        return tap;
+      },
+    });
+    waterfallTaps.set(hook, taps);
+  }
   return Object.freeze(hooks);
 }
 
-type ReadFn = (datum: Datum, info: ReadInfo) => Datum | undefined;
-interface ReadTap {
+type WaterfallFn = (datum: Datum, info?: ReadInfo) => Datum | undefined;
+interface WaterfallTap {
   readonly type: string;
-  readonly fn: ReadFn;
+  readonly fn: WaterfallFn;
   readonly stage?: number;
   readonly before?: unknown;
 }
-const readTaps = new WeakMap<object, ReadTap[]>();
-const readWaterfalls = new WeakMap<object, ((datum: Datum, info: ReadInfo) => Datum) | null>();
+/** `info` is absent for `beforePut`, whose taps take the datum alone. */
+type SyncWaterfall = (datum: Datum, info?: ReadInfo) => Datum;
+const waterfallTaps = new WeakMap<object, WaterfallTap[]>();
+const syncWaterfalls = new WeakMap<object, SyncWaterfall | null>();
 
-/**
- * When every tap of a store's `read` waterfall is synchronous, the same waterfall as one plain
- * function (taps in `stage` order; a tap returning `undefined` passes the value on, as tapable's
- * waterfall does): a list of 100 then costs 100 calls, not 100 promises. `null` when a tap is
- * asynchronous or placed with `before`. Rebuilt only after a tap is added.
- */
-export function syncReadWaterfall(read: StoreHooks["read"]): ((datum: Datum, info: ReadInfo) => Datum) | null {
-  const cached = readWaterfalls.get(read);
+function syncWaterfall(hook: object): SyncWaterfall | null {
+  const cached = syncWaterfalls.get(hook);
   if (cached !== undefined) return cached;
-  const taps = readTaps.get(read) ?? [];
-  let fn: ((datum: Datum, info: ReadInfo) => Datum) | null = null;
+  const taps = waterfallTaps.get(hook) ?? [];
+  let fn: SyncWaterfall | null = null;
   if (taps.every((t) => t.type === "sync" && t.before === undefined)) {
     const fns = taps
       .map((tap, order) => ({ tap, order }))
@@ -189,14 +187,34 @@ export function syncReadWaterfall(read: StoreHooks["read"]): ((datum: Datum, inf
     fn = (datum, info) => {
       let value = datum;
       for (const f of fns) {
-        const next = f(value, info);
+        const next = info === undefined ? f(value) : f(value, info);
         if (next !== undefined) value = next;
       }
       return value;
     };
   }
-  readWaterfalls.set(read, fn);
+  syncWaterfalls.set(hook, fn);
   return fn;
+}
+
+/**
+ * When every tap of a store's `read` waterfall is synchronous, the same waterfall as one plain
+ * function (taps in `stage` order; a tap returning `undefined` passes the value on, as tapable's
+ * waterfall does): a list of 100 then costs 100 calls, not 100 promises. `null` when a tap is
+ * asynchronous or placed with `before`. Rebuilt only after a tap is added.
+ */
+export function syncReadWaterfall(read: StoreHooks["read"]): ((datum: Datum, info: ReadInfo) => Datum) | null {
+  return syncWaterfall(read);
+}
+
+/**
+ * A datum through the `beforePut` waterfall: one plain call when every tap is synchronous (the
+ * encryption and compression plugins), else tapable's promise. Callers `await` it inside an async
+ * function, so a synchronous tap's throw is a rejection there, as with the promise.
+ */
+export function beforePutDatum(beforePut: StoreHooks["beforePut"], datum: Datum): Datum | Promise<Datum> {
+  const sync = syncWaterfall(beforePut);
+  return sync !== null ? sync(datum) : beforePut.promise(datum);
 }
 
 type TapMethods = "tap" | "tapPromise" | "tapAsync" | "isUsed";
@@ -258,7 +276,10 @@ export function tapOnlyView(hooks: Readonly<StoreHooks>, unit: string): TapOnlyH
 
 /** A datum through the `read` waterfall (or as it is, when nothing taps it). */
 export function readDatum(read: StoreHooks["read"], datum: Datum, info: ReadInfo): Datum | Promise<Datum> {
-  return read.taps.length ? read.promise(datum, info) : datum;
+  if (!read.taps.length) return datum;
+  // Every tap synchronous (decryption, decompression): no promise per get.
+  const sync = syncReadWaterfall(read);
+  return sync !== null ? sync(datum, info) : read.promise(datum, info);
 }
 
 /** Datums through the `read` waterfall: synchronously when every tap is synchronous, else one at a time. */

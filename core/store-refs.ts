@@ -8,7 +8,7 @@
 import { hostname } from "node:os";
 import { assertId, type Datum } from "./datum.js";
 import { dgentError, isDgentError } from "./errors.js";
-import type { StoreHooks } from "./hooks.js";
+import { beforePutDatum, type StoreHooks } from "./hooks.js";
 import type { Adapter } from "./protocol.js";
 import {
   REFLOG_LIMIT,
@@ -205,7 +205,7 @@ async function commitOn(host: RefsHost, tier: Adapter, ops: readonly TxOp[], mov
   if (hooks.beforePut.taps.length || hooks.beforeDelete.taps.length) {
     const out: TxOp[] = [];
     for (const op of ops) {
-      if (op.op === "put" && hooks.beforePut.taps.length) out.push({ op: "put", datum: await hooks.beforePut.promise(op.datum) });
+      if (op.op === "put" && hooks.beforePut.taps.length) out.push({ op: "put", datum: await beforePutDatum(hooks.beforePut, op.datum) });
       else {
         if (op.op === "delete" && hooks.beforeDelete.taps.length) await hooks.beforeDelete.promise(op.id);
         out.push(op);

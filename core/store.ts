@@ -1,7 +1,7 @@
 import { assertDatum, assertId, type Datum } from "./datum.js";
 import { dgentError } from "./errors.js";
 import { backendReport, type BackendReport } from "./backend-report.js";
-import { createStoreHooks, readDatum, readDatums, tapOnlyView, type CommitResult, type DeferredWrite, type StoreHooks, type TapOnlyHooks } from "./hooks.js";
+import { beforePutDatum, createStoreHooks, readDatum, readDatums, tapOnlyView, type CommitResult, type DeferredWrite, type StoreHooks, type TapOnlyHooks } from "./hooks.js";
 import { assertNamespace, DEFAULT_NAMESPACE } from "./paths.js";
 import {
   DEFAULT_MAX_CHAIN_DEPTH,
@@ -293,7 +293,7 @@ export class Store extends StoreQueries implements DatumStore {
     if (hooks.beforePut.taps.length) {
       const transformed: Datum[] = [];
       for (const d of inputs) {
-        const t = await hooks.beforePut.promise(d);
+        const t = await beforePutDatum(hooks.beforePut, d);
         assertDatum(t);
         transformed.push(t);
       }

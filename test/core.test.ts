@@ -167,6 +167,35 @@ describe("hooks and plugins", () => {
     await expectCode(store.put(makeDatum({ content: "x" })), "DGENT_INVALID_OPTIONS");
   });
 
+  it("synchronous beforePut taps (run without a promise) keep stage order, pass undefined on, and veto by throwing", async () => {
+    const seen: string[] = [];
+    const syncTaps = definePlugin({
+      name: "sync-taps",
+      apply(api) {
+        api.hooks.beforePut.tap({ name: "second", stage: 10 }, (d) => {
+          seen.push(`second:${d.metadata.first ?? "-"}`);
+          if (d.metadata.veto === "1") throw new RangeError("vetoed synchronously");
+          return undefined as unknown as typeof d;
+        });
+        api.hooks.beforePut.tap({ name: "first", stage: -10 }, (d) => ({ ...d, metadata: { ...d.metadata, first: "1" } }));
+      },
+    });
+    for (const plugins of [[syncTaps], [syncTaps, early]]) {
+      seen.length = 0;
+      order.length = 0;
+      const store = createStore({ tiers: [memoryAdapter()], plugins });
+      const d = makeDatum({ content: "x" });
+      await store.put(d);
+      expect(seen).toEqual(["second:1"]);
+      expect((await store.get(d.id))?.metadata.first).toBe("1");
+      const vetoed = makeDatum({ content: "y", metadata: { veto: "1" } });
+      const err = await expectCode(store.put(vetoed), "DGENT_PLUGIN_FAILED");
+      expect(err.message).toContain("vetoed synchronously");
+      expect(await store.get(vetoed.id)).toBeNull();
+      expect(order).toEqual(plugins.length === 2 ? ["early", "early"] : []);
+    }
+  });
+
   it("a beforeGet tap can answer, and read transforms what callers see", async () => {
     const canned = makeDatum({ content: "from plugin", id: "canned" });
     const answer = definePlugin({

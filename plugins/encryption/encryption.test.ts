@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createCipheriv, createHmac, randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,7 +17,7 @@ import { expectDgent, text } from "../../test/plugins-support.js";
 import { runConformance } from "../../testing/index.js";
 import fc from "fast-check";
 import { datumArb } from "../../test/arbitraries.js";
-import { loadKeyring } from "./keys.js";
+import { loadKeyring, type DerivedKey } from "./keys.js";
 import { open, seal } from "./envelope.js";
 import { encryption, encryptionPlugin, KEY_ID_KEY, type EncryptionOptions, type Keyring } from "./index.js";
 
@@ -230,6 +230,47 @@ describe("encryption: the envelope as a property", () => {
         if (nonce === "synthetic") expect(Buffer.from(seal(d, keys.active, { namespace: "ns", queryable, nonce }).content).equals(Buffer.from(stored.content))).toBe(true);
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+/**
+ * Envelope version 1 as it was first written (JSON.stringify for the additional data, one cipher
+ * update per part, HMAC over the parts): the faster seal must give the same bytes, so datums
+ * sealed before still open and an identical re-put of one still stores identical bytes.
+ */
+function sealV1Reference(d: Datum, key: DerivedKey, namespace: string, queryable: ReadonlySet<string>): Buffer {
+  const clear: Record<string, string> = {};
+  const hidden: Array<[string, string]> = [];
+  for (const [k, v] of Object.entries(d.metadata)) if (queryable.has(k)) Object.defineProperty(clear, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else hidden.push([k, v]);
+  clear[KEY_ID_KEY] = key.id;
+  const pairs = Object.keys(clear).sort().map((k) => [k, clear[k]]);
+  const ad = Buffer.from(JSON.stringify(["dgent-encryption/1", namespace, d.id, d.causalParent, pairs]), "utf8");
+  const meta = hidden.length === 0 ? Buffer.alloc(0) : Buffer.from(JSON.stringify(Object.fromEntries(hidden)), "utf8");
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(meta.byteLength, 0);
+  const content = Buffer.from(d.content);
+  const nonce = createHmac("sha256", key.nonceRaw).update(ad).update(head).update(meta).update(content).digest().subarray(0, 12);
+  const cipher = createCipheriv("aes-256-gcm", key.aes, nonce);
+  cipher.setAAD(ad);
+  return Buffer.concat([Buffer.from([1]), nonce, cipher.update(head), cipher.update(meta), cipher.update(content), cipher.final(), cipher.getAuthTag()]);
+}
+
+describe("encryption: envelope version 1 stays byte for byte", () => {
+  it("seal gives the bytes of the first version-1 implementation, and open reads what it sealed", () => {
+    const keys = loadKeyring(ring("k1"), "test");
+    fc.assert(
+      fc.property(datumArb, fc.boolean(), fc.string(), (d, someQueryable, namespace) => {
+        const queryable = new Set(someQueryable ? Object.keys(d.metadata).filter((_, i) => i % 2 === 1) : []);
+        const reference = sealV1Reference(d, keys.active, namespace, queryable);
+        const stored = seal(d, keys.active, { namespace, queryable, nonce: "synthetic" });
+        expect(Buffer.from(stored.content).equals(reference)).toBe(true);
+        const back = open({ ...stored, content: new Uint8Array(reference) }, keys, namespace);
+        expect(back.metadata).toEqual(d.metadata);
+        expect(Buffer.from(back.content).equals(Buffer.from(d.content))).toBe(true);
+      }),
+      { numRuns: 300 },
     );
   });
 });

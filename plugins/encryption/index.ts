@@ -3,7 +3,7 @@ import { dgentError } from "../../core/errors.js";
 import type { JsonSchema } from "../../core/options-schema.js";
 import { definePlugin } from "../../core/registry.js";
 import type { PluginUse } from "../../core/store.js";
-import { isSealed, KEY_ID_KEY, open, seal, type NonceMode, type SealContext } from "./envelope.js";
+import { aadPrefix, KEY_ID_KEY, open, seal, type NonceMode, type SealContext } from "./envelope.js";
 import { fingerprint, keyringFromEnv, keyringFromFile, loadKeyring, PLUGIN_NAME, type KeyProvider, type Keyring, type LoadedKeyring } from "./keys.js";
 
 export { PLUGIN_NAME, type Keyring, type KeyProvider } from "./keys.js";
@@ -105,25 +105,26 @@ export const encryption = definePlugin<EncryptionOptions, EncryptionHandle>({
     if (queryable.has(KEY_ID_KEY)) {
       throw dgentError("DGENT_INVALID_OPTIONS", `${JSON.stringify(KEY_ID_KEY)} is the plugin's own key and cannot be listed as queryable`, { unit: PLUGIN_NAME });
     }
-    const ctx: SealContext = { namespace: api.namespace, queryable, nonce: options.nonce ?? "synthetic" };
+    const prefix = aadPrefix(api.namespace);
+    const ctx: SealContext = { namespace: api.namespace, queryable, nonce: options.nonce ?? "synthetic", prefix };
     const counts = { sealed: 0, opened: 0, plain: 0 };
 
     api.hooks.beforePut.tap({ name: PLUGIN_NAME, stage: PUT_STAGE }, (datum) => {
       // Already sealed (copied from an encrypted store's scan, or a rekey): stored as it is.
-      if (isSealed(datum)) return datum;
+      if (datum.metadata[KEY_ID_KEY] !== undefined) return datum;
       counts.sealed++;
       return seal(datum, ring.active, ctx);
     });
     api.hooks.read.tap({ name: PLUGIN_NAME, stage: READ_STAGE }, (datum) => {
-      if (!isSealed(datum)) {
+      if (datum.metadata[KEY_ID_KEY] === undefined) {
         counts.plain++;
         return datum;
       }
       counts.opened++;
-      return open(datum, ring, ctx.namespace);
+      return open(datum, ring, ctx.namespace, prefix);
     });
 
-    const openStored = (stored: Datum) => open(stored, ring, ctx.namespace);
+    const openStored = (stored: Datum) => open(stored, ring, ctx.namespace, prefix);
     return {
       stats: () => ({ ...counts }),
       activeKey: () => ({ id: ring.active.id, fingerprint: fingerprint(ring.active) }),

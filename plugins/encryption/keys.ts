@@ -21,12 +21,14 @@ const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
  * A key ready to use: the AES key and the key of the synthetic nonce, both derived from the
- * secret, as KeyObjects (node:crypto then skips importing raw key bytes on every call).
+ * secret. The AES key is a KeyObject (`createCipheriv` then skips importing raw key bytes on every
+ * call); the nonce key stays raw bytes, which `createHmac` takes faster than a KeyObject
+ * (measured: about 7.8 against 11 µs per 1 KiB HMAC on Node 20).
  */
 export interface DerivedKey {
   readonly id: string;
   readonly aes: KeyObject;
-  readonly nonce: KeyObject;
+  readonly nonceRaw: Buffer;
 }
 
 export interface LoadedKeyring {
@@ -35,8 +37,8 @@ export interface LoadedKeyring {
 }
 
 function derive(id: string, secret: Buffer): DerivedKey {
-  const part = (info: string) => createSecretKey(Buffer.from(hkdfSync("sha256", secret, Buffer.alloc(0), `dgent-encryption/1 ${info}`, 32)));
-  return { id, aes: part("aes-256-gcm"), nonce: part("nonce") };
+  const part = (info: string) => Buffer.from(hkdfSync("sha256", secret, Buffer.alloc(0), `dgent-encryption/1 ${info}`, 32));
+  return { id, aes: createSecretKey(part("aes-256-gcm")), nonceRaw: part("nonce") };
 }
 
 function decodeSecret(id: string, value: Uint8Array | string): Buffer {
