@@ -98,6 +98,14 @@ export function passwordsOf(url: string): string[] {
     } catch {
       // a raw `%` that is not an escape: the raw form is enough
     }
+    // A raw `@`, `/`, `?`, `#` or `:` in the password makes the driver read part of it as the
+    // host, user, database or options, and echo that part in its messages ("getaddrinfo
+    // ENOTFOUND <part>"): each part is a secret too, as given and as a host name (lower case).
+    for (const part of raw.split(/[@/?#:]/)) {
+      if (part === raw || part.length === 0) continue;
+      found.add(part);
+      found.add(part.toLowerCase());
+    }
   }
   return [...found];
 }
