@@ -213,6 +213,47 @@ describe("storage", () => {
     await store.close();
   });
 
+  it("a counter's value() reads one delta per replica; without a marker, or after a restart with a clock behind, it still counts every write", async () => {
+    const path = join(dir, `heads${n++}.db`);
+    const writer = await sqliteStore(path);
+    const behind = { at: 5_000_000 };
+    const [a, b] = [pnCounter(writer, { name: "h", replica: "a", clock: () => behind.at }), pnCounter(writer, { name: "h", replica: "b" })];
+    for (let i = 0; i < 30; i++) await Promise.all([a.increment(), b.increment(2)]);
+    await b.decrement(5);
+    // A reader in a new store, counting the delta datums its tier hands back.
+    let deltasRead = 0;
+    const inner = sqliteAdapter({ path });
+    const counting: Adapter = new Proxy(inner, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (prop === "query") {
+          return async (q: { prefix?: string }) => {
+            const items = await (value as (q: unknown) => Promise<unknown[]>).call(target, q);
+            if (q.prefix?.includes("/d/")) deltasRead += items.length;
+            return items;
+          };
+        }
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const reader = createStore({ tiers: [counting] });
+    await reader.open();
+    expect(await pnCounter(reader, { name: "h", replica: "r" }).value()).toBe(85);
+    expect(deltasRead).toBe(2);
+    // The same replica id in a new process whose clock is behind its last write: its next write is
+    // still its newest by time, so the one-per-replica read sees it.
+    const restarted = await sqliteStore(path);
+    behind.at = 1_000;
+    await pnCounter(restarted, { name: "h", replica: "a", clock: () => behind.at }).increment(100);
+    expect(await pnCounter(reader, { name: "h", replica: "r2" }).value()).toBe(185);
+    // A writer that left no marker (deleted here): the counts disagree and everything is read.
+    expect(await writer.delete("crdt/h/r/b")).toBe(true);
+    deltasRead = 0;
+    expect(await pnCounter(reader, { name: "h", replica: "r3" }).value()).toBe(185);
+    expect(deltasRead).toBeGreaterThanOrEqual(31);
+    await Promise.all([writer.close(), restarted.close(), reader.close()]);
+  });
+
   it("value() compacts once it has read compactEvery deltas", async () => {
     const store = await memoryStore();
     const c = gCounter(store, { name: "auto", compactEvery: 4 });

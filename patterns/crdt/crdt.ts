@@ -8,7 +8,11 @@
  *   `{ type, ctx, data }` (a small state: the write's dot in `ctx`), metadata
  *   `{ crdt: <name>, crdt.type, crdt.part: "delta", crdt.dot: "<replica>:<n>" }`;
  * - a snapshot: datum `s/<uuidv7>` holding the join of what a compaction read (its `ctx` lists
- *   every write it covers), metadata `{ crdt, crdt.type, crdt.part: "snapshot" }`.
+ *   every write it covers), metadata `{ crdt, crdt.type, crdt.part: "snapshot" }`;
+ * - a replica marker (counters only): datum `r/<replica>`, put after the replica's first write in
+ *   a process, holding the empty state (joining it changes nothing), metadata
+ *   `{ crdt, crdt.type, crdt.part: "replica" }`; a counter's deltas also carry `crdt.replica`.
+ *   They let `value()` read one delta per replica.
  *
  * A read joins every delta, then every snapshot (deltas first: a compaction puts its snapshot
  * before it deletes what the snapshot covers, so whatever a read misses among the deltas is in a
@@ -17,6 +21,10 @@
  * tier after the compaction) still applies. A compaction writes one snapshot of what it read and
  * deletes exactly what it read — in one transaction where the tier has them — so it never removes
  * a write no snapshot holds.
+ *
+ * A counter's delta of write n covers its replica's writes 1..n, so a counter's `value()` reads
+ * only each marked replica's newest delta (`#heads`), after checking that no delta lies outside the
+ * marked replicas' id ranges; else (a writer that left no marker) it reads everything as above.
  */
 import type { Datum } from "../../core/datum.js";
 import { dgentError, isDgentError } from "../../core/errors.js";
@@ -134,6 +142,8 @@ interface Core<D> {
   /** Writes, one at a time (a write needs the state its predecessor left). */
   queue: Promise<unknown>;
   lastTime: number;
+  /** True once this replica's marker is known to be stored (counters). */
+  marked: boolean;
 }
 
 const CORES = new WeakMap<Store, Map<string, Core<unknown>>>();
@@ -183,7 +193,7 @@ export class Replicated<D, V> {
     // (its first read reports DGENT_CRDT_TYPE instead).
     const key = `${this.prefix}\u0000${kind.type}\u0000${values ?? ""}\u0000${replica}`;
     let core = cores.get(key) as Core<D> | undefined;
-    if (core === undefined) cores.set(key, (core = { state: null, own: null, burned: [], last: 0, queue: Promise.resolve(), lastTime: 0 } as Core<D>));
+    if (core === undefined) cores.set(key, (core = { state: null, own: null, burned: [], last: 0, queue: Promise.resolve(), lastTime: 0, marked: false } as Core<D>));
     this.#core = core;
     let views = VIEWS.get(store);
     if (views === undefined) VIEWS.set(store, (views = new Map()));
@@ -208,6 +218,8 @@ export class Replicated<D, V> {
   /** The merged value: everything stored, joined with this replica's own writes. */
   async value(): Promise<V> {
     const read = await this.#inView(async (view) => {
+      const heads = PREFIX_DELTAS.has(this.#kind.type) ? await this.#heads() : null;
+      if (heads !== null) return heads;
       const via = view.state === null ? await this.#full(view) : await this.#incremental(view);
       return { state: view.state as State<D>, deltas: view.known.size, via };
     });
@@ -296,6 +308,66 @@ export class Replicated<D, V> {
     const run = view.queue.then(() => f(view));
     view.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * A counter's merged state from one delta per replica: the replicas' markers, a check that no
+   * delta lies outside the marked replicas' id ranges (an empty id range is one index seek), each
+   * marked replica's newest delta (which covers its earlier ones; found through its
+   * `crdt.replica` tag where the tiers index tags, else by its id prefix), then the snapshots.
+   * `null` when a delta lies outside (a writer that left no marker): the caller then reads
+   * everything. About two queries per replica, whatever the number of deltas. `deltas` is how
+   * many writes the replicas made beyond what the snapshots cover (what the deltas stored hold,
+   * less the failed writes), for `compactEvery`.
+   */
+  async #heads(): Promise<{ state: State<D>; deltas: number; via: "heads" } | null> {
+    const base = this.prefix + "d/";
+    const start = this.prefix.length + 2;
+    const replicas = (await this.#ids(this.prefix + "r/", {})).map((id) => id.slice(start));
+    // Each replica's deltas are the ids `d/<replica>/…`: the range [`d/<replica>/`, `d/<replica>0`)
+    // ('0' follows '/'). Replica ids hold no '/', so the ranges are disjoint; sorted by start, the
+    // gaps between them (and before the first and after the last) must hold no delta.
+    const ranges = replicas.map((r) => `${base}${r}/`).sort(compareIds);
+    const bounds: [string, string][] = [];
+    let from = base;
+    for (const lo of ranges) {
+      bounds.push([from, lo]);
+      from = `${lo.slice(0, -1)}0`;
+    }
+    bounds.push([from, `${this.prefix}d0`]);
+    const indexed = this.#store.tiers.every((tier) => tier.capabilities.queryCost === "indexed");
+    const [strays, found] = await Promise.all([
+      Promise.all(bounds.map(([gte, lt]) => (gte < lt ? this.#store.count({ prefix: base, idRange: { gte, lt } }) : 0))),
+      Promise.all(
+        replicas.map(async (replica) => {
+          const q = indexed ? { prefix: base, where: { "crdt.replica": replica } } : { prefix: `${base}${replica}/` };
+          return (await this.#store.query({ ...q, order: "newest", limit: 1 })).items[0] ?? null;
+        }),
+      ),
+    ]);
+    if (strays.some((n) => n > 0)) return null;
+    // Snapshots after the deltas: a compaction deletes deltas only with (or after) its snapshot.
+    const ctx = new CausalContext();
+    let data = this.#kind.empty();
+    const join = (datum: Datum) => {
+      const delta = this.#decode(datum);
+      data = this.#kind.join(data, ctx, delta.data, delta.ctx);
+      ctx.join(delta.ctx);
+    };
+    let cursor: string | null = null;
+    do {
+      const page: { items: Datum[]; cursor: string | null } = await this.#store.query({ prefix: this.prefix + "s/", order: "oldest", limit: PAGE, ...(cursor === null ? {} : { cursor }) });
+      for (const datum of page.items) join(datum);
+      cursor = page.cursor;
+    } while (cursor !== null);
+    let deltas = 0;
+    for (const [i, head] of found.entries()) {
+      if (head === null) continue;
+      const n = Number(head.id.slice(head.id.lastIndexOf("/") + 1));
+      deltas += Math.max(0, n - ctx.max(replicas[i] as string));
+      join(head);
+    }
+    return { state: { ctx, data }, deltas, via: "heads" };
   }
 
   /**
@@ -516,6 +588,8 @@ export class Replicated<D, V> {
     const run = this.#core.queue.then(async () => {
       if (this.#state === null) await this.refresh();
       const core = this.#core;
+      const marking = !core.marked && PREFIX_DELTAS.has(this.#kind.type);
+      if (marking) await this.#resumeTime(core);
       const state = this.#state as State<D>;
       core.own ??= state;
       const dot: Dot = [this.replica, Math.max(state.ctx.max(this.replica), core.last) + 1];
@@ -540,20 +614,51 @@ export class Replicated<D, V> {
       core.burned = [];
       core.own = joinState(this.#kind, core.own, delta);
       this.#state = joinState(this.#kind, this.#state as State<D>, delta);
+      if (marking) await this.#mark(core, now);
       return dot;
     });
     this.#core.queue = run.catch(() => undefined);
     return run;
   }
 
-  #encode(id: string, state: State<D>, part: "delta" | "snapshot", dot: string | null, at: number): Datum {
+  /**
+   * Starts this replica's write times at its newest stored delta's, so that its newest delta by
+   * time is its highest write (what `#heads` reads) even when this process's clock is behind the
+   * last one's.
+   */
+  async #resumeTime(core: Core<D>): Promise<void> {
+    const [newest] = (await this.#store.query({ prefix: `${this.prefix}d/${this.replica}/`, order: "newest", limit: 1 })).items;
+    if (newest !== undefined && newest.createdAt > core.lastTime) core.lastTime = newest.createdAt;
+  }
+
+  /**
+   * Stores this replica's marker after its first write in this process (an existing marker is
+   * kept: a put at another time conflicts). After the write, so a marker always has a delta of
+   * this code's (tagged `crdt.replica`) that covers the replica's older ones. A marker that cannot
+   * be stored now is tried again at the next write; until then `value()` reads everything.
+   */
+  async #mark(core: Core<D>, at: number): Promise<void> {
+    try {
+      await this.#store.put(this.#encode(`${this.prefix}r/${this.replica}`, emptyState(this.#kind), "replica", null, at));
+    } catch (error) {
+      if (!isDgentError(error, "DGENT_CONFLICT")) return;
+    }
+    core.marked = true;
+  }
+
+  #encode(id: string, state: State<D>, part: "delta" | "snapshot" | "replica", dot: string | null, at: number): Datum {
     const envelope: Envelope = { type: this.#kind.type, ...(this.#values === undefined ? {} : { values: this.#values }), ...stateToJson(this.#kind, state) };
     return {
       id,
       content: Buffer.from(JSON.stringify(envelope)),
       createdAt: at,
       causalParent: null,
-      metadata: { crdt: this.name, "crdt.type": this.#kind.type, "crdt.part": part, ...(dot === null ? {} : { "crdt.dot": dot }) },
+      metadata: {
+        crdt: this.name,
+        "crdt.type": this.#kind.type,
+        "crdt.part": part,
+        ...(dot === null ? {} : { "crdt.dot": dot, ...(PREFIX_DELTAS.has(this.#kind.type) ? { "crdt.replica": this.replica } : {}) }),
+      },
     };
   }
 
