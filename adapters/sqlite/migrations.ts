@@ -1,7 +1,7 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { dgentError } from "../../core/errors.js";
 import { ADAPTER_NAME } from "./options.js";
-import { PRAGMA, SCHEMA_STATE, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, TX } from "./sql.js";
+import { PRAGMA, SCHEMA_STATE, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, TX } from "./sql.js";
 
 /** One schema step. Append new steps at the end; never edit or reorder a released one. */
 export interface Migration {
@@ -28,6 +28,11 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     version: 3,
     description: "tags table (key, value, created_at, id) kept by triggers and backfilled from metadata; the parent index becomes (causal_parent, created_at, id)",
     up: SCHEMA_V3,
+  },
+  {
+    version: 4,
+    description: "the tags_delete trigger finds a deleted datum's tag rows by the whole primary key (one seek per tag, whatever the statistics say)",
+    up: SCHEMA_V4,
   },
 ]);
 

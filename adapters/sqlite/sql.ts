@@ -191,6 +191,22 @@ CREATE INDEX IF NOT EXISTS idx_data_children ON data (causal_parent, created_at,
 `;
 
 /**
+ * Version 4: the tag rows of a deleted datum are found by the whole primary key. Version 3's
+ * trigger matched `(key, value, created_at, id) IN (SELECT …)`, which SQLite plans as a search on
+ * (key, value) alone once `PRAGMA optimize` has statistics: a tag value that thousands of datums
+ * share (a `crdt` or `type` tag) is then walked whole for each deleted datum, so deleting 10 000
+ * such datums read 10 000 × 10 000 index entries. With created_at and id as plain equalities the
+ * search uses all four columns, one seek per tag.
+ */
+export const TAGS_DELETE_V4 = `DELETE FROM tags WHERE created_at = old.created_at AND id = old.id AND (key, value) IN (SELECT key, value FROM json_each(old.metadata))`;
+export const SCHEMA_V4 = `
+DROP TRIGGER IF EXISTS tags_delete;
+CREATE TRIGGER tags_delete AFTER DELETE ON data WHEN old.metadata IS NOT NULL BEGIN
+  ${TAGS_DELETE_V4};
+END;
+`;
+
+/**
  * (id, n): the last n steps of a causal chain in one statement. The walk carries only ids and a
  * depth and stops at depth n − 1, so it never reads further than the tail asked for; each distinct
  * datum is read once, with its first depth and how often the walk met it (`n > 1`: a cycle).

@@ -10,6 +10,7 @@ import { defaultRegistry } from "../../compose/catalogue.js";
 import { openDatabase } from "./connection.js";
 import { ADAPTER_NAME, APPLICATION_ID, DEFAULT_MMAP_SIZE, SCHEMA_VERSION, sqlite, sqliteAdapter } from "./index.js";
 import { resolveConfig, type SqliteOptions } from "./options.js";
+import { TAGS_DELETE_V4 } from "./sql.js";
 
 const dirs: string[] = [];
 const tempDir = (): string => {
@@ -147,7 +148,7 @@ describe("sqlite: schema and migrations", () => {
     const path = join(tempDir(), "m.db");
     const first = sqliteAdapter({ path });
     await first.open();
-    expect((await first.stats()).migrationsApplied).toEqual([1, 2, 3]);
+    expect((await first.stats()).migrationsApplied).toEqual([1, 2, 3, 4]);
     await first.close();
     const before = rawVersions(path);
     const second = sqliteAdapter({ path });
@@ -168,6 +169,24 @@ describe("sqlite: schema and migrations", () => {
       { type: "trigger", name: "tags_delete" },
       { type: "trigger", name: "tags_insert" },
     ]);
+  });
+
+  it("the tags_delete trigger seeks each tag row by the whole primary key, also after PRAGMA optimize on tag values most datums share", async () => {
+    const path = join(tempDir(), "trigger.db");
+    const a = sqliteAdapter({ path });
+    await a.open();
+    for (let i = 0; i < 400; i++) await a.put({ id: `d/${i}`, content: new Uint8Array([i % 256]), createdAt: 1000 + i, causalParent: null, metadata: { crdt: "c", part: "delta", dot: `r:${i}` } });
+    expect(await a.delete("d/7")).toBe(true);
+    await a.close();
+    const raw = new Database(path);
+    raw.exec("ANALYZE");
+    const body = (raw.prepare("SELECT sql FROM sqlite_schema WHERE name = 'tags_delete'").pluck().get() as string).match(/BEGIN\s+([\s\S]*?);\s*END/)?.[1];
+    expect(body).toBe(TAGS_DELETE_V4);
+    const plan = raw.prepare(`EXPLAIN QUERY PLAN ${TAGS_DELETE_V4.replace(/old\.created_at/g, "1005").replace(/old\.id/g, "'d/5'").replace(/old\.metadata/g, "'{\"crdt\":\"c\"}'")}`).all() as { detail: string }[];
+    expect(plan.map((r) => r.detail)).toContain("SEARCH tags USING PRIMARY KEY (key=? AND value=? AND created_at=? AND id=?)");
+    expect(raw.prepare("SELECT count(*) FROM tags WHERE id = 'd/7'").pluck().get()).toBe(0);
+    expect(raw.prepare("SELECT count(*) FROM tags WHERE id = 'd/8'").pluck().get()).toBe(3);
+    raw.close();
   });
 
   it("refuses a database written by a newer schema with DGENT_SCHEMA_TOO_NEW", async () => {
