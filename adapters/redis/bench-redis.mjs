@@ -18,6 +18,8 @@
  *   core the tier loads): put = one Lua script that checks
  *   the id is free, then HSET (content, createdAt, parent, metadata) + ZADD to the time index and
  *   the id index; get = HGETALL; list(100) = ZRANGE … REV LIMIT 0 100 then 100 HGETALL pipelined.
+ * - raw SET alone: put only, one plain `SET` of the datum's stored bytes: the floor, what the peers'
+ *   puts cost the server, without the tier's append-only check, indexes and change event.
  * - Keyv: `set` / `get` of the datum as a JSON value (content as a string); Keyv has no ordered
  *   listing, so list is n/a.
  * - unstorage: `setItem` / `getItem` likewise; its listing (`getKeys` + `getItems`) is unordered
@@ -33,7 +35,7 @@ import redisDriver from "unstorage/drivers/redis";
 import { makeDatum } from "../../core/datum.ts";
 import { createStore } from "../../core/store.ts";
 import { startRedis } from "../../test/harness/redis.ts";
-import { redisAdapter } from "./index.ts";
+import { encodeDatum, redisAdapter } from "./index.ts";
 
 const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
 const ROUNDS = Number(arg("rounds", 20));
@@ -85,6 +87,9 @@ const contenders = {
   "dgent store": { put: (d) => store.put(d), get: (id) => store.get(id), list: () => store.list({ limit: 100 }) },
   "dgent adapter": { put: (d) => adapter.put(d), get: (id) => adapter.get(id), list: () => adapter.list({ prefix: "", after: -1, limit: 100 }) },
   "raw node-redis": { put: rawPut, get: rawGet, list: rawList },
+  // The floor of a put without the tier's guarantees: one plain SET of the same bytes, which is the
+  // work Keyv and unstorage do (no append-only check, no index, no change event); put only.
+  "raw SET alone": { put: (d) => raw.sendCommand(["SET", `raw1:d:${d.id}`, encodeDatum(d)]), get: null, list: null },
   "Keyv (@keyv/redis)": { put: (d) => keyv.set(d.id, asValue(d)), get: (id) => keyv.get(id), list: null },
   "unstorage (redis/ioredis)": { put: (d) => storage.setItem(d.id.replace("/", ":"), asValue(d)), get: (id) => storage.getItem(id.replace("/", ":")), list: null },
 };
@@ -107,14 +112,24 @@ const pct = (xs, p) => {
 const mean = (xs) => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
 const median = (xs) => pct(xs, 50);
 
+const gcd = (a, b) => (b === 0 ? a : gcd(b, a % b));
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
 /** `n` operations of each contender that has `op`, interleaved: step k runs every contender once, starting at a rotating one. */
 async function phase(round, op, n, run) {
   const who = names.filter((name) => contenders[name][op]);
   const got = Object.fromEntries(who.map((name) => [name, []]));
+  const steps = who.map((_, step) => step).filter((step) => step > 0 && gcd(step, who.length) === 1);
   for (let k = 0; k < n; k++) {
+    // Step k's order: from a rotating start, every `step`-th contender, the step changing with k,
+    // so that each contender follows each of the others equally often.
     const start = (k + Math.max(round, 0)) % who.length;
+    const step = steps[Math.floor(k / who.length) % steps.length];
     for (let j = 0; j < who.length; j++) {
-      const name = who[(start + j) % who.length];
+      const name = who[(start + j * step) % who.length];
+      // What the previous operation left for the event loop (a library's callbacks after its
+      // promise resolved) runs here, before the clock starts, rather than in the next contender's time.
+      await settle();
       const t0 = process.hrtime.bigint();
       await run(name, contenders[name][op], k);
       got[name].push(Number(process.hrtime.bigint() - t0) / 1e6);
