@@ -9,7 +9,8 @@ import { createHash } from "node:crypto";
  *
  * Calling convention: `KEYS` are the namespace's index keys (declared, so Redis and proxies know
  * which slot a call touches); `ARGV[1]` is the key prefix `dgent:{<namespace>}:`, from which the
- * per-datum and per-ref keys are made. Every key of a namespace carries the same hash tag, so on
+ * per-datum and per-ref keys are made. The put script, the hot path, is the exception: made per
+ * namespace (`putScript`), it declares the datum's key and has the rest written in. Every key of a namespace carries the same hash tag, so on
  * a cluster they all live in one slot and the scripts stay atomic there too.
  *
  * Key layout (README.md): `d:<id>` the datum (encoded by codec.ts), `t` sorted set id → createdAt
