@@ -201,7 +201,7 @@ describe("scripts and keys", () => {
 
   it("the put script writes its namespace, channel and origin into the Lua source as literals, whatever bytes they hold", async () => {
     const prefix = `dgent:{${fresh("lit.x_y")}}:`;
-    const origin = "host'\"\\]]\n\tü/1/ab"; // quotes, a backslash, a long-bracket close, LF, TAB, non-ASCII
+    const origin = "host'1\"\\]]\n\t2ü/1/ab"; // quotes, a backslash, a long-bracket close, LF, TAB, non-ASCII, digits after escaped bytes
     const announcing = putScript(prefix, `${prefix}changes`, origin);
     const silent = putScript(prefix, "", origin);
     expect(announcing.sha).not.toBe(silent.sha);

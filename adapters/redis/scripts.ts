@@ -385,10 +385,13 @@ export const SCRIPTS = Object.freeze({
 
 export type ScriptName = keyof typeof SCRIPTS;
 
-/** `text` as a Lua string literal: every byte outside a safe set written as a decimal escape. */
+/** `text` as a Lua string literal: every byte outside a safe set written as a three-digit decimal escape (so a digit after it is not read as part of it). */
 function luaString(text: string): string {
   let out = "'";
-  for (const byte of Buffer.from(text, "utf8")) out += /[A-Za-z0-9 ._:{}\/-]/.test(String.fromCharCode(byte)) && byte < 0x80 ? String.fromCharCode(byte) : `\\${byte}`;
+  for (const byte of Buffer.from(text, "utf8")) {
+    const c = String.fromCharCode(byte);
+    out += byte < 0x80 && /[A-Za-z0-9 ._:{}/-]/.test(c) ? c : `\\${String(byte).padStart(3, "0")}`;
+  }
   return out + "'";
 }
 
