@@ -96,7 +96,7 @@ const contenders = {
 
 // --- measurement ------------------------------------------------------------------------------
 const names = Object.keys(contenders);
-const OPS_LIST = Math.max(10, OPS / 10);
+const OPS_LIST = Math.max(10, OPS / 4);
 const samples = Object.fromEntries(names.map((name) => [name, { put: [], get: [], list: [] }]));
 /** Per round, per contender and operation: that round's p50. */
 const perRound = [];
