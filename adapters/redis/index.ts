@@ -6,7 +6,7 @@ import { ADAPTER_NAME, OPTIONS_SCHEMA, resolveOptions, type RedisOptions } from 
 export { RedisAdapter, ORIGIN, type Persistence } from "./adapter.js";
 export { ADAPTER_NAME, DEFAULT_URL, type RedisOptions, type RedisTlsOptions } from "./options.js";
 export { encodeDatum, decodeDatum, metadataJson } from "./codec.js";
-export { SCRIPTS, type Script, type ScriptName } from "./scripts.js";
+export { putScript, SCRIPTS, type Script, type ScriptName } from "./scripts.js";
 
 /**
  * The redis tier's definition: registry key `"redis"`, rank `RANKS.redis` (25: above the local

@@ -11,7 +11,7 @@ import type { ChangeEvent } from "../../core/protocol.js";
 import { createStore } from "../../core/store.js";
 import { sqliteAdapter } from "../sqlite/index.js";
 import { assertBuilt, REDIS_CHILD_FIXTURE, startRedis, type RedisServer } from "../../test/harness/redis.js";
-import { redisAdapter, SCRIPTS } from "./index.js";
+import { putScript, redisAdapter, SCRIPTS } from "./index.js";
 
 // Two throwaway servers: one that keeps nothing on disk, one with an append-only file.
 let volatile: RedisServer;
@@ -192,11 +192,42 @@ describe("scripts and keys", () => {
     const adapter = redisAdapter({ url: volatile.url, namespace: fresh("flush") });
     await adapter.open();
     await raw(volatile.url, (c) => c.sendCommand(["SCRIPT", "FLUSH"]));
-    const exists = await raw(volatile.url, (c) => c.sendCommand(["SCRIPT", "EXISTS", SCRIPTS.put.sha]));
+    const exists = await raw(volatile.url, (c) => c.sendCommand(["SCRIPT", "EXISTS", SCRIPTS.list.sha]));
     expect(exists).toEqual([0]);
     await adapter.put(makeDatum({ id: "a", content: "1" }));
     expect((await adapter.list({ prefix: "", after: -1, limit: 10 })).map((d) => d.id)).toEqual(["a"]);
     await adapter.close();
+  });
+
+  it("the put script writes its namespace, channel and origin into the Lua source as literals, whatever bytes they hold", async () => {
+    const prefix = `dgent:{${fresh("lit.x_y")}}:`;
+    const origin = "host'1\"\\]]\n\t2ü/1/ab"; // quotes, a backslash, a long-bracket close, LF, TAB, non-ASCII, digits after escaped bytes
+    const announcing = putScript(prefix, `${prefix}changes`, origin);
+    const silent = putScript(prefix, "", origin);
+    expect(announcing.sha).not.toBe(silent.sha);
+    expect(silent.source).not.toContain("PUBLISH");
+    const heard: string[] = [];
+    const sub = createClient({ url: volatile.url, RESP: 2 });
+    sub.on("error", () => undefined);
+    await sub.connect();
+    await sub.subscribe(`${prefix}changes`, (message) => void heard.push(message));
+    try {
+      await raw(volatile.url, async (c) => {
+        const put = (script: typeof announcing, id: string, value: string) => c.sendCommand<number>(["EVAL", script.source, "1", `${prefix}d:${id}`, value]);
+        expect(await put(announcing, "a/1", "7\t\t{}\nhello")).toBe(1);
+        expect(await put(announcing, "a/1", "9\t\t{}\nhello")).toBe(0); // the same value (createdAt is not compared)
+        expect(await put(announcing, "a/1", "7\t\t{}\nother")).toBe(-1);
+        expect(await put(silent, "a/2", "8\tp\t{}\nhi")).toBe(1);
+        expect(await c.sendCommand(["GET", `${prefix}d:a/1`])).toBe("7\t\t{}\nhello");
+        expect(await c.sendCommand(["ZRANGE", `${prefix}t`, "0", "-1", "WITHSCORES"])).toEqual(["a/1", "7", "a/2", "8"]);
+        expect(await c.sendCommand(["ZRANGE", `${prefix}i`, "0", "-1"])).toEqual(["a/1", "a/2"]);
+        expect(await c.sendCommand(["GET", `${prefix}b`])).toBe("7");
+      });
+      for (let i = 0; i < 200 && heard.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(heard).toEqual([`p${origin}\ta/1`]);
+    } finally {
+      await sub.close();
+    }
   });
 
   it("the key layout is the documented one", async () => {
