@@ -15,6 +15,7 @@
  * which only costs the next rebuild an older snapshot.
  */
 import type { Datum } from "../../core/datum.js";
+import type { TxOp } from "../../core/refs.js";
 import { dgentError, isDgentError } from "../../core/errors.js";
 import type { Store } from "../../core/store.js";
 import { CODEC_KEY, decodeWith, encodeWith, jsonCodec, type Codec } from "../codec/index.js";
@@ -55,6 +56,8 @@ export interface AppendOptions {
 }
 
 const DIGITS = 12;
+/** The head hint moves to the newest event whenever an append crosses a multiple of this many events. */
+const HINT_EVERY = 64;
 const pad = (n: number) => String(n).padStart(DIGITS, "0");
 /** Tries of one append while other writers keep winning. */
 const MAX_ATTEMPTS = 64;
@@ -63,6 +66,13 @@ const BATCH = 1000;
 
 function invalid(message: string, details: Record<string, unknown> = {}): never {
   throw dgentError("DGENT_INVALID_OPTIONS", `event stream: ${message}`, { details });
+}
+
+/** An event this object appended or read: its position, id and time. */
+interface Last {
+  readonly seq: number;
+  readonly id: string;
+  readonly at: number;
 }
 
 export class EventStream<E, S> {
@@ -104,78 +114,121 @@ export class EventStream<E, S> {
     return `${this.prefix}s/${pad(seq)}`;
   }
 
-  /** The stream's version: how many events it holds. */
+  /** The position of an event id of this stream, or `null` for any other id. */
+  #seqOfId(id: string): number | null {
+    const start = `${this.prefix}e/`;
+    if (!id.startsWith(start)) return null;
+    const digits = id.slice(start.length);
+    return /^[0-9]{12}$/.test(digits) ? Number(digits) : null;
+  }
+
+  /**
+   * The stream's version: how many events it holds. Events are stored contiguously from 1, so it
+   * is the head hint's position plus the events stored past it (at most about `HINT_EVERY`).
+   */
   async version(): Promise<number> {
-    return (await this.#store.refs.get(this.#head))?.version ?? 0;
-  }
-
-  /**
-   * Appends events in order, each in its own transaction with the head move; with
-   * `expectedVersion`, the first append must find the stream at that version (else
-   * `DGENT_REF_CONFLICT` and nothing is appended). Returns the version after the last one.
-   */
-  async append(events: E | readonly E[], options: AppendOptions = {}): Promise<number> {
-    const list = Array.isArray(events) ? (events as readonly E[]) : [events as E];
-    let version = 0;
-    for (const [i, event] of list.entries()) {
-      // Only the first append is held to the expected version; the rest follow it.
-      const expected = i === 0 ? options.expectedVersion : version;
-      version = await this.#appendOne(event, expected, options.at);
-    }
-    return list.length === 0 ? this.version() : version;
-  }
-
-  /**
-   * The last event this object appended or read as the head: the next append tries with it
-   * directly (one transaction, no reads); a conflict means someone else appended, and the head is
-   * read again. `undefined`: not known yet.
-   */
-  #last: { readonly seq: number; readonly id: string; readonly at: number } | null | undefined = undefined;
-
-  async #readLast(): Promise<{ readonly seq: number; readonly id: string; readonly at: number } | null> {
     const head = await this.#store.refs.get(this.#head);
-    if (head === null) return (this.#last = null);
-    const previous = await this.#store.get(head.target);
-    return (this.#last = { seq: head.version, id: head.target, at: previous?.createdAt ?? 0 });
+    const hint = head === null ? 0 : (this.#seqOfId(head.target) ?? 0);
+    return hint + (await this.#store.count({ prefix: `${this.prefix}e/`, idRange: { gte: this.eventId(hint + 1) } }));
   }
 
-  /** One event: put it and move the head in one transaction, expecting the head it follows; retried while others append, unless a version is expected. */
-  async #appendOne(event: E, expectedVersion: number | undefined, at: number | undefined): Promise<number> {
+  /**
+   * Appends events in order, as one transaction: all of them land, at consecutive positions, or
+   * none. With `expectedVersion`, the stream must be at that version (else `DGENT_REF_CONFLICT`
+   * and nothing is appended); without it, an append that loses its position to another appender
+   * retries at the next one. Appends through one stream object run one at a time, in call order.
+   * Returns the version after the last event.
+   */
+  append(events: E | readonly E[], options: AppendOptions = {}): Promise<number> {
+    const list = Array.isArray(events) ? (events as readonly E[]) : [events as E];
+    const expected = options.expectedVersion;
+    if (expected !== undefined && (!Number.isInteger(expected) || expected < 0)) {
+      return Promise.reject(dgentError("DGENT_INVALID_OPTIONS", `event stream: expectedVersion must be a non-negative integer, got ${String(expected)}`, { details: { expectedVersion: expected } }));
+    }
+    const run = this.#queue.then(() => (list.length === 0 ? this.version() : this.#appendAll(list, expected, options.at)));
+    this.#queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** The appends of this object, chained: each starts after the one before it settled. */
+  #queue: Promise<void> = Promise.resolve();
+
+  /**
+   * The last event this object appended or read: the next append puts at the position after it
+   * directly (one transaction, no reads); a conflict means someone else appended there, and the
+   * version is read again. `undefined`: not known yet.
+   */
+  #last: Last | null | undefined = undefined;
+
+  /** Tags every event this object writes, so two appenders' events always differ (see the module comment). */
+  readonly #writer = globalThis.crypto.randomUUID().replace(/-/g, "").slice(0, 16);
+
+  async #readLast(): Promise<Last | null> {
+    const seq = await this.version();
+    if (seq === 0) return (this.#last = null);
+    const id = this.eventId(seq);
+    const datum = await this.#store.get(id);
+    if (datum === null) throw dgentError("DGENT_BACKEND_ERROR", `event stream ${this.name}: event ${seq} is missing`, { details: { stream: this.name, seq } });
+    return (this.#last = { seq, id, at: datum.createdAt });
+  }
+
+  /**
+   * Puts the events at the positions after the last one, in one transaction: each event's id is
+   * its position, and the append-only law lets only one datum take an id, so a position another
+   * appender took first fails the whole transaction with `DGENT_CONFLICT`. Retried at the new end
+   * while others append, unless a version is expected.
+   */
+  async #appendAll(list: readonly E[], expected: number | undefined, at: number | undefined): Promise<number> {
     for (let attempt = 1; ; attempt++) {
-      let last = this.#last === undefined || attempt > 1 ? await this.#readLast() : this.#last;
-      if (expectedVersion !== undefined && (last?.seq ?? 0) !== expectedVersion && attempt === 1 && this.#last !== undefined) {
-        last = await this.#readLast(); // the cached head may be stale: decide on the stored one
+      let last: Last | null;
+      if (attempt === 1 && this.#last !== undefined) {
+        last = this.#last;
+        // The cached end may be stale: with an expected version that differs, decide on the stored one.
+        if (expected !== undefined && (last?.seq ?? 0) !== expected) last = await this.#readLast();
+      } else {
+        last = await this.#readLast();
       }
       const current = last?.seq ?? 0;
-      if (expectedVersion !== undefined && current !== expectedVersion) {
-        throw dgentError("DGENT_REF_CONFLICT", `event stream ${this.name}: expected version ${expectedVersion}, the stream is at ${current}`, {
-          details: { name: this.#head, expected: { version: expectedVersion }, actual: current },
+      if (expected !== undefined && current !== expected) {
+        throw dgentError("DGENT_REF_CONFLICT", `event stream ${this.name}: expected version ${expected}, the stream is at ${current}`, {
+          details: { name: this.#head, expected: { version: expected }, actual: current },
         });
       }
-      const seq = current + 1;
-      const id = this.eventId(seq);
-      const tagged = event as unknown as { type?: unknown } | null;
-      const type = tagged !== null && typeof tagged === "object" && typeof tagged.type === "string" ? tagged.type : undefined;
-      const datum: Datum = {
-        id,
-        content: encodeWith(event, this.#events, id),
-        // Times never go backwards within a stream, so "as of a time" is a position in it.
-        createdAt: Math.max(at ?? Date.now(), last?.at ?? 0),
-        causalParent: last?.id ?? null,
-        metadata: { stream: this.name, seq: String(seq), [CODEC_KEY]: this.#events.name, ...(type === undefined ? {} : { type }) },
-      };
+      // Times never go backwards within a stream, so "as of a time" is a position in it.
+      const time = Math.max(at ?? Date.now(), last?.at ?? 0);
+      const datums: Datum[] = [];
+      let parent = last?.id ?? null;
+      for (const [i, event] of list.entries()) {
+        const seq = current + 1 + i;
+        const id = this.eventId(seq);
+        const tagged = event as unknown as { type?: unknown } | null;
+        const type = tagged !== null && typeof tagged === "object" && typeof tagged.type === "string" ? tagged.type : undefined;
+        datums.push({
+          id,
+          content: encodeWith(event, this.#events, id),
+          createdAt: time,
+          causalParent: parent,
+          metadata: { stream: this.name, seq: String(seq), writer: this.#writer, [CODEC_KEY]: this.#events.name, ...(type === undefined ? {} : { type }) },
+        });
+        parent = id;
+      }
+      const end = current + list.length;
+      const ops: TxOp[] = datums.map((datum) => ({ op: "put", datum }));
+      // The head hint follows every HINT_EVERY events, in the transaction that crosses the mark.
+      if (Math.floor(end / HINT_EVERY) > Math.floor(current / HINT_EVERY)) ops.push({ op: "setRef", name: this.#head, target: this.eventId(end) });
       try {
-        await this.#store.transaction([
-          { op: "put", datum },
-          { op: "setRef", name: this.#head, target: id, expect: last === null ? { absent: true } : { version: last.seq } },
-        ]);
+        if (ops.length === 1 && this.#putIsCommit()) await this.#store.put(datums[0] as Datum);
+        else await this.#store.transaction(ops);
       } catch (error) {
-        // Another appender took this position first (its event under this id, or its head move).
         this.#last = undefined;
-        const lost = isDgentError(error, "DGENT_REF_CONFLICT") || isDgentError(error, "DGENT_CONFLICT");
+        // Another appender took one of these positions first.
+        const lost = isDgentError(error, "DGENT_CONFLICT") || isDgentError(error, "DGENT_REF_CONFLICT");
         if (!lost) throw error;
-        if (expectedVersion !== undefined || attempt >= MAX_ATTEMPTS) {
-          throw dgentError("DGENT_REF_CONFLICT", `event stream ${this.name}: another append took version ${seq} first${expectedVersion === undefined ? ` (${attempt} attempts)` : ""}`, {
+        if (expected !== undefined || attempt >= MAX_ATTEMPTS) {
+          throw dgentError("DGENT_REF_CONFLICT", `event stream ${this.name}: another append took version ${current + 1} first${expected === undefined ? ` (${attempt} attempts)` : ""}`, {
             cause: error,
             details: { name: this.#head, expected: { version: current }, attempts: attempt },
           });
@@ -183,21 +236,41 @@ export class EventStream<E, S> {
         await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 2 ** attempt)));
         continue;
       }
-      this.#last = { seq, id, at: datum.createdAt };
-      if (seq % this.#every === 0) await this.#snapshot(seq);
-      return seq;
+      this.#last = { seq: end, id: this.eventId(end), at: time };
+      await this.#snapshots(current, datums);
+      return end;
     }
   }
 
-  /** Writes the snapshot at `seq` (the state after event `seq`). */
-  async #snapshot(seq: number): Promise<void> {
-    const state = await this.stateAt({ seq });
-    const id = this.#snapshotId(seq);
-    try {
-      await this.#store.put({ id, content: encodeWith(state, this.#states, id), createdAt: Date.now(), causalParent: this.eventId(seq), metadata: { stream: this.name, snapshotOf: String(seq), [CODEC_KEY]: this.#states.name } });
-    } catch (error) {
-      // Another writer made the same snapshot first: the state at a seq is the same for everyone.
-      if (!isDgentError(error, "DGENT_CONFLICT")) throw error;
+  /**
+   * Whether a plain `put` of one event takes its position as surely as a transaction does, and is
+   * cheaper: the store has one tier, which has transactions (so appends need what they always
+   * needed), and no plugin defers puts (write-behind), so the put reaches that tier, which enforces
+   * the append-only law atomically. Checked per append: a plugin may be added later.
+   */
+  #putIsCommit(): boolean {
+    const tiers = this.#store.tiers;
+    return tiers.length === 1 && tiers[0]?.capabilities.transactions === true && !this.#store.hooks.deferPut.isUsed();
+  }
+
+  /** Writes the snapshots due among `appended`, the events just stored after position `from`. */
+  async #snapshots(from: number, appended: readonly Datum[]): Promise<void> {
+    if (this.#every === Infinity) return;
+    const end = from + appended.length;
+    let due = (Math.floor(from / this.#every) + 1) * this.#every;
+    if (due > end) return;
+    let state: S = await this.#rebuild(from);
+    for (let seq = from + 1; seq <= end; seq++) {
+      state = this.#reducer(state, decodeWith(appended[seq - from - 1] as Datum, this.#events));
+      if (seq !== due) continue;
+      const id = this.#snapshotId(seq);
+      try {
+        await this.#store.put({ id, content: encodeWith(state, this.#states, id), createdAt: Date.now(), causalParent: this.eventId(seq), metadata: { stream: this.name, snapshotOf: String(seq), [CODEC_KEY]: this.#states.name } });
+      } catch (error) {
+        // Another writer made the same snapshot first: the state at a seq is the same for everyone.
+        if (!isDgentError(error, "DGENT_CONFLICT")) throw error;
+      }
+      due += this.#every;
     }
   }
 
@@ -219,7 +292,7 @@ export class EventStream<E, S> {
 
   /** The current state. */
   async state(): Promise<S> {
-    return this.stateAt({ seq: await this.version() });
+    return this.#rebuild(await this.version());
   }
 
   /**
@@ -227,7 +300,11 @@ export class EventStream<E, S> {
    * event at or before it): the newest snapshot at or before that point, plus the events after it.
    */
   async stateAt(asOf: AsOf): Promise<S> {
-    const seq = await this.#seqOf(asOf);
+    return this.#rebuild(await this.#seqOf(asOf));
+  }
+
+  /** The state after event `seq` (a position the stream holds): the newest snapshot at or before it, plus the events after it. */
+  async #rebuild(seq: number): Promise<S> {
     let state = this.#initial;
     let from = 1;
     if (this.#every !== Infinity) {
