@@ -6,13 +6,33 @@
  *
  * Layout in the store (namespace-local, all under `<prefix>`, default `stream/<name>/`):
  * - event n (1, 2, 3, …): datum `e/<n, 12 digits>`, causal parent the event before it, metadata
- *   `{ stream, seq, dgent.codec }` and the event's `type` when it has one;
- * - the head: ref `<prefix>head` → the last event; **its version is the stream's version** (the
- *   number of events), because every append moves it exactly once, by compare-and-set;
- * - snapshot at n (every `snapshotEvery` events): datum `s/<n, 12 digits>` holding the state.
- * An append is one transaction (event + head move), so a crash leaves the event and the head
- * together or neither; a snapshot is written after its append and may be missing after a crash,
- * which only costs the next rebuild an older snapshot.
+ *   `{ stream, seq, writer, dgent.codec }` and the event's `type` when it has one;
+ * - snapshot at n (every `snapshotEvery` events): datum `s/<n, 12 digits>` holding the state;
+ * - the head: ref `<prefix>head` → an event at or before the last one (a hint, see below).
+ *
+ * **The event's id is its position's lock.** An append puts event n + 1 after seeing event n; the
+ * append-only law lets one datum only take an id, so of two appenders racing for a position one
+ * stores its event and the other gets `DGENT_CONFLICT` (and retries at the next position, or with
+ * an expected version fails with `DGENT_REF_CONFLICT`). The law takes an identical datum as a
+ * no-op, so every event carries its writer's random tag (`writer`, one per stream object, whose
+ * appends run one at a time): two appenders' events never compare equal. Positions are therefore
+ * taken one by one, contiguously from 1, and **the version is the highest stored position**. A
+ * one-event append is one put when the store has a single tier that has transactions and no
+ * plugin defers puts (the put then reaches the tier, which enforces the law atomically), else —
+ * and for batches — one transaction of puts on the preferred tier. A crash leaves an event stored
+ * whole or not at all; there is nothing else to keep consistent with it.
+ *
+ * The head ref only saves reading the version from the start: the transaction that crosses a
+ * multiple of `HINT_EVERY` events moves it to its last event, and the version is the hint's
+ * position plus the events stored after it (`count` over an id range of at most about
+ * `HINT_EVERY` ids). A missing or lagging head (a store written before, by hand) costs a longer
+ * count, never a wrong version. Streams written by the earlier layout — the head moved with every
+ * event, by compare-and-set in the event's transaction — read and append the same way (their head
+ * names their last event).
+ *
+ * A snapshot is written after its append and may be missing after a crash, which only costs the
+ * next rebuild an older snapshot. The stream object folds the events it appended since its last
+ * snapshot in memory, so the next one costs no read-back while it is the only appender.
  */
 import type { Datum } from "../../core/datum.js";
 import type { TxOp } from "../../core/refs.js";
@@ -63,6 +83,8 @@ const pad = (n: number) => String(n).padStart(DIGITS, "0");
 const MAX_ATTEMPTS = 64;
 /** Events read per round trip while folding or replaying. */
 const BATCH = 1000;
+/** Most appended events an object keeps in memory for its next snapshot (beyond that it reads them back). */
+const MAX_PENDING = 10_000;
 
 function invalid(message: string, details: Record<string, unknown> = {}): never {
   throw dgentError("DGENT_INVALID_OPTIONS", `event stream: ${message}`, { details });
@@ -145,16 +167,18 @@ export class EventStream<E, S> {
     if (expected !== undefined && (!Number.isInteger(expected) || expected < 0)) {
       return Promise.reject(dgentError("DGENT_INVALID_OPTIONS", `event stream: expectedVersion must be a non-negative integer, got ${String(expected)}`, { details: { expectedVersion: expected } }));
     }
-    const run = this.#queue.then(() => (list.length === 0 ? this.version() : this.#appendAll(list, expected, options.at)));
-    this.#queue = run.then(
-      () => undefined,
-      () => undefined,
-    );
+    const start = () => (list.length === 0 ? this.version() : this.#appendAll(list, expected, options.at));
+    const run = this.#queued === 0 ? start() : this.#queue.then(start);
+    this.#queued++;
+    const settled = () => void this.#queued--;
+    this.#queue = run.then(settled, settled);
     return run;
   }
 
   /** The appends of this object, chained: each starts after the one before it settled. */
   #queue: Promise<void> = Promise.resolve();
+  /** Appends of this object not settled yet (when none, the next one starts at once). */
+  #queued = 0;
 
   /**
    * The last event this object appended or read: the next append puts at the position after it
@@ -201,7 +225,8 @@ export class EventStream<E, S> {
       const time = Math.max(at ?? Date.now(), last?.at ?? 0);
       const datums: Datum[] = [];
       let parent = last?.id ?? null;
-      for (const [i, event] of list.entries()) {
+      for (let i = 0; i < list.length; i++) {
+        const event = list[i] as E;
         const seq = current + 1 + i;
         const id = this.eventId(seq);
         const tagged = event as unknown as { type?: unknown } | null;
@@ -216,12 +241,15 @@ export class EventStream<E, S> {
         parent = id;
       }
       const end = current + list.length;
-      const ops: TxOp[] = datums.map((datum) => ({ op: "put", datum }));
       // The head hint follows every HINT_EVERY events, in the transaction that crosses the mark.
-      if (Math.floor(end / HINT_EVERY) > Math.floor(current / HINT_EVERY)) ops.push({ op: "setRef", name: this.#head, target: this.eventId(end) });
+      const hint = Math.floor(end / HINT_EVERY) > Math.floor(current / HINT_EVERY);
       try {
-        if (ops.length === 1 && this.#putIsCommit()) await this.#store.put(datums[0] as Datum);
-        else await this.#store.transaction(ops);
+        if (datums.length === 1 && !hint && this.#putIsCommit()) await this.#store.put(datums[0] as Datum);
+        else {
+          const ops: TxOp[] = datums.map((datum) => ({ op: "put", datum }));
+          if (hint) ops.push({ op: "setRef", name: this.#head, target: this.eventId(end) });
+          await this.#store.transaction(ops);
+        }
       } catch (error) {
         this.#last = undefined;
         // Another appender took one of these positions first.
@@ -253,15 +281,29 @@ export class EventStream<E, S> {
     return tiers.length === 1 && tiers[0]?.capabilities.transactions === true && !this.#store.hooks.deferPut.isUsed();
   }
 
+  /**
+   * The state after event `seq` that this object last folded for a snapshot, and the events it
+   * appended since (contiguous after `seq`): the next snapshot folds those in memory instead of
+   * reading them back. Dropped whenever another appender got in between.
+   */
+  #folded: { seq: number; state: S; pending: Datum[] } | undefined = undefined;
+
   /** Writes the snapshots due among `appended`, the events just stored after position `from`. */
   async #snapshots(from: number, appended: readonly Datum[]): Promise<void> {
     if (this.#every === Infinity) return;
     const end = from + appended.length;
+    const folded = this.#folded;
+    if (folded !== undefined && folded.seq + folded.pending.length === from && folded.pending.length + appended.length <= MAX_PENDING) folded.pending.push(...appended);
+    else this.#folded = undefined;
     let due = (Math.floor(from / this.#every) + 1) * this.#every;
     if (due > end) return;
-    let state: S = await this.#rebuild(from);
-    for (let seq = from + 1; seq <= end; seq++) {
-      state = this.#reducer(state, decodeWith(appended[seq - from - 1] as Datum, this.#events));
+    // From what this object folded before, or else from the store (a snapshot and at most snapshotEvery − 1 events).
+    const base = this.#folded ?? { seq: from, state: await this.#rebuild(from), pending: [...appended] };
+    let state = base.state;
+    let seq = base.seq;
+    for (const datum of base.pending) {
+      state = this.#reducer(state, decodeWith(datum, this.#events));
+      seq++;
       if (seq !== due) continue;
       const id = this.#snapshotId(seq);
       try {
@@ -270,6 +312,7 @@ export class EventStream<E, S> {
         // Another writer made the same snapshot first: the state at a seq is the same for everyone.
         if (!isDgentError(error, "DGENT_CONFLICT")) throw error;
       }
+      this.#folded = { seq, state, pending: base.pending.slice(seq - base.seq) };
       due += this.#every;
     }
   }
