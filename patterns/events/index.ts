@@ -321,16 +321,31 @@ export class EventStream<E, S> {
   async *replay(options: { from?: number; to?: number } = {}): AsyncGenerator<StoredEvent<E>, void, undefined> {
     const from = Math.max(1, options.from ?? 1);
     const to = options.to ?? (await this.version());
-    for (let start = from; start <= to; start += BATCH) {
-      const seqs = Array.from({ length: Math.min(BATCH, to - start + 1) }, (_, i) => start + i);
-      const datums = await this.#store.getMany(seqs.map((s) => this.eventId(s)));
-      for (const [i, d] of datums.entries()) {
-        if (d === null) {
-          throw dgentError("DGENT_BACKEND_ERROR", `event stream ${this.name}: event ${seqs[i]} is missing`, { details: { stream: this.name, seq: seqs[i] } });
-        }
-        yield { seq: seqs[i] as number, at: d.createdAt, id: d.id, event: decodeWith(d, this.#events) };
+    for (let start = from; start <= to; start += BATCH) yield* await this.#read(start, Math.min(to, start + BATCH - 1));
+  }
+
+  /** The events `from` to `to` (at most `MAX_GET_MANY`), decoded, in order: one `getMany`. */
+  async #read(from: number, to: number): Promise<StoredEvent<E>[]> {
+    const ids: string[] = [];
+    for (let seq = from; seq <= to; seq++) ids.push(this.eventId(seq));
+    const datums = await this.#store.getMany(ids);
+    const out: StoredEvent<E>[] = [];
+    for (let i = 0; i < datums.length; i++) {
+      const d = datums[i];
+      if (d === null || d === undefined) {
+        throw dgentError("DGENT_BACKEND_ERROR", `event stream ${this.name}: event ${from + i} is missing`, { details: { stream: this.name, seq: from + i } });
       }
+      out.push({ seq: from + i, at: d.createdAt, id: d.id, event: decodeWith(d, this.#events) });
     }
+    return out;
+  }
+
+  /** `state` with the events `from` to `to` folded in, read a batch per round trip (no await per event). */
+  async #fold(state: S, from: number, to: number): Promise<S> {
+    for (let start = from; start <= to; start += BATCH) {
+      for (const e of await this.#read(start, Math.min(to, start + BATCH - 1))) state = this.#reducer(state, e.event);
+    }
+    return state;
   }
 
   /** The current state. */
@@ -359,15 +374,12 @@ export class EventStream<E, S> {
         break;
       }
     }
-    for await (const e of this.replay({ from, to: seq })) state = this.#reducer(state, e.event);
-    return state;
+    return this.#fold(state, from, seq);
   }
 
   /** The folded state of every event, without snapshots (the reference the snapshots must agree with). */
   async foldAll(to?: number): Promise<S> {
-    let state = this.#initial;
-    for await (const e of this.replay(to === undefined ? {} : { to })) state = this.#reducer(state, e.event);
-    return state;
+    return this.#fold(this.#initial, 1, to ?? (await this.version()));
   }
 
   async #seqOf(asOf: AsOf): Promise<number> {
