@@ -128,7 +128,7 @@ describe.each(tiers)("event streams on %s", (_tier, open) => {
     for await (const e of c.replay()) events.push(e.event);
     expect(events).toEqual([{ type: "add", n: 1 }, { type: "add", n: 2 }, { type: "note", text: "b" }, { type: "add", n: 100 }, { type: "add", n: 10 }, { type: "add", n: 20 }, { type: "add", n: 30 }]);
     expect(await c.state()).toEqual(fold(events));
-    expect(await store.get("stream/batch/s/000000000006")).not.toBeNull(); // the snapshot inside the batch
+    expect(await store.get("stream/batch/c/000000000006")).not.toBeNull(); // the snapshot inside the batch
     await expect(a.append({ type: "add", n: 1 }, { expectedVersion: -1 })).rejects.toMatchObject({ code: "DGENT_INVALID_OPTIONS" });
     await store.close();
   });
@@ -161,8 +161,14 @@ describe.each(tiers)("event streams on %s", (_tier, open) => {
         { op: "setRef", name: "stream/old/head", target: id, expect: seq === 1 ? { absent: true } : { version: seq - 1 } },
       ]);
     }
+    // Its snapshot at 4, where that layout kept them; the state in it is marked (total + 1000) so
+    // the test can tell a rebuild started from it.
+    await store.put({ id: "stream/old/s/000000000004", content: enc.encode(JSON.stringify({ total: 1_010, notes: [] })), createdAt: 2_000, causalParent: "stream/old/e/000000000004", metadata: { stream: "old", snapshotOf: "4", "dgent.codec": "json" } });
     const stream = eventStream(store, { name: "old", reducer, initial, snapshotEvery: 4 });
     expect(await stream.version()).toBe(5);
+    expect((await stream.state()).total).toBe(1_015);
+    expect((await stream.foldAll()).total).toBe(15);
+    await store.delete("stream/old/s/000000000004");
     expect((await stream.state()).total).toBe(15);
     expect(await stream.append({ type: "add", n: 6 }, { expectedVersion: 5 })).toBe(6);
     expect((await stream.stateAt({ time: 1_003 })).total).toBe(6);

@@ -7,7 +7,9 @@
  * Layout in the store (namespace-local, all under `<prefix>`, default `stream/<name>/`):
  * - event n (1, 2, 3, …): datum `e/<n, 12 digits>`, causal parent the event before it, metadata
  *   `{ stream, seq, writer, dgent.codec }` and the event's `type` when it has one;
- * - snapshot at n (every `snapshotEvery` events): datum `s/<n, 12 digits>` holding the state;
+ * - snapshot at n (every `snapshotEvery` events): datum `c/<n, 12 digits>` holding the state
+ *   (before events in id order, so appends add the highest id; streams written earlier have their
+ *   snapshots at `s/<n>`, which are still read);
  * - the head: ref `<prefix>head` → an event at or before the last one (a hint, see below).
  *
  * **The event's id is its position's lock.** An append puts event n + 1 after seeing event n; the
@@ -132,7 +134,13 @@ export class EventStream<E, S> {
     return `${this.prefix}e/${pad(seq)}`;
   }
 
+  /** `c/`: before `e/` in id order, so a stream's newest event is also its newest id (indexes insert it at their end). */
   #snapshotId(seq: number): string {
+    return `${this.prefix}c/${pad(seq)}`;
+  }
+
+  /** Where snapshots were written before they moved to `c/` (still read). */
+  #earlierSnapshotId(seq: number): string {
     return `${this.prefix}s/${pad(seq)}`;
   }
 
@@ -367,7 +375,7 @@ export class EventStream<E, S> {
     let from = 1;
     if (this.#every !== Infinity) {
       for (let n = Math.floor(seq / this.#every) * this.#every; n > 0; n -= this.#every) {
-        const snap = await this.#store.get(this.#snapshotId(n));
+        const snap = (await this.#store.get(this.#snapshotId(n))) ?? (await this.#store.get(this.#earlierSnapshotId(n)));
         if (snap === null) continue; // not written (a crash after its append): an older one will do
         state = decodeWith(snap, this.#states);
         from = n + 1;
