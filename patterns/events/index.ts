@@ -273,7 +273,8 @@ export class EventStream<E, S> {
         continue;
       }
       this.#last = { seq: end, id: this.eventId(end), at: time };
-      await this.#snapshots(current, datums);
+      const snapshot = this.#keep(current, datums);
+      if (snapshot !== null) await this.#snapshots(snapshot, current, datums);
       return end;
     }
   }
@@ -297,14 +298,21 @@ export class EventStream<E, S> {
   #folded: { seq: number; state: S; pending: Datum[] } | undefined = undefined;
 
   /** Writes the snapshots due among `appended`, the events just stored after position `from`. */
-  async #snapshots(from: number, appended: readonly Datum[]): Promise<void> {
-    if (this.#every === Infinity) return;
-    const end = from + appended.length;
+  /**
+   * Keeps `appended` (the events just stored after position `from`) for the next snapshot; returns
+   * the first snapshot position due among them, or `null` when none is (then nothing is awaited).
+   */
+  #keep(from: number, appended: readonly Datum[]): number | null {
+    if (this.#every === Infinity) return null;
     const folded = this.#folded;
     if (folded !== undefined && folded.seq + folded.pending.length === from && folded.pending.length + appended.length <= MAX_PENDING) folded.pending.push(...appended);
     else this.#folded = undefined;
-    let due = (Math.floor(from / this.#every) + 1) * this.#every;
-    if (due > end) return;
+    const due = (Math.floor(from / this.#every) + 1) * this.#every;
+    return due > from + appended.length ? null : due;
+  }
+
+  /** Writes the snapshots due from position `due` on (every `snapshotEvery`) among `appended`, the events just stored after position `from` and kept. */
+  async #snapshots(due: number, from: number, appended: readonly Datum[]): Promise<void> {
     // From what this object folded before, or else from the store (a snapshot and at most snapshotEvery − 1 events).
     const base = this.#folded ?? { seq: from, state: await this.#rebuild(from), pending: [...appended] };
     let state = base.state;
