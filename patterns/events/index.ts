@@ -238,14 +238,9 @@ export class EventStream<E, S> {
         const seq = current + 1 + i;
         const id = this.eventId(seq);
         const tagged = event as unknown as { type?: unknown } | null;
-        const type = tagged !== null && typeof tagged === "object" && typeof tagged.type === "string" ? tagged.type : undefined;
-        datums.push({
-          id,
-          content: encodeWith(event, this.#events, id),
-          createdAt: time,
-          causalParent: parent,
-          metadata: { stream: this.name, seq: String(seq), writer: this.#writer, [CODEC_KEY]: this.#events.name, ...(type === undefined ? {} : { type }) },
-        });
+        const metadata: Record<string, string> = { stream: this.name, seq: String(seq), writer: this.#writer, [CODEC_KEY]: this.#events.name };
+        if (tagged !== null && typeof tagged === "object" && typeof tagged.type === "string") metadata.type = tagged.type;
+        datums.push({ id, content: encodeWith(event, this.#events, id), createdAt: time, causalParent: parent, metadata });
         parent = id;
       }
       const end = current + list.length;
@@ -272,7 +267,7 @@ export class EventStream<E, S> {
         await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 2 ** attempt)));
         continue;
       }
-      this.#last = { seq: end, id: this.eventId(end), at: time };
+      this.#last = { seq: end, id: parent as string, at: time };
       const snapshot = this.#keep(current, datums);
       if (snapshot !== null) await this.#snapshots(snapshot, current, datums);
       return end;
