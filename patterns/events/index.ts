@@ -292,7 +292,6 @@ export class EventStream<E, S> {
    */
   #folded: { seq: number; state: S; pending: Datum[] } | undefined = undefined;
 
-  /** Writes the snapshots due among `appended`, the events just stored after position `from`. */
   /**
    * Keeps `appended` (the events just stored after position `from`) for the next snapshot; returns
    * the first snapshot position due among them, or `null` when none is (then nothing is awaited).
