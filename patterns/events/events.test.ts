@@ -6,7 +6,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { memoryAdapter } from "../../adapters/memory/index.js";
 import { sqliteAdapter } from "../../adapters/sqlite/index.js";
 import { createStore, type Store } from "../../compose/index.js";
+import type { Adapter } from "../../core/protocol.js";
 import { reactive } from "../../plugins/reactive/index.js";
+import { writeBehindPlugin } from "../../plugins/write-behind/index.js";
 import { eventStream, type StoredEvent } from "./index.js";
 
 type Event = { type: "add"; n: number } | { type: "note"; text: string };
@@ -186,6 +188,31 @@ describe.each(tiers)("event streams on %s", (_tier, open) => {
     await expect(stream.stateAt({ eventId: "nope" })).rejects.toMatchObject({ code: "DGENT_INVALID_OPTIONS" });
     await expect(stream.append((() => 1) as unknown as Event)).rejects.toMatchObject({ code: "DGENT_INVALID_CONTENT" });
     expect(await stream.version()).toBe(0);
+    await store.close();
+  });
+});
+
+describe("where an append may not be a plain put", () => {
+  it("a plugin that defers puts (write-behind) does not take an append's position: appends commit on the tier, racing appenders each land once", async () => {
+    // Without the append-only check at put time, a deferred put would be acknowledged whatever the tier holds.
+    const store = createStore({ tiers: [memoryAdapter()], plugins: [writeBehindPlugin({ intervalMs: 3_600_000, checkOnPut: false })] });
+    const a = eventStream(store, { name: "wb", reducer, initial });
+    const b = eventStream(store, { name: "wb", reducer, initial });
+    const seqs = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).append({ type: "add", n: 1 }, { at: 7_000 })));
+    expect([...seqs].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(await store.tiers[0]?.get(a.eventId(20))).not.toBeNull(); // on the tier, not in the buffer
+    expect((await b.state()).total).toBe(20);
+    await store.close();
+  });
+
+  it("a tier without transactions (as S3 and GCS) refuses appends with DGENT_UNSUPPORTED and stores nothing", async () => {
+    const inner = memoryAdapter() as Required<Adapter>;
+    const tier: Adapter = { ...inner, name: "refs-only", rank: inner.rank, capabilities: { ...inner.capabilities, transactions: false }, open: (c) => inner.open(c), close: () => inner.close(), put: (d) => inner.put(d), get: (id) => inner.get(id), delete: (id) => inner.delete(id), list: (o) => inner.list(o), getRef: (n) => inner.getRef(n), listRefs: (p) => inner.listRefs(p), reflog: (n, l) => inner.reflog(n, l), setRef: (n, t, e, m) => inner.setRef(n, t, e, m), deleteRef: (n, e, m) => inner.deleteRef(n, e, m), commit: undefined as never };
+    const store = createStore({ tiers: [tier] });
+    const stream = eventStream(store, { name: "s3ish", reducer, initial });
+    await expect(stream.append({ type: "add", n: 1 })).rejects.toMatchObject({ code: "DGENT_UNSUPPORTED" });
+    expect(await stream.version()).toBe(0);
+    expect(await store.count({ prefix: "stream/s3ish/" })).toBe(0);
     await store.close();
   });
 });
