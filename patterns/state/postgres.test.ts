@@ -1,5 +1,5 @@
 /**
- * The StateFunctor, the bounded history and conversation memory on Postgres (a throwaway cluster
+ * The StateFunctor, event streams, the bounded history and conversation memory on Postgres (a throwaway cluster
  * from test/harness/postgres.ts), with two stores — two connection pools, as two processes would
  * have — writing the same keys at once.
  */
@@ -8,6 +8,7 @@ import { postgresAdapter } from "../../adapters/postgres/index.js";
 import { createStore, type Store } from "../../compose/index.js";
 import { dropSchema, freshSchema, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
 import { conversation } from "../conversation/index.js";
+import { eventStream } from "../events/index.js";
 import { boundedHistory } from "../history/index.js";
 import { liftLogic } from "./index.js";
 
@@ -35,6 +36,18 @@ describe("patterns on Postgres, two stores writing at once", () => {
     expect(outputs.sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
     expect((await agents[1]!.history()).map((e) => e.state.count)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
     expect(await stores[0]!.count({ prefix: "state/pg-counter/" })).toBe(200);
+  });
+
+  it("event streams: 4 stream objects over 2 pools × 30 concurrent appends of the same event all land, at positions 1…120", async () => {
+    const streams = [0, 1, 2, 3].map((i) => eventStream(stores[i % 2]!, { name: "pg-ticks", reducer: (n: number) => n + 1, initial: 0, snapshotEvery: 16 }));
+    const at = Date.now(); // one time for all: only the writer tag tells the events apart
+    const seqs = await Promise.all(streams.flatMap((s) => Array.from({ length: 30 }, () => s.append({ type: "tick" }, { at }))));
+    expect(seqs.sort((a, b) => a - b)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+    expect(await streams[1]!.version()).toBe(120);
+    expect(await streams[2]!.state()).toBe(120);
+    expect(await streams[3]!.foldAll(57)).toBe(57);
+    await expect(streams[0]!.append({ type: "tick" }, { expectedVersion: 119 })).rejects.toMatchObject({ code: "DGENT_REF_CONFLICT" });
+    expect(await stores[0]!.count({ prefix: "stream/pg-ticks/e/" })).toBe(120);
   });
 
   it("bounded history: concurrent updates keep the bound; rollback moves the head back", async () => {
