@@ -19,7 +19,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const rowArb = fc.record({
   name: fc.string({ maxLength: 20 }),
-  score: fc.option(fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e9, max: 1e9 }), { nil: null }),
+  // SQLite stores a REAL -0.0 as 0 (the row the table holds is 0 before the bridge sees it), so the
+  // round trip is of the values a REAL column keeps.
+  score: fc.option(
+    fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e9, max: 1e9 }).map((x) => (Object.is(x, -0) ? 0 : x)),
+    { nil: null },
+  ),
   kind: fc.constantFrom("a", "b", "c"),
   avatar: fc.option(fc.uint8Array({ maxLength: 16 }), { nil: null }),
   created_ms: fc.integer({ min: 0, max: 4_000_000_000_000 }),
