@@ -22,6 +22,23 @@ async function caught(fn: () => unknown): Promise<Error & { code?: string; detai
   throw new Error("expected an error");
 }
 
+describe("whyNotJson's quick check", () => {
+  it("accepts exactly what the explaining walk accepts (random values, with and without things JSON cannot hold)", () => {
+    fc.assert(
+      fc.property(fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true, withSparseArray: true, withNullPrototype: true, withObjectString: true, withBoxedValues: true, withUnicodeString: true }), (value) => {
+        // An explicit `seen` set takes the explaining walk alone.
+        expect(whyNotJson(value) === null).toBe(whyNotJson(value, "$", new Set()) === null);
+        expect(whyNotJson(value)).toBe(whyNotJson(value, "$", new Set()));
+      }),
+      { numRuns: 2000 },
+    );
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    expect(whyNotJson(cyclic)).toBe("the value at $.self refers to itself (a cycle)");
+    expect(whyNotJson({ f: () => 1 })).toMatch(/a function at \$\.f/);
+  });
+});
+
 describe("codecs", () => {
   it("json: any JSON value comes back equal (property)", () => {
     const codec = jsonCodec<unknown>();

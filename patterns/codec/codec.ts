@@ -43,7 +43,47 @@ function at(path: string, key: string | number): string {
  * objects that are not plain (Date, Map, Set, class instances, typed arrays), sparse arrays,
  * symbol keys and cycles. Storing a function or a closure is the classic mistake this catches.
  */
-export function whyNotJson(value: unknown, path = "$", seen: Set<object> = new Set()): string | null {
+export function whyNotJson(value: unknown, path = "$", seen?: Set<object>): string | null {
+  // The common case, plain JSON, is checked without building a path per key; only a value that
+  // fails is walked again to say where and why.
+  if (seen === undefined && isPlainJson(value, new Set())) return null;
+  return explain(value, path, seen ?? new Set());
+}
+
+/** `whyNotJson(value) === null`, without the messages. */
+function isPlainJson(value: unknown, seen: Set<object>): boolean {
+  switch (typeof value) {
+    case "string":
+      return value.isWellFormed();
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(value);
+    case "object":
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  if (seen.has(value)) return false;
+  if (Array.isArray(value)) {
+    seen.add(value);
+    for (let i = 0; i < value.length; i++) if (!(i in value) || !isPlainJson(value[i], seen)) return false;
+    seen.delete(value);
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if ((proto !== Object.prototype && proto !== null) || Object.getOwnPropertySymbols(value).length > 0) return false;
+  seen.add(value);
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    if (!key.isWellFormed() || !isPlainJson((value as Record<string, unknown>)[key], seen)) return false;
+  }
+  seen.delete(value);
+  return true;
+}
+
+function explain(value: unknown, path: string, seen: Set<object>): string | null {
   switch (typeof value) {
     case "string":
       return value.isWellFormed() ? null : `the string at ${path} holds a lone UTF-16 surrogate (not UTF-8)`;
@@ -67,7 +107,7 @@ export function whyNotJson(value: unknown, path = "$", seen: Set<object> = new S
     seen.add(object);
     for (let i = 0; i < object.length; i++) {
       if (!(i in object)) return `the array at ${path} has a hole at ${i} (it would come back as null)`;
-      const why = whyNotJson(object[i], at(path, i), seen);
+      const why = explain(object[i], at(path, i), seen);
       if (why) return why;
     }
     seen.delete(object);
@@ -83,7 +123,7 @@ export function whyNotJson(value: unknown, path = "$", seen: Set<object> = new S
   seen.add(object);
   for (const key of Object.keys(object)) {
     if (!key.isWellFormed()) return `a key at ${path} holds a lone UTF-16 surrogate`;
-    const why = whyNotJson((object as Record<string, unknown>)[key], at(path, key), seen);
+    const why = explain((object as Record<string, unknown>)[key], at(path, key), seen);
     if (why) return why;
   }
   seen.delete(object);
