@@ -1,7 +1,7 @@
 /**
- * Diagnosis: only the refs part of `npm run bench` (tiers/refs.ts), on SQLite and Postgres: the same contenders,
- * plans and probes as the full run, without its prefill of 10 000 datums, reads and writes — so
- * the ratios can be measured several times in the time one full run takes.
+ * Diagnosis: only the refs part of `npm run bench` (tiers/refs.ts), on SQLite and Postgres: the
+ * same contenders, plans and probes as the full run, without its prefill of 10 000 datums, reads
+ * and writes — so the ratios can be measured several times in the time one full run takes.
  *
  *   npx vite-node benchmarks/diagnose/refs.ts -- [--tier sqlite,postgres] [--repeat 3]
  *
@@ -65,6 +65,8 @@ try {
     console.log(`${tier}, medians of ${repeat}: ${[...figures].map(([k, v]) => `${k} ${fmt(median(v))}`).join("; ")}`);
   }
 } finally {
+  // Let the pools' clients finish closing before the cluster stops under them.
+  await new Promise((resolve) => setTimeout(resolve, 500));
   await postgres.close();
   rmSync(dir, { recursive: true, force: true });
 }
