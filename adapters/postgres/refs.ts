@@ -16,9 +16,10 @@
  * stays a message of its own, so a writer that dies before sending it leaves nothing. That
  * statement fails whole (SQLSTATE 22012) when any part of it does not check out; the transaction
  * is then run again the general way, one statement per operation, which says why or, if a
- * concurrent writer changed things meanwhile, commits. Puts use the tier's put statement (with its change
- * log row, which exists only if the transaction commits; announced after the commit) and lock the row they
- * compare with, so the answer stays true until the commit.
+ * concurrent writer changed things meanwhile, commits. The general way's puts use the tier's put
+ * statement (with its change log row, which exists only if the transaction commits; announced
+ * after the commit); both ways lock the row a put compares with, so the answer stays true until
+ * the commit.
  */
 import type pg from "pg";
 import type { Datum } from "../../core/datum.js";
@@ -27,7 +28,7 @@ import { REFLOG_LIMIT, meets, refConflict, type Ref, type RefExpectation, type R
 import { conflictError } from "../../core/tiers.js";
 import { ORIGIN } from "./notify.js";
 import { COLUMNS } from "./rows.js";
-import { BATCH_RECHECK, logChanges, prefixUpperBound, statement, type Identifiers, type Statement, type Statements } from "./sql.js";
+import { BATCH_PARAMS, BATCH_RECHECK, logChanges, prefixUpperBound, statement, type Identifiers, type Statement, type Statements } from "./sql.js";
 
 /** What the refs need from the adapter. */
 export interface PgRefsHost {
@@ -180,10 +181,10 @@ export function oneStatementTx(ids: Identifiers, shape: TxShape, notify: boolean
   const p = (n: number) => `$${n}`;
   const rows: string[] = [];
   for (let i = 0; i < shape.puts; i++) {
-    const b = i * 5;
+    const b = i * BATCH_PARAMS;
     rows.push(`(${p(b + 1)}::text, ${p(b + 2)}::bytea, ${p(b + 3)}::float8, ${p(b + 4)}::text, ${p(b + 5)}::jsonb)`);
   }
-  const base = shape.puts * 5;
+  const base = shape.puts * BATCH_PARAMS;
   // at and by only when there are refs to move, origin only when there are puts to log.
   const at = p(base + shape.refs.length * 3 + 1);
   const by = p(base + shape.refs.length * 3 + 2);
