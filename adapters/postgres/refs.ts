@@ -9,10 +9,17 @@
  * ref. The same statement records the move in the reflog and drops the ref's moves beyond the
  * limit. When nothing moved, a fresh read of the ref says why.
  *
- * A transaction (`commit`) is `BEGIN`, one statement per operation on one pooled connection, then
- * `COMMIT`; any failure rolls it all back. Puts use the tier's put statement (with its change
- * log row, which exists only if the transaction commits; announced after the commit) and lock the row they
- * compare with, so the answer stays true until the commit.
+ * A transaction (`commit`) is `BEGIN`, its operations on one pooled connection, then `COMMIT`;
+ * any failure rolls it all back. Puts and compare-and-sets (by version or target) of distinct ids
+ * and names — the common shape: "append these datums and move the head to the last" — are one
+ * statement (`oneStatementTx`): three round trips whatever the number of operations. The commit
+ * stays a message of its own, so a writer that dies before sending it leaves nothing. That
+ * statement fails whole (SQLSTATE 22012) when any part of it does not check out; the transaction
+ * is then run again the general way, one statement per operation, which says why or, if a
+ * concurrent writer changed things meanwhile, commits. The general way's puts use the tier's put
+ * statement (with its change log row, which exists only if the transaction commits; announced
+ * after the commit); both ways lock the row a put compares with, so the answer stays true until
+ * the commit.
  */
 import type pg from "pg";
 import type { Datum } from "../../core/datum.js";
@@ -20,7 +27,8 @@ import { dgentError, type DgentError } from "../../core/errors.js";
 import { REFLOG_LIMIT, meets, refConflict, type Ref, type RefExpectation, type RefMove, type ReflogEntry, type TxOp, type TxOpResult, type TxResult } from "../../core/refs.js";
 import { conflictError } from "../../core/tiers.js";
 import { ORIGIN } from "./notify.js";
-import { prefixUpperBound, statement, type Identifiers, type Statement, type Statements } from "./sql.js";
+import { COLUMNS } from "./rows.js";
+import { BATCH_PARAMS, BATCH_RECHECK, logChanges, prefixUpperBound, statement, type Identifiers, type Statement, type Statements } from "./sql.js";
 
 /** What the refs need from the adapter. */
 export interface PgRefsHost {
@@ -149,6 +157,97 @@ export function refStatements(ids: Identifiers): RefStatements {
   };
 }
 
+/** The most operations a one-statement transaction takes (more go the general way). */
+const ONE_STATEMENT_MAX = 16;
+
+/** The shape of a one-statement transaction: its puts, then its compare-and-sets by kind. */
+interface TxShape {
+  readonly puts: number;
+  readonly refs: readonly ("version" | "target")[];
+}
+
+/**
+ * One statement for a transaction of `shape.puts` puts of distinct ids and compare-and-sets of
+ * distinct refs. Params: BATCH_PARAMS per put (id, content, createdAt, parent, metadata JSON),
+ * then per ref its name, target and the expected version or target, then (with refs) at and by,
+ * then (with puts and notify on) the origin.
+ * Every put must insert its row or find one equal to it (locked `FOR SHARE` until the commit, as
+ * the general way does), and every ref must move; otherwise the statement divides by zero
+ * (SQLSTATE 22012) and nothing of it stays. Returns one row: `v1`, `v2`, … the refs' new versions.
+ * Each ref's move writes its reflog row and drops the one that falls out, as `setRef` does.
+ */
+export function oneStatementTx(ids: Identifiers, shape: TxShape, notify: boolean): Statement {
+  const { table: t, refs: r, reflog: l } = ids;
+  const p = (n: number) => `$${n}`;
+  const rows: string[] = [];
+  for (let i = 0; i < shape.puts; i++) {
+    const b = i * BATCH_PARAMS;
+    rows.push(`(${p(b + 1)}::text, ${p(b + 2)}::bytea, ${p(b + 3)}::float8, ${p(b + 4)}::text, ${p(b + 5)}::jsonb)`);
+  }
+  const base = shape.puts * BATCH_PARAMS;
+  // at and by only when there are refs to move, origin only when there are puts to log.
+  const at = p(base + shape.refs.length * 3 + 1);
+  const by = p(base + shape.refs.length * 3 + 2);
+  const origin = p(base + shape.refs.length * 3 + (shape.refs.length > 0 ? 3 : 1));
+  const ctes: string[] = [];
+  const checks: string[] = [];
+  if (shape.puts > 0) {
+    ctes.push(`input(${COLUMNS}) AS (VALUES ${rows.join(", ")})`);
+    ctes.push(`ins AS (
+        INSERT INTO ${t} AS t (${COLUMNS}) SELECT ${COLUMNS} FROM input ORDER BY id COLLATE "C"
+        ON CONFLICT (id) DO NOTHING RETURNING t.id
+      )`);
+    if (notify) ctes.push(`log AS (${logChanges(ids, "put", "ins", origin)})`);
+    // The rows that were there before: equal to the input, and held until the commit.
+    ctes.push(`held AS (
+        SELECT cur.id FROM ${t} AS cur JOIN input i ON i.id = cur.id
+        WHERE cur.content = i.content AND cur.causal_parent IS NOT DISTINCT FROM i.causal_parent AND cur.metadata = i.metadata
+        FOR SHARE OF cur
+      )`);
+    checks.push(`(SELECT count(*) FROM ins) + (SELECT count(*) FROM held) = ${shape.puts}`);
+  }
+  const versions: string[] = [];
+  shape.refs.forEach((kind, k) => {
+    const name = `${p(base + k * 3 + 1)}::text`;
+    const target = `${p(base + k * 3 + 2)}::text`;
+    const condition = kind === "version" ? `r.version = ${p(base + k * 3 + 3)}::bigint AND r.target IS NOT NULL` : `r.target = ${p(base + k * 3 + 3)}::text`;
+    ctes.push(`m${k} AS (
+        UPDATE ${r} AS r SET target = ${target}, updated_at = ${at}::float8, log_seq = r.log_seq + 1, version = r.version + 1
+        WHERE r.name = ${name} AND ${condition}
+        RETURNING r.version, r.log_seq AS seq, r.target AS to_target
+      )`);
+    ctes.push(`l${k} AS (INSERT INTO ${l} (name, seq, to_target, version, at, moved_by) SELECT ${name}, seq, to_target, version, ${at}::float8, ${by}::text FROM m${k})`);
+    ctes.push(`d${k} AS (DELETE FROM ${l} WHERE name = ${name} AND seq = (SELECT seq FROM m${k}) - ${REFLOG_LIMIT + 1})`);
+    checks.push(`EXISTS (SELECT 1 FROM m${k})`);
+    versions.push(`(SELECT version FROM m${k})::float8 AS v${k + 1}`);
+  });
+  const ok = `1 / (CASE WHEN ${checks.join(" AND ")} THEN 1 ELSE 0 END) AS ok`;
+  return statement(`WITH ${ctes.join(",\n      ")}\n      SELECT ${[ok, ...versions].join(", ")}`);
+}
+
+/** The shape of `ops` if one statement can commit them: puts of distinct ids, compare-and-sets of distinct refs. */
+function shapeOf(ops: readonly TxOp[]): TxShape | null {
+  if (ops.length === 0 || ops.length > ONE_STATEMENT_MAX) return null;
+  let puts = 0;
+  const refs: ("version" | "target")[] = [];
+  const ids = new Set<string>();
+  const names = new Set<string>();
+  for (const op of ops) {
+    if (op.op === "put") {
+      // Puts first: the results keep the order of the operations, the statement its own.
+      if (refs.length > 0 || ids.has(op.datum.id)) return null;
+      ids.add(op.datum.id);
+      puts++;
+    } else if (op.op === "setRef" && op.expect !== undefined && !("absent" in op.expect) && !names.has(op.name)) {
+      names.add(op.name);
+      refs.push("version" in op.expect ? "version" : "target");
+    } else {
+      return null;
+    }
+  }
+  return { puts, refs };
+}
+
 interface RefRow {
   name: string;
   target: string;
@@ -160,6 +259,11 @@ interface RefRow {
 type Runner = Pick<pg.Pool, "query">;
 
 const toRef = (row: RefRow): Ref => ({ name: row.name, target: row.target, version: row.version, updatedAt: row.updated_at });
+
+/** A datum's content as a Buffer over the same bytes (pg sends a Buffer as a binary parameter). */
+function toBuffer(content: Uint8Array): Buffer {
+  return Buffer.isBuffer(content) ? content : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+}
 
 /** The SQLSTATE under a wrapped driver error. */
 function sqlState(error: unknown): unknown {
@@ -178,6 +282,8 @@ function surrogateRange(prefix: string): [string, string | null] | null {
 export class PgRefs {
   readonly #host: PgRefsHost;
   readonly #s: RefStatements;
+  /** One-statement transactions by shape (`shapeOf`). */
+  readonly #oneStatement = new Map<string, Statement>();
 
   constructor(host: PgRefsHost) {
     this.#host = host;
@@ -240,16 +346,56 @@ export class PgRefs {
   async commit(ops: readonly TxOp[], move: RefMove): Promise<TxResult> {
     // Refuse what Postgres cannot store before taking a connection.
     const metadata = ops.map((op) => (op.op === "put" ? this.#host.metadataJson(op.datum) : null));
+    const shape = shapeOf(ops);
+    if (shape !== null) {
+      try {
+        return await this.#commitOnce(ops, metadata, move, shape);
+      } catch (error) {
+        // Something did not check out, or a deadlock: nothing was changed; go the general way.
+        if (sqlState(error) !== BATCH_RECHECK && sqlState(error) !== DEADLOCK) throw error;
+      }
+    }
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#commitOnce(ops, metadata, move);
+        return await this.#commitOnce(ops, metadata, move, null);
       } catch (error) {
         if (sqlState(error) !== DEADLOCK || attempt >= TX_ATTEMPTS) throw error;
       }
     }
   }
 
-  async #commitOnce(ops: readonly TxOp[], metadata: readonly (string | null)[], move: RefMove): Promise<TxResult> {
+  /**
+   * The operations as one statement (`oneStatementTx`) on the transaction's client. It fails
+   * with SQLSTATE 22012 when some part did not check out: nothing of it stays.
+   */
+  async #inOne(client: pg.PoolClient, ops: readonly TxOp[], shape: TxShape, metadata: readonly (string | null)[], move: RefMove): Promise<TxOpResult[]> {
+    const host = this.#host;
+    const key = `${shape.puts}:${shape.refs.join(",")}`;
+    let stmt = this.#oneStatement.get(key);
+    if (stmt === undefined) {
+      stmt = oneStatementTx(host.ids, shape, host.notify);
+      if (this.#oneStatement.size < 256) this.#oneStatement.set(key, stmt);
+    }
+    const params: unknown[] = [];
+    for (const [i, op] of ops.entries()) {
+      if (op.op === "put") params.push(op.datum.id, toBuffer(op.datum.content), op.datum.createdAt, op.datum.causalParent, metadata[i]);
+      else if (op.op === "setRef") params.push(op.name, op.target, ...expected(op.expect));
+    }
+    if (shape.refs.length > 0) params.push(move.at, move.by);
+    if (host.notify && shape.puts > 0) params.push(ORIGIN);
+    const r = await this.#run<Record<string, number>>(client, stmt, params, `commit of ${ops.length} operations`);
+    const row = r.rows[0] as Record<string, number>;
+    const results: TxOpResult[] = [];
+    let k = 0;
+    for (const op of ops) {
+      if (op.op === "put") results.push({ op: "put", id: op.datum.id });
+      else if (op.op === "setRef") results.push({ op: "setRef", ref: { name: op.name, target: op.target, version: row[`v${++k}`] as number, updatedAt: move.at } });
+    }
+    return results;
+  }
+
+  /** One try: `BEGIN`, the operations (as one statement when `shape` says they can be), `COMMIT`. */
+  async #commitOnce(ops: readonly TxOp[], metadata: readonly (string | null)[], move: RefMove, shape: TxShape | null): Promise<TxResult> {
     const host = this.#host;
     let client: pg.PoolClient;
     try {
@@ -262,8 +408,8 @@ export class PgRefs {
     let broken: Error | undefined;
     try {
       await this.#run(client, { name: "", text: "BEGIN" }, null, "commit (BEGIN)");
-      const results: TxOpResult[] = [];
-      for (const [i, op] of ops.entries()) {
+      const results: TxOpResult[] = shape === null ? [] : await this.#inOne(client, ops, shape, metadata, move);
+      for (const [i, op] of (shape === null ? ops : []).entries()) {
         switch (op.op) {
           case "put":
             await this.#put(client, op.datum, metadata[i] as string);
@@ -300,7 +446,7 @@ export class PgRefs {
   /** Inserts the datum, or compares it with the stored one, which stays locked until the commit. */
   async #put(client: pg.PoolClient, datum: Datum, metadata: string): Promise<void> {
     const host = this.#host;
-    const content = Buffer.isBuffer(datum.content) ? datum.content : Buffer.from(datum.content.buffer, datum.content.byteOffset, datum.content.byteLength);
+    const content = toBuffer(datum.content);
     const params: unknown[] = [datum.id, content, datum.createdAt, datum.causalParent, metadata];
     if (host.notify) params.push(ORIGIN);
     const what = `commit: put ${JSON.stringify(datum.id)}`;

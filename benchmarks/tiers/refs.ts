@@ -26,9 +26,17 @@ export interface RefOps {
 
 export interface RefCase {
   readonly stats: Record<string, Stats>;
-  /** dgent p50 ÷ the bare raw baseline's p50. */
+  /** dgent p50 ÷ the bare raw baseline's p50: the verdict (the issue's goal is against this one). */
   readonly ratioRaw: number;
   readonly raw: string;
+  /**
+   * When a third contender does the bare work plus the reflog row dgent keeps (compare-and-set
+   * only): dgent p50 ÷ its p50, and what that row costs the raw driver (its p50 ÷ the bare p50),
+   * so a ratio the reflog explains shows as such.
+   */
+  readonly ratioLogged?: number;
+  readonly logged?: string;
+  readonly reflogCost?: number;
 }
 
 export interface RefsResult {
@@ -57,14 +65,17 @@ export async function dgentRefOps(store: Store, target: string): Promise<RefOps>
   };
 }
 
-/** Measures `cas` and `tx3` of the contenders (dgent first, the bare raw baseline second), interleaved. */
+/**
+ * Measures `cas` and `tx3` of the contenders (dgent first, the bare raw baseline second, then
+ * optionally the raw baseline that also writes the reflog row), interleaved.
+ */
 export async function measureRefs(contenders: readonly RefOps[], plan: SamplePlan): Promise<RefsResult> {
-  const [dgent, raw] = contenders as readonly [RefOps, RefOps];
-  const result = (stats: Map<string, Stats>): RefCase => ({
-    stats: Object.fromEntries(stats),
-    ratioRaw: (stats.get(dgent.name) as Stats).p50 / (stats.get(raw.name) as Stats).p50,
-    raw: raw.name,
-  });
+  const [dgent, raw, logged] = contenders as readonly [RefOps, RefOps, RefOps | undefined];
+  const result = (stats: Map<string, Stats>): RefCase => {
+    const p50 = (c: RefOps) => (stats.get(c.name) as Stats).p50;
+    const withLog = logged !== undefined && stats.has(logged.name) ? { ratioLogged: p50(dgent) / p50(logged), logged: logged.name, reflogCost: p50(logged) / p50(raw) } : {};
+    return { stats: Object.fromEntries(stats), ratioRaw: p50(dgent) / p50(raw), raw: raw.name, ...withLog };
+  };
   const cas = await compare(
     contenders.map((c) => ({ name: c.name, args: (n: number) => new Array<number>(n).fill(0), run: () => c.cas() })),
     plan,
