@@ -5,11 +5,11 @@ import { definePlugin, type PluginApi } from "../../core/registry.js";
 import type { ResolvedListOptions } from "../../core/protocol.js";
 import type { PluginUse, Store } from "../../core/store.js";
 import { Pending, quantileFromBuckets } from "./pending.js";
-import { Tallies, type Tally } from "./tally.js";
+import { HistogramTallies, Tallies, type Observer, type Tally } from "./tally.js";
 
 export { quantileFromBuckets } from "./pending.js";
 export { sampleValue } from "./text.js";
-export { Tallies, type Tally } from "./tally.js";
+export { HistogramTallies, Tallies, type Observer, type Tally } from "./tally.js";
 
 /** Folder name, registry key, tap name and error unit. */
 export const PLUGIN_NAME = "metrics";
@@ -175,6 +175,7 @@ function instrument(api: PluginApi, options: MetricsOptions): MetricsHandle {
   const opTallies = new Tallies<"op" | "tier" | "outcome">();
   const byteTallies = new Tallies<"direction">();
   const readTallies = new Tallies<"op" | "source">();
+  const durationTallies = new HistogramTallies<"op" | "tier">(buckets);
   const operations = new Counter({
     name: `${prefix}operations_total`,
     help: "Store operations that reached an answer, by operation, tier and outcome (put: stored; get: hit, miss or plugin; delete: deleted or absent; list, causalChain: ok).",
@@ -190,6 +191,9 @@ function instrument(api: PluginApi, options: MetricsOptions): MetricsHandle {
     labelNames: ["op", "tier"],
     buckets,
     registers: reg,
+    collect() {
+      durationTallies.flush(this);
+    },
   });
   const bytes = new Counter({
     name: `${prefix}bytes_total`,
@@ -249,13 +253,13 @@ function instrument(api: PluginApi, options: MetricsOptions): MetricsHandle {
     }
     child.inc();
   };
-  const durChildren = new Map<string, Histogram.Internal<string>>();
+  const durChildren = new Map<string, Observer>();
   const observe = (op: string, tier: string, started: number | undefined): void => {
     if (started === undefined) return;
     const key = `${op}\u0000${tier}`;
     let child = durChildren.get(key);
     if (child === undefined) {
-      child = duration.labels(op, tier);
+      child = durationTallies.child({ op, tier });
       durChildren.set(key, child);
     }
     child.observe(Math.max(0, now() - started) / 1000);
