@@ -35,8 +35,11 @@ if (process.argv[2] === "--child") {
     app = server.app;
     await server.listen({ port: 0 });
   } else {
-    app = Fastify({ routerOptions: { maxParamLength: 8192 } });
-    if (kind === "raw") {
+    // raw+timeouts: the raw route on a Fastify built with dgent serve's request timeout (30 s, which
+    // Node checks every 7.5 s); Fastify's default is none.
+    const timeouts = kind === "raw+timeouts" ? { requestTimeout: 30_000, http: { requestTimeout: 30_000, connectionsCheckingInterval: 7_500 } } : {};
+    app = Fastify({ routerOptions: { maxParamLength: 8192 }, ...timeouts });
+    if (kind === "raw" || kind === "raw+timeouts") {
       const Database = (await import("better-sqlite3")).default;
       const { MIGRATIONS } = await import("dgent/adapters/sqlite");
       const db = new Database(join(dir, "raw.db"));
