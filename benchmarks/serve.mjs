@@ -4,7 +4,12 @@
 // Also: SSE fan-out to 100 clients (delivery latency p50/p99 from the put being sent to each
 // client's event) and the server's idle memory.
 //
-//   npm run build && node benchmarks/serve.mjs [--seconds 5]
+// Each case alternates the servers over several rounds (raw, dgent, raw, dgent, …, raw): every
+// dgent run is compared with the mean of the raw runs just before and after it, and the figure is
+// the median of those round ratios, so load on the shared machine drifting during a case weighs on
+// both sides alike and one disturbed run does not decide it.
+//
+//   npm run build && node benchmarks/serve.mjs [--seconds 3] [--rounds 3]
 import { fork } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { request } from "node:http";
@@ -16,7 +21,8 @@ const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : fallback;
 };
-const SECONDS = Number(arg("seconds", 5));
+const SECONDS = Number(arg("seconds", 3));
+const ROUNDS = Number(arg("rounds", 3));
 const PRELOAD = 2000;
 const content = Buffer.from("x".repeat(1024)).toString("base64");
 const body = (id) => JSON.stringify({ id, content, createdAt: 1_700_000_000_000, causalParent: null, metadata: { role: "agent" } });
@@ -152,12 +158,15 @@ async function fanOut(url, clients = 100, events = 200) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), "dgent-serve-bench-"));
-const results = { date: new Date().toISOString(), load: (await import("node:os")).loadavg().map((l) => l.toFixed(1)).join(", "), node: process.version, seconds: SECONDS, datumBytes: 1024, runs: [], ratios: [] };
+const results = { date: new Date().toISOString(), load: (await import("node:os")).loadavg().map((l) => l.toFixed(1)).join(", "), node: process.version, seconds: SECONDS, rounds: ROUNDS, datumBytes: 1024, runs: [], ratios: [], summary: [] };
 const KINDS = ["raw", "raw-bare", "dgent", "dgent-changes"];
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 try {
-  // All three servers up at once; each case runs raw, dgent, dgent with the change log, raw again
-  // back to back, and the ratio is against the mean of the two raw runs around it, so load on the
-  // machine drifting during the benchmark weighs on both sides alike.
+  // All servers up at once; each case runs ROUNDS rounds of (raw, raw-bare, dgent, dgent-changes)
+  // — get: (raw, dgent) — and a last raw, each run after 1 s of unmeasured warm-up.
   const servers = {};
   for (const kind of KINDS) {
     servers[kind] = await start(kind, dir);
@@ -167,7 +176,9 @@ try {
   }
   for (const connections of [1, 64]) {
     for (const op of ["get", "put"]) {
-      const order = op === "get" ? ["raw", "dgent", "raw"] : ["raw", "raw-bare", "dgent", "dgent-changes", "raw"];
+      const round = op === "get" ? ["raw", "dgent"] : ["raw", "raw-bare", "dgent", "dgent-changes"];
+      const order = [...Array.from({ length: ROUNDS }, () => round).flat(), "raw"];
+      const load = (await import("node:os")).loadavg()[0];
       const got = [];
       for (const [i, kind] of order.entries()) {
         await cannon(servers[kind].url, op, connections, `warm-${op}-${connections}-${i}`, 1); // not measured: JIT, caches
@@ -177,14 +188,23 @@ try {
         // The server's CPU time per request (user + system): what the work costs, whatever else
         // the machine runs meanwhile (req/s on a shared, loaded machine is mostly the load).
         const cpuUs = +((after.user + after.system - before.user - before.system) / r.total).toFixed(1);
-        got.push({ server: kind, op, connections, ...r, cpuUs });
+        got.push({ server: kind, op, connections, round: Math.floor(i / round.length), ...r, cpuUs });
         console.error(`${kind.padEnd(14)} ${op} x${String(connections).padEnd(3)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  ${cpuUs} µs CPU/req`);
       }
       results.runs.push(...got);
-      const raws = got.filter((r) => r.server === "raw");
-      const raw = raws.reduce((sum, r) => sum + r.rps, 0) / 2;
-      const rawCpu = raws.reduce((sum, r) => sum + r.cpuUs, 0) / 2;
-      for (const r of got) if (r.server !== "raw") results.ratios.push({ server: r.server, op, connections, ratio: +(r.rps / raw).toFixed(3), cpuRatio: +(rawCpu / r.cpuUs).toFixed(3) });
+      // Each run against the mean of the raw runs just before and after it.
+      for (const [i, r] of got.entries()) {
+        if (r.server === "raw") continue;
+        const before = got.slice(0, i).reverse().find((x) => x.server === "raw");
+        const after = got.slice(i + 1).find((x) => x.server === "raw");
+        const rps = (before.rps + after.rps) / 2;
+        const cpu = (before.cpuUs + after.cpuUs) / 2;
+        results.ratios.push({ server: r.server, op, connections, round: r.round, ratio: +(r.rps / rps).toFixed(3), cpuRatio: +(cpu / r.cpuUs).toFixed(3) });
+      }
+      for (const server of round.slice(1)) {
+        const mine = results.ratios.filter((x) => x.server === server && x.op === op && x.connections === connections);
+        results.summary.push({ server, op, connections, load: +load.toFixed(1), ratio: +median(mine.map((x) => x.ratio)).toFixed(3), min: Math.min(...mine.map((x) => x.ratio)), cpuRatio: +median(mine.map((x) => x.cpuRatio)).toFixed(3) });
+      }
     }
   }
   results.sseFanOut = await fanOut(servers["dgent-changes"].url);
@@ -200,17 +220,23 @@ writeFileSync(join(out, "serve.json"), `${JSON.stringify(results, null, 2)}\n`);
 const md = [
   "# dgent serve vs a raw Fastify + better-sqlite3 route",
   "",
-  `${results.date}, Node ${results.node}, ${SECONDS} s per run, 1 KiB datums as JSON (base64 content); autocannon keep-alive connections. Command: \`npm run build && node benchmarks/serve.mjs --seconds ${SECONDS}\`. Load average when it started: ${results.load}.`,
+  `${results.date}, Node ${results.node}, ${SECONDS} s per run, ${ROUNDS} rounds per case, 1 KiB datums as JSON (base64 content); autocannon keep-alive connections. Command: \`npm run build && node benchmarks/serve.mjs --seconds ${SECONDS} --rounds ${ROUNDS}\`. Load average when it started: ${results.load} (2 shared cores).`,
   "`raw` does the SQLite work of dgent's SQLite tier (its schema, indexes, tag triggers, pragmas and INSERT; synchronous = NORMAL on both: no fsync per commit); `raw-bare` is the earlier baseline (one table, primary key only).",
   "`dgent` serves without a change stream (`changeLog: false`); `dgent-changes` with the change log in SQLite (what `dgent serve` runs).",
   "",
-  "Each case ran raw, (raw-bare,) dgent (, dgent-changes), raw back to back, each after 1 s of unmeasured warm-up; ratios are against the mean of the two raw runs. `vs raw` compares req/s; `CPU vs raw` compares the server's CPU time per request (raw's ÷ this one's): the throughput ratio a server that has the CPU to itself would reach, and the figure that holds on a loaded machine.",
+  "Each case alternates the servers: rounds of raw, (raw-bare,) dgent (, dgent-changes), then a last raw, each run after 1 s of unmeasured warm-up. Every run is compared with the mean of the raw runs just before and after it; the figures are the medians over the rounds (`lowest`: the lowest round). `vs raw` compares req/s; `CPU vs raw` compares the server's CPU time per request (raw's ÷ this one's): the throughput ratio a server that has the CPU to itself would reach.",
   "",
-  "| server | op | connections | req/s | p50 ms | p99 ms | CPU µs/req | vs raw | CPU vs raw |",
-  "|---|---|---|---|---|---|---|---|---|",
+  "| server | op | connections | load (1 min) | vs raw (median) | lowest round | CPU vs raw (median) |",
+  "|---|---|---|---|---|---|---|",
+  ...results.summary.map((x) => `| ${x.server} | ${x.op} | ${x.connections} | ${x.load} | **${x.ratio}** | ${x.min} | ${x.cpuRatio} |`),
+  "",
+  "Every run:",
+  "",
+  "| server | op | connections | round | req/s | p50 ms | p99 ms | CPU µs/req | vs raw | CPU vs raw |",
+  "|---|---|---|---|---|---|---|---|---|---|",
   ...results.runs.map((r) => {
-    const x = r.server === "raw" ? null : results.ratios.find((y) => y.server === r.server && y.op === r.op && y.connections === r.connections);
-    return `| ${r.server} | ${r.op} | ${r.connections} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.cpuUs} | ${x ? x.ratio : "—"} | ${x ? x.cpuRatio : "—"} |`;
+    const x = r.server === "raw" ? null : results.ratios.find((y) => y.server === r.server && y.op === r.op && y.connections === r.connections && y.round === r.round);
+    return `| ${r.server} | ${r.op} | ${r.connections} | ${r.round} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.cpuUs} | ${x ? x.ratio : "—"} | ${x ? x.cpuRatio : "—"} |`;
   }),
   "",
   `SSE fan-out: ${results.sseFanOut.clients} clients × ${results.sseFanOut.events} puts: delivery p50 ${results.sseFanOut.p50Ms} ms, p99 ${results.sseFanOut.p99Ms} ms, max ${results.sseFanOut.maxMs} ms (from sending the put to each client's event).`,

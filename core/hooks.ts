@@ -217,6 +217,46 @@ export function beforePutDatum(beforePut: StoreHooks["beforePut"], datum: Datum)
   return sync !== null ? sync(datum) : beforePut.promise(datum);
 }
 
+interface SeriesTap {
+  readonly type: string;
+  readonly fn: unknown;
+}
+interface SeriesHook<A extends unknown[], R> {
+  readonly taps: readonly SeriesTap[];
+  promise(...args: A): Promise<R>;
+}
+/** Per hook: the plain call of its taps, built for this many taps (tapable only ever adds taps). */
+const syncSeries = new WeakMap<object, { readonly count: number; readonly call: ((...args: unknown[]) => unknown) | null }>();
+
+/**
+ * A series or bail hook (`beforeGet`, `afterGet`, `afterPut`, `beforeDelete`, `afterDelete`) as one
+ * plain call when every tap is synchronous (metrics and tracing observe every get and put this
+ * way), else tapable's promise. `bail`: the first tap to return something other than `undefined`
+ * ends it and gives the answer, as `AsyncSeriesBailHook` does. Taps run in the order tapable keeps
+ * them (stage, then `before`). Callers `await` the answer inside an async function, so a
+ * synchronous tap's throw is a rejection there, as with the promise.
+ */
+export function runSeries<A extends unknown[], R>(hook: SeriesHook<A, R>, bail: boolean, ...args: A): R | undefined | Promise<R> {
+  const taps = hook.taps;
+  let cached = syncSeries.get(hook);
+  if (cached === undefined || cached.count !== taps.length) {
+    const fns = taps.every((t) => t.type === "sync") ? taps.map((t) => t.fn as (...a: unknown[]) => unknown) : null;
+    const call =
+      fns === null
+        ? null
+        : (...a: unknown[]): unknown => {
+            for (const f of fns) {
+              const answer = f(...a);
+              if (bail && answer !== undefined) return answer;
+            }
+            return undefined;
+          };
+    cached = { count: taps.length, call };
+    syncSeries.set(hook, cached);
+  }
+  return cached.call !== null ? (cached.call(...args) as R | undefined) : hook.promise(...args);
+}
+
 type TapMethods = "tap" | "tapPromise" | "tapAsync" | "isUsed";
 /** A hook as plugins see it: they can tap, never call. */
 export type TapOnly<H> = Pick<H, Extract<keyof H, TapMethods>>;

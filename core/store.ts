@@ -1,7 +1,7 @@
 import { assertDatum, assertId, type Datum } from "./datum.js";
 import { dgentError } from "./errors.js";
 import { backendReport, type BackendReport } from "./backend-report.js";
-import { beforePutDatum, createStoreHooks, readDatum, readDatums, tapOnlyView, type CommitResult, type DeferredWrite, type StoreHooks, type TapOnlyHooks } from "./hooks.js";
+import { beforePutDatum, createStoreHooks, readDatum, readDatums, runSeries, tapOnlyView, type CommitResult, type DeferredWrite, type StoreHooks, type TapOnlyHooks } from "./hooks.js";
 import { assertNamespace, DEFAULT_NAMESPACE } from "./paths.js";
 import {
   DEFAULT_MAX_CHAIN_DEPTH,
@@ -306,7 +306,7 @@ export class Store extends StoreQueries implements DatumStore {
     const ids = op === "put" ? [await this.#tiers.put(values[0] as Datum)] : await this.#tiers.putMany(values);
     if (hooks.afterPut.taps.length) {
       const tier = this.#tiers.landing.name;
-      for (let i = 0; i < values.length; i++) await hooks.afterPut.promise(values[i] as Datum, { tier, input: inputs[i] as Datum });
+      for (let i = 0; i < values.length; i++) await runSeries(hooks.afterPut, false, values[i] as Datum, { tier, input: inputs[i] as Datum });
     }
     return ids;
   }
@@ -321,13 +321,13 @@ export class Store extends StoreQueries implements DatumStore {
     assertId(id);
     const hooks = this.#hooks;
     if (hooks.beforeGet.taps.length) {
-      const answer = await hooks.beforeGet.promise(id);
+      const answer = await runSeries(hooks.beforeGet, true, id);
       if (answer !== undefined) return answer === null || isExpired(answer, this.#expiry.clock()) ? null : readDatum(hooks.read, answer, { op: "get", source: "plugin" });
     }
     const found = await this.#tiers.get(id);
     const datum = found?.datum ?? null;
     if (hooks.afterGet.taps.length) {
-      await hooks.afterGet.promise(id, datum, { op: "get", source: found?.tier.name ?? "none" });
+      await runSeries(hooks.afterGet, false, id, datum, { op: "get", source: found?.tier.name ?? "none" });
     }
     return datum === null ? null : readDatum(hooks.read, datum, { op: "get", source: (found as { tier: Adapter }).tier.name });
   }
@@ -341,9 +341,9 @@ export class Store extends StoreQueries implements DatumStore {
     if (this.#state !== State.Open) await this.#ready();
     assertId(id);
     const hooks = this.#hooks;
-    if (hooks.beforeDelete.taps.length) await hooks.beforeDelete.promise(id);
+    if (hooks.beforeDelete.taps.length) await runSeries(hooks.beforeDelete, false, id);
     const existed = await this.#tiers.delete(id);
-    if (hooks.afterDelete.taps.length) await hooks.afterDelete.promise(id, existed);
+    if (hooks.afterDelete.taps.length) await runSeries(hooks.afterDelete, false, id, existed);
     return existed;
   }
 

@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Store } from "../core/store.js";
-import { DEFAULT_BUCKETS, errorCode, metricsOf, Tallies, type MetricsHandle, type Tally } from "../plugins/metrics/index.js";
+import { DEFAULT_BUCKETS, errorCode, HistogramTallies, metricsOf, Tallies, type MetricsHandle, type Observer, type Tally } from "../plugins/metrics/index.js";
 import { ROUTES } from "./routes.js";
 
 export interface ObservabilityOptions {
@@ -84,6 +84,7 @@ export function registerObservability(app: FastifyInstance, _store: Store | null
   const registry = new Registry();
   // Counted in plain numbers per request, handed to prom-client when read (plugins/metrics/tally.ts).
   const requestTallies = new Tallies<"method" | "route" | "status">();
+  const durationTallies = new HistogramTallies<"method" | "route">(DEFAULT_BUCKETS);
   const requests = new Counter({
     name: "dgent_http_requests_total",
     help: "HTTP requests answered, by method, route template and status.",
@@ -93,12 +94,15 @@ export function registerObservability(app: FastifyInstance, _store: Store | null
       requestTallies.flush(this);
     },
   });
-  const durations = new Histogram({
+  new Histogram({
     name: "dgent_http_request_duration_seconds",
     help: "Time to answer an HTTP request (the change stream excluded: it lasts as long as its client), by method and route template.",
     labelNames: ["method", "route"],
     buckets: [...DEFAULT_BUCKETS],
     registers: [registry],
+    collect() {
+      durationTallies.flush(this);
+    },
   });
   const errors = new Counter({
     name: "dgent_http_errors_total",
@@ -128,7 +132,7 @@ export function registerObservability(app: FastifyInstance, _store: Store | null
   const failed = new WeakMap<FastifyRequest, unknown>();
   const routeOf = (request: FastifyRequest): string => request.routeOptions.url ?? "unmatched";
 
-  const children = new Map<string, { count: Tally; time: { observe(value: number): void } | null }>();
+  const children = new Map<string, { count: Tally; time: Observer | null }>();
   app.addHook("onError", async (request, _reply, error) => {
     failed.set(request, error);
   });
@@ -144,7 +148,7 @@ export function registerObservability(app: FastifyInstance, _store: Store | null
     if (child === undefined) {
       child = {
         count: requestTallies.child({ method: request.method, route, status: String(status) }),
-        time: route.endsWith("/changes") ? null : durations.labels({ method: request.method, route }),
+        time: route.endsWith("/changes") ? null : durationTallies.child({ method: request.method, route }),
       };
       children.set(key, child);
     }

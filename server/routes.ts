@@ -131,8 +131,8 @@ export const ROUTES: readonly RouteSpec[] = [
   {
     method: "GET", path: "/datums/:id", operationId: "get", summary: "One datum: JSON, or its raw bytes with Accept: application/octet-stream (tags in x-dgent-metadata)", right: "read",
     response: S.datum,
-    handler: async ({ store }, request, reply) => {
-      const datum = await store.get(id(request));
+    // Not async (one promise less per get), as the put route.
+    handler: ({ store }, request, reply) => store.get(id(request)).then((datum) => {
       if (datum === null) throw notFound("datum");
       if (request.headers.accept === "application/octet-stream") {
         void reply
@@ -143,7 +143,7 @@ export const ROUTES: readonly RouteSpec[] = [
         return reply.send(Buffer.from(datum.content.buffer, datum.content.byteOffset, datum.content.byteLength));
       }
       return toWire(datum);
-    },
+    }),
   },
   {
     method: "DELETE", path: "/datums/:id", operationId: "delete", summary: "Delete a datum; existed says whether it was there", right: "write",

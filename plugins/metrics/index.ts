@@ -5,11 +5,11 @@ import { definePlugin, type PluginApi } from "../../core/registry.js";
 import type { ResolvedListOptions } from "../../core/protocol.js";
 import type { PluginUse, Store } from "../../core/store.js";
 import { Pending, quantileFromBuckets } from "./pending.js";
-import { Tallies, type Tally } from "./tally.js";
+import { HistogramTallies, Tallies, type Observer, type Tally } from "./tally.js";
 
 export { quantileFromBuckets } from "./pending.js";
 export { sampleValue } from "./text.js";
-export { Tallies, type Tally } from "./tally.js";
+export { HistogramTallies, Tallies, type Observer, type Tally } from "./tally.js";
 
 /** Folder name, registry key, tap name and error unit. */
 export const PLUGIN_NAME = "metrics";
@@ -175,6 +175,7 @@ function instrument(api: PluginApi, options: MetricsOptions): MetricsHandle {
   const opTallies = new Tallies<"op" | "tier" | "outcome">();
   const byteTallies = new Tallies<"direction">();
   const readTallies = new Tallies<"op" | "source">();
+  const durationTallies = new HistogramTallies<"op" | "tier">(buckets);
   const operations = new Counter({
     name: `${prefix}operations_total`,
     help: "Store operations that reached an answer, by operation, tier and outcome (put: stored; get: hit, miss or plugin; delete: deleted or absent; list, causalChain: ok).",
@@ -190,6 +191,9 @@ function instrument(api: PluginApi, options: MetricsOptions): MetricsHandle {
     labelNames: ["op", "tier"],
     buckets,
     registers: reg,
+    collect() {
+      durationTallies.flush(this);
+    },
   });
   const bytes = new Counter({
     name: `${prefix}bytes_total`,
@@ -238,29 +242,28 @@ function instrument(api: PluginApi, options: MetricsOptions): MetricsHandle {
   // plugins; deletes, lists and chains are labelled with this best guess, puts with the real tier).
   const landing = (): string => api.tiers.find((t) => !downTiers.has(t.name))?.name ?? "none";
 
-  // prom-client hashes label objects on every call: children are cached per label tuple.
-  const opChildren = new Map<string, Tally>();
-  const countOp = (op: string, tier: string, outcome: string): void => {
-    const key = `${op}\u0000${tier}\u0000${outcome}`;
-    let child = opChildren.get(key);
-    if (child === undefined) {
-      child = opTallies.child({ op, tier, outcome });
-      opChildren.set(key, child);
-    }
-    child.inc();
+  // prom-client hashes label objects on every call: children are cached per label tuple, in maps
+  // nested by label (the label values are the same few strings each time, whose hashes V8 keeps;
+  // a key joined per call would be a new string to hash on every operation).
+  const cached = <V>(root: Map<string, Map<string, V>>, a: string, b: string, make: () => V): V => {
+    let inner = root.get(a);
+    if (inner === undefined) root.set(a, (inner = new Map()));
+    let value = inner.get(b);
+    if (value === undefined) inner.set(b, (value = make()));
+    return value;
   };
-  const durChildren = new Map<string, Histogram.Internal<string>>();
+  const opChildren = new Map<string, Map<string, Map<string, Tally>>>();
+  const countOp = (op: string, tier: string, outcome: string): void => {
+    let byTier = opChildren.get(op);
+    if (byTier === undefined) opChildren.set(op, (byTier = new Map()));
+    cached(byTier, tier, outcome, () => opTallies.child({ op, tier, outcome })).inc();
+  };
+  const durChildren = new Map<string, Map<string, Observer>>();
   const observe = (op: string, tier: string, started: number | undefined): void => {
     if (started === undefined) return;
-    const key = `${op}\u0000${tier}`;
-    let child = durChildren.get(key);
-    if (child === undefined) {
-      child = duration.labels(op, tier);
-      durChildren.set(key, child);
-    }
-    child.observe(Math.max(0, now() - started) / 1000);
+    cached(durChildren, op, tier, () => durationTallies.child({ op, tier })).observe(Math.max(0, now() - started) / 1000);
   };
-  const readChildren = new Map<string, { datums: Tally }>();
+  const readChildren = new Map<string, Map<string, Tally>>();
   const bytesIn = byteTallies.child({ direction: "in" });
   const bytesOut = byteTallies.child({ direction: "out" });
   const bytesStored = byteTallies.child({ direction: "stored" });
@@ -322,13 +325,7 @@ function instrument(api: PluginApi, options: MetricsOptions): MetricsHandle {
   hooks.beforeCausalChain.tap(last, (id) => void chains.start(id, now()));
 
   hooks.read.tap(last, (datum, info) => {
-    const key = `${info.op}\u0000${info.source}`;
-    let child = readChildren.get(key);
-    if (child === undefined) {
-      child = { datums: readTallies.child({ op: info.op, source: info.source }) };
-      readChildren.set(key, child);
-    }
-    child.datums.inc();
+    cached(readChildren, info.op, info.source, () => readTallies.child({ op: info.op, source: info.source })).inc();
     bytesOut.inc(datum.content.byteLength);
     if (info.op === "get" && info.source === "plugin") countOp("get", "plugin", "hit");
     else if (info.op === "causalChain" && chains.size > 0) {
