@@ -113,6 +113,14 @@ export function expiryView(inner: Adapter, options: ExpiryViewOptions): ExpiryVi
     }
   };
 
+  /** An ids page some of whose ids carry the expiry tag: as it is while none has expired, else `query`'s refill. */
+  const liveIds = async (page: IdPage, q: ResolvedQuery): Promise<IdPage> => {
+    seen();
+    const now = clock();
+    if (!(page.expiresAt as Array<string | null>).some((tag) => tag !== null && Number(tag) <= now)) return page;
+    return idPageOf((await (view.query as NonNullable<Adapter["query"]>)(q)) as DatumHeader[]);
+  };
+
   /** A page refilled past the expired datums it held, through `next` (the page after an item). */
   const refill = async <T extends Tagged & { readonly id: string; readonly createdAt: number }>(
     first: T[],
@@ -234,14 +242,9 @@ export function expiryView(inner: Adapter, options: ExpiryViewOptions): ExpiryVi
       ? {
           // The tier's ids page as it is while none of its ids expires (always, on a tier that
           // never held an expiring datum: no row is read for the check); else `query`'s refill.
-          queryIds: async (q: ResolvedQuery): Promise<IdPage> => {
-            const page = await (inner.queryIds as NonNullable<Adapter["queryIds"]>).call(inner, q);
-            if (page.expiresAt === null) return page;
-            seen();
-            const now = clock();
-            if (!page.expiresAt.some((tag) => tag !== null && Number(tag) <= now)) return page;
-            return idPageOf((await (view.query as NonNullable<Adapter["query"]>)(q)) as DatumHeader[]);
-          },
+          // (`then`, not an `async` frame: the common page passes through without one.)
+          queryIds: (q: ResolvedQuery): Promise<IdPage> =>
+            (inner.queryIds as NonNullable<Adapter["queryIds"]>).call(inner, q).then((page) => (page.expiresAt === null ? page : liveIds(page, q))),
         }
       : {}),
     ...(inner.count

@@ -222,7 +222,8 @@ const CURSOR_VERSION = 1;
  * base64url-encoded JSON. It holds no order, so the same cursor pages on in either direction.
  */
 export function encodeCursor(q: ResolvedQuery, last: Position): string {
-  const json = JSON.stringify([CURSOR_VERSION, fingerprint(filterKey(q)), last.createdAt, last.id]);
+  // JSON.stringify([CURSOR_VERSION, fingerprint, createdAt, id]), without the array (the fingerprint is hex).
+  const json = `[${CURSOR_VERSION},"${fingerprint(filterKey(q))}",${JSON.stringify(last.createdAt)},${JSON.stringify(last.id)}]`;
   return Buffer.from(json, "utf8").toString("base64url");
 }
 

@@ -95,12 +95,20 @@ export async function routeQuery(router: Router, q: ResolvedQuery): Promise<Datu
 
 const NO_IDS: IdPage = Object.freeze({ ids: [], last: null, expiresAt: null });
 
-/** One ids page of `q` over the store's tiers: a sole tier's `queryIds` where it has one. */
-export async function routeIds(router: Router, q: ResolvedQuery): Promise<IdPage> {
-  if (q.limit === 0) return { ...NO_IDS, ids: [] };
-  const sole = router.sole();
+/**
+ * One ids page of `q` over the store's tiers: a sole tier's `queryIds` where it has one (its
+ * promise handed on as it is: no `async` frame of its own on this path).
+ */
+export function routeIds(router: Router, q: ResolvedQuery): Promise<IdPage> {
+  if (q.limit === 0) return Promise.resolve({ ...NO_IDS, ids: [] });
+  let sole: ReturnType<Router["sole"]>;
+  try {
+    sole = router.sole();
+  } catch (error) {
+    return Promise.reject(error);
+  }
   if (sole?.capabilities.query && sole.queryIds) return sole.queryIds(q);
-  return idPageOf(await routeQuery(router, q));
+  return routeQuery(router, q).then(idPageOf);
 }
 
 /** How many distinct datums of the store meet `q`. */

@@ -249,7 +249,7 @@ export function selectSql(ids: Identifiers, q: ResolvedQuery, columns: string, p
       const tagsOnly = keys && s.tags.length > 0 && s.onDatum.length === 0;
       const link = s.tags.length > 0 ? [`${s.orderBy}.id = d.id`] : [];
       const inner = tagsOnly
-        ? `SELECT ${s.orderBy}.created_at, ${s.orderBy}.id${idsOnly ? `, ${expiring(ids)}` : ""}\nFROM ${s.tags.join(", ")}\n${where(s.onTags)}${tail(`${s.orderBy}.`)}`
+        ? `SELECT ${s.orderBy}.created_at, ${s.orderBy}.id\nFROM ${s.tags.join(", ")}\n${where(s.onTags)}${tail(`${s.orderBy}.`)}`
         : `SELECT ${columns}\nFROM ${[`${ids.table} d`, ...s.tags].join(", ")}\n${where([...s.onTags, ...link, ...s.onDatum, ...s.hints])}${tail(`${s.orderBy}.`)}`;
       const text = s.lateral === null ? inner : `SELECT x.* FROM unnest(${s.lateral}) AS v(value) CROSS JOIN LATERAL (\n${inner}\n) x${tail("x.")}`;
       parts.push({ text, keys: tagsOnly, fixed: paged && s.tags.length === 1 && s.lateral === null && s.onDatum.length === 0 && s.hints.length === 0 });
@@ -281,12 +281,50 @@ export function pageSql(ids: Identifiers, q: ResolvedQuery): Sql | null {
 const expiring = (ids: Identifiers): string => `(SELECT 1 FROM ${ids.tags} e WHERE e.key = '${EXPIRES_AT}' LIMIT 1) AS expiring`;
 
 /**
- * An ids page: rows (id, created_at, expiring) in order. Where the tags answer every filter, from
- * the tags index alone (an index-only scan once vacuumed); else as `pageSql` without content or
- * metadata.
+ * An ids page as one row: `ids`, a JSON array of the page's ids in order; `last`, the created_at
+ * of the last (the least in newest-first order, the greatest in oldest-first: the order's first
+ * key); `expiring` (above). The page itself is read where the tags answer every filter from the
+ * tags index alone (an index-only scan once vacuumed), else as `pageSql` without content or
+ * metadata. One row instead of `limit`: the driver parses one JSON text (`JSON.parse`) instead of
+ * a row object per id, and created_at is sent once — cheaper than the raw driver's own
+ * `SELECT id … LIMIT n` (README "Queries"). The aggregate orders its input itself (an ordered
+ * aggregate sorts the page's `limit` rows in memory), so the order does not rest on the subquery's.
  */
 export function idsSql(ids: Identifiers, q: ResolvedQuery): Sql | null {
-  return selectSql(ids, q, `d.id, d.created_at, ${expiring(ids)}`, true, true);
+  const page = selectSql(ids, q, "d.id, d.created_at", true, true);
+  if (page === null) return null;
+  const dir = q.order === "oldest" ? "" : " DESC";
+  const text =
+    `SELECT json_agg(k.id ORDER BY k.created_at${dir}, k.id${dir}) AS ids, ${q.order === "oldest" ? "max" : "min"}(k.created_at) AS last, ${expiring(ids)}` +
+    `\nFROM (${page.text}) k`;
+  return page.name === undefined ? { text, values: page.values } : named({ text, values: page.values });
+}
+
+/**
+ * The one-tag-equality ids page (a LangGraph-style "this thread's messages", the benchmark's
+ * filtered list): `idsSql`'s statement for it depends only on the order, whether there is a
+ * cursor and the limit, so its text is built once per such triple and only the values per call.
+ * `null` for any other query (built in full by `idsSql`). The values are in `shape`'s order: the
+ * key, the value, then the cursor's id and createdAt.
+ */
+export function simpleIdsSql(ids: Identifiers, q: ResolvedQuery, cache: Map<string, { readonly name: string; readonly text: string }>): Sql | null {
+  const f = q.where[0];
+  if (q.where.length !== 1 || f === undefined || f.op !== "in" || f.values.length !== 1) return null;
+  if (q.prefix !== "" || q.idGte !== null || q.idLt !== null || q.parent !== null || q.after !== null || q.before !== null) return null;
+  const value = f.values[0] as string;
+  if (!sendable(f.key) || !sendable(value) || chars(f.key) >= TAG_KEY_CHARS || chars(value) >= TAG_VALUE_CHARS) return null;
+  const cursor = q.cursor;
+  if (cursor !== null && !sendable(cursor.id)) return null;
+  const key = `${q.order}|${cursor === null ? 0 : 1}|${q.limit}`;
+  let statement = cache.get(key);
+  if (statement === undefined) {
+    const built = idsSql(ids, q);
+    if (built === null || built.name === undefined) return null;
+    if (cache.size >= MAX_NAMES) cache.clear();
+    statement = { name: built.name, text: built.text };
+    cache.set(key, statement);
+  }
+  return { name: statement.name, text: statement.text, values: cursor === null ? [f.key, value] : [f.key, value, cursor.id, cursor.createdAt] };
 }
 
 export function countSql(ids: Identifiers, q: ResolvedQuery): Sql | null {
@@ -357,6 +395,8 @@ export interface PgQueriesHost {
 export class PgQueries {
   readonly #host: PgQueriesHost;
   readonly #s: QueryStatements;
+  /** `simpleIdsSql`'s statements of this tier, by (order, cursor, limit). */
+  readonly #simple = new Map<string, { readonly name: string; readonly text: string }>();
 
   constructor(host: PgQueriesHost) {
     this.#host = host;
@@ -372,18 +412,21 @@ export class PgQueries {
   }
 
   /**
-   * An ids page in one statement; when some datum of the namespace carries the expiry tag, the
-   * page of `query` instead (its headers give each tag).
+   * An ids page in one statement (one row: `idsSql`); when some datum of the namespace carries
+   * the expiry tag, the page of `query` instead (its headers give each tag).
    */
   async queryIds(q: ResolvedQuery): Promise<IdPage> {
     if (q.limit === 0) return { ids: [], last: null, expiresAt: null };
-    const sql = idsSql(this.#host.ids, q);
+    const sql = simpleIdsSql(this.#host.ids, q, this.#simple) ?? idsSql(this.#host.ids, q);
     if (sql === null) return { ids: [], last: null, expiresAt: null };
-    const { rows } = await this.#send<{ id: string; created_at: number; expiring: number | null }>(sql, "queryIds");
-    const last = rows.at(-1);
-    if (last === undefined) return { ids: [], last: null, expiresAt: null };
-    if (last.expiring !== null) return idPageOf((await this.query(q)) as DatumHeader[]);
-    return { ids: rows.map((r) => r.id), last: { createdAt: last.created_at, id: last.id }, expiresAt: null };
+    const { rows } = await this.#send<{ ids: string[] | string | null; last: number | null; expiring: number | null }>(sql, "queryIds");
+    const row = rows[0];
+    if (row === undefined || row.ids === null) return { ids: [], last: null, expiresAt: null };
+    if (row.expiring !== null) return idPageOf((await this.query(q)) as DatumHeader[]);
+    // `json` arrives parsed unless a caller's pg type parsers say otherwise.
+    const found = typeof row.ids === "string" ? (JSON.parse(row.ids) as string[]) : row.ids;
+    const last = found.at(-1);
+    return { ids: found, last: last === undefined ? null : { createdAt: Number(row.last), id: last }, expiresAt: null };
   }
 
   async count(q: ResolvedQuery): Promise<number> {

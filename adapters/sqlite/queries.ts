@@ -8,7 +8,7 @@ import type BetterSqlite3 from "better-sqlite3";
 import { cycleError } from "../../core/causal.js";
 import type { Datum } from "../../core/datum.js";
 import { EXPIRES_AT } from "../../core/expiry.js";
-import { idPageOf, type DatumHeader, type IdPage, type ResolvedQuery } from "../../core/query.js";
+import { idPageOf, type DatumHeader, type IdPage, type ResolvedQuery, type ResolvedTagFilter } from "../../core/query.js";
 import type { Db } from "./connection.js";
 import { ADAPTER_NAME } from "./options.js";
 import { candidates, densitySql, idBounds, idsSql, pageSql, setSql, sizeSql, stopsAtLimit, windowSql, type Built, type Driver, type IdBounds } from "./query-sql.js";
@@ -31,6 +31,18 @@ function toHeader(row: HeaderRow): DatumHeader {
 /** An ids page's row as `idEntryOf` (core/query.ts): id, created_at, the expiry tag or null. */
 function toIdEntry(row: IdRow): DatumHeader {
   return { id: row[0], createdAt: row[1], causalParent: null, metadata: row[2] === null ? {} : { [EXPIRES_AT]: row[2] } };
+}
+
+/** The id range of a query with no prefix and no id range (`isSimple`). */
+const NO_BOUNDS: IdBounds = Object.freeze({ lower: null, upper: null });
+
+/** One tag equality and nothing else but the cursor: its page's driver is that tag's index range. */
+function isSimple(q: ResolvedQuery): boolean {
+  const f = q.where[0];
+  return (
+    q.where.length === 1 && f !== undefined && f.op === "in" && f.values.length === 1 &&
+    q.prefix === "" && q.idGte === null && q.idLt === null && q.parent === null && q.after === null && q.before === null
+  );
 }
 
 /**
@@ -85,6 +97,8 @@ export class SqliteQueries {
   readonly #maxRowid: BetterSqlite3.Statement;
   readonly #deleteAll: { immediate(q: ResolvedQuery, bounds: IdBounds, driver: Driver): string[] };
   readonly #lastOfIds: BetterSqlite3.Statement;
+  /** `#pageIds`'s statements of a one-tag-equality page: [newest, newest past a cursor, oldest, oldest past a cursor]. */
+  readonly #simpleIds: Array<BetterSqlite3.Statement | undefined> = [];
   /** `idPage` in one read transaction: its statements see one snapshot. */
   readonly #idPage: (q: ResolvedQuery, bounds: IdBounds) => IdPage;
 
@@ -231,13 +245,37 @@ export class SqliteQueries {
    * instead (its rows give each id's tag).
    */
   queryIds(q: ResolvedQuery): IdPage {
-    const bounds = idBounds(q);
-    if (bounds === null || q.limit <= 0) return { ids: [], last: null, expiresAt: null };
+    if (q.limit <= 0) return { ids: [], last: null, expiresAt: null };
+    const bounds = isSimple(q) ? NO_BOUNDS : idBounds(q);
+    if (bounds === null) return { ids: [], last: null, expiresAt: null };
     return this.#idPage(q, bounds);
   }
 
+  /**
+   * The ids of the page. A page through one tag equality and nothing else (no id range, time
+   * bounds or parent) has one statement per (order, cursor or not) — the tag's index range, the
+   * driver `plan` picks for it without a statement — kept here with its parameters laid out
+   * directly, so the page builds no SQL; any other query builds `idsSql`.
+   */
+  #pageIds(q: ResolvedQuery, bounds: IdBounds): string[] {
+    this.#count(1);
+    if (bounds !== NO_BOUNDS) {
+      const built = idsSql(q, bounds, this.plan(q, bounds, true));
+      return this.#statement(built.sql, "pluck").all(...built.params) as string[];
+    }
+    const f = q.where[0] as Extract<ResolvedTagFilter, { op: "in" }>;
+    const c = q.cursor;
+    const at = (q.order === "newest" ? 0 : 2) + (c === null ? 0 : 1);
+    let s = this.#simpleIds[at];
+    if (s === undefined) {
+      s = this.#statement(idsSql(q, bounds, { kind: "tag", tag: 0 }).sql, "pluck");
+      this.#simpleIds[at] = s;
+    }
+    return (c === null ? s.all(f.key, f.values[0], q.limit) : s.all(f.key, f.values[0], c.createdAt, c.id, q.limit)) as string[];
+  }
+
   #ids(q: ResolvedQuery, bounds: IdBounds): IdPage {
-    const ids = this.#run(idsSql(q, bounds, this.plan(q, bounds, true)), "pluck") as string[];
+    const ids = this.#pageIds(q, bounds);
     const last = ids.at(-1);
     this.#count(1);
     const [expiring, createdAt] = this.#lastOfIds.get(last ?? "") as [number | null, number | null];
