@@ -20,12 +20,15 @@
  *    and the interval's p50/p99 latency. Reported: growth of RSS and heap from the end of the
  *    warm-up (the first fifth) to the end — goal ≤ 5 % — and how p99 moves across intervals.
  *
- *   npm run build && node benchmarks/memory.mjs [--n=1000000] [--bytes=1024] [--soak=600] [--only=perdatum|soak]
+ *   npm run build && node benchmarks/memory.mjs [--n=1000000] [--bytes=1024] [--soak=600] [--only=perdatum|soak|render]
+ *
+ * `--only=perdatum` or `--only=soak` runs one part and keeps the other's results from the file;
+ * `--only=render` writes the Markdown again from results/memory.json.
  *
  * Writes benchmarks/results/memory.{json,md}.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -167,9 +170,16 @@ async function soak(seconds) {
   await Promise.all(Array.from({ length: 16 }, caller));
   await store.close();
   rmSync(dir, { recursive: true, force: true });
-  const warm = samples[Math.max(0, Math.floor(samples.length / 5) - 1)];
-  const last = samples[samples.length - 1];
-  const growth = (k) => (warm === undefined || last === undefined ? null : +((last[k] / warm[k] - 1) * 100).toFixed(1));
+  // Growth: the median of the last fifth of the samples against the median of the fifth after the
+  // warm-up (one sample at each end would measure where the collector happened to be).
+  const fifth = Math.max(1, Math.floor(samples.length / 5));
+  const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const growth = (k) => {
+    if (samples.length < 3 * fifth) return null;
+    const early = med(samples.slice(fifth, 2 * fifth).map((x) => x[k]));
+    const late = med(samples.slice(-fifth).map((x) => x[k]));
+    return +((late / early - 1) * 100).toFixed(1);
+  };
   const p99s = samples.slice(Math.floor(samples.length / 5)).map((s) => s.p99Ms);
   return {
     seconds,
@@ -190,8 +200,14 @@ const runChild = (name, dir) => {
   if (r.status !== 0) throw new Error(`${name}: exit ${r.status}\n${r.stderr}`);
   return JSON.parse(r.stdout);
 };
+const out = fileURLToPath(new URL("./results/", import.meta.url));
+// `--only=perdatum` / `--only=soak` keep the other part of the results file.
+const previous = ONLY === "" ? null : JSON.parse(readFileSync(join(out, "memory.json"), "utf8"));
 const results = { when: new Date().toISOString(), machine: { cpus: cpus().length, loadavgStart: loadavg().map((x) => +x.toFixed(2)) }, n: N, bytes: BYTES, perDatum: {}, soak: null };
-if (ONLY !== "soak") {
+if (ONLY === "soak" && previous !== null) Object.assign(results, { perDatum: previous.perDatum, n: previous.n });
+if (ONLY === "perdatum" && previous !== null) results.soak = previous.soak;
+if (ONLY === "render") Object.assign(results, previous);
+else if (ONLY !== "soak") {
   const dir = mkdtempSync(join(tmpdir(), "dgent-memory-"));
   try {
     for (const name of ["raw", "memory", "memory-nocopy"]) {
@@ -207,13 +223,12 @@ if (ONLY !== "soak") {
     rmSync(dir, { recursive: true, force: true });
   }
 }
-if (ONLY !== "perdatum" && SOAK_S > 0) {
+if (ONLY !== "perdatum" && ONLY !== "render" && SOAK_S > 0) {
   results.soak = runChild("soak", "");
   console.log("soak", JSON.stringify({ ...results.soak, samples: undefined }));
 }
-results.machine.loadavgEnd = loadavg().map((x) => +x.toFixed(2));
+if (ONLY !== "render") results.machine.loadavgEnd = loadavg().map((x) => +x.toFixed(2));
 
-const out = fileURLToPath(new URL("./results/", import.meta.url));
 writeFileSync(join(out, "memory.json"), `${JSON.stringify(results, null, 2)}\n`);
 const b = (x) => (x === undefined ? "–" : `${Math.round(x)}`);
 const rows = {
@@ -231,9 +246,9 @@ writeFileSync(
   join(out, "memory.md"),
   `# Memory per datum and soak
 
-\`node benchmarks/memory.mjs --n=${N} --bytes=${BYTES} --soak=${SOAK_S}\` on ${results.when.slice(0, 10)}, ${results.machine.cpus} CPUs, load average ${results.machine.loadavgStart.join(" / ")} at the start, ${results.machine.loadavgEnd.join(" / ")} at the end.
+\`node benchmarks/memory.mjs --n=${results.n} --bytes=${results.bytes} --soak=${results.soak?.seconds ?? 0}\` on ${results.when.slice(0, 10)}, ${results.machine.cpus} CPUs, load average ${results.machine.loadavgStart.join(" / ")} at the start, ${results.machine.loadavgEnd.join(" / ")} at the end.
 
-${Object.keys(results.perDatum).length ? `## Bytes per datum at ${N.toLocaleString("en")} datums of ${BYTES} bytes
+${Object.keys(results.perDatum).length ? `## Bytes per datum at ${results.n.toLocaleString("en")} datums of ${results.bytes} bytes
 
 Each row is a process of its own; growth after a full collection, divided by N. "heap" is the JS
 heap (objects, strings); "buffers" the ArrayBuffer memory (contents); "heap + external" both and
@@ -245,7 +260,7 @@ ${perDatum}
 ` : ""}
 ${s ? `## Soak: ${s.seconds} s, ${s.callers} callers, mixed operations on SQLite
 
-${s.ops.toLocaleString("en")} operations; ${s.datumsPut.toLocaleString("en")} datums put, ${s.datumsAtEnd.toLocaleString("en")} live at the end (a sliding window). From the end of the warm-up (the first fifth) to the end:
+${s.ops.toLocaleString("en")} operations; ${s.datumsPut.toLocaleString("en")} datums put, ${s.datumsAtEnd.toLocaleString("en")} live at the end (a sliding window). Growth, the median of the last fifth of the samples against the median of the fifth after the warm-up (the first fifth):
 RSS ${s.rssGrowthPct} %, heap ${s.heapGrowthPct} % (goal ≤ 5 %); p99 per 10 s interval ${s.p99AfterWarmupMs ? `${s.p99AfterWarmupMs.min}–${s.p99AfterWarmupMs.max} ms` : "–"}.
 
 | s | RSS MiB | heap MiB | ops | p50 ms | p99 ms |
