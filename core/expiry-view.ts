@@ -103,14 +103,22 @@ export function expiryView(inner: Adapter, options: ExpiryViewOptions): ExpiryVi
     if (gone.length) await deleteIds(inner, gone);
     return gone.length > 0;
   };
-  /** Runs a write; on `DGENT_CONFLICT`, replaces expired datums under the ids it puts and tries once more. */
-  const replacing = async <T>(ids: readonly string[], write: () => Promise<T>): Promise<T> => {
-    try {
-      return await write();
-    } catch (error) {
+  /**
+   * Runs a write; on `DGENT_CONFLICT`, replaces expired datums under the ids it puts and tries once
+   * more. The write's own promise is handed on (no `async` frame on the path that succeeds).
+   */
+  const replacing = <T>(ids: readonly string[], write: () => Promise<T>): Promise<T> => {
+    const retry = async (error: unknown): Promise<T> => {
       if (!isDgentError(error, "DGENT_CONFLICT") || !(await clearExpired(ids))) throw error;
       return write();
+    };
+    let written: Promise<T>;
+    try {
+      written = write();
+    } catch (error) {
+      return retry(error);
     }
+    return written.catch(retry);
   };
 
   /** An ids page some of whose ids carry the expiry tag: as it is while none has expired, else `query`'s refill. */
