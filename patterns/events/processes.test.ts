@@ -5,63 +5,31 @@
  * is acknowledged; nothing here waits on time. Every child appends the same event, so two appends
  * racing for one position differ only by the writer tag the stream adds.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { sqliteAdapter } from "../../adapters/sqlite/index.js";
 import { createStore } from "../../compose/index.js";
+import { lineChild, type LineChild } from "../../test/harness/line-child.js";
 import { eventStream } from "./index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "dgent-events-procs-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const APPENDER = fileURLToPath(new URL("./fixtures/appender.mjs", import.meta.url));
 
-interface Appender {
-  readonly process: ChildProcess;
+interface Appender extends LineChild {
   /** The positions this child's acknowledged appends took, in its order. */
   readonly acks: number[];
-  readonly lines: string[];
-  readonly stderr: string[];
-  readonly exited: Promise<number | string>;
-  /** Resolves once `predicate` holds for this child's output so far (rejects if it exits first). */
-  until(predicate: () => boolean): Promise<void>;
 }
 
 function appender(path: string, name: string, events: number): Appender {
-  const proc = spawn(process.execPath, [APPENDER], { env: { ...process.env, DGENT_APPENDER: JSON.stringify({ path, name, events }) }, stdio: ["pipe", "pipe", "pipe"] });
   const acks: number[] = [];
-  const lines: string[] = [];
-  const stderr: string[] = [];
-  const waiters: Array<() => void> = [];
-  let exitedFlag = false;
-  createInterface({ input: proc.stdout! }).on("line", (line) => {
-    lines.push(line);
+  const child = lineChild(APPENDER, { DGENT_APPENDER: JSON.stringify({ path, name, events }) }, (line) => {
     if (line.startsWith("ack ")) acks.push(Number(line.slice(4)));
-    for (const w of waiters.splice(0)) w();
-  });
-  proc.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk.toString()));
-  proc.stdin!.on("error", () => undefined);
-  const exited = new Promise<number | string>((resolve) =>
-    proc.on("exit", (code, signal) => {
-      exitedFlag = true;
-      resolve(code ?? signal ?? -1);
-      for (const w of waiters.splice(0)) w();
-    }),
-  );
-  const until = (predicate: () => boolean) =>
-    new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (predicate()) resolve();
-        else if (exitedFlag) reject(new Error(`the appender exited first; stderr:\n${stderr.join("")}\nlast lines: ${lines.slice(-3).join(" | ")}`));
-        else waiters.push(check);
-      };
-      check();
-    });
-  return { process: proc, acks, lines, stderr, exited, until };
+  }, "the appender");
+  return { ...child, acks };
 }
 
 const ready = (a: Appender) => a.until(() => a.lines.includes("ready"));

@@ -4,70 +4,37 @@
  * patterns/state. Children start together on a "go" line and print `ack <n>` once a step is
  * acknowledged; nothing here waits on time.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { sqliteAdapter } from "../../adapters/sqlite/index.js";
 import { createStore } from "../../compose/index.js";
+import { lineChild, type LineChild } from "../../test/harness/line-child.js";
 import { liftLogic } from "./index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "dgent-state-procs-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const STEPPER = fileURLToPath(new URL("./fixtures/stepper.mjs", import.meta.url));
 
-interface Stepper {
-  readonly process: ChildProcess;
+interface Stepper extends LineChild {
   /** The counter values this child's acknowledged steps made, in its order. */
   readonly acks: number[];
   readonly tries: number[];
-  /** Every line printed so far. */
-  readonly lines: string[];
-  readonly exited: Promise<number | string>;
-  /** Resolves once `predicate` holds for this child's output so far (rejects if it exits first). */
-  until(predicate: () => boolean): Promise<void>;
-  readonly stderr: string[];
 }
 
 function stepper(path: string, key: string, steps: number): Stepper {
-  const proc = spawn(process.execPath, [STEPPER], { env: { ...process.env, DGENT_STEPPER: JSON.stringify({ path, key, steps }) }, stdio: ["pipe", "pipe", "pipe"] });
   const acks: number[] = [];
   const tries: number[] = [];
-  const stderr: string[] = [];
-  const lines: string[] = [];
-  const waiters: Array<() => void> = [];
-  let exitedFlag = false;
-  createInterface({ input: proc.stdout! }).on("line", (line) => {
-    lines.push(line);
+  const child = lineChild(STEPPER, { DGENT_STEPPER: JSON.stringify({ path, key, steps }) }, (line) => {
     if (line.startsWith("ack ")) {
       const [, n, t] = line.split(" ");
       acks.push(Number(n));
       tries.push(Number(t));
     }
-    for (const w of waiters.splice(0)) w();
-  });
-  proc.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk.toString()));
-  proc.stdin!.on("error", () => undefined);
-  const exited = new Promise<number | string>((resolve) =>
-    proc.on("exit", (code, signal) => {
-      exitedFlag = true;
-      resolve(code ?? signal ?? -1);
-      for (const w of waiters.splice(0)) w();
-    }),
-  );
-  const until = (predicate: () => boolean) =>
-    new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (predicate()) resolve();
-        else if (exitedFlag) reject(new Error(`the stepper exited first; stderr:\n${stderr.join("")}\nlast lines: ${lines.slice(-3).join(" | ")}`));
-        else waiters.push(check);
-      };
-      check();
-    });
-  return { process: proc, acks, tries, lines, exited, until, stderr };
+  }, "the stepper");
+  return { ...child, acks, tries };
 }
 
 const ready = (s: Stepper) => s.until(() => s.lines.includes("ready"));
