@@ -5,14 +5,21 @@
 // in wall time and in this process's CPU time (`process.cpuUsage`), which other processes do not
 // inflate.
 //
+// The Postgres savers (dgent's Postgres tier and LangGraph's `PostgresSaver`) run against
+// DGENT_BENCH_POSTGRES_URL, else a throwaway cluster (benchmarks/pg-cluster.mjs), each in its own
+// schema.
+//
 //   npm run build && node integrations/langgraph/bench.mjs [--threads 10] [--steps 100] [--savers dgent-sqlite,sqlite-saver,…]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Annotation, END, MemorySaver, START, StateGraph } from "@langchain/langgraph";
+import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { createStore, memoryAdapter, sqliteAdapter } from "dgent";
+import { postgresAdapter } from "dgent/adapters/postgres";
+import { throwawayCluster } from "../../benchmarks/pg-cluster.mjs";
 import { DgentSaver } from "dgent/integrations/langgraph";
 
 const arg = (name, fallback) => {
@@ -23,15 +30,23 @@ const THREADS = Number(arg("threads", 10));
 const STEPS = Number(arg("steps", 100));
 const dir = mkdtempSync(join(tmpdir(), "dgent-lg-bench-"));
 
+const names = arg("savers", "dgent-sqlite,dgent-sqlite-ref,sqlite-saver,dgent-postgres,postgres-saver,dgent-memory,memory-saver").split(",");
+const needsPg = names.some((n) => n.includes("postgres"));
+const cluster = needsPg && !process.env.DGENT_BENCH_POSTGRES_URL ? await throwawayCluster() : null;
+const pgUrl = process.env.DGENT_BENCH_POSTGRES_URL ?? cluster?.url;
+const run = `b${process.pid}`;
 const makers = {
   "dgent-sqlite": () => new DgentSaver({ store: createStore({ tiers: [sqliteAdapter({ path: join(dir, "dgent.db") })] }) }),
   "dgent-sqlite-ref": () => new DgentSaver({ store: createStore({ tiers: [sqliteAdapter({ path: join(dir, "dgent-ref.db") })] }), latest: "ref" }),
   "sqlite-saver": () => SqliteSaver.fromConnString(join(dir, "official.db")),
+  "dgent-postgres": () =>
+    new DgentSaver({ store: createStore({ tiers: [postgresAdapter({ url: pgUrl, namespace: `lg_${run}` })] }) }),
+  "postgres-saver": () => PostgresSaver.fromConnString(pgUrl, { schema: `lgo_${run}` }),
   "dgent-memory": () => new DgentSaver({ store: createStore({ tiers: [memoryAdapter()] }) }),
   "memory-saver": () => new MemorySaver(),
 };
-const names = arg("savers", Object.keys(makers).join(",")).split(",");
 const savers = Object.fromEntries(names.map((n) => [n, makers[n]()]));
+for (const n of names) await savers[n].setup?.();
 
 const State = Annotation.Root({
   step: Annotation(),
@@ -116,6 +131,7 @@ for (const [label, fn] of Object.entries(reads)) {
 }
 for (const n of names) await savers[n].end?.();
 rmSync(dir, { recursive: true, force: true });
+await cluster?.stop();
 
 const p50 = (xs) => {
   if (xs.length === 0) return null;
