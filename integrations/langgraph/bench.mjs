@@ -1,7 +1,8 @@
 // DgentSaver next to LangGraph's own savers on one workload (README "Speed"): a 3-node graph
 // with 5 channels, 100 supersteps per thread, 10 threads, on each saver; then getTuple (latest,
 // and by id) and list (limit 10, and a metadata filter) on the finished threads. The savers take
-// turns (thread by thread, call by call), so a busy machine slows them alike; each call is timed
+// turns (thread by thread, call by call; who goes first rotates, as the one after the memory
+// savers pays for their garbage collection), so a busy machine slows them alike; each call is timed
 // in wall time and in this process's CPU time (`process.cpuUsage`), which other processes do not
 // inflate.
 //
@@ -97,8 +98,10 @@ function graphOn(checkpointer) {
 
 // The workload: thread t on every saver, then thread t + 1.
 const graphs = Object.fromEntries(names.map((n) => [n, graphOn(instrument(n, savers[n]))]));
+/** The savers in turn order for round `i`: the first one rotates. */
+const turn = (i) => names.map((_, k) => names[(i + k) % names.length]);
 for (let t = 0; t < THREADS; t++) {
-  for (const n of names) {
+  for (const n of turn(t)) {
     const [w0, c0] = [performance.now(), cpuNow()];
     await graphs[n].invoke({ step: 0 }, { configurable: { thread_id: `t${t}` }, recursionLimit: STEPS + 10 });
     record(n, "graph run, one thread (ms)", performance.now() - w0, (cpuNow() - c0) / 1000);
@@ -122,7 +125,7 @@ const reads = {
 };
 for (const [label, fn] of Object.entries(reads)) {
   for (let i = 0; i < 400; i++) {
-    for (const n of names) {
+    for (const n of turn(i)) {
       const [w0, c0] = [performance.now(), cpuNow()];
       await fn(savers[n], i, n);
       record(n, label, (performance.now() - w0) * 1000, cpuNow() - c0);

@@ -162,6 +162,27 @@ describe("reads are bounded in store calls", () => {
     expect(calls).toEqual({ get: 1, query: 1 });
   });
 
+  it("getTuple of the latest reads the writes of the checkpoint this saver put last alongside, and again when another writer put a newer one", async () => {
+    const base = memory();
+    const { store, calls, reset } = counted(base);
+    const mine = new DgentSaver({ store });
+    const other = new DgentSaver({ store: base });
+    const first = await mine.put(cfg("g"), checkpoint(uuid6(1), { x: 1 }), meta(), { x: 1 });
+    await mine.putWrites(first, [["x", "mine"]], "task");
+    reset();
+    expect((await mine.getTuple(cfg("g")))?.pendingWrites).toEqual([["task", "x", "mine"]]);
+    expect(calls).toEqual({ query: 2 });
+    const newer = await other.put(first, checkpoint(uuid6(2), { x: 2 }, 2), meta(), { x: 2 });
+    await other.putWrites(newer, [["x", "other"]], "task");
+    reset();
+    const latest = await mine.getTuple(cfg("g"));
+    expect(latest?.config.configurable?.checkpoint_id).toBe(newer.configurable?.checkpoint_id);
+    expect(latest?.pendingWrites).toEqual([["task", "x", "other"]]);
+    expect(calls).toEqual({ query: 3 });
+    await mine.deleteThread("g");
+    expect(await mine.getTuple(cfg("g"))).toBeUndefined();
+  });
+
   it("getTuple: three calls when values are stored apart (large ones, or `inlineLimit: 0`), whatever their number", async () => {
     for (const options of [{ inlineLimit: 0 }, { inlineLimit: 4 }]) {
       const { store, calls, reset } = counted(memory());

@@ -88,6 +88,8 @@ interface Stored {
 
 /** Checkpoints whose `Stored` a saver remembers (the parents of its next puts). */
 const RECENT = 256;
+/** Threads whose newest checkpoint a saver remembers. */
+const NEWEST = 4096;
 
 interface Place {
   readonly threadId: string;
@@ -170,6 +172,8 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
   readonly #store: Promise<Store>;
   /** The `Stored` of the checkpoints this saver put last, by datum id, oldest first. */
   readonly #recent = new Map<string, Stored>();
+  /** The newest checkpoint id this saver put, by `thread\0ns` (the guess of `getTuple`'s latest), oldest first. */
+  readonly #newest = new Map<string, string>();
 
   constructor(options: DgentSaverOptions = {}) {
     super(options.serde);
@@ -252,7 +256,15 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
       writes.catch(() => undefined);
       datum = await store.get(this.layout.checkpoint(threadId, ns, checkpointId));
     } else {
+      // The newest checkpoint this saver put in the thread is most likely the newest still: its
+      // writes are read alongside (a round trip less on a remote tier), and read again if not.
+      const guess = this.#newest.get(`${threadId}\u0000${ns}`);
+      if (guess !== undefined) {
+        writes = this.#writesOf(store, threadId, ns, guess);
+        writes.catch(() => undefined);
+      }
       datum = await this.#latestOf(store, threadId, ns);
+      if (datum !== null && checkpointIdIn(datum.id) !== guess) writes = null;
     }
     if (datum === null) return undefined;
     const decoded: Decoded = { datum, threadId, ns, body: await decode<CheckpointBody>(this.serde, datum) };
@@ -559,6 +571,13 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
       await this.#commit(store, datums, datum, ref, true);
     }
     this.#remember(datumId, stored);
+    const place = `${threadId}\u0000${ns}`;
+    const before = this.#newest.get(place);
+    if (before === undefined || createdAt > checkpointTime(before) || (createdAt === checkpointTime(before) && id > before)) {
+      this.#newest.delete(place);
+      this.#newest.set(place, id);
+      if (this.#newest.size > NEWEST) this.#newest.delete(this.#newest.keys().next().value as string);
+    }
     return configOf(threadId, ns, id);
   }
 
@@ -782,6 +801,7 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
     const store = await this.#store;
     const prefix = this.layout.thread(id);
     for (const key of [...this.#recent.keys()]) if (key.startsWith(prefix)) this.#recent.delete(key);
+    for (const key of [...this.#newest.keys()]) if (key.startsWith(`${id}\u0000`)) this.#newest.delete(key);
     if (store.capabilities.refs) {
       const refs = await store.refs.list(prefix);
       if (refs.length > 0) {
