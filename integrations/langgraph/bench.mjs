@@ -132,7 +132,10 @@ for (const [label, fn] of Object.entries(reads)) {
     }
   }
 }
-for (const n of names) await savers[n].end?.();
+for (const n of names) {
+  await savers[n].end?.();
+  if (savers[n] instanceof DgentSaver) await (await savers[n].store()).close(); // a store passed in stays open after end()
+}
 rmSync(dir, { recursive: true, force: true });
 await cluster?.stop();
 
