@@ -347,6 +347,10 @@ describe("checkpoints", () => {
     expect(calls.get).toBe(1);
     expect((await saver.getTuple(cfg("v")))?.checkpoint.channel_values).toEqual({ big, small: 2 });
     expect((await store.get(saver.layout.checkpoint("v", "", cp5.id)))?.content.byteLength).toBeLessThan(1000);
+    // A version the parent did not hold, not in newVersions: nothing was stored under it.
+    const cp6 = { ...checkpoint(uuid6(6), { big, small: 2 }), channel_versions: { big: 1, small: 3 } };
+    const f = await saver.put(cfg("v", "", cp5.id), cp6, meta(), {});
+    expect((await saver.getTuple(f))?.checkpoint.channel_values).toEqual({ big });
   });
 
   it("a thread written with every value apart (the layout of earlier versions) reads, and continues with values in the checkpoints", async () => {
