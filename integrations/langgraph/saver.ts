@@ -463,7 +463,8 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
     if (checkpoints.length === 0) return byPrefix;
     const times = checkpoints.map((d) => d.datum.createdAt);
     const keys = checkpoints.map((d) => JSON.stringify([d.ns, d.threadId, d.body.checkpoint.id]));
-    const where = { [WRITES_TAG]: { in: keys } };
+    // One checkpoint (a filtered `list`, mostly): an equality, which the SQL tiers plan as a plain index seek.
+    const where = { [WRITES_TAG]: keys.length === 1 ? (keys[0] as string) : { in: keys } };
     const calls = await this.#readCalls(
       store,
       indexed(store)
