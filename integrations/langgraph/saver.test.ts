@@ -360,7 +360,7 @@ describe("checkpoints", () => {
     const versions: Record<string, number> = {};
     for (let i = 0; i < 6; i++) {
       const writer = i < 3 ? old : new DgentSaver({ store });
-      const changed = i % 2 === 0 ? { a: i + 1 } : { b: i + 1 };
+      const changed: Record<string, number> = i % 2 === 0 ? { a: i + 1 } : { b: i + 1 };
       Object.assign(versions, changed);
       const values = { a: `a${versions.a}`, ...(versions.b !== undefined ? { b: `b${versions.b}` } : {}) };
       const cp = { ...checkpoint(uuid6(i), values), channel_versions: { ...versions } };
