@@ -1,9 +1,14 @@
 // DgentSaver next to LangGraph's own savers on one workload (README "Speed"): a 3-node graph
 // with 5 channels, 100 supersteps per thread, 10 threads, on each saver; then getTuple (latest,
 // and by id) and list (limit 10, and a metadata filter) on the finished threads. The savers take
-// turns (thread by thread, call by call), so a busy machine slows them alike; each call is timed
+// turns (thread by thread, call by call; who goes first rotates, as the one after the memory
+// savers pays for their garbage collection), so a busy machine slows them alike; each call is timed
 // in wall time and in this process's CPU time (`process.cpuUsage`), which other processes do not
 // inflate.
+//
+// The Postgres savers (dgent's Postgres tier and LangGraph's `PostgresSaver`) run against
+// DGENT_BENCH_POSTGRES_URL, else a throwaway cluster (benchmarks/pg-cluster.mjs), each in its own
+// schema.
 //
 //   npm run build && node integrations/langgraph/bench.mjs [--threads 10] [--steps 100] [--savers dgent-sqlite,sqlite-saver,…]
 import { mkdtempSync, rmSync } from "node:fs";
@@ -11,8 +16,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Annotation, END, MemorySaver, START, StateGraph } from "@langchain/langgraph";
+import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { createStore, memoryAdapter, sqliteAdapter } from "dgent";
+import { postgresAdapter } from "dgent/adapters/postgres";
+import { throwawayCluster } from "../../benchmarks/pg-cluster.mjs";
 import { DgentSaver } from "dgent/integrations/langgraph";
 
 const arg = (name, fallback) => {
@@ -23,15 +31,23 @@ const THREADS = Number(arg("threads", 10));
 const STEPS = Number(arg("steps", 100));
 const dir = mkdtempSync(join(tmpdir(), "dgent-lg-bench-"));
 
+const names = arg("savers", "dgent-sqlite,dgent-sqlite-ref,sqlite-saver,dgent-postgres,postgres-saver,dgent-memory,memory-saver").split(",");
+const needsPg = names.some((n) => n.includes("postgres"));
+const cluster = needsPg && !process.env.DGENT_BENCH_POSTGRES_URL ? await throwawayCluster() : null;
+const pgUrl = process.env.DGENT_BENCH_POSTGRES_URL ?? cluster?.url;
+const run = `b${process.pid}`;
 const makers = {
   "dgent-sqlite": () => new DgentSaver({ store: createStore({ tiers: [sqliteAdapter({ path: join(dir, "dgent.db") })] }) }),
   "dgent-sqlite-ref": () => new DgentSaver({ store: createStore({ tiers: [sqliteAdapter({ path: join(dir, "dgent-ref.db") })] }), latest: "ref" }),
   "sqlite-saver": () => SqliteSaver.fromConnString(join(dir, "official.db")),
+  "dgent-postgres": () =>
+    new DgentSaver({ store: createStore({ tiers: [postgresAdapter({ url: pgUrl, namespace: `lg_${run}` })] }) }),
+  "postgres-saver": () => PostgresSaver.fromConnString(pgUrl, { schema: `lgo_${run}` }),
   "dgent-memory": () => new DgentSaver({ store: createStore({ tiers: [memoryAdapter()] }) }),
   "memory-saver": () => new MemorySaver(),
 };
-const names = arg("savers", Object.keys(makers).join(",")).split(",");
 const savers = Object.fromEntries(names.map((n) => [n, makers[n]()]));
+for (const n of names) await savers[n].setup?.();
 
 const State = Annotation.Root({
   step: Annotation(),
@@ -82,8 +98,10 @@ function graphOn(checkpointer) {
 
 // The workload: thread t on every saver, then thread t + 1.
 const graphs = Object.fromEntries(names.map((n) => [n, graphOn(instrument(n, savers[n]))]));
+/** The savers in turn order for round `i`: the first one rotates. */
+const turn = (i) => names.map((_, k) => names[(i + k) % names.length]);
 for (let t = 0; t < THREADS; t++) {
-  for (const n of names) {
+  for (const n of turn(t)) {
     const [w0, c0] = [performance.now(), cpuNow()];
     await graphs[n].invoke({ step: 0 }, { configurable: { thread_id: `t${t}` }, recursionLimit: STEPS + 10 });
     record(n, "graph run, one thread (ms)", performance.now() - w0, (cpuNow() - c0) / 1000);
@@ -107,15 +125,19 @@ const reads = {
 };
 for (const [label, fn] of Object.entries(reads)) {
   for (let i = 0; i < 400; i++) {
-    for (const n of names) {
+    for (const n of turn(i)) {
       const [w0, c0] = [performance.now(), cpuNow()];
       await fn(savers[n], i, n);
       record(n, label, (performance.now() - w0) * 1000, cpuNow() - c0);
     }
   }
 }
-for (const n of names) await savers[n].end?.();
+for (const n of names) {
+  await savers[n].end?.();
+  if (savers[n] instanceof DgentSaver) await (await savers[n].store()).close(); // a store passed in stays open after end()
+}
 rmSync(dir, { recursive: true, force: true });
+await cluster?.stop();
 
 const p50 = (xs) => {
   if (xs.length === 0) return null;

@@ -132,7 +132,8 @@ export const TAG_VALUE_LIMIT = 256;
  * `undefined` (or anything JSON drops) has none.
  */
 export function valueTag(value: unknown): string | undefined {
-  const json = canonicalJson(value) as string | undefined;
+  // Strings, numbers, booleans and null have one JSON text already.
+  const json = (value === null || typeof value !== "object" ? JSON.stringify(value) : canonicalJson(value)) as string | undefined;
   if (json === undefined) return undefined;
   if (json.length <= TAG_VALUE_LIMIT) return json;
   return `sha256:${createHash("sha256").update(json).digest("hex")}`;

@@ -148,7 +148,7 @@ describe("reads are bounded in store calls", () => {
     return config;
   }
 
-  it("getTuple: three calls (the checkpoint, its values, its writes) whatever the number of channels and writes", async () => {
+  it("getTuple: two calls (the checkpoint with its small values, its writes) whatever the number of channels and writes", async () => {
     const { store, calls, reset } = counted(memory());
     const saver = new DgentSaver({ store });
     const last = await big(saver);
@@ -156,15 +156,55 @@ describe("reads are bounded in store calls", () => {
     const latest = await saver.getTuple(cfg("big"));
     expect(Object.keys(latest?.checkpoint.channel_values ?? {})).toHaveLength(20);
     expect(latest?.pendingWrites).toHaveLength(30);
-    expect(calls).toEqual({ query: 2, getMany: 1 });
+    expect(calls).toEqual({ query: 2 });
     reset();
-    await saver.getTuple(last);
-    expect(calls).toEqual({ get: 1, query: 1, getMany: 1 });
+    expect((await saver.getTuple(last))?.checkpoint.channel_values).toEqual(latest?.checkpoint.channel_values);
+    expect(calls).toEqual({ get: 1, query: 1 });
   });
 
-  it("list: three calls per page of 100 checkpoints, not one per checkpoint", async () => {
+  it("getTuple of the latest reads the writes of the checkpoint this saver put last alongside, and again when another writer put a newer one", async () => {
+    const base = memory();
+    const { store, calls, reset } = counted(base);
+    const mine = new DgentSaver({ store });
+    const other = new DgentSaver({ store: base });
+    const first = await mine.put(cfg("g"), checkpoint(uuid6(1), { x: 1 }), meta(), { x: 1 });
+    await mine.putWrites(first, [["x", "mine"]], "task");
+    reset();
+    expect((await mine.getTuple(cfg("g")))?.pendingWrites).toEqual([["task", "x", "mine"]]);
+    expect(calls).toEqual({ query: 2 });
+    const newer = await other.put(first, checkpoint(uuid6(2), { x: 2 }, 2), meta(), { x: 2 });
+    await other.putWrites(newer, [["x", "other"]], "task");
+    reset();
+    const latest = await mine.getTuple(cfg("g"));
+    expect(latest?.config.configurable?.checkpoint_id).toBe(newer.configurable?.checkpoint_id);
+    expect(latest?.pendingWrites).toEqual([["task", "x", "other"]]);
+    expect(calls).toEqual({ query: 3 });
+    await mine.deleteThread("g");
+    expect(await mine.getTuple(cfg("g"))).toBeUndefined();
+  });
+
+  it("getTuple: three calls when values are stored apart (large ones, or `inlineLimit: 0`), whatever their number", async () => {
+    for (const options of [{ inlineLimit: 0 }, { inlineLimit: 4 }]) {
+      const { store, calls, reset } = counted(memory());
+      const saver = new DgentSaver({ store, ...options });
+      const last = await big(saver);
+      reset();
+      const latest = await saver.getTuple(cfg("big"));
+      expect(latest?.checkpoint.channel_values).toEqual(Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`ch${i}`, { i }])));
+      expect(latest?.pendingWrites).toHaveLength(30);
+      expect(calls).toEqual({ query: 2, getMany: 1 });
+      reset();
+      await saver.getTuple(last);
+      expect(calls).toEqual({ get: 1, query: 1, getMany: 1 });
+    }
+  });
+
+  it.each([
+    ["values in the checkpoint", {}, { query: 6 }],
+    ["values apart", { inlineLimit: 0 }, { query: 6, getMany: 3 }],
+  ])("list: two or three calls per page of 100 checkpoints, not one per checkpoint (%s)", async (_name, options, expected) => {
     const { store, calls, reset } = counted(memory());
-    const saver = new DgentSaver({ store });
+    const saver = new DgentSaver({ store, ...options });
     let config = cfg("long");
     for (let i = 0; i < 250; i++) {
       config = (await saver.put(config, checkpoint(uuid6(i), { x: i }, i + 1), meta({ step: i }), { x: i + 1 })) as typeof config;
@@ -176,7 +216,7 @@ describe("reads are bounded in store calls", () => {
     expect(listed.map((t) => t.metadata?.step)).toEqual(Array.from({ length: 250 }, (_, i) => 249 - i));
     expect(listed.every((t) => t.pendingWrites?.length === 1 && t.pendingWrites[0]?.[2] === t.metadata?.step)).toBe(true);
     expect(listed.every((t) => (t.checkpoint.channel_values as { x: number }).x === t.metadata?.step)).toBe(true);
-    expect(calls).toEqual({ query: 6, getMany: 3 });
+    expect(calls).toEqual(expected);
   });
 });
 
@@ -272,14 +312,82 @@ describe("the layout", () => {
 });
 
 describe("checkpoints", () => {
-  it("only new channel values are stored; the rest is read from the versions the checkpoint names", async () => {
+  it("`inlineLimit: 0`: only new channel values are stored, each a datum; the rest is read from the versions the checkpoint names", async () => {
     const store = memory();
-    const saver = new DgentSaver({ store });
+    const saver = new DgentSaver({ store, inlineLimit: 0 });
     const a = await saver.put(cfg("v"), { ...checkpoint(uuid6(1), { big: "x".repeat(1000), small: 1 }) }, meta(), { big: 1, small: 1 });
     const cp2 = { ...checkpoint(uuid6(2), { big: "x".repeat(1000), small: 2 }), channel_versions: { big: 1, small: 2 } };
     await saver.put(a, cp2, meta(), { small: 2 });
     expect(await store.count({ prefix: `${saver.layout.thread("v")}b/` })).toBe(3);
     expect((await saver.getTuple(cfg("v")))?.checkpoint.channel_values).toEqual({ big: "x".repeat(1000), small: 2 });
+  });
+
+  it("small values live in the checkpoint, a large one is a datum stored once per version; each checkpoint reads what was stored for its versions", async () => {
+    const store = memory();
+    const saver = new DgentSaver({ store });
+    const big = "x".repeat(5000);
+    const a = await saver.put(cfg("v"), checkpoint(uuid6(1), { big, small: 1 }), meta(), { big: 1, small: 1 });
+    const cp2 = { ...checkpoint(uuid6(2), { big, small: 2, never: "put" }), channel_versions: { big: 1, small: 2, never: 1 } };
+    const b = await saver.put(a, cp2, meta(), { small: 2 }); // `never` is in no newVersions: not stored
+    const cp3 = { ...checkpoint(uuid6(3), { big, small: 2 }), channel_versions: { big: 1, small: 2 } };
+    await saver.put(b, cp3, meta(), {});
+    expect(await store.count({ prefix: `${saver.layout.thread("v")}b/` })).toBe(1);
+    expect(await store.count({ prefix: saver.layout.thread("v") })).toBe(4);
+    expect((await saver.getTuple(a))?.checkpoint.channel_values).toEqual({ big, small: 1 });
+    expect((await saver.getTuple(b))?.checkpoint.channel_values).toEqual({ big, small: 2 });
+    expect((await saver.getTuple(cfg("v")))?.checkpoint.channel_values).toEqual({ big, small: 2 });
+    // A saver that did not write the parent reads its record from the store, once.
+    const { store: viewed, calls } = counted(store);
+    const other = new DgentSaver({ store: viewed });
+    const cp4 = { ...checkpoint(uuid6(4), { big, small: 2 }), channel_versions: { big: 1, small: 2 } };
+    const d = await other.put(cfg("v", "", cp3.id), cp4, meta(), {});
+    expect(calls.get).toBe(1);
+    const cp5 = { ...checkpoint(uuid6(5), { big, small: 2 }), channel_versions: { big: 1, small: 2 } };
+    await other.put(d, cp5, meta(), {});
+    expect(calls.get).toBe(1);
+    expect((await saver.getTuple(cfg("v")))?.checkpoint.channel_values).toEqual({ big, small: 2 });
+    expect((await store.get(saver.layout.checkpoint("v", "", cp5.id)))?.content.byteLength).toBeLessThan(1000);
+    // A version the parent did not hold, not in newVersions: nothing was stored under it.
+    const cp6 = { ...checkpoint(uuid6(6), { big, small: 2 }), channel_versions: { big: 1, small: 3 } };
+    const f = await saver.put(cfg("v", "", cp5.id), cp6, meta(), {});
+    expect((await saver.getTuple(f))?.checkpoint.channel_values).toEqual({ big });
+  });
+
+  it("a thread written with every value apart (the layout of earlier versions) reads, and continues with values in the checkpoints", async () => {
+    const store = memory();
+    const old = new DgentSaver({ store, inlineLimit: 0 });
+    let config = cfg("old");
+    const versions: Record<string, number> = {};
+    for (let i = 0; i < 6; i++) {
+      const writer = i < 3 ? old : new DgentSaver({ store });
+      const changed: Record<string, number> = i % 2 === 0 ? { a: i + 1 } : { b: i + 1 };
+      Object.assign(versions, changed);
+      const values = { a: `a${versions.a}`, ...(versions.b !== undefined ? { b: `b${versions.b}` } : {}) };
+      const cp = { ...checkpoint(uuid6(i), values), channel_versions: { ...versions } };
+      config = (await writer.put(config, cp, meta({ step: i }), changed)) as typeof config;
+      await writer.putWrites(config, [["a", i]], "task");
+    }
+    const fresh = new DgentSaver({ store });
+    const listed = await all(fresh.list(cfg("old")));
+    expect(listed.map((t) => t.checkpoint.channel_values)).toEqual([
+      { a: "a5", b: "b6" },
+      { a: "a5", b: "b4" },
+      { a: "a3", b: "b4" },
+      { a: "a3", b: "b2" },
+      { a: "a1", b: "b2" },
+      { a: "a1" },
+    ]);
+    expect(listed.map((t) => t.pendingWrites)).toEqual(Array.from({ length: 6 }, (_, i) => [["task", "a", 5 - i]]));
+    expect(await fresh.getTuple(cfg("old"))).toEqual(listed[0]);
+    expect(await store.count({ prefix: `${fresh.layout.thread("old")}b/` })).toBe(3); // the three old puts' values
+  });
+
+  it("two branches giving a channel the same version keep their own values (values in the checkpoint)", async () => {
+    const saver = new DgentSaver({ store: memory() });
+    const one = await saver.put(cfg("c"), checkpoint(uuid6(1), { x: "one" }), meta(), { x: 1 });
+    const two = await saver.put(cfg("c"), checkpoint(uuid6(2), { x: "two" }), meta(), { x: 1 });
+    expect((await saver.getTuple(one))?.checkpoint.channel_values).toEqual({ x: "one" });
+    expect((await saver.getTuple(two))?.checkpoint.channel_values).toEqual({ x: "two" });
   });
 
   it("a checkpoint put again with other content replaces it atomically where the tier has transactions, and is refused where it has not", async () => {
@@ -297,8 +405,8 @@ describe("checkpoints", () => {
     expect((await saver.getTuple(cfg("r")))?.metadata).toMatchObject({ note: "second" });
   });
 
-  it("a channel value stored under a version with other content is refused, naming the value", async () => {
-    const saver = new DgentSaver({ store: memory() });
+  it("a channel value stored apart under a version with other content is refused, naming the value", async () => {
+    const saver = new DgentSaver({ store: memory(), inlineLimit: 0 });
     await saver.put(cfg("c"), checkpoint(uuid6(1), { x: "one" }), meta(), { x: 1 });
     await expect(saver.put(cfg("c"), checkpoint(uuid6(2), { x: "two" }), meta(), { x: 1 })).rejects.toMatchObject({
       code: "DGENT_CONFLICT",

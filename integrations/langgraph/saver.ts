@@ -19,7 +19,7 @@ import { dgentError, isDgentError } from "../../core/errors.js";
 import type { QueryOptions, Where } from "../../core/query.js";
 import type { TxOp } from "../../core/refs.js";
 import type { Store } from "../../core/store.js";
-import { decode, encode } from "./codec.js";
+import { decode, encode, serdeTags } from "./codec.js";
 import { defaultStore, storeForConfig, storeForUrl, type OpenOptions } from "./connect.js";
 import { checkpointTime, DEFAULT_PREFIX, Layout, unpart, valueTag } from "./keys.js";
 import { INTEGRATION, lg } from "./peers.js";
@@ -37,6 +37,12 @@ export interface DgentSaverOptions extends OpenOptions {
   latest?: LatestBy;
   /** How values are serialized (default: LangGraph's `JsonPlusSerializer`). */
   serde?: SerializerProtocol;
+  /**
+   * A channel value whose serialized JSON is at most this many bytes is kept in the checkpoint's
+   * own datum, every checkpoint holding its small channels whole (default 4096); a larger one is
+   * a datum of its own, stored once per version. `0`: every value is a datum of its own.
+   */
+  inlineLimit?: number;
 }
 
 /** The tag every checkpoint datum carries: `[checkpoint_ns, thread_id]` as JSON. */
@@ -58,12 +64,32 @@ const WRITE_ATTEMPTS = 16;
 /** The stores this module opened (and so closes). */
 const owned = new WeakSet<Promise<Store>>();
 
+/** Channel values up to this many bytes of JSON live in the checkpoint datum by default. */
+export const DEFAULT_INLINE_LIMIT = 4096;
+
 /** What a checkpoint datum holds. */
 interface CheckpointBody {
   readonly checkpoint: Omit<Checkpoint, "channel_values">;
   readonly metadata: CheckpointMetadata;
   readonly parent: string | null;
+  /** The channel values kept in the checkpoint itself (absent in the blob-per-version layout: `inlineLimit: 0`, and checkpoints written before inlining). */
+  readonly values?: Record<string, unknown>;
+  /** With `values`: the channels whose value is a datum of its own, at the checkpoint's version of them. */
+  readonly apart?: readonly string[];
 }
+
+/** Where a checkpoint's channel values are, as its children's puts need it (README "Channel values"). */
+interface Stored {
+  readonly versions: ChannelVersions;
+  /** Channel → its JSON kept in the checkpoint (the bytes, or the decoded value when read back). */
+  readonly inline: ReadonlyMap<string, Uint8Array | { readonly value: unknown }>;
+  readonly apart: ReadonlySet<string>;
+}
+
+/** Checkpoints whose `Stored` a saver remembers (the parents of its next puts). */
+const RECENT = 256;
+/** Threads whose newest checkpoint a saver remembers. */
+const NEWEST = 4096;
 
 interface Place {
   readonly threadId: string;
@@ -142,7 +168,12 @@ function isConflict(error: unknown): boolean {
 export class DgentSaver extends lg.BaseCheckpointSaver {
   readonly layout: Layout;
   readonly latest: LatestBy;
+  readonly inlineLimit: number;
   readonly #store: Promise<Store>;
+  /** The `Stored` of the checkpoints this saver put last, by datum id, oldest first. */
+  readonly #recent = new Map<string, Stored>();
+  /** The newest checkpoint id this saver put, by `thread\0ns` (the guess of `getTuple`'s latest), oldest first. */
+  readonly #newest = new Map<string, string>();
 
   constructor(options: DgentSaverOptions = {}) {
     super(options.serde);
@@ -150,8 +181,11 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
     if (typeof prefix !== "string") invalid(`prefix must be a string, got ${typeof prefix}`);
     const latest = options.latest ?? "query";
     if (latest !== "query" && latest !== "ref") invalid(`latest must be "query" or "ref", got ${JSON.stringify(latest)}`);
+    const inlineLimit = options.inlineLimit ?? DEFAULT_INLINE_LIMIT;
+    if (typeof inlineLimit !== "number" || !(inlineLimit >= 0)) invalid(`inlineLimit must be a number ≥ 0, got ${String(inlineLimit)}`);
     this.layout = new Layout(prefix);
     this.latest = latest;
+    this.inlineLimit = inlineLimit;
     if (options.store !== undefined) {
       this.#store = Promise.resolve(options.store);
     } else {
@@ -222,7 +256,15 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
       writes.catch(() => undefined);
       datum = await store.get(this.layout.checkpoint(threadId, ns, checkpointId));
     } else {
+      // The newest checkpoint this saver put in the thread is most likely the newest still: its
+      // writes are read alongside (a round trip less on a remote tier), and read again if not.
+      const guess = this.#newest.get(`${threadId}\u0000${ns}`);
+      if (guess !== undefined) {
+        writes = this.#writesOf(store, threadId, ns, guess);
+        writes.catch(() => undefined);
+      }
       datum = await this.#latestOf(store, threadId, ns);
+      if (datum !== null && checkpointIdIn(datum.id) !== guess) writes = null;
     }
     if (datum === null) return undefined;
     const decoded: Decoded = { datum, threadId, ns, body: await decode<CheckpointBody>(this.serde, datum) };
@@ -351,6 +393,11 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
           }
           for (const ch of [...remaining]) {
             const version = d.body.checkpoint.channel_versions?.[ch];
+            if (version !== undefined && d.body.values !== undefined && Object.hasOwn(d.body.values, ch)) {
+              seeds.set(ch, d.body.values[ch]);
+              remaining.delete(ch);
+              continue;
+            }
             const id = version === undefined ? null : this.layout.blob(threadId, ns, ch, version);
             if (id !== null && values.has(id)) {
               seeds.set(ch, values.get(id));
@@ -388,7 +435,9 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
     const ids = new Set<string>();
     for (const { threadId, ns, body } of checkpoints) {
       for (const [channel, version] of Object.entries(body.checkpoint.channel_versions ?? {})) {
-        if (only === undefined || only.has(channel)) ids.add(this.layout.blob(threadId, ns, channel, version));
+        if ((only === undefined || only.has(channel)) && (body.values === undefined || (body.apart ?? []).includes(channel))) {
+          ids.add(this.layout.blob(threadId, ns, channel, version));
+        }
       }
     }
     const all = [...ids];
@@ -414,7 +463,8 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
     if (checkpoints.length === 0) return byPrefix;
     const times = checkpoints.map((d) => d.datum.createdAt);
     const keys = checkpoints.map((d) => JSON.stringify([d.ns, d.threadId, d.body.checkpoint.id]));
-    const where = { [WRITES_TAG]: { in: keys } };
+    // One checkpoint (a filtered `list`, mostly): an equality, which the SQL tiers plan as a plain index seek.
+    const where = { [WRITES_TAG]: keys.length === 1 ? (keys[0] as string) : { in: keys } };
     const calls = await this.#readCalls(
       store,
       indexed(store)
@@ -449,8 +499,9 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
 
   async #tuple(store: Store, d: Decoded, values: ReadonlyMap<string, unknown>, calls: readonly WriteCall[]): Promise<CheckpointTuple> {
     const { threadId, ns, body } = d;
-    const channelValues: Record<string, unknown> = {};
+    const channelValues: Record<string, unknown> = { ...body.values };
     for (const [channel, version] of Object.entries(body.checkpoint.channel_versions ?? {})) {
+      if (Object.hasOwn(channelValues, channel)) continue;
       const id = this.layout.blob(threadId, ns, channel, version);
       if (values.has(id)) channelValues[channel] = values.get(id);
     }
@@ -485,22 +536,16 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
     const createdAt = checkpointTime(id);
     const { channel_values: values, ...rest } = checkpoint;
     const body: CheckpointBody = { checkpoint: rest, metadata, parent };
-    const blobs = Object.entries(newVersions ?? {})
-      .filter(([channel]) => Object.hasOwn(values, channel))
-      .map(async ([channel, version]): Promise<Datum> => {
-        const { content, tags } = await encode(this.serde, (values as Record<string, unknown>)[channel]);
-        return { id: this.layout.blob(threadId, ns, channel, version), content, createdAt, causalParent: null, metadata: tags };
-      });
-    const [encoded, ...datums] = await Promise.all([encode(this.serde, body), ...blobs]);
+    const datumId = this.layout.checkpoint(threadId, ns, id);
+    const parentId = parent !== null && parent !== id ? this.layout.checkpoint(threadId, ns, parent) : null;
+    const store = await this.#store;
+    const { encoded, datums, stored } = await this.#encodePut(store, threadId, ns, createdAt, body, (values ?? {}) as Record<string, unknown>, newVersions ?? {}, parentId);
     const tags: Record<string, string> = { ...encoded.tags, [CHECKPOINT_TAG]: JSON.stringify([ns, threadId]) };
     for (const [key, value] of Object.entries(metadata ?? {})) {
       const tag = valueTag(value);
       if (tag !== undefined && !key.includes("\u0000")) tags[METADATA_TAG_PREFIX + key] = tag;
     }
-    const datumId = this.layout.checkpoint(threadId, ns, id);
-    const parentId = parent !== null && parent !== id ? this.layout.checkpoint(threadId, ns, parent) : null;
     const datum: Datum = { id: datumId, content: encoded.content, createdAt, causalParent: parentId, metadata: tags };
-    const store = await this.#store;
     const ref = this.latest === "ref" ? this.layout.latestRef(threadId, ns) : null;
     try {
       await this.#commit(store, datums, datum, ref, false);
@@ -526,7 +571,121 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
       // The official savers replace a checkpoint put again under its id: so does this, atomically.
       await this.#commit(store, datums, datum, ref, true);
     }
+    this.#remember(datumId, stored);
+    const place = `${threadId}\u0000${ns}`;
+    const before = this.#newest.get(place);
+    if (before === undefined || createdAt > checkpointTime(before) || (createdAt === checkpointTime(before) && id > before)) {
+      this.#newest.delete(place);
+      this.#newest.set(place, id);
+      if (this.#newest.size > NEWEST) this.#newest.delete(this.#newest.keys().next().value as string);
+    }
     return configOf(threadId, ns, id);
+  }
+
+  /**
+   * The checkpoint's content and the channel values stored apart (README "Channel values"). A
+   * value in `newVersions` is serialized; at most `inlineLimit` bytes of JSON, it is spliced into
+   * the checkpoint's JSON (`values`), else it is a datum of its own (`apart`). A value not in
+   * `newVersions` is where the parent's record puts it at the same version: in `values` (the
+   * parent's bytes, not serialized again), `apart`, or nowhere (never stored). So a checkpoint of
+   * small channels is one datum, read whole by one `get`, and holds what the blob-per-version
+   * layout would read for it.
+   */
+  async #encodePut(
+    store: Store,
+    threadId: string,
+    ns: string,
+    createdAt: number,
+    body: CheckpointBody,
+    values: Record<string, unknown>,
+    newVersions: ChannelVersions,
+    parentId: string | null,
+  ): Promise<{ encoded: { content: Uint8Array; tags: Record<string, string> }; datums: Datum[]; stored: Stored | null }> {
+    const datums: Datum[] = [];
+    const blob = (channel: string, version: string | number, type: string, content: Uint8Array): void => {
+      datums.push({ id: this.layout.blob(threadId, ns, channel, version), content, createdAt, causalParent: null, metadata: serdeTags(type) });
+    };
+    const changed = Object.keys(newVersions).filter((channel) => Object.hasOwn(values, channel));
+    const encoded = await encode(this.serde, body);
+    if (this.inlineLimit === 0 || Object.keys(encoded.tags).length > 0) {
+      // The blob-per-version layout (also when the serde writes the checkpoint in another format than JSON).
+      await Promise.all(
+        changed.map(async (channel) => {
+          const [type, content] = await this.serde.dumpsTyped(values[channel]);
+          blob(channel, newVersions[channel] as string | number, type, content);
+        }),
+      );
+      return { encoded, datums, stored: null };
+    }
+    const parentRecord = parentId === null ? null : (this.#recent.get(parentId) ?? (await this.#storedOf(store, parentId)));
+    const versions = body.checkpoint.channel_versions ?? {};
+    const inline = new Map<string, Uint8Array | { readonly value: unknown }>();
+    const apart = new Set<string>();
+    await Promise.all(
+      changed.map(async (channel) => {
+        const [type, content] = await this.serde.dumpsTyped(values[channel]);
+        if (type === "json" && content.byteLength <= this.inlineLimit) inline.set(channel, content);
+        else {
+          blob(channel, newVersions[channel] as string | number, type, content);
+          apart.add(channel);
+        }
+      }),
+    );
+    for (const [channel, version] of Object.entries(versions)) {
+      if (Object.hasOwn(newVersions, channel)) continue;
+      if (parentRecord === null || parentRecord.versions[channel] !== version) {
+        apart.add(channel); // not known from the parent: read as the blob-per-version layout would
+      } else if (parentRecord.inline.has(channel)) {
+        inline.set(channel, parentRecord.inline.get(channel) as Uint8Array | { readonly value: unknown });
+      } else if (parentRecord.apart.has(channel)) {
+        apart.add(channel);
+      }
+    }
+    const parts: Uint8Array[] = [];
+    for (const [channel, held] of inline) {
+      let bytes: Uint8Array;
+      if (held instanceof Uint8Array) bytes = held;
+      else {
+        const [type, content] = await this.serde.dumpsTyped(Object.hasOwn(values, channel) ? values[channel] : held.value);
+        if (type !== "json" || content.byteLength > this.inlineLimit) {
+          // Another saver's record (another serde or limit): this value goes apart.
+          blob(channel, versions[channel] as string | number, type, content);
+          inline.delete(channel);
+          apart.add(channel);
+          continue;
+        }
+        bytes = content;
+        inline.set(channel, bytes);
+      }
+      parts.push(Buffer.from(`${parts.length === 0 ? "" : ","}${JSON.stringify(channel)}:`), bytes);
+    }
+    // `{…}` + `,"values":{…},"apart":[…]}`: the JSON the serde would write for the body with them.
+    const content = Buffer.concat([
+      encoded.content.subarray(0, encoded.content.byteLength - 1),
+      Buffer.from(',"values":{'),
+      ...parts,
+      Buffer.from(`},"apart":${JSON.stringify([...apart])}}`),
+    ]);
+    return { encoded: { content, tags: encoded.tags }, datums, stored: { versions: { ...versions }, inline, apart } };
+  }
+
+  /** The record of a stored checkpoint (the parent of a put this saver has not seen); `null` when absent or of the blob-per-version layout. */
+  async #storedOf(store: Store, datumId: string): Promise<Stored | null> {
+    const datum = await store.get(datumId);
+    if (datum === null) return null;
+    const body = await decode<CheckpointBody>(this.serde, datum);
+    if (body.values === undefined) return null;
+    const inline = new Map(Object.entries(body.values).map(([channel, value]) => [channel, { value }] as const));
+    const stored: Stored = { versions: body.checkpoint.channel_versions ?? {}, inline, apart: new Set(body.apart ?? []) };
+    this.#remember(datumId, stored);
+    return stored;
+  }
+
+  #remember(datumId: string, stored: Stored | null): void {
+    this.#recent.delete(datumId);
+    if (stored === null) return;
+    this.#recent.set(datumId, stored);
+    if (this.#recent.size > RECENT) this.#recent.delete(this.#recent.keys().next().value as string);
   }
 
   /**
@@ -544,7 +703,8 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
     };
     if (store.capabilities.transactions) {
       if (ref === null && !replace) {
-        await store.putMany([...blobs, checkpoint]);
+        if (blobs.length === 0) await store.put(checkpoint);
+        else await store.putMany([...blobs, checkpoint]);
         return;
       }
       for (let attempt = 1; ; attempt++) {
@@ -641,6 +801,8 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
     if (id === undefined || id === "") invalid("deleteThread: threadId is missing");
     const store = await this.#store;
     const prefix = this.layout.thread(id);
+    for (const key of [...this.#recent.keys()]) if (key.startsWith(prefix)) this.#recent.delete(key);
+    for (const key of [...this.#newest.keys()]) if (key.startsWith(`${id}\u0000`)) this.#newest.delete(key);
     if (store.capabilities.refs) {
       const refs = await store.refs.list(prefix);
       if (refs.length > 0) {
