@@ -12,7 +12,9 @@
  * and returns references (no copies, unlike dgent); SQLite files are switched to WAL with
  * `synchronous = NORMAL`, as dgent's are.
  */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Datum } from "../core/datum.js";
 import { compareNewestFirst } from "../core/order.js";
 import type { Contender } from "./contender.js";
@@ -33,6 +35,32 @@ function missing(name: string, error: unknown): Skipped {
   const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
   return { name, skipped: `cannot load: ${message}` };
 }
+
+// ---- loading the peers ----
+
+type Loader = (specifier: string) => Promise<unknown>;
+let loader: Promise<Loader> | undefined;
+
+/**
+ * Imports a peer library: from benchmarks/peers/node_modules (installed by `npm run bench` and
+ * `npm test`, see benchmarks/peers/install.mjs) through benchmarks/peers/load.mjs — next to this
+ * file in the repository, two levels up from a build in dist/benchmarks/ — else as a plain import
+ * (a user's `dgent bench` finds the peers the user installed, or reports them skipped).
+ */
+export async function importPeer<T>(specifier: string): Promise<T> {
+  loader ??= (async (): Promise<Loader> => {
+    for (const relative of ["./peers/load.mjs", "../../benchmarks/peers/load.mjs"]) {
+      const url = new URL(relative, import.meta.url);
+      if (existsSync(fileURLToPath(url))) return ((await import(url.href)) as { load: Loader }).load;
+    }
+    return (name: string) => import(name) as Promise<unknown>;
+  })();
+  return (await (await loader)(specifier)) as T;
+}
+
+/** The constructors and functions of the peers, as far as the benchmark uses them. */
+type Ctor<A extends unknown[] = [Record<string, unknown>?]> = new (...args: A) => unknown;
+type Fn<A extends unknown[] = [Record<string, unknown>?]> = (...args: A) => unknown;
 
 // ---- Keyv ----
 
@@ -87,7 +115,7 @@ function keyvContender(name: string, description: string, keyv: KeyvLike, close:
 export async function keyvMemory(): Promise<PeerResult> {
   const name = "keyv (Map)";
   try {
-    const { default: Keyv } = await import("keyv");
+    const { default: Keyv } = await importPeer<{ default: Ctor }>("keyv");
     const keyv = new Keyv({ serialize: undefined, deserialize: undefined }) as unknown as KeyvLike;
     return keyvContender(name, "new Keyv({ serialize: undefined, deserialize: undefined }) over its default Map: stores references", keyv);
   } catch (error) {
@@ -99,7 +127,7 @@ export async function keyvMemory(): Promise<PeerResult> {
 export async function keyvMemoryJson(): Promise<PeerResult> {
   const name = "keyv (Map, JSON)";
   try {
-    const { default: Keyv } = await import("keyv");
+    const { default: Keyv } = await importPeer<{ default: Ctor }>("keyv");
     const keyv = new Keyv() as unknown as KeyvLike;
     return keyvContender(name, "new Keyv() as it comes: its default Map, values serialized to JSON (content as base64) on set and parsed on get", keyv);
   } catch (error) {
@@ -110,8 +138,8 @@ export async function keyvMemoryJson(): Promise<PeerResult> {
 export async function keyvSqlite(dir: string): Promise<PeerResult> {
   const name = "keyv + @keyv/sqlite";
   try {
-    const { default: Keyv } = await import("keyv");
-    const { default: KeyvSqlite } = await import("@keyv/sqlite");
+    const { default: Keyv } = await importPeer<{ default: Ctor }>("keyv");
+    const { default: KeyvSqlite } = await importPeer<{ default: new (options: Record<string, unknown>) => { query(sql: string): Promise<unknown> } }>("@keyv/sqlite");
     const store = new KeyvSqlite({ uri: `sqlite://${join(dir, "keyv.sqlite")}`, iterationLimit: 1000 });
     await store.query("PRAGMA journal_mode = WAL");
     await store.query("PRAGMA synchronous = NORMAL");
@@ -125,8 +153,8 @@ export async function keyvSqlite(dir: string): Promise<PeerResult> {
 export async function keyvPostgres(url: string, schema: string): Promise<PeerResult> {
   const name = "keyv + @keyv/postgres";
   try {
-    const { default: Keyv } = await import("keyv");
-    const { default: KeyvPostgres } = await import("@keyv/postgres");
+    const { default: Keyv } = await importPeer<{ default: Ctor }>("keyv");
+    const { default: KeyvPostgres } = await importPeer<{ default: Ctor }>("@keyv/postgres");
     const store = new KeyvPostgres({ uri: url, schema, table: "keyv", iterationLimit: 1000 });
     const keyv = new Keyv({ store }) as unknown as KeyvLike;
     return keyvContender(name, "@keyv/postgres (pg pool), its own table, iterationLimit 1000; JSON serialization", keyv);
@@ -203,8 +231,8 @@ function quietDb0(): void {
 export async function unstorageMemory(): Promise<PeerResult> {
   const name = "unstorage (memory)";
   try {
-    const { createStorage } = await import("unstorage");
-    const { default: memoryDriver } = await import("unstorage/drivers/memory");
+    const { createStorage } = await importPeer<{ createStorage: Fn }>("unstorage");
+    const { default: memoryDriver } = await importPeer<{ default: Fn }>("unstorage/drivers/memory");
     const storage = createStorage({ driver: memoryDriver() }) as unknown as StorageLike;
     return unstorageContender(name, "createStorage({ driver: memory() }); values as JSON (content base64)", storage);
   } catch (error) {
@@ -215,8 +243,8 @@ export async function unstorageMemory(): Promise<PeerResult> {
 export async function unstorageFs(dir: string): Promise<PeerResult> {
   const name = "unstorage (fs)";
   try {
-    const { createStorage } = await import("unstorage");
-    const { default: fsDriver } = await import("unstorage/drivers/fs");
+    const { createStorage } = await importPeer<{ createStorage: Fn }>("unstorage");
+    const { default: fsDriver } = await importPeer<{ default: Fn }>("unstorage/drivers/fs");
     const storage = createStorage({ driver: fsDriver({ base: join(dir, "unstorage-fs") }) }) as unknown as StorageLike;
     return unstorageContender(name, "createStorage({ driver: fs({ base }) }): one file per key, writeFile (no fsync); values as JSON", storage);
   } catch (error) {
@@ -228,10 +256,10 @@ export async function unstorageSqlite(dir: string): Promise<PeerResult> {
   const name = "unstorage + db0 (better-sqlite3)";
   try {
     quietDb0();
-    const { createStorage } = await import("unstorage");
-    const { default: db0Driver } = await import("unstorage/drivers/db0");
-    const { createDatabase } = await import("db0");
-    const { default: sqliteConnector } = await import("db0/connectors/better-sqlite3");
+    const { createStorage } = await importPeer<{ createStorage: Fn }>("unstorage");
+    const { default: db0Driver } = await importPeer<{ default: Fn }>("unstorage/drivers/db0");
+    const { createDatabase } = await importPeer<{ createDatabase: (connector: unknown) => { getInstance(): Promise<unknown>; dispose(): Promise<void> } }>("db0");
+    const { default: sqliteConnector } = await importPeer<{ default: Fn }>("db0/connectors/better-sqlite3");
     const database = createDatabase(sqliteConnector({ path: join(dir, "unstorage-db0.sqlite") }));
     const db = (await database.getInstance()) as { pragma(sql: string): unknown };
     db.pragma("journal_mode = WAL");
@@ -250,10 +278,10 @@ export async function unstoragePostgres(url: string, table: string): Promise<Pee
   const name = "unstorage + db0 (pg)";
   try {
     quietDb0();
-    const { createStorage } = await import("unstorage");
-    const { default: db0Driver } = await import("unstorage/drivers/db0");
-    const { createDatabase } = await import("db0");
-    const { default: postgresqlConnector } = await import("db0/connectors/postgresql");
+    const { createStorage } = await importPeer<{ createStorage: Fn }>("unstorage");
+    const { default: db0Driver } = await importPeer<{ default: Fn }>("unstorage/drivers/db0");
+    const { createDatabase } = await importPeer<{ createDatabase: (connector: unknown) => { getInstance(): Promise<unknown>; dispose(): Promise<void> } }>("db0");
+    const { default: postgresqlConnector } = await importPeer<{ default: Fn }>("db0/connectors/postgresql");
     const database = createDatabase(postgresqlConnector({ url }));
     const storage = createStorage({ driver: db0Driver({ database, tableName: table }) }) as unknown as StorageLike;
     return unstorageContender(name, "unstorage db0 driver over db0's postgresql connector (one pg client); values as JSON", storage, async () => {

@@ -7,7 +7,7 @@
  * each of the others equally often. Ratios are the median over rounds of the ratio of the two
  * contenders' p50 in that round (a round's contenders ran within the same few milliseconds).
  *
- *   npx vite-node adapters/redis/bench-redis.mjs -- [--rounds=20] [--ops=200] [--url=redis://…]
+ *   npm run bench:peers && npx vite-node benchmarks/redis.mjs -- [--rounds=20] [--ops=200] [--url=redis://…]
  *
  * Writes benchmarks/results/redis.json and redis.md and prints the table.
  *
@@ -28,14 +28,15 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { createClient } from "@redis/client"; // the client the tier loads (node-redis core)
-import Keyv from "keyv";
-import KeyvRedis from "@keyv/redis";
-import { createStorage } from "unstorage";
-import redisDriver from "unstorage/drivers/redis";
-import { makeDatum } from "../../core/datum.ts";
-import { createStore } from "../../core/store.ts";
-import { startRedis } from "../../test/harness/redis.ts";
-import { encodeDatum, redisAdapter } from "./index.ts";
+import { load } from "./peers/load.mjs"; // the peers, from benchmarks/peers/node_modules (npm run bench:peers)
+import { makeDatum } from "../core/datum.ts";
+import { createStore } from "../core/store.ts";
+import { startRedis } from "../test/harness/redis.ts";
+import { encodeDatum, redisAdapter } from "../adapters/redis/index.ts";
+const { default: Keyv } = await load("keyv");
+const { default: KeyvRedis } = await load("@keyv/redis");
+const { createStorage } = await load("unstorage");
+const { default: redisDriver } = await load("unstorage/drivers/redis");
 
 const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
 const ROUNDS = Number(arg("rounds", 20));
@@ -197,7 +198,7 @@ const lines = [
   "",
   `redis-server ${given ? given.replace(/\/\/[^@]*@/, "//***@") : "throwaway, no persistence"}; ${ROUNDS} rounds × ${OPS} puts and gets and ${OPS_LIST} list(100) per contender, one at a time, contenders alternating operation by operation; datum of 1 KiB content and two tags; node ${process.version}; load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after (2 cores); ${new Date().toISOString()}.`,
   "p50 and p99 over every sample; the ×raw columns and the goals' ratios are the median over rounds of the two contenders' p50 ratio in that round.",
-  "Command: `npx vite-node adapters/redis/bench-redis.mjs -- --rounds=" + ROUNDS + " --ops=" + OPS + "`",
+  "Command: `npx vite-node benchmarks/redis.mjs -- --rounds=" + ROUNDS + " --ops=" + OPS + "`",
   "",
   "| contender | put p50 ms | put p99 | get p50 ms | get p99 | list(100) p50 ms | list p99 | put ×raw | get ×raw | list ×raw |",
   "|---|---|---|---|---|---|---|---|---|---|",
@@ -213,9 +214,9 @@ const lines = [
 ];
 const md = lines.join("\n");
 console.log(md);
-mkdirSync(new URL("../../benchmarks/results/", import.meta.url), { recursive: true });
-writeFileSync(new URL("../../benchmarks/results/redis.json", import.meta.url), JSON.stringify({ rounds: ROUNDS, ops: OPS, node: process.version, at: new Date().toISOString(), loadAverage: { before: loadBefore, after: loadAfter }, results, perRound, goals }, null, 2) + "\n");
-writeFileSync(new URL("../../benchmarks/results/redis.md", import.meta.url), md);
+mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
+writeFileSync(new URL("./results/redis.json", import.meta.url), JSON.stringify({ rounds: ROUNDS, ops: OPS, node: process.version, at: new Date().toISOString(), loadAverage: { before: loadBefore, after: loadAfter }, results, perRound, goals }, null, 2) + "\n");
+writeFileSync(new URL("./results/redis.md", import.meta.url), md);
 
 await Promise.all([store.close(), adapter.close(), raw.close(), keyv.disconnect?.(), storage.dispose()]);
 await server?.close();

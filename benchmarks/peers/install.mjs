@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+/**
+ * Installs the benchmark's peer libraries (benchmarks/peers/package.json: Keyv and its adapters,
+ * unstorage and its drivers) into benchmarks/peers/node_modules with `npm ci`, when they are missing
+ * or older than benchmarks/peers/package-lock.json. `npm run bench` and `npm test` run it first; the
+ * root `npm ci` does not install them, so an install of dgent's own dependencies compiles no
+ * module only a peer needs (@keyv/sqlite's sqlite3). `DGENT_BENCH_PEERS=0` skips it: the
+ * benchmark then reports each peer as skipped.
+ *
+ *   node benchmarks/peers/install.mjs
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const dir = fileURLToPath(new URL(".", import.meta.url));
+const lock = fileURLToPath(new URL("./package-lock.json", import.meta.url));
+const installed = fileURLToPath(new URL("./node_modules/.package-lock.json", import.meta.url));
+
+if (process.env.DGENT_BENCH_PEERS === "0") {
+  console.error("benchmark peers: not installed (DGENT_BENCH_PEERS=0)");
+  process.exit(0);
+}
+if (existsSync(installed) && statSync(installed).mtimeMs >= statSync(lock).mtimeMs) process.exit(0);
+console.error("benchmark peers: npm ci in benchmarks/peers/ (Keyv, unstorage and their drivers)");
+const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+const r = spawnSync(npm, ["ci", "--no-audit", "--no-fund"], { cwd: dir, stdio: "inherit" });
+if (r.status !== 0) {
+  console.error(`benchmark peers: npm ci failed (exit ${r.status ?? r.signal}); fix it, or set DGENT_BENCH_PEERS=0 to run without peers`);
+  process.exit(r.status ?? 1);
+}
