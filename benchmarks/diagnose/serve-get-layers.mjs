@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
+import { rawServeDb } from "./serve-raw-db.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -40,14 +41,7 @@ if (process.argv[2] === "--child") {
     const timeouts = kind === "raw+timeouts" ? { requestTimeout: 30_000, http: { requestTimeout: 30_000, connectionsCheckingInterval: 7_500 } } : {};
     app = Fastify({ routerOptions: { maxParamLength: 8192 }, ...timeouts });
     if (kind === "raw" || kind === "raw+timeouts") {
-      const Database = (await import("better-sqlite3")).default;
-      const { MIGRATIONS } = await import("dgent/adapters/sqlite");
-      const db = new Database(join(dir, "raw.db"));
-      db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = NORMAL");
-      db.pragma(`mmap_size = ${2 ** 31}`);
-      for (const m of MIGRATIONS) db.exec(m.up);
-      const insert = db.prepare("INSERT INTO data (id, content, created_at, causal_parent, metadata) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING");
+      const { db, insert } = await rawServeDb(dir);
       for (let i = 0; i < PRELOAD; i++) insert.run(`pre/${i}`, bytes, 1_700_000_000_000, null, JSON.stringify({ role: "agent" }));
       const select = db.prepare("SELECT id, content, created_at, causal_parent, metadata FROM data WHERE id = ?");
       app.get("/v1/ns/:ns/datums/:id", async (req, reply) => {

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
+import { rawServeDb } from "./serve-raw-db.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -33,14 +34,7 @@ if (process.argv[2] === "--child") {
   } else {
     app = Fastify({ routerOptions: { maxParamLength: 8192 } });
     if (kind === "raw") {
-      const Database = (await import("better-sqlite3")).default;
-      const { MIGRATIONS } = await import("dgent/adapters/sqlite");
-      const db = new Database(join(dir, "raw.db"));
-      db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = NORMAL");
-      db.pragma(`mmap_size = ${2 ** 31}`);
-      for (const m of MIGRATIONS) db.exec(m.up);
-      const insert = db.prepare("INSERT INTO data (id, content, created_at, causal_parent, metadata) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING");
+      const { insert } = await rawServeDb(dir);
       app.post("/v1/ns/:ns/datums", async (req) => {
         const d = req.body;
         insert.run(d.id, Buffer.from(d.content, "base64"), d.createdAt, d.causalParent, JSON.stringify(d.metadata));
