@@ -50,14 +50,40 @@ export function matches(filter: ChangeFilter, change: Change): boolean {
   return true;
 }
 
-type Listener = (change: Change) => void;
+export type Listener = (change: Change) => void;
+
+/**
+ * One namespace's change stream, whatever keeps it: `ChangeFeed` (events written to a change-log
+ * store by the server) or `TableFeed` (server/table-feed.ts: the tier's own change table).
+ */
+export interface Feed {
+  readonly namespace: string;
+  /** Resolves once the last number is known. */
+  ready(): Promise<void>;
+  /** The last number delivered (every event up to it can be read back). */
+  readonly lastSeq: number;
+  readonly subscribers: number;
+  /** Whether deletes must read the datum first to report its tags (the table knows them itself). */
+  readonly wantsDeletedTags: boolean;
+  /** A write of this process changed `input.key`; resolves once its event is logged (and delivered, in order). */
+  record(input: ChangeInput): Promise<void>;
+  /** Subscribes to events after the returned watermark; every event up to it can be replayed. */
+  subscribe(listener: Listener): { watermark: number; unsubscribe: () => void };
+  /** The logged events with `from < seq <= to`, oldest first. */
+  replay(from: number, to: number): AsyncGenerator<Change>;
+  /** The oldest number still held (0 when empty). */
+  oldest(): Promise<number>;
+  /** Stops what the feed runs on its own (timers); the store stays open. */
+  close(): void;
+}
 
 const PRUNE_EVERY = 1000;
 const pad = (seq: number) => String(seq).padStart(16, "0");
 
 /** One namespace's sequence: numbering, the log, delivery in order. */
-export class ChangeFeed {
+export class ChangeFeed implements Feed {
   readonly namespace: string;
+  readonly wantsDeletedTags = true;
   readonly #log: Store;
   readonly #listeners = new Set<Listener>();
   /** The last number handed out. */
@@ -178,6 +204,10 @@ export class ChangeFeed {
     return first === undefined ? 0 : Number(first.slice(this.namespace.length + 1));
   }
 
+  close(): void {
+    // Nothing runs on its own.
+  }
+
   /** Drops events older than the newest `keep` from the log. */
   async prune(keep: number): Promise<number> {
     const before = this.#delivered - keep + 1;
@@ -192,7 +222,7 @@ export class ChangeFeed {
  * empties it.
  */
 export interface FeedSlot {
-  feed: ChangeFeed | null;
+  feed: Feed | null;
 }
 
 const SLOTS = new WeakMap<Store, FeedSlot>();
@@ -208,7 +238,7 @@ export function feedSlot(store: Store): FeedSlot {
     await s.feed?.record({ op: "put", key: datum.id, metadata: datum.metadata, createdAt: datum.createdAt, causalParent: datum.causalParent });
   });
   store.hooks.beforeDelete.tapPromise({ name: "serve", stage: 0 }, async (id: string) => {
-    if (s.feed === null) return;
+    if (s.feed === null || !s.feed.wantsDeletedTags) return;
     const datum = await store.get(id);
     if (datum !== null) deleting.set(id, datum.metadata);
   });

@@ -11,7 +11,8 @@ import { dgentError, isDgentError } from "../core/errors.js";
 import { assertNamespace } from "../core/paths.js";
 import { createStore, isStore, type Store } from "../core/store.js";
 import { ANONYMOUS, authorize, Authenticator, bearer, RateLimiter, type AuthOptions, type Principal, type Right } from "./auth.js";
-import { ChangeFeed, feedSlot } from "./changes.js";
+import { ChangeFeed, feedSlot, type Feed } from "./changes.js";
+import { TableFeed, changeTableOf } from "./table-feed.js";
 import { asDgentError, errorBody, statusOf } from "./errors.js";
 import { registerInspector } from "./inspector/index.js";
 import { registerObservability } from "./observability.js";
@@ -29,8 +30,10 @@ export interface ServerOptions {
   /** Bearer tokens and their scopes; `null` turns access control off (say so explicitly). */
   readonly auth: AuthOptions | null;
   /**
-   * Where the change stream's events are kept (a store; `dgent serve` uses SQLite beside the data),
-   * `undefined` for an in-memory log (no resume across restarts), `false` for no change stream.
+   * Where the change stream's events are kept, for a store whose tier does not log its own changes
+   * (a store whose one tier is SQLite streams from the file's change table, whatever is given
+   * here): a store; `undefined` for an in-memory log (no resume across restarts); `false` for no
+   * change stream at all.
    */
   readonly changeLog?: Store | false;
   /** Events kept per namespace in the change log (default 100 000). */
@@ -94,13 +97,15 @@ export async function createServer(source: StoreSource, options: ServerOptions):
   const served = new Map<string, Promise<Served | null>>();
   const stores = new Map<string, Store>();
   const owned: Store[] = [];
-  const feeds: ChangeFeed[] = [];
+  const feeds: Feed[] = [];
 
   const serve = (store: Store): Served => {
     stores.set(store.namespace, store);
-    let feed: ChangeFeed | null = null;
+    let feed: Feed | null = null;
     if (log !== null) {
-      feed = new ChangeFeed(store.namespace, log, retention);
+      // A tier that logs its own changes (SQLite) is the stream; otherwise the server logs them.
+      const table = changeTableOf(store);
+      feed = table !== null ? new TableFeed(store, table, retention) : new ChangeFeed(store.namespace, log, retention);
       feedSlot(store).feed = feed;
       feeds.push(feed);
     }
@@ -260,6 +265,7 @@ export async function createServer(source: StoreSource, options: ServerOptions):
         const slot = feedSlot(s);
         if (slot.feed !== null && feeds.includes(slot.feed)) slot.feed = null;
       }
+      for (const feed of feeds) feed.close();
       for (const s of owned) await s.close();
       await ownLog?.close();
     },

@@ -11,7 +11,7 @@ import type { QueryOptions } from "../core/query.js";
 import type { RefExpectation, TxOp } from "../core/refs.js";
 import type { Store } from "../core/store.js";
 import type { Right } from "./auth.js";
-import type { ChangeFeed } from "./changes.js";
+import type { Feed } from "./changes.js";
 import { search } from "./search.js";
 import { filterOf, resumeAfter, stream, type SseOptions, type SseQuery } from "./sse.js";
 import { fromWire, itemToWire, toWire, txOpFromWire } from "./wire.js";
@@ -19,7 +19,7 @@ import * as S from "./schemas.js";
 
 export interface Served {
   readonly store: Store;
-  readonly feed: ChangeFeed | null;
+  readonly feed: Feed | null;
 }
 
 export interface RouteContext {

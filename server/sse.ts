@@ -5,7 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { dgentError } from "../core/errors.js";
-import { matches, type Change, type ChangeFeed, type ChangeFilter } from "./changes.js";
+import { matches, type Change, type Feed, type ChangeFilter } from "./changes.js";
 
 export interface SseOptions {
   /** Milliseconds between heartbeat comments (default 15 000). */
@@ -43,7 +43,7 @@ export function resumeAfter(request: FastifyRequest, query: SseQuery): number | 
 const frame = (change: Change) => `id: ${change.seq}\nevent: ${change.op}\ndata: ${JSON.stringify(change)}\n\n`;
 
 /** Streams `feed` to one client until it leaves, is dropped, or the server closes. */
-export async function stream(request: FastifyRequest, reply: FastifyReply, feed: ChangeFeed, filter: ChangeFilter, after: number | null, options: SseOptions, onClose: (end: () => void) => () => void): Promise<void> {
+export async function stream(request: FastifyRequest, reply: FastifyReply, feed: Feed, filter: ChangeFilter, after: number | null, options: SseOptions, onClose: (end: () => void) => () => void): Promise<void> {
   await feed.ready();
   const res = reply.raw;
   const queue: Change[] = [];

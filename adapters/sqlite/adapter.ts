@@ -6,6 +6,7 @@ import type { Adapter, AdapterStats, Capabilities, ResolvedListOptions } from ".
 import type { DatumHeader, IdPage, ResolvedQuery } from "../../core/query.js";
 import type { Ref, RefExpectation, RefMove, ReflogEntry, TxOp, TxResult } from "../../core/refs.js";
 import { conflictError } from "../../core/tiers.js";
+import { SqliteChangeTable, type ChangeTable } from "./changes.js";
 import { driverError, openDatabase, type Db } from "./connection.js";
 import { prefixRange } from "./keys.js";
 import type { MigrationResult } from "./migrations.js";
@@ -83,6 +84,7 @@ export class SqliteAdapter implements Adapter {
   /** Refs and transactions: one `BEGIN IMMEDIATE` transaction per commit (see refs.ts). */
   #commitAll!: { immediate(ops: readonly TxOp[], move: RefMove): TxResult };
   #migration: MigrationResult | null = null;
+  #changes: ChangeTable | null = null;
   /** Statements executed since open (exposed by `stats()`; one per operation on the hot paths). */
   #queries = 0;
 
@@ -126,6 +128,7 @@ export class SqliteAdapter implements Adapter {
     if (!this.#life.beginClose()) return;
     const db = this.#db;
     this.#db = null;
+    this.#changes = null;
     if (db === null) return;
     try {
       // Advisory (refreshes planner statistics when useful); never wait for another writer here.
@@ -370,6 +373,15 @@ export class SqliteAdapter implements Adapter {
 
   async listRefs(prefix: string): Promise<Ref[]> {
     return this.#sync("listRefs", () => this.#refs.list(prefix));
+  }
+
+  /**
+   * The file's change table, created with its triggers on the first call (changes.ts): every
+   * put, delete and ref move from then on, by any connection, is logged inside its transaction.
+   * `dgent serve` streams a store whose one tier is SQLite from it.
+   */
+  changeTable(): ChangeTable {
+    return this.#sync("changeTable", () => (this.#changes ??= new SqliteChangeTable(this.#db as Db, (op, body) => this.#sync(op, body))));
   }
 
   async reflog(name: string, limit: number): Promise<ReflogEntry[]> {

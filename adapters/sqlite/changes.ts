@@ -1,0 +1,97 @@
+/**
+ * The file's own change table, for `dgent serve`'s change stream (server/README.md).
+ *
+ * `changeTable()` creates, on its first call for a file, a table `change_log` and triggers on
+ * `data` and `refs` that append one row per put, delete and ref move **inside the writing
+ * transaction**: an acknowledged write has its event, a rolled-back one has none, whichever
+ * process or connection wrote it, and the stream costs one row insert instead of a second
+ * commit. `seq` is the row's `AUTOINCREMENT` key, so numbers only grow, even after pruning.
+ *
+ * Each row's `event` is the event as JSON (server/changes.ts `Change` without `seq`): `op` (put,
+ * delete, setRef, deleteRef), `key` (the id or the ref's name), for put and delete `metadata`
+ * (the datum's tags), for put `createdAt` and `causalParent`, for setRef `target` and `version`,
+ * and `at` (epoch ms of the write, SQLite's clock). A put of an id already stored (same datum)
+ * writes nothing and has no event.
+ *
+ * Once created, the table and its triggers stay in the file: every later writer, with or without
+ * a server running, logs its writes there. The server prunes it to its retention on start and as
+ * it goes (`prune`).
+ */
+import type BetterSqlite3 from "better-sqlite3";
+
+type Db = BetterSqlite3.Database;
+
+const AT = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+
+const CREATE = `
+CREATE TABLE IF NOT EXISTS change_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS change_log_put AFTER INSERT ON data BEGIN
+  INSERT INTO change_log (event) VALUES (json_object('op', 'put', 'key', NEW.id, 'metadata', json(coalesce(NEW.metadata, '{}')),
+    'createdAt', NEW.created_at, 'causalParent', NEW.causal_parent, 'at', ${AT}));
+END;
+CREATE TRIGGER IF NOT EXISTS change_log_delete AFTER DELETE ON data BEGIN
+  INSERT INTO change_log (event) VALUES (json_object('op', 'delete', 'key', OLD.id, 'metadata', json(coalesce(OLD.metadata, '{}')), 'at', ${AT}));
+END;
+CREATE TRIGGER IF NOT EXISTS change_log_ref_insert AFTER INSERT ON refs BEGIN
+  INSERT INTO change_log (event) VALUES (json_object('op', 'setRef', 'key', NEW.name, 'target', NEW.target, 'version', NEW.version, 'at', ${AT}));
+END;
+CREATE TRIGGER IF NOT EXISTS change_log_ref_update AFTER UPDATE ON refs BEGIN
+  INSERT INTO change_log (event) VALUES (json_object('op', 'setRef', 'key', NEW.name, 'target', NEW.target, 'version', NEW.version, 'at', ${AT}));
+END;
+CREATE TRIGGER IF NOT EXISTS change_log_ref_delete AFTER DELETE ON refs BEGIN
+  INSERT INTO change_log (event) VALUES (json_object('op', 'deleteRef', 'key', OLD.name, 'at', ${AT}));
+END;
+`;
+
+/** One row of the change table: its number and the event as JSON (see the module comment). */
+export interface ChangeRow {
+  readonly seq: number;
+  readonly event: string;
+}
+
+/** What a change stream reads from a file's change table. Every call is synchronous. */
+export interface ChangeTable {
+  /** The newest number (0 when nothing was ever logged). */
+  last(): number;
+  /** The oldest number still held (0 when empty). */
+  oldest(): number;
+  /** Rows with `after < seq <= upTo`, oldest first, at most `limit`. */
+  since(after: number, upTo: number, limit: number): ChangeRow[];
+  /** Drops rows with `seq < from`; returns how many. */
+  prune(from: number): number;
+}
+
+export class SqliteChangeTable implements ChangeTable {
+  readonly #last: BetterSqlite3.Statement;
+  readonly #oldest: BetterSqlite3.Statement;
+  readonly #since: BetterSqlite3.Statement;
+  readonly #prune: BetterSqlite3.Statement;
+  readonly #guard: <T>(op: string, body: () => T) => T;
+
+  /** Creates the table and triggers if the file lacks them (one `BEGIN IMMEDIATE` transaction). */
+  constructor(db: Db, guard: <T>(op: string, body: () => T) => T) {
+    this.#guard = guard;
+    db.transaction(() => db.exec(CREATE)).immediate();
+    // The largest key is the newest number; after pruning everything, sqlite_sequence still holds it.
+    this.#last = db.prepare("SELECT max(coalesce((SELECT max(seq) FROM change_log), 0), coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0))").pluck();
+    this.#oldest = db.prepare("SELECT coalesce(min(seq), 0) FROM change_log").pluck();
+    this.#since = db.prepare("SELECT seq, event FROM change_log WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?");
+    this.#prune = db.prepare("DELETE FROM change_log WHERE seq < ?");
+  }
+
+  last(): number {
+    return this.#guard("changeTable.last", () => this.#last.get() as number);
+  }
+
+  oldest(): number {
+    return this.#guard("changeTable.oldest", () => this.#oldest.get() as number);
+  }
+
+  since(after: number, upTo: number, limit: number): ChangeRow[] {
+    return this.#guard("changeTable.since", () => this.#since.all(after, upTo, limit) as ChangeRow[]);
+  }
+
+  prune(from: number): number {
+    return this.#guard("changeTable.prune", () => this.#prune.run(from).changes);
+  }
+}
