@@ -227,6 +227,11 @@ export interface FeedSlot {
 
 const SLOTS = new WeakMap<Store, FeedSlot>();
 
+/** The store's slot if it was tapped already (never taps). */
+export function tappedFeedSlot(store: Store): FeedSlot | undefined {
+  return SLOTS.get(store);
+}
+
 export function feedSlot(store: Store): FeedSlot {
   let slot = SLOTS.get(store);
   if (slot !== undefined) return slot;

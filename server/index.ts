@@ -11,7 +11,7 @@ import { dgentError, isDgentError } from "../core/errors.js";
 import { assertNamespace } from "../core/paths.js";
 import { createStore, isStore, type Store } from "../core/store.js";
 import { ANONYMOUS, authorize, Authenticator, bearer, RateLimiter, type AuthOptions, type Principal, type Right } from "./auth.js";
-import { ChangeFeed, feedSlot, type Feed } from "./changes.js";
+import { ChangeFeed, feedSlot, tappedFeedSlot, type Feed } from "./changes.js";
 import { TableFeed, changeTableOf } from "./table-feed.js";
 import { asDgentError, errorBody, statusOf } from "./errors.js";
 import { registerInspector } from "./inspector/index.js";
@@ -105,8 +105,16 @@ export async function createServer(source: StoreSource, options: ServerOptions):
     if (log !== null) {
       // A tier that logs its own changes (SQLite) is the stream; otherwise the server logs them.
       const table = changeTableOf(store);
-      feed = table !== null ? new TableFeed(store, table, retention) : new ChangeFeed(store.namespace, log, retention);
-      feedSlot(store).feed = feed;
+      if (table !== null) {
+        // The store's hooks are tapped only once someone subscribes: until then a write costs the feed nothing.
+        const tableFeed: Feed = new TableFeed(store, table, retention, () => void (feedSlot(store).feed = tableFeed));
+        feed = tableFeed;
+        const slot = tappedFeedSlot(store);
+        if (slot !== undefined) slot.feed = null;
+      } else {
+        feed = new ChangeFeed(store.namespace, log, retention);
+        feedSlot(store).feed = feed;
+      }
       feeds.push(feed);
     }
     return { store, feed };
@@ -262,8 +270,8 @@ export async function createServer(source: StoreSource, options: ServerOptions):
       for (const end of [...streams]) end();
       await app.close();
       for (const s of [...fixed.values(), ...owned]) {
-        const slot = feedSlot(s);
-        if (slot.feed !== null && feeds.includes(slot.feed)) slot.feed = null;
+        const slot = tappedFeedSlot(s);
+        if (slot !== undefined && slot.feed !== null && feeds.includes(slot.feed)) slot.feed = null;
       }
       for (const feed of feeds) feed.close();
       for (const s of owned) await s.close();

@@ -3,8 +3,8 @@
  * logs every put, delete and ref move inside the writing transaction, numbered by the table, so
  * the server writes nothing of its own. After a write of this process the feed reads the rows
  * past its watermark and delivers them; writes of other processes or connections to the same
- * file are picked up by a poll every `POLL_MS` while someone is subscribed. With no subscriber a
- * write costs the feed nothing but a counter.
+ * file are picked up by a poll every `POLL_MS` while someone is subscribed. Until the first
+ * subscription the store is not even tapped: a write costs the feed nothing.
  */
 import type { Store } from "../core/store.js";
 import type { ChangeTable } from "../adapters/sqlite/changes.js";
@@ -14,6 +14,8 @@ import type { Change, ChangeInput, Feed, Listener } from "./changes.js";
 export const POLL_MS = 200;
 const PAGE = 256;
 const PRUNE_EVERY = 1000;
+/** How often the table is pruned to the retention besides every `PRUNE_EVERY` writes seen (ms). */
+export const PRUNE_MS = 60_000;
 
 /** The change table of a store whose one tier keeps one, or null. */
 export function changeTableOf(store: Store): (() => ChangeTable) | null {
@@ -36,9 +38,15 @@ export class TableFeed implements Feed {
   #delivered = 0;
   #writes = 0;
   #timer: NodeJS.Timeout | null = null;
+  #pruner: NodeJS.Timeout | null = null;
 
-  constructor(store: Store, open: () => ChangeTable, retain = Infinity) {
+  readonly #attach: () => void;
+  #attached = false;
+
+  /** `attach` is called once, at the first subscription: it routes this process's writes to `record`. */
+  constructor(store: Store, open: () => ChangeTable, retain = Infinity, attach: () => void = () => undefined) {
     this.namespace = store.namespace;
+    this.#attach = attach;
     this.#store = store;
     this.#open = open;
     this.#retain = retain;
@@ -52,6 +60,10 @@ export class TableFeed implements Feed {
     this.#table = table;
     this.#delivered = table.last();
     this.#prune();
+    if (Number.isFinite(this.#retain)) {
+      this.#pruner = setInterval(() => this.#prune(), PRUNE_MS);
+      this.#pruner.unref();
+    }
   }
 
   ready(): Promise<void> {
@@ -76,6 +88,10 @@ export class TableFeed implements Feed {
   subscribe(listener: Listener): { watermark: number; unsubscribe: () => void } {
     const table = this.#table;
     if (table === null) throw new Error("TableFeed.subscribe before ready()");
+    if (!this.#attached) {
+      this.#attached = true;
+      this.#attach();
+    }
     if (this.#listeners.size === 0) this.#delivered = table.last();
     else this.#poll();
     this.#listeners.add(listener);
@@ -147,5 +163,7 @@ export class TableFeed implements Feed {
   close(): void {
     this.#listeners.clear();
     this.#stop();
+    if (this.#pruner !== null) clearInterval(this.#pruner);
+    this.#pruner = null;
   }
 }
