@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { sqliteAdapter, type SqliteAdapter } from "../adapters/sqlite/index.js";
+import { sqliteAdapter, type ChangeTable, type SqliteAdapter } from "../adapters/sqlite/index.js";
 import { isDgentError } from "../core/errors.js";
 import { createStore, type Store } from "../core/store.js";
 import { createServer } from "./index.js";
@@ -93,7 +93,7 @@ describe("the change stream of a SQLite store (the file's change table)", () => 
     const adapter: SqliteAdapter = sqliteAdapter({ path: file() });
     const store = createStore({ tiers: [adapter], namespace: "tx" });
     await store.open();
-    const table = adapter.changeTable();
+    const table = adapter.changeTable() as ChangeTable;
     expect(table.last()).toBe(0);
     await store.transaction([
       { op: "put", datum: datum("a") },
@@ -151,13 +151,57 @@ describe("the change stream of a SQLite store (the file's change table)", () => 
     // Delete everything kept: the next event still gets the next number.
     const adapter = sqliteAdapter({ path });
     await adapter.open();
-    const table = adapter.changeTable();
+    const table = adapter.changeTable() as ChangeTable;
     table.prune(table.last() + 1);
     expect(table.oldest()).toBe(0);
     expect(table.last()).toBe(13);
     await adapter.put(datum("d/14"));
     expect(table.last()).toBe(14);
     await adapter.close();
+    await store.close();
+  });
+
+  it("serves a read-only file: without a change table its stream is empty and nothing is created; with one (made by a writer) it replays it", async () => {
+    const path = file();
+    const writer = createStore({ tiers: [sqliteAdapter({ path })], namespace: "ro" });
+    await writer.put(datum("a"));
+    await writer.close();
+    const objects = () => {
+      const a = sqliteAdapter({ path, readonly: true });
+      return a.open().then(async () => {
+        const table = a.changeTable();
+        await a.close();
+        return table;
+      });
+    };
+    expect(await objects()).toBeNull();
+
+    let store = createStore({ tiers: [sqliteAdapter({ path, readonly: true })], namespace: "ro" });
+    let server = await createServer(store, { auth: null });
+    let url = await server.listen();
+    const got = await fetch(`${url}/v1/ns/ro/datums/a`);
+    expect(got.status).toBe(200);
+    const info = (await (await fetch(`${url}/v1/ns/ro/info`)).json()) as { lastEventId: number };
+    expect(info.lastEventId).toBe(0);
+    await server.close();
+    await store.close();
+    expect(await objects()).toBeNull();
+
+    // A writer's server creates the table; a read-only server then replays what it holds.
+    store = createStore({ tiers: [sqliteAdapter({ path })], namespace: "ro" });
+    server = await createServer(store, { auth: null });
+    url = await server.listen();
+    await put(url, "ro", "b");
+    await server.close();
+    await store.close();
+    store = createStore({ tiers: [sqliteAdapter({ path, readonly: true })], namespace: "ro" });
+    server = await createServer(store, { auth: null });
+    url = await server.listen();
+    const replay = await SseClient.connect(`${url}/v1/ns/ro/changes?after=0`);
+    await replay.until(() => changes(replay).length === 1);
+    expect(changes(replay).map((e) => [e.id, data(e).key])).toEqual([["1", "b"]]);
+    replay.close();
+    await server.close();
     await store.close();
   });
 });

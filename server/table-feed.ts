@@ -18,18 +18,18 @@ const PRUNE_EVERY = 1000;
 export const PRUNE_MS = 60_000;
 
 /** The change table of a store whose one tier keeps one, or null. */
-export function changeTableOf(store: Store): (() => ChangeTable) | null {
+export function changeTableOf(store: Store): (() => ChangeTable | null) | null {
   const tiers = store.tiers;
   if (tiers.length !== 1) return null;
-  const tier = tiers[0] as { changeTable?: () => ChangeTable };
-  return typeof tier.changeTable === "function" ? () => (tier.changeTable as () => ChangeTable).call(tier) : null;
+  const tier = tiers[0] as { changeTable?: () => ChangeTable | null };
+  return typeof tier.changeTable === "function" ? () => (tier.changeTable as () => ChangeTable | null).call(tier) : null;
 }
 
 export class TableFeed implements Feed {
   readonly namespace: string;
   readonly wantsDeletedTags = false;
   readonly #store: Store;
-  readonly #open: () => ChangeTable;
+  readonly #open: () => ChangeTable | null;
   readonly #retain: number;
   readonly #listeners = new Set<Listener>();
   readonly #init: Promise<void>;
@@ -44,7 +44,7 @@ export class TableFeed implements Feed {
   #attached = false;
 
   /** `attach` is called once, at the first subscription: it routes this process's writes to `record`. */
-  constructor(store: Store, open: () => ChangeTable, retain = Infinity, attach: () => void = () => undefined) {
+  constructor(store: Store, open: () => ChangeTable | null, retain = Infinity, attach: () => void = () => undefined) {
     this.namespace = store.namespace;
     this.#attach = attach;
     this.#store = store;
@@ -57,6 +57,8 @@ export class TableFeed implements Feed {
   async #load(): Promise<void> {
     await this.#store.open();
     const table = this.#open();
+    // A read-only file without a change table: nothing is ever written, so the stream stays empty.
+    if (table === null) return;
     this.#table = table;
     this.#delivered = table.last();
     this.#prune();
@@ -87,12 +89,11 @@ export class TableFeed implements Feed {
 
   subscribe(listener: Listener): { watermark: number; unsubscribe: () => void } {
     const table = this.#table;
-    if (table === null) throw new Error("TableFeed.subscribe before ready()");
     if (!this.#attached) {
       this.#attached = true;
       this.#attach();
     }
-    if (this.#listeners.size === 0) this.#delivered = table.last();
+    if (table !== null && this.#listeners.size === 0) this.#delivered = table.last();
     else this.#poll();
     this.#listeners.add(listener);
     if (this.#timer === null) {
@@ -129,8 +130,8 @@ export class TableFeed implements Feed {
 
   async *replay(from: number, to: number): AsyncGenerator<Change> {
     await this.#init;
-    const table = this.#table as ChangeTable;
-    while (from < to) {
+    const table = this.#table;
+    while (table !== null && from < to) {
       const rows = table.since(from, to, PAGE);
       for (const row of rows) yield { seq: row.seq, ...(JSON.parse(row.event) as Omit<Change, "seq">) };
       if (rows.length < PAGE) return;
@@ -140,7 +141,7 @@ export class TableFeed implements Feed {
 
   async oldest(): Promise<number> {
     await this.#init;
-    return (this.#table as ChangeTable).oldest();
+    return this.#table?.oldest() ?? 0;
   }
 
   /** Keeps the newest `retain` events. */

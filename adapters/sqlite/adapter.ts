@@ -6,7 +6,7 @@ import type { Adapter, AdapterStats, Capabilities, ResolvedListOptions } from ".
 import type { DatumHeader, IdPage, ResolvedQuery } from "../../core/query.js";
 import type { Ref, RefExpectation, RefMove, ReflogEntry, TxOp, TxResult } from "../../core/refs.js";
 import { conflictError } from "../../core/tiers.js";
-import { SqliteChangeTable, type ChangeTable } from "./changes.js";
+import { openChangeTable, type ChangeTable } from "./changes.js";
 import { driverError, openDatabase, type Db } from "./connection.js";
 import { prefixRange } from "./keys.js";
 import type { MigrationResult } from "./migrations.js";
@@ -378,10 +378,11 @@ export class SqliteAdapter implements Adapter {
   /**
    * The file's change table, created with its triggers on the first call (changes.ts): every
    * put, delete and ref move from then on, by any connection, is logged inside its transaction.
-   * `dgent serve` streams a store whose one tier is SQLite from it.
+   * `dgent serve` streams a store whose one tier is SQLite from it. `null` on a `readonly`
+   * connection to a file that has no change table (it cannot be created there).
    */
-  changeTable(): ChangeTable {
-    return this.#sync("changeTable", () => (this.#changes ??= new SqliteChangeTable(this.#db as Db, (op, body) => this.#sync(op, body))));
+  changeTable(): ChangeTable | null {
+    return this.#sync("changeTable", () => (this.#changes ??= openChangeTable(this.#db as Db, (op, body) => this.#sync(op, body), this.#config.readonly)));
   }
 
   async reflog(name: string, limit: number): Promise<ReflogEntry[]> {

@@ -61,17 +61,17 @@ export interface ChangeTable {
   prune(from: number): number;
 }
 
-export class SqliteChangeTable implements ChangeTable {
+class SqliteChangeTable implements ChangeTable {
   readonly #last: BetterSqlite3.Statement;
   readonly #oldest: BetterSqlite3.Statement;
   readonly #since: BetterSqlite3.Statement;
   readonly #prune: BetterSqlite3.Statement;
   readonly #guard: <T>(op: string, body: () => T) => T;
 
-  /** Creates the table and triggers if the file lacks them (one `BEGIN IMMEDIATE` transaction). */
-  constructor(db: Db, guard: <T>(op: string, body: () => T) => T) {
+  /** Creates the table and triggers if the file lacks them (one `BEGIN IMMEDIATE` transaction); see `openChangeTable`. */
+  constructor(db: Db, guard: <T>(op: string, body: () => T) => T, create: boolean) {
     this.#guard = guard;
-    db.transaction(() => db.exec(CREATE)).immediate();
+    if (create) db.transaction(() => db.exec(CREATE)).immediate();
     // The largest key is the newest number; after pruning everything, sqlite_sequence still holds it.
     this.#last = db.prepare("SELECT max(coalesce((SELECT max(seq) FROM change_log), 0), coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0))").pluck();
     this.#oldest = db.prepare("SELECT coalesce(min(seq), 0) FROM change_log").pluck();
@@ -94,4 +94,16 @@ export class SqliteChangeTable implements ChangeTable {
   prune(from: number): number {
     return this.#guard("changeTable.prune", () => this.#prune.run(from).changes);
   }
+}
+
+const OBJECTS = ["change_log", "change_log_put", "change_log_delete", "change_log_ref_insert", "change_log_ref_update", "change_log_ref_delete"];
+
+/**
+ * The file's change table: created (with its triggers) unless the file has it all already. A
+ * read-only connection cannot create it: `null` when the file lacks it.
+ */
+export function openChangeTable(db: Db, guard: <T>(op: string, body: () => T) => T, readonly: boolean): SqliteChangeTable | null {
+  const have = db.prepare(`SELECT count(*) FROM sqlite_schema WHERE name IN (${OBJECTS.map(() => "?").join(", ")})`).pluck().get(...OBJECTS) as number;
+  if (have === OBJECTS.length) return new SqliteChangeTable(db, guard, false);
+  return readonly ? null : new SqliteChangeTable(db, guard, true);
 }
