@@ -118,8 +118,8 @@ class ChunkStream {
     this.#buf = bigger;
   }
 
-  /** One datum record: u32 header length, header JSON, u32 content length, content. */
-  async addDatum(d: Datum): Promise<void> {
+  /** One datum record: u32 header length, header JSON, u32 content length, content. True when the chunk is full: `flush` it. */
+  addDatum(d: Datum): boolean {
     const header = recordHeader(d);
     this.#reserve(header.length * 3 + 8 + d.content.byteLength);
     const b = this.#buf;
@@ -131,7 +131,7 @@ class ChunkStream {
     b.set(d.content, at);
     this.#size = at + d.content.byteLength;
     this.#records++;
-    if (this.#size >= this.limit) await this.flush();
+    return this.#size >= this.limit;
   }
 
   /** One line of text. */
@@ -178,6 +178,19 @@ class ChunkStream {
   }
 }
 
+/** A scan in pages of up to 1024 datums (one `await` per page in the loop that reads them). */
+async function* pagesOf(datums: AsyncIterable<Datum>): AsyncIterable<readonly Datum[]> {
+  let page: Datum[] = [];
+  for await (const d of datums) {
+    page.push(d);
+    if (page.length >= 1024) {
+      yield page;
+      page = [];
+    }
+  }
+  if (page.length > 0) yield page;
+}
+
 async function resolveBase(base: string, repository: Repository, location: Location): Promise<ArchiveReader | null> {
   if (base === "latest") return openNamed(location.kind === "file" ? { kind: "directory", path: repository.location } : location, repository);
   if (base.endsWith(".dgbk") || base.includes("/")) {
@@ -210,7 +223,7 @@ async function recordedReflog(source: Adapter, ref: Ref): Promise<RecordedMove[]
 export async function backup(options: BackupOptions): Promise<BackupReport> {
   const started = Date.now();
   const namespace = options.namespace ?? DEFAULT_NAMESPACE;
-  const compression = options.compression ?? "gzip";
+  const compression = options.compression ?? "brotli";
   const chunkBytes = options.chunkBytes ?? 4 * 2 ** 20;
   const location = parseLocation(options.to);
   const repository = await repositoryFor(location, options.bucket);
@@ -243,17 +256,21 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
     const index: Array<[string, number, Buffer]> = [];
     let written = 0;
     let afterCut = 0;
-    for await (const d of scanTier(source)) {
-      done++;
-      if (d.createdAt > cut) {
-        afterCut++;
-        continue;
+    // One read snapshot where the tier offers it (`exportDatums`), else its scan; the same
+    // datums in the same order either way, so the same chunks.
+    for await (const page of source.exportDatums ? source.exportDatums() : pagesOf(scanTier(source))) {
+      for (const d of page) {
+        done++;
+        if (d.createdAt > cut) {
+          afterCut++;
+          continue;
+        }
+        const hash = datumHash(d);
+        index.push([d.id, d.createdAt, hash]);
+        if (baseIndex && baseIndex.get(d.id)?.equals(hash)) continue;
+        written++;
+        if (datums.addDatum(d)) await datums.flush();
       }
-      const hash = datumHash(d);
-      index.push([d.id, d.createdAt, hash]);
-      if (baseIndex && baseIndex.get(d.id)?.equals(hash)) continue;
-      written++;
-      await datums.addDatum(d);
     }
     await datums.close();
     index.sort((a, b) => byCodePoint(a[0], b[0]));

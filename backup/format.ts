@@ -3,6 +3,7 @@
  * and digest, the record encodings of the four chunk kinds, and the state digest. Containers
  * (one packed file, or one object per chunk) are in `container.ts`.
  */
+import * as crypto from "node:crypto";
 import { createHash } from "node:crypto";
 import type { Datum } from "../core/datum.js";
 import { dgentError } from "../core/errors.js";
@@ -101,14 +102,37 @@ export function parseManifest(bytes: Uint8Array, archive: string): Manifest {
   return value as Manifest;
 }
 
-/** A hash of a datum's whole value, createdAt included (the same as `dgent migrate` compares). */
-export function datumHash(d: Datum): Buffer {
-  // One update for the fields, one for the content: the same bytes as migrate's field-by-field updates.
+/** One-shot SHA-256 (`crypto.hash`, Node ≥ 20.12): no Hash object per datum. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: "buffer") => Buffer }).hash;
+/** The bytes a datum hash covers are laid out here (grown when a datum needs more). */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * The text a datum hash covers before the content. Self-contained (no imports, no closure): the
+ * sealing worker (`seal-worker.ts`) runs it from its source text, so both hash the same bytes.
+ */
+export function datumHashHead(d: Pick<Datum, "id" | "createdAt" | "causalParent" | "metadata">): string {
   let head = `${d.id}\0${d.createdAt}\0${d.causalParent ?? "\u0001"}\0`;
   const keys = Object.keys(d.metadata);
   if (keys.length > 1) keys.sort();
   for (const k of keys) head += `${k}\0${d.metadata[k] as string}\0`;
-  return createHash("sha256").update(head).update(d.content).digest();
+  return head;
+}
+
+/** A hash of a datum's whole value, createdAt included (the same as `dgent migrate` compares). */
+export function datumHash(d: Datum): Buffer {
+  // The fields, then the content: the same bytes as migrate's field-by-field updates.
+  const head = datumHashHead(d);
+  if (oneShot === undefined) return createHash("sha256").update(head).update(d.content).digest();
+  // One buffer, one call: the head (at most 3 bytes per UTF-16 unit) and the content side by side.
+  const need = head.length * 3 + d.content.byteLength;
+  if (need > scratch.length) {
+    if (need > 16 * 2 ** 20) return createHash("sha256").update(head).update(d.content).digest();
+    scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
+  }
+  const at = scratch.write(head, 0, "utf8");
+  scratch.set(d.content, at);
+  return oneShot("sha256", scratch.subarray(0, at + d.content.byteLength), "buffer");
 }
 
 /** Code point order, the order of the index and of the state digest. */
@@ -138,8 +162,9 @@ interface RecordHeader {
 
 /** The header JSON of a datum record (the content follows it). */
 export function recordHeader(d: Datum): string {
-  const header: RecordHeader = { id: d.id, createdAt: d.createdAt, causalParent: d.causalParent, metadata: d.metadata };
-  return JSON.stringify(header);
+  // The same text as JSON.stringify of a RecordHeader with these keys in this order, without
+  // building the object: {"id":…,"createdAt":…,"causalParent":…,"metadata":…}.
+  return `{"id":${JSON.stringify(d.id)},"createdAt":${JSON.stringify(d.createdAt)},"causalParent":${JSON.stringify(d.causalParent)},"metadata":${JSON.stringify(d.metadata)}}`;
 }
 
 /** A datum read back from a chunk, with the reserved expiry when a writer set it. */

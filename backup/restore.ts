@@ -395,6 +395,13 @@ async function getAll(tier: Adapter, ids: readonly string[]): Promise<Array<Datu
 /** The state digest of `ids` as the tier holds them (an id it lacks is left out, so the digest differs). */
 export async function digestOfIds(tier: Adapter, ids: readonly string[]): Promise<string> {
   const pairs: Array<[string, Buffer]> = [];
+  // A tier that holds little besides `ids` is read in one pass (`exportDatums`, in its storage
+  // order) instead of by id: the same datums, a sequential read.
+  if (tier.exportDatums && tier.stats && (await tier.stats()).count <= ids.length * 2) {
+    const wanted = new Set(ids);
+    for await (const page of tier.exportDatums()) for (const d of page) if (wanted.has(d.id)) pairs.push([d.id, datumHash(d)]);
+    return stateDigest(pairs);
+  }
   for (let i = 0; i < ids.length; i += 500) {
     const found = await getAll(tier, ids.slice(i, i + 500));
     for (const d of found) if (d) pairs.push([d.id, datumHash(d)]);

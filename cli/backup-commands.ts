@@ -93,7 +93,7 @@ export const BACKUP_COMMANDS: Record<string, Command> = {
   backup: {
     summary: "back up a namespace to a .dgbk file, a directory, s3:// or gs:// (incremental, checksummed, optionally encrypted); verify, drill, keygen",
     usage: [
-      "dgent backup --from URL --to LOCATION [--incremental | --base ARCHIVE] [--compression gzip|brotli|none] [--recipient age1…]... [--identity FILE]... [--namespace NS] [--json]",
+      "dgent backup --from URL --to LOCATION [--incremental | --base ARCHIVE] [--compression brotli|gzip|none] [--recipient age1…]... [--identity FILE]... [--namespace NS] [--json]",
       "dgent backup --all --from URL --to DIR|s3://…|gs://… [--incremental] [--compression …] [--recipient age1…]... [--identity FILE]... [--json]",
       "dgent backup verify LOCATION [--as-of TIME] [--identity FILE]... [--json]",
       "dgent backup drill LOCATION [--as-of TIME] [--identity FILE]... [--scratch URL] [--json]",
@@ -162,8 +162,8 @@ export const BACKUP_COMMANDS: Record<string, Command> = {
         const allFrom = (ctx.values.from as string | undefined) ?? (ctx.io.env.DGENT_DATABASE_URL || `sqlite://${(ctx.values["data-dir"] as string | undefined) ?? defaultDataDir(ctx.io.env)}/`);
         const allTo = ctx.values.to as string | undefined;
         if (!allTo) throw usage("backup --all needs --to LOCATION (a directory, s3://… or gs://…)");
-        const allCompression = (ctx.values.compression as string | undefined) ?? "gzip";
-        if (!["gzip", "brotli", "none"].includes(allCompression)) throw usage("--compression takes gzip, brotli or none (zstd is not in Node 20's zlib)");
+        const allCompression = (ctx.values.compression as string | undefined) ?? "brotli";
+        if (!["gzip", "brotli", "none"].includes(allCompression)) throw usage("--compression takes brotli, gzip or none (zstd is not in Node 20's zlib)");
         const r = await backupAll({
           from: allFrom,
           to: allTo,
@@ -187,8 +187,8 @@ export const BACKUP_COMMANDS: Record<string, Command> = {
       const to = ctx.values.to as string | undefined;
       if (!to) throw usage("backup needs --to LOCATION (a .dgbk file, a directory, s3://… or gs://…)");
       if (ctx.values.incremental && ctx.values.base !== undefined) throw usage("give --incremental (on the newest archive at --to) or --base ARCHIVE, not both");
-      const compression = (ctx.values.compression as string | undefined) ?? "gzip";
-      if (!["gzip", "brotli", "none"].includes(compression)) throw usage("--compression takes gzip, brotli or none (zstd is not in Node 20's zlib)");
+      const compression = (ctx.values.compression as string | undefined) ?? "brotli";
+      if (!["gzip", "brotli", "none"].includes(compression)) throw usage("--compression takes brotli, gzip or none (zstd is not in Node 20's zlib)");
       if (ctx.values["as-of"] !== undefined) throw usage("--as-of applies to restore, verify and drill");
       const base = ctx.values.incremental ? "latest" : (ctx.values.base as string | undefined);
       const r = await backup({

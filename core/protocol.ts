@@ -146,6 +146,12 @@ export interface Adapter {
   putMany?(datums: readonly Datum[]): Promise<string[]>;
   /** Every datum, in no particular order. */
   scan?(): AsyncIterable<Datum>;
+  /**
+   * Optional, a faster `scan` for bulk readers (`dgent backup`): every datum once, in the order
+   * `scan` gives them, in pages, all read from one snapshot (writes made while it runs are not
+   * seen). Readers fall back to `scan` without it.
+   */
+  exportDatums?(): AsyncIterable<readonly Datum[]>;
   stats?(): Promise<AdapterStats>;
   /** A cheap availability check with its own timeout; never throws. */
   probe?(): Promise<boolean>;

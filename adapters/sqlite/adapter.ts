@@ -7,7 +7,7 @@ import type { DatumHeader, IdPage, ResolvedQuery } from "../../core/query.js";
 import type { Ref, RefExpectation, RefMove, ReflogEntry, TxOp, TxResult } from "../../core/refs.js";
 import { conflictError } from "../../core/tiers.js";
 import { openChangeTable, type ChangeTable } from "./changes.js";
-import { driverError, openDatabase, type Db } from "./connection.js";
+import { driverError, openDatabase, openReader, type Db } from "./connection.js";
 import { prefixRange } from "./keys.js";
 import type { MigrationResult } from "./migrations.js";
 import { ADAPTER_NAME, type SqliteConfig } from "./options.js";
@@ -37,6 +37,8 @@ type Row = [string, Buffer, number, string | null, string | null];
 type GetRow = [Buffer, number, string | null, string | null];
 
 const SCAN_PAGE_ROWS = 256;
+/** Rows per page of `exportDatums` (one `await` per page). */
+const EXPORT_PAGE_ROWS = 2048;
 /** Measured cost ratio of the two prefix plans (see `PREFIX_PLAN` in sql.ts). */
 const PLAN_FACTOR = 0.032;
 const SCAN_PAGE_BYTES = 8 * 1024 * 1024;
@@ -299,6 +301,44 @@ export class SqliteAdapter implements Adapter {
         throw driverError(error, "scan", this.#config);
       }
       yield* page;
+    }
+  }
+
+  /**
+   * `scan`'s datums in `scan`'s order (rowid), a page at a time, all from one read transaction
+   * on a connection of its own (`openReader`): writers go on and are not seen, and this adapter
+   * stays free for other calls between pages. A `:memory:` database has no second connection:
+   * its pages are read as `scan` reads them, on the adapter's connection.
+   */
+  async *exportDatums(): AsyncIterable<readonly Datum[]> {
+    this.#life.check();
+    const own = this.#config.inMemory ? null : this.#sync("exportDatums", () => openReader(this.#config));
+    try {
+      const page = own ? own.prepare(SQL.SCAN_PAGE).raw(true) : this.#s.scanPage;
+      if (own) own.prepare("BEGIN").run();
+      for (let afterRowid = Number.MIN_SAFE_INTEGER, more = true; more; ) {
+        this.#life.check();
+        const datums: Datum[] = [];
+        let bytes = 0;
+        more = false;
+        this.#queries++;
+        try {
+          for (const row of page.iterate(afterRowid) as IterableIterator<[...Row, number]>) {
+            datums.push(toDatum(row as unknown as Row));
+            afterRowid = row[5];
+            bytes += row[1].byteLength;
+            if (datums.length >= EXPORT_PAGE_ROWS || bytes >= SCAN_PAGE_BYTES) {
+              more = true;
+              break;
+            }
+          }
+        } catch (error) {
+          throw driverError(error, "exportDatums", this.#config);
+        }
+        if (datums.length > 0) yield datums;
+      }
+    } finally {
+      own?.close();
     }
   }
 

@@ -170,3 +170,20 @@ function openReadonly(config: SqliteConfig): OpenedDatabase {
     throw driverError(error, "open", config);
   }
 }
+
+/**
+ * A second connection to a file database that only reads (`PRAGMA query_only`), for a reader
+ * that holds one read transaction for a long time (`exportDatums`) without tying up the
+ * adapter's own connection. Opened read-write at the OS level for the reason `openReadonly` gives.
+ */
+export function openReader(config: SqliteConfig): Db {
+  const db = new Database(config.path, { timeout: config.busyTimeoutMs, fileMustExist: true });
+  try {
+    db.pragma("query_only = 1");
+    db.pragma(PRAGMA.mmapSize(config.mmapSize));
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
