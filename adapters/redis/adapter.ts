@@ -277,7 +277,7 @@ export class RedisAdapter implements Adapter {
     if (tag !== undefined && this.#margin >= 0) argv.push(String(Number(tag) + this.#margin));
     let r: number;
     try {
-      r = await (this.#client as RedisClient).sendCommand<number>(argv, this.#buffers);
+      r = await (this.#client as RedisClient).sendCommand<number>(argv); // an integer reply: no type mapping
     } catch (error) {
       r = await this.#reload<number>(error, this.#put, argv, "put", datum.id);
     }

@@ -496,13 +496,12 @@ export function putScript(prefix: string, channel: string, origin: string): Scri
   const e = luaString(prefix + "e");
   const b = luaString(prefix + "b");
   const source = String.raw`
-local key, value = KEYS[1], ARGV[1]
+local key, value, at = KEYS[1], ARGV[1], ARGV[2]
 local old = redis.call('GET', key)
 if old then
   if old == value or string.sub(old, (string.find(old, '\t', 1, true))) == string.sub(value, (string.find(value, '\t', 1, true))) then return 0 end
   return -1
 end
-local at = ARGV[2]
 local id = string.sub(key, ${Buffer.byteLength(prefix) + 3})
 local n = #value - string.find(value, '\n', 1, true)
 if at then redis.call('SET', key, value, 'PXAT', at) else redis.call('SET', key, value) end
