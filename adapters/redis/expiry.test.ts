@@ -174,6 +174,18 @@ describe("native expiry: index entries of a datum Redis removed", () => {
     await b.tier.close();
   });
 
+  it("stats reaps due entries in ranges of 500 until none is left (1 200 removed datums)", async () => {
+    const namespace = fresh("many");
+    const tier = redisAdapter({ url: server.url, namespace, expiryGraceMs: 0 });
+    await tier.open();
+    const removed = Array.from({ length: 1_200 }, (_, k) => makeDatum({ id: `r/${k}`, content: "12345", createdAt: k, expiresAt: 1_000 }));
+    await tier.putMany([...removed, makeDatum({ id: "live", content: "abc", createdAt: 5_000 })]);
+    expect((await books(namespace)).t).toHaveLength(1_201);
+    expect(await tier.stats()).toMatchObject({ count: 1, bytes: 3 });
+    expect(await books(namespace)).toEqual({ t: ["live"], i: ["live"], x: [], e: [], b: 3 });
+    await tier.close();
+  });
+
   it("a put of the id again succeeds and takes the leftover entries over, with the byte count right", async () => {
     const { namespace, tier } = await gone("reput");
     await tier.put(makeDatum({ id: "g/1", content: "back", createdAt: 20 })); // no expiry this time

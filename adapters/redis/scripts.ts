@@ -428,12 +428,10 @@ local left = ${STATS_REAP}
 while left > 0 do
   local due = redis.call('ZRANGE', X, '-inf', ms, 'BYSCORE', 'LIMIT', 0, math.min(left, 500))
   for _, id in ipairs(due) do
-    if redis.call('EXISTS', P .. 'd:' .. id) == 0 then
-      reap(id)
-    else
-      redis.call('ZREM', X, id)
-      redis.call('HDEL', E, id)
-    end
+    if redis.call('EXISTS', P .. 'd:' .. id) == 0 then reap(id) end
+    -- Whatever reap did, the entry leaves x (so the next range moves on).
+    redis.call('ZREM', X, id)
+    redis.call('HDEL', E, id)
   end
   if #due < 500 then break end
   left = left - #due
