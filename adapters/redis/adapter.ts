@@ -4,6 +4,7 @@ import { cycleError, depthError } from "../../core/causal.js";
 import type { Datum } from "../../core/datum.js";
 import { importOptional } from "../../core/adapter-support.js";
 import { conflictError, dgentError } from "../../core/errors.js";
+import { EXPIRES_AT } from "../../core/expiry.js";
 import { Lifecycle } from "../../core/lifecycle.js";
 import type { Adapter, AdapterContext, AdapterEvents, AdapterStats, Capabilities, ResolvedListOptions } from "../../core/protocol.js";
 import { refConflict, type Ref, type RefExpectation, type RefMove, type ReflogEntry, type TxOp, type TxOpResult, type TxResult } from "../../core/refs.js";
@@ -98,6 +99,8 @@ export class RedisAdapter implements Adapter {
   readonly #put: Script;
   /** `P d:`, the start of every datum key. */
   readonly #datumKey: string;
+  /** Native expiry: the margin (ms) added to a datum's expiry for its key's PXAT, or -1 when not armed. */
+  #margin = -1;
 
   constructor(options: ResolvedOptions, rank: number) {
     this.#o = options;
@@ -122,6 +125,14 @@ export class RedisAdapter implements Adapter {
   /** What the server keeps on disk, as read at open (`"unknown"` before, or where CONFIG is disabled). */
   get persistence(): Persistence {
     return this.#persistence;
+  }
+
+  /**
+   * Native expiry as settled at open: whether datums carrying `dgent.expiresAt` are written with
+   * `PXAT <expiresAt + marginMs>`, and the margin (the grace plus the server clock's lead, if any).
+   */
+  get nativeExpiry(): { readonly armed: boolean; readonly marginMs: number } {
+    return { armed: this.#margin >= 0, marginMs: Math.max(this.#margin, 0) };
   }
 
   /** The pub/sub channel this namespace's changes are announced on. */
@@ -157,6 +168,7 @@ export class RedisAdapter implements Adapter {
           connected = true;
           this.#client = client;
           this.#persistence = await this.#readPersistence(client);
+          this.#margin = this.#armsExpiry(context) ? o.expiryGraceMs + (await serverLead(client)) : -1;
           await Promise.all([...Object.values(SCRIPTS), this.#put].map((s) => client.sendCommand(["SCRIPT", "LOAD", s.source])));
         })(),
         new Promise<never>((_, reject) => {
@@ -181,6 +193,13 @@ export class RedisAdapter implements Adapter {
       });
     }
     if (o.listen && context !== undefined) await this.#listen(client);
+  }
+
+  /** Whether native expiry is armed: `nativeExpiry`, and under `"auto"` whether the store's clock is the system clock. */
+  #armsExpiry(context: AdapterContext | undefined): boolean {
+    const mode = this.#o.nativeExpiry;
+    if (mode !== "auto") return mode;
+    return context?.clock === undefined || context.clock === Date.now;
   }
 
   async #readPersistence(client: RedisClient): Promise<Persistence> {
@@ -252,11 +271,13 @@ export class RedisAdapter implements Adapter {
 
   async put(datum: Datum): Promise<string> {
     this.#life.check();
-    // The hot path: one EVALSHA of five arguments (see putScript), no spreading, no extra await.
+    // The hot path: one EVALSHA of five arguments (six with a deadline; see putScript), no spreading, no extra await.
     const argv: Arg[] = ["EVALSHA", this.#put.sha, "1", this.#datumKey + datum.id, encodeDatum(datum)];
+    const tag = datum.metadata[EXPIRES_AT];
+    if (tag !== undefined && this.#margin >= 0) argv.push(String(Number(tag) + this.#margin));
     let r: number;
     try {
-      r = await (this.#client as RedisClient).sendCommand<number>(argv, this.#buffers);
+      r = await (this.#client as RedisClient).sendCommand<number>(argv); // an integer reply: no type mapping
     } catch (error) {
       r = await this.#reload<number>(error, this.#put, argv, "put", datum.id);
     }
@@ -269,7 +290,7 @@ export class RedisAdapter implements Adapter {
     const ids = datums.map((d) => d.id);
     if (datums.length === 0) return ids;
     const args: Arg[] = [this.prefix, this.#channel, ORIGIN];
-    for (const d of datums) args.push(d.id, encodeDatum(d), String(d.createdAt));
+    for (const d of datums) args.push(d.id, encodeDatum(d), String(d.createdAt), this.#deadline(d));
     const r = await this.#eval<number[]>(SCRIPTS.putMany, this.#indexKeys, args, "putMany", `${datums.length} datums`);
     if (r[0] === -1) throw conflictError((datums[r[1] as number] as Datum).id, ADAPTER_NAME);
     return ids;
@@ -330,17 +351,9 @@ export class RedisAdapter implements Adapter {
 
   async stats(): Promise<AdapterStats> {
     this.#life.check();
-    const client = this.#client as RedisClient;
-    try {
-      const [count, bytes, refs] = await Promise.all([
-        client.sendCommand<number>(["ZCARD", this.#keys.t]),
-        client.sendCommand<string | null>(["GET", this.#keys.b]),
-        client.sendCommand<number>(["ZCARD", this.#keys.R]),
-      ]);
-      return { count, bytes: Number(bytes ?? 0), refs, namespace: this.namespace, prefix: this.prefix, url: this.redactedUrl, persistence: this.#persistence };
-    } catch (error) {
-      throw this.#wrap(error, "stats", this.prefix);
-    }
+    // One script: the index entries of datums Redis removed at their deadline go first, so the figures are exact.
+    const [count, bytes, refs] = await this.#eval<[number, Buffer, number]>(SCRIPTS.stats, [...this.#indexKeys, this.#keys.R], [this.prefix], "stats", this.prefix);
+    return { count, bytes: Number(String(bytes)), refs, namespace: this.namespace, prefix: this.prefix, url: this.redactedUrl, persistence: this.#persistence };
   }
 
   /** PING within `probeTimeoutMs`; true when the server answers. Never throws. */
@@ -429,7 +442,7 @@ export class RedisAdapter implements Adapter {
     this.#life.check();
     const args: Arg[] = [this.prefix, this.#channel, ORIGIN, String(move.at), move.by];
     for (const op of ops) {
-      if (op.op === "put") args.push("p", op.datum.id, encodeDatum(op.datum), String(op.datum.createdAt));
+      if (op.op === "put") args.push("p", op.datum.id, encodeDatum(op.datum), String(op.datum.createdAt), this.#deadline(op.datum));
       else if (op.op === "delete") args.push("d", op.id);
       else if (op.op === "setRef") args.push("s", op.name, op.target, ...expectation(op.expect));
       else args.push("r", op.name, ...expectation(op.expect));
@@ -450,6 +463,12 @@ export class RedisAdapter implements Adapter {
       return { op: "deleteRef", name: op.name, existed: v === 1 };
     });
     return { results };
+  }
+
+  /** The PXAT of `d`'s key: its expiry plus the margin, or `""` (no expiry, or native expiry not armed). */
+  #deadline(d: Datum): string {
+    const tag = d.metadata[EXPIRES_AT];
+    return tag === undefined || this.#margin < 0 ? "" : String(Number(tag) + this.#margin);
   }
 
   /** A conflict reply `{'ref', name, target?, version?, updatedAt?}` (every ref script's) as `DGENT_REF_CONFLICT`. */
@@ -497,6 +516,18 @@ export class RedisAdapter implements Adapter {
   #wrap(error: unknown, op: string, subject: string) {
     return wrapRedisError(error, ADAPTER_NAME, `${op} ${JSON.stringify(subject)} in ${this.prefix}`, this.#secrets);
   }
+}
+
+/**
+ * How far the server's clock runs ahead of ours (ms, 0 when it does not), read with `TIME`
+ * against the midpoint of the round trip, rounded up to whole milliseconds plus the round trip.
+ */
+async function serverLead(client: RedisClient): Promise<number> {
+  const t0 = Date.now();
+  const [sec, usec] = await client.sendCommand<[string, string]>(["TIME"]);
+  const t1 = Date.now();
+  const lead = Number(sec) * 1000 + Number(usec) / 1000 - (t0 + t1) / 2;
+  return Math.max(0, Math.ceil(lead + (t1 - t0)));
 }
 
 /** Drops a client's connection; one that already closed itself (a failed connect) throws, which is moot. */

@@ -34,3 +34,17 @@ runConformance(
   // Three writer processes rather than four: the same checks, a smaller share of the suite's time.
   { processes: 3 },
 );
+
+// The same kit's expiry suite with native expiry forced on (the kit's fake clock would leave it
+// off under "auto"): the clock starts in 2100, so every key carries a PXAT that Redis keeps until
+// then, and the store's view decides what is expired; the PXAT bookkeeping (`x`, `e`) must not
+// change any answer, including a put over an expired id and the sweeper's deletes.
+runConformance(
+  {
+    name: "redis (nativeExpiry: true)",
+    create: () => redisAdapter({ url: server.url, namespace: fresh(), nativeExpiry: true }),
+    reopen: (previous) => redisAdapter({ url: server.url, namespace: namespaceOf(previous), nativeExpiry: true }),
+  },
+  { describe, it, beforeAll, afterAll },
+  { only: ["expiry", "put", "delete", "transactions"] },
+);

@@ -6,6 +6,9 @@ export const ADAPTER_NAME = "redis";
 
 export const DEFAULT_URL = "redis://127.0.0.1:6379";
 
+/** How long after its expiry a datum's key lives on in Redis by default (native expiry). */
+export const DEFAULT_EXPIRY_GRACE_MS = 60_000;
+
 /** TLS settings for `rediss://` (or `tls: true` with a `redis://` URL). */
 export interface RedisTlsOptions {
   /** PEM of the certificate authority that signed the server's certificate (default: the system's). */
@@ -43,6 +46,19 @@ export interface RedisOptions {
   listen?: boolean;
   /** Announce this process's puts and deletes on the namespace's channel. Default true. */
   notify?: boolean;
+  /**
+   * Native expiry (README.md, "Expiry"): a datum carrying `dgent.expiresAt` is written with
+   * `PXAT <expiresAt + margin>`, so Redis reclaims it by itself. `"auto"` (default) arms it only
+   * when the store's clock is the system clock (`Date.now`; a store with an injected clock, e.g. a
+   * test's fake one, does not arm it, because Redis expires by its own real clock); `true` arms it
+   * whatever the clock (you say the store's clock follows real time); `false` never.
+   */
+  nativeExpiry?: "auto" | boolean;
+  /**
+   * How long after a datum's expiry Redis may remove it, in ms (default 60 000): room for the
+   * server's clock running ahead of the store's. A server found ahead at open adds its lead.
+   */
+  expiryGraceMs?: number;
 }
 
 export interface ResolvedOptions {
@@ -57,6 +73,8 @@ export interface ResolvedOptions {
   readonly persistent: "auto" | boolean;
   readonly listen: boolean;
   readonly notify: boolean;
+  readonly nativeExpiry: "auto" | boolean;
+  readonly expiryGraceMs: number;
 }
 
 const TLS_SCHEMA: JsonSchema = {
@@ -84,6 +102,8 @@ export const OPTIONS_SCHEMA: JsonSchema = {
     persistent: { anyOf: [{ type: "boolean" }, { const: "auto" }] },
     listen: { type: "boolean" },
     notify: { type: "boolean" },
+    nativeExpiry: { anyOf: [{ type: "boolean" }, { const: "auto" }] },
+    expiryGraceMs: { type: "integer", minimum: 0, maximum: 31_536_000_000 },
   },
 };
 
@@ -98,6 +118,8 @@ export function resolveOptions(options: RedisOptions): ResolvedOptions {
     persistent = "auto",
     listen = true,
     notify = true,
+    nativeExpiry = "auto",
+    expiryGraceMs = DEFAULT_EXPIRY_GRACE_MS,
   } = options;
   assertNamespace(namespace);
   if (!/^[A-Za-z0-9._:-]+$/.test(keyPrefix)) {
@@ -124,5 +146,7 @@ export function resolveOptions(options: RedisOptions): ResolvedOptions {
     persistent,
     listen,
     notify,
+    nativeExpiry,
+    expiryGraceMs,
   };
 }

@@ -20,6 +20,9 @@ import { createHash } from "node:crypto";
  * one script run), and the channel `changes`.
  */
 
+/** How many removed datums' index entries one `stats()` reaps at most (the rest: the next call, reads, the sweeper). */
+export const STATS_REAP = 10_000;
+
 /** Shared Lua helpers, prepended to every script. */
 const PRELUDE = String.raw`
 local P = ARGV[1]
@@ -35,18 +38,52 @@ end
 local function announce(channel, origin, op, id)
   if channel ~= '' then redis.call('PUBLISH', channel, op .. origin .. '\t' .. id) end
 end
--- KEYS[1] = t, KEYS[2] = i, KEYS[3] = b
-local function write_datum(id, value, created)
-  redis.call('SET', P .. 'd:' .. id, value)
-  redis.call('ZADD', KEYS[1], created, id)
+-- KEYS[1] = t, KEYS[2] = i, KEYS[3] = b. A datum whose key carries a deadline (PXAT, native
+-- expiry) is also in x (id → deadline, ms) with its content bytes in e (id → bytes), so that when
+-- Redis removes the key by itself, whoever meets its index entries takes them and its bytes off.
+local X, E = P .. 'x', P .. 'e'
+-- The index entries of an id whose datum key is gone (Redis removed it at its deadline): removed,
+-- and its bytes taken off the count when they were recorded.
+local function forget(id)
+  local size = redis.call('HGET', E, id)
+  if size then
+    redis.call('DECRBY', KEYS[3], size)
+    redis.call('HDEL', E, id)
+    redis.call('ZREM', X, id)
+  end
+end
+local function reap(id)
+  if redis.call('ZREM', KEYS[1], id) == 0 then return end
+  redis.call('ZREM', KEYS[2], id)
+  forget(id)
+end
+-- Ids met with index entries but no datum key, reaped when the script has read what it needs.
+local dead = {}
+local function bury()
+  for _, id in ipairs(dead) do reap(id) end
+end
+local function write_datum(id, value, created, deadline)
+  local n = #value - header_end(value)
+  if deadline ~= '' then
+    redis.call('SET', P .. 'd:' .. id, value, 'PXAT', deadline)
+  else
+    redis.call('SET', P .. 'd:' .. id, value)
+  end
+  -- Already indexed although the key was absent: entries left by a datum Redis removed.
+  if redis.call('ZADD', KEYS[1], created, id) == 0 then forget(id) end
   redis.call('ZADD', KEYS[2], 0, id)
-  redis.call('INCRBY', KEYS[3], #value - header_end(value))
+  if deadline ~= '' then
+    redis.call('ZADD', X, deadline, id)
+    redis.call('HSET', E, id, n)
+  end
+  redis.call('INCRBY', KEYS[3], n)
 end
 local function remove_datum(id, value)
   redis.call('DEL', P .. 'd:' .. id)
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
   redis.call('DECRBY', KEYS[3], #value - header_end(value))
+  if redis.call('HDEL', E, id) == 1 then redis.call('ZREM', X, id) end
 end
 local function mget_pairs(ids, out, limit)
   for s = 1, #ids, 500 do
@@ -56,7 +93,9 @@ local function mget_pairs(ids, out, limit)
     local vals = redis.call('MGET', unpack(keys))
     for k = s, e do
       local v = vals[k - s + 1]
-      if v then
+      if not v then
+        dead[#dead + 1] = ids[k]
+      else
         out[#out + 1] = ids[k]
         out[#out + 1] = v
         if limit and #out >= 2 * limit then return true end
@@ -98,16 +137,16 @@ end
 `;
 
 /**
- * ARGV: P, channel, origin, then (id, value, createdAt) per datum. Checks every datum against
+ * ARGV: P, channel, origin, then (id, value, createdAt, deadline or '') per datum. Checks every datum against
  * what is stored and against earlier datums of the batch first; writes only if all pass.
  * Returns {1} or {-1, index (0-based)} of the first conflict.
  */
 const PUT_MANY = String.raw`
 local seen = {}
 local fresh = {}
-local n = (#ARGV - 3) / 3
+local n = (#ARGV - 3) / 4
 for j = 0, n - 1 do
-  local b = 4 + j * 3
+  local b = 4 + j * 4
   local id, value = ARGV[b], ARGV[b + 1]
   local prev = seen[id]
   if prev == nil then
@@ -118,13 +157,16 @@ for j = 0, n - 1 do
   if not prev then seen[id] = value end
 end
 for _, b in ipairs(fresh) do
-  write_datum(ARGV[b], ARGV[b + 1], ARGV[b + 2])
+  write_datum(ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3])
   announce(ARGV[2], ARGV[3], 'p', ARGV[b])
 end
 return { 1 }
 `;
 
-/** ARGV: P, channel, origin, ids… Deletes them; returns the 0-based indexes of the ids that existed. */
+/**
+ * ARGV: P, channel, origin, ids… Deletes them; returns the 0-based indexes of the ids that existed.
+ * An id whose key Redis removed at its deadline did not exist; its index entries go.
+ */
 const DELETE = String.raw`
 local existed = {}
 for j = 4, #ARGV do
@@ -134,6 +176,8 @@ for j = 4, #ARGV do
     remove_datum(id, v)
     announce(ARGV[2], ARGV[3], 'd', id)
     existed[#existed + 1] = j - 4
+  else
+    reap(id)
   end
 end
 return existed
@@ -146,9 +190,11 @@ return existed
  * lexicographic index (ZLEXCOUNT tells how many); when they are few next to the namespace, they
  * are copied to the scratch set, given their createdAt by ZINTERSTORE with the time index, and
  * ranged there; when the prefix covers much of the namespace, the time index is walked newest
- * first and filtered, which finds `limit` matches sooner.
+ * first and filtered, which finds `limit` matches sooner. Index entries whose datum Redis removed
+ * are skipped, and reaped once the page is read (so the walk's offsets stay put meanwhile).
  */
 const LIST = String.raw`
+local function page()
 local prefix, after, limit = ARGV[2], '(' .. ARGV[3], tonumber(ARGV[4])
 local out = {}
 if prefix == '' then
@@ -183,6 +229,10 @@ while true do
   if #ids < chunk then return out end
   offset = offset + #ids
 end
+end
+local out = page()
+bury()
+return out
 `;
 
 /**
@@ -197,13 +247,17 @@ while cur do
   if seen[cur] then return { 'cycle', cur } end
   seen[cur] = true
   local v = redis.call('GET', P .. 'd:' .. cur)
-  if not v then break end
+  if not v then
+    dead[1] = cur
+    break
+  end
   if count >= max then return { 'deep' } end
   count = count + 1
   out[#out + 1] = cur
   out[#out + 1] = v
   cur = parent_of(v)
 end
+bury()
 return { 'ok', out }
 `;
 
@@ -213,6 +267,7 @@ local from = ARGV[2] == '' and '-' or '(' .. ARGV[2]
 local ids = redis.call('ZRANGE', KEYS[2], from, '+', 'BYLEX', 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
 mget_pairs(ids, out, nil)
+bury()
 return { ids[#ids] or '', out }
 `;
 
@@ -262,7 +317,7 @@ return out
 
 /**
  * KEYS: t, i, b, R. ARGV: P, channel, origin, at, by, then the operations, each a kind followed
- * by its fields: 'p' id value createdAt | 'd' id | 's' name target expectKind expectValue |
+ * by its fields: 'p' id value createdAt deadline | 'd' id | 's' name target expectKind expectValue |
  * 'r' name expectKind expectValue. Everything is checked first against a view that earlier
  * operations update (the append-only law, ref expectations); only if all pass is anything
  * written. Returns {'ok', {per-operation result}} (put 1, delete existed, setRef version,
@@ -300,7 +355,7 @@ while j <= #ARGV do
     if prev and not same(prev, ARGV[j + 2]) then return { 'conflict', index } end
     if not prev then dview[ARGV[j + 1]] = ARGV[j + 2] end
     results[#results + 1] = 1
-    j = j + 4
+    j = j + 5
   elseif kind == 'd' then
     results[#results + 1] = datum_now(ARGV[j + 1]) and 1 or 0
     dview[ARGV[j + 1]] = false
@@ -327,16 +382,18 @@ while j <= #ARGV do
   if kind == 'p' then
     local id = ARGV[j + 1]
     if not redis.call('GET', P .. 'd:' .. id) then
-      write_datum(id, ARGV[j + 2], ARGV[j + 3])
+      write_datum(id, ARGV[j + 2], ARGV[j + 3], ARGV[j + 4])
       announce(ARGV[2], ARGV[3], 'p', id)
     end
-    j = j + 4
+    j = j + 5
   elseif kind == 'd' then
     local id = ARGV[j + 1]
     local v = redis.call('GET', P .. 'd:' .. id)
     if v then
       remove_datum(id, v)
       announce(ARGV[2], ARGV[3], 'd', id)
+    else
+      reap(id)
     end
     j = j + 2
   elseif kind == 's' then
@@ -357,6 +414,29 @@ while j <= #ARGV do
   end
 end
 return { 'ok', results }
+`;
+
+/**
+ * KEYS: t, i, b, R. ARGV: P. The index entries of datums Redis removed at their deadline (due by
+ * the server's clock) are reaped first, up to STATS_REAP of them, so the figures count what the
+ * namespace holds: {datums, content bytes, refs}.
+ */
+const STATS = String.raw`
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local left = ${STATS_REAP}
+while left > 0 do
+  local due = redis.call('ZRANGE', X, '-inf', ms, 'BYSCORE', 'LIMIT', 0, math.min(left, 500))
+  for _, id in ipairs(due) do
+    if redis.call('EXISTS', P .. 'd:' .. id) == 0 then reap(id) end
+    -- Whatever reap did, the entry leaves x (so the next range moves on).
+    redis.call('ZREM', X, id)
+    redis.call('HDEL', E, id)
+  end
+  if #due < 500 then break end
+  left = left - #due
+end
+return { redis.call('ZCARD', KEYS[1]), redis.call('GET', KEYS[3]) or '0', redis.call('ZCARD', KEYS[4]) }
 `;
 
 export interface Script {
@@ -381,6 +461,7 @@ export const SCRIPTS = Object.freeze({
   deleteRef: script("deleteRef", DELETE_REF),
   listRefs: script("listRefs", LIST_REFS),
   commit: script("commit", COMMIT),
+  stats: script("stats", STATS),
 });
 
 export type ScriptName = keyof typeof SCRIPTS;
@@ -398,27 +479,44 @@ function luaString(text: string): string {
 /**
  * The put script of one namespace, the hot path, with the namespace's key names, its channel
  * and this process's origin written into the script (SCRIPT LOAD once per adapter), so a call
- * carries only what changes: `EVALSHA <sha> 1 <P d:id> <value>`. `KEYS[1]` is the datum's key;
- * the id is its tail and createdAt the value's first header field. What the key holds decides:
- * the same value → 0 (nothing written, nothing announced), another → -1 (conflict, nothing
- * written), none → the datum is written, the indexes and byte count updated, the put announced
- * (when `channel` is not empty), and 1. (`SET … NX GET` would fold the GET and the SET into one
- * call, but needs Redis 7 and measured no faster.)
+ * carries only what changes: `EVALSHA <sha> 1 <P d:id> <value> [deadline]`. `KEYS[1]` is the
+ * datum's key; the id is its tail and createdAt the value's first header field. What the key
+ * holds decides: the same value → 0 (nothing written, nothing announced), another → -1 (conflict,
+ * nothing written), none → the datum is written (with `PXAT <deadline>` when one is given: native
+ * expiry, README.md), the indexes and byte count updated, the put announced (when `channel` is
+ * not empty), and 1. An id already in the time index although its key was absent is one whose
+ * datum Redis removed at its deadline: its leftover bytes are taken off. (`SET … NX GET` would
+ * fold the GET and the SET into one call, but needs Redis 7 and measured no faster.)
  * Self-contained, without the prelude (a script defines its local functions anew on every call).
  */
 export function putScript(prefix: string, channel: string, origin: string): Script {
+  const x = luaString(prefix + "x");
+  const e = luaString(prefix + "e");
+  const b = luaString(prefix + "b");
   const source = String.raw`
-local key, value = KEYS[1], ARGV[1]
+local key, value, at = KEYS[1], ARGV[1], ARGV[2]
 local old = redis.call('GET', key)
 if old then
   if old == value or string.sub(old, (string.find(old, '\t', 1, true))) == string.sub(value, (string.find(value, '\t', 1, true))) then return 0 end
   return -1
 end
-redis.call('SET', key, value)
 local id = string.sub(key, ${Buffer.byteLength(prefix) + 3})
-redis.call('ZADD', ${luaString(prefix + "t")}, string.sub(value, 1, string.find(value, '\t', 1, true) - 1), id)
+local n = #value - string.find(value, '\n', 1, true)
+if at then redis.call('SET', key, value, 'PXAT', at) else redis.call('SET', key, value) end
+if redis.call('ZADD', ${luaString(prefix + "t")}, string.sub(value, 1, string.find(value, '\t', 1, true) - 1), id) == 0 then
+  local size = redis.call('HGET', ${e}, id)
+  if size then
+    redis.call('DECRBY', ${b}, size)
+    redis.call('HDEL', ${e}, id)
+    redis.call('ZREM', ${x}, id)
+  end
+end
 redis.call('ZADD', ${luaString(prefix + "i")}, 0, id)
-redis.call('INCRBY', ${luaString(prefix + "b")}, #value - string.find(value, '\n', 1, true))
+if at then
+  redis.call('ZADD', ${x}, at, id)
+  redis.call('HSET', ${e}, id, n)
+end
+redis.call('INCRBY', ${b}, n)
 ${channel === "" ? "" : `redis.call('PUBLISH', ${luaString(channel)}, ${luaString("p" + origin + "\t")} .. id)
 `}return 1
 `;
