@@ -19,7 +19,7 @@ import { dgentError, isDgentError } from "../../core/errors.js";
 import type { QueryOptions, Where } from "../../core/query.js";
 import type { TxOp } from "../../core/refs.js";
 import type { Store } from "../../core/store.js";
-import { decode, encode, serdeTags } from "./codec.js";
+import { decode, dumpsTyped, encode, serdeTags } from "./codec.js";
 import { defaultStore, storeForConfig, storeForUrl, type OpenOptions } from "./connect.js";
 import { checkpointTime, DEFAULT_PREFIX, Layout, unpart, valueTag } from "./keys.js";
 import { INTEGRATION, lg } from "./peers.js";
@@ -611,7 +611,7 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
       // The blob-per-version layout (also when the serde writes the checkpoint in another format than JSON).
       await Promise.all(
         changed.map(async (channel) => {
-          const [type, content] = await this.serde.dumpsTyped(values[channel]);
+          const [type, content] = await dumpsTyped(this.serde, values[channel]);
           blob(channel, newVersions[channel] as string | number, type, content);
         }),
       );
@@ -623,7 +623,7 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
     const apart = new Set<string>();
     await Promise.all(
       changed.map(async (channel) => {
-        const [type, content] = await this.serde.dumpsTyped(values[channel]);
+        const [type, content] = await dumpsTyped(this.serde, values[channel]);
         if (type === "json" && content.byteLength <= this.inlineLimit) inline.set(channel, content);
         else {
           blob(channel, newVersions[channel] as string | number, type, content);
@@ -646,7 +646,7 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
       let bytes: Uint8Array;
       if (held instanceof Uint8Array) bytes = held;
       else {
-        const [type, content] = await this.serde.dumpsTyped(Object.hasOwn(values, channel) ? values[channel] : held.value);
+        const [type, content] = await dumpsTyped(this.serde, Object.hasOwn(values, channel) ? values[channel] : held.value);
         if (type !== "json" || content.byteLength > this.inlineLimit) {
           // Another saver's record (another serde or limit): this value goes apart.
           blob(channel, versions[channel] as string | number, type, content);
