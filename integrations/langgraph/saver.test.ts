@@ -241,6 +241,7 @@ describe("list pushes its conditions down to the store's query", () => {
     const [checkpoints] = queries;
     expect(checkpoints).toMatchObject({
       where: { "m.source": '"input"', "m.user": '{"name":"bob"}', "lg.checkpoint": '["","f"]' },
+      prefix: saver.layout.checkpoints("f"),
       idRange: { lt: saver.layout.checkpointsBefore("f", ids[30] as string) },
       limit: 5,
     });

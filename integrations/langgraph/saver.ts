@@ -331,8 +331,11 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
     const q: { -readonly [K in keyof QueryOptions]: QueryOptions[K] } = {};
     if (threadId !== undefined) {
       // A thread's namespace is one tag value (an index range on SQL); a whole thread, or an object store, its prefix.
+      // With a metadata filter the prefix goes along: a candidate the metadata tag yields in another
+      // thread is then refused by its id, before its namespace tag is probed (README "Speed").
+      const filtered = Object.keys(where).length > 0;
       if (ns !== undefined) where[CHECKPOINT_TAG] = JSON.stringify([ns, threadId]);
-      if (ns === undefined || !tagIndexed) q.prefix = this.layout.checkpoints(threadId);
+      if (ns === undefined || !tagIndexed || filtered) q.prefix = this.layout.checkpoints(threadId);
       let gte: string | undefined;
       let lt: string | undefined;
       if (checkpointId !== undefined) ({ gte, lt } = this.layout.checkpointAnyNs(threadId, checkpointId));
