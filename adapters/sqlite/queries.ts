@@ -11,7 +11,7 @@ import { EXPIRES_AT } from "../../core/expiry.js";
 import { idPageOf, type DatumHeader, type IdPage, type ResolvedQuery, type ResolvedTagFilter } from "../../core/query.js";
 import type { Db } from "./connection.js";
 import { ADAPTER_NAME } from "./options.js";
-import { candidates, densitySql, idBounds, idsSql, pageSql, setSql, sizeSql, stopsAtLimit, windowSql, type Built, type Driver, type IdBounds } from "./query-sql.js";
+import { candidates, densitySql, firstOfTagSql, idBounds, idsSql, pageSql, setSql, sizeSql, stopsAtLimit, windowSql, type Built, type Driver, type IdBounds } from "./query-sql.js";
 import * as SQL from "./sql.js";
 
 type FullRow = [string, Buffer, number, string | null, string | null];
@@ -99,6 +99,8 @@ export class SqliteQueries {
   readonly #lastOfIds: BetterSqlite3.Statement;
   /** `#pageIds`'s statements of a one-tag-equality page: [newest, newest past a cursor, oldest, oldest past a cursor]. */
   readonly #simpleIds: Array<BetterSqlite3.Statement | undefined> = [];
+  /** `query`'s statements of a one-tag-equality page: [newest, newest past a cursor, oldest, oldest past a cursor], full then meta, then the same of a one-item page. */
+  readonly #simplePages: Array<BetterSqlite3.Statement | undefined> = [];
   /** `idPage` in one read transaction: its statements see one snapshot. */
   readonly #idPage: (q: ResolvedQuery, bounds: IdBounds) => IdPage;
 
@@ -231,11 +233,37 @@ export class SqliteQueries {
   }
 
   query(q: ResolvedQuery): Datum[] | DatumHeader[] {
-    const bounds = idBounds(q);
-    if (bounds === null || q.limit <= 0) return [];
-    const rows = this.#run(pageSql(q, bounds, this.plan(q, bounds, true)), "raw");
+    if (q.limit <= 0) return [];
+    const rows = q.select !== "ids" && isSimple(q) ? this.#simplePage(q) : this.#page(q);
     if (q.select === "ids") return (rows as IdRow[]).map(toIdEntry);
     return q.select === "full" ? (rows as FullRow[]).map(toDatum) : (rows as HeaderRow[]).map(toHeader);
+  }
+
+  #page(q: ResolvedQuery): unknown[] {
+    const bounds = idBounds(q);
+    if (bounds === null) return [];
+    return this.#run(pageSql(q, bounds, this.plan(q, bounds, true)), "raw");
+  }
+
+  /**
+   * A page of datums (or headers) through one tag equality and nothing else: the tag's index range
+   * (the driver `plan` picks for it without a statement), one statement per (order, cursor or not,
+   * projection) kept here with its parameters laid out directly, so the page builds no SQL.
+   */
+  #simplePage(q: ResolvedQuery): unknown[] {
+    this.#count(1);
+    const f = q.where[0] as Extract<ResolvedTagFilter, { op: "in" }>;
+    const c = q.cursor;
+    const first = q.limit === 1;
+    const at = (first ? 8 : 0) + (q.select === "full" ? 0 : 4) + (q.order === "newest" ? 0 : 2) + (c === null ? 0 : 1);
+    let s = this.#simplePages[at];
+    if (s === undefined) {
+      s = this.#statement(first ? firstOfTagSql(q) : pageSql(q, NO_BOUNDS, { kind: "tag", tag: 0 }).sql, "raw");
+      this.#simplePages[at] = s;
+    }
+    const value = f.values[0] as string;
+    if (first) return c === null ? s.all(f.key, value) : s.all(f.key, value, c.createdAt, c.id);
+    return c === null ? s.all(f.key, value, q.limit) : s.all(f.key, value, c.createdAt, c.id, q.limit);
   }
 
   /**
@@ -325,7 +353,11 @@ export class SqliteQueries {
   explain(q: ResolvedQuery): QueryPlan | null {
     const bounds = idBounds(q);
     if (bounds === null) return null;
-    const { sql, params } = (q.select === "ids" ? idsSql : pageSql)(q, bounds, this.plan(q, bounds, true));
+    const f = q.where[0] as Extract<ResolvedTagFilter, { op: "in" }>;
+    const first = q.select !== "ids" && q.limit === 1 && isSimple(q);
+    const { sql, params } = first
+      ? { sql: firstOfTagSql(q), params: [f.key, f.values[0], ...(q.cursor === null ? [] : [q.cursor.createdAt, q.cursor.id])] }
+      : (q.select === "ids" ? idsSql : pageSql)(q, bounds, this.plan(q, bounds, true));
     const plan = (this.#db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail);
     return { sql, params, plan };
   }

@@ -22,8 +22,49 @@ export function serdeType(datum: Pick<Datum, "metadata">): string {
 
 /** Serializes `value`; the bytes and the tags that go with them. */
 export async function encode(serde: SerializerProtocol, value: unknown): Promise<{ content: Uint8Array; tags: Record<string, string> }> {
-  const [type, content] = await serde.dumpsTyped(value);
+  const [type, content] = await dumpsTyped(serde, value);
   return { content, tags: serdeTags(type) };
+}
+
+/** Deeper values are left to the serde (which also handles cycles). */
+const PLAIN_DEPTH = 64;
+const utf8 = new TextEncoder();
+
+/**
+ * True when `JSON.stringify(value)` is what LangGraph's `JsonPlusSerializer` writes for it: only
+ * strings, numbers, booleans, null, arrays without holes or `undefined`, and objects whose
+ * prototype is `Object.prototype` (or null) without `toJSON`, at most `PLAIN_DEPTH` deep. Its
+ * replacer rewrites only what this refuses (`undefined`, Sets, Maps, errors, byte arrays, class
+ * instances such as messages); a cycle exceeds the depth.
+ */
+function plain(value: unknown, depth: number): boolean {
+  if (value === null) return true;
+  const type = typeof value;
+  if (type === "string" || type === "number" || type === "boolean") return true;
+  if (type !== "object" || depth >= PLAIN_DEPTH) return false;
+  if (Array.isArray(value)) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) return false;
+    for (let i = 0; i < value.length; i++) if (!plain(value[i], depth + 1)) return false;
+    return true;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  const record = value as Record<string, unknown>;
+  if (Object.hasOwn(record, "toJSON")) return false;
+  for (const key in record) if (!plain(record[key], depth + 1)) return false;
+  return true;
+}
+
+/**
+ * `serde.dumpsTyped(value)`, the same bytes, without the serializer's walk and per-key replacer
+ * when the serde is LangGraph's own `JsonPlusSerializer` (its class exactly) and `value` is plain
+ * JSON (`plain`); anything else goes through the serde.
+ */
+export function dumpsTyped(serde: SerializerProtocol, value: unknown): Promise<[string, Uint8Array]> {
+  if (Object.getPrototypeOf(serde) === lg.JsonPlusSerializer.prototype && plain(value, 0)) {
+    return Promise.resolve(["json", utf8.encode(JSON.stringify(value))]);
+  }
+  return serde.dumpsTyped(value);
 }
 
 const LC = Buffer.from('"lc"');

@@ -94,7 +94,7 @@ export function generationOf(id: string): number {
 }
 
 // Milliseconds between the Gregorian epoch (UUIDv6 time 0) and the Unix epoch.
-const GREGORIAN_OFFSET_MS = 12_219_292_800_000n;
+const GREGORIAN_OFFSET_MS = 12_219_292_800_000;
 const UUID = /^([0-9a-f]{8})-([0-9a-f]{4})-([67])([0-9a-f]{3})-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -107,10 +107,14 @@ export function checkpointTime(id: string): number {
   const m = UUID.exec(id);
   if (m === null) return 0;
   const [, high, mid, version, low] = m as unknown as [string, string, string, string, string];
-  if (version === "7") return Number.parseInt(high + mid, 16);
-  const ticks = BigInt(`0x${high}${mid}${low}`); // 100 ns since 1582-10-15
-  const ms = ticks / 10_000n - GREGORIAN_OFFSET_MS;
-  return ms < 0n ? 0 : Number(ms);
+  const hm = Number.parseInt(high + mid, 16); // 48 bits
+  if (version === "7") return hm;
+  // ticks = hm · 2^12 + low (60 bits, 100 ns since 1582-10-15), divided by 10 000 exactly in
+  // doubles: hm = a1 · 2^24 + a0, and 2^36 = 6 871 947 · 10 000 + 6 736 (every term < 2^53).
+  const a1 = Math.floor(hm / 0x1000000);
+  const a0 = hm - a1 * 0x1000000;
+  const ms = a1 * 6_871_947 + Math.floor((a1 * 6_736 + a0 * 4096 + Number.parseInt(low, 16)) / 10_000) - GREGORIAN_OFFSET_MS;
+  return ms < 0 ? 0 : ms;
 }
 
 /** JSON with object keys sorted at every level: one text per value, whatever the key order. */

@@ -11,6 +11,9 @@ import { createStore, type Store } from "../../core/store.js";
 import { memoryAdapter } from "../../adapters/memory/index.js";
 import { DgentSaver, checkpointTime } from "./index.js";
 import { part, unpart } from "./keys.js";
+import { dumpsTyped } from "./codec.js";
+import { JsonPlusSerializer } from "@langchain/langgraph-checkpoint";
+import { HumanMessage } from "@langchain/core/messages";
 
 const memory = () => createStore({ tiers: [memoryAdapter()] });
 
@@ -238,6 +241,7 @@ describe("list pushes its conditions down to the store's query", () => {
     const [checkpoints] = queries;
     expect(checkpoints).toMatchObject({
       where: { "m.source": '"input"', "m.user": '{"name":"bob"}', "lg.checkpoint": '["","f"]' },
+      prefix: saver.layout.checkpoints("f"),
       idRange: { lt: saver.layout.checkpointsBefore("f", ids[30] as string) },
       limit: 5,
     });
@@ -285,6 +289,33 @@ describe("list pushes its conditions down to the store's query", () => {
 });
 
 describe("the layout", () => {
+  it("plain JSON is written without the serializer's replacer, byte for byte what the serializer writes; anything else by the serializer", async () => {
+    const serde = new JsonPlusSerializer();
+    const cycle: Record<string, unknown> = { a: 1 };
+    cycle.self = cycle;
+    const shared = { x: [1, 2] };
+    class Point {
+      constructor(readonly x: number) {}
+    }
+    const deep: unknown[] = [];
+    let at = deep;
+    for (let i = 0; i < 80; i++) at = (at[0] = []) as unknown[];
+    const values: unknown[] = [
+      null, 0, -0, 1.5, NaN, Infinity, "", "é\u2028\"\n", true, [], {}, [1, "a", null, [{}]],
+      { step: 3, log: ["p0", "p1"], b: { result: 1, detail: "x".repeat(64) }, c: false },
+      { a: undefined }, [undefined], [1, , 3], { a: new Set([1]) }, { m: new Map([["k", 1]]) }, { d: new Date(0) }, { e: new Error("boom") },
+      { u: new Uint8Array([1, 2]) }, { r: /x/g }, { p: new Point(1) }, { t: { toJSON: () => "j" } }, Object.assign(Object.create(null), { n: 1 }),
+      { f: () => 1 }, { s: Symbol("s") }, cycle, { one: shared, two: shared }, deep, new HumanMessage("hi"), { lc: 1, type: "constructor", id: ["x"] },
+    ];
+    for (const [i, value] of values.entries()) {
+      const [type, bytes] = await dumpsTyped(serde, value);
+      const [wantType, want] = await serde.dumpsTyped(value);
+      expect(type).toBe(wantType);
+      expect(Buffer.from(bytes).toString("utf8"), `value ${i}`).toBe(Buffer.from(want).toString("utf8"));
+    }
+    expect((await dumpsTyped(serde, new Uint8Array([7])))[0]).toBe("bytes");
+  });
+
   it("escapes ids: threads and namespaces holding /, spaces, % and control characters stay apart", async () => {
     const store = memory();
     const saver = new DgentSaver({ store });
@@ -308,6 +339,17 @@ describe("the layout", () => {
     expect(checkpointTime(id)).toBe(ms);
     expect(checkpointTime("0190f1a2-b3c4-7def-8123-456789abcdef")).toBe(0x0190f1a2b3c4);
     expect(checkpointTime("not a uuid")).toBe(0);
+    // The arithmetic against BigInt's, on random 60-bit UUIDv6 times (the whole range, and around 1970).
+    const reference = (hex: string): number => {
+      const ms = BigInt(`0x${hex}`) / 10_000n - 12_219_292_800_000n;
+      return ms < 0n ? 0 : Number(ms);
+    };
+    const random = (digits: number): string => Array.from({ length: digits }, () => "0123456789abcdef"[Math.floor(Math.random() * 16)]).join("");
+    for (let i = 0; i < 2000; i++) {
+      const hex = i % 2 === 0 ? random(15) : (BigInt(Math.floor(Math.random() * 4e12)) * 10_000n + 122_192_928_000_000_000n + BigInt(i)).toString(16).padStart(15, "0");
+      const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-6${hex.slice(12)}-8000-000000000000`;
+      expect(checkpointTime(uuid)).toBe(reference(hex));
+    }
   });
 });
 

@@ -19,7 +19,7 @@ import { dgentError, isDgentError } from "../../core/errors.js";
 import type { QueryOptions, Where } from "../../core/query.js";
 import type { TxOp } from "../../core/refs.js";
 import type { Store } from "../../core/store.js";
-import { decode, encode, serdeTags } from "./codec.js";
+import { decode, dumpsTyped, encode, serdeTags } from "./codec.js";
 import { defaultStore, storeForConfig, storeForUrl, type OpenOptions } from "./connect.js";
 import { checkpointTime, DEFAULT_PREFIX, Layout, unpart, valueTag } from "./keys.js";
 import { INTEGRATION, lg } from "./peers.js";
@@ -331,8 +331,11 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
     const q: { -readonly [K in keyof QueryOptions]: QueryOptions[K] } = {};
     if (threadId !== undefined) {
       // A thread's namespace is one tag value (an index range on SQL); a whole thread, or an object store, its prefix.
+      // With a metadata filter the prefix goes along: a candidate the metadata tag yields in another
+      // thread is then refused by its id, before its namespace tag is probed (README "Speed").
+      const filtered = Object.keys(where).length > 0;
       if (ns !== undefined) where[CHECKPOINT_TAG] = JSON.stringify([ns, threadId]);
-      if (ns === undefined || !tagIndexed) q.prefix = this.layout.checkpoints(threadId);
+      if (ns === undefined || !tagIndexed || filtered) q.prefix = this.layout.checkpoints(threadId);
       let gte: string | undefined;
       let lt: string | undefined;
       if (checkpointId !== undefined) ({ gte, lt } = this.layout.checkpointAnyNs(threadId, checkpointId));
@@ -611,7 +614,7 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
       // The blob-per-version layout (also when the serde writes the checkpoint in another format than JSON).
       await Promise.all(
         changed.map(async (channel) => {
-          const [type, content] = await this.serde.dumpsTyped(values[channel]);
+          const [type, content] = await dumpsTyped(this.serde, values[channel]);
           blob(channel, newVersions[channel] as string | number, type, content);
         }),
       );
@@ -623,7 +626,7 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
     const apart = new Set<string>();
     await Promise.all(
       changed.map(async (channel) => {
-        const [type, content] = await this.serde.dumpsTyped(values[channel]);
+        const [type, content] = await dumpsTyped(this.serde, values[channel]);
         if (type === "json" && content.byteLength <= this.inlineLimit) inline.set(channel, content);
         else {
           blob(channel, newVersions[channel] as string | number, type, content);
@@ -646,7 +649,7 @@ export class DgentSaver extends lg.BaseCheckpointSaver {
       let bytes: Uint8Array;
       if (held instanceof Uint8Array) bytes = held;
       else {
-        const [type, content] = await this.serde.dumpsTyped(Object.hasOwn(values, channel) ? values[channel] : held.value);
+        const [type, content] = await dumpsTyped(this.serde, Object.hasOwn(values, channel) ? values[channel] : held.value);
         if (type !== "json" || content.byteLength > this.inlineLimit) {
           // Another saver's record (another serde or limit): this value goes apart.
           blob(channel, versions[channel] as string | number, type, content);
