@@ -143,7 +143,35 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       `CREATE INDEX IF NOT EXISTS ${changesIndex} ON ${changes} (xid)`,
     ],
   },
+  {
+    version: 6,
+    name: "the reflog becomes a ring of 101 slots per ref",
+    up: ({ reflog }) => [
+      // Move number `seq` of a ref lives in slot `seq % 101` (REFLOG_LIMIT + 1, see refs.ts), written
+      // by one upsert that replaces the move 101 before it: no prune delete, and an update in place
+      // that changes no indexed column (HOT, with the room fillfactor leaves). The ring's key
+      // replaces (name, seq); the newest 101 rows of each ref are kept. Every step may run again.
+      `ALTER TABLE ${reflog} SET (fillfactor = 70)`,
+      `ALTER TABLE ${reflog} ADD COLUMN IF NOT EXISTS slot INTEGER`,
+      `DELETE FROM ${reflog} AS l USING (SELECT name, max(seq) AS top FROM ${reflog} GROUP BY name) AS m WHERE l.name = m.name AND l.seq <= m.top - 101`,
+      `UPDATE ${reflog} SET slot = (seq % 101)::int`,
+      `ALTER TABLE ${reflog} ALTER COLUMN slot SET NOT NULL`,
+      `DO $ring$
+       DECLARE pkey TEXT;
+       BEGIN
+         SELECT conname INTO pkey FROM pg_constraint WHERE conrelid = ${literal(reflog)}::regclass AND contype = 'p';
+         IF pkey IS NOT NULL THEN EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', ${literal(reflog)}, pkey); END IF;
+       END
+       $ring$`,
+      `ALTER TABLE ${reflog} ADD PRIMARY KEY (name, slot)`,
+    ],
+  },
 ]);
+
+/** A string as an SQL literal (identifiers here never hold a quote or backslash, but be exact). */
+function literal(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
 
 export interface MigrationResult {
   /** The schema version after opening. */

@@ -19,7 +19,9 @@ import { assertBuilt, dropSchema, freshSchema, startPostgres, type PostgresServe
 import { Scope, type Suite } from "../../testing/support.js";
 import { refsSuite, transactionsSuite } from "../../testing/suites/refs.js";
 import type { ConformanceTarget, Target } from "../../testing/types.js";
-import { POSTGRES_KIND, postgresAdapter, type PostgresAdapter, type PostgresOptions } from "./index.js";
+import { POSTGRES_DOCKER, POSTGRES_KIND, postgresAdapter, type PostgresAdapter, type PostgresOptions } from "./index.js";
+import { migrate, MIGRATIONS } from "./migrations.js";
+import { identifiers } from "./sql.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -78,6 +80,56 @@ for (const kind of ["docker", "kind"] as const) {
   });
 }
 
+describe("postgres: the reflog from schema version 5", () => {
+  it(`a table written by version 5 keeps the newest ${REFLOG_LIMIT + 1} reflog rows of each ref, and its refs move on from them`, async () => {
+    const namespace = schema("reflog_v5");
+    const ids = identifiers(namespace, "data");
+    const pool = new pg.Pool({ connectionString: server.url, max: 1 });
+    try {
+      expect(await migrate(pool, ids, "data", namespace, POSTGRES_DOCKER, MIGRATIONS.slice(0, 5))).toEqual({ version: 5, applied: [1, 2, 3, 4, 5] });
+      // As version 5 wrote them: "busy" moved 250 times (its newest 101 rows kept), "gone" created,
+      // moved and deleted (a tombstone), with more rows than the bound (as a manual copy could leave).
+      await pool.query(`INSERT INTO ${ids.refs} (name, target, version, updated_at, log_seq) VALUES ('busy', 't/250', 250, 1250, 250), ('gone', NULL, 129, 2130, 130)`);
+      await pool.query(
+        `INSERT INTO ${ids.reflog} (name, seq, to_target, version, at, moved_by)
+         SELECT 'busy', s, 't/' || s, s, 1000 + s, 'old' FROM generate_series(150, 250) AS s
+         UNION ALL SELECT 'gone', s, CASE WHEN s = 130 THEN NULL ELSE 'g/' || s END, CASE WHEN s = 130 THEN 129 ELSE s END, 2000 + s, 'old' FROM generate_series(1, 130) AS s`,
+      );
+    } finally {
+      await pool.end();
+    }
+    const store = createStore({ tiers: [postgresAdapter({ url: server.url, namespace, listen: false })], actor: "new" });
+    try {
+      const busy = await store.refs.log("busy");
+      expect(busy.map((e) => [e.from, e.to, e.version, e.at, e.by])).toEqual(Array.from({ length: REFLOG_LIMIT }, (_, i) => [`t/${249 - i}`, `t/${250 - i}`, 250 - i, 1250 - i, "old"]));
+      const gone = await store.refs.log("gone");
+      expect(gone.map((e) => e.version)).toEqual([129, ...Array.from({ length: REFLOG_LIMIT - 1 }, (_, i) => 129 - i)]);
+      expect(gone[0]).toMatchObject({ from: "g/129", to: null });
+      expect(gone.at(-1)).toMatchObject({ from: "g/30", to: "g/31", version: 31 });
+      const d = makeDatum({ content: "after" });
+      await store.put(d);
+      expect((await store.refs.set("busy", d.id, { expect: { version: 250 } })).version).toBe(251);
+      expect((await store.refs.set("gone", d.id, { expect: { absent: true } })).version).toBe(1);
+      const busyNow = await store.refs.log("busy");
+      expect(busyNow.map((e) => e.version)).toEqual(Array.from({ length: REFLOG_LIMIT }, (_, i) => 251 - i));
+      expect(busyNow[0]).toMatchObject({ from: "t/250", to: d.id, by: "new" });
+      expect((await store.refs.log("gone", 2)).map((e) => [e.from, e.to, e.version])).toEqual([
+        [null, d.id, 1],
+        ["g/129", null, 129],
+      ]);
+    } finally {
+      await store.close();
+    }
+    const rows = await server.query(
+      `SELECT name, count(*)::int AS n, min(seq)::int AS first, max(seq)::int AS last, count(*) FILTER (WHERE slot <> seq % ${REFLOG_LIMIT + 1})::int AS misplaced FROM ${table(namespace, "data_reflog")} GROUP BY name ORDER BY name`,
+    );
+    expect(rows.rows).toEqual([
+      { name: "busy", n: REFLOG_LIMIT + 1, first: 151, last: 251, misplaced: 0 },
+      { name: "gone", n: REFLOG_LIMIT + 1, first: 31, last: 131, misplaced: 0 },
+    ]);
+  });
+});
+
 describe("postgres: the reflog", () => {
   it(`keeps the newest ${REFLOG_LIMIT} moves of each ref, in the table too, and refs and reflogs survive reopening`, async () => {
     const namespace = schema("reflog");
@@ -99,6 +151,14 @@ describe("postgres: the reflog", () => {
       { name: "quiet", n: 1 },
     ]);
     expect(log[REFLOG_LIMIT - 1]).toMatchObject({ from: d.id, to: d.id, version: moves - REFLOG_LIMIT + 1 });
+    // A ring: move `seq` in slot seq % (limit + 1), the newest moves, the ref's log_seq the newest.
+    const ring = await server.query(
+      `SELECT name, min(seq)::int AS first, max(seq)::int AS last, count(*) FILTER (WHERE slot <> seq % ${REFLOG_LIMIT + 1})::int AS misplaced FROM ${table(namespace, "data_reflog")} GROUP BY name ORDER BY name`,
+    );
+    expect(ring.rows).toEqual([
+      { name: "busy", first: moves - REFLOG_LIMIT, last: moves, misplaced: 0 },
+      { name: "quiet", first: 1, last: 1, misplaced: 0 },
+    ]);
     const again = createStore({ tiers: [postgresAdapter({ url: server.url, namespace, listen: false })] });
     expect(await again.refs.get("busy")).toEqual(ref);
     expect(await again.refs.log("busy")).toEqual(log);

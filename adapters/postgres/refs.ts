@@ -6,8 +6,8 @@
  * index decides between two creators). Under READ COMMITTED a writer that finds the row locked
  * waits, then re-checks its condition against the row as the other committed it (Postgres's
  * re-check of updated rows), so of two writers expecting the same version exactly one moves the
- * ref. The same statement records the move in the reflog and drops the ref's moves beyond the
- * limit. When nothing moved, a fresh read of the ref says why.
+ * ref. The same statement records the move in its slot of the ref's reflog ring (replacing the
+ * move that falls out of the limit). When nothing moved, a fresh read of the ref says why.
  *
  * A transaction (`commit`) is `BEGIN`, its operations on one pooled connection, then `COMMIT`;
  * any failure rolls it all back. Puts and compare-and-sets (by version or target) of distinct ids
@@ -92,22 +92,16 @@ function expected(expect: RefExpectation | undefined): unknown[] {
  * the seq of the ref's newest reflog row (`log_seq`): a move numbers its reflog row under the
  * lock that orders the moves. A reflog row holds where a move went (`to_target`); where it came
  * from is where the move before it went, so the reflog keeps `REFLOG_LIMIT + 1` rows, the
- * oldest only to say where the oldest one shown came from. Each move adds one row and drops the
- * one that falls out, by its exact key: a range from the ref's first seq would step over every
- * index entry of the rows dropped before (dead until vacuum), a cost that grows with the moves.
+ * oldest only to say where the oldest one shown came from: a ring of that many slots per ref
+ * (migration 6), move `seq` in slot `seq % (REFLOG_LIMIT + 1)`, each move one upsert that
+ * replaces the move that falls out (`ringWrite`), in the same statement as the ref's update.
  */
 export function refStatements(ids: Identifiers): RefStatements {
   const { refs: r, reflog: l, table: t } = ids;
   const cols = "name, target, version::float8 AS version, updated_at";
   const live = "target IS NOT NULL";
   // `moved`: at most one row of (version, seq, to_target).
-  const record = (at: string, by: string) => `logged AS (
-        INSERT INTO ${l} (name, seq, to_target, version, at, moved_by)
-        SELECT $1::text, seq, to_target, version, ${at}::float8, ${by}::text FROM moved
-      ),
-      pruned AS (
-        DELETE FROM ${l} WHERE name = $1::text AND seq = (SELECT seq FROM moved) - ${REFLOG_LIMIT + 1}
-      )
+  const record = (at: string, by: string) => `logged AS (${ringWrite(l, "$1::text", `moved`, at, by)})
       SELECT version::float8 AS moved FROM moved`;
   const statementOf = (moved: string, at: string, by: string) => statement(`WITH moved AS (${moved}),\n      ${record(at, by)}`);
   const returning = (to: string) => `RETURNING r.version, r.log_seq AS seq, ${to} AS to_target`;
@@ -157,6 +151,19 @@ export function refStatements(ids: Identifiers): RefStatements {
   };
 }
 
+/** Slots of each ref's reflog ring: the newest `REFLOG_LIMIT` moves and the one before them (migration 6). */
+const RING = REFLOG_LIMIT + 1;
+
+/**
+ * The reflog row of the move `moved` returns (version, seq, to_target): move `seq` goes to slot
+ * `seq % RING` of the ref's ring, replacing the move `RING` before it, in one upsert.
+ */
+function ringWrite(l: string, name: string, moved: string, at: string, by: string): string {
+  return `INSERT INTO ${l} (name, slot, seq, to_target, version, at, moved_by)
+        SELECT ${name}, (seq % ${RING})::int, seq, to_target, version, ${at}::float8, ${by}::text FROM ${moved}
+        ON CONFLICT (name, slot) DO UPDATE SET seq = excluded.seq, to_target = excluded.to_target, version = excluded.version, at = excluded.at, moved_by = excluded.moved_by`;
+}
+
 /** The most operations a one-statement transaction takes (more go the general way). */
 const ONE_STATEMENT_MAX = 16;
 
@@ -174,7 +181,7 @@ interface TxShape {
  * Every put must insert its row or find one equal to it (locked `FOR SHARE` until the commit, as
  * the general way does), and every ref must move; otherwise the statement divides by zero
  * (SQLSTATE 22012) and nothing of it stays. Returns one row: `v1`, `v2`, … the refs' new versions.
- * Each ref's move writes its reflog row and drops the one that falls out, as `setRef` does.
+ * Each ref's move writes its reflog slot, as `setRef` does.
  */
 export function oneStatementTx(ids: Identifiers, shape: TxShape, notify: boolean): Statement {
   const { table: t, refs: r, reflog: l } = ids;
@@ -216,8 +223,7 @@ export function oneStatementTx(ids: Identifiers, shape: TxShape, notify: boolean
         WHERE r.name = ${name} AND ${condition}
         RETURNING r.version, r.log_seq AS seq, r.target AS to_target
       )`);
-    ctes.push(`l${k} AS (INSERT INTO ${l} (name, seq, to_target, version, at, moved_by) SELECT ${name}, seq, to_target, version, ${at}::float8, ${by}::text FROM m${k})`);
-    ctes.push(`d${k} AS (DELETE FROM ${l} WHERE name = ${name} AND seq = (SELECT seq FROM m${k}) - ${REFLOG_LIMIT + 1})`);
+    ctes.push(`l${k} AS (${ringWrite(l, name, `m${k}`, at, by)})`);
     checks.push(`EXISTS (SELECT 1 FROM m${k})`);
     versions.push(`(SELECT version FROM m${k})::float8 AS v${k + 1}`);
   });

@@ -431,7 +431,11 @@ export class SqliteAdapter implements Adapter {
 
   async setRef(name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref> {
     const op: TxOp = { op: "setRef", name, target, ...(expect ? { expect } : {}) };
-    return this.#sync("setRef", () => (this.#commitAll.immediate([op], move).results[0] as { ref: Ref }).ref);
+    return this.#sync("setRef", () => {
+      // By version: one autocommit statement; when it moved nothing, the transaction says why.
+      const moved = expect !== undefined && "version" in expect ? this.#refs.casVersion(name, target, expect.version, move) : null;
+      return moved ?? (this.#commitAll.immediate([op], move).results[0] as { ref: Ref }).ref;
+    });
   }
 
   async deleteRef(name: string, expect: RefExpectation | undefined, move: RefMove): Promise<boolean> {

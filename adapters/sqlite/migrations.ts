@@ -1,7 +1,7 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { dgentError } from "../../core/errors.js";
 import { ADAPTER_NAME } from "./options.js";
-import { PRAGMA, SCHEMA_STATE, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, TX } from "./sql.js";
+import { PRAGMA, SCHEMA_STATE, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, TX } from "./sql.js";
 
 /** One schema step. Append new steps at the end; never edit or reorder a released one. */
 export interface Migration {
@@ -33,6 +33,11 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     version: 4,
     description: "the tags_delete trigger finds a deleted datum's tag rows by the whole primary key (one seek per tag, whatever the statistics say)",
     up: SCHEMA_V4,
+  },
+  {
+    version: 5,
+    description: "the reflog becomes a ring of 100 slots per ref, written by triggers on refs (which gains log_seq and moved_by); the newest 100 moves of each ref are kept",
+    up: SCHEMA_V5,
   },
 ]);
 

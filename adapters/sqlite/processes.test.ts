@@ -195,8 +195,8 @@ describe("sqlite: several processes", () => {
     expect(reports.every((r) => r.version === SCHEMA_VERSION)).toBe(true);
     const raw = new Database(path, { readonly: true });
     expect(raw.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
-    // data, its two indexes and primary key; refs; reflog; tags and its two triggers
-    expect(raw.prepare("SELECT count(*) FROM sqlite_schema").pluck().get()).toBe(9);
+    // data, its two indexes and primary key; refs and its two reflog triggers; reflog; tags and its two triggers
+    expect(raw.prepare("SELECT count(*) FROM sqlite_schema").pluck().get()).toBe(11);
     raw.close();
   });
 

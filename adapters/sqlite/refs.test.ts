@@ -21,7 +21,7 @@ import { writesWhileAllWrote } from "../../testing/child.js";
 import { Scope, type Suite } from "../../testing/support.js";
 import { refsSuite, transactionsSuite } from "../../testing/suites/refs.js";
 import type { ConformanceTarget } from "../../testing/types.js";
-import { sqliteAdapter } from "./index.js";
+import { APPLICATION_ID, MIGRATIONS, sqliteAdapter } from "./index.js";
 
 const dirs: string[] = [];
 const tempDir = (): string => {
@@ -80,11 +80,16 @@ describe("sqlite: the reflog", () => {
     expect((await store.refs.log("quiet")).map((e) => [e.from, e.to, e.version])).toEqual([[null, d.id, 1]]);
     await store.close();
 
-    // On disk: no more than the limit per ref.
+    // On disk: a ring of the limit's slots per ref, slot = move number mod the limit, the newest moves.
     const raw = new Database(path, { readonly: true });
-    expect(raw.prepare("SELECT name, count(*) AS n FROM reflog GROUP BY name ORDER BY name").all()).toEqual([
-      { name: "busy", n: REFLOG_LIMIT },
-      { name: "quiet", n: 1 },
+    expect(raw.prepare("SELECT name, count(*) AS n, min(seq) AS first, max(seq) AS last FROM reflog GROUP BY name ORDER BY name").all()).toEqual([
+      { name: "busy", n: REFLOG_LIMIT, first: moves - REFLOG_LIMIT + 1, last: moves },
+      { name: "quiet", n: 1, first: 1, last: 1 },
+    ]);
+    expect(raw.prepare("SELECT count(*) FROM reflog WHERE slot <> seq % ?").pluck().get(REFLOG_LIMIT)).toBe(0);
+    expect(raw.prepare("SELECT name, log_seq FROM refs ORDER BY name").all()).toEqual([
+      { name: "busy", log_seq: moves },
+      { name: "quiet", log_seq: 1 },
     ]);
     raw.close();
 
@@ -101,6 +106,52 @@ describe("sqlite: the reflog", () => {
       [d.id, d.id, moves],
     ]);
     await again.close();
+  });
+});
+
+describe("sqlite: the reflog from schema version 4", () => {
+  it(`a file written by version 4 keeps the newest ${REFLOG_LIMIT} moves of each ref, and its refs move on from them`, async () => {
+    const path = join(tempDir(), "v4.db");
+    const old = new Database(path);
+    old.pragma("journal_mode = WAL");
+    for (const step of MIGRATIONS.filter((m) => m.version <= 4)) old.exec(step.up);
+    old.pragma("user_version = 4");
+    old.pragma(`application_id = ${APPLICATION_ID}`);
+    // As version 4 wrote them: "busy" moved 250 times (its newest 100 kept), "gone" created, moved
+    // and deleted, with more rows than the limit (as a version that trimmed later could leave).
+    const log = old.prepare("INSERT INTO reflog (name, seq, from_target, to_target, version, at, moved_by) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    for (let seq = 151; seq <= 250; seq++) log.run("busy", seq, `t/${seq - 1}`, `t/${seq}`, seq, 1000 + seq, "old");
+    for (let seq = 1; seq <= 130; seq++) log.run("gone", seq, seq === 1 ? null : `g/${seq - 1}`, seq === 130 ? null : `g/${seq}`, seq === 130 ? 129 : seq, 2000 + seq, "old");
+    old.prepare("INSERT INTO refs (name, target, version, updated_at) VALUES (?, ?, ?, ?)").run("busy", "t/250", 250, 1250);
+    old.close();
+
+    const store = createStore({ tiers: [sqliteAdapter({ path })], actor: "new" });
+    const busy = await store.refs.log("busy");
+    expect(busy.map((e) => [e.from, e.to, e.version, e.at, e.by])).toEqual(Array.from({ length: REFLOG_LIMIT }, (_, i) => [`t/${249 - i}`, `t/${250 - i}`, 250 - i, 1250 - i, "old"]));
+    const gone = await store.refs.log("gone");
+    expect(gone.map((e) => e.version)).toEqual([129, ...Array.from({ length: REFLOG_LIMIT - 1 }, (_, i) => 129 - i)]);
+    expect(gone[0]).toMatchObject({ from: "g/129", to: null });
+    expect(gone.at(-1)).toMatchObject({ from: "g/30", to: "g/31", version: 31 });
+
+    const d = makeDatum({ content: "after" });
+    await store.put(d);
+    expect((await store.refs.set("busy", d.id, { expect: { version: 250 } })).version).toBe(251);
+    expect((await store.refs.set("gone", d.id, { expect: { absent: true } })).version).toBe(1);
+    const busyNow = await store.refs.log("busy");
+    expect(busyNow.map((e) => e.version)).toEqual(Array.from({ length: REFLOG_LIMIT }, (_, i) => 251 - i));
+    expect(busyNow[0]).toMatchObject({ from: "t/250", to: d.id, by: "new" });
+    expect((await store.refs.log("gone", 2)).map((e) => [e.from, e.to, e.version])).toEqual([
+      [null, d.id, 1],
+      ["g/129", null, 129],
+    ]);
+    await store.close();
+
+    const raw = new Database(path, { readonly: true });
+    expect(raw.prepare("SELECT name, count(*) AS n, min(seq) AS first, max(seq) AS last FROM reflog GROUP BY name ORDER BY name").all()).toEqual([
+      { name: "busy", n: REFLOG_LIMIT, first: 152, last: 251 },
+      { name: "gone", n: REFLOG_LIMIT, first: 32, last: 131 },
+    ]);
+    raw.close();
   });
 });
 

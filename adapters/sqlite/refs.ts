@@ -1,13 +1,15 @@
 /**
- * Refs and transactions on the sqlite tier. Refs are rows of the `refs` table, their moves rows
- * of `reflog` (schema version 2, sql.ts). Every change — a single compare-and-set as much as a
- * whole transaction — runs inside one `BEGIN IMMEDIATE` transaction of the adapter: it takes the
- * database's write lock before reading anything, so the expectation checked and the row written
- * are about the same state, whichever process of the machine writes the file. What fails (a
- * ref expectation, the append-only law) throws, and the transaction rolls back whole.
+ * Refs and transactions on the sqlite tier. Refs are rows of the `refs` table, their moves the
+ * slots of a ring per ref in `reflog`, written by triggers on `refs` (schema versions 2 and 5,
+ * sql.ts). A compare-and-set by version is one autocommit `UPDATE … WHERE name = ? AND version = ?`
+ * (its trigger writes the reflog slot in the same statement); when it moves nothing, or for any
+ * other change, the change runs inside one `BEGIN IMMEDIATE` transaction of the adapter: it takes
+ * the database's write lock before reading anything, so the expectation checked and the row
+ * written are about the same state, whichever process of the machine writes the file. What fails
+ * (a ref expectation, the append-only law) throws, and the transaction rolls back whole.
  */
 import type { Datum } from "../../core/datum.js";
-import { REFLOG_LIMIT, meets, movedRef, refConflict, type Ref, type RefExpectation, type RefMove, type ReflogEntry, type TxOp, type TxOpResult, type TxResult } from "../../core/refs.js";
+import { meets, movedRef, refConflict, type Ref, type RefExpectation, type RefMove, type ReflogEntry, type TxOp, type TxOpResult, type TxResult } from "../../core/refs.js";
 import type { Db } from "./connection.js";
 import { prefixRange } from "./keys.js";
 import { ADAPTER_NAME } from "./options.js";
@@ -34,10 +36,10 @@ function statements(db: Db) {
     listRange: raw(REFS.listRange),
     listFrom: raw(REFS.listFrom),
     insert: db.prepare(REFS.insert),
+    casVersion: db.prepare(REFS.casVersion),
     update: db.prepare(REFS.update),
     delete: db.prepare(REFS.delete),
-    log: db.prepare(REFS.log).pluck(true),
-    prune: db.prepare(REFS.prune),
+    logDelete: db.prepare(REFS.logDelete),
     reflog: raw(REFS.reflog),
   };
 }
@@ -54,9 +56,25 @@ export class SqliteRefs {
   }
 
   get(name: string): Ref | null {
+    return this.#current(name)?.ref ?? null;
+  }
+
+  /** The ref and the number of its newest move. */
+  #current(name: string): { ref: Ref; seq: number } | null {
     this.#host.count(1);
-    const row = this.#s.get.get(name) as [string, number, number] | undefined;
-    return row === undefined ? null : { name, target: row[0], version: row[1], updatedAt: row[2] };
+    const row = this.#s.get.get(name) as [string, number, number, number] | undefined;
+    return row === undefined ? null : { ref: { name, target: row[0], version: row[1], updatedAt: row[2] }, seq: row[3] };
+  }
+
+  /**
+   * A compare-and-set by version as one autocommit statement (the trigger logs it), outside any
+   * transaction: the ref as moved, or null when it did not hold that version (nothing changed;
+   * the caller goes the transaction's way, which says why).
+   */
+  casVersion(name: string, target: string, version: number, move: RefMove): Ref | null {
+    this.#host.count(1);
+    if (this.#s.casVersion.run(target, move.at, move.by, name, version).changes !== 1) return null;
+    return { name, target, version: version + 1, updatedAt: move.at };
   }
 
   /** By name: SQLite's BINARY collation compares UTF-8 bytes, which is code point order. */
@@ -102,33 +120,29 @@ export class SqliteRefs {
   }
 
   #set(name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Ref {
+    // By version: the conditional UPDATE decides, with no read first.
+    if (expect !== undefined && "version" in expect) {
+      const moved = this.casVersion(name, target, expect.version, move);
+      if (moved !== null) return moved;
+      throw refConflict(name, expect, this.get(name), ADAPTER_NAME);
+    }
     const current = this.get(name);
     if (!meets(current, expect)) throw refConflict(name, expect, current, ADAPTER_NAME);
     const next = movedRef(name, current, target, move.at);
     this.#host.count(1);
-    if (current === null) this.#s.insert.run(name, target, next.version, move.at);
-    else this.#s.update.run(target, next.version, move.at, name);
-    this.#log(name, current?.target ?? null, target, next.version, move);
+    if (current === null) this.#s.insert.run(name, target, move.at, name, move.by);
+    else this.#s.update.run(target, next.version, move.at, move.by, name);
     return next;
   }
 
   #delete(name: string, expect: RefExpectation | undefined, move: RefMove): boolean {
-    const current = this.get(name);
-    if (!meets(current, expect)) throw refConflict(name, expect, current, ADAPTER_NAME);
+    const current = this.#current(name);
+    if (!meets(current?.ref ?? null, expect)) throw refConflict(name, expect, current?.ref ?? null, ADAPTER_NAME);
     if (current === null) return false;
-    this.#host.count(1);
+    this.#host.count(2);
+    const seq = current.seq + 1;
+    this.#s.logDelete.run(name, seq, seq, current.ref.target, current.ref.version, move.at, move.by);
     this.#s.delete.run(name);
-    this.#log(name, current.target, null, current.version, move);
     return true;
-  }
-
-  /** Records a move and drops the ref's moves older than the newest `REFLOG_LIMIT`. */
-  #log(name: string, from: string | null, to: string | null, version: number, move: RefMove): void {
-    this.#host.count(1);
-    const seq = this.#s.log.get(name, name, from, to, version, move.at, move.by) as number;
-    if (seq > REFLOG_LIMIT) {
-      this.#host.count(1);
-      this.#s.prune.run(name, seq - REFLOG_LIMIT);
-    }
   }
 }

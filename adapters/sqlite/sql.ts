@@ -136,27 +136,80 @@ CREATE TABLE IF NOT EXISTS reflog (
 
 const REF_COLUMNS = "name, target, version, updated_at";
 
+/**
+ * Version 5: the reflog is a ring. A ref's moves are numbered by `refs.log_seq` (1, 2, 3, …; on
+ * across a delete and re-create, see `REFS.insert`) and move number `seq` is written to slot
+ * `seq % 100` of the ref's ring (100 = `REFLOG_LIMIT` in core/refs.ts) by one upsert, replacing
+ * the move 100 before it — no `max(seq)` lookup and no prune delete on a move, never more than
+ * 100 rows per name. Triggers write the slot of a creation and of a move, from the refs row
+ * itself (`moved_by`: who moved it last), so a compare-and-set is one `UPDATE` statement; a
+ * delete writes its slot with `REFS.logDelete`. The existing reflog rows (the newest 100 of each
+ * ref) move into the ring, and each ref's `log_seq` is its newest `seq`.
+ */
+export const SCHEMA_V5 = `
+ALTER TABLE refs ADD COLUMN log_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE refs ADD COLUMN moved_by TEXT;
+CREATE TABLE reflog_ring (
+  name        TEXT NOT NULL,
+  slot        INTEGER NOT NULL,
+  seq         INTEGER NOT NULL,
+  from_target TEXT,
+  to_target   TEXT,
+  version     INTEGER NOT NULL,
+  at          REAL NOT NULL,
+  moved_by    TEXT NOT NULL,
+  PRIMARY KEY (name, slot)
+) WITHOUT ROWID;
+INSERT INTO reflog_ring (name, slot, seq, from_target, to_target, version, at, moved_by)
+  SELECT r.name, r.seq % 100, r.seq, r.from_target, r.to_target, r.version, r.at, r.moved_by
+  FROM reflog AS r JOIN (SELECT name, max(seq) AS top FROM reflog GROUP BY name) AS m ON m.name = r.name
+  WHERE r.seq > m.top - 100;
+UPDATE refs SET log_seq = coalesce((SELECT max(seq) FROM reflog WHERE reflog.name = refs.name), 0);
+DROP TABLE reflog;
+ALTER TABLE reflog_ring RENAME TO reflog;
+CREATE TRIGGER reflog_create AFTER INSERT ON refs BEGIN
+  ${ringWrite("NULL")};
+END;
+CREATE TRIGGER reflog_move AFTER UPDATE OF log_seq ON refs BEGIN
+  ${ringWrite("old.target")};
+END;
+`;
+
+/** The trigger body: the ring slot of the move `new` describes, from `from`. */
+function ringWrite(from: string): string {
+  return `INSERT INTO reflog (name, slot, seq, from_target, to_target, version, at, moved_by)
+    VALUES (new.name, new.log_seq % 100, new.log_seq, ${from}, new.target, new.version, new.updated_at, new.moved_by)
+    ON CONFLICT (name, slot) DO UPDATE SET seq = excluded.seq, from_target = excluded.from_target, to_target = excluded.to_target,
+      version = excluded.version, at = excluded.at, moved_by = excluded.moved_by`;
+}
+
 /** Statements of refs and the reflog (see adapters/sqlite/refs.ts). Rows in raw mode, columns as listed. */
 export const REFS = {
-  /** (name) → target, version, updated_at */
-  get: "SELECT target, version, updated_at FROM refs WHERE name = ?",
+  /** (name) → target, version, updated_at, log_seq */
+  get: "SELECT target, version, updated_at, log_seq FROM refs WHERE name = ?",
   /** () → name, target, version, updated_at, by name */
   listAll: `SELECT ${REF_COLUMNS} FROM refs ORDER BY name`,
   /** (lower, upper): names in [lower, upper) */
   listRange: `SELECT ${REF_COLUMNS} FROM refs WHERE name >= ? AND name < ? ORDER BY name`,
   /** (lower): names from lower on (a prefix with no upper bound) */
   listFrom: `SELECT ${REF_COLUMNS} FROM refs WHERE name >= ? ORDER BY name`,
-  /** (name, target, version, updated_at): a new ref; the caller holds the write lock and saw none. */
-  insert: `INSERT INTO refs (${REF_COLUMNS}) VALUES (?, ?, ?, ?)`,
-  /** (target, version, updated_at, name): a move; the caller holds the write lock and checked the expectation. */
-  update: "UPDATE refs SET target = ?, version = ?, updated_at = ? WHERE name = ?",
+  /**
+   * (name, target, updated_at, by, name): a new ref at version 1, its move numbered after the
+   * newest of its name's ring (a deleted ref's reflog goes on); the trigger logs it. The caller
+   * holds the write lock and saw none.
+   */
+  insert: `INSERT INTO refs (${REF_COLUMNS}, log_seq, moved_by)
+    VALUES (?, ?, 1, ?, coalesce((SELECT max(seq) FROM reflog WHERE name = ?), 0) + 1, ?)`,
+  /** (target, updated_at, by, name, version): a compare-and-set by version, one statement; the trigger logs it. 1 change when it moved. */
+  casVersion: "UPDATE refs SET target = ?, version = version + 1, updated_at = ?, log_seq = log_seq + 1, moved_by = ? WHERE name = ? AND version = ?",
+  /** (target, version, updated_at, by, name): a move; the caller holds the write lock and checked the expectation; the trigger logs it. */
+  update: "UPDATE refs SET target = ?, version = ?, updated_at = ?, log_seq = log_seq + 1, moved_by = ? WHERE name = ?",
   /** (name) */
   delete: "DELETE FROM refs WHERE name = ?",
-  /** (name, name, from, to, version, at, by) → seq of the new row */
-  log: `INSERT INTO reflog (name, seq, from_target, to_target, version, at, moved_by)
-    VALUES (?, coalesce((SELECT max(seq) FROM reflog WHERE name = ?), 0) + 1, ?, ?, ?, ?, ?) RETURNING seq`,
-  /** (name, through): drops the moves up to seq `through` */
-  prune: "DELETE FROM reflog WHERE name = ? AND seq <= ?",
+  /** (name, seq, seq, from, version, at, by): a delete's slot in the ring (`seq` = the ref's log_seq + 1). */
+  logDelete: `INSERT INTO reflog (name, slot, seq, from_target, to_target, version, at, moved_by) VALUES (?, ? % 100, ?, ?, NULL, ?, ?, ?)
+    ON CONFLICT (name, slot) DO UPDATE SET seq = excluded.seq, from_target = excluded.from_target, to_target = excluded.to_target,
+      version = excluded.version, at = excluded.at, moved_by = excluded.moved_by`,
   /** (name, limit) → from, to, version, at, by; newest first */
   reflog: "SELECT from_target, to_target, version, at, moved_by FROM reflog WHERE name = ? ORDER BY seq DESC LIMIT ?",
 } as const;

@@ -77,7 +77,8 @@ async function rawPgContender(url: string, schema: string): Promise<Contender & 
   };
   /**
    * Refs by hand: the same refs table shape; a compare-and-set is the bare conditional UPDATE
-   * (one round trip), or the UPDATE with the reflog row in one statement (the work dgent does);
+   * (one round trip), or the UPDATE with the upsert of the reflog ring's slot in one statement
+   * (the work dgent does, migration 6);
    * a 3-op transaction is BEGIN, two inserts, the UPDATE, COMMIT on one pooled client.
    */
   const refs = async (target: string): Promise<RawPgRefs> => {
@@ -85,13 +86,14 @@ async function rawPgContender(url: string, schema: string): Promise<Contender & 
     const l = `${s}.reflog`;
     await pool.query(`CREATE TABLE ${r} (name TEXT COLLATE "C" PRIMARY KEY, target TEXT COLLATE "C" NOT NULL, version BIGINT NOT NULL, updated_at DOUBLE PRECISION NOT NULL) WITH (fillfactor = 70)`);
     await pool.query(
-      `CREATE TABLE ${l} (name TEXT COLLATE "C" NOT NULL, seq BIGINT GENERATED ALWAYS AS IDENTITY, from_target TEXT COLLATE "C", to_target TEXT COLLATE "C", version BIGINT NOT NULL, at DOUBLE PRECISION NOT NULL, moved_by TEXT NOT NULL, PRIMARY KEY (name, seq))`,
+      `CREATE TABLE ${l} (name TEXT COLLATE "C" NOT NULL, slot INTEGER NOT NULL, seq BIGINT NOT NULL, to_target TEXT COLLATE "C", version BIGINT NOT NULL, at DOUBLE PRECISION NOT NULL, moved_by TEXT NOT NULL, PRIMARY KEY (name, slot)) WITH (fillfactor = 70)`,
     );
     const cas = { name: `${schema}_cas`, text: `UPDATE ${r} SET target = $1, version = version + 1, updated_at = $2 WHERE name = $3 AND version = $4` };
     const casLogged = {
       name: `${schema}_cas_logged`,
       text: `WITH moved AS (UPDATE ${r} SET target = $1, version = version + 1, updated_at = $2 WHERE name = $3 AND version = $4 RETURNING version)
-        INSERT INTO ${l} (name, from_target, to_target, version, at, moved_by) SELECT $3, $1, $1, version, $2, 'raw' FROM moved`,
+        INSERT INTO ${l} (name, slot, seq, to_target, version, at, moved_by) SELECT $3, (version % 101)::int, version, $1, version, $2, 'raw' FROM moved
+        ON CONFLICT (name, slot) DO UPDATE SET seq = excluded.seq, to_target = excluded.to_target, version = excluded.version, at = excluded.at, moved_by = excluded.moved_by`,
     };
     const versions = new Map<string, number>();
     const create = async (name: string) => {
@@ -159,6 +161,31 @@ interface RawPgRefs {
   readonly logged: RefOps;
   /** A compare-and-set of caller `caller`'s own ref (`bench/c/<caller>`). */
   concurrent(caller: number): Promise<void>;
+}
+
+/** The raw baseline of the refs part alone (diagnose/refs-ab.ts): its tables and `datums`, then its refs at `target`. */
+export async function rawPgForRefs(url: string, schema: string, datums: readonly Datum[], target: string): Promise<RawPgRefs & { close(): Promise<void> }> {
+  const raw = await rawPgContender(url, schema);
+  await raw.prefill(datums);
+  const refs = await raw.refs(target);
+  return {
+    ...refs,
+    close: async () => {
+      await raw.close();
+      await dropSchema(url, schema);
+    },
+  };
+}
+
+/** Drops a schema of the benchmark's (a connection of its own). */
+export async function dropSchema(url: string, schema: string): Promise<void> {
+  const c = new pg.Client(url);
+  await c.connect();
+  try {
+    await c.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+  } finally {
+    await c.end();
+  }
 }
 
 /** Callers of the concurrent compare-and-set case (the issue's goal: ≥ 0.8 × raw throughput with 16). */

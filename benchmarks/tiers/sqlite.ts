@@ -60,19 +60,18 @@ CREATE TABLE IF NOT EXISTS tags (key TEXT NOT NULL, value TEXT NOT NULL, created
   const putTx = db.transaction(putOne);
   /**
    * Refs by hand: the same refs table; a compare-and-set is the bare conditional UPDATE (one
-   * autocommit statement), or the UPDATE with the reflog row and its pruning in one transaction
+   * autocommit statement), or the UPDATE with the upsert of the reflog ring's slot in one transaction
    * (the work dgent does); a 3-op transaction is BEGIN, two inserts, the UPDATE, COMMIT.
    */
   const refs = (target: string): RefOps[] => {
     db.exec(`CREATE TABLE IF NOT EXISTS refs (name TEXT PRIMARY KEY, target TEXT NOT NULL, version INTEGER NOT NULL, updated_at REAL NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS reflog (name TEXT NOT NULL, seq INTEGER NOT NULL, from_target TEXT, to_target TEXT, version INTEGER NOT NULL, at REAL NOT NULL, moved_by TEXT NOT NULL, PRIMARY KEY (name, seq)) WITHOUT ROWID;`);
+CREATE TABLE IF NOT EXISTS reflog (name TEXT NOT NULL, slot INTEGER NOT NULL, seq INTEGER NOT NULL, from_target TEXT, to_target TEXT, version INTEGER NOT NULL, at REAL NOT NULL, moved_by TEXT NOT NULL, PRIMARY KEY (name, slot)) WITHOUT ROWID;`);
     const create = db.prepare("INSERT INTO refs (name, target, version, updated_at) VALUES (?, ?, 1, ?)");
     for (const name of ["bench/cas", "bench/cas-log", "bench/tx"]) create.run(name, target, Date.now());
     const cas = db.prepare("UPDATE refs SET target = ?, version = version + 1, updated_at = ? WHERE name = ? AND version = ?");
-    const log = db
-      .prepare("INSERT INTO reflog (name, seq, from_target, to_target, version, at, moved_by) VALUES (?, coalesce((SELECT max(seq) FROM reflog WHERE name = ?), 0) + 1, ?, ?, ?, ?, ?) RETURNING seq")
-      .pluck(true);
-    const prune = db.prepare("DELETE FROM reflog WHERE name = ? AND seq <= ?");
+    // The ring dgent keeps (schema 5): move n in slot n % 100, one upsert.
+    const log = db.prepare(`INSERT INTO reflog (name, slot, seq, from_target, to_target, version, at, moved_by) VALUES (?, ? % 100, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (name, slot) DO UPDATE SET seq = excluded.seq, from_target = excluded.from_target, to_target = excluded.to_target, version = excluded.version, at = excluded.at, moved_by = excluded.moved_by`);
     const versions = new Map([["bench/cas", 1], ["bench/cas-log", 1], ["bench/tx", 1]]);
     const move = (name: string, to: string): number => {
       const v = versions.get(name) as number;
@@ -82,8 +81,7 @@ CREATE TABLE IF NOT EXISTS reflog (name TEXT NOT NULL, seq INTEGER NOT NULL, fro
     };
     const moveLogged = db.transaction((name: string, to: string) => {
       const v = move(name, to);
-      const seq = log.get(name, name, target, to, v, Date.now(), "raw") as number;
-      if (seq > 100) prune.run(name, seq - 100);
+      log.run(name, v, v, target, to, v, Date.now(), "raw");
     });
     const tx3 = db.transaction((a: Datum, b: Datum) => {
       putOne(a);
