@@ -35,7 +35,8 @@ END;
 CREATE TRIGGER IF NOT EXISTS change_log_ref_insert AFTER INSERT ON refs BEGIN
   INSERT INTO change_log (event) VALUES (json_object('op', 'setRef', 'key', NEW.name, 'target', NEW.target, 'version', NEW.version, 'at', ${AT}));
 END;
-CREATE TRIGGER IF NOT EXISTS change_log_ref_update AFTER UPDATE ON refs BEGIN
+CREATE TRIGGER IF NOT EXISTS change_log_ref_update AFTER UPDATE OF target, version ON refs
+  WHEN NEW.target IS NOT OLD.target OR NEW.version IS NOT OLD.version BEGIN
   INSERT INTO change_log (event) VALUES (json_object('op', 'setRef', 'key', NEW.name, 'target', NEW.target, 'version', NEW.version, 'at', ${AT}));
 END;
 CREATE TRIGGER IF NOT EXISTS change_log_ref_delete AFTER DELETE ON refs BEGIN
