@@ -25,6 +25,9 @@ interface UsearchModule {
   Index: new (config: { dimensions: number; metric: string; quantization: string; connectivity: number; expansion_add: number; expansion_search: number; multi: boolean }) => UsearchIndex;
 }
 
+/** The graph's own copy of the vectors: half precision (default) or single. */
+export type Quantization = "f16" | "f32";
+
 export interface AnnSettings {
   /** Graph degree (usearch `connectivity`, HNSW's M). */
   readonly connectivity: number;
@@ -32,6 +35,8 @@ export interface AnnSettings {
   readonly expansionAdd: number;
   /** Candidates kept while searching (ef). */
   readonly expansionSearch: number;
+  /** How the graph stores vectors (usearch `quantization`). */
+  readonly quantization: Quantization;
   /** Threads for bulk builds (0: all cores). Searches and single inserts use one. */
   readonly buildThreads: number;
 }
@@ -87,7 +92,7 @@ export class AnnIndex {
     return new this.#lib.Index({
       dimensions: this.dimensions,
       metric: USEARCH_METRIC[this.metric],
-      quantization: "f32",
+      quantization: s.quantization,
       connectivity: s.connectivity,
       expansion_add: s.expansionAdd,
       expansion_search: s.expansionSearch,

@@ -9,6 +9,7 @@ import { type Datum } from "../../core/datum.js";
 import { dgentError, isDgentError } from "../../core/errors.js";
 import { uuidv7 } from "../../core/ids.js";
 import type { Store } from "../../core/store.js";
+import type { Quantization } from "./ann.js";
 import type { Metric } from "./exact.js";
 import { artefactPrefix, decodeRecords, dimensionsError, encodeRecords, TAG_KIND, TAG_MODEL, type ArtefactRecord } from "./keys.js";
 
@@ -22,6 +23,8 @@ export interface GraphSettings {
   readonly connectivity: number;
   readonly expansionAdd: number;
   readonly expansionSearch: number;
+  /** Absent in artefacts saved before the option existed: those graphs are f32. */
+  readonly quantization?: Quantization;
 }
 
 export interface Manifest {

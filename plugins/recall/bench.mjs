@@ -6,6 +6,12 @@
 //
 //   npx tsc -p tsconfig.json && node plugins/recall/bench.mjs [--n 100000] [--dims 384]
 //     [--queries 300] [--data random,clustered] [--ef 64,128,256] [--json out.json] [--raw-build]
+//     [--quantization f16|f32] [--sample 20] [--rounds 3]
+//
+// --sample: queries for the slow brute-force searches (the plugin's JS loop, sqlite-vec);
+// --rounds: interleaved rounds of the plugin and usearch directly per ef. q/s is given by the
+// clock and per CPU second of this process (the machine's other work slows the first, not the
+// second). The JSON file is rewritten after each data set, with the command and load averages.
 //
 // usearch used directly searches the graph the plugin saved (loaded from its artefact), so the two
 // search the same graph; --raw-build builds one more with usearch itself (the same call the plugin
@@ -13,7 +19,7 @@
 //
 // It imports the BUILT package (dist/), as a user's program would. README.md has the figures.
 import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import os, { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import usearch from "usearch";
@@ -32,13 +38,20 @@ const { values } = parseArgs({
     ef: { type: "string", default: "64,128,256" },
     json: { type: "string" },
     "raw-build": { type: "boolean", default: false },
+    quantization: { type: "string", default: "f16" },
+    sample: { type: "string", default: "20" },
+    rounds: { type: "string", default: "3" },
   },
 });
 const N = Number(values.n);
 const D = Number(values.dims);
 const Q = Number(values.queries);
 const EFS = values.ef.split(",").map(Number);
+const QUANT = values.quantization;
+const SAMPLE = Number(values.sample);
+const ROUNDS = Number(values.rounds);
 const K = 10;
+const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(" ");
 const log = (line) => process.stdout.write(`${line}\n`);
 const results = [];
 
@@ -72,10 +85,15 @@ const row = (m, i) => m.slice(i * D, i * D + D);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (x, d = 2) => (x >= 100 ? x.toFixed(0) : x.toFixed(d));
 
-/** Times `fn` over `queries`: p50 (ms) and queries per second (sequential, one thread). */
+/**
+ * Times `fn` over `queries`: p50 (ms), queries per second by the clock (sequential, one thread),
+ * and queries per CPU second of this process (what one core gives when it is not shared: the
+ * machine's other work inflates the clock, not this process's CPU time).
+ */
 async function timeQueries(queries, fn) {
   const times = [];
   const out = [];
+  const cpu = process.cpuUsage();
   const start = performance.now();
   for (const q of queries) {
     const t = performance.now();
@@ -83,7 +101,27 @@ async function timeQueries(queries, fn) {
     times.push(performance.now() - t);
   }
   const total = performance.now() - start;
-  return { p50: median(times), qps: (queries.length / total) * 1000, out };
+  const used = process.cpuUsage(cpu);
+  return { p50: median(times), qps: (queries.length / total) * 1000, cpuQps: queries.length / ((used.user + used.system) / 1e6), out, times };
+}
+
+/**
+ * `ROUNDS` rounds of each of `contenders` (name → query fn) over all queries, interleaved (A B A B…)
+ * so both see the same machine: p50 over every query, clock q/s and CPU q/s as the median of the rounds.
+ */
+async function interleaved(queries, contenders) {
+  const acc = Object.fromEntries(Object.keys(contenders).map((name) => [name, { times: [], qps: [], cpuQps: [], out: null }]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, fn] of Object.entries(contenders)) {
+      const res = await timeQueries(queries, fn);
+      const a = acc[name];
+      a.times.push(...res.times);
+      a.qps.push(res.qps);
+      a.cpuQps.push(res.cpuQps);
+      a.out = res.out;
+    }
+  }
+  return Object.fromEntries(Object.entries(acc).map(([name, a]) => [name, { p50: median(a.times), qps: median(a.qps), cpuQps: median(a.cpuQps), out: a.out }]));
 }
 
 const recallOf = (got, truth) => {
@@ -97,7 +135,7 @@ const recallOf = (got, truth) => {
 
 async function run(kind) {
   const clustered = kind === "clustered";
-  log(`\n## ${kind}: ${N} vectors of ${D} dims, ${Q} queries, k=${K}`);
+  log(`\n## ${kind}: ${N} vectors of ${D} dims, ${Q} queries, k=${K}, graph ${QUANT}, ${ROUNDS} interleaved rounds; load average ${loadavg()}`);
   const data = vectors(N, clustered ? 2 : 1, clustered);
   const qm = vectors(Q, clustered ? 4 : 3, clustered);
   const queries = Array.from({ length: Q }, (_, i) => row(qm, i));
@@ -113,8 +151,8 @@ async function run(kind) {
   const dir = mkdtempSync(join(tmpdir(), "dgent-recall-bench-"));
   const path = join(dir, "bench.db");
   const embedder = { id: `bench-${kind}-d${D}`, dimensions: D, embed: async () => { throw new Error("the benchmark gives its vectors"); } };
-  const options = (ef) => ({ embedder, ann: "auto", annThreshold: N, expansionSearch: ef, saveEvery: 0, buildThreads: 0 });
-  const r = { kind, n: N, dims: D, queries: Q };
+  const options = (ef) => ({ embedder, ann: "auto", annThreshold: N, expansionSearch: ef, saveEvery: 0, buildThreads: 0, quantization: QUANT });
+  const r = { kind, n: N, dims: D, queries: Q, quantization: QUANT, rounds: ROUNDS, loadavgAtStart: loadavg() };
 
   // 1. Inserts through the store: put + vec0 row + exact index, in batches of 1000 (putMany).
   let store = createStore({ tiers: [sqliteAdapter({ path })], plugins: [recallPlugin(options(EFS[0]))] });
@@ -135,7 +173,7 @@ async function run(kind) {
   log(`exact index: ${fmt(r.exactBytesPerVector)} bytes/vector (heap grew ${fmt((process.memoryUsage().heapUsed - heapBefore) / N)} bytes/vector, datums included)`);
 
   // 2. Exact search, the plugin's JS loop (a sample: it is the slow one), and its agreement with the truth.
-  const sample = queries.slice(0, Math.min(20, Q));
+  const sample = queries.slice(0, Math.min(SAMPLE, Q));
   const exact = await timeQueries(sample, (q) => memory.search(q, { k: K, index: "exact" }));
   r.exact = { p50: exact.p50, qps: exact.qps, recall: recallOf(exact.out.map((hits) => hits.map((h) => h.id)), truth.slice(0, sample.length)) };
   log(`exact (plugin, JS loop): p50 ${fmt(exact.p50)} ms, ${fmt(exact.qps)} q/s, agrees with the truth: ${fmt(r.exact.recall, 4)}`);
@@ -145,42 +183,17 @@ async function run(kind) {
   r.sqliteVec = { p50: native.p50, qps: native.qps, recall: recallOf(native.out.map((hits) => hits.map((h) => h.id)), truth.slice(0, sample.length)) };
   log(`sqlite-vec KNN (native, brute force): p50 ${fmt(native.p50)} ms, ${fmt(native.qps)} q/s, recall ${fmt(r.sqliteVec.recall, 3)}`);
 
-  // 4. Save the graph; then a restart per ef: load (vec0 rows + the saved graph) instead of a rebuild.
+  // 4. Save the graph; usearch used directly gets the same graph (or, with --raw-build, one it builds itself).
   t = performance.now();
   await memory.save();
   r.saveSeconds = (performance.now() - t) / 1000;
   await store.close();
   r.dbBytesPerVector = statSync(path).size / N;
-  r.ann = [];
-  for (const ef of EFS) {
-    t = performance.now();
-    store = createStore({ tiers: [sqliteAdapter({ path })], plugins: [recallPlugin(options(ef))] });
-    memory = await vectorMemory(store);
-    const loadSeconds = (performance.now() - t) / 1000;
-    const st = memory.stats();
-    if (!st.ann.loadedFromArtefact) throw new Error("the graph was not loaded from the artefact");
-    const breakdown = { loadSeconds: (st.loadMs ?? 0) / 1000, graphSeconds: (st.ann.buildMs ?? 0) / 1000, catchUpSeconds: (st.lastCatchUp?.ms ?? 0) / 1000 };
-    const ann = await timeQueries(queries, (q) => memory.search(q, { k: K, index: "ann" }));
-    const recall = recallOf(ann.out.map((hits) => hits.map((h) => h.id)), truth);
-    // A 1 % filter: exact over the 1 000 datums of one group (candidates from the tier's tag index).
-    const filteredQueries = queries.slice(0, 50);
-    const filtered = await timeQueries(filteredQueries, (q) => memory.search(q, { k: K, filter: { where: { group: "42" } } }));
-    const allK = filtered.out.every((hits) => hits.length === K);
-    const groupTruth = await Promise.all(filteredQueries.map(async (q) => (await memory.search(q, { k: K, filter: { where: { group: "42" } }, index: "exact" })).map((h) => h.id)));
-    const filteredRecall = recallOf(filtered.out.map((hits) => hits.map((h) => h.id)), groupTruth);
-    r.ann.push({ ef, loadSeconds, breakdown, p50: ann.p50, qps: ann.qps, recall, filtered: { p50: filtered.p50, recall: filteredRecall, allK } });
-    log(`restart: ${fmt(loadSeconds)} s = vectors and graph loaded in ${fmt(breakdown.loadSeconds)} s (of which the graph ${fmt(breakdown.graphSeconds)} s) + catch-up over the datums' headers ${fmt(breakdown.catchUpSeconds)} s`);
-    log(`HNSW ef=${ef} (plugin, restart loads vectors + saved graph in ${fmt(loadSeconds)} s): recall@10 ${fmt(recall, 3)}, p50 ${fmt(ann.p50, 3)} ms, ${fmt(ann.qps)} q/s; 1 % filter: p50 ${fmt(filtered.p50)} ms, recall ${fmt(filteredRecall, 3)}, k results every time: ${allK}`);
-    await store.close();
-  }
-  log(`save of the graph: ${fmt(r.saveSeconds)} s; database file ${fmt(r.dbBytesPerVector)} bytes/vector (datum + vec0 row + saved graph)`);
-
-  // 5. usearch used directly, on the same graph (or, with --raw-build, one it builds itself).
   const file = join(dir, "raw.usearch");
   let keyToId = (k) => idOf(Number(k));
   if (values["raw-build"]) {
     const rssBefore = process.memoryUsage().rss;
-    const raw = new usearch.Index({ dimensions: D, metric: "cos", quantization: "f32", connectivity: 16, expansion_add: 128, expansion_search: EFS[0], multi: false });
+    const raw = new usearch.Index({ dimensions: D, metric: "cos", quantization: QUANT, connectivity: 16, expansion_add: 128, expansion_search: EFS[0], multi: false });
     t = performance.now();
     raw.add(BigUint64Array.from({ length: N }, (_, i) => BigInt(i)), data, 0);
     r.rawBuildSeconds = (performance.now() - t) / 1000;
@@ -196,22 +209,51 @@ async function run(kind) {
     keyToId = (k) => ids.get(k);
   }
   r.graphBytesPerVector = statSync(file).size / N;
-  log(`graph file: ${fmt(r.graphBytesPerVector)} bytes/vector`);
+  log(`save of the graph: ${fmt(r.saveSeconds)} s; graph file ${fmt(r.graphBytesPerVector)} bytes/vector; database file ${fmt(r.dbBytesPerVector)} bytes/vector (datum + vec0 row + saved graph)`);
+
+  // 5. A restart per ef (vec0 rows + the saved graph loaded, not rebuilt); the plugin and usearch
+  //    directly (same graph, same ef) searched in interleaved rounds.
+  r.ann = [];
   r.raw = [];
   for (const ef of EFS) {
-    const index = new usearch.Index({ dimensions: D, metric: "cos", quantization: "f32", connectivity: 16, expansion_add: 128, expansion_search: ef, multi: false });
+    t = performance.now();
+    store = createStore({ tiers: [sqliteAdapter({ path })], plugins: [recallPlugin(options(ef))] });
+    memory = await vectorMemory(store);
+    const loadSeconds = (performance.now() - t) / 1000;
+    const st = memory.stats();
+    if (!st.ann.loadedFromArtefact) throw new Error("the graph was not loaded from the artefact");
+    const breakdown = { loadSeconds: (st.loadMs ?? 0) / 1000, graphSeconds: (st.ann.buildMs ?? 0) / 1000, catchUpSeconds: (st.lastCatchUp?.ms ?? 0) / 1000 };
+    log(`restart: ${fmt(loadSeconds)} s = vectors and graph loaded in ${fmt(breakdown.loadSeconds)} s (of which the graph ${fmt(breakdown.graphSeconds)} s) + catch-up over the datums' headers ${fmt(breakdown.catchUpSeconds)} s`);
+    const index = new usearch.Index({ dimensions: D, metric: "cos", quantization: QUANT, connectivity: 16, expansion_add: 128, expansion_search: ef, multi: false });
     const rssBefore = process.memoryUsage().rss;
     t = performance.now();
     index.load(file);
-    const loadSeconds = (performance.now() - t) / 1000;
+    const rawLoadSeconds = (performance.now() - t) / 1000;
     const rssPerVector = (process.memoryUsage().rss - rssBefore) / N;
-    const res = await timeQueries(queries, (q) => Array.from(index.search(q, K, 1).keys, keyToId));
-    r.raw.push({ ef, loadSeconds, rssPerVector, p50: res.p50, qps: res.qps, recall: recallOf(res.out, truth) });
-    log(`usearch directly ef=${ef}: recall@10 ${fmt(recallOf(res.out, truth), 3)}, p50 ${fmt(res.p50, 3)} ms, ${fmt(res.qps)} q/s (load ${fmt(loadSeconds)} s, RSS +${fmt(rssPerVector)} bytes/vector)`);
+    const la = loadavg();
+    const res = await interleaved(queries, {
+      plugin: (q) => memory.search(q, { k: K, index: "ann" }),
+      raw: (q) => Array.from(index.search(q, K, 1).keys, keyToId),
+    });
+    const recall = recallOf(res.plugin.out.map((hits) => hits.map((h) => h.id)), truth);
+    const rawRecall = recallOf(res.raw.out, truth);
+    // A 1 % filter: exact over the 1 000 datums of one group (candidates from the tier's tag index).
+    const filteredQueries = queries.slice(0, 50);
+    const filtered = await timeQueries(filteredQueries, (q) => memory.search(q, { k: K, filter: { where: { group: "42" } } }));
+    const allK = filtered.out.every((hits) => hits.length === K);
+    const groupTruth = await Promise.all(filteredQueries.map(async (q) => (await memory.search(q, { k: K, filter: { where: { group: "42" } }, index: "exact" })).map((h) => h.id)));
+    const filteredRecall = recallOf(filtered.out.map((hits) => hits.map((h) => h.id)), groupTruth);
+    const { out: _o, ...plugin } = res.plugin;
+    const { out: _r, ...raw } = res.raw;
+    r.ann.push({ ef, loadSeconds, breakdown, ...plugin, recall, loadavg: la, filtered: { p50: filtered.p50, recall: filteredRecall, allK } });
+    r.raw.push({ ef, loadSeconds: rawLoadSeconds, rssPerVector, ...raw, recall: rawRecall, loadavg: la });
+    log(`HNSW ef=${ef} (plugin): recall@10 ${fmt(recall, 3)}, p50 ${fmt(plugin.p50, 3)} ms, ${fmt(plugin.qps)} q/s by the clock, ${fmt(plugin.cpuQps)} q/s per CPU second; 1 % filter: p50 ${fmt(filtered.p50)} ms, recall ${fmt(filteredRecall, 3)}, k results every time: ${allK}`);
+    log(`usearch directly ef=${ef}, same graph: recall@10 ${fmt(rawRecall, 3)}, p50 ${fmt(raw.p50, 3)} ms, ${fmt(raw.qps)} q/s by the clock, ${fmt(raw.cpuQps)} q/s per CPU second (load ${fmt(rawLoadSeconds)} s, RSS +${fmt(rssPerVector)} bytes/vector); load average ${la} → ${loadavg()}`);
+    await store.close();
   }
   rmSync(dir, { recursive: true, force: true });
   results.push(r);
+  if (values.json) (await import("node:fs")).writeFileSync(values.json, JSON.stringify({ command: `node plugins/recall/bench.mjs ${process.argv.slice(2).join(" ")}`, cores: os.cpus().length, results }, null, 2));
 }
 
 for (const kind of values.data.split(",")) await run(kind);
-if (values.json) (await import("node:fs")).writeFileSync(values.json, JSON.stringify(results, null, 2));

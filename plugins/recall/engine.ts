@@ -6,7 +6,8 @@
 import type { Datum } from "../../core/datum.js";
 import { dgentError, isDgentError } from "../../core/errors.js";
 import type { Store } from "../../core/store.js";
-import { AnnIndex, loadUsearch } from "./ann.js";
+import { AnnIndex, loadUsearch, type Quantization } from "./ann.js";
+import type { GraphSettings } from "./artefact.js";
 import { catchUp, type CatchUpReport } from "./catch-up.js";
 import { checkVector, embedChecked } from "./embedder.js";
 import { ExactIndex, type Hit, type Metric } from "./exact.js";
@@ -36,7 +37,7 @@ export interface VectorRecallStats {
   /** Datums indexed as "not text". */
   readonly skipped: number;
   /** The HNSW graph: `buildMs` is the time it took to build, or (when `loadedFromArtefact`) to load and bring up to date. */
-  readonly ann: { readonly active: boolean; readonly size: number; readonly threshold: number; readonly loadedFromArtefact: boolean; readonly buildMs: number | null };
+  readonly ann: { readonly active: boolean; readonly size: number; readonly threshold: number; readonly quantization: Quantization; readonly loadedFromArtefact: boolean; readonly buildMs: number | null };
   /** Bytes of the exact index (vectors, norms, ids); the ANN graph is measured by the benchmark. */
   readonly exactBytes: number;
   readonly embedded: number;
@@ -178,7 +179,7 @@ export class VectorRecall {
   }
 
   /** Loads a saved graph or builds one, when the ANN index is wanted. */
-  async #setUpAnn(saved: { bytes: Buffer; settings: { metric: Metric; connectivity: number; expansionAdd: number; expansionSearch: number }; keys: ReadonlyArray<{ id: string; key: bigint; createdAt: number }> } | null): Promise<void> {
+  async #setUpAnn(saved: { bytes: Buffer; settings: GraphSettings; keys: ReadonlyArray<{ id: string; key: bigint; createdAt: number }> } | null): Promise<void> {
     const { ann, annThreshold, metric, annSettings } = this.config;
     if (!this.#inProcess || ann === false) return;
     let lib;
@@ -197,7 +198,7 @@ export class VectorRecall {
     const started = performance.now();
     const index = new AnnIndex(lib, this.config.embedder.dimensions, metric, annSettings);
     const s = saved?.settings;
-    if (saved && s && s.metric === metric && s.connectivity === annSettings.connectivity && s.expansionAdd === annSettings.expansionAdd) {
+    if (saved && s && s.metric === metric && s.connectivity === annSettings.connectivity && s.expansionAdd === annSettings.expansionAdd && (s.quantization ?? "f32") === annSettings.quantization) {
       try {
         index.restore(saved.bytes, saved.keys.map((k) => [k.id, k.key] as const));
         // The graph may be older than the vectors: drop what changed, add what is missing.
@@ -470,7 +471,7 @@ export class VectorRecall {
     if (storage === null || this.#closed) return;
     const started = performance.now();
     const unsaved = this.#unsaved;
-    const graph = this.#ann ? { ...this.#ann.serialize(), settings: { metric: this.#ann.metric, connectivity: this.config.annSettings.connectivity, expansionAdd: this.config.annSettings.expansionAdd, expansionSearch: this.config.annSettings.expansionSearch } } : null;
+    const graph = this.#ann ? { ...this.#ann.serialize(), settings: { metric: this.#ann.metric, connectivity: this.config.annSettings.connectivity, expansionAdd: this.config.annSettings.expansionAdd, expansionSearch: this.config.annSettings.expansionSearch, quantization: this.config.annSettings.quantization } } : null;
     const savedGraph = graph && {
       bytes: graph.graph,
       settings: graph.settings,
@@ -535,7 +536,7 @@ export class VectorRecall {
       attached: this.#store !== null,
       vectors: this.#catalog.size - skipped,
       skipped,
-      ann: { active: this.#ann !== null, size: this.#ann?.size ?? 0, threshold: this.config.annThreshold, loadedFromArtefact: this.#annFromArtefact, buildMs: this.#annBuildMs },
+      ann: { active: this.#ann !== null, size: this.#ann?.size ?? 0, threshold: this.config.annThreshold, quantization: this.config.annSettings.quantization, loadedFromArtefact: this.#annFromArtefact, buildMs: this.#annBuildMs },
       exactBytes: this.#exact.bytes(),
       embedded: this.#embedded,
       lastCatchUp: this.#lastCatchUp,

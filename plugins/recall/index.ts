@@ -10,6 +10,7 @@ import { OPTIONS_SCHEMA, resolveConfig, type RecallOptions } from "./options.js"
 export { hashingEmbedder, type Embedder, type EmbedderSpec, type HashingEmbedderOptions } from "./embedder.js";
 export type { CatchUpReport, IndexChoice, VectorRecallStats, VectorSearchOptions } from "./engine.js";
 export type { Hit, Metric } from "./exact.js";
+export type { Quantization } from "./ann.js";
 export type { StorageKind } from "./storage.js";
 export { RESERVED_PREFIX } from "./keys.js";
 export type { RecallOptions } from "./options.js";

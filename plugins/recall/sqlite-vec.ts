@@ -174,7 +174,7 @@ export class SqliteVecStorage implements VectorStorage {
       artefact && g && artefact.graph
         ? {
             bytes: artefact.graph,
-            settings: { metric: g.metric, connectivity: g.connectivity, expansionAdd: g.expansionAdd, expansionSearch: g.expansionSearch },
+            settings: { metric: g.metric, connectivity: g.connectivity, expansionAdd: g.expansionAdd, expansionSearch: g.expansionSearch, quantization: g.quantization ?? "f32" },
             keys: artefact.records.filter((r) => r.key !== 0n).map((r) => ({ id: r.id, key: r.key, createdAt: r.createdAt })),
           }
         : null;

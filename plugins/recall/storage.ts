@@ -143,7 +143,7 @@ export class DatumStorage implements VectorStorage {
       const g = artefact.manifest.graph;
       if (g && artefact.graph) {
         const keys = artefact.records.filter((r) => r.key !== 0n).map((r) => ({ id: r.id, key: r.key, createdAt: r.createdAt }));
-        graph = { bytes: artefact.graph, settings: { metric: g.metric, connectivity: g.connectivity, expansionAdd: g.expansionAdd, expansionSearch: g.expansionSearch }, keys };
+        graph = { bytes: artefact.graph, settings: { metric: g.metric, connectivity: g.connectivity, expansionAdd: g.expansionAdd, expansionSearch: g.expansionSearch, quantization: g.quantization ?? "f32" }, keys };
       }
     }
     for (let i = 0; i < deltaIds.length; i += 1000) {
