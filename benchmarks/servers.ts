@@ -97,3 +97,37 @@ export async function gcsServer(): Promise<GcsServer> {
   const h = await harness("gcs-emulator");
   return (h.startGcsEmulator as () => Promise<GcsServer>)();
 }
+
+export interface RedisServerHandle {
+  readonly url: string;
+  readonly origin: string;
+  close(): Promise<void>;
+}
+
+/**
+ * One Redis server for a whole run, started on first use: `DGENT_BENCH_REDIS_URL`, else a
+ * throwaway redis-server of the test harness (no persistence). The handles `get` gives out do not
+ * stop it; `close` does, at the end of the run.
+ */
+export function sharedRedis(env: NodeJS.ProcessEnv): { get(): Promise<RedisServerHandle>; close(): Promise<void> } {
+  let started: Promise<RedisServerHandle> | null = null;
+  const start = async (): Promise<RedisServerHandle> => {
+    const given = env.DGENT_BENCH_REDIS_URL;
+    if (given) return { url: given, origin: "DGENT_BENCH_REDIS_URL", close: async () => undefined };
+    const h = await harness("redis");
+    const server = await (h.startRedis as () => Promise<{ url: string; stop(): Promise<void> }>)();
+    return { url: server.url, origin: "throwaway redis-server of test/harness/redis.ts, no persistence", close: () => server.stop() };
+  };
+  return {
+    async get() {
+      started ??= start();
+      const s = await started;
+      return { url: s.url, origin: s.origin, close: async () => undefined };
+    },
+    async close() {
+      const s = started === null ? null : await started.catch(() => null);
+      started = null;
+      await s?.close();
+    },
+  };
+}
