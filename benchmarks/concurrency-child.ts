@@ -7,6 +7,7 @@
 import { createInterface } from "node:readline";
 import type { Contender } from "./contender.js";
 import { drive, opCall, type ChildJob } from "./concurrency.js";
+import { fullGc } from "./measure.js";
 import { message } from "./run-tier.js";
 import { postgresContenderFor } from "./tiers/postgres.js";
 import { redisContenderFor } from "./tiers/redis.js";
@@ -53,7 +54,9 @@ for (;;) {
     const c = open.get(m.name);
     try {
       if (c === undefined || job === null) throw new Error(`${m.name} is not open`);
-      const d = await drive(job.callers, m.ms, m.max, opCall(c, m.op, m.max, job.getIds, m.offset));
+      const call = opCall(c, m.op, m.max, job.getIds, m.offset);
+      fullGc();
+      const d = await drive(job.callers, m.ms, m.max, call);
       reply({ lat: d.lat.map((x) => Math.round(x * 10) / 10), startMs: d.startMs, endMs: d.endMs });
     } catch (error) {
       reply({ error: message(error) });

@@ -12,7 +12,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { Datum } from "../core/datum.js";
 import type { Contender, TierSetup } from "./contender.js";
-import { summarize } from "./measure.js";
+import { fullGc, summarize } from "./measure.js";
 import type { Progress } from "./progress.js";
 import type { ConcurrencyCell, ConcurrencyResult, ConcurrencyRow } from "./results.js";
 import { message } from "./run-tier.js";
@@ -20,7 +20,8 @@ import { FROM_SOURCES, type PostgresServer, type RedisServerHandle } from "./ser
 import { fsyncFloor, jsonlGroupTier } from "./tiers/jsonl.js";
 import { memoryTier } from "./tiers/memory.js";
 import { s3Tier } from "./tiers/object-store.js";
-import { postgresTier } from "./tiers/postgres.js";
+import pg from "pg";
+import { PG_APPLICATION_NAMES, postgresTier } from "./tiers/postgres.js";
 import { redisTier } from "./tiers/redis.js";
 import { sqliteTier } from "./tiers/sqlite.js";
 import { benchDatum, checkDatum, makePrefill, type Prefill } from "./workload.js";
@@ -118,6 +119,78 @@ interface Case {
   processes: null | { open(): Promise<{ setup: TierSetup; target: ChildTarget }> };
   /** Why there is no process row. */
   readonly noProcesses?: string;
+  /** Runs around every window (Postgres: samples which backends wait for the notification lock). */
+  readonly watch?: Watch;
+}
+
+interface Watch {
+  around(c: Contender, op: "put" | "get", level: string, window: () => Promise<Drive>): Promise<Drive>;
+  notes(): string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Samples pg_stat_activity every 10 ms during each put window of dgent, `notify: false` and the
+ * raw pool: of the contender's active backends, how many wait on `Lock: object`, the lock Postgres
+ * takes at commit for every transaction that queued a notification (what serialised concurrent
+ * puts when each put notified). Unlike throughput, this share does not move with the machine's load.
+ */
+function notifyLockWatch(server: () => Promise<PostgresServer>): Watch {
+  let client: Promise<pg.Client> | null = null;
+  const shares = new Map<string, { active: number; waiting: number }>();
+  return {
+    async around(c, op, level, window) {
+      const app = PG_APPLICATION_NAMES[c.name];
+      if (op !== "put" || app === undefined) return window();
+      client ??= server().then(async (s) => {
+        const k = new pg.Client({ connectionString: s.url, application_name: "bench-watch" });
+        await k.connect();
+        return k;
+      });
+      const k = await client;
+      let done = false;
+      const key = `${c.name}\u0000${level}`;
+      const acc = shares.get(key) ?? { active: 0, waiting: 0 };
+      shares.set(key, acc);
+      const loop = (async () => {
+        while (!done) {
+          const r = await k.query<{ active: number; waiting: number }>(
+            `SELECT count(*) FILTER (WHERE state = 'active')::int AS active,
+                    count(*) FILTER (WHERE wait_event_type = 'Lock' AND wait_event = 'object')::int AS waiting
+             FROM pg_stat_activity WHERE application_name = $1`,
+            [app],
+          );
+          acc.active += r.rows[0]?.active ?? 0;
+          acc.waiting += r.rows[0]?.waiting ?? 0;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      })();
+      try {
+        return await window();
+      } finally {
+        done = true;
+        await loop.catch(() => undefined);
+      }
+    },
+    notes() {
+      const byName = new Map<string, string[]>();
+      for (const [key, v] of shares) {
+        const [name, level] = key.split("\u0000") as [string, string];
+        const list = byName.get(name) ?? [];
+        list.push(`${level} ${v.active === 0 ? "–" : `${Math.round((100 * v.waiting) / v.active)} %`}`);
+        byName.set(name, list);
+      }
+      if (byName.size === 0) return [];
+      return [
+        `share of the contender's active backends waiting for the notification commit lock (\`Lock: object\` in pg_stat_activity, sampled every 10 ms during its puts): ${[...byName].map(([name, xs]) => `${name}: ${xs.join(", ")}`).join("; ")}`,
+      ];
+    },
+    async close() {
+      const k = client === null ? null : await client.catch(() => null);
+      client = null;
+      await k?.end().catch(() => undefined);
+    },
+  };
 }
 
 export interface ConcurrencyOptions {
@@ -157,6 +230,7 @@ function caseFor(tier: ConcurrencyTier, o: ConcurrencyOptions): Case {
         levels: plan.levels,
         perLevel: true,
         open: (callers) => postgresTier(o.postgres, withPeers, { poolSize: callers, quiet: true }),
+        watch: notifyLockWatch(o.postgres),
         processes: {
           open: async () => {
             const setup = await postgresTier(o.postgres, withPeers, { poolSize: plan.callersPerProcess, quiet: true });
@@ -178,7 +252,7 @@ function caseFor(tier: ConcurrencyTier, o: ConcurrencyOptions): Case {
         },
       };
     case "s3":
-      return { tier, levels: plan.objectLevels, perLevel: false, open: () => s3Tier(), processes: null, noProcesses: "left out: the object store's rows are in one process, at 1, 4 and 16 callers" };
+      return { tier, levels: plan.objectLevels, perLevel: false, open: () => s3Tier(), processes: null, noProcesses: "the object store runs in one process, at 1, 4 and 16 callers (each put is several HTTP requests to a local emulator)" };
   }
 }
 
@@ -232,6 +306,7 @@ async function rounds(
   plan: ConcurrencyPlan,
   run: (c: Contender, op: "put" | "get", cap: number, offset: number) => Promise<Drive>,
   tick: (what: string) => void,
+  watch?: { readonly w: Watch; readonly level: string },
 ): Promise<Map<string, Record<"put" | "get", Acc>>> {
   const acc = new Map(names.map((c) => [c.name, { put: new Acc(), get: new Acc() }]));
   for (let round = 0; round < plan.rounds; round++) {
@@ -241,7 +316,8 @@ async function rounds(
       for (const op of ["put", "get"] as const) {
         if (a[op].error !== undefined) continue;
         tick(`${op}: ${c.name}`);
-        a[op].add(await run(c, op, capFor(a[op], plan), round * 104_729).catch((error: unknown) => ({ lat: [], startMs: 0, endMs: 0, error: message(error) })));
+        const window = () => run(c, op, capFor(a[op], plan), round * 104_729);
+        a[op].add(await (watch ? watch.w.around(c, op, watch.level, window) : window()).catch((error: unknown) => ({ lat: [], startMs: 0, endMs: 0, error: message(error) })));
       }
     }
   }
@@ -265,13 +341,24 @@ async function closeAll(setup: TierSetup): Promise<void> {
 }
 
 /** One level in this process: every contender at `callers` concurrent callers. */
-async function inProcess(setup: TierSetup, callers: number, prefill: Prefill, plan: ConcurrencyPlan, tick: (what: string) => void): Promise<ConcurrencyRow[]> {
+async function inProcess(setup: TierSetup, callers: number, prefill: Prefill, plan: ConcurrencyPlan, tick: (what: string) => void, watch: Watch | undefined): Promise<ConcurrencyRow[]> {
   const getIds = prefill.getIds;
   // Warm every contender's connections (a pool opens them on demand) and code paths.
   for (const c of setup.contenders) {
     for (const op of ["put", "get"] as const) await drive(callers, Math.min(100, plan.windowMs), callers * 4, opCall(c, op, callers * 4, getIds, 0)).catch(() => undefined);
   }
-  const acc = await rounds(setup.contenders, plan, (c, op, cap, offset) => drive(callers, plan.windowMs, cap, opCall(c, op, cap, getIds, offset)), tick);
+  const acc = await rounds(
+    setup.contenders,
+    plan,
+    (c, op, cap, offset) => {
+      const call = opCall(c, op, cap, getIds, offset);
+      // One contender's garbage (and the datums just made) is not collected on the window's time, as in the sampler.
+      fullGc();
+      return drive(callers, plan.windowMs, cap, call);
+    },
+    tick,
+    watch ? { w: watch, level: `${callers} callers` } : undefined,
+  );
   return rowsOf(setup.contenders, acc, callers, 1);
 }
 
@@ -335,7 +422,7 @@ export class WriterProcesses {
   }
 }
 
-async function acrossProcesses(setup: TierSetup, target: ChildTarget, prefill: Prefill, plan: ConcurrencyPlan, pool: WriterProcesses, tick: (what: string) => void): Promise<ConcurrencyRow[]> {
+async function acrossProcesses(setup: TierSetup, target: ChildTarget, prefill: Prefill, plan: ConcurrencyPlan, pool: WriterProcesses, tick: (what: string) => void, watch: Watch | undefined): Promise<ConcurrencyRow[]> {
   const names = setup.contenders.map((c) => c.name);
   // The parent's handles are closed; the children open the same files or schemas.
   for (const c of setup.contenders) await c.close();
@@ -362,6 +449,7 @@ async function acrossProcesses(setup: TierSetup, target: ChildTarget, prefill: P
         };
       },
       tick,
+      watch ? { w: watch, level: `${plan.processes} processes` } : undefined,
     );
     return rowsOf(setup.contenders, acc, plan.processes * plan.callersPerProcess, plan.processes);
   } finally {
@@ -390,32 +478,36 @@ export async function runConcurrency(tier: ConcurrencyTier, o: ConcurrencyOption
       if (setup === null) {
         progress.update(`${callers} callers: opening, prefill ${prefill.datums.length}`, step / steps);
         setup = await c.open(callers);
-        await prefilled(setup, prefill);
         if (!c.perLevel) shared = setup;
       }
       first ??= setup;
       try {
-        rows.push(...(await inProcess(setup, callers, prefill, plan, tick(`${callers} callers`))));
+        if (setup !== shared || step === 0) await prefilled(setup, prefill);
+        rows.push(...(await inProcess(setup, callers, prefill, plan, tick(`${callers} callers`), c.watch)));
       } finally {
         if (c.perLevel) await closeAll(setup);
       }
       step++;
     }
+    if (shared !== null) await closeAll(shared);
+    shared = null;
+    if (tier === "jsonl") floor.push(...fsyncFloor(o.dir, Math.floor(plan.fsyncSamples / 2)));
+    if (c.processes) {
+      progress.update(`${plan.processes} processes: opening, prefill ${prefill.datums.length}`, step / steps);
+      const { setup, target } = await c.processes.open();
+      try {
+        await prefilled(setup, prefill);
+        rows.push(...(await acrossProcesses(setup, target, prefill, plan, o.children, tick(`${plan.processes} processes × ${plan.callersPerProcess} callers`), c.watch)));
+      } finally {
+        await closeAll(setup); // the contenders were closed before the children ran; a second close is ignored
+      }
+    } else if (c.noProcesses) {
+      notes.push(`no process row: ${c.noProcesses}`);
+    }
+    if (c.watch) notes.push(...c.watch.notes());
   } finally {
     if (shared !== null) await closeAll(shared);
-  }
-  if (tier === "jsonl") floor.push(...fsyncFloor(o.dir, Math.floor(plan.fsyncSamples / 2)));
-  if (c.processes) {
-    progress.update(`${plan.processes} processes: opening, prefill ${prefill.datums.length}`, step / steps);
-    const { setup, target } = await c.processes.open();
-    try {
-      await prefilled(setup, prefill);
-      rows.push(...(await acrossProcesses(setup, target, prefill, plan, o.children, tick(`${plan.processes} processes × ${plan.callersPerProcess} callers`))));
-    } finally {
-      await setup.dispose();
-    }
-  } else if (c.noProcesses) {
-    notes.push(`no process row: ${c.noProcesses}`);
+    await c.watch?.close();
   }
   const setup = first as TierSetup;
   return {

@@ -41,7 +41,7 @@ interface RawPgOptions {
  * chain = a plain recursive CTE (no cycle or depth reporting).
  */
 async function rawPgContender(url: string, schema: string, options: RawPgOptions = {}): Promise<Contender & { pool: pg.Pool; refs: (target: string) => Promise<RawPgRefs> }> {
-  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 4 });
+  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 4, application_name: "bench-raw" });
   const s = pg.escapeIdentifier(schema);
   const t = `${s}.data`;
   const tags = `${s}.data_tags`;
@@ -204,13 +204,18 @@ export interface PostgresTierOptions {
 
 const QUIET = "dgent notify:false";
 
+/** The `application_name` of each contender's connections (dgent, `notify: false`, the raw pool). */
+export const PG_APPLICATION_NAMES: Readonly<Record<string, string>> = { dgent: "bench-dgent", [QUIET]: "bench-quiet", "raw pg": "bench-raw" };
+
 function dgentPostgres(url: string, tag: string, poolSize: number | undefined, quiet: boolean) {
   const size = poolSize === undefined ? "pool 4" : `pool ${poolSize}`;
   const namespace = postgresNames(tag).dgent;
+  // Application names of their own: a pool each (pools are shared per settings), and the
+  // concurrency part tells their backends apart in pg_stat_activity.
   return quiet
-    ? dgentContender(postgresAdapter({ url, namespace, poolSize: poolSize ?? 4, notify: false, connectTimeoutMs: 120_000 }), `createStore({ tiers: [postgresAdapter({ url, namespace, notify: false })] }) (${size}, change notifications off)`, { name: QUIET })
+    ? dgentContender(postgresAdapter({ url, namespace, poolSize: poolSize ?? 4, notify: false, connectTimeoutMs: 120_000, applicationName: "bench-quiet" }), `createStore({ tiers: [postgresAdapter({ url, namespace, notify: false })] }) (${size}, change notifications off)`, { name: QUIET })
     : dgentContender(
-        postgresAdapter({ url, namespace, ...(poolSize === undefined ? {} : { poolSize, connectTimeoutMs: 120_000 }) }),
+        postgresAdapter({ url, namespace, applicationName: "bench-dgent", ...(poolSize === undefined ? {} : { poolSize, connectTimeoutMs: 120_000 }) }),
         `createStore({ tiers: [postgresAdapter({ url, namespace })] }) (docker profile: ${size}, notify on)`,
       );
 }
