@@ -140,8 +140,10 @@ function notifyLockWatch(server: () => Promise<PostgresServer>): Watch {
   const shares = new Map<string, { active: number; waiting: number }>();
   return {
     async around(c, op, level, window) {
+      // Every contender's puts are sampled (the peers' too, whose backends have no name of ours and
+      // are not reported), so the sampling's cost falls on all of them alike.
       const app = PG_APPLICATION_NAMES[c.name];
-      if (op !== "put" || app === undefined) return window();
+      if (op !== "put") return window();
       client ??= server().then(async (s) => {
         const k = new pg.Client({ connectionString: s.url, application_name: "bench-watch" });
         await k.connect();
@@ -151,14 +153,14 @@ function notifyLockWatch(server: () => Promise<PostgresServer>): Watch {
       let done = false;
       const key = `${c.name}\u0000${level}`;
       const acc = shares.get(key) ?? { active: 0, waiting: 0 };
-      shares.set(key, acc);
+      if (app !== undefined) shares.set(key, acc);
       const loop = (async () => {
         while (!done) {
           const r = await k.query<{ active: number; waiting: number }>(
             `SELECT count(*) FILTER (WHERE state = 'active')::int AS active,
                     count(*) FILTER (WHERE wait_event_type = 'Lock' AND wait_event = 'object')::int AS waiting
              FROM pg_stat_activity WHERE application_name = $1`,
-            [app],
+            [app ?? "-"],
           );
           acc.active += r.rows[0]?.active ?? 0;
           acc.waiting += r.rows[0]?.waiting ?? 0;

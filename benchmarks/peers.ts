@@ -31,6 +31,12 @@ export function isSkipped(value: Contender | Skipped): value is Skipped {
   return "skipped" in value;
 }
 
+/** A peer that must run (a writer process opening what the parent made): its contender, or why not as an error. */
+export function mustRun(p: PeerResult): Contender {
+  if (isSkipped(p)) throw new Error(`${p.name}: ${p.skipped}`);
+  return p;
+}
+
 function missing(name: string, error: unknown): Skipped {
   const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
   return { name, skipped: `cannot load: ${message}` };

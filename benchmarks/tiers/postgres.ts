@@ -4,7 +4,7 @@ import type { Datum } from "../../core/datum.js";
 import type { Ref } from "../../core/refs.js";
 import { postgresAdapter } from "../../adapters/postgres/index.js";
 import type { Contender, TierSetup } from "../contender.js";
-import { isSkipped, keyvPostgres, unstoragePostgres, type PeerResult } from "../peers.js";
+import { isSkipped, mustRun, keyvPostgres, unstoragePostgres, type PeerResult } from "../peers.js";
 import type { PostgresServer } from "../servers.js";
 import { oldDatums } from "../workload.js";
 import { dgentContender } from "./dgent.js";
@@ -228,9 +228,7 @@ export async function postgresContenderFor(name: string, url: string, tag: strin
   const names = postgresNames(tag);
   if (name === "dgent" || name === QUIET) return dgentPostgres(url, tag, poolSize, name === QUIET);
   if (name === "raw pg") return rawPgContender(url, names.raw, { max: poolSize, create: false });
-  const peer = name.startsWith("keyv") ? await keyvPostgres(url, names.peer, poolSize) : await unstoragePostgres(url, names.unstorage);
-  if (isSkipped(peer)) throw new Error(`${peer.name}: ${peer.skipped}`);
-  return peer;
+  return mustRun(name.startsWith("keyv") ? await keyvPostgres(url, names.peer, poolSize) : await unstoragePostgres(url, names.unstorage));
 }
 
 /** The Postgres tier on `postgres()`'s server (closed by the tier's dispose: a shared one stays up). */

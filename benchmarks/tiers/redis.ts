@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import type { Datum } from "../../core/datum.js";
 import { redisAdapter } from "../../adapters/redis/index.js";
 import type { Contender, TierSetup } from "../contender.js";
-import { isSkipped, keyvRedis, unstorageRedis, type PeerResult } from "../peers.js";
+import { isSkipped, mustRun, keyvRedis, unstorageRedis, type PeerResult } from "../peers.js";
 import type { RedisServerHandle } from "../servers.js";
 import { dgentContender } from "./dgent.js";
 
@@ -81,9 +81,7 @@ const dgentRedis = (url: string, tag: string) => dgentContender(redisAdapter({ u
 export async function redisContenderFor(name: string, url: string, tag: string): Promise<Contender> {
   if (name === "dgent") return dgentRedis(url, tag);
   if (name === "raw node-redis") return rawRedisContender(url, names(tag).raw);
-  const peer = name.startsWith("keyv") ? await keyvRedis(url, names(tag).keyv) : await unstorageRedis(url, names(tag).unstorage);
-  if (isSkipped(peer)) throw new Error(`${peer.name}: ${peer.skipped}`);
-  return peer;
+  return mustRun(name.startsWith("keyv") ? await keyvRedis(url, names(tag).keyv) : await unstorageRedis(url, names(tag).unstorage));
 }
 
 /** The Redis tier on `redis()`'s server (`sharedRedis` in servers.ts), each contender under keys of its own. */

@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import type { Datum } from "../../core/datum.js";
 import { DEFAULT_MMAP_SIZE, sqliteAdapter } from "../../adapters/sqlite/index.js";
 import type { Contender, TierSetup } from "../contender.js";
-import { isSkipped, keyvSqlite, unstorageSqlite, type PeerResult } from "../peers.js";
+import { isSkipped, mustRun, keyvSqlite, unstorageSqlite, type PeerResult } from "../peers.js";
 import { dgentContender } from "./dgent.js";
 import { dgentRefOps, measureRefs, type RefOps } from "./refs.js";
 
@@ -126,9 +126,7 @@ const dgentSqlite = (base: string) => dgentContender(sqliteAdapter({ dataDir: ba
 export async function sqliteContenderFor(name: string, base: string): Promise<Contender> {
   if (name === "dgent") return dgentSqlite(base);
   if (name === "raw better-sqlite3") return rawSqliteContender(join(base, "raw.db"));
-  const peer = name.startsWith("keyv") ? await keyvSqlite(base) : await unstorageSqlite(base);
-  if (isSkipped(peer)) throw new Error(`${peer.name}: ${peer.skipped}`);
-  return peer;
+  return mustRun(name.startsWith("keyv") ? await keyvSqlite(base) : await unstorageSqlite(base));
 }
 
 export async function sqliteTier(dir: string, withPeers: boolean): Promise<TierSetup & { base: string }> {
