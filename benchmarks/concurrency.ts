@@ -210,7 +210,9 @@ function caseFor(tier: ConcurrencyTier, o: ConcurrencyOptions): Case {
   const { plan, dir, withPeers } = o;
   switch (tier) {
     case "memory":
-      return { tier, levels: plan.levels, perLevel: false, open: () => memoryTier(withPeers), processes: null, noProcesses: "a memory store lives in one process" };
+      // Fresh stores at every level: a memory store keeps every put, and a level's puts are up to a
+      // few hundred MB across its contenders, which would slow every later collection.
+      return { tier, levels: plan.levels, perLevel: true, open: () => memoryTier(withPeers), processes: null, noProcesses: "a memory store lives in one process" };
     case "jsonl":
       return { tier, levels: plan.levels, perLevel: false, open: () => jsonlGroupTier(dir, withPeers), processes: null, noProcesses: "a JSONL log has one writer process (its lock)" };
     case "sqlite":
