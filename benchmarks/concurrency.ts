@@ -361,7 +361,7 @@ async function inProcess(setup: TierSetup, callers: number, prefill: Prefill, pl
       return drive(callers, plan.windowMs, cap, call);
     },
     tick,
-    watch ? { w: watch, level: `${callers} callers` } : undefined,
+    watch ? { w: watch, level: `${callers} caller${callers === 1 ? "" : "s"}` } : undefined,
   );
   return rowsOf(setup.contenders, acc, callers, 1);
 }
