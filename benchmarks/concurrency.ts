@@ -256,7 +256,7 @@ function caseFor(tier: ConcurrencyTier, o: ConcurrencyOptions): Case {
         },
       };
     case "s3":
-      return { tier, levels: plan.objectLevels, perLevel: false, open: () => s3Tier(), processes: null, noProcesses: "the object store runs in one process, at 1, 4 and 16 callers (each put is several HTTP requests to a local emulator)" };
+      return { tier, levels: plan.objectLevels, perLevel: false, open: () => s3Tier(), processes: null, noProcesses: `the object store runs in one process, at ${plan.objectLevels.join(", ")} callers (each put is several HTTP requests to a local emulator)` };
   }
 }
 
