@@ -5,7 +5,8 @@
  */
 import { OP_LABEL } from "./contender.js";
 import { formatRatio, formatUs } from "./measure.js";
-import type { BenchResults, TierResult, VerdictRow } from "./results.js";
+import type { Stats } from "./measure.js";
+import type { BenchResults, ConcurrencyResult, TierResult, VerdictRow } from "./results.js";
 
 const W = 1280;
 const FONT = "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\"";
@@ -70,8 +71,9 @@ function verdictSection(rows: readonly VerdictRow[], y0: number): { svg: string[
       const cy = y + rowH / 2;
       const color = r.pass === true ? C.pass : r.pass === false ? C.miss : C.na;
       svg.push(text(24, cy + 4, r.title, { size: 11.5 }));
-      if (r.value !== null && Number.isFinite(r.limit) && r.limit > 0) {
-        const ratio = r.value / r.limit;
+      if (r.value !== null && Number.isFinite(r.limit) && r.limit > 0 && r.value > 0) {
+        // A row that must reach its limit (a throughput ratio) draws limit ÷ value: left still passes.
+        const ratio = r.atLeast ? r.limit / r.value : r.value / r.limit;
         svg.push(`<rect x="${x0}" y="${(cy - 5).toFixed(1)}" width="${Math.max(1, x(ratio) - x0).toFixed(1)}" height="10" fill="${color}" opacity="0.85"/>`);
         if (ratio > 10) svg.push(text(x0 + plotW + 3, cy + 4, "›", { size: 12, fill: color }));
       } else {
@@ -165,7 +167,7 @@ function dotPlot(tiers: readonly TierResult[], y0: number, title: string, legend
     }
     for (const o of t.ops) {
       const cy = y + rowH / 2;
-      svg.push(text(40, cy + 4, OP_LABEL[o.op], { size: 11.5 }));
+      svg.push(text(40, cy + 4, OP_LABEL[o.op] ?? String(o.op), { size: 11.5 }));
       if (o.error) svg.push(text(x0, cy + 4, `error: ${o.error}`, { size: 10.5, fill: C.miss }));
       // Draw peers and raw first, dgent on top.
       const order = [...t.contenders].sort((a, b) => (a.kind === "dgent" ? 1 : 0) - (b.kind === "dgent" ? 1 : 0));
@@ -184,6 +186,42 @@ function dotPlot(tiers: readonly TierResult[], y0: number, title: string, legend
   svg.splice(gridAt, 0, ...grid);
   return { svg, height: y - y0 + 10 };
 }
+
+const rateText = (x: number) => (x >= 1e5 ? `${(x / 1e6).toFixed(2)} M/s` : x >= 1000 ? `${(x / 1000).toFixed(1)} k/s` : `${x.toFixed(0)}/s`);
+
+/** The concurrency rows as dot-plot "tiers": one band per tier, one line per operation and level. */
+function concurrencyAsTiers(rs: readonly ConcurrencyResult[]): TierResult[] {
+  return rs.map((r) => ({
+    tier: `concurrency-${r.tier}`,
+    label: r.label,
+    prefill: 0,
+    contenders: r.contenders,
+    skipped: [],
+    prefillMs: {},
+    ops: r.rows.map((row) => {
+      const stats: Record<string, Stats> = {};
+      for (const c of row.cells) if (!c.error) stats[c.contender] = { p50: c.p50, p90: c.p99, p95: c.p99, p99: c.p99, mean: c.p50, min: c.p50, max: c.p99, opsPerSec: c.opsPerSec, samples: c.ops, batch: 1 };
+      return {
+        op: `${row.op} × ${row.processes > 1 ? `${row.processes} processes × ${row.callers / row.processes}` : row.callers}` as never,
+        stats,
+        raw: row.cells.find((c) => c.kind === "raw")?.contender ?? null,
+        ratioRaw: row.throughputRaw,
+        bestPeer: row.bestPeer,
+        ratioBestPeer: row.throughputBestPeer,
+      };
+    }),
+  }));
+}
+
+const concurrencyNote: Annotate = (t, o) => {
+  const d = t.contenders.find((c) => c.kind === "dgent");
+  const s = d ? o.stats[d.name] : undefined;
+  const parts: string[] = [];
+  if (s) parts.push(rateText(s.opsPerSec));
+  if (o.ratioRaw !== null) parts.push(`÷raw ${formatRatio(o.ratioRaw)}`);
+  if (o.ratioBestPeer !== null) parts.push(`÷best peer ${formatRatio(o.ratioBestPeer)}`);
+  return { text: parts.join("   "), bad: o.ratioBestPeer !== null && o.ratioBestPeer < 1 };
+};
 
 export function chartSvg(r: BenchResults): string {
   const parts: string[] = [];
@@ -275,6 +313,12 @@ export function chartSvg(r: BenchResults): string {
     );
     parts.push(...sc.svg);
     y += sc.height + 10;
+  }
+  const conc = (r.concurrency ?? []).filter((x) => !x.error && x.rows.length);
+  if (conc.length) {
+    const c = dotPlot(concurrencyAsTiers(conc), y, "Concurrency — p50 of one operation at each level (log scale); right: dgent's throughput, ÷ raw and ÷ best peer (higher is better)", LEGEND_TIERS, concurrencyNote);
+    parts.push(...c.svg);
+    y += c.height + 10;
   }
   const height = Math.ceil(y + 10);
   return [

@@ -11,21 +11,22 @@ import { join, resolve } from "node:path";
 import { ensureWritableDir } from "../core/paths.js";
 import { parseArgs } from "node:util";
 import { chartSvg } from "./chart.js";
+import { CONCURRENCY_TIERS, WriterProcesses, failedConcurrency, runConcurrency, type ConcurrencyTier } from "./concurrency.js";
 import type { OpName, TierSetup } from "./contender.js";
-import { summarizeVerdict, verdict } from "./goals.js";
+import { CONCURRENCY_GOALS, summarizeVerdict, verdict } from "./goals.js";
 import { hooksTier } from "./hooks-case.js";
 import { summarize, type Stats } from "./measure.js";
 import { FULL, QUICK, type Profile } from "./profile.js";
 import { Progress } from "./progress.js";
 import { MIN_QUERY_SIZE, QUERY_TIERS, failedQueries, runQueries } from "./queries.js";
 import { markdownReport } from "./report.js";
-import { RESULTS_SCHEMA, type BenchResults, type MachineInfo, type QueriesResult, type ScalingResult, type TierResult } from "./results.js";
+import { RESULTS_SCHEMA, type BenchResults, type ConcurrencyResult, type MachineInfo, type QueriesResult, type ScalingResult, type TierResult } from "./results.js";
 import { failedTier, message, runTier } from "./run-tier.js";
 import { SCALING_TIERS, runScaling } from "./scaling.js";
 import { fsyncFloor, jsonlTier } from "./tiers/jsonl.js";
 import { memoryTier, memoryZeroCopyTier } from "./tiers/memory.js";
 import { gcsTier, s3Tier } from "./tiers/object-store.js";
-import { sharedPostgres, type PostgresServer } from "./servers.js";
+import { sharedPostgres, sharedRedis, type PostgresServer } from "./servers.js";
 import { postgresTier } from "./tiers/postgres.js";
 import { sqliteTier } from "./tiers/sqlite.js";
 import { BATCH, CHAIN_DEPTH, CONTENT_BYTES, LIST_LIMIT, TAGS, makePrefill } from "./workload.js";
@@ -43,22 +44,27 @@ export interface BenchIo {
 
 export const TIERS = ["memory", "memory-zero-copy", "jsonl-none", "jsonl-group", "jsonl-fsync", "sqlite", "postgres", "s3", "gcs"] as const;
 export type TierName = (typeof TIERS)[number];
-const PARTS = ["peers", "hooks", "scaling", "queries"] as const;
+const PARTS = ["peers", "hooks", "scaling", "queries", "concurrency"] as const;
+/** What `--only` can run alone. */
+const ONLY = ["concurrency"] as const;
 
-export const USAGE = `usage: dgent bench [--quick] [--tier NAME,...] [--skip peers,hooks,scaling,queries] [--out DIR] [--name NAME]
-                   [--data-dir DIR] [--scaling SMALL,LARGE] [--queries SMALL,LARGE] [--machine TEXT] [--json]
+export const USAGE = `usage: dgent bench [--quick] [--tier NAME,...] [--skip peers,hooks,scaling,queries,concurrency] [--only concurrency]
+                   [--out DIR] [--name NAME] [--data-dir DIR] [--scaling SMALL,LARGE] [--queries SMALL,LARGE] [--machine TEXT] [--json]
 
 Measures put, putMany(100), get, list(100) and causalChain(10) on every tier — memory (copying,
 and zero-copy), jsonl (none, group, fsync), sqlite, postgres, s3, gcs — next to the raw driver
 doing the same work and the peer libraries (Keyv, unstorage) on the same backends; hook overhead with 0, 1 and 5 plugins;
 get and list at two store sizes (10k and 1M); filtered lists, projections and chain tails at 10k
-and 1M datums (memory, jsonl "none", sqlite, postgres: the queries part); and a verdict against
-the seed's targets and the project's goals. Writes <out>/<name>.json, .md and .svg; prints the Markdown report.
+and 1M datums (memory, jsonl "none", sqlite, postgres: the queries part); put and get with 1, 4,
+16 and 64 concurrent callers and with 4 processes (memory, jsonl "group", sqlite, postgres, redis;
+s3 at 1, 4, 16), next to the raw driver and the peers at the same concurrency (the concurrency
+part); and a verdict against the seed's targets and the project's goals. Writes <out>/<name>.json, .md and .svg; prints the Markdown report.
 
   --quick            small samples and stores (< 60 s): proves the benchmark runs; figures indicative
   --tier NAME,...    only these tiers (${TIERS.join(", ")}; "jsonl" = all three modes;
-                     "none" = no tier, e.g. only the scaling case)
-  --skip PART,...    leave out peers, hooks, scaling and/or queries
+                     "redis": the concurrency part only; "none" = no tier, e.g. only the scaling case)
+  --skip PART,...    leave out peers, hooks, scaling, queries and/or concurrency
+  --only concurrency only the concurrency part (on the tiers of --tier among ${CONCURRENCY_TIERS.join(", ")})
   --out DIR          where results go (default: benchmarks/results in a checkout, else ./dgent-bench)
   --name NAME        file names (default: full or quick)
   --data-dir DIR     where the stores' files go (default: a temporary directory, removed after)
@@ -81,12 +87,19 @@ function selectTiers(raw: string[]): TierName[] {
   if (raw.length === 1 && raw[0] === "none") return [];
   const out = new Set<TierName>();
   for (const name of raw) {
-    if (name === "none") continue;
+    if (name === "none" || name === "redis") continue;
     if (name === "jsonl") for (const m of ["jsonl-none", "jsonl-group", "jsonl-fsync"] as const) out.add(m);
     else if ((TIERS as readonly string[]).includes(name)) out.add(name as TierName);
     else throw new UsageError(`unknown tier ${JSON.stringify(name)}; tiers: ${TIERS.join(", ")}, jsonl`);
   }
   return TIERS.filter((t) => out.has(t));
+}
+
+/** The concurrency part's tiers among `--tier` (all without it; jsonl's modes are its "group"). */
+function selectConcurrencyTiers(raw: string[]): ConcurrencyTier[] {
+  if (raw.length === 0) return [...CONCURRENCY_TIERS];
+  const named = new Set(raw.map((n) => (n.startsWith("jsonl") ? "jsonl" : n)));
+  return CONCURRENCY_TIERS.filter((t) => named.has(t));
 }
 
 class UsageError extends Error {}
@@ -130,6 +143,7 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
         quick: { type: "boolean" },
         tier: { type: "string" },
         skip: { type: "string" },
+        only: { type: "string" },
         out: { type: "string" },
         name: { type: "string" },
         "data-dir": { type: "string" },
@@ -160,6 +174,7 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
     tiers = selectTiers(parseList(values.tier as string | undefined));
     skip = parseList(values.skip as string | undefined);
     for (const s of skip) if (!(PARTS as readonly string[]).includes(s)) throw new UsageError(`unknown part ${JSON.stringify(s)} for --skip; parts: ${PARTS.join(", ")}`);
+    if (values.only !== undefined && !(ONLY as readonly string[]).includes(values.only as string)) throw new UsageError(`unknown part ${JSON.stringify(values.only)} for --only; parts: ${ONLY.join(", ")}`);
     if (values.scaling !== undefined) {
       const sizes = parseList(values.scaling as string).map(Number);
       if (sizes.length !== 2 || sizes.some((n) => !Number.isInteger(n) || n < 100) || (sizes[0] as number) >= (sizes[1] as number)) {
@@ -180,6 +195,12 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
     return 2;
   }
   const env = io.env ?? process.env;
+  const only = values.only as string | undefined;
+  const concurrencyTiers = skip.includes("concurrency") ? [] : selectConcurrencyTiers(parseList(values.tier as string | undefined));
+  if (only === "concurrency") {
+    tiers = [];
+    skip = [...skip, "hooks", "scaling", "queries"];
+  }
   const withPeers = !skip.includes("peers");
   const withHooks = !skip.includes("hooks");
   const withScaling = !skip.includes("scaling");
@@ -200,15 +221,18 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
   const loadBefore = loadavg();
   const startedAt = new Date();
   const t0 = Date.now();
-  const steps = tiers.length + (withHooks ? 2 : 0) + (withScaling ? SCALING_TIERS.length : 0) + queryTiers.length;
+  const steps = tiers.length + (withHooks ? 2 : 0) + (withScaling ? SCALING_TIERS.length : 0) + queryTiers.length + concurrencyTiers.length;
   const progress = new Progress((s) => io.stderr(s), io.stderrIsTTY ?? process.stderr.isTTY === true, steps);
 
   const results: TierResult[] = [];
   const hooks: TierResult[] = [];
   const scaling: ScalingResult[] = [];
   const queries: QueriesResult[] = [];
+  const concurrency: ConcurrencyResult[] = [];
   const floorSamples: number[] = [];
   const postgres = sharedPostgres(env);
+  const redis = sharedRedis(env);
+  const children = new WriterProcesses();
   try {
     const prefill = makePrefill(profile.prefill);
     const objectPrefill = makePrefill(profile.objectStorePrefill);
@@ -265,15 +289,30 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
         queries.push(failedQueries(tier, profile.queries, error));
       }
     }
+    for (const tier of concurrencyTiers) {
+      const c = profile.concurrency;
+      const levels = tier === "s3" ? c.objectLevels : c.levels;
+      progress.step(`concurrency ${tier}: put and get at ${levels.join(", ")} callers${tier === "memory" || tier === "jsonl" || tier === "s3" ? "" : ` and ${c.processes} processes × ${c.callersPerProcess}`}`);
+      try {
+        const r = await runConcurrency(tier, { plan: c, dir: dataDir, postgres: postgres.get, redis: redis.get, children, withPeers, progress });
+        concurrency.push(r);
+        progress.log(concurrencyLine(r));
+      } catch (error) {
+        progress.log(`  concurrency ${tier}: not measured: ${message(error)}`);
+        concurrency.push(failedConcurrency(tier, error));
+      }
+    }
   } finally {
     progress.done();
+    await children.close();
+    await redis.close().catch((error: unknown) => io.stderr(`dgent bench: stopping Redis failed: ${message(error)}\n`));
     await postgres.close().catch((error: unknown) => io.stderr(`dgent bench: stopping Postgres failed: ${message(error)}\n`));
     rmSync(dataDir, { recursive: true, force: true });
   }
 
   const fsyncStats: Stats | null = floorSamples.length ? summarize(floorSamples) : null;
-  const base = { tiers: results, fsyncFloor: fsyncStats, scaling, queries, mode: profile.mode, scalingSizes: profile.scaling, querySizes: profile.queries };
-  const rows = verdict(base);
+  const base = { tiers: results, fsyncFloor: fsyncStats, scaling, queries, concurrency, mode: profile.mode, scalingSizes: profile.scaling, querySizes: profile.queries };
+  const rows = only === "concurrency" ? verdict(base).filter((r) => CONCURRENCY_GOALS.has(r.id)) : verdict(base);
   const report: BenchResults = {
     schema: RESULTS_SCHEMA,
     name,
@@ -293,12 +332,14 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
       scaling: profile.scaling,
       peers: withPeers,
       queries: profile.queries,
+      ...(concurrencyTiers.length ? { concurrency: profile.concurrency } : {}),
     },
     tiers: results,
     fsyncFloor: fsyncStats,
     hooks,
     scaling,
     queries,
+    concurrency,
     verdict: rows,
     summary: summarizeVerdict(rows),
   };
@@ -309,8 +350,8 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
   writeFileSync(join(outDir, `${name}.svg`), chartSvg(report));
   io.stdout(values.json ? `${JSON.stringify(report, null, 2)}\n` : markdown);
   io.stderr(`dgent bench: ${report.summary.pass} pass, ${report.summary.miss} miss, ${report.summary.notMeasured} not measured; wrote ${join(outDir, name)}.{json,md,svg} in ${report.durationS.toFixed(0)} s\n`);
-  const measured = results.some((r) => !r.error && r.ops.length > 0);
-  return measured || results.length === 0 ? 0 : 1;
+  const measured = results.some((r) => !r.error && r.ops.length > 0) || concurrency.some((r) => !r.error && r.rows.length > 0);
+  return measured || (results.length === 0 && concurrency.length === 0) ? 0 : 1;
 }
 
 /** `--render`: the Markdown and the chart again, from a results JSON (after a change to either). */
@@ -372,6 +413,16 @@ function queriesLine(q: QueriesResult): string {
   const p50 = (s: Stats | null) => (s === null ? "–" : s.p50 < 1000 ? `${s.p50.toFixed(0)} µs` : `${(s.p50 / 1000).toFixed(2)} ms`);
   const x = (r: number | null) => (r === null ? "–" : `${r.toFixed(2)}×`);
   return `  queries ${q.tier}: filtered list(100) at ${q.sizes[1].toLocaleString("en")} p50 ${p50(f.filtered)} (${x(f.filteredRaw)} raw, ${x(f.filteredScaling)} of ${q.sizes[0].toLocaleString("en")}), ids ${p50(f.ids)}, chain tail ${x(f.chainTail)}${f.bestPeer ? `, ${x(f.peerRatio)} ${f.bestPeer}` : ""}`;
+}
+
+function concurrencyLine(r: ConcurrencyResult): string {
+  if (r.error) return `  concurrency ${r.tier}: not measured: ${r.error}`;
+  const rate = (x: number) => (x >= 1e5 ? `${(x / 1e6).toFixed(2)}M` : x >= 1000 ? `${(x / 1000).toFixed(1)}k` : x.toFixed(0));
+  const parts = r.rows.map((row) => {
+    const d = row.cells.find((c) => c.kind === "dgent");
+    return `${row.op} ${row.processes > 1 ? `${row.processes}p` : row.callers} ${d && !d.error ? `${rate(d.opsPerSec)}/s` : "error"}${row.throughputRaw !== null ? ` (${row.throughputRaw.toFixed(2)}× raw)` : ""}`;
+  });
+  return `  concurrency ${r.tier}: ${parts.join(", ")}`;
 }
 
 function failedScaling(tier: string, sizes: readonly [number, number], error: unknown): ScalingResult {

@@ -7,9 +7,9 @@
 import type { OpName } from "./contender.js";
 import { formatUs, type Stats } from "./measure.js";
 import { CHAIN_TAIL, longChainFor } from "./queries.js";
-import type { BenchResults, OpResult, QueriesResult, QueryFigures, ScalingResult, TierResult, VerdictRow } from "./results.js";
+import type { BenchResults, ConcurrencyCell, ConcurrencyRow, OpResult, QueriesResult, QueryFigures, ScalingResult, TierResult, VerdictRow } from "./results.js";
 
-type Input = Pick<BenchResults, "tiers" | "fsyncFloor" | "scaling" | "queries" | "mode"> & {
+type Input = Pick<BenchResults, "tiers" | "fsyncFloor" | "scaling" | "queries" | "concurrency" | "mode"> & {
   readonly scalingSizes: readonly [number, number];
   readonly querySizes?: readonly [number, number];
 };
@@ -231,6 +231,99 @@ export function verdict(input: Input): VerdictRow[] {
     }
   }
   rows.push(...queryRows(input, quick));
+  rows.push(...concurrencyRows(input, quick));
+  return rows;
+}
+
+/** The verdict rows of the concurrency part (what `--only concurrency` reports). */
+export const CONCURRENCY_GOALS: ReadonlySet<string> = new Set([
+  "goal.postgres.put.c16.raw",
+  "goal.postgres.put.c64.raw",
+  "goal.postgres.put.c1.raw",
+  "goal.postgres.get.c1.raw",
+  "goal.jsonl-group.put.c16.scale",
+  "goal.jsonl-group.put.c1.fsync",
+  "goal.sqlite.put.processes.raw",
+]);
+
+/** Issue 23: throughput under concurrent callers and processes, against the raw driver in the same run. */
+function concurrencyRows(input: Input, quick: string): VerdictRow[] {
+  const rows: VerdictRow[] = [];
+  const find = (tier: string, op: "put" | "get", callers: number, processes: number) => {
+    const r = input.concurrency?.find((x) => x.tier === tier);
+    const row = r?.rows.find((x) => x.op === op && x.callers === callers && x.processes === processes);
+    const why = !r ? "the concurrency part was not run on this tier" : r.error ? `failed: ${r.error}` : !row ? `${op} at ${callers} callers${processes > 1 ? ` in ${processes} processes` : ""} was not measured` : null;
+    return { row: row ?? null, why };
+  };
+  const cell = (row: ConcurrencyRow | null, kind: "dgent" | "raw"): ConcurrencyCell | null => {
+    const c = row?.cells.find((x) => x.kind === kind && (kind !== "dgent" || x.contender === "dgent")) ?? null;
+    return c && !c.error ? c : null;
+  };
+  const rate = (c: ConcurrencyCell) => `${c.opsPerSec.toFixed(0)}/s`;
+  const push = (id: string, title: string, tier: string, op: string, unit: "µs" | "×", limit: number, atLeast: boolean, got: { value: number; detail: string } | null, why: string | null) => {
+    rows.push({
+      id,
+      source: "goal",
+      title,
+      tier,
+      op,
+      unit,
+      value: got?.value ?? null,
+      limit,
+      pass: got ? (atLeast ? got.value >= limit : got.value <= limit) : null,
+      detail: got ? `${got.detail}${quick}` : (why ?? "not measured"),
+      ...(atLeast ? { atLeast: true as const } : {}),
+    });
+  };
+  /** dgent ÷ raw throughput at one level (≥ limit passes). */
+  const throughput = (id: string, title: string, tier: string, op: "put" | "get", callers: number, processes: number, limit: number) => {
+    const { row, why } = find(tier, op, callers, processes);
+    const d = cell(row, "dgent");
+    const r = cell(row, "raw");
+    push(id, title, tier, op, "×", limit, true, d && r ? { value: d.opsPerSec / r.opsPerSec, detail: `dgent ${rate(d)} ÷ ${r.contender} ${rate(r)} = ${(d.opsPerSec / r.opsPerSec).toFixed(2)}×, limit ${limit}×` } : null, why ?? (row ? "dgent or raw failed" : null));
+  };
+  /** dgent p50 ÷ raw p50 with one caller (≤ limit passes). */
+  const single = (id: string, title: string, tier: string, op: "put" | "get", limit: number) => {
+    const { row, why } = find(tier, op, 1, 1);
+    const d = cell(row, "dgent");
+    const r = cell(row, "raw");
+    push(id, title, tier, op, "×", limit, false, d && r ? { value: d.p50 / r.p50, detail: `p50 ${us(d.p50)} µs ÷ ${r.contender} ${us(r.p50)} µs = ${(d.p50 / r.p50).toFixed(2)}× (throughput ${rate(d)} vs ${rate(r)}), limit ${limit}×` } : null, why ?? (row ? "dgent or raw failed" : null));
+  };
+  throughput("goal.postgres.put.c16.raw", "postgres put, 16 callers: ≥ 0.9 × raw pg.Pool throughput (notifications on)", "postgres", "put", 16, 1, 0.9);
+  throughput("goal.postgres.put.c64.raw", "postgres put, 64 callers: ≥ 0.9 × raw pg.Pool throughput (notifications on)", "postgres", "put", 64, 1, 0.9);
+  single("goal.postgres.put.c1.raw", "postgres put, 1 caller (concurrency part) ≤ 1.2 × raw", "postgres", "put", 1.2);
+  single("goal.postgres.get.c1.raw", "postgres get, 1 caller (concurrency part) ≤ 1.1 × raw", "postgres", "get", 1.1);
+  {
+    const one = find("jsonl", "put", 1, 1);
+    const sixteen = find("jsonl", "put", 16, 1);
+    const a = cell(one.row, "dgent");
+    const b = cell(sixteen.row, "dgent");
+    push(
+      "goal.jsonl-group.put.c16.scale",
+      'jsonl durable put ("group"), 16 callers: ≥ 8 × the throughput of 1',
+      "jsonl-group",
+      "put",
+      "×",
+      8,
+      true,
+      a && b ? { value: b.opsPerSec / a.opsPerSec, detail: `${rate(b)} at 16 callers ÷ ${rate(a)} at 1 = ${(b.opsPerSec / a.opsPerSec).toFixed(2)}× (p50 ${us(b.p50)} µs at 16)` } : null,
+      one.why ?? sixteen.why ?? "dgent failed",
+    );
+    const floor = input.concurrency?.find((x) => x.tier === "jsonl")?.fsyncFloor ?? null;
+    push(
+      "goal.jsonl-group.put.c1.fsync",
+      'jsonl durable put ("group"), 1 caller (concurrency part): p50 ≤ 2 × the fsync floor',
+      "jsonl-group",
+      "put",
+      "µs",
+      floor ? 2 * floor.p50 : NaN,
+      false,
+      a && floor ? { value: a.p50, detail: `p50 ${us(a.p50)} µs = ${(a.p50 / floor.p50).toFixed(2)} × the fsync floor (p50 ${us(floor.p50)} µs, measured before and after the part's JSONL rows)` } : null,
+      one.why ?? (floor ? "dgent failed" : "the fsync floor was not measured"),
+    );
+  }
+  const p = input.concurrency?.find((x) => x.tier === "sqlite")?.rows.find((x) => x.processes > 1);
+  throughput("goal.sqlite.put.processes.raw", `sqlite put, ${p?.processes ?? 4} writer processes: ≥ 0.9 × raw better-sqlite3 throughput`, "sqlite", "put", p?.callers ?? 16, p?.processes ?? 4, 0.9);
   return rows;
 }
 

@@ -31,6 +31,12 @@ export function isSkipped(value: Contender | Skipped): value is Skipped {
   return "skipped" in value;
 }
 
+/** A peer that must run (a writer process opening what the parent made): its contender, or why not as an error. */
+export function mustRun(p: PeerResult): Contender {
+  if (isSkipped(p)) throw new Error(`${p.name}: ${p.skipped}`);
+  return p;
+}
+
 function missing(name: string, error: unknown): Skipped {
   const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
   return { name, skipped: `cannot load: ${message}` };
@@ -150,14 +156,15 @@ export async function keyvSqlite(dir: string): Promise<PeerResult> {
   }
 }
 
-export async function keyvPostgres(url: string, schema: string): Promise<PeerResult> {
+/** `max`: the size of its `pg.Pool` (its options go to the pool; pg's default is 10). */
+export async function keyvPostgres(url: string, schema: string, max?: number): Promise<PeerResult> {
   const name = "keyv + @keyv/postgres";
   try {
     const { default: Keyv } = await importPeer<{ default: Ctor }>("keyv");
     const { default: KeyvPostgres } = await importPeer<{ default: Ctor }>("@keyv/postgres");
-    const store = new KeyvPostgres({ uri: url, schema, table: "keyv", iterationLimit: 1000 });
+    const store = new KeyvPostgres({ uri: url, schema, table: "keyv", iterationLimit: 1000, ...(max === undefined ? {} : { max }) });
     const keyv = new Keyv({ store }) as unknown as KeyvLike;
-    return keyvContender(name, "@keyv/postgres (pg pool), its own table, iterationLimit 1000; JSON serialization", keyv);
+    return keyvContender(name, `@keyv/postgres (pg pool${max === undefined ? "" : ` max ${max}`}), its own table, iterationLimit 1000; JSON serialization`, keyv);
   } catch (error) {
     return missing(name, error);
   }
@@ -288,6 +295,32 @@ export async function unstoragePostgres(url: string, table: string): Promise<Pee
       await storage.dispose();
       await database.dispose();
     });
+  } catch (error) {
+    return missing(name, error);
+  }
+}
+
+// ---- Redis (the concurrency section; benchmarks/redis.mjs has its own) ----
+
+export async function keyvRedis(url: string, namespace: string): Promise<PeerResult> {
+  const name = "keyv + @keyv/redis";
+  try {
+    const { default: Keyv } = await importPeer<{ default: Ctor }>("keyv");
+    const { default: KeyvRedis } = await importPeer<{ default: Ctor<[string]> }>("@keyv/redis");
+    const keyv = new Keyv({ store: new KeyvRedis(url), namespace }) as unknown as KeyvLike;
+    return keyvContender(name, "Keyv over @keyv/redis (node-redis), its namespace; JSON serialization", keyv);
+  } catch (error) {
+    return missing(name, error);
+  }
+}
+
+export async function unstorageRedis(url: string, base: string): Promise<PeerResult> {
+  const name = "unstorage (redis)";
+  try {
+    const { createStorage } = await importPeer<{ createStorage: Fn }>("unstorage");
+    const { default: redisDriver } = await importPeer<{ default: Fn }>("unstorage/drivers/redis");
+    const storage = createStorage({ driver: redisDriver({ url, base }) }) as unknown as StorageLike;
+    return unstorageContender(name, "createStorage({ driver: redis({ url, base }) }) (ioredis); values as JSON", storage);
   } catch (error) {
     return missing(name, error);
   }

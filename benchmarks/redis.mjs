@@ -33,6 +33,7 @@ import { makeDatum } from "../core/datum.ts";
 import { createStore } from "../core/store.ts";
 import { startRedis } from "../test/harness/redis.ts";
 import { encodeDatum, redisAdapter } from "../adapters/redis/index.ts";
+import { rawRedis } from "./tiers/redis.ts";
 const { default: Keyv } = await load("keyv");
 const { default: KeyvRedis } = await load("@keyv/redis");
 const { createStorage } = await load("unstorage");
@@ -58,27 +59,10 @@ await store.open();
 const raw = createClient({ url, RESP: 2 });
 raw.on("error", () => undefined);
 await raw.connect();
-const RAW_PUT = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'c', ARGV[1], 't', ARGV[2], 'p', ARGV[3], 'm', ARGV[4])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
-redis.call('ZADD', KEYS[3], 0, ARGV[5])
-return 1`;
-const rawSha = await raw.sendCommand(["SCRIPT", "LOAD", RAW_PUT]);
-const B = { typeMapping: { [0x24]: Buffer } }; // RESP blob strings as Buffers, as dgent reads them
-const rawPut = (d) =>
-  raw.sendCommand(["EVALSHA", rawSha, "3", `raw:d:${d.id}`, "raw:t", "raw:i", Buffer.from(d.content), String(d.createdAt), d.causalParent ?? "", JSON.stringify(d.metadata), d.id]);
-const rawDatum = (id, h) => {
-  const m = {};
-  for (let k = 0; k < h.length; k += 2) m[h[k].toString()] = h[k + 1];
-  return { id, content: m.c, createdAt: Number(m.t.toString()), causalParent: m.p.length ? m.p.toString() : null, metadata: JSON.parse(m.m.toString()) };
-};
-const rawGet = async (id) => rawDatum(id, await raw.sendCommand(["HGETALL", `raw:d:${id}`], B));
-const rawList = async () => {
-  const ids = await raw.sendCommand(["ZRANGE", "raw:t", "+inf", "-inf", "BYSCORE", "REV", "LIMIT", "0", "100"]);
-  const hashes = await Promise.all(ids.map((id) => raw.sendCommand(["HGETALL", `raw:d:${id}`], B)));
-  return hashes.map((h, k) => rawDatum(ids[k], h));
-};
+const rawOps = await rawRedis(raw, "raw"); // the raw baseline, shared with the concurrency section (benchmarks/tiers/redis.ts)
+const rawPut = rawOps.put;
+const rawGet = rawOps.get;
+const rawList = () => rawOps.list(100);
 
 const keyv = new Keyv({ store: new KeyvRedis(url), namespace: "bench-keyv" });
 const storage = createStorage({ driver: redisDriver({ url, base: "bench-unstorage" }) });

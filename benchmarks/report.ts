@@ -1,6 +1,6 @@
 import { OP_LABEL } from "./contender.js";
 import { formatRatio, formatUs, type Stats } from "./measure.js";
-import type { BenchResults, QueriesResult, QueryOp, TierResult } from "./results.js";
+import type { BenchResults, ConcurrencyResult, QueriesResult, QueryOp, TierResult } from "./results.js";
 
 function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
   const esc = (s: string) => s.replace(/\|/g, "\\|");
@@ -127,6 +127,53 @@ function queriesSection(qs: readonly QueriesResult[]): string {
   return out.join("\n\n");
 }
 
+/** The concurrency part: per tier, every contender at every level. */
+function concurrencySection(rs: readonly ConcurrencyResult[]): string {
+  const out: string[] = [
+    "## Concurrency (issue 23): put and get with concurrent callers and processes",
+    "Throughput = operations per second of all callers (and processes) together; latency = each operation's, waiting for a pooled connection or a group sync included. " +
+      "÷ raw and ÷ best peer are dgent's throughput over theirs: **higher is better** (unlike the tiers' tables).",
+  ];
+  const rate = (x: number) => (x >= 1e5 ? `${(x / 1e6).toFixed(2)} M/s` : x >= 100 ? `${(x / 1e3).toFixed(1)} k/s` : `${x.toFixed(1)}/s`);
+  for (const r of rs) {
+    const lines: string[] = [`### concurrency on ${r.tier} — ${r.label}`];
+    if (r.error) {
+      lines.push(`Not measured: ${r.error}`);
+      out.push(lines.join("\n\n"));
+      continue;
+    }
+    const rows: string[][] = [];
+    for (const row of r.rows) {
+      const level = row.processes > 1 ? `${row.processes} processes × ${row.callers / row.processes}` : String(row.callers);
+      for (const c of row.cells) {
+        const isDgent = c.kind === "dgent" && c.contender === "dgent";
+        if (c.error) {
+          rows.push([row.op, level, c.contender, "error", c.error, "", "", ""]);
+          continue;
+        }
+        rows.push([
+          row.op,
+          level,
+          isDgent ? `**${c.contender}**` : c.contender,
+          rate(c.opsPerSec),
+          formatUs(c.p50),
+          formatUs(c.p99),
+          isDgent ? formatRatio(row.throughputRaw) : "",
+          isDgent ? (row.bestPeer ? `${formatRatio(row.throughputBestPeer)} (${row.bestPeer})` : "no peer") : "",
+        ]);
+      }
+    }
+    lines.push(table(["op", "callers", "contender", "throughput", "p50", "p99", "dgent ÷ raw (throughput)", "dgent ÷ best peer"], rows));
+    const notes = r.contenders.map((c) => `- **${c.name}** (${c.kind}): ${c.description}`);
+    for (const s of r.skipped) notes.push(`- ${s.name}: not run — ${s.reason}`);
+    if (r.fsyncFloor) notes.push(`- fsync floor (fdatasync after a 1 KiB append, before and after these rows): p50 ${formatUs(r.fsyncFloor.p50)}, p99 ${formatUs(r.fsyncFloor.p99)}`);
+    for (const n of r.notes) notes.push(`- ${n}`);
+    lines.push(notes.join("\n"));
+    out.push(lines.join("\n\n"));
+  }
+  return out.join("\n\n");
+}
+
 /** The results as Markdown: what `benchmarks/results/<name>.md` holds and stdout shows. */
 export function markdownReport(r: BenchResults): string {
   const m = r.machine;
@@ -202,5 +249,6 @@ export function markdownReport(r: BenchResults): string {
     );
   }
   if (r.queries?.length) out.push(queriesSection(r.queries));
+  if (r.concurrency?.length) out.push(concurrencySection(r.concurrency));
   return `${out.join("\n\n")}\n`;
 }

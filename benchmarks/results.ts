@@ -1,4 +1,5 @@
 import type { ContenderKind, OpName } from "./contender.js";
+import type { ConcurrencyPlan } from "./concurrency.js";
 import type { Stats } from "./measure.js";
 
 /** The JSON written to `benchmarks/results/<name>.json`. Times are µs, ratios plain numbers. */
@@ -138,6 +139,8 @@ export interface VerdictRow {
   /** true pass, false miss, null not measured (the reason is in `detail`). */
   readonly pass: boolean | null;
   readonly detail: string;
+  /** The value must reach the limit (`value ≥ limit` passes), e.g. a throughput ratio; else `value ≤ limit`. */
+  readonly atLeast?: true;
 }
 
 export interface MachineInfo {
@@ -174,6 +177,8 @@ export interface BenchResults {
     readonly peers: boolean;
     /** The queries part's store sizes (absent in results written before it existed). */
     readonly queries?: readonly [number, number];
+    /** The concurrency section's plan, when it ran. */
+    readonly concurrency?: ConcurrencyPlan;
   };
   readonly tiers: readonly TierResult[];
   /** `fdatasync` alone after a 1 KiB append, on the benchmark's data directory. */
@@ -182,6 +187,45 @@ export interface BenchResults {
   readonly scaling: readonly ScalingResult[];
   /** The queries part (issue 14); absent in results written before it existed. */
   readonly queries?: readonly QueriesResult[];
+  /** The concurrency section (issue 23); absent in results written before it existed. */
+  readonly concurrency?: readonly ConcurrencyResult[];
   readonly verdict: readonly VerdictRow[];
   readonly summary: { readonly pass: number; readonly miss: number; readonly notMeasured: number };
+}
+
+/** One contender at one concurrency (the concurrency section, issue 23). */
+export interface ConcurrencyCell {
+  readonly contender: string;
+  readonly kind: ContenderKind;
+  /** Operations per second of all callers (and processes) together. */
+  readonly opsPerSec: number;
+  readonly ops: number;
+  /** Each operation's latency, µs (it includes waiting for a pooled connection or a group sync). */
+  readonly p50: number;
+  readonly p99: number;
+  readonly error?: string;
+}
+
+export interface ConcurrencyRow {
+  readonly op: "put" | "get";
+  /** Callers in all: `processes` × callers per process. */
+  readonly callers: number;
+  readonly processes: number;
+  readonly cells: readonly ConcurrencyCell[];
+  /** dgent ÷ raw throughput (higher is better), and dgent ÷ the fastest peer's throughput. */
+  readonly throughputRaw: number | null;
+  readonly bestPeer: string | null;
+  readonly throughputBestPeer: number | null;
+}
+
+export interface ConcurrencyResult {
+  readonly tier: string;
+  readonly label: string;
+  readonly contenders: readonly ContenderInfo[];
+  readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string }>;
+  readonly rows: readonly ConcurrencyRow[];
+  /** The JSONL tier: `fdatasync` alone after a 1 KiB append, measured before and after its rows. */
+  readonly fsyncFloor?: Stats | null;
+  readonly notes: readonly string[];
+  readonly error?: string;
 }

@@ -51,13 +51,23 @@ export async function postgresServer(env: NodeJS.ProcessEnv): Promise<PostgresSe
  * part share it (a throwaway cluster is an initdb each). The handles `get` gives out do not stop
  * it; `close` does, once, at the end of the run.
  */
-export function sharedPostgres(env: NodeJS.ProcessEnv): { get(): Promise<PostgresServer>; close(): Promise<void> } {
-  let started: Promise<PostgresServer> | null = null;
+export function sharedPostgres(env: NodeJS.ProcessEnv): Shared<PostgresServer> {
+  return shared(() => postgresServer(env));
+}
+
+/** A server started on first use and shared by a run; `get`'s handles do not stop it, `close` does. */
+export interface Shared<T extends { url: string; origin: string; close(): Promise<void> }> {
+  get(): Promise<T>;
+  close(): Promise<void>;
+}
+
+function shared<T extends { url: string; origin: string; close(): Promise<void> }>(start: () => Promise<T>): Shared<T> {
+  let started: Promise<T> | null = null;
   return {
     async get() {
-      started ??= postgresServer(env);
+      started ??= start();
       const s = await started;
-      return { url: s.url, origin: s.origin, close: async () => undefined };
+      return { ...s, close: async () => undefined };
     },
     async close() {
       const s = started === null ? null : await started.catch(() => null);
@@ -96,4 +106,25 @@ export interface GcsServer {
 export async function gcsServer(): Promise<GcsServer> {
   const h = await harness("gcs-emulator");
   return (h.startGcsEmulator as () => Promise<GcsServer>)();
+}
+
+export interface RedisServerHandle {
+  readonly url: string;
+  readonly origin: string;
+  close(): Promise<void>;
+}
+
+/**
+ * One Redis server for a whole run, started on first use: `DGENT_BENCH_REDIS_URL`, else a
+ * throwaway redis-server of the test harness (no persistence). The handles `get` gives out do not
+ * stop it; `close` does, at the end of the run.
+ */
+export function sharedRedis(env: NodeJS.ProcessEnv): Shared<RedisServerHandle> {
+  return shared(async () => {
+    const given = env.DGENT_BENCH_REDIS_URL;
+    if (given) return { url: given, origin: "DGENT_BENCH_REDIS_URL", close: async () => undefined };
+    const h = await harness("redis");
+    const server = await (h.startRedis as () => Promise<{ url: string; stop(): Promise<void> }>)();
+    return { url: server.url, origin: "throwaway redis-server of test/harness/redis.ts, no persistence", close: () => server.stop() };
+  });
 }

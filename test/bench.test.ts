@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { OPS } from "../benchmarks/contender.js";
 import { TIERS, runBench, type BenchIo } from "../benchmarks/cli.js";
+import { CONCURRENCY_TIERS } from "../benchmarks/concurrency.js";
 import { RESULTS_SCHEMA, type BenchResults, type TierResult } from "../benchmarks/results.js";
 
 // The benchmark's --quick mode, run as `npm run bench -- --quick` would run it: every tier on its
@@ -124,6 +125,44 @@ describe("npm run bench -- --quick", () => {
     expectStats(results.fsyncFloor, "fsyncFloor");
   });
 
+  it("measured the concurrency part: every tier at every level, dgent and the raw driver, the peers, writer processes", () => {
+    const conc = results.concurrency ?? [];
+    expect(conc.map((c) => c.tier)).toEqual([...CONCURRENCY_TIERS]);
+    const plan = results.config.concurrency;
+    expect(plan?.levels).toEqual([1, 16, 64]);
+    for (const c of conc) {
+      expect(c.error, `${c.tier}: ${c.error}`).toBeUndefined();
+      const levels = (c.tier === "s3" ? plan?.objectLevels : plan?.levels) ?? [];
+      const withProcesses = ["sqlite", "postgres", "redis"].includes(c.tier);
+      const expected = [...levels.map((n) => `1×${n}`), ...(withProcesses ? [`4×16`] : [])];
+      for (const op of ["put", "get"] as const) {
+        expect(c.rows.filter((r) => r.op === op).map((r) => `${r.processes}×${r.callers}`), `${c.tier} ${op}`).toEqual(expected);
+      }
+      for (const r of c.rows) {
+        const where = `${c.tier} ${r.op} ${r.processes}×${r.callers}`;
+        const dgent = r.cells.find((x) => x.contender === "dgent");
+        const raw = r.cells.find((x) => x.kind === "raw");
+        for (const cell of [dgent, raw]) {
+          expect(cell?.error, `${where}: ${cell?.error}`).toBeUndefined();
+          expect(cell?.ops, where).toBeGreaterThan(0);
+          expect(cell?.opsPerSec, where).toBeGreaterThan(0);
+          expect(cell?.p99, where).toBeGreaterThanOrEqual(cell?.p50 as number);
+        }
+        expect(r.throughputRaw).toBeCloseTo((dgent?.opsPerSec as number) / (raw?.opsPerSec as number), 6);
+      }
+      if (!withProcesses) expect(c.notes.join(" "), c.tier).toContain("no process row");
+    }
+    const peers = (tier: string) => (conc.find((c) => c.tier === tier)?.contenders ?? []).filter((x) => x.kind === "peer").map((x) => x.name);
+    expect(peers("memory")).toEqual(["keyv (Map, JSON)", "unstorage (memory)"]);
+    expect(peers("sqlite")).toEqual(["keyv + @keyv/sqlite", "unstorage + db0 (better-sqlite3)"]);
+    expect(peers("postgres")).toEqual(["keyv + @keyv/postgres", "unstorage + db0 (pg)"]);
+    expect(peers("redis")).toEqual(["keyv + @keyv/redis", "unstorage (redis)"]);
+    const pg = conc.find((c) => c.tier === "postgres");
+    expect(pg?.contenders.map((x) => x.name)).toContain("dgent notify:false");
+    expectStats(conc.find((c) => c.tier === "jsonl")?.fsyncFloor, "concurrency jsonl fsyncFloor");
+    expect(readFileSync(join(out, "quick-test.md"), "utf8")).toContain("## Concurrency (issue 23)");
+  });
+
   it("has a verdict row for every target, each pass or miss", () => {
     const ids = results.verdict.map((v) => v.id);
     expect(new Set(ids).size).toBe(ids.length);
@@ -145,6 +184,13 @@ describe("npm run bench -- --quick", () => {
       "goal.postgres.chain",
       "goal.memory.get.scaling",
       "goal.sqlite.list.scaling",
+      "goal.postgres.put.c16.raw",
+      "goal.postgres.put.c64.raw",
+      "goal.postgres.put.c1.raw",
+      "goal.postgres.get.c1.raw",
+      "goal.jsonl-group.put.c16.scale",
+      "goal.jsonl-group.put.c1.fsync",
+      "goal.sqlite.put.processes.raw",
     ]) {
       expect(ids, id).toContain(id);
     }
@@ -168,6 +214,7 @@ describe("npm run bench -- --quick", () => {
     expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
     expect(svg).not.toMatch(/NaN|undefined|Infinity/);
     for (const t of results.tiers) expect(svg).toContain(`${t.tier} — `);
+    expect(svg).toContain("Concurrency — ");
     const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
     for (const v of results.verdict) expect(svg).toContain(esc(v.title));
     // Every element opened is closed (a cheap well-formedness check).
@@ -220,12 +267,15 @@ describe("the command line", () => {
 
   it("refuses unknown tiers and options with exit code 2", async () => {
     const a = capture();
-    expect(await runBench(["--tier", "redis"], a)).toBe(2);
-    expect(a.err).toContain('unknown tier "redis"');
+    expect(await runBench(["--tier", "mongo"], a)).toBe(2);
+    expect(a.err).toContain('unknown tier "mongo"');
     const b = capture();
     expect(await runBench(["--fast"], b)).toBe(2);
     expect(b.err).toContain("usage: dgent bench");
     const c = capture();
     expect(await runBench(["--scaling", "100"], c)).toBe(2);
+    const d = capture();
+    expect(await runBench(["--only", "hooks"], d)).toBe(2);
+    expect(d.err).toContain('unknown part "hooks" for --only');
   });
 });

@@ -1,4 +1,4 @@
-import { closeSync, constants, fdatasyncSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, constants, fdatasync, fdatasyncSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { sameValue, type Datum } from "../../core/datum.js";
 import { jsonlAdapter, type Durability } from "../../adapters/jsonl/index.js";
@@ -143,6 +143,33 @@ export class RawJsonl {
     ];
   }
 
+  #syncing: Promise<void> | null = null;
+  #nextSync: Promise<void> | null = null;
+
+  /**
+   * A durable put by hand with fsync batching (group commit), for concurrent callers: the line is
+   * written at once (as `put` with `sync` off), and the put resolves after an `fdatasync` that
+   * started after its write. One sync is in flight at a time; every write that arrives meanwhile
+   * waits for the next one, which they then share.
+   */
+  putGrouped(d: Datum): Promise<void> {
+    this.#append([d]);
+    if (this.#syncing === null) return this.#startSync();
+    this.#nextSync ??= this.#syncing.then(() => {
+      this.#nextSync = null;
+      return this.#startSync();
+    });
+    return this.#nextSync;
+  }
+
+  #startSync(): Promise<void> {
+    const p: Promise<void> = new Promise<void>((resolve, reject) => fdatasync(this.#fd, (error) => (error ? reject(error) : resolve()))).finally(() => {
+      if (this.#syncing === p) this.#syncing = null;
+    });
+    this.#syncing = p;
+    return p;
+  }
+
   close(): void {
     closeSync(this.#fd);
   }
@@ -168,6 +195,44 @@ export function fsyncFloor(dir: string, samples: number): number[] {
     closeSync(fd);
   }
   return out;
+}
+
+/**
+ * The concurrency section's JSONL tier: durable puts with `"group"` durability (the default) next
+ * to raw appends with fsync batching (`RawJsonl#putGrouped`), and unstorage's fs driver (no fsync:
+ * not the same guarantee, shown for scale).
+ */
+export async function jsonlGroupTier(dir: string, withPeers: boolean): Promise<TierSetup> {
+  const base = join(dir, "jsonl-concurrent");
+  mkdirSync(base, { recursive: true });
+  const raw = new RawJsonl(join(base, "raw.jsonl"), false);
+  const contenders: Contender[] = [
+    dgentContender(jsonlAdapter({ dataDir: base, namespace: "dgent", durability: "group" }), 'createStore({ tiers: [jsonlAdapter({ durability: "group" })] })'),
+    {
+      name: "raw append + grouped fdatasync",
+      kind: "raw",
+      description: "writeSync to an O_APPEND fd, then the next fdatasync that starts after the write (one in flight; writes arriving meanwhile share the next); get = readSync at a known offset + JSON.parse + base64",
+      put: (d) => raw.putGrouped(d),
+      get: (id) => raw.get(id),
+      prefill: async (ds) => {
+        for (let i = 0; i < ds.length; i += 1000) raw.putMany(ds.slice(i, i + 1000));
+      },
+      close: async () => raw.close(),
+    },
+  ];
+  const skipped: { name: string; reason: string }[] = [];
+  if (withPeers) {
+    const peer = await unstorageFs(base);
+    if (isSkipped(peer)) skipped.push({ name: peer.name, reason: peer.skipped });
+    else contenders.push({ ...peer, description: `${peer.description} — not durable, unlike the others: for scale` });
+  }
+  return {
+    tier: "jsonl-group",
+    label: 'jsonl, durability "group" (a put resolves after an fdatasync that started after its write)',
+    contenders,
+    ...(skipped.length ? { skipped } : {}),
+    dispose: async () => undefined,
+  };
 }
 
 export async function jsonlTier(dir: string, mode: Durability, withPeers: boolean): Promise<TierSetup> {

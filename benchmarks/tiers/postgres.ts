@@ -4,7 +4,7 @@ import type { Datum } from "../../core/datum.js";
 import type { Ref } from "../../core/refs.js";
 import { postgresAdapter } from "../../adapters/postgres/index.js";
 import type { Contender, TierSetup } from "../contender.js";
-import { isSkipped, keyvPostgres, unstoragePostgres, type PeerResult } from "../peers.js";
+import { isSkipped, mustRun, keyvPostgres, unstoragePostgres, type PeerResult } from "../peers.js";
 import type { PostgresServer } from "../servers.js";
 import { oldDatums } from "../workload.js";
 import { dgentContender } from "./dgent.js";
@@ -22,6 +22,13 @@ function toDatum(r: Row): Datum {
   return { id: r.id, content: r.content, createdAt: r.created_at, causalParent: r.causal_parent, metadata: r.metadata ?? {} };
 }
 
+interface RawPgOptions {
+  /** Pool size (default 4, the docker profile's). */
+  readonly max?: number;
+  /** false: the schema exists (another process made it); only connect. */
+  readonly create?: boolean;
+}
+
 /**
  * The raw baseline of the Postgres tier: a `pg.Pool` of the size dgent's docker profile uses (4),
  * the same table shape (`COLLATE "C"` ids, BYTEA, float8, JSONB, the same indexes) and the same
@@ -33,17 +40,19 @@ function toDatum(r: Row): Datum {
  * rows the same way (one round trip, atomic as one statement),
  * chain = a plain recursive CTE (no cycle or depth reporting).
  */
-async function rawPgContender(url: string, schema: string): Promise<Contender & { pool: pg.Pool; refs: (target: string) => Promise<RawPgRefs> }> {
-  const pool = new pg.Pool({ connectionString: url, max: 4 });
+async function rawPgContender(url: string, schema: string, options: RawPgOptions = {}): Promise<Contender & { pool: pg.Pool; refs: (target: string) => Promise<RawPgRefs> }> {
+  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 4, application_name: "bench-raw" });
   const s = pg.escapeIdentifier(schema);
   const t = `${s}.data`;
-  await pool.query(`CREATE SCHEMA ${s}`);
-  await pool.query(`CREATE TABLE ${t} (id TEXT COLLATE "C" PRIMARY KEY, content BYTEA NOT NULL, created_at DOUBLE PRECISION NOT NULL, causal_parent TEXT COLLATE "C", metadata JSONB)`);
-  await pool.query(`CREATE INDEX ON ${t} (created_at DESC, id DESC)`);
-  await pool.query(`CREATE INDEX ON ${t} (causal_parent, created_at, id)`);
   const tags = `${s}.data_tags`;
-  await pool.query(`CREATE TABLE ${tags} (key TEXT COLLATE "C" NOT NULL, value TEXT COLLATE "C" NOT NULL, created_at DOUBLE PRECISION NOT NULL, id TEXT COLLATE "C" NOT NULL)`);
-  await pool.query(`CREATE INDEX ON ${tags} (key, value, created_at, id)`);
+  if (options.create !== false) {
+    await pool.query(`CREATE SCHEMA ${s}`);
+    await pool.query(`CREATE TABLE ${t} (id TEXT COLLATE "C" PRIMARY KEY, content BYTEA NOT NULL, created_at DOUBLE PRECISION NOT NULL, causal_parent TEXT COLLATE "C", metadata JSONB)`);
+    await pool.query(`CREATE INDEX ON ${t} (created_at DESC, id DESC)`);
+    await pool.query(`CREATE INDEX ON ${t} (causal_parent, created_at, id)`);
+    await pool.query(`CREATE TABLE ${tags} (key TEXT COLLATE "C" NOT NULL, value TEXT COLLATE "C" NOT NULL, created_at DOUBLE PRECISION NOT NULL, id TEXT COLLATE "C" NOT NULL)`);
+    await pool.query(`CREATE INDEX ON ${tags} (key, value, created_at, id)`);
+  }
   const cols = "id, content, created_at, causal_parent, metadata";
   /** An insert of `values` whose new rows' tags go to the tags table in the same statement. */
   const withTags = (values: string) => `WITH ins AS (INSERT INTO ${t} (${cols}) VALUES ${values} ON CONFLICT (id) DO NOTHING RETURNING id, created_at, metadata)
@@ -136,7 +145,7 @@ async function rawPgContender(url: string, schema: string): Promise<Contender & 
   return {
     name: "raw pg",
     kind: "raw",
-    description: "pg.Pool (max 4), same table shape and tags table (tag rows inserted by the same statement, not a trigger), named prepared statements; putMany = one multi-row INSERT … VALUES (contents as binary parameters)",
+    description: `pg.Pool (max ${options.max ?? 4}), same table shape and tags table (tag rows inserted by the same statement, not a trigger), named prepared statements; putMany = one multi-row INSERT … VALUES (contents as binary parameters)`,
     pool,
     refs,
     put: (d) => pool.query({ ...q.put, values: [d.id, d.content, d.createdAt, d.causalParent, JSON.stringify(d.metadata)] }),
@@ -208,13 +217,52 @@ export async function countRoundTrips(call: () => Promise<unknown>): Promise<num
   return n;
 }
 
+/** The schemas (and the unstorage table) of one Postgres tier's contenders. */
+function postgresNames(tag: string): { dgent: string; raw: string; peer: string; unstorage: string } {
+  return { dgent: `bench_dgent_${tag}`, raw: `bench_raw_${tag}`, peer: `bench_peer_${tag}`, unstorage: `unstorage_${tag}` };
+}
+
+export interface PostgresTierOptions {
+  /** Pool size of dgent and of the raw pool (default 4, the docker profile's); Keyv's pool too. */
+  readonly poolSize?: number;
+  /** Also a dgent store with `notify: false` (the concurrency section). */
+  readonly quiet?: boolean;
+}
+
+const QUIET = "dgent notify:false";
+
+/** The `application_name` of each contender's connections (dgent, `notify: false`, the raw pool). */
+export const PG_APPLICATION_NAMES: Readonly<Record<string, string>> = { dgent: "bench-dgent", [QUIET]: "bench-quiet", "raw pg": "bench-raw" };
+
+function dgentPostgres(url: string, tag: string, poolSize: number | undefined, quiet: boolean) {
+  const size = poolSize === undefined ? "pool 4" : `pool ${poolSize}`;
+  const namespace = postgresNames(tag).dgent;
+  // Application names of their own: a pool each (pools are shared per settings), and the
+  // concurrency part tells their backends apart in pg_stat_activity.
+  return quiet
+    ? dgentContender(postgresAdapter({ url, namespace, poolSize: poolSize ?? 4, notify: false, connectTimeoutMs: 120_000, applicationName: "bench-quiet" }), `createStore({ tiers: [postgresAdapter({ url, namespace, notify: false })] }) (${size}, change notifications off)`, { name: QUIET })
+    : dgentContender(
+        postgresAdapter({ url, namespace, applicationName: "bench-dgent", ...(poolSize === undefined ? {} : { poolSize, connectTimeoutMs: 120_000 }) }),
+        `createStore({ tiers: [postgresAdapter({ url, namespace })] }) (docker profile: ${size}, notify on)`,
+      );
+}
+
+/**
+ * One contender of a Postgres tier made earlier (by `postgresTier` with `tag`) in another process:
+ * the concurrency section's writer processes open the same schemas.
+ */
+export async function postgresContenderFor(name: string, url: string, tag: string, poolSize: number): Promise<Contender> {
+  const names = postgresNames(tag);
+  if (name === "dgent" || name === QUIET) return dgentPostgres(url, tag, poolSize, name === QUIET);
+  if (name === "raw pg") return rawPgContender(url, names.raw, { max: poolSize, create: false });
+  return mustRun(name.startsWith("keyv") ? await keyvPostgres(url, names.peer, poolSize) : await unstoragePostgres(url, names.unstorage));
+}
+
 /** The Postgres tier on `postgres()`'s server (closed by the tier's dispose: a shared one stays up). */
-export async function postgresTier(postgres: () => Promise<PostgresServer>, withPeers: boolean): Promise<TierSetup> {
+export async function postgresTier(postgres: () => Promise<PostgresServer>, withPeers: boolean, options: PostgresTierOptions = {}): Promise<TierSetup & { tag: string; url: string }> {
   const server = await postgres();
   const tag = randomBytes(4).toString("hex");
-  const dgentSchema = `bench_dgent_${tag}`;
-  const rawSchema = `bench_raw_${tag}`;
-  const peerSchema = `bench_peer_${tag}`;
+  const { dgent: dgentSchema, raw: rawSchema, peer: peerSchema } = postgresNames(tag);
   let version = "?";
   try {
     const c = new pg.Client(server.url);
@@ -225,17 +273,19 @@ export async function postgresTier(postgres: () => Promise<PostgresServer>, with
     await server.close();
     throw error;
   }
-  const dgent = dgentContender(postgresAdapter({ url: server.url, namespace: dgentSchema }), "createStore({ tiers: [postgresAdapter({ url, namespace })] }) (docker profile: pool 4, notify on)");
-  const raw = await rawPgContender(server.url, rawSchema);
-  const contenders: Contender[] = [dgent, raw];
+  const dgent = dgentPostgres(server.url, tag, options.poolSize, false);
+  const raw = await rawPgContender(server.url, rawSchema, { max: options.poolSize ?? 4 });
+  const contenders: Contender[] = [dgent, ...(options.quiet ? [dgentPostgres(server.url, tag, options.poolSize, true)] : []), raw];
   const skipped: { name: string; reason: string }[] = [];
-  const peers: PeerResult[] = withPeers ? [await keyvPostgres(server.url, peerSchema), await unstoragePostgres(server.url, `unstorage_${tag}`)] : [];
+  const peers: PeerResult[] = withPeers ? [await keyvPostgres(server.url, peerSchema, options.poolSize), await unstoragePostgres(server.url, `unstorage_${tag}`)] : [];
   for (const p of peers) {
     if (isSkipped(p)) skipped.push({ name: p.name, reason: p.skipped });
     else contenders.push(p);
   }
   return {
     tier: "postgres",
+    tag,
+    url: server.url,
     label: `postgres ${version}, ${server.origin}`,
     contenders,
     ...(skipped.length ? { skipped } : {}),

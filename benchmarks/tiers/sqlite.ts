@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import type { Datum } from "../../core/datum.js";
 import { DEFAULT_MMAP_SIZE, sqliteAdapter } from "../../adapters/sqlite/index.js";
 import type { Contender, TierSetup } from "../contender.js";
-import { isSkipped, keyvSqlite, unstorageSqlite, type PeerResult } from "../peers.js";
+import { isSkipped, mustRun, keyvSqlite, unstorageSqlite, type PeerResult } from "../peers.js";
 import { dgentContender } from "./dgent.js";
 import { dgentRefOps, measureRefs, type RefOps } from "./refs.js";
 
@@ -29,6 +29,8 @@ export function rawSqliteContender(path: string): Contender & { refs: (target: s
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
   db.pragma(`mmap_size = ${DEFAULT_MMAP_SIZE}`);
+  // Wait for a writer of another process (the concurrency section's writer processes) as dgent does.
+  db.pragma("busy_timeout = 5000");
   db.exec(`CREATE TABLE IF NOT EXISTS data (id TEXT PRIMARY KEY, content BLOB NOT NULL, created_at REAL NOT NULL, causal_parent TEXT, metadata TEXT);
 CREATE INDEX IF NOT EXISTS idx_data_created ON data (created_at, id);
 CREATE INDEX IF NOT EXISTS idx_data_children ON data (causal_parent, created_at, id);
@@ -113,10 +115,22 @@ CREATE TABLE IF NOT EXISTS reflog (name TEXT NOT NULL, slot INTEGER NOT NULL, se
   };
 }
 
-export async function sqliteTier(dir: string, withPeers: boolean): Promise<TierSetup> {
+const dgentSqlite = (base: string) => dgentContender(sqliteAdapter({ dataDir: base, namespace: "dgent" }), "createStore({ tiers: [sqliteAdapter()] }) (WAL, synchronous=NORMAL)");
+
+/**
+ * One contender of a SQLite tier made earlier by `sqliteTier` (its files under `base`), opened by
+ * another process: the concurrency section's writer processes share the files.
+ */
+export async function sqliteContenderFor(name: string, base: string): Promise<Contender> {
+  if (name === "dgent") return dgentSqlite(base);
+  if (name === "raw better-sqlite3") return rawSqliteContender(join(base, "raw.db"));
+  return mustRun(name.startsWith("keyv") ? await keyvSqlite(base) : await unstorageSqlite(base));
+}
+
+export async function sqliteTier(dir: string, withPeers: boolean): Promise<TierSetup & { base: string }> {
   const base = join(dir, "sqlite");
   mkdirSync(base, { recursive: true });
-  const dgent = dgentContender(sqliteAdapter({ dataDir: base, namespace: "dgent" }), "createStore({ tiers: [sqliteAdapter()] }) (WAL, synchronous=NORMAL)");
+  const dgent = dgentSqlite(base);
   const raw = rawSqliteContender(join(base, "raw.db"));
   const contenders: Contender[] = [dgent, raw];
   const skipped: { name: string; reason: string }[] = [];
@@ -127,6 +141,7 @@ export async function sqliteTier(dir: string, withPeers: boolean): Promise<TierS
   }
   return {
     tier: "sqlite",
+    base,
     label: "sqlite (better-sqlite3, WAL, synchronous=NORMAL, local ext4)",
     contenders,
     ...(skipped.length ? { skipped } : {}),
