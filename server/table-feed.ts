@@ -121,7 +121,7 @@ export class TableFeed implements Feed {
         return; // the store is closing or busy; the next write or poll reads on
       }
       for (const row of rows) {
-        const change = { seq: row.seq, ...(JSON.parse(row.event) as Omit<Change, "seq">) };
+        const change: Change = row;
         this.#delivered = row.seq;
         for (const listener of this.#listeners) listener(change);
       }
@@ -133,7 +133,7 @@ export class TableFeed implements Feed {
     const table = this.#table;
     while (table !== null && from < to) {
       const rows = table.since(from, to, PAGE);
-      for (const row of rows) yield { seq: row.seq, ...(JSON.parse(row.event) as Omit<Change, "seq">) };
+      yield* rows;
       if (rows.length < PAGE) return;
       from = (rows[rows.length - 1] as { seq: number }).seq;
     }

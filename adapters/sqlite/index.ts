@@ -7,7 +7,7 @@ import { ADAPTER_NAME, OPTIONS_SCHEMA, resolveConfig, type SqliteOptions } from 
 export { ADAPTER_NAME, DEFAULT_MMAP_SIZE, MEMORY_PATH, type SqliteOptions, type SynchronousMode } from "./options.js";
 export { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, type Migration } from "./migrations.js";
 export { SqliteAdapter } from "./adapter.js";
-export type { ChangeRow, ChangeTable } from "./changes.js";
+export type { ChangeRecord, ChangeTable } from "./changes.js";
 export type { QueryPlan } from "./queries.js";
 
 /** The sqlite tier's definition: registry key `"sqlite"`, rank `RANKS.sqlite`. */
