@@ -6,22 +6,17 @@ import { memoryAdapter } from "../adapters/memory/index.js";
 import { sqliteAdapter } from "../adapters/sqlite/index.js";
 import { createStore, type Store } from "../core/store.js";
 import { createServer, type DgentServer } from "./index.js";
-import { SseClient, type SseEvent } from "./test/sse-client.js";
+import { numbered, putOverHttp, SseClient, type SseEvent } from "./test/sse-client.js";
 
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-const put = (url: string, ns: string, id: string, metadata: Record<string, string> = {}) =>
-  fetch(`${url}/v1/ns/${ns}/datums`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ id, content: Buffer.from(id).toString("base64"), createdAt: 1, causalParent: null, metadata }),
-  }).then((r) => expect(r.status).toBe(200));
+const put = putOverHttp;
 
 const data = (e: SseEvent) => JSON.parse(e.data) as { seq: number; op: string; key: string };
-const changes = (c: SseClient) => c.events.filter((e) => e.id !== null);
+const changes = numbered;
 
 describe("the change stream", () => {
   it("carries puts, deletes and ref moves in order, with increasing ids, filtered by prefix and tag", async () => {

@@ -10,7 +10,7 @@ import { sqliteAdapter, type ChangeTable, type SqliteAdapter } from "../adapters
 import { isDgentError } from "../core/errors.js";
 import { createStore, type Store } from "../core/store.js";
 import { createServer } from "./index.js";
-import { SseClient, type SseEvent } from "./test/sse-client.js";
+import { numbered, putOverHttp, SseClient, type SseEvent } from "./test/sse-client.js";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -22,12 +22,7 @@ const file = () => {
   return join(dir, "data.db");
 };
 
-const put = (url: string, ns: string, id: string, metadata: Record<string, string> = {}) =>
-  fetch(`${url}/v1/ns/${ns}/datums`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ id, content: Buffer.from(id).toString("base64"), createdAt: 1, causalParent: null, metadata }),
-  }).then((r) => expect(r.status).toBe(200));
+const put = putOverHttp;
 
 interface Event {
   seq: number;
@@ -40,7 +35,7 @@ interface Event {
   causalParent?: string | null;
 }
 const data = (e: SseEvent) => JSON.parse(e.data) as Event;
-const changes = (c: SseClient) => c.events.filter((e) => e.id !== null);
+const changes = numbered;
 const datum = (id: string, metadata: Record<string, string> = {}) => ({ id, content: Buffer.from(id), createdAt: 5, causalParent: null, metadata });
 
 describe("the change stream of a SQLite store (the file's change table)", () => {

@@ -87,3 +87,16 @@ export class SseClient {
     this.response?.destroy();
   }
 }
+
+/** POSTs a datum whose content is its id (createdAt 1) to `ns` over HTTP; resolves once it is stored (200). */
+export async function putOverHttp(url: string, ns: string, id: string, metadata: Record<string, string> = {}): Promise<void> {
+  const r = await fetch(`${url}/v1/ns/${ns}/datums`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ id, content: Buffer.from(id).toString("base64"), createdAt: 1, causalParent: null, metadata }),
+  });
+  if (r.status !== 200) throw new Error(`put ${id}: ${r.status} ${await r.text()}`);
+}
+
+/** The numbered events a client received (comments, resets and drops left out). */
+export const numbered = (c: SseClient): SseEvent[] => c.events.filter((e) => e.id !== null);
