@@ -93,6 +93,27 @@ export interface ChangeEvent {
   readonly origin?: string;
 }
 
+/**
+ * One numbered change of a namespace's change sequence: a tier's own change table (SQLite's
+ * `change_log`) and `dgent serve`'s change stream share this shape. Fields a kind of change does
+ * not have are absent.
+ */
+export interface NumberedChange {
+  readonly seq: number;
+  readonly op: "put" | "delete" | "setRef" | "deleteRef";
+  /** The datum's id (put, delete) or the ref's name (setRef, deleteRef). */
+  readonly key: string;
+  /** put: the datum's tags; delete: the tags the datum had, when they were known. */
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly createdAt?: number;
+  readonly causalParent?: string | null;
+  /** setRef: the new target and version. */
+  readonly target?: string;
+  readonly version?: number;
+  /** When it was recorded (epoch ms). */
+  readonly at: number;
+}
+
 /** Events that go nowhere: for an adapter opened without a store. */
 export const SILENT_EVENTS: AdapterEvents = Object.freeze({
   evicted: () => undefined,

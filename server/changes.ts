@@ -11,27 +11,14 @@
  * log, later ones arrive live, each exactly once and in order.
  */
 import type { Datum } from "../core/datum.js";
+import type { NumberedChange } from "../core/protocol.js";
 import { dgentError } from "../core/errors.js";
 import type { Store } from "../core/store.js";
 
-export type ChangeOp = "put" | "delete" | "setRef" | "deleteRef";
+export type ChangeOp = NumberedChange["op"];
 
-/** One event of the stream (the SSE `data:` line; the SSE `id:` is `seq`). */
-export interface Change {
-  readonly seq: number;
-  readonly op: ChangeOp;
-  /** The datum's id (put, delete) or the ref's name (setRef, deleteRef). */
-  readonly key: string;
-  /** put: the datum's tags; delete: the tags the datum had, when it was read before the delete. */
-  readonly metadata?: Readonly<Record<string, string>>;
-  readonly createdAt?: number;
-  readonly causalParent?: string | null;
-  /** setRef: the new target and version. */
-  readonly target?: string;
-  readonly version?: number;
-  /** When the server recorded it (epoch ms). */
-  readonly at: number;
-}
+/** One event of the stream (the SSE `data:` line; the SSE `id:` is `seq`; `at`: when the server or the tier recorded it). */
+export type Change = NumberedChange;
 
 export type ChangeInput = Omit<Change, "seq" | "at">;
 

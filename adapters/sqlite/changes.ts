@@ -17,6 +17,7 @@
  * it goes (`prune`).
  */
 import type BetterSqlite3 from "better-sqlite3";
+import type { NumberedChange } from "../../core/protocol.js";
 
 type Db = BetterSqlite3.Database;
 
@@ -53,18 +54,8 @@ CREATE TRIGGER IF NOT EXISTS change_log_ref_delete AFTER DELETE ON refs BEGIN
 END;
 `;
 
-/** One logged change (see the module comment); fields a kind of change does not have are absent. */
-export interface ChangeRecord {
-  readonly seq: number;
-  readonly op: "put" | "delete" | "setRef" | "deleteRef";
-  readonly key: string;
-  readonly metadata?: Readonly<Record<string, string>>;
-  readonly createdAt?: number;
-  readonly causalParent?: string | null;
-  readonly target?: string;
-  readonly version?: number;
-  readonly at: number;
-}
+/** One logged change (see the module comment). */
+export type ChangeRecord = NumberedChange;
 
 type Row = [number, ChangeRecord["op"], string, string | null, number | null, string | null, string | null, number | null, number];
 
