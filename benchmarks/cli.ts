@@ -26,8 +26,9 @@ import { SCALING_TIERS, runScaling } from "./scaling.js";
 import { fsyncFloor, jsonlTier } from "./tiers/jsonl.js";
 import { memoryTier, memoryZeroCopyTier } from "./tiers/memory.js";
 import { gcsTier, s3Tier } from "./tiers/object-store.js";
-import { sharedPostgres, sharedRedis, type PostgresServer } from "./servers.js";
+import { sharedPostgres, sharedRedis, type PostgresServer, type RedisServerHandle } from "./servers.js";
 import { postgresTier } from "./tiers/postgres.js";
+import { redisTier } from "./tiers/redis.js";
 import { sqliteTier } from "./tiers/sqlite.js";
 import { BATCH, CHAIN_DEPTH, CONTENT_BYTES, LIST_LIMIT, TAGS, makePrefill } from "./workload.js";
 
@@ -42,7 +43,7 @@ export interface BenchIo {
   command?: string;
 }
 
-export const TIERS = ["memory", "memory-zero-copy", "jsonl-none", "jsonl-group", "jsonl-fsync", "sqlite", "postgres", "s3", "gcs"] as const;
+export const TIERS = ["memory", "memory-zero-copy", "jsonl-none", "jsonl-group", "jsonl-fsync", "sqlite", "postgres", "redis", "s3", "gcs"] as const;
 export type TierName = (typeof TIERS)[number];
 const PARTS = ["peers", "hooks", "scaling", "queries", "concurrency"] as const;
 /** What `--only` can run alone. */
@@ -52,7 +53,7 @@ export const USAGE = `usage: dgent bench [--quick] [--tier NAME,...] [--skip pee
                    [--out DIR] [--name NAME] [--data-dir DIR] [--scaling SMALL,LARGE] [--queries SMALL,LARGE] [--machine TEXT] [--json]
 
 Measures put, putMany(100), get, list(100) and causalChain(10) on every tier — memory (copying,
-and zero-copy), jsonl (none, group, fsync), sqlite, postgres, s3, gcs — next to the raw driver
+and zero-copy), jsonl (none, group, fsync), sqlite, postgres, redis, s3, gcs — next to the raw driver
 doing the same work and the peer libraries (Keyv, unstorage) on the same backends; hook overhead with 0, 1 and 5 plugins;
 get and list at two store sizes (10k and 1M); filtered lists, projections and chain tails at 10k
 and 1M datums (memory, jsonl "none", sqlite, postgres: the queries part); put and get with 1, 4,
@@ -62,7 +63,7 @@ part); and a verdict against the seed's targets and the project's goals. Writes 
 
   --quick            small samples and stores (< 60 s): proves the benchmark runs; figures indicative
   --tier NAME,...    only these tiers (${TIERS.join(", ")}; "jsonl" = all three modes;
-                     "redis": the concurrency part only; "none" = no tier, e.g. only the scaling case)
+                     "none" = no tier, e.g. only the scaling case)
   --skip PART,...    leave out peers, hooks, scaling, queries and/or concurrency
   --only concurrency only the concurrency part (on the tiers of --tier among ${CONCURRENCY_TIERS.join(", ")})
   --out DIR          where results go (default: benchmarks/results in a checkout, else ./dgent-bench)
@@ -87,7 +88,7 @@ function selectTiers(raw: string[]): TierName[] {
   if (raw.length === 1 && raw[0] === "none") return [];
   const out = new Set<TierName>();
   for (const name of raw) {
-    if (name === "none" || name === "redis") continue;
+    if (name === "none") continue;
     if (name === "jsonl") for (const m of ["jsonl-none", "jsonl-group", "jsonl-fsync"] as const) out.add(m);
     else if ((TIERS as readonly string[]).includes(name)) out.add(name as TierName);
     else throw new UsageError(`unknown tier ${JSON.stringify(name)}; tiers: ${TIERS.join(", ")}, jsonl`);
@@ -242,14 +243,15 @@ export async function runBench(argv: readonly string[], io: BenchIo): Promise<nu
       if (tier === durable[0]) floorSamples.push(...fsyncFloor(dataDir, Math.ceil(profile.fsyncSamples / 2)));
       let setup: TierSetup;
       try {
-        setup = await setUp(tier, dataDir, postgres.get, withPeers);
+        setup = await setUp(tier, dataDir, { postgres: postgres.get, redis: redis.get }, withPeers);
       } catch (error) {
         results.push(failedTier(tier, tier, error));
         progress.log(`  ${tier}: not measured: ${message(error)}`);
         continue;
       }
       progress.log(`  ${tier}: ${setup.contenders.map((c) => c.name).join(", ")}${setup.skipped?.length ? ` (not run: ${setup.skipped.map((s) => s.name).join(", ")})` : ""}`);
-      const kind = tier === "postgres" ? "postgres" : tier === "s3" || tier === "gcs" ? "object" : "local";
+      // Redis is a server over TCP like Postgres: its sampling plan.
+      const kind = tier === "postgres" || tier === "redis" ? "postgres" : tier === "s3" || tier === "gcs" ? "object" : "local";
       const r = await runTier(setup, { prefill: kind === "object" ? objectPrefill : prefill, plan: (op) => profile.plan(kind, op), progress }).catch((error: unknown) => failedTier(tier, setup.label, error));
       results.push(r);
       progress.log(summaryLine(r));
@@ -373,7 +375,7 @@ function render(file: string, io: BenchIo): number {
   return 0;
 }
 
-async function setUp(tier: TierName, dir: string, postgres: () => Promise<PostgresServer>, withPeers: boolean): Promise<TierSetup> {
+async function setUp(tier: TierName, dir: string, servers: { postgres: () => Promise<PostgresServer>; redis: () => Promise<RedisServerHandle> }, withPeers: boolean): Promise<TierSetup> {
   switch (tier) {
     case "memory":
       return memoryTier(withPeers);
@@ -388,7 +390,9 @@ async function setUp(tier: TierName, dir: string, postgres: () => Promise<Postgr
     case "sqlite":
       return sqliteTier(dir, withPeers);
     case "postgres":
-      return postgresTier(postgres, withPeers);
+      return postgresTier(servers.postgres, withPeers);
+    case "redis":
+      return redisTier(servers.redis, withPeers);
     case "s3":
       return s3Tier();
     case "gcs":

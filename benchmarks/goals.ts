@@ -91,14 +91,15 @@ export function verdict(input: Input): VerdictRow[] {
     latency("seed", `seed.${tier}.put`, `SQL put ~10 ms (seed), ${tier}`, tier, "put", 10_000);
     latency("seed", `seed.${tier}.get`, `SQL get ~10 ms (seed), ${tier}`, tier, "get", 10_000);
   }
-  rows.push({ id: "seed.redis", source: "seed", title: "Redis ~1–5 ms (seed)", tier: "redis", op: null, unit: "µs", value: null, limit: 5000, pass: null, detail: "no Redis tier exists yet" });
+  latency("seed", "seed.redis.put", "Redis put ~1–5 ms (seed)", "redis", "put", 5000);
+  latency("seed", "seed.redis.get", "Redis get ~1–5 ms (seed)", "redis", "get", 5000);
 
   // ---- the issue's goals ----
   ratioRaw("goal.memory.put.raw", "memory put ≤ 2 × raw", "memory", "put", 2);
   ratioRaw("goal.memory.get.raw", "memory get ≤ 2 × raw", "memory", "get", 2);
   ratioRaw("goal.memory-zero-copy.put.raw", "memory put ≤ 2 × raw (copy: false)", "memory-zero-copy", "put", 2);
   ratioRaw("goal.memory-zero-copy.get.raw", "memory get ≤ 2 × raw (copy: false)", "memory-zero-copy", "get", 2);
-  for (const tier of ["sqlite", "postgres"]) {
+  for (const tier of ["sqlite", "postgres", "redis"]) {
     ratioRaw(`goal.${tier}.put.raw`, `${tier} put ≤ 1.3 × raw`, tier, "put", 1.3);
     ratioRaw(`goal.${tier}.get.raw`, `${tier} get ≤ 1.3 × raw`, tier, "get", 1.3);
   }
@@ -194,6 +195,7 @@ export function verdict(input: Input): VerdictRow[] {
   latency("goal", "goal.sqlite.get", "sqlite get ≤ 15 µs", "sqlite", "get", 15);
   latency("goal", "goal.sqlite.list", "sqlite list(100) ≤ 1 ms", "sqlite", "list", 1000);
   latency("goal", "goal.sqlite.chain", "sqlite causalChain(10) ≤ 150 µs", "sqlite", "chain", 150);
+  latency("goal", "goal.redis.list", "redis list(100) ≤ 2 ms", "redis", "list", 2000);
   latency("goal", "goal.postgres.put", "postgres put ≤ 0.45 ms", "postgres", "put", 450);
   latency("goal", "goal.postgres.get", "postgres get ≤ 0.25 ms", "postgres", "get", 250);
   latency("goal", "goal.postgres.chain", "postgres causalChain(10) ≤ 0.5 ms in one round trip", "postgres", "chain", 500);

@@ -1,7 +1,8 @@
 /**
- * The Redis tier of the concurrency section (the per-operation comparison is `benchmarks/redis.mjs`,
- * which uses the same raw baseline): dgent's `redisAdapter` next to raw node-redis doing the same
- * work and the peers on the same server, Keyv (`@keyv/redis`) and unstorage (its redis driver).
+ * The Redis tier, in the tiers part (the five operations) and the concurrency section (also
+ * `benchmarks/redis.mjs`, which uses the same raw baseline): dgent's `redisAdapter` next to raw
+ * node-redis doing the same work and the peers on the same server, Keyv (`@keyv/redis`) and
+ * unstorage (its redis driver).
  */
 import { randomBytes } from "node:crypto";
 import type { Datum } from "../../core/datum.js";
@@ -27,6 +28,26 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
 redis.call('ZADD', KEYS[3], 0, ARGV[5])
 return 1`;
 
+/**
+ * The chain by hand: one script that follows the `p` field from `ARGV[1]` up to `ARGV[2]` steps
+ * and returns each datum's id and hash, newest first (dgent's causalChain is one script too).
+ */
+export const RAW_CHAIN_SCRIPT = `
+local out = {}
+local id = ARGV[1]
+local depth = 0
+while id ~= '' and depth < tonumber(ARGV[2]) do
+  local h = redis.call('HGETALL', KEYS[1] .. id)
+  if #h == 0 then break end
+  out[#out + 1] = id
+  out[#out + 1] = h
+  local p = ''
+  for k = 1, #h, 2 do if h[k] == 'p' then p = h[k + 1] end end
+  id = p
+  depth = depth + 1
+end
+return out`;
+
 /** RESP blob strings as Buffers, as dgent reads them. */
 const BUFFERS = { typeMapping: { [0x24]: Buffer } };
 
@@ -35,8 +56,12 @@ const BUFFERS = { typeMapping: { [0x24]: Buffer } };
  * index `<prefix>:t`, the id index `<prefix>:i`): put = the script above (EVALSHA), get = HGETALL,
  * list(100) = ZRANGE … REV LIMIT 0 100 then 100 HGETALL pipelined.
  */
-export async function rawRedis(client: RedisCommands, prefix: string): Promise<{ put(d: Datum): Promise<unknown>; get(id: string): Promise<Datum>; list(limit: number): Promise<Datum[]> }> {
+export async function rawRedis(
+  client: RedisCommands,
+  prefix: string,
+): Promise<{ put(d: Datum): Promise<unknown>; putMany(ds: readonly Datum[]): Promise<unknown>; get(id: string): Promise<Datum>; list(limit: number): Promise<Datum[]>; chain(id: string): Promise<Datum[]> }> {
   const sha = (await client.sendCommand(["SCRIPT", "LOAD", RAW_PUT_SCRIPT])) as string;
+  const chainSha = (await client.sendCommand(["SCRIPT", "LOAD", RAW_CHAIN_SCRIPT])) as string;
   const toDatum = (id: string, h: Buffer[]): Datum => {
     const m: Record<string, Buffer> = {};
     for (let k = 0; k < h.length; k += 2) m[(h[k] as Buffer).toString()] = h[k + 1] as Buffer;
@@ -44,10 +69,19 @@ export async function rawRedis(client: RedisCommands, prefix: string): Promise<{
     return { id, content: m.c as Buffer, createdAt: Number((m.t as Buffer).toString()), causalParent: p.length ? p.toString() : null, metadata: JSON.parse((m.m as Buffer).toString()) as Record<string, string> };
   };
   const get = async (id: string) => toDatum(id, (await client.sendCommand(["HGETALL", `${prefix}:d:${id}`], BUFFERS)) as Buffer[]);
+  const put = (d: Datum) =>
+    client.sendCommand(["EVALSHA", sha, "3", `${prefix}:d:${d.id}`, `${prefix}:t`, `${prefix}:i`, Buffer.from(d.content), String(d.createdAt), d.causalParent ?? "", JSON.stringify(d.metadata), d.id]);
   return {
-    put: (d) =>
-      client.sendCommand(["EVALSHA", sha, "3", `${prefix}:d:${d.id}`, `${prefix}:t`, `${prefix}:i`, Buffer.from(d.content), String(d.createdAt), d.causalParent ?? "", JSON.stringify(d.metadata), d.id]),
+    put,
+    // One script call per datum, sent together: the client pipelines them on its connection.
+    putMany: (ds) => Promise.all(ds.map(put)),
     get,
+    chain: async (id) => {
+      const flat = (await client.sendCommand(["EVALSHA", chainSha, "1", `${prefix}:d:`, id, "10000"], BUFFERS)) as Array<Buffer | Buffer[]>;
+      const out: Datum[] = [];
+      for (let k = 0; k < flat.length; k += 2) out.push(toDatum((flat[k] as Buffer).toString(), flat[k + 1] as Buffer[]));
+      return out.reverse();
+    },
     list: async (limit) => {
       const ids = (await client.sendCommand(["ZRANGE", `${prefix}:t`, "+inf", "-inf", "BYSCORE", "REV", "LIMIT", "0", String(limit)])) as string[];
       return Promise.all(ids.map((id) => get(id)));
@@ -64,9 +98,13 @@ async function rawRedisContender(url: string, prefix: string): Promise<Contender
   return {
     name: "raw node-redis",
     kind: "raw",
-    description: "@redis/client (the client the tier loads), one connection: put = one Lua script (id free? HSET + two ZADD), get = HGETALL",
+    description:
+      "@redis/client (the client the tier loads), one connection: put = one Lua script (id free? HSET + two ZADD), putMany = that script per datum, pipelined; get = HGETALL; list = ZRANGE REV then HGETALLs pipelined; chain = one Lua script following the parents",
     put: (d) => raw.put(d),
+    putMany: (ds) => raw.putMany(ds),
     get: (id) => raw.get(id),
+    list: (limit) => raw.list(limit),
+    chain: (id) => raw.chain(id),
     prefill: async (ds) => {
       for (let i = 0; i < ds.length; i += 100) await Promise.all(ds.slice(i, i + 100).map((d) => raw.put(d)));
     },
