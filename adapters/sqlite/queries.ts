@@ -11,7 +11,7 @@ import { EXPIRES_AT } from "../../core/expiry.js";
 import { idPageOf, type DatumHeader, type IdPage, type ResolvedQuery, type ResolvedTagFilter } from "../../core/query.js";
 import type { Db } from "./connection.js";
 import { ADAPTER_NAME } from "./options.js";
-import { candidates, densitySql, firstOfTagSql, idBounds, idsSql, pageSql, setSql, sizeSql, stopsAtLimit, windowSql, type Built, type Driver, type IdBounds } from "./query-sql.js";
+import { LAST_OF_PAGE, candidates, densitySql, firstOfTagSql, idBounds, idsSql, pageSql, setSql, sizeSql, stopsAtLimit, windowSql, type Built, type Driver, type IdBounds } from "./query-sql.js";
 import * as SQL from "./sql.js";
 
 type FullRow = [string, Buffer, number, string | null, string | null];
@@ -96,7 +96,8 @@ export class SqliteQueries {
   readonly #getMany: BetterSqlite3.Statement;
   readonly #maxRowid: BetterSqlite3.Statement;
   readonly #deleteAll: { immediate(q: ResolvedQuery, bounds: IdBounds, driver: Driver): string[] };
-  readonly #lastOfIds: BetterSqlite3.Statement;
+  /** `LAST_OF_PAGE`: the cursor's created_at of an ids page, or that some datum expires. */
+  readonly #lastOfPage: BetterSqlite3.Statement;
   /** `#pageIds`'s statements of a one-tag-equality page: [newest, newest past a cursor, oldest, oldest past a cursor]. */
   readonly #simpleIds: Array<BetterSqlite3.Statement | undefined> = [];
   /** `query`'s statements of a one-tag-equality page: [newest, newest past a cursor, oldest, oldest past a cursor], full then meta, then the same of a one-item page. */
@@ -110,7 +111,7 @@ export class SqliteQueries {
     this.#chainTail = db.prepare(SQL.CHAIN_TAIL).raw(true);
     this.#getMany = db.prepare(SQL.GET_MANY).raw(true);
     this.#maxRowid = db.prepare(SQL.MAX_ROWID).pluck(true);
-    this.#lastOfIds = db.prepare(SQL.LAST_OF_IDS).raw(true);
+    this.#lastOfPage = db.prepare(LAST_OF_PAGE).pluck(true);
     this.#idPage = db.transaction((q: ResolvedQuery, bounds: IdBounds) => this.#ids(q, bounds));
     this.#deleteAll = db.transaction((q: ResolvedQuery, bounds: IdBounds, driver: Driver) => {
       const select = setSql(q, bounds, driver, "ids");
@@ -305,10 +306,12 @@ export class SqliteQueries {
   #ids(q: ResolvedQuery, bounds: IdBounds): IdPage {
     const ids = this.#pageIds(q, bounds);
     const last = ids.at(-1);
+    // An empty page has no id to hide and no cursor: no second statement.
+    if (last === undefined) return { ids, last: null, expiresAt: null };
     this.#count(1);
-    const [expiring, createdAt] = this.#lastOfIds.get(last ?? "") as [number | null, number | null];
-    if (expiring !== null) return idPageOf(this.query(q));
-    return { ids, last: last === undefined ? null : { createdAt: createdAt as number, id: last }, expiresAt: null };
+    const createdAt = this.#lastOfPage.get(last) as number | "expiring";
+    if (createdAt === "expiring") return idPageOf(this.query(q));
+    return { ids, last: { createdAt, id: last }, expiresAt: null };
   }
 
   count(q: ResolvedQuery): number {

@@ -217,6 +217,16 @@ const expiryOf = (id: string): string =>
   ` ELSE (SELECT json_extract(e.metadata, '$."${EXPIRES_AT}"') FROM data AS e WHERE e.id = ${id}) END`;
 
 /**
+ * (id) → the created_at of the datum `id` (an ids page's last, for its cursor; NULL when there is
+ * none), or the text `'expiring'` when any datum of the namespace carries the expiry tag (one seek
+ * into `tags`, which then spares the seek into `data`): an ids page's second statement, in pluck
+ * mode (one value, no row array).
+ */
+export const LAST_OF_PAGE =
+  `SELECT CASE WHEN (SELECT 1 FROM tags WHERE key = '${EXPIRES_AT}' LIMIT 1) IS NULL` +
+  ` THEN (SELECT created_at FROM data WHERE id = ?) ELSE 'expiring' END`;
+
+/**
  * One page of `q` through `driver`: rows of `FULL_COLUMNS` for `select: "full"`, of
  * `HEADER_COLUMNS` for `"meta"` (the content column is never read), of `ID_COLUMNS` for `"ids"`
  * (the driver's index alone, as long as the filters need no row and no datum expires). An ordered
