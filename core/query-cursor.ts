@@ -4,14 +4,33 @@
  * `encodeCursor` and decodes a cursor it is given through `decodeCursor`.
  */
 import { dgentError } from "./errors.js";
-import type { Position, ResolvedQuery } from "./query.js";
+
+/** A position in the order of a listing: the item a page continues after. */
+export interface Position {
+  readonly createdAt: number;
+  readonly id: string;
+}
+
+/**
+ * What a cursor's fingerprint covers: the filters of a `ResolvedQuery` (core/query.ts), which
+ * this file does not import (the kernel's import graph has no circle).
+ */
+interface Filters {
+  readonly prefix: string;
+  readonly idGte: string | null;
+  readonly idLt: string | null;
+  readonly where: ReadonlyArray<{ readonly key: string; readonly op: string; readonly values?: readonly string[] }>;
+  readonly parent: string | null;
+  readonly after: number | null;
+  readonly before: number | null;
+}
 
 function invalid(message: string): never {
   throw dgentError("DGENT_INVALID_QUERY", `cursor: ${message}`, { details: { field: "cursor" } });
 }
 
 /** A query's filters as one canonical string: a cursor is valid only for the same filters. */
-function filterKey(q: ResolvedQuery): string {
+function filterKey(q: Filters): string {
   return JSON.stringify([q.prefix, q.idGte, q.idLt, q.where, q.parent, q.after, q.before]);
 }
 
@@ -37,15 +56,15 @@ const PRINTS_KEPT = 1024;
 const PRINT_TEXT_MAX = 256;
 
 /** The fingerprint of `q`'s filters. */
-function printOf(q: ResolvedQuery): string {
+function printOf(q: Filters): string {
   const f = q.where[0];
   if (
-    q.where.length !== 1 || f === undefined || f.op !== "in" || f.values.length !== 1 ||
+    q.where.length !== 1 || f === undefined || f.op !== "in" || f.values?.length !== 1 ||
     q.prefix !== "" || q.idGte !== null || q.idLt !== null || q.parent !== null || q.after !== null || q.before !== null
   ) {
     return fingerprint(filterKey(q));
   }
-  const value = f.values[0] as string;
+  const value = (f.values as readonly string[])[0] as string;
   let byValue = prints.get(f.key);
   let print = byValue?.get(value);
   if (print !== undefined) return print;
@@ -74,7 +93,7 @@ const scratch = Buffer.allocUnsafe(8192);
  * An opaque cursor: the position of a page's last item and the fingerprint of its filters,
  * base64url-encoded JSON. It holds no order, so the same cursor pages on in either direction.
  */
-export function encodeCursor(q: ResolvedQuery, last: Position): string {
+export function encodeCursor(q: Filters, last: Position): string {
   // JSON.stringify([CURSOR_VERSION, fingerprint, createdAt, id]), without the array (the fingerprint is hex).
   const json = `[${CURSOR_VERSION},"${printOf(q)}",${JSON.stringify(last.createdAt)},${JSON.stringify(last.id)}]`;
   if (json.length * 3 > scratch.length) return Buffer.from(json, "utf8").toString("base64url");
@@ -82,7 +101,7 @@ export function encodeCursor(q: ResolvedQuery, last: Position): string {
 }
 
 /** The position a cursor holds, after checking it was made for `q`'s filters. */
-export function decodeCursor(cursor: unknown, q: ResolvedQuery): Position {
+export function decodeCursor(cursor: unknown, q: Filters): Position {
   if (typeof cursor !== "string" || cursor.length === 0 || cursor.length > 8192 || !/^[A-Za-z0-9_-]+$/.test(cursor)) {
     invalid("is not a cursor dgent made (pass back the `cursor` of a page unchanged)");
   }

@@ -8,9 +8,9 @@ import { dgentError } from "./errors.js";
 import { compareIds } from "./order.js";
 import { EXPIRES_AT } from "./expiry.js";
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from "./limits.js";
-import { decodeCursor } from "./query-cursor.js";
+import { decodeCursor, type Position } from "./query-cursor.js";
 
-export { encodeCursor } from "./query-cursor.js";
+export { encodeCursor, type Position } from "./query-cursor.js";
 
 /** One tag's condition: a string is shorthand for `{ eq }`. Exactly one operator per tag. */
 export type TagFilter =
@@ -74,12 +74,6 @@ export type ResolvedTagFilter =
   | { readonly key: string; readonly op: "in"; readonly values: readonly string[] }
   | { readonly key: string; readonly op: "prefix"; readonly value: string }
   | { readonly key: string; readonly op: "exists"; readonly value: boolean };
-
-/** A position in the order of a listing: the item a page continues after. */
-export interface Position {
-  readonly createdAt: number;
-  readonly id: string;
-}
 
 /**
  * A query after validation and defaults: what adapters receive. `where` is sorted by key and
