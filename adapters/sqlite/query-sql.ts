@@ -288,6 +288,25 @@ export function idsSql(q: ResolvedQuery, bounds: IdBounds, driver: Driver): Buil
   return { sql, params: [...params(conds), q.limit] };
 }
 
+/** A tag key that may be written into SQL as a literal: letters, digits and `_ . : -`, up to 64. */
+const PLAIN_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+export const isPlainKey = (key: string): boolean => PLAIN_KEY.test(key);
+
+/**
+ * `idsSql` of a page through one tag equality and nothing else but the cursor, with the tag's key
+ * written into the statement as the raw baseline writes it (one parameter fewer to bind per call),
+ * or `null` when the key is not plain (`PLAIN_KEY`; `idsSql` then). Parameters: the value, the
+ * cursor's created_at and id (with a cursor), the limit.
+ */
+export function keyedIdsSql(q: ResolvedQuery): string | null {
+  const f = q.where[0];
+  if (f === undefined || !isPlainKey(f.key)) return null;
+  const dir = q.order === "newest" ? "DESC" : "ASC";
+  const cursor = q.cursor === null ? "" : ` AND (t.created_at, t.id) ${q.order === "newest" ? "<" : ">"} (?, ?)`;
+  return `SELECT t.id FROM tags AS t WHERE t.key = '${f.key}' AND t.value = ?${cursor} ORDER BY t.created_at ${dir}, t.id ${dir} LIMIT ?`;
+}
+
 /** Every match of `q`'s filters through `driver` (cursor, order and limit aside): their ids, or their count. */
 export function setSql(q: ResolvedQuery, bounds: IdBounds, driver: Driver, what: "ids" | "count"): Built {
   const conds = allConds(q, driver, bounds, false);
