@@ -8,6 +8,9 @@ import { dgentError } from "./errors.js";
 import { compareIds } from "./order.js";
 import { EXPIRES_AT } from "./expiry.js";
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from "./limits.js";
+import { decodeCursor, type Position } from "./query-cursor.js";
+
+export { encodeCursor, type Position } from "./query-cursor.js";
 
 /** One tag's condition: a string is shorthand for `{ eq }`. Exactly one operator per tag. */
 export type TagFilter =
@@ -71,12 +74,6 @@ export type ResolvedTagFilter =
   | { readonly key: string; readonly op: "in"; readonly values: readonly string[] }
   | { readonly key: string; readonly op: "prefix"; readonly value: string }
   | { readonly key: string; readonly op: "exists"; readonly value: boolean };
-
-/** A position in the order of a listing: the item a page continues after. */
-export interface Position {
-  readonly createdAt: number;
-  readonly id: string;
-}
 
 /**
  * A query after validation and defaults: what adapters receive. `where` is sorted by key and
@@ -198,75 +195,6 @@ export function resolveQuery(options: QueryOptions = {}, { paged = true }: { pag
   const resolved = { prefix, idGte, idLt, where, parent, after, before, order, cursor: null, limit, select } as const;
   if (options.cursor === undefined || options.cursor === null) return resolved;
   return { ...resolved, cursor: decodeCursor(options.cursor, resolved) };
-}
-
-/** A query's filters as one canonical string: a cursor is valid only for the same filters. */
-function filterKey(q: ResolvedQuery): string {
-  return JSON.stringify([q.prefix, q.idGte, q.idLt, q.where, q.parent, q.after, q.before]);
-}
-
-/** FNV-1a over UTF-16 units, 32 bits, as 8 hex digits: tells one query's cursors from another's. */
-function fingerprint(value: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < value.length; i++) {
-    h ^= value.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h.toString(16).padStart(8, "0");
-}
-
-const CURSOR_VERSION = 1;
-
-/**
- * An opaque cursor: the position of a page's last item and the fingerprint of its filters,
- * base64url-encoded JSON. It holds no order, so the same cursor pages on in either direction.
- */
-export function encodeCursor(q: ResolvedQuery, last: Position): string {
-  // JSON.stringify([CURSOR_VERSION, fingerprint, createdAt, id]), without the array (the fingerprint is hex).
-  const json = `[${CURSOR_VERSION},"${fingerprint(filterKey(q))}",${JSON.stringify(last.createdAt)},${JSON.stringify(last.id)}]`;
-  return Buffer.from(json, "utf8").toString("base64url");
-}
-
-function decodeCursor(cursor: unknown, q: ResolvedQuery): Position {
-  if (typeof cursor !== "string" || cursor.length === 0 || cursor.length > 8192 || !/^[A-Za-z0-9_-]+$/.test(cursor)) {
-    invalid("cursor", "is not a cursor dgent made (pass back the `cursor` of a page unchanged)");
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(fromBase64url(cursor)));
-  } catch {
-    invalid("cursor", "is not a cursor dgent made (pass back the `cursor` of a page unchanged)");
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 4 || parsed[0] !== CURSOR_VERSION) {
-    invalid("cursor", "is not a cursor dgent made, or one from another version");
-  }
-  const [, print, createdAt, id] = parsed as [number, unknown, unknown, unknown];
-  if (typeof createdAt !== "number" || !Number.isFinite(createdAt) || typeof id !== "string" || !id.isWellFormed()) {
-    invalid("cursor", "is not a cursor dgent made");
-  }
-  if (print !== fingerprint(filterKey(q))) {
-    invalid("cursor", "was made for a query with other filters (prefix, idRange, where, parent, after, before); use it with the same ones");
-  }
-  return { createdAt, id };
-}
-
-const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-function fromBase64url(text: string): Uint8Array {
-  if (text.length % 4 === 1) throw new Error("bad length");
-  const out = new Uint8Array(Math.floor((text.length * 3) / 4));
-  let bits = 0;
-  let acc = 0;
-  let j = 0;
-  for (const ch of text) {
-    acc = (acc << 6) | B64.indexOf(ch);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[j++] = (acc >> bits) & 0xff;
-    }
-  }
-  return out.subarray(0, j);
 }
 
 /** Compares two items in a query's order (negative: `a` comes first). */

@@ -473,6 +473,39 @@ describe("sqlite queries: plans", () => {
 });
 
 describe("sqlite queries: ids pages and expiry", () => {
+  it("an ids page through one tag equality writes a plain key into its statement and binds any other: the same pages, and an empty page", async () => {
+    const tier = sqliteAdapter({ path: join(tempDir(), "keyed.db") });
+    await tier.open();
+    try {
+      const keys = ["topic", "dgent.kind", "it's", "thé", "a b"];
+      const ds = Array.from({ length: 40 }, (_, i) =>
+        datum(`k/${String(i).padStart(2, "0")}`, { createdAt: 1_000 + (i % 7), metadata: Object.fromEntries(keys.map((k, j) => [k, `v${(i + j) % 3}`])) }),
+      );
+      await tier.putMany(ds);
+      for (const key of keys) {
+        for (const order of ["newest", "oldest"] as const) {
+          const q = resolveQuery({ where: { [key]: "v1" }, order, limit: 4, select: "ids" });
+          const sql = (await tier.explainQuery(q))?.sql ?? "";
+          expect(sql).toContain(/^[a-z.]+$/.test(key) ? `t.key = '${key}'` : "t.key = ?");
+          let cursor: Position | null = null;
+          const seen: string[] = [];
+          for (let pages = 0; pages < 10; pages++) {
+            const pq: ResolvedQuery = { ...q, cursor };
+            const page = await tier.queryIds(pq);
+            expect(page).toEqual(idPageOf(evaluateQuery(pq, ds)));
+            seen.push(...page.ids);
+            if (page.ids.length < q.limit) break;
+            cursor = page.last;
+          }
+          expect(seen).toEqual(evaluateQuery({ ...q, limit: 100 }, ds).map((d) => d.id));
+        }
+      }
+      expect(await tier.queryIds(resolveQuery({ where: { topic: "none" }, limit: 4, select: "ids" }))).toEqual({ ids: [], last: null, expiresAt: null });
+    } finally {
+      await tier.close();
+    }
+  });
+
   it("once a datum of the namespace expires, ids pages carry the tags and the store leaves out (and refills past) the expired", async () => {
     let now = 10_000;
     const tier = sqliteAdapter({ path: join(tempDir(), "ids.db") });

@@ -11,7 +11,7 @@ import { EXPIRES_AT } from "../../core/expiry.js";
 import { idPageOf, type DatumHeader, type IdPage, type ResolvedQuery, type ResolvedTagFilter } from "../../core/query.js";
 import type { Db } from "./connection.js";
 import { ADAPTER_NAME } from "./options.js";
-import { candidates, densitySql, firstOfTagSql, idBounds, idsSql, pageSql, setSql, sizeSql, stopsAtLimit, windowSql, type Built, type Driver, type IdBounds } from "./query-sql.js";
+import { LAST_OF_PAGE, candidates, densitySql, firstOfTagSql, idBounds, idsSql, isPlainKey, keyedIdsSql, pageSql, setSql, sizeSql, stopsAtLimit, windowSql, type Built, type Driver, type IdBounds } from "./query-sql.js";
 import * as SQL from "./sql.js";
 
 type FullRow = [string, Buffer, number, string | null, string | null];
@@ -69,6 +69,8 @@ const DENSITY_PAGES = 8;
  * the table's row count has moved by more than 1/16 meanwhile.
  */
 const PLAN_REUSES = 64;
+/** Most tag keys with statements of their own for a one-tag-equality ids page (`keyedIdsSql`). */
+const KEYED_STATEMENTS = 64;
 /** Most prepared statements (and plans) kept; others are made again when next used. */
 const STATEMENT_CACHE = 256;
 /** The cap of a driver's size estimate for `count` and `deleteMany`, which read their whole set. */
@@ -96,9 +98,13 @@ export class SqliteQueries {
   readonly #getMany: BetterSqlite3.Statement;
   readonly #maxRowid: BetterSqlite3.Statement;
   readonly #deleteAll: { immediate(q: ResolvedQuery, bounds: IdBounds, driver: Driver): string[] };
-  readonly #lastOfIds: BetterSqlite3.Statement;
-  /** `#pageIds`'s statements of a one-tag-equality page: [newest, newest past a cursor, oldest, oldest past a cursor]. */
-  readonly #simpleIds: Array<BetterSqlite3.Statement | undefined> = [];
+  /** `LAST_OF_PAGE`: the cursor's created_at of an ids page, or that some datum expires. */
+  readonly #lastOfPage: BetterSqlite3.Statement;
+  /**
+   * `#pageIds`'s statements of a one-tag-equality page by the tag's key (`keyedIdsSql`; `""`: any
+   * other key, `idsSql`): [newest, newest past a cursor, oldest, oldest past a cursor].
+   */
+  readonly #simpleIds = new Map<string, Array<BetterSqlite3.Statement | undefined>>();
   /** `query`'s statements of a one-tag-equality page: [newest, newest past a cursor, oldest, oldest past a cursor], full then meta, then the same of a one-item page. */
   readonly #simplePages: Array<BetterSqlite3.Statement | undefined> = [];
   /** `idPage` in one read transaction: its statements see one snapshot. */
@@ -110,7 +116,7 @@ export class SqliteQueries {
     this.#chainTail = db.prepare(SQL.CHAIN_TAIL).raw(true);
     this.#getMany = db.prepare(SQL.GET_MANY).raw(true);
     this.#maxRowid = db.prepare(SQL.MAX_ROWID).pluck(true);
-    this.#lastOfIds = db.prepare(SQL.LAST_OF_IDS).raw(true);
+    this.#lastOfPage = db.prepare(LAST_OF_PAGE).pluck(true);
     this.#idPage = db.transaction((q: ResolvedQuery, bounds: IdBounds) => this.#ids(q, bounds));
     this.#deleteAll = db.transaction((q: ResolvedQuery, bounds: IdBounds, driver: Driver) => {
       const select = setSql(q, bounds, driver, "ids");
@@ -294,21 +300,31 @@ export class SqliteQueries {
     const f = q.where[0] as Extract<ResolvedTagFilter, { op: "in" }>;
     const c = q.cursor;
     const at = (q.order === "newest" ? 0 : 2) + (c === null ? 0 : 1);
-    let s = this.#simpleIds[at];
-    if (s === undefined) {
-      s = this.#statement(idsSql(q, bounds, { kind: "tag", tag: 0 }).sql, "pluck");
-      this.#simpleIds[at] = s;
+    const value = f.values[0] as string;
+    let byKey = this.#simpleIds.get(f.key);
+    const keyed = byKey !== undefined || isPlainKey(f.key);
+    if (byKey === undefined) {
+      const name = keyed ? f.key : "";
+      byKey = this.#simpleIds.get(name);
+      if (byKey === undefined) {
+        if (this.#simpleIds.size >= KEYED_STATEMENTS) this.#simpleIds.clear();
+        this.#simpleIds.set(name, (byKey = []));
+      }
     }
-    return (c === null ? s.all(f.key, f.values[0], q.limit) : s.all(f.key, f.values[0], c.createdAt, c.id, q.limit)) as string[];
+    const s = (byKey[at] ??= this.#statement(keyed ? (keyedIdsSql(q) as string) : idsSql(q, bounds, { kind: "tag", tag: 0 }).sql, "pluck"));
+    if (keyed) return (c === null ? s.all(value, q.limit) : s.all(value, c.createdAt, c.id, q.limit)) as string[];
+    return (c === null ? s.all(f.key, value, q.limit) : s.all(f.key, value, c.createdAt, c.id, q.limit)) as string[];
   }
 
   #ids(q: ResolvedQuery, bounds: IdBounds): IdPage {
     const ids = this.#pageIds(q, bounds);
     const last = ids.at(-1);
+    // An empty page has no id to hide and no cursor: no second statement.
+    if (last === undefined) return { ids, last: null, expiresAt: null };
     this.#count(1);
-    const [expiring, createdAt] = this.#lastOfIds.get(last ?? "") as [number | null, number | null];
-    if (expiring !== null) return idPageOf(this.query(q));
-    return { ids, last: last === undefined ? null : { createdAt: createdAt as number, id: last }, expiresAt: null };
+    const createdAt = this.#lastOfPage.get(last) as number | "expiring";
+    if (createdAt === "expiring") return idPageOf(this.query(q));
+    return { ids, last: { createdAt, id: last }, expiresAt: null };
   }
 
   count(q: ResolvedQuery): number {
@@ -355,9 +371,13 @@ export class SqliteQueries {
     if (bounds === null) return null;
     const f = q.where[0] as Extract<ResolvedTagFilter, { op: "in" }>;
     const first = q.select !== "ids" && q.limit === 1 && isSimple(q);
+    const keyed = q.select === "ids" && isSimple(q) ? keyedIdsSql(q) : null;
+    const cursor = q.cursor === null ? [] : [q.cursor.createdAt, q.cursor.id];
     const { sql, params } = first
-      ? { sql: firstOfTagSql(q), params: [f.key, f.values[0], ...(q.cursor === null ? [] : [q.cursor.createdAt, q.cursor.id])] }
-      : (q.select === "ids" ? idsSql : pageSql)(q, bounds, this.plan(q, bounds, true));
+      ? { sql: firstOfTagSql(q), params: [f.key, f.values[0], ...cursor] }
+      : keyed !== null
+        ? { sql: keyed, params: [f.values[0], ...cursor, q.limit] }
+        : (q.select === "ids" ? idsSql : pageSql)(q, bounds, this.plan(q, bounds, true));
     const plan = (this.#db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail);
     return { sql, params, plan };
   }

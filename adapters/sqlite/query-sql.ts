@@ -217,6 +217,16 @@ const expiryOf = (id: string): string =>
   ` ELSE (SELECT json_extract(e.metadata, '$."${EXPIRES_AT}"') FROM data AS e WHERE e.id = ${id}) END`;
 
 /**
+ * (id) → the created_at of the datum `id` (an ids page's last, for its cursor; NULL when there is
+ * none), or the text `'expiring'` when any datum of the namespace carries the expiry tag (one seek
+ * into `tags`, which then spares the seek into `data`): an ids page's second statement, in pluck
+ * mode (one value, no row array).
+ */
+export const LAST_OF_PAGE =
+  `SELECT CASE WHEN (SELECT 1 FROM tags WHERE key = '${EXPIRES_AT}' LIMIT 1) IS NULL` +
+  ` THEN (SELECT created_at FROM data WHERE id = ?) ELSE 'expiring' END`;
+
+/**
  * One page of `q` through `driver`: rows of `FULL_COLUMNS` for `select: "full"`, of
  * `HEADER_COLUMNS` for `"meta"` (the content column is never read), of `ID_COLUMNS` for `"ids"`
  * (the driver's index alone, as long as the filters need no row and no datum expires). An ordered
@@ -276,6 +286,25 @@ export function idsSql(q: ResolvedQuery, bounds: IdBounds, driver: Driver): Buil
   const x = aliasOf(driver);
   const sql = `SELECT ${x}.id FROM ${fromOf(driver, conds.some((c) => c.row))}${where(conds)} ORDER BY ${x}.created_at ${dir}, ${x}.id ${dir} LIMIT ?`;
   return { sql, params: [...params(conds), q.limit] };
+}
+
+/** A tag key that may be written into SQL as a literal: letters, digits and `_ . : -`, up to 64. */
+const PLAIN_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+export const isPlainKey = (key: string): boolean => PLAIN_KEY.test(key);
+
+/**
+ * `idsSql` of a page through one tag equality and nothing else but the cursor, with the tag's key
+ * written into the statement as the raw baseline writes it (one parameter fewer to bind per call),
+ * or `null` when the key is not plain (`PLAIN_KEY`; `idsSql` then). Parameters: the value, the
+ * cursor's created_at and id (with a cursor), the limit.
+ */
+export function keyedIdsSql(q: ResolvedQuery): string | null {
+  const f = q.where[0];
+  if (f === undefined || !isPlainKey(f.key)) return null;
+  const dir = q.order === "newest" ? "DESC" : "ASC";
+  const cursor = q.cursor === null ? "" : ` AND (t.created_at, t.id) ${q.order === "newest" ? "<" : ">"} (?, ?)`;
+  return `SELECT t.id FROM tags AS t WHERE t.key = '${f.key}' AND t.value = ?${cursor} ORDER BY t.created_at ${dir}, t.id ${dir} LIMIT ?`;
 }
 
 /** Every match of `q`'s filters through `driver` (cursor, order and limit aside): their ids, or their count. */
