@@ -69,8 +69,14 @@ export const ANNOUNCE_DELAY_MS = 5;
  * `ANNOUNCE_DELAY_MS` later.
  */
 export const ANNOUNCE_INTERVAL_MS = 20;
-/** Set on the connections that send NOTIFYs (a NOTIFY's commit need not reach the disk: see above). */
-const ASYNC_COMMIT = "SET synchronous_commit = off";
+
+/**
+ * On the connections that send NOTIFYs: their commits need not reach the disk (see above). A
+ * server or pooler that refuses the setting only costs the NOTIFYs their WAL flush.
+ */
+async function asyncCommit(client: pg.Client): Promise<void> {
+  await client.query("SET synchronous_commit = off").catch(() => undefined);
+}
 
 /** Test-only: holds every announcement of this process until released (a writer "dies" before its NOTIFY). */
 let held: Promise<void> | null = null;
@@ -287,7 +293,7 @@ export class NotifyHub {
     });
     const connecting = client
       .connect()
-      .then(() => client.query(ASYNC_COMMIT))
+      .then(() => asyncCommit(client))
       .then(
         () => {
           refd(client, false);
@@ -408,7 +414,7 @@ export class NotifyHub {
     client.on("notification", (msg) => this.#dispatch(msg));
     try {
       await client.connect();
-      await client.query(ASYNC_COMMIT);
+      await asyncCommit(client);
       const r = await client.query<{ started: string }>("SELECT pg_postmaster_start_time()::text AS started");
       const started = (r.rows[0] as { started: string }).started;
       if (this.#serverStart === null) this.#serverStart = started;
