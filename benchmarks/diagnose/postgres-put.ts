@@ -30,6 +30,15 @@ const url = server.url;
 const plan = { budgetMs: 2500, warmupMs: 300, minWarmup: 100, minSamples: 30, maxSamples: 8000, rounds: 4 };
 const prefill = makePrefill(10_000);
 
+type Opener = (options: Record<string, unknown>) => Store;
+const before = process.env.DIAG_BEFORE;
+const beforeStore: Opener | null = before
+  ? await (async () => {
+      const core = (await import(/* @vite-ignore */ join(before, "core/store.js"))) as { createStore: (o: unknown) => Store };
+      const adapter = (await import(/* @vite-ignore */ join(before, "adapters/postgres/index.js"))) as { postgresAdapter: (o: unknown) => unknown };
+      return (options) => core.createStore({ tiers: [adapter.postgresAdapter(options)] });
+    })()
+  : null;
 async function store(namespace: string, notify: boolean, listen: boolean): Promise<Store> {
   const s = createStore({ tiers: [postgresAdapter({ url, namespace, notify, listen })] });
   await s.open();
@@ -39,6 +48,11 @@ async function store(namespace: string, notify: boolean, listen: boolean): Promi
 const off = await store("diag_off", false, false);
 const on = await store("diag_on", true, false);
 const listening = await store("diag_listen", true, true);
+const previous = beforeStore ? beforeStore({ url, namespace: "diag_before_p50" }) : null;
+if (previous) {
+  await previous.open();
+  for (let i = 0; i < prefill.datums.length; i += 1000) await previous.putMany(prefill.datums.slice(i, i + 1000));
+}
 
 const pool = new pg.Pool({ connectionString: url, max: 4 });
 pool.on("error", () => undefined); // the cluster stops at the end; idle clients hear about it
@@ -70,6 +84,7 @@ const puts = process.env.DIAG_P50 === "0" ? new Map() : await compare(
     put("dgent, notify off", (d) => off.put(d)),
     put("dgent, notify on", (d) => on.put(d)),
     put("dgent, notify + listen", (d) => listening.put(d)),
+    ...(previous ? [put("DIAG_BEFORE, notify + listen", (d) => previous.put(d))] : []),
   ],
   plan,
 );
@@ -90,22 +105,34 @@ await admin.connect();
 const dataDir = ((await admin.query<{ data_directory: string }>("SHOW data_directory")).rows[0] as { data_directory: string }).data_directory;
 await admin.end();
 const postmaster = Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
-/** CPU time of the cluster's processes so far, µs (`/proc/<pid>/schedstat`: nanoseconds on a CPU). */
+/**
+ * CPU time of the cluster's processes so far, µs (`/proc/<pid>/schedstat`: nanoseconds on a
+ * CPU), as the sum of each process's increments since it was first seen: a process that ends
+ * (an autovacuum worker) takes its time with it, which a plain sum would charge, negatively, to
+ * whatever runs then.
+ */
+const lastSeen = new Map<number, number>();
+let serverTotal = 0;
+let primed = false;
 function serverCpuUs(): number {
-  let ns = 0;
   for (const p of readdirSync("/proc")) {
     if (!/^\d+$/.test(p)) continue;
+    const pid = Number(p);
     try {
       const stat = readFileSync(`/proc/${p}/stat`, "utf8");
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (Number(p) !== postmaster && ppid !== postmaster) continue;
-      ns += Number(readFileSync(`/proc/${p}/schedstat`, "utf8").split(" ")[0]);
+      if (pid !== postmaster && ppid !== postmaster) continue;
+      const ns = Number(readFileSync(`/proc/${p}/schedstat`, "utf8").split(" ")[0]);
+      serverTotal += ns - (lastSeen.get(pid) ?? (primed ? 0 : ns));
+      lastSeen.set(pid, ns);
     } catch {
       // the process ended meanwhile
     }
   }
-  return ns / 1000;
+  primed = true;
+  return serverTotal / 1000;
 }
+serverCpuUs();
 const clientCpuUs = () => {
   const u = process.cpuUsage();
   return u.user + u.system;
@@ -113,6 +140,8 @@ const clientCpuUs = () => {
 type Putter = { name: string; run: (d: Datum) => Promise<unknown> };
 async function cpuPerPut(subjects: Putter[], callers: number, per: number, rounds: number) {
   const acc = new Map(subjects.map((x) => [x.name, { n: 0, client: 0, server: 0, wall: 0 }]));
+  // Untimed: opens every pool's connections and plans the statements.
+  for (const x of subjects) await Promise.all(freshDatums(callers * 4).map((d) => x.run(d)));
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < subjects.length; k++) {
       const x = subjects[(k + r) % subjects.length] as Putter;
@@ -138,15 +167,6 @@ async function cpuPerPut(subjects: Putter[], callers: number, per: number, round
   return acc;
 }
 
-type Opener = (options: Record<string, unknown>) => Store;
-const before = process.env.DIAG_BEFORE;
-const beforeStore: Opener | null = before
-  ? await (async () => {
-      const core = (await import(/* @vite-ignore */ join(before, "core/store.js"))) as { createStore: (o: unknown) => Store };
-      const adapter = (await import(/* @vite-ignore */ join(before, "adapters/postgres/index.js"))) as { postgresAdapter: (o: unknown) => unknown };
-      return (options) => core.createStore({ tiers: [adapter.postgresAdapter(options)] });
-    })()
-  : null;
 const levels = (process.env.DIAG_CALLERS ?? "1,64").split(",").map(Number);
 for (const callers of levels) {
   const open = async (namespace: string, make: Opener, notify: boolean, listen: boolean) => {
@@ -157,12 +177,14 @@ for (const callers of levels) {
   const ours: Opener = (options) => createStore({ tiers: [postgresAdapter(options as Parameters<typeof postgresAdapter>[0])] });
   const cOff = await open("diag_off", ours, false, false);
   const cOn = await open("diag_listen", ours, true, true);
+  const cQuiet = await open("diag_on", ours, true, false);
   const cBefore = beforeStore ? await open("diag_before", beforeStore, true, true) : null;
   const cPool = new pg.Pool({ connectionString: url, max: callers });
   const subjects: Putter[] = [
     { name: "raw dgent put SQL, no log", run: (d) => cPool.query({ ...offSql, values: values(d) }) },
     { name: "raw dgent put SQL + log row", run: (d) => cPool.query({ ...onSql, values: [...values(d), "diag"] }) },
     { name: "dgent, notify off", run: (d) => cOff.put(d) },
+    { name: "dgent, notify on, no listen", run: (d) => cQuiet.put(d) },
     { name: "dgent, notify + listen", run: (d) => cOn.put(d) },
     ...(cBefore ? [{ name: "DIAG_BEFORE, notify + listen", run: (d: Datum) => cBefore.put(d) }] : []),
   ];
@@ -174,7 +196,7 @@ for (const callers of levels) {
       `put ×${String(callers).padEnd(3)} ${k.padEnd(30)} CPU ${cpu(a).toFixed(0)} µs/put (client ${(a.client / a.n).toFixed(0)} + server ${(a.server / a.n).toFixed(0)}) ${(cpu(a) / cpu(first)).toFixed(2)}× the first; wall ${(a.wall / a.n).toFixed(0)} µs/put ${(a.wall / first.wall).toFixed(2)}×`,
     );
   }
-  for (const s of [cOff, cOn, cBefore]) await s?.close();
+  for (const s of [cOff, cQuiet, cOn, cBefore]) await s?.close();
   await cPool.end();
 }
 
@@ -208,10 +230,10 @@ const batches = process.env.DIAG_PUTMANY === "0" ? new Map() : await compare(
 for (const [k, v] of batches) console.log(`putMany  ${k.padEnd(30)} p50 ${(v.p50 / 1000).toFixed(2)} ms`);
 
 await pool.query("DROP TABLE public.diag_raw");
-for (const s of [off, on, listening]) await s.close();
+for (const s of [off, on, listening, previous]) await s?.close();
 const c = new pg.Client(url);
 await c.connect();
-for (const schema of ["diag_off", "diag_on", "diag_listen", "diag_before"]) await c.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+for (const schema of ["diag_off", "diag_on", "diag_listen", "diag_before", "diag_before_p50"]) await c.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
 await c.end();
 await pool.end();
 await server.close();
