@@ -9,8 +9,10 @@ import { createInterface } from "node:readline";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChangeEvent } from "../../core/protocol.js";
+import { makeDatum } from "../../core/datum.js";
 import { createStore, type Store } from "../../core/store.js";
 import { assertBuilt, dropSchema, freshSchema, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
+import { poolReport } from "./pool.js";
 import { identifiers } from "./sql.js";
 import { postgresAdapter } from "./index.js";
 import { until } from "../../test/harness/until.js";
@@ -169,6 +171,31 @@ process.stdout.write("done\n");
       // One NOTIFY per burst, not per put; the last put is always announced (close waits for it).
       expect(notifications).toBeGreaterThanOrEqual(1);
       expect(notifications).toBeLessThan(64);
+    } finally {
+      await counter.end();
+      await store.close();
+    }
+  });
+
+  it("a process that listens announces over its listening connection: no connection of its own for the NOTIFY", async () => {
+    const namespace = schema("own");
+    const applicationName = `dgent-test-${namespace}`.slice(0, 63);
+    const channel = identifiers(namespace, "data").channel;
+    const store = createStore({ tiers: [postgresAdapter({ url: server.url, namespace, applicationName })] });
+    await store.open();
+    const counter = new pg.Client(server.url);
+    await counter.connect();
+    let notifications = 0;
+    counter.on("notification", () => notifications++);
+    await counter.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    try {
+      await store.put(makeDatum({ id: "own/1", content: "x", createdAt: 1 }));
+      await until("the announcement", () => notifications >= 1);
+      const pool = poolReport().find((p) => p.listening.includes(channel));
+      const backends = await raw.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1", [applicationName]);
+      // The pool's connections and the listener, which sent the NOTIFY: nothing else.
+      expect(pool).toBeDefined();
+      expect(backends.rows[0]?.n).toBe((pool?.connections ?? 0) + 1);
     } finally {
       await counter.end();
       await store.close();

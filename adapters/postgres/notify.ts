@@ -11,10 +11,16 @@ import pg from "pg";
  * commits do not queue (a `pg_notify` inside the write transaction would: Postgres orders every
  * committing transaction that notified behind one lock).
  *
- * After the write committed, the writer announces it with one `NOTIFY` per table, sent on a
- * connection of its own and outside any write transaction, `ANNOUNCE_DELAY_MS` later;
- * announcements made meanwhile, or while one is in flight, are folded into the next, so 64
- * concurrent puts (or a loop of puts) cost a handful of NOTIFYs.
+ * After the write committed, the writer announces it with one `NOTIFY` per table, outside any
+ * write transaction, `ANNOUNCE_DELAY_MS` later and at least `ANNOUNCE_INTERVAL_MS` after the
+ * previous one; announcements made meanwhile, or while one is in flight, are folded into the
+ * next, so 64 concurrent puts (or a loop of puts) cost a handful of NOTIFYs. Every NOTIFY costs
+ * more than its own transaction: Postgres wakes every backend that listens in the database, on
+ * any channel, and each of them reads the notification queue. The NOTIFY goes over the
+ * listening connection when this process listens (it would be woken by its own NOTIFY anyway;
+ * so only one backend of this process works for it), else over a connection of its own; both
+ * run with `synchronous_commit = off`: a NOTIFY carries no data (the log rows committed with
+ * the writes), so its commit need not wait for a WAL flush.
  *
  * A listener (one dedicated client per URL, every channel of the process) does not trust the
  * notification's payload: it reads the log from its cursor. The cursor is the xmin of the snapshot
@@ -56,6 +62,21 @@ const PRUNE_EVERY_MS = 60_000;
  * interval, not one per put (each NOTIFY is a transaction of its own on the server).
  */
 export const ANNOUNCE_DELAY_MS = 5;
+/**
+ * Announcements of one table from one process are at least this far apart: a steady stream of
+ * writes costs at most 1000 / ANNOUNCE_INTERVAL_MS NOTIFYs a second per table and process, each
+ * waking every listener of the database, while a write after a quiet spell still goes out
+ * `ANNOUNCE_DELAY_MS` later.
+ */
+export const ANNOUNCE_INTERVAL_MS = 20;
+
+/**
+ * On the connections that send NOTIFYs: their commits need not reach the disk (see above). A
+ * server or pooler that refuses the setting only costs the NOTIFYs their WAL flush.
+ */
+async function asyncCommit(client: pg.Client): Promise<void> {
+  await client.query("SET synchronous_commit = off").catch(() => undefined);
+}
 
 /** Test-only: holds every announcement of this process until released (a writer "dies" before its NOTIFY). */
 let held: Promise<void> | null = null;
@@ -100,6 +121,8 @@ interface Channel {
 interface Announcer {
   sending: boolean;
   again: boolean;
+  /** When the last NOTIFY went out (`performance.now()`), 0 before the first. */
+  lastSent: number;
   lastPrune: number;
 }
 
@@ -192,7 +215,7 @@ export class NotifyHub {
     if (this.#closed) return;
     let a = this.#announcers.get(channel);
     if (!a) {
-      a = { sending: false, again: false, lastPrune: 0 };
+      a = { sending: false, again: false, lastSent: 0, lastPrune: 0 };
       this.#announcers.set(channel, a);
     }
     if (a.sending) {
@@ -206,33 +229,60 @@ export class NotifyHub {
   }
 
   async #send(channel: string, log: string, a: Announcer): Promise<void> {
+    const notify = `NOTIFY ${pg.escapeIdentifier(channel)}, ${pg.escapeLiteral(ORIGIN)}`;
     try {
       do {
-        await new Promise((resolve) => setTimeout(resolve, ANNOUNCE_DELAY_MS));
+        const wait = Math.max(ANNOUNCE_DELAY_MS, a.lastSent + ANNOUNCE_INTERVAL_MS - performance.now());
+        await new Promise((resolve) => setTimeout(resolve, wait));
         a.again = false;
         if (held) await held;
-        const client = await this.#senderClient();
-        refd(client, true);
-        try {
-          await client.query("SELECT pg_notify($1, $2)", [channel, ORIGIN]);
-          const now = Date.now();
-          if (now - a.lastPrune >= PRUNE_EVERY_MS) {
-            a.lastPrune = now;
-            await client.query(`DELETE FROM ${log} WHERE at < now() - make_interval(secs => $1)`, [RETENTION_MS / 1000]);
-          }
-        } finally {
-          refd(client, false);
-        }
+        await this.#notify(notify, log, a);
+        a.lastSent = performance.now();
       } while (a.again);
-    } catch {
-      // The sender's connection failed: drop it; the next announcement reconnects, and listeners
-      // find this change in the log when they poll.
-      const sender = this.#sender;
-      this.#sender = null;
-      void sender?.then(endClient).catch(() => undefined);
     } finally {
       a.sending = false;
     }
+  }
+
+  /**
+   * Sends one NOTIFY (a simple-protocol statement: nothing to parse and plan twice) and, once a
+   * minute, prunes the log: over the listening connection when there is one, else (or when that
+   * fails: it may just have been closed) over the sender's. Never throws: a failed sender is
+   * dropped (the next announcement reconnects; the listener's own handlers reconnect it), and
+   * listeners find the change in the log when they poll.
+   */
+  async #notify(notify: string, log: string, a: Announcer): Promise<void> {
+    const listener = this.#client;
+    if (listener !== null && (await this.#notifyOn(listener, notify, log, a))) return;
+    let sender: pg.Client;
+    try {
+      sender = await this.#senderClient();
+    } catch {
+      return;
+    }
+    refd(sender, true);
+    const sent = await this.#notifyOn(sender, notify, log, a);
+    refd(sender, false);
+    if (!sent && this.#sender !== null) {
+      const dropped = this.#sender;
+      this.#sender = null;
+      void dropped.then(endClient).catch(() => undefined);
+    }
+  }
+
+  async #notifyOn(client: pg.Client, notify: string, log: string, a: Announcer): Promise<boolean> {
+    try {
+      await client.query(notify);
+    } catch {
+      return false;
+    }
+    const now = Date.now();
+    if (now - a.lastPrune >= PRUNE_EVERY_MS) {
+      a.lastPrune = now;
+      // The NOTIFY went out: a failed prune is retried a minute later.
+      await client.query(`DELETE FROM ${log} WHERE at < now() - make_interval(secs => $1)`, [RETENTION_MS / 1000]).catch(() => undefined);
+    }
+    return true;
   }
 
   #senderClient(): Promise<pg.Client> {
@@ -241,19 +291,24 @@ export class NotifyHub {
     client.on("error", () => {
       if (this.#sender === connecting) this.#sender = null;
     });
-    const connecting = client.connect().then(
-      () => {
-        refd(client, false);
-        return client;
-      },
-      (error: unknown) => {
-        if (this.#sender === connecting) this.#sender = null;
-        throw error;
-      },
-    );
+    const connecting = client
+      .connect()
+      .then(() => asyncCommit(client))
+      .then(
+        () => {
+          refd(client, false);
+          return client;
+        },
+        async (error: unknown) => {
+          if (this.#sender === connecting) this.#sender = null;
+          await client.end().catch(() => undefined);
+          throw error;
+        },
+      );
     this.#sender = connecting;
     return connecting;
   }
+
 
   /** Channels listened on now (for tests and reports). */
   get channels(): readonly string[] {
@@ -359,6 +414,7 @@ export class NotifyHub {
     client.on("notification", (msg) => this.#dispatch(msg));
     try {
       await client.connect();
+      await asyncCommit(client);
       const r = await client.query<{ started: string }>("SELECT pg_postmaster_start_time()::text AS started");
       const started = (r.rows[0] as { started: string }).started;
       if (this.#serverStart === null) this.#serverStart = started;
