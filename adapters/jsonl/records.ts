@@ -123,6 +123,13 @@ export class LineBuffer {
     return n;
   }
 
+  /** Appends the first `n` bytes of `src` (lines already encoded elsewhere). */
+  pushBytes(src: Buffer, n: number): void {
+    if (this.length + n > this.buf.length) this.#grow(this.length + n);
+    src.copy(this.buf, this.length, 0, n);
+    this.length += n;
+  }
+
   /** Makes room for `n` bytes at `length` and returns the buffer (for direct reads into it). */
   reserve(n: number): Buffer {
     if (this.length + n > this.buf.length) this.#grow(this.length + n);
