@@ -420,6 +420,23 @@ describe("jsonl: group commit and lifecycle", () => {
     await again.adapter.close();
   });
 
+  it("group: a batch too big to queue is written after the queued lines, in order, and everything reads back", async () => {
+    const path = freshPath();
+    const { adapter } = await openLog({ path, durability: "group" });
+    const big = Array.from({ length: 6 }, (_, i) => datum(`big/${i}`, `${i}`.repeat(300_000)));
+    const done = Promise.all([adapter.put(datum("queued-before")), adapter.putMany(big), adapter.put(datum("queued-after"))]);
+    expect(text(await adapter.get("queued-after"))).toBe("content of queued-after");
+    expect(text(await adapter.get("big/5"))).toBe("5".repeat(300_000));
+    await done;
+    const ops = readFileSync(path, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l) as { op: string; id?: string });
+    expect(ops.map((r) => r.id ?? r.op)).toEqual(["queued-before", "begin", ...big.map((d) => d.id), "commit", "queued-after"]);
+    await adapter.close();
+    const again = await openLog({ path });
+    expect((await again.adapter.stats()).count).toBe(8);
+    expect(text(await again.adapter.get("big/0"))).toBe("0".repeat(300_000));
+    await again.adapter.close();
+  });
+
   it("a second adapter on the same path in this process is refused with DGENT_LOCKED until the first closes", async () => {
     const path = freshPath();
     const { adapter } = await openLog({ path });

@@ -24,6 +24,8 @@ export type Durability = "fsync" | "group" | "none";
 const LOG_FLAGS = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT;
 /** Records larger than this are read into a buffer of their own instead of growing the shared one. */
 const SHARED_READ_MAX = 1 << 20;
+/** `"group"`: an append larger than this is written at once (after the queue) rather than copied into it. */
+const QUEUE_MAX = 1 << 20;
 
 type Warn = (message: string, details: Readonly<Record<string, unknown>>) => void;
 
@@ -99,17 +101,22 @@ export class LogFile {
 
   /**
    * Appends the lines encoded in `out` (`count` of them); returns their offset. Written at once,
-   * except in `"group"`, where they are queued for the sync that `commit()` then waits for.
+   * except in `"group"`, where they are queued for the sync that `commit()` then waits for (a
+   * large batch is written at once there too, after the queue, instead of being copied).
    */
   append(count: number): number {
     const { buf, length } = this.out;
-    const offset = this.size;
     if (this.#pending !== null) {
-      this.#pending.pushBytes(buf, length);
-      this.size = offset + length;
-      this.lines += count;
-      return offset;
+      if (length <= QUEUE_MAX) {
+        const offset = this.size;
+        this.#pending.pushBytes(buf, length);
+        this.size = offset + length;
+        this.lines += count;
+        return offset;
+      }
+      this.#flush();
     }
+    const offset = this.size;
     try {
       let done = 0;
       while (done < length) done += writeSync(this.#fd, buf, done, length - done);
