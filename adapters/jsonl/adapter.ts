@@ -21,7 +21,7 @@ import { QueryIndex } from "../shared-index/query-index.js";
 import { compactLog, removeOrphanTemps, syncDir } from "./compact.js";
 import { acquireLock, releaseLock, stillHeld, type AcquiredLock } from "./lock.js";
 import { LogFile, type Durability } from "./log-file.js";
-import { beginLine, commitLine, corruptRecord, decodePut, delLine, putLine, refLine } from "./records.js";
+import { beginLine, commitLine, corruptRecord, decodePut, delLine, pushPut, refLine } from "./records.js";
 import { LogRefs, txRecords } from "./refs.js";
 import { replay, type Entry } from "./replay.js";
 
@@ -199,7 +199,7 @@ export class JsonlAdapter implements Adapter {
     }
     log.checkWritable();
     log.out.reset();
-    const length = log.out.push(putLine(datum));
+    const length = pushPut(log.out, datum);
     const offset = log.append(1);
     this.#index.set(entryOf(datum, offset, length));
     const synced = log.commit();
@@ -246,7 +246,7 @@ export class JsonlAdapter implements Adapter {
     const lengths = new Array<number>(fresh.length);
     for (let i = 0; i < fresh.length; i++) {
       starts[i] = out.length;
-      lengths[i] = out.push(putLine(fresh[i] as Datum));
+      lengths[i] = pushPut(out, fresh[i] as Datum);
     }
     if (framed) out.push(commitLine(fresh.length));
     const base = log.append(fresh.length + (framed ? 2 : 0));
@@ -464,7 +464,7 @@ export class JsonlAdapter implements Adapter {
     const placed: Array<{ start: number; length: number }> = [];
     for (const r of records) {
       const start = out.length;
-      const length = out.push(r.op === "put" ? putLine((ops[r.index] as { datum: Datum }).datum) : r.op === "del" ? delLine(r.id) : refLine(r.entry));
+      const length = r.op === "put" ? pushPut(out, (ops[r.index] as { datum: Datum }).datum) : out.push(r.op === "del" ? delLine(r.id) : refLine(r.entry));
       placed.push({ start, length });
     }
     if (framed) out.push(commitLine(records.length, v));

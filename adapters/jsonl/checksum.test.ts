@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { Datum } from "../../core/datum.js";
 import { isDgentError } from "../../core/errors.js";
 import { jsonlAdapter } from "./index.js";
-import { checksumOk, putLine } from "./records.js";
+import { checksumOk, LineBuffer, pushPut, putLine } from "./records.js";
 
 const dir = mkdtempSync(join(tmpdir(), "dgent-jsonl-crc-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,6 +39,24 @@ describe("jsonl: per-record checksum (record version 3)", () => {
     expect(checksumOk(line.replace("aGVsbG8=", "aGVsbG9="))).toBe(false);
     expect(checksumOk(line.replace(/,"crc":"[0-9a-f]{8}"/, ""))).toBe(false);
     expect(checksumOk('{"v":1,"op":"put","id":"a","createdAt":1,"causalParent":null,"metadata":{},"content":""}')).toBeNull();
+  });
+
+  it("the put path encodes each line once, byte for byte the line putLine gives", () => {
+    const out = new LineBuffer(64); // small: the buffer grows mid-line
+    const datums: Datum[] = [
+      datum("a", "hello"),
+      datum("empty", ""),
+      { id: "ünï-cødé-✓", content: Buffer.from([0, 255, 10, 34, 92]), createdAt: 1_700_000_000_123, causalParent: "pärent\"q", metadata: {} },
+      { id: "many", content: Buffer.alloc(5000, 7), createdAt: 0, causalParent: "a", metadata: { role: "ü\n\"x\"", step: "1", "k-𝄞": "v" } },
+    ];
+    let expected = "";
+    for (const d of datums) {
+      const line = putLine(d);
+      expected += `${line}\n`;
+      expect(pushPut(out, d)).toBe(Buffer.byteLength(line));
+    }
+    expect(out.buf.toString("utf8", 0, out.length)).toBe(expected);
+    for (const line of expected.split("\n").slice(0, -1)) expect(checksumOk(line)).toBe(true);
   });
 
   it("a flipped byte in a record fails its read with DGENT_CORRUPT naming the id; the other datums still read", async () => {

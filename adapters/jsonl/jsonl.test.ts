@@ -399,6 +399,44 @@ describe("jsonl: group commit and lifecycle", () => {
     });
   }
 
+  it("group: puts issued together are written by their sync in one piece; until then reads, re-puts and conflicts see them", async () => {
+    const path = freshPath();
+    const { adapter } = await openLog({ path, durability: "group" });
+    await adapter.put(datum("first"));
+    const size = statSync(path).size;
+    const pending = Array.from({ length: 20 }, (_, i) => adapter.put(datum(`q/${i}`)));
+    // Same job: the lines wait for the sync the end of this job starts, and are read from there.
+    expect(statSync(path).size).toBe(size);
+    expect(text(await adapter.get("q/7"))).toBe("content of q/7");
+    expect((await adapter.getMany(["q/0", "first", "q/19"])).map((d) => (d === null ? null : text(d)))).toEqual(["content of q/0", "content of first", "content of q/19"]);
+    expect(await codeOf(adapter.put({ ...datum("q/3"), content: Buffer.from("other") }))).toBe("DGENT_CONFLICT");
+    expect(await Promise.all([...pending, adapter.put(datum("q/3"))])).toHaveLength(21);
+    const lines = readFileSync(path, "utf8").trimEnd().split("\n").map((l) => (JSON.parse(l) as { id: string }).id);
+    expect(lines).toEqual(["first", ...Array.from({ length: 20 }, (_, i) => `q/${i}`)]);
+    expect(text(await adapter.get("q/7"))).toBe("content of q/7");
+    await adapter.close();
+    const again = await openLog({ path });
+    expect((await again.adapter.stats()).count).toBe(21);
+    await again.adapter.close();
+  });
+
+  it("group: a batch too big to queue is written after the queued lines, in order, and everything reads back", async () => {
+    const path = freshPath();
+    const { adapter } = await openLog({ path, durability: "group" });
+    const big = Array.from({ length: 6 }, (_, i) => datum(`big/${i}`, `${i}`.repeat(300_000)));
+    const done = Promise.all([adapter.put(datum("queued-before")), adapter.putMany(big), adapter.put(datum("queued-after"))]);
+    expect(text(await adapter.get("queued-after"))).toBe("content of queued-after");
+    expect(text(await adapter.get("big/5"))).toBe("5".repeat(300_000));
+    await done;
+    const ops = readFileSync(path, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l) as { op: string; id?: string });
+    expect(ops.map((r) => r.id ?? r.op)).toEqual(["queued-before", "begin", ...big.map((d) => d.id), "commit", "queued-after"]);
+    await adapter.close();
+    const again = await openLog({ path });
+    expect((await again.adapter.stats()).count).toBe(8);
+    expect(text(await again.adapter.get("big/0"))).toBe("0".repeat(300_000));
+    await again.adapter.close();
+  });
+
   it("a second adapter on the same path in this process is refused with DGENT_LOCKED until the first closes", async () => {
     const path = freshPath();
     const { adapter } = await openLog({ path });

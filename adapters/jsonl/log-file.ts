@@ -24,6 +24,8 @@ export type Durability = "fsync" | "group" | "none";
 const LOG_FLAGS = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT;
 /** Records larger than this are read into a buffer of their own instead of growing the shared one. */
 const SHARED_READ_MAX = 1 << 20;
+/** `"group"`: an append larger than this is written at once (after the queue) rather than copied into it. */
+const QUEUE_MAX = 1 << 20;
 
 type Warn = (message: string, details: Readonly<Record<string, unknown>>) => void;
 
@@ -34,9 +36,9 @@ type Warn = (message: string, details: Readonly<Record<string, unknown>>) => voi
 export class LogFile {
   readonly path: string;
   readonly durability: Durability;
-  /** Lines are encoded here, then `append` writes them in one call. */
+  /** Lines are encoded here, then `append` writes them in one call (or queues them, in `"group"`). */
   readonly out = new LineBuffer();
-  /** File size: the offset of the next record. */
+  /** The log's logical size: the offset of the next record (written, or queued for the next sync). */
   size: number;
   /** Lines in the log (live puts, tombstones, superseded puts, ref moves, batch frames). */
   lines: number;
@@ -45,8 +47,16 @@ export class LogFile {
   #fd: number;
   /** Bytes known to be on stable storage. */
   #synced: number;
+  /** Bytes written to the file; `size - written` wait in `#pending`. */
+  #written: number;
   readonly #unit: string;
   readonly #group: GroupCommit | null;
+  /**
+   * `"group"` only: the lines appended since the last sync started, in file order. The sync
+   * writes them in one call, then syncs; so concurrent puts cost one `write` and one `fdatasync`
+   * per batch instead of one `write` each. Reads of a queued record are served from here.
+   */
+  readonly #pending: LineBuffer | null;
   #readBuf = Buffer.allocUnsafe(16 * 1024);
 
   private constructor(path: string, unit: string, durability: Durability, groupMs: number, fd: number, size: number, lines: number) {
@@ -54,9 +64,10 @@ export class LogFile {
     this.#unit = unit;
     this.durability = durability;
     this.#fd = fd;
-    this.size = this.#synced = size;
+    this.size = this.#synced = this.#written = size;
     this.lines = lines;
     this.#group = durability === "group" ? new GroupCommit((done) => this.#syncAsync(done), groupMs) : null;
+    this.#pending = durability === "group" ? new LineBuffer() : null;
   }
 
   /** Opens (creating) the log and replays it; cuts a torn tail off with a warning. */
@@ -88,9 +99,23 @@ export class LogFile {
     if (this.failed !== null) throw this.failed;
   }
 
-  /** Writes the lines encoded in `out` (`count` of them) at the end; returns their offset. */
+  /**
+   * Appends the lines encoded in `out` (`count` of them); returns their offset. Written at once,
+   * except in `"group"`, where they are queued for the sync that `commit()` then waits for (a
+   * large batch is written at once there too, after the queue, instead of being copied).
+   */
   append(count: number): number {
     const { buf, length } = this.out;
+    if (this.#pending !== null) {
+      if (length <= QUEUE_MAX) {
+        const offset = this.size;
+        this.#pending.pushBytes(buf, length);
+        this.size = offset + length;
+        this.lines += count;
+        return offset;
+      }
+      this.#flush();
+    }
     const offset = this.size;
     try {
       let done = 0;
@@ -108,7 +133,7 @@ export class LogFile {
       }
       throw wrapError(error, "DGENT_BACKEND_ERROR", `cannot append to ${this.path}`, { unit: this.#unit });
     }
-    this.size = offset + length;
+    this.size = this.#written = offset + length;
     this.lines += count;
     return offset;
   }
@@ -136,9 +161,10 @@ export class LogFile {
     await this.#group?.drain();
   }
 
-  /** Reads and decodes one record with a positioned read. */
+  /** Reads and decodes one record with a positioned read (from the queue when not written yet). */
   read(e: Entry): Datum {
     const n = e.length;
+    if (e.offset >= this.#written && this.#pending !== null) return this.#decode(this.#pending.buf, e.offset - this.#written, n, n, e);
     let buf = this.#readBuf;
     if (n > buf.length) {
       buf = Buffer.allocUnsafe(n);
@@ -150,9 +176,14 @@ export class LogFile {
       if (r === 0) break;
       got += r;
     }
+    return this.#decode(buf, 0, got, n, e);
+  }
+
+  /** Decodes the `got` bytes at `start` of `buf` (`n` expected) as the put record of `e`. */
+  #decode(buf: Buffer, start: number, got: number, n: number, e: Entry): Datum {
     let d: Datum | null = null;
     try {
-      if (got === n) d = decodePut(buf.toString("utf8", 0, n), e.id);
+      if (got === n) d = decodePut(buf.toString("utf8", start, start + n), e.id);
     } catch (error) {
       if (isDgentError(error, "DGENT_CORRUPT")) throw corruptRecord(error, this.path, e, this.#unit);
       d = null;
@@ -171,16 +202,18 @@ export class LogFile {
   replace(fd: number, size: number, lines: number): void {
     const old = this.#fd;
     this.#fd = fd;
-    this.size = this.#synced = size;
+    this.size = this.#synced = this.#written = size;
+    this.#pending?.reset();
     this.lines = lines;
     closeSync(old);
   }
 
-  /** Syncs what is not synced yet and closes; throws (after closing) when the sync fails. */
+  /** Writes and syncs what is not synced yet and closes; throws (after closing) when that fails. */
   close(): void {
     let error: unknown = null;
     try {
-      if (this.#synced < this.size) fdatasyncSync(this.#fd);
+      if (this.failed === null) this.#flush();
+      if (this.#synced < this.#written) fdatasyncSync(this.#fd);
     } catch (e) {
       error = e;
     }
@@ -189,8 +222,18 @@ export class LogFile {
     if (error !== null) throw wrapError(error, "DGENT_BACKEND_ERROR", `cannot flush ${this.path}`, { unit: this.#unit });
   }
 
+  /**
+   * Writes the queued lines in one call, then syncs. After a failed write (or sync) the file no
+   * longer holds what the index does, so every later batch fails too, until a reopen.
+   */
   #syncAsync(done: (error: Error | null) => void): void {
-    const mark = this.size;
+    if (this.failed !== null) return done(this.failed);
+    try {
+      this.#flush();
+    } catch (error) {
+      return done(error as Error);
+    }
+    const mark = this.#written;
     fdatasync(this.#fd, (error) => {
       if (error === null) {
         if (mark > this.#synced) this.#synced = mark;
@@ -199,6 +242,30 @@ export class LogFile {
         done(this.#syncFailed(error));
       }
     });
+  }
+
+  /** Writes the queued lines (`"group"`); a failure cuts any partial record off and stops writes. */
+  #flush(): void {
+    const pending = this.#pending;
+    if (pending === null || pending.length === 0) return;
+    const at = this.#written;
+    try {
+      let done = 0;
+      while (done < pending.length) done += writeSync(this.#fd, pending.buf, done, pending.length - done);
+    } catch (error) {
+      try {
+        ftruncateSync(this.#fd, at);
+      } catch {
+        // failed is set below either way: only a reopen can say what the file holds
+      }
+      // The queue stays, so reads still match the index until the reopen.
+      this.failed ??= wrapError(error, "DGENT_BACKEND_ERROR", `cannot append to ${this.path}; writes are refused until it is closed and reopened`, {
+        unit: this.#unit,
+      });
+      throw this.failed;
+    }
+    this.#written = at + pending.length;
+    pending.shrink();
   }
 
   /** After a failed sync the kernel may have dropped the dirty pages: stop writing. */

@@ -32,8 +32,13 @@ import {
 } from "../../test/harness/power-loss/workload.js";
 import { jsonlAdapter, type Durability } from "./index.js";
 
-/** Steps per workload (fewer in "fsync", where each is a sync and so three cuts), cuts per mode. */
-const SIZE = LONG ? { steps: 800, fsyncSteps: 500, total: 4000, minRandom: 800 } : { steps: 150, fsyncSteps: 100, total: 380, minRandom: 50 };
+/**
+ * Steps per workload (fewer in "fsync", where each is a sync and so three cuts; more in "group",
+ * where a batch of concurrent writes is one `write`, so fewer places to cut), cuts per mode.
+ */
+const SIZE = LONG
+  ? { steps: 800, fsyncSteps: 500, groupSteps: 1000, total: 4000, minRandom: 800 }
+  : { steps: 150, fsyncSteps: 100, groupSteps: 200, total: 380, minRandom: 50 };
 
 let mounted: PowerLossFs | null = null;
 afterEach(async () => {
@@ -91,7 +96,7 @@ describe("jsonl across power loss", () => {
       const issued = await runWorkload(
         fs,
         (dir) => jsonlAdapter({ path: `${dir}/log.jsonl`, durability }),
-        { steps: durability === "fsync" ? SIZE.fsyncSteps : SIZE.steps, seed, maxWave: 8, compact: true },
+        { steps: durability === "fsync" ? SIZE.fsyncSteps : durability === "group" ? SIZE.groupSteps : SIZE.steps, seed, maxWave: 8, compact: true },
         collecting(workloadWarnings),
       );
       expect(workloadWarnings, label).toEqual([]);

@@ -60,6 +60,29 @@ export function putLine(d: Datum): string {
 }
 
 /**
+ * Appends the put line of `d` and its newline to `out`, encoding it once: the checksum is taken
+ * over the bytes just written. Byte for byte what `out.push(putLine(d))` writes, with one copy
+ * and one UTF-8 encoding of the line fewer. Returns the line's byte length (newline excluded).
+ */
+export function pushPut(out: LineBuffer, d: Datum): number {
+  const c = d.content;
+  const b64 = Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString("base64");
+  const parent = d.causalParent === null ? "null" : JSON.stringify(d.causalParent);
+  const head = `{"v":3,"op":"put","id":${JSON.stringify(d.id)},"createdAt":${d.createdAt},"causalParent":${parent},"metadata":${metadataJson(d.metadata)},"content":"`;
+  const start = out.length;
+  // UTF-8 needs at most 3 bytes per UTF-16 unit of the head; base64 and the tail are ASCII.
+  const buf = out.reserve(head.length * 3 + b64.length + 1 + CRC_TAIL + 1);
+  let at = start + buf.write(head, start, "utf8");
+  at += buf.write(b64, at, "latin1");
+  buf[at++] = 34; // the closing quote of content
+  const crc = crc32(buf.subarray(start, at));
+  at += buf.write(`${CRC_KEY}${hex8(crc)}"}`, at, "latin1");
+  buf[at] = NL;
+  out.length = at + 1;
+  return at - start;
+}
+
+/**
  * Whether a put line matches its checksum: `true` for a version 3 line whose CRC-32 matches,
  * `false` for one that does not (or lost its checksum), `null` for an older line without one.
  */
@@ -121,6 +144,13 @@ export class LineBuffer {
     this.buf[this.length + n] = NL;
     this.length += n + 1;
     return n;
+  }
+
+  /** Appends the first `n` bytes of `src` (lines already encoded elsewhere). */
+  pushBytes(src: Buffer, n: number): void {
+    if (this.length + n > this.buf.length) this.#grow(this.length + n);
+    src.copy(this.buf, this.length, 0, n);
+    this.length += n;
   }
 
   /** Makes room for `n` bytes at `length` and returns the buffer (for direct reads into it). */
