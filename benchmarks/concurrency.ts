@@ -41,6 +41,11 @@ export interface ConcurrencyPlan {
   readonly callersPerProcess: number;
   /** One contender's window per operation and round, ms; `rounds` alternating rounds. */
   readonly windowMs: number;
+  /**
+   * The window on the JSONL tier (durable puts): long enough to hold a few hundred group syncs,
+   * so that a few slow `fdatasync`s do not decide a row.
+   */
+  readonly durableWindowMs: number;
   readonly rounds: number;
   /** Datums every contender holds before the rows (the gets read them). */
   readonly prefill: number;
@@ -464,7 +469,8 @@ async function acrossProcesses(setup: TierSetup, target: ChildTarget, prefill: P
 // ---- the section ----
 
 export async function runConcurrency(tier: ConcurrencyTier, o: ConcurrencyOptions): Promise<ConcurrencyResult> {
-  const { plan, progress } = o;
+  const { progress } = o;
+  const plan = tier === "jsonl" ? { ...o.plan, windowMs: o.plan.durableWindowMs } : o.plan;
   const c = caseFor(tier, o);
   const prefill = makePrefill(tier === "s3" ? plan.objectPrefill : plan.prefill);
   const rows: ConcurrencyRow[] = [];
