@@ -166,6 +166,32 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       `ALTER TABLE ${reflog} ADD PRIMARY KEY (name, slot)`,
     ],
   },
+  {
+    version: 7,
+    name: "a ref's newest moves live in its row; the reflog becomes a ring of chunks of 6 moves",
+    up: ({ refs, reflog }) => [
+      // refs.ts (CHUNK = 6, CHUNKS = 19): a ref's row keeps the moves since its last full chunk in
+      // `recent`; a chunk row holds moves (seq − 1) / 6 = chunk in slot chunk % 19, as
+      // `,[seq,to,version,at,by]` each. The ring's moves (the newest 101 of each ref) are regrouped
+      // into chunks. Runs again harmlessly: the regrouping only runs while the ring has `seq`.
+      `ALTER TABLE ${refs} ADD COLUMN IF NOT EXISTS recent TEXT NOT NULL DEFAULT ''`,
+      `DO $chunks$
+       BEGIN
+         IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = ${literal(reflog)}::regclass AND attname = 'seq' AND NOT attisdropped) THEN
+           DROP TABLE IF EXISTS pg_temp.dgent_reflog_chunks;
+           CREATE TEMP TABLE dgent_reflog_chunks ON COMMIT DROP AS
+             SELECT name, ((seq - 1) / 6 % 19)::int AS slot, (seq - 1) / 6 AS chunk, max(seq) AS last_seq,
+               string_agg(',' || json_build_array(seq, to_target, version, at, moved_by)::text, '' ORDER BY seq) AS moves
+             FROM ${reflog} GROUP BY name, (seq - 1) / 6;
+           DELETE FROM ${reflog};
+           ALTER TABLE ${reflog} DROP COLUMN seq, DROP COLUMN to_target, DROP COLUMN version, DROP COLUMN at, DROP COLUMN moved_by,
+             ADD COLUMN chunk BIGINT NOT NULL, ADD COLUMN last_seq BIGINT NOT NULL, ADD COLUMN moves TEXT NOT NULL;
+           INSERT INTO ${reflog} (name, slot, chunk, last_seq, moves) SELECT name, slot, chunk, last_seq, moves FROM dgent_reflog_chunks;
+         END IF;
+       END
+       $chunks$`,
+    ],
+  },
 ]);
 
 /** A string as an SQL literal (identifiers here never hold a quote or backslash, but be exact). */
