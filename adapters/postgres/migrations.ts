@@ -168,28 +168,28 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   },
   {
     version: 7,
-    name: "a ref's newest moves live in its row; the reflog becomes a ring of chunks of 6 moves",
-    up: ({ refs, reflog }) => [
+    name: "a ref's newest moves live in its row; the older ones in a ring of chunks of 6 moves",
+    up: ({ refs, reflog, reflogChunks }) => [
       // refs.ts (CHUNK = 6, CHUNKS = 19): a ref's row keeps the moves since its last full chunk in
-      // `recent`; a chunk row holds moves (seq − 1) / 6 = chunk in slot chunk % 19, as
-      // `,[seq,to,version,at,by]` each. The ring's moves (the newest 101 of each ref) are regrouped
-      // into chunks. Runs again harmlessly: the regrouping only runs while the ring has `seq`.
+      // `recent`; a chunk row holds the moves of chunk (seq − 1) / 6 in slot chunk % 19, as
+      // `,[seq,to,version,at,by]` each (JSON). The ring of single moves (the newest 101 of each
+      // ref) is regrouped into chunks, then dropped. Replaying migrations 1 … 7 is harmless:
+      // migration 3 creates the old table again, empty, and this one finds nothing in it.
       `ALTER TABLE ${refs} ADD COLUMN IF NOT EXISTS recent TEXT NOT NULL DEFAULT ''`,
-      `DO $chunks$
-       BEGIN
-         IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = ${literal(reflog)}::regclass AND attname = 'seq' AND NOT attisdropped) THEN
-           DROP TABLE IF EXISTS pg_temp.dgent_reflog_chunks;
-           CREATE TEMP TABLE dgent_reflog_chunks ON COMMIT DROP AS
-             SELECT name, ((seq - 1) / 6 % 19)::int AS slot, (seq - 1) / 6 AS chunk, max(seq) AS last_seq,
-               string_agg(',' || json_build_array(seq, to_target, version, at, moved_by)::text, '' ORDER BY seq) AS moves
-             FROM ${reflog} GROUP BY name, (seq - 1) / 6;
-           DELETE FROM ${reflog};
-           ALTER TABLE ${reflog} DROP COLUMN seq, DROP COLUMN to_target, DROP COLUMN version, DROP COLUMN at, DROP COLUMN moved_by,
-             ADD COLUMN chunk BIGINT NOT NULL, ADD COLUMN last_seq BIGINT NOT NULL, ADD COLUMN moves TEXT NOT NULL;
-           INSERT INTO ${reflog} (name, slot, chunk, last_seq, moves) SELECT name, slot, chunk, last_seq, moves FROM dgent_reflog_chunks;
-         END IF;
-       END
-       $chunks$`,
+      `CREATE TABLE IF NOT EXISTS ${reflogChunks} (
+        name TEXT COLLATE "C" NOT NULL,
+        slot INTEGER NOT NULL,
+        chunk BIGINT NOT NULL,
+        last_seq BIGINT NOT NULL,
+        moves TEXT NOT NULL,
+        PRIMARY KEY (name, slot)
+      ) WITH (fillfactor = 70)`,
+      `INSERT INTO ${reflogChunks} (name, slot, chunk, last_seq, moves)
+        SELECT name, ((seq - 1) / 6 % 19)::int, (seq - 1) / 6, max(seq),
+          string_agg(',' || json_build_array(seq, to_target, version, at, moved_by)::text, '' ORDER BY seq)
+        FROM ${reflog} GROUP BY name, (seq - 1) / 6
+        ON CONFLICT (name, slot) DO NOTHING`,
+      `DROP TABLE IF EXISTS ${reflog}`,
     ],
   },
 ]);

@@ -55,7 +55,7 @@ interface StoredMove {
 /** Every move of `name` the tables hold, oldest first, each once: the ref row's `recent` and the ring's chunks. */
 async function storedMoves(namespace: string, name: string, db: Pick<PostgresServer, "query"> = server): Promise<StoredMove[]> {
   const r = await db.query<{ moves: string }>(
-    `SELECT recent AS moves FROM ${table(namespace, "data_refs")} WHERE name = $1 UNION ALL SELECT moves FROM ${table(namespace, "data_reflog")} WHERE name = $1`,
+    `SELECT recent AS moves FROM ${table(namespace, "data_refs")} WHERE name = $1 UNION ALL SELECT moves FROM ${table(namespace, "data_reflog_chunks")} WHERE name = $1`,
     [name],
   );
   const bySeq = new Map<number, StoredMove>();
@@ -283,7 +283,7 @@ describe("postgres: the reflog", () => {
     // CHUNKS rows per ref (slot = chunk mod CHUNKS); together at least the newest limit + 1 moves.
     expect(log[REFLOG_LIMIT - 1]).toMatchObject({ from: d.id, to: d.id, version: moves - REFLOG_LIMIT + 1 });
     const chunks = await server.query<{ slot: number; chunk: number; last_seq: number }>(
-      `SELECT slot, chunk::int AS chunk, last_seq::int AS last_seq FROM ${table(namespace, "data_reflog")} WHERE name = 'busy' ORDER BY chunk`,
+      `SELECT slot, chunk::int AS chunk, last_seq::int AS last_seq FROM ${table(namespace, "data_reflog_chunks")} WHERE name = 'busy' ORDER BY chunk`,
     );
     expect(chunks.rows.length).toBe(CHUNKS);
     expect(chunks.rows.every((c) => c.slot === c.chunk % CHUNKS && c.last_seq === (c.chunk + 1) * CHUNK)).toBe(true);

@@ -97,7 +97,7 @@ function expected(expect: RefExpectation | undefined): unknown[] {
  * the row's and a ring of `CHUNKS` chunks of `CHUNK` moves per ref (migration 7, `chunkWrite`).
  */
 export function refStatements(ids: Identifiers): RefStatements {
-  const { refs: r, reflog: l, table: t } = ids;
+  const { refs: r, reflogChunks: l, table: t } = ids;
   const cols = "name, target, version::float8 AS version, updated_at";
   const live = "target IS NOT NULL";
   // `moved`: at most one row of (version, seq, recent); the move that fills a chunk writes it.
@@ -154,7 +154,7 @@ export function refStatements(ids: Identifiers): RefStatements {
 /**
  * Moves per chunk of the reflog (migration 7): a ref's row keeps its moves since the last full
  * chunk in `recent` (`,[seq,to,version,at,by]` each, JSON), and the move that fills a chunk
- * (seq a multiple of `CHUNK`) also writes them as one row of the ref's ring in `<table>_reflog`;
+ * (seq a multiple of `CHUNK`) also writes them as one row of the ref's ring in `<table>_reflog_chunks`;
  * the next move starts `recent` afresh. One row write per move (the ref's, HOT) and one chunk row
  * per `CHUNK` moves, where migration 6 wrote a ring slot on every move.
  */
@@ -202,7 +202,7 @@ interface TxShape {
  * Each ref's move is logged as `setRef` logs it.
  */
 export function oneStatementTx(ids: Identifiers, shape: TxShape, notify: boolean): Statement {
-  const { table: t, refs: r, reflog: l } = ids;
+  const { table: t, refs: r, reflogChunks: l } = ids;
   const p = (n: number) => `$${n}`;
   const rows: string[] = [];
   for (let i = 0; i < shape.puts; i++) {
