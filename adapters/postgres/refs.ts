@@ -7,8 +7,10 @@
  * waits, then re-checks its condition against the row as the other committed it (Postgres's
  * re-check of updated rows), so of two writers expecting the same version exactly one moves the
  * ref. The same statement records the move in the ref's own row (and, every `CHUNK`th move, the
- * row's moves as one chunk of the ref's reflog ring). When nothing moved, a fresh read of the ref
- * says why.
+ * row's moves as one chunk of the ref's reflog ring). A compare-and-set that fills no chunk is the
+ * bare conditional `UPDATE` (`hot`); the statement with the chunk's CTE is sent for the move that
+ * fills one (which the hot statement refuses, whatever the process believes). When nothing moved,
+ * a fresh read of the ref says why.
  *
  * A transaction (`commit`) is `BEGIN`, its operations on one pooled connection, then `COMMIT`;
  * any failure rolls it all back. Puts and compare-and-sets (by version or target) of distinct ids
@@ -64,6 +66,13 @@ export interface RefStatements {
   readonly reflog: Statement;
   /** By expectation. Params: name, target, at, by[, the expected version or target]. One row (`moved`, the new version) when it moved. */
   readonly set: Readonly<Record<Kind, Statement>>;
+  /**
+   * A compare-and-set by version or target that fills no chunk (the common case): the bare
+   * conditional `UPDATE`, logging the move in the row, without the chunk's CTE. Params as `set`.
+   * One row (`moved`, `seq`) when it moved; none when the condition failed or the move would fill
+   * a chunk (then `set` does it).
+   */
+  readonly hot: Readonly<Record<"version" | "target", Statement>>;
   /** By expectation (absence needs none: nothing to delete). Params: name, at, by[, the expected version or target]. One row when it deleted. */
   readonly delete: Readonly<Record<Exclude<Kind, "absent">, Statement>>;
   /** Params: id, content, parent, metadata JSON. One row (`same`) when the id exists; the row is locked until the transaction ends. */
@@ -102,7 +111,9 @@ export function refStatements(ids: Identifiers): RefStatements {
   const live = "target IS NOT NULL";
   // `moved`: at most one row of (version, seq, recent); the move that fills a chunk writes it.
   const record = () => `logged AS (${chunkWrite(l, "$1::text", "moved")})
-      SELECT version::float8 AS moved FROM moved`;
+      SELECT version::float8 AS moved, seq::float8 AS seq FROM moved`;
+  const fillsNone = `r.log_seq % ${CHUNK} <> ${CHUNK - 1}`;
+  const hotReturning = "RETURNING r.version::float8 AS moved, r.log_seq::float8 AS seq";
   const statementOf = (moved: string) => statement(`WITH moved AS (${moved}),\n      ${record()}`);
   const returning = "RETURNING r.version, r.log_seq AS seq, r.recent";
   // Set: $1 name, $2 target, $3 at, $4 by, $5 the expected version or target.
@@ -122,6 +133,10 @@ export function refStatements(ids: Identifiers): RefStatements {
     listFrom: statement(`SELECT ${cols} FROM ${r} WHERE name >= $1 AND ${live} ORDER BY name`),
     // The moves the ref's row holds and its chunks' (the row's may repeat its newest chunk's).
     reflog: statement(`SELECT recent AS moves FROM ${r} WHERE name = $1 UNION ALL SELECT moves FROM ${l} WHERE name = $1`),
+    hot: {
+      version: statement(`UPDATE ${r} AS r SET ${moveTo("r.version + 1")} WHERE r.name = $1::text AND r.version = $5::bigint AND r.${live} AND ${fillsNone} ${hotReturning}`),
+      target: statement(`UPDATE ${r} AS r SET ${moveTo("r.version + 1")} WHERE r.name = $1::text AND r.target = $5::text AND ${fillsNone} ${hotReturning}`),
+    },
     set: {
       version: statementOf(`UPDATE ${r} AS r SET ${moveTo("r.version + 1")} WHERE r.name = $1::text AND r.version = $5::bigint AND r.${live} ${returning}`),
       target: statementOf(`UPDATE ${r} AS r SET ${moveTo("r.version + 1")} WHERE r.name = $1::text AND r.target = $5::text ${returning}`),
@@ -308,6 +323,13 @@ export class PgRefs {
   readonly #s: RefStatements;
   /** One-statement transactions by shape (`shapeOf`). */
   readonly #oneStatement = new Map<string, Statement>();
+  /** The number of the newest move seen of each ref this process moved (a hint: the statements decide). */
+  readonly #seqs = new Map<string, number>();
+
+  #seen(name: string, seq: number): void {
+    if (this.#seqs.size >= 4096 && !this.#seqs.has(name)) this.#seqs.clear();
+    this.#seqs.set(name, seq);
+  }
 
   constructor(host: PgRefsHost) {
     this.#host = host;
@@ -498,11 +520,20 @@ export class PgRefs {
    */
   async #set(runner: Runner, name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref> {
     const what = `setRef ${JSON.stringify(name)}`;
-    const stmt = this.#s.set[kindOf(expect)];
+    const kind = kindOf(expect);
     const params = [name, target, move.at, move.by, ...expected(expect)];
+    // A compare-and-set goes the hot way first unless its ref's last seen move says this one fills a chunk.
+    const seen = this.#seqs.get(name);
+    let hot = (kind === "version" || kind === "target") && (seen === undefined || seen % CHUNK !== CHUNK - 1);
     for (let attempt = 0; attempt < RACE_ATTEMPTS; attempt++) {
-      const moved = await this.#move(runner, stmt, params, what);
-      if (moved !== null) return { name, target, version: moved, updatedAt: move.at };
+      const stmt = hot ? this.#s.hot[kind as "version" | "target"] : this.#s.set[kind];
+      hot = false;
+      const r = await this.#run<{ moved: number; seq: number }>(runner, stmt, params, what);
+      const row = r.rows[0];
+      if (row !== undefined) {
+        this.#seen(name, row.seq);
+        return { name, target, version: row.moved, updatedAt: move.at };
+      }
       const current = await this.#get(runner, name);
       if (!meets(current, expect)) throw refConflict(name, expect, current, this.#host.name);
     }
