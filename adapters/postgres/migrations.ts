@@ -166,32 +166,6 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       `ALTER TABLE ${reflog} ADD PRIMARY KEY (name, slot)`,
     ],
   },
-  {
-    version: 7,
-    name: "a ref's newest moves live in its row; the older ones in a ring of chunks of 6 moves",
-    up: ({ refs, reflog, reflogChunks }) => [
-      // refs.ts (CHUNK = 6, CHUNKS = 19): a ref's row keeps the moves since its last full chunk in
-      // `recent`; a chunk row holds the moves of chunk (seq − 1) / 6 in slot chunk % 19, as
-      // `,[seq,to,version,at,by]` each (JSON). The ring of single moves (the newest 101 of each
-      // ref) is regrouped into chunks, then dropped. Replaying migrations 1 … 7 is harmless:
-      // migration 3 creates the old table again, empty, and this one finds nothing in it.
-      `ALTER TABLE ${refs} ADD COLUMN IF NOT EXISTS recent TEXT NOT NULL DEFAULT ''`,
-      `CREATE TABLE IF NOT EXISTS ${reflogChunks} (
-        name TEXT COLLATE "C" NOT NULL,
-        slot INTEGER NOT NULL,
-        chunk BIGINT NOT NULL,
-        last_seq BIGINT NOT NULL,
-        moves TEXT NOT NULL,
-        PRIMARY KEY (name, slot)
-      ) WITH (fillfactor = 70)`,
-      `INSERT INTO ${reflogChunks} (name, slot, chunk, last_seq, moves)
-        SELECT name, ((seq - 1) / 6 % 19)::int, (seq - 1) / 6, max(seq),
-          string_agg(',' || json_build_array(seq, to_target, version, at, moved_by)::text, '' ORDER BY seq)
-        FROM ${reflog} GROUP BY name, (seq - 1) / 6
-        ON CONFLICT (name, slot) DO NOTHING`,
-      `DROP TABLE IF EXISTS ${reflog}`,
-    ],
-  },
 ]);
 
 /** A string as an SQL literal (identifiers here never hold a quote or backslash, but be exact). */

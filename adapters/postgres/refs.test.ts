@@ -21,7 +21,6 @@ import { refsSuite, transactionsSuite } from "../../testing/suites/refs.js";
 import type { ConformanceTarget, Target } from "../../testing/types.js";
 import { POSTGRES_DOCKER, POSTGRES_KIND, postgresAdapter, type PostgresAdapter, type PostgresOptions } from "./index.js";
 import { migrate, MIGRATIONS } from "./migrations.js";
-import { CHUNK, CHUNKS } from "./refs.js";
 import { identifiers } from "./sql.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -44,27 +43,6 @@ afterAll(async () => {
 
 /** `"schema"."data_reflog"` and friends, for reading what the tier stored. */
 const table = (namespace: string, name: string) => `${pg.escapeIdentifier(namespace)}.${pg.escapeIdentifier(name)}`;
-
-interface StoredMove {
-  seq: number;
-  to_target: string | null;
-  version: number;
-  at: number;
-  moved_by: string;
-}
-/** Every move of `name` the tables hold, oldest first, each once: the ref row's `recent` and the ring's chunks. */
-async function storedMoves(namespace: string, name: string, db: Pick<PostgresServer, "query"> = server): Promise<StoredMove[]> {
-  const r = await db.query<{ moves: string }>(
-    `SELECT recent AS moves FROM ${table(namespace, "data_refs")} WHERE name = $1 UNION ALL SELECT moves FROM ${table(namespace, "data_reflog_chunks")} WHERE name = $1`,
-    [name],
-  );
-  const bySeq = new Map<number, StoredMove>();
-  for (const { moves } of r.rows) {
-    if (moves === "") continue;
-    for (const [seq, to_target, version, at, moved_by] of JSON.parse(`[${moves.slice(1)}]`) as [number, string | null, number, number, string][]) bySeq.set(seq, { seq, to_target, version, at, moved_by });
-  }
-  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-}
 
 for (const kind of ["docker", "kind"] as const) {
   describe(`postgres-${kind}: the kit's refs and transactions suites`, () => {
@@ -142,126 +120,13 @@ describe("postgres: the reflog from schema version 5", () => {
     } finally {
       await store.close();
     }
-    // Stored: the ring's moves regrouped in chunks, and the moves since in the refs' rows.
-    const busyStored = await storedMoves(namespace, "busy");
-    expect(busyStored.map((m) => m.seq)).toEqual(Array.from({ length: REFLOG_LIMIT + 2 }, (_, i) => 150 + i));
-    expect(busyStored.at(-1)).toMatchObject({ version: 251, moved_by: "new" });
-    expect((await storedMoves(namespace, "gone")).map((m) => m.seq)).toEqual(Array.from({ length: REFLOG_LIMIT + 2 }, (_, i) => 30 + i));
-  });
-});
-
-/** What the reflog must say after `moves` (newest first), as the kit's in-memory tier keeps it. */
-type Move = { to: string | null; by: string };
-function expectedLog(moves: readonly Move[]): [string | null, string | null, number, string][] {
-  const out: [string | null, string | null, number, string][] = [];
-  let target: string | null = null;
-  let version = 0;
-  for (const m of moves) {
-    if (m.to === null) out.push([target, null, version, m.by]);
-    else {
-      version = target === null ? 1 : version + 1;
-      out.push([target, m.to, version, m.by]);
-    }
-    target = m.to;
-  }
-  return out.reverse().slice(0, REFLOG_LIMIT);
-}
-
-describe("postgres: the reflog across chunk boundaries", () => {
-  it(`after 1, K − 1, K, K + 1, … moves (K = ${CHUNK}), by version, target, unconditionally or in transactions, with deletes, the reflog is exact at every limit`, async () => {
-    const namespace = schema("chunks");
-    const store = createStore({ tiers: [postgresAdapter({ url: server.url, namespace, listen: false })], actor: "a" });
-    try {
-      const ds = Array.from({ length: 7 }, (_, i) => makeDatum({ content: `t${i}` }));
-      for (const d of ds) await store.put(d);
-      const made = new Map<string, Move[]>();
-      for (const n of [1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK + 1, REFLOG_LIMIT, REFLOG_LIMIT + 1, REFLOG_LIMIT + CHUNK + 2, 2 * REFLOG_LIMIT + 3]) {
-        const name = `n/${n}`;
-        const moves: Move[] = [];
-        let ref: Ref | null = null;
-        for (let i = 0; i < n; i++) {
-          const to = (ds[i % ds.length] as { id: string }).id;
-          if (ref === null) ref = await store.refs.set(name, to);
-          else if (i % 4 === 1) ref = await store.refs.set(name, to, { expect: { target: ref.target } });
-          else if (i % 4 === 2) ref = ((await store.transaction([{ op: "setRef", name, target: to, expect: { version: ref.version } }])).results[0] as { ref: Ref }).ref;
-          else if (i % 4 === 3) ref = await store.refs.set(name, to);
-          else ref = await store.refs.set(name, to, { expect: { version: ref.version } });
-          moves.push({ to, by: "a" });
-          // Now and then a delete, and the next move re-creates the ref.
-          if (i % 17 === 16) {
-            expect(await store.refs.delete(name)).toBe(true);
-            moves.push({ to: null, by: "a" });
-            ref = null;
-          }
-        }
-        made.set(name, moves);
-      }
-      for (const [name, moves] of made) {
-        const log = await store.refs.log(name);
-        expect(log.map((e) => [e.from, e.to, e.version, e.by]), name).toEqual(expectedLog(moves));
-        for (const limit of [1, CHUNK - 1, CHUNK, CHUNK + 1, 50]) expect(await store.refs.log(name, limit), `${name} limit ${limit}`).toEqual(log.slice(0, limit));
-      }
-    } finally {
-      await store.close();
-    }
-  });
-});
-
-describe("postgres: the reflog from schema version 6", () => {
-  it("a table written by version 6 (a ring of moves) keeps its reflogs exact, and its refs move on from them", async () => {
-    const namespace = schema("reflog_v6");
-    const ids = identifiers(namespace, "data");
-    const pool = new pg.Pool({ connectionString: server.url, max: 1 });
-    try {
-      expect(await migrate(pool, ids, "data", namespace, POSTGRES_DOCKER, MIGRATIONS.slice(0, 6))).toMatchObject({ version: 6 });
-      // As version 6 wrote them: "busy" moved 250 times (its ring: the newest 101), "gone" created,
-      // moved and deleted (a tombstone whose ring wrapped), "short" moved 3 times.
-      await pool.query(`INSERT INTO ${ids.refs} (name, target, version, updated_at, log_seq) VALUES ('busy', 't/250', 250, 1250, 250), ('gone', NULL, 129, 2130, 130), ('short', 's/3', 3, 3003, 3)`);
-      await pool.query(
-        `INSERT INTO ${ids.reflog} (name, slot, seq, to_target, version, at, moved_by)
-         SELECT 'busy', s % 101, s, 't/' || s, s, 1000 + s, 'old' FROM generate_series(150, 250) AS s
-         UNION ALL SELECT 'gone', s % 101, s, CASE WHEN s = 130 THEN NULL ELSE 'g/' || s END, CASE WHEN s = 130 THEN 129 ELSE s END, 2000 + s, 'old' FROM generate_series(30, 130) AS s
-         UNION ALL SELECT 'short', s, s, 's/' || s, s, 3000 + s, 'old' FROM generate_series(1, 3) AS s`,
-      );
-    } finally {
-      await pool.end();
-    }
-    const store = createStore({ tiers: [postgresAdapter({ url: server.url, namespace, listen: false })], actor: "new" });
-    try {
-      const busy = await store.refs.log("busy");
-      expect(busy.map((e) => [e.from, e.to, e.version, e.at, e.by])).toEqual(Array.from({ length: REFLOG_LIMIT }, (_, i) => [`t/${249 - i}`, `t/${250 - i}`, 250 - i, 1250 - i, "old"]));
-      const gone = await store.refs.log("gone");
-      expect(gone[0]).toMatchObject({ from: "g/129", to: null, version: 129 });
-      expect(gone.at(-1)).toMatchObject({ from: "g/30", to: "g/31", version: 31 });
-      expect((await store.refs.log("short")).map((e) => [e.from, e.to, e.version])).toEqual([
-        ["s/2", "s/3", 3],
-        ["s/1", "s/2", 2],
-        [null, "s/1", 1],
-      ]);
-      const d = makeDatum({ content: "after" });
-      await store.put(d);
-      let busyRef = (await store.refs.get("busy")) as Ref;
-      for (let i = 0; i < 2 * CHUNK + 1; i++) busyRef = await store.refs.set("busy", d.id, { expect: { version: busyRef.version } });
-      const busyNow = await store.refs.log("busy");
-      expect(busyNow.map((e) => e.version)).toEqual(Array.from({ length: REFLOG_LIMIT }, (_, i) => 250 + 2 * CHUNK + 1 - i));
-      expect(busyNow[2 * CHUNK]).toMatchObject({ from: "t/250", to: d.id, by: "new", version: 251 });
-      expect(busyNow[2 * CHUNK + 1]).toMatchObject({ from: "t/249", to: "t/250", by: "old", version: 250 });
-      expect((await store.refs.set("gone", d.id, { expect: { absent: true } })).version).toBe(1);
-      expect((await store.refs.log("gone", 2)).map((e) => [e.from, e.to, e.version])).toEqual([
-        [null, d.id, 1],
-        ["g/129", null, 129],
-      ]);
-      for (let v = 3; v < 3 + CHUNK; v++) await store.refs.set("short", d.id, { expect: { version: v } });
-      expect((await store.refs.log("short")).map((e) => [e.from, e.to, e.version])).toEqual([
-        ...Array.from({ length: CHUNK - 1 }, (_, i) => [d.id, d.id, 3 + CHUNK - i]),
-        ["s/3", d.id, 4],
-        ["s/2", "s/3", 3],
-        ["s/1", "s/2", 2],
-        [null, "s/1", 1],
-      ]);
-    } finally {
-      await store.close();
-    }
+    const rows = await server.query(
+      `SELECT name, count(*)::int AS n, min(seq)::int AS first, max(seq)::int AS last, count(*) FILTER (WHERE slot <> seq % ${REFLOG_LIMIT + 1})::int AS misplaced FROM ${table(namespace, "data_reflog")} GROUP BY name ORDER BY name`,
+    );
+    expect(rows.rows).toEqual([
+      { name: "busy", n: REFLOG_LIMIT + 1, first: 151, last: 251, misplaced: 0 },
+      { name: "gone", n: REFLOG_LIMIT + 1, first: 31, last: 131, misplaced: 0 },
+    ]);
   });
 });
 
@@ -279,19 +144,21 @@ describe("postgres: the reflog", () => {
     expect(log.map((e) => e.version)).toEqual(Array.from({ length: REFLOG_LIMIT }, (_, i) => moves - i));
     expect(log.every((e) => e.by === "mover" && e.name === "busy")).toBe(true);
     await store.close();
-    // In the tables: the moves since the last full chunk in the ref's row, full chunks in a ring of
-    // CHUNKS rows per ref (slot = chunk mod CHUNKS); together at least the newest limit + 1 moves.
+    const counts = await server.query<{ name: string; n: number }>(`SELECT name, count(*)::int AS n FROM ${table(namespace, "data_reflog")} GROUP BY name ORDER BY name`);
+    // One row more than the limit: the oldest says where the oldest shown came from.
+    expect(counts.rows).toEqual([
+      { name: "busy", n: REFLOG_LIMIT + 1 },
+      { name: "quiet", n: 1 },
+    ]);
     expect(log[REFLOG_LIMIT - 1]).toMatchObject({ from: d.id, to: d.id, version: moves - REFLOG_LIMIT + 1 });
-    const chunks = await server.query<{ slot: number; chunk: number; last_seq: number }>(
-      `SELECT slot, chunk::int AS chunk, last_seq::int AS last_seq FROM ${table(namespace, "data_reflog_chunks")} WHERE name = 'busy' ORDER BY chunk`,
+    // A ring: move `seq` in slot seq % (limit + 1), the newest moves, the ref's log_seq the newest.
+    const ring = await server.query(
+      `SELECT name, min(seq)::int AS first, max(seq)::int AS last, count(*) FILTER (WHERE slot <> seq % ${REFLOG_LIMIT + 1})::int AS misplaced FROM ${table(namespace, "data_reflog")} GROUP BY name ORDER BY name`,
     );
-    expect(chunks.rows.length).toBe(CHUNKS);
-    expect(chunks.rows.every((c) => c.slot === c.chunk % CHUNKS && c.last_seq === (c.chunk + 1) * CHUNK)).toBe(true);
-    const stored = await storedMoves(namespace, "busy");
-    expect(stored.at(-1)?.seq).toBe(moves);
-    expect(stored.length).toBeGreaterThan(REFLOG_LIMIT);
-    expect(stored.every((m, i) => i === 0 || m.seq === (stored[i - 1] as StoredMove).seq + 1)).toBe(true);
-    expect((await storedMoves(namespace, "quiet")).map((m) => [m.seq, m.to_target, m.version])).toEqual([[1, d.id, 1]]);
+    expect(ring.rows).toEqual([
+      { name: "busy", first: moves - REFLOG_LIMIT, last: moves, misplaced: 0 },
+      { name: "quiet", first: 1, last: 1, misplaced: 0 },
+    ]);
     const again = createStore({ tiers: [postgresAdapter({ url: server.url, namespace, listen: false })] });
     expect(await again.refs.get("busy")).toEqual(ref);
     expect(await again.refs.log("busy")).toEqual(log);
@@ -475,10 +342,11 @@ describe("postgres: racing moves of one ref", () => {
       }
     };
     await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
-    const stored = await storedMoves(namespace, "hot");
-    const moves = stored.at(-1)?.seq ?? 0;
-    expect(stored.length).toBeGreaterThanOrEqual(Math.min(REFLOG_LIMIT + 1, moves));
-    const rows = stored.slice(-(REFLOG_LIMIT + 1));
+    const rows = (await server.query<{ seq: number; to_target: string | null; version: number; moved_by: string }>(
+      `SELECT seq::int AS seq, to_target, version::int AS version, moved_by FROM ${table(namespace, "data_reflog")} WHERE name = 'hot' ORDER BY seq`,
+    )).rows;
+    const moves = rows.at(-1)?.seq ?? 0;
+    expect(rows.length).toBe(Math.min(REFLOG_LIMIT + 1, moves));
     for (let i = 1; i < rows.length; i++) {
       const [before, after] = [rows[i - 1], rows[i]] as [(typeof rows)[number], (typeof rows)[number]];
       expect(after.seq, "each move of the ref numbered once, none missing").toBe(before.seq + 1);
@@ -553,8 +421,10 @@ describe("postgres: several processes", () => {
     const expected = Array.from({ length: v }, (_, i) => [`tx/${i}/a`, `tx/${i}/b`]).flat().sort();
     expect(ids, `transactions 0 … ${v - 1} entirely, nothing of a later one`).toEqual(expected);
     if (v > 0) expect(head?.target).toBe(`tx/${v - 1}/b`);
-    const newest = (await storedMoves(namespace, "tx/head")).at(-1);
-    if (v > 0) expect(newest).toMatchObject({ to_target: head?.target, version: v });
+    const newest = (await server.query<{ to_target: string; version: number }>(
+      `SELECT to_target, version::int AS version FROM ${table(namespace, "data_reflog")} WHERE name = 'tx/head' ORDER BY seq DESC LIMIT 1`,
+    )).rows[0];
+    if (v > 0) expect(newest).toEqual({ to_target: head?.target, version: v });
     return v;
   }
 
@@ -700,8 +570,11 @@ describe("postgres with fsync on, crashed by pg_ctl stop -m immediate while refs
       }
       // The reflog holds the ref's moves, newest first, each continuing the one before: no move
       // went without its reflog row or the other way round.
-      const log = (await storedMoves(namespace, name, durable)).reverse();
-      expect(log.length).toBeGreaterThanOrEqual(Math.min(ref.version, REFLOG_LIMIT + 1));
+      const log = (await durable.query<{ seq: number; to_target: string; version: number }>(
+        `SELECT seq::int AS seq, to_target, version::int AS version FROM ${table(namespace, "data_reflog")} WHERE name = $1 ORDER BY seq DESC`,
+        [name],
+      )).rows;
+      expect(log.length).toBe(Math.min(ref.version, REFLOG_LIMIT + 1));
       expect(log[0]).toMatchObject({ seq: ref.version, to_target: ref.target, version: ref.version });
       for (let i = 0; i + 1 < log.length; i++) {
         expect(log[i]?.seq).toBe((log[i + 1]?.seq as number) + 1);

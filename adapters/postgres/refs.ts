@@ -6,11 +6,8 @@
  * index decides between two creators). Under READ COMMITTED a writer that finds the row locked
  * waits, then re-checks its condition against the row as the other committed it (Postgres's
  * re-check of updated rows), so of two writers expecting the same version exactly one moves the
- * ref. The same statement records the move in the ref's own row (and, every `CHUNK`th move, the
- * row's moves as one chunk of the ref's reflog ring). A compare-and-set that fills no chunk is the
- * bare conditional `UPDATE` (`hot`); the statement with the chunk's CTE is sent for the move that
- * fills one (which the hot statement refuses, whatever the process believes). When nothing moved,
- * a fresh read of the ref says why.
+ * ref. The same statement records the move in its slot of the ref's reflog ring (replacing the
+ * move that falls out of the limit). When nothing moved, a fresh read of the ref says why.
  *
  * A transaction (`commit`) is `BEGIN`, its operations on one pooled connection, then `COMMIT`;
  * any failure rolls it all back. Puts and compare-and-sets (by version or target) of distinct ids
@@ -66,13 +63,6 @@ export interface RefStatements {
   readonly reflog: Statement;
   /** By expectation. Params: name, target, at, by[, the expected version or target]. One row (`moved`, the new version) when it moved. */
   readonly set: Readonly<Record<Kind, Statement>>;
-  /**
-   * A compare-and-set by version or target that fills no chunk (the common case): the bare
-   * conditional `UPDATE`, logging the move in the row, without the chunk's CTE. Params as `set`.
-   * One row (`moved`, `seq`) when it moved; none when the condition failed or the move would fill
-   * a chunk (then `set` does it).
-   */
-  readonly hot: Readonly<Record<"version" | "target", Statement>>;
   /** By expectation (absence needs none: nothing to delete). Params: name, at, by[, the expected version or target]. One row when it deleted. */
   readonly delete: Readonly<Record<Exclude<Kind, "absent">, Statement>>;
   /** Params: id, content, parent, metadata JSON. One row (`same`) when the id exists; the row is locked until the transaction ends. */
@@ -99,65 +89,60 @@ function expected(expect: RefExpectation | undefined): unknown[] {
  *
  * A deleted ref keeps its row with a NULL target (a tombstone; its reflog stays too), so every
  * move of a name — re-creation included — updates one row under its row lock. That row carries
- * the number of the ref's newest move (`log_seq`): a move numbers itself under the lock that
- * orders the moves, and appends itself to the row's `recent` (`logMove`). A logged move holds
- * where it went; where it came from is where the move before it went, so the reflog keeps at
- * least `REFLOG_LIMIT + 1` moves, the oldest only to say where the oldest one shown came from:
- * the row's and a ring of `CHUNKS` chunks of `CHUNK` moves per ref (migration 7, `chunkWrite`).
+ * the seq of the ref's newest reflog row (`log_seq`): a move numbers its reflog row under the
+ * lock that orders the moves. A reflog row holds where a move went (`to_target`); where it came
+ * from is where the move before it went, so the reflog keeps `REFLOG_LIMIT + 1` rows, the
+ * oldest only to say where the oldest one shown came from: a ring of that many slots per ref
+ * (migration 6), move `seq` in slot `seq % (REFLOG_LIMIT + 1)`, each move one upsert that
+ * replaces the move that falls out (`ringWrite`), in the same statement as the ref's update.
  */
 export function refStatements(ids: Identifiers): RefStatements {
-  const { refs: r, reflogChunks: l, table: t } = ids;
+  const { refs: r, reflog: l, table: t } = ids;
   const cols = "name, target, version::float8 AS version, updated_at";
   const live = "target IS NOT NULL";
-  // `moved`: at most one row of (version, seq, recent); the move that fills a chunk writes it.
-  const record = () => `logged AS (${chunkWrite(l, "$1::text", "moved")})
-      SELECT version::float8 AS moved, seq::float8 AS seq FROM moved`;
-  const fillsNone = `r.log_seq % ${CHUNK} <> ${CHUNK - 1}`;
-  const hotReturning = "RETURNING r.version::float8 AS moved, r.log_seq::float8 AS seq";
-  const statementOf = (moved: string) => statement(`WITH moved AS (${moved}),\n      ${record()}`);
-  const returning = "RETURNING r.version, r.log_seq AS seq, r.recent";
+  // `moved`: at most one row of (version, seq, to_target).
+  const record = (at: string, by: string) => `logged AS (${ringWrite(l, "$1::text", `moved`, at, by)})
+      SELECT version::float8 AS moved FROM moved`;
+  const statementOf = (moved: string, at: string, by: string) => statement(`WITH moved AS (${moved}),\n      ${record(at, by)}`);
+  const returning = (to: string) => `RETURNING r.version, r.log_seq AS seq, ${to} AS to_target`;
   // Set: $1 name, $2 target, $3 at, $4 by, $5 the expected version or target.
-  const moveTo = (version: string) => `target = $2::text, updated_at = $3::float8, ${logMove("r", "$2::text", version, "$3", "$4")}, version = ${version}`;
+  const moveTo = `target = $2::text, updated_at = $3::float8, log_seq = r.log_seq + 1`;
   // Creation: a new row, or the tombstone of the name (whose reflog goes on).
-  const create = (condition: string) => `INSERT INTO ${r} AS r (name, target, version, updated_at, log_seq, recent)
-        SELECT $1::text, $2::text, 1, $3::float8, 1, ',' || json_build_array(1, $2::text, 1, $3::float8, $4::text)::text${condition}
-        ON CONFLICT (name) DO UPDATE SET ${moveTo("1")}
+  const create = (condition: string) => `INSERT INTO ${r} AS r (name, target, version, updated_at, log_seq)
+        SELECT $1::text, $2::text, 1, $3::float8, 1${condition}
+        ON CONFLICT (name) DO UPDATE SET target = excluded.target, version = 1, updated_at = excluded.updated_at, log_seq = r.log_seq + 1
         WHERE r.target IS NULL
-        ${returning}`;
-  // Delete: $1 name, $2 at, $3 by, $4 the expected version or target. The row stays (a tombstone) and logs the move.
-  const bury = `target = NULL, updated_at = $2::float8, ${logMove("r", "NULL::text", "r.version", "$2", "$3")}`;
+        ${returning("r.target")}`;
+  // Delete: $1 name, $2 at, $3 by, $4 the expected version or target.
+  const bury = `target = NULL, updated_at = $2::float8, log_seq = r.log_seq + 1`;
   return {
     get: statement(`SELECT ${cols} FROM ${r} WHERE name = $1 AND ${live}`),
     listAll: statement(`SELECT ${cols} FROM ${r} WHERE ${live} ORDER BY name`),
     listRange: statement(`SELECT ${cols} FROM ${r} WHERE name >= $1 AND name < $2 AND ${live} ORDER BY name`),
     listFrom: statement(`SELECT ${cols} FROM ${r} WHERE name >= $1 AND ${live} ORDER BY name`),
-    // The moves the ref's row holds and its chunks' (the row's may repeat its newest chunk's).
-    reflog: statement(`SELECT recent AS moves FROM ${r} WHERE name = $1 UNION ALL SELECT moves FROM ${l} WHERE name = $1`),
-    hot: {
-      version: statement(`UPDATE ${r} AS r SET ${moveTo("r.version + 1")} WHERE r.name = $1::text AND r.version = $5::bigint AND r.${live} AND ${fillsNone} ${hotReturning}`),
-      target: statement(`UPDATE ${r} AS r SET ${moveTo("r.version + 1")} WHERE r.name = $1::text AND r.target = $5::text AND ${fillsNone} ${hotReturning}`),
-    },
+    // One row more than asked: the one before the oldest asked says where that one came from.
+    reflog: statement(`SELECT seq::float8 AS seq, to_target, version::float8 AS version, at, moved_by FROM ${l} WHERE name = $1 ORDER BY seq DESC LIMIT $2::int + 1`),
     set: {
-      version: statementOf(`UPDATE ${r} AS r SET ${moveTo("r.version + 1")} WHERE r.name = $1::text AND r.version = $5::bigint AND r.${live} ${returning}`),
-      target: statementOf(`UPDATE ${r} AS r SET ${moveTo("r.version + 1")} WHERE r.name = $1::text AND r.target = $5::text ${returning}`),
-      absent: statementOf(create("")),
+      version: statementOf(`UPDATE ${r} AS r SET ${moveTo}, version = r.version + 1 WHERE r.name = $1::text AND r.version = $5::bigint AND r.${live} ${returning("r.target")}`, "$3", "$4"),
+      target: statementOf(`UPDATE ${r} AS r SET ${moveTo}, version = r.version + 1 WHERE r.name = $1::text AND r.target = $5::text ${returning("r.target")}`, "$3", "$4"),
+      absent: statementOf(create(""), "$3", "$4"),
       // Unconditional: the row is locked first, so that moves racing with this one cannot starve it.
       any: statement(`WITH cur AS (SELECT name, target FROM ${r} WHERE name = $1::text FOR UPDATE),
       upd AS (
-        UPDATE ${r} AS r SET ${moveTo("CASE WHEN cur.target IS NULL THEN 1 ELSE r.version + 1 END")}
+        UPDATE ${r} AS r SET ${moveTo}, version = CASE WHEN cur.target IS NULL THEN 1 ELSE r.version + 1 END
         FROM cur WHERE r.name = cur.name
-        ${returning}
+        ${returning("r.target")}
       ),
       ins AS (${create(" WHERE NOT EXISTS (SELECT 1 FROM cur)")}),
       moved AS (SELECT * FROM upd UNION ALL SELECT * FROM ins),
-      ${record()}`),
+      ${record("$3", "$4")}`),
     },
     delete: {
       any: statement(`WITH cur AS (SELECT name FROM ${r} WHERE name = $1::text FOR UPDATE),
-      moved AS (UPDATE ${r} AS r SET ${bury} FROM cur WHERE r.name = cur.name AND r.${live} ${returning}),
-      ${record()}`),
-      version: statementOf(`UPDATE ${r} AS r SET ${bury} WHERE r.name = $1::text AND r.version = $4::bigint AND r.${live} ${returning}`),
-      target: statementOf(`UPDATE ${r} AS r SET ${bury} WHERE r.name = $1::text AND r.target = $4::text ${returning}`),
+      moved AS (UPDATE ${r} AS r SET ${bury} FROM cur WHERE r.name = cur.name AND r.${live} ${returning("NULL::text")}),
+      ${record("$2", "$3")}`),
+      version: statementOf(`UPDATE ${r} AS r SET ${bury} WHERE r.name = $1::text AND r.version = $4::bigint AND r.${live} ${returning("NULL::text")}`, "$2", "$3"),
+      target: statementOf(`UPDATE ${r} AS r SET ${bury} WHERE r.name = $1::text AND r.target = $4::text ${returning("NULL::text")}`, "$2", "$3"),
     },
     sameAsLocked: statement(
       `SELECT (cur.content = $2::bytea AND cur.causal_parent IS NOT DISTINCT FROM $3::text AND cur.metadata = $4::jsonb) AS same
@@ -166,39 +151,21 @@ export function refStatements(ids: Identifiers): RefStatements {
   };
 }
 
-/**
- * Moves per chunk of the reflog (migration 7): a ref's row keeps its moves since the last full
- * chunk in `recent` (`,[seq,to,version,at,by]` each, JSON), and the move that fills a chunk
- * (seq a multiple of `CHUNK`) also writes them as one row of the ref's ring in `<table>_reflog_chunks`;
- * the next move starts `recent` afresh. One row write per move (the ref's, HOT) and one chunk row
- * per `CHUNK` moves, where migration 6 wrote a ring slot on every move.
- */
-export const CHUNK = 6;
-/** Chunk rows per ref: the newest `REFLOG_LIMIT + 1` moves (the oldest shown and the one it came from) span at most this many. */
-export const CHUNKS = Math.ceil((REFLOG_LIMIT + 1) / CHUNK) + 1;
-
-/** The SET part of a move of the row `r` to `to`: its number, and `recent` with the move appended (alone when it starts a chunk). */
-function logMove(r: string, to: string, version: string, at: string, by: string): string {
-  return `log_seq = ${r}.log_seq + 1, recent = CASE WHEN ${r}.log_seq % ${CHUNK} = 0 THEN '' ELSE ${r}.recent END || ',' || json_build_array(${r}.log_seq + 1, ${to}, ${version}, ${at}::float8, ${by}::text)::text`;
-}
+/** Slots of each ref's reflog ring: the newest `REFLOG_LIMIT` moves and the one before them (migration 6). */
+const RING = REFLOG_LIMIT + 1;
 
 /**
- * The chunk a move `moved` returns (version, seq, recent) fills, when it fills one: the moves of
- * `recent` as row `(seq − 1) / CHUNK` of the ref's ring, in slot chunk mod `CHUNKS`, replacing
- * the chunk `CHUNKS` before it, or appended to (a chunk started before the ref was re-created).
+ * The reflog row of the move `moved` returns (version, seq, to_target): move `seq` goes to slot
+ * `seq % RING` of the ref's ring, replacing the move `RING` before it, in one upsert.
  */
-function chunkWrite(l: string, name: string, moved: string): string {
-  return `INSERT INTO ${l} AS l (name, slot, chunk, last_seq, moves)
-        SELECT ${name}, ((seq - 1) / ${CHUNK} % ${CHUNKS})::int, (seq - 1) / ${CHUNK}, seq, recent FROM ${moved} WHERE seq % ${CHUNK} = 0
-        ON CONFLICT (name, slot) DO UPDATE SET moves = CASE WHEN l.chunk = excluded.chunk THEN l.moves || excluded.moves ELSE excluded.moves END,
-          chunk = excluded.chunk, last_seq = excluded.last_seq`;
+function ringWrite(l: string, name: string, moved: string, at: string, by: string): string {
+  return `INSERT INTO ${l} (name, slot, seq, to_target, version, at, moved_by)
+        SELECT ${name}, (seq % ${RING})::int, seq, to_target, version, ${at}::float8, ${by}::text FROM ${moved}
+        ON CONFLICT (name, slot) DO UPDATE SET seq = excluded.seq, to_target = excluded.to_target, version = excluded.version, at = excluded.at, moved_by = excluded.moved_by`;
 }
 
 /** The most operations a one-statement transaction takes (more go the general way). */
 const ONE_STATEMENT_MAX = 16;
-
-/** One move as the reflog keeps it (JSON): seq, to, version, at, by. */
-type Encoded = [number, string | null, number, number, string];
 
 /** The shape of a one-statement transaction: its puts, then its compare-and-sets by kind. */
 interface TxShape {
@@ -214,10 +181,10 @@ interface TxShape {
  * Every put must insert its row or find one equal to it (locked `FOR SHARE` until the commit, as
  * the general way does), and every ref must move; otherwise the statement divides by zero
  * (SQLSTATE 22012) and nothing of it stays. Returns one row: `v1`, `v2`, … the refs' new versions.
- * Each ref's move is logged as `setRef` logs it.
+ * Each ref's move writes its reflog slot, as `setRef` does.
  */
 export function oneStatementTx(ids: Identifiers, shape: TxShape, notify: boolean): Statement {
-  const { table: t, refs: r, reflogChunks: l } = ids;
+  const { table: t, refs: r, reflog: l } = ids;
   const p = (n: number) => `$${n}`;
   const rows: string[] = [];
   for (let i = 0; i < shape.puts; i++) {
@@ -252,11 +219,11 @@ export function oneStatementTx(ids: Identifiers, shape: TxShape, notify: boolean
     const target = `${p(base + k * 3 + 2)}::text`;
     const condition = kind === "version" ? `r.version = ${p(base + k * 3 + 3)}::bigint AND r.target IS NOT NULL` : `r.target = ${p(base + k * 3 + 3)}::text`;
     ctes.push(`m${k} AS (
-        UPDATE ${r} AS r SET target = ${target}, updated_at = ${at}::float8, ${logMove("r", target, "r.version + 1", at, by)}, version = r.version + 1
+        UPDATE ${r} AS r SET target = ${target}, updated_at = ${at}::float8, log_seq = r.log_seq + 1, version = r.version + 1
         WHERE r.name = ${name} AND ${condition}
-        RETURNING r.version, r.log_seq AS seq, r.recent
+        RETURNING r.version, r.log_seq AS seq, r.target AS to_target
       )`);
-    ctes.push(`l${k} AS (${chunkWrite(l, name, `m${k}`)})`);
+    ctes.push(`l${k} AS (${ringWrite(l, name, `m${k}`, at, by)})`);
     checks.push(`EXISTS (SELECT 1 FROM m${k})`);
     versions.push(`(SELECT version FROM m${k})::float8 AS v${k + 1}`);
   });
@@ -323,13 +290,6 @@ export class PgRefs {
   readonly #s: RefStatements;
   /** One-statement transactions by shape (`shapeOf`). */
   readonly #oneStatement = new Map<string, Statement>();
-  /** The number of the newest move seen of each ref this process moved (a hint: the statements decide). */
-  readonly #seqs = new Map<string, number>();
-
-  #seen(name: string, seq: number): void {
-    if (this.#seqs.size >= 4096 && !this.#seqs.has(name)) this.#seqs.clear();
-    this.#seqs.set(name, seq);
-  }
 
   constructor(host: PgRefsHost) {
     this.#host = host;
@@ -360,20 +320,20 @@ export class PgRefs {
   }
 
   async reflog(name: string, limit: number): Promise<ReflogEntry[]> {
-    const r = await this.#run<{ moves: string }>(this.#host.pool(), this.#s.reflog, [name], `reflog ${JSON.stringify(name)}`);
-    const moves: Encoded[] = [];
-    for (const { moves: text } of r.rows) if (text !== "") moves.push(...(JSON.parse(`[${text.slice(1)}]`) as Encoded[]));
-    moves.sort((a, b) => b[0] - a[0]);
+    const r = await this.#run<{ seq: number; to_target: string | null; version: number; at: number; moved_by: string }>(
+      this.#host.pool(),
+      this.#s.reflog,
+      [name, limit],
+      `reflog ${JSON.stringify(name)}`,
+    );
+    const rows = r.rows;
     const out: ReflogEntry[] = [];
-    for (let i = 0; i < moves.length && out.length < limit; i++) {
-      const m = moves[i] as Encoded;
-      // The row repeats its newest chunk's moves until the next move: each once.
-      if (i > 0 && (moves[i - 1] as Encoded)[0] === m[0]) continue;
-      let before = moves[i + 1];
-      if (before !== undefined && before[0] === m[0]) before = moves[i + 2];
+    for (let i = 0; i < rows.length && i < limit; i++) {
+      const row = rows[i] as (typeof rows)[number];
+      const before = rows[i + 1];
       // Where the move before this one went; the first move of a name came from nowhere.
-      const from = before !== undefined && before[0] === m[0] - 1 ? before[1] : null;
-      out.push({ name, from, to: m[1], version: m[2], at: m[3], by: m[4] });
+      const from = before !== undefined && before.seq === row.seq - 1 ? before.to_target : null;
+      out.push({ name, from, to: row.to_target, version: row.version, at: row.at, by: row.moved_by });
     }
     return out;
   }
@@ -520,20 +480,11 @@ export class PgRefs {
    */
   async #set(runner: Runner, name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref> {
     const what = `setRef ${JSON.stringify(name)}`;
-    const kind = kindOf(expect);
+    const stmt = this.#s.set[kindOf(expect)];
     const params = [name, target, move.at, move.by, ...expected(expect)];
-    // A compare-and-set goes the hot way first unless its ref's last seen move says this one fills a chunk.
-    const seen = this.#seqs.get(name);
-    let hot = (kind === "version" || kind === "target") && (seen === undefined || seen % CHUNK !== CHUNK - 1);
     for (let attempt = 0; attempt < RACE_ATTEMPTS; attempt++) {
-      const stmt = hot ? this.#s.hot[kind as "version" | "target"] : this.#s.set[kind];
-      hot = false;
-      const r = await this.#run<{ moved: number; seq: number }>(runner, stmt, params, what);
-      const row = r.rows[0];
-      if (row !== undefined) {
-        this.#seen(name, row.seq);
-        return { name, target, version: row.moved, updatedAt: move.at };
-      }
+      const moved = await this.#move(runner, stmt, params, what);
+      if (moved !== null) return { name, target, version: moved, updatedAt: move.at };
       const current = await this.#get(runner, name);
       if (!meets(current, expect)) throw refConflict(name, expect, current, this.#host.name);
     }

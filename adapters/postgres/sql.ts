@@ -26,8 +26,6 @@ export interface Identifiers {
   /** `"schema"."<table>_refs"` and `"schema"."<table>_reflog"`: the table's refs and their moves (refs.ts). */
   readonly refs: string;
   readonly reflog: string;
-  /** `"schema"."<table>_reflog_chunks"`: the refs' older moves, in chunks (migration 7, refs.ts); `reflog` is gone since. */
-  readonly reflogChunks: string;
   /** `"schema"."<table>_tags"`: one row per (datum, tag), kept by triggers (migration 4, queries.ts). */
   readonly tags: string;
   /** `"<table>_tags_idx"` on the tags (key, value, created_at, id); `"<table>_children_idx"` on (causal_parent, created_at, id). */
@@ -60,7 +58,6 @@ export function identifiers(schema: string, table: string): Identifiers {
     label: `${schema}.${table}`,
     refs: `${s}.${pg.escapeIdentifier(`${table}_refs`)}`,
     reflog: `${s}.${pg.escapeIdentifier(`${table}_reflog`)}`,
-    reflogChunks: `${s}.${pg.escapeIdentifier(`${table}_reflog_chunks`)}`,
     tags: `${s}.${pg.escapeIdentifier(`${table}_tags`)}`,
     tagsIndex: pg.escapeIdentifier(`${table}_tags_idx`),
     childrenIndex: pg.escapeIdentifier(`${table}_children_idx`),
