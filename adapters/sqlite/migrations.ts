@@ -1,7 +1,7 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { dgentError } from "../../core/errors.js";
 import { ADAPTER_NAME } from "./options.js";
-import { PRAGMA, SCHEMA_STATE, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, TX } from "./sql.js";
+import { PRAGMA, SCHEMA_STATE, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, TX } from "./sql.js";
 
 /** One schema step. Append new steps at the end; never edit or reorder a released one. */
 export interface Migration {
@@ -38,6 +38,11 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     version: 5,
     description: "the reflog becomes a ring of 100 slots per ref, written by triggers on refs (which gains log_seq and moved_by); the newest 100 moves of each ref are kept",
     up: SCHEMA_V5,
+  },
+  {
+    version: 6,
+    description: "a ref's newest moves live in its own row (refs.recent), older ones in a ring of chunks of moves per ref (reflog); the reflog keeps the newest 100 moves of each ref",
+    up: SCHEMA_V6,
   },
 ]);
 

@@ -196,7 +196,7 @@ describe("sqlite: several processes", () => {
     const raw = new Database(path, { readonly: true });
     expect(raw.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
     // data, its two indexes and primary key; refs and its two reflog triggers; reflog; tags and its two triggers
-    expect(raw.prepare("SELECT count(*) FROM sqlite_schema").pluck().get()).toBe(11);
+    expect(raw.prepare("SELECT count(*) FROM sqlite_schema").pluck().get()).toBe(10);
     raw.close();
   });
 

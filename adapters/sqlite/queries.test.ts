@@ -554,7 +554,7 @@ describe("sqlite queries: migration from schema version 2", () => {
     const b = sqliteAdapter({ path: file });
     await b.open();
     try {
-      expect((await b.stats()).migrationsApplied).toEqual([3, 4, 5]);
+      expect((await b.stats()).migrationsApplied).toEqual([3, 4, 5, 6]);
       expect((await b.stats()).count).toBe(300);
       for (const o of [{ where: { role: "user" } }, { where: { "a.b": { prefix: "v%" } }, order: "oldest" }, { parent: "old/000", limit: 7 }, { where: { role: { exists: false } } }] as QueryOptions[]) {
         const q = resolveQuery(o);

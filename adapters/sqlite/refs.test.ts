@@ -22,6 +22,7 @@ import { Scope, type Suite } from "../../testing/support.js";
 import { refsSuite, transactionsSuite } from "../../testing/suites/refs.js";
 import type { ConformanceTarget } from "../../testing/types.js";
 import { APPLICATION_ID, MIGRATIONS, sqliteAdapter } from "./index.js";
+import { REFLOG_CHUNK, REFLOG_CHUNKS } from "./sql.js";
 
 const dirs: string[] = [];
 const tempDir = (): string => {
@@ -80,17 +81,20 @@ describe("sqlite: the reflog", () => {
     expect((await store.refs.log("quiet")).map((e) => [e.from, e.to, e.version])).toEqual([[null, d.id, 1]]);
     await store.close();
 
-    // On disk: a ring of the limit's slots per ref, slot = move number mod the limit, the newest moves.
+    // On disk: the moves since the last full chunk in the ref's row, full chunks in a ring of
+    // REFLOG_CHUNKS rows per ref (slot = chunk mod REFLOG_CHUNKS), together the newest moves.
     const raw = new Database(path, { readonly: true });
-    expect(raw.prepare("SELECT name, count(*) AS n, min(seq) AS first, max(seq) AS last FROM reflog GROUP BY name ORDER BY name").all()).toEqual([
-      { name: "busy", n: REFLOG_LIMIT, first: moves - REFLOG_LIMIT + 1, last: moves },
-      { name: "quiet", n: 1, first: 1, last: 1 },
-    ]);
-    expect(raw.prepare("SELECT count(*) FROM reflog WHERE slot <> seq % ?").pluck().get(REFLOG_LIMIT)).toBe(0);
     expect(raw.prepare("SELECT name, log_seq FROM refs ORDER BY name").all()).toEqual([
       { name: "busy", log_seq: moves },
       { name: "quiet", log_seq: 1 },
     ]);
+    const held = (raw.prepare("SELECT recent FROM refs WHERE name = 'busy'").pluck().get() as string).match(/\[/g)?.length;
+    expect(held).toBe(((moves - 1) % REFLOG_CHUNK) + 1);
+    const chunks = raw.prepare("SELECT slot, chunk, last_seq FROM reflog WHERE name = 'busy' ORDER BY chunk").all() as { slot: number; chunk: number; last_seq: number }[];
+    expect(chunks.length).toBe(REFLOG_CHUNKS);
+    expect(chunks.every((c) => c.slot === c.chunk % REFLOG_CHUNKS && c.last_seq === (c.chunk + 1) * REFLOG_CHUNK)).toBe(true);
+    expect(chunks.at(-1)?.last_seq).toBe(moves - (held as number));
+    expect(raw.prepare("SELECT count(*) FROM reflog WHERE name = 'quiet'").pluck().get()).toBe(0);
     raw.close();
 
     const again = createStore({ tiers: [sqliteAdapter({ path })] });
@@ -106,6 +110,154 @@ describe("sqlite: the reflog", () => {
       [d.id, d.id, moves],
     ]);
     await again.close();
+  });
+});
+
+/** What the reflog must say after `moves` (newest first), as the kit's in-memory tier keeps it. */
+type Move = { to: string | null; by: string };
+function expectedLog(moves: readonly Move[]): [string | null, string | null, number, string][] {
+  const out: [string | null, string | null, number, string][] = [];
+  let target: string | null = null;
+  let version = 0;
+  for (const m of moves) {
+    if (m.to === null) out.push([target, null, version, m.by]);
+    else {
+      version = target === null ? 1 : version + 1;
+      out.push([target, m.to, version, m.by]);
+    }
+    target = m.to;
+  }
+  return out.reverse().slice(0, REFLOG_LIMIT);
+}
+
+describe("sqlite: the reflog across chunk boundaries", () => {
+  const counts = [1, REFLOG_CHUNK - 1, REFLOG_CHUNK, REFLOG_CHUNK + 1, 2 * REFLOG_CHUNK, 2 * REFLOG_CHUNK + 1, REFLOG_LIMIT - 1, REFLOG_LIMIT, REFLOG_LIMIT + 1, REFLOG_LIMIT + REFLOG_CHUNK + 2, 3 * REFLOG_LIMIT + 5];
+  it(`after 1, K − 1, K, K + 1, … ${Math.max(...counts)} moves (K = ${REFLOG_CHUNK}), by version or not, the reflog is exact at every limit, also after reopening`, async () => {
+    const path = join(tempDir(), "chunks.db");
+    const store = createStore({ tiers: [sqliteAdapter({ path })], actor: "a" });
+    const ds = Array.from({ length: 7 }, (_, i) => makeDatum({ content: `t${i}` }));
+    for (const d of ds) await store.put(d);
+    const made = new Map<string, Move[]>();
+    for (const n of counts) {
+      const name = `n/${n}`;
+      const moves: Move[] = [];
+      let ref: Ref | null = null;
+      for (let i = 0; i < n; i++) {
+        const to = (ds[i % ds.length] as { id: string }).id;
+        // Every third move without a version expected: the transaction's way (update, not casVersion).
+        ref = ref === null || i % 3 === 2 ? await store.refs.set(name, to) : await store.refs.set(name, to, { expect: { version: ref.version } });
+        moves.push({ to, by: "a" });
+      }
+      expect(ref?.version).toBe(n);
+      made.set(name, moves);
+    }
+    const check = async (s: typeof store) => {
+      for (const [name, moves] of made) {
+        const want = expectedLog(moves);
+        const log = await s.refs.log(name);
+        expect(log.map((e) => [e.from, e.to, e.version, e.by]), name).toEqual(want);
+        for (const limit of [1, REFLOG_CHUNK - 1, REFLOG_CHUNK, REFLOG_CHUNK + 1, 50]) expect(await s.refs.log(name, limit), `${name} limit ${limit}`).toEqual(log.slice(0, limit));
+      }
+    };
+    await check(store);
+    await store.close();
+    const again = createStore({ tiers: [sqliteAdapter({ path })], actor: "b" });
+    await check(again);
+    await again.close();
+  });
+
+  it("deletes and re-creations at every position of a chunk keep the reflog exact", async () => {
+    const path = join(tempDir(), "deletes.db");
+    const store = createStore({ tiers: [sqliteAdapter({ path })], actor: "d" });
+    const ds = Array.from({ length: 5 }, (_, i) => makeDatum({ content: `u${i}` }));
+    for (const d of ds) await store.put(d);
+    const moves: Move[] = [];
+    let ref: Ref | null = null;
+    let step = 0;
+    // Runs of 1, 2, …, 2K + 1 moves, each ended by a delete (by version, or in a transaction).
+    for (let run = 1; run <= 2 * REFLOG_CHUNK + 1; run++) {
+      for (let i = 0; i < run; i++) {
+        const to = (ds[step++ % ds.length] as { id: string }).id;
+        ref = ref === null ? await store.refs.set("r", to, { expect: { absent: true } }) : await store.refs.set("r", to, { expect: { version: ref.version } });
+        moves.push({ to, by: "d" });
+      }
+      if (run % 2 === 0) expect(await store.refs.delete("r", { expect: { version: (ref as Ref).version } })).toBe(true);
+      else await store.transaction([{ op: "deleteRef", name: "r" }]);
+      moves.push({ to: null, by: "d" });
+      ref = null;
+      const log = await store.refs.log("r");
+      expect(log.map((e) => [e.from, e.to, e.version, e.by]), `after run ${run}`).toEqual(expectedLog(moves));
+    }
+    expect(moves.length).toBeGreaterThan(REFLOG_LIMIT);
+    await store.close();
+  });
+});
+
+describe("sqlite: the reflog from schema version 5", () => {
+  it("a file written by version 5 (the ring of moves) keeps its reflogs exact, and its refs move on from them", async () => {
+    const path = join(tempDir(), "v5.db");
+    const old = new Database(path);
+    old.pragma("journal_mode = WAL");
+    for (const step of MIGRATIONS.filter((m) => m.version <= 5)) old.exec(step.up);
+    old.pragma("user_version = 5");
+    old.pragma(`application_id = ${APPLICATION_ID}`);
+    // Moves as version 5 made them: its triggers write the ring slot of every creation and move.
+    const create = old.prepare("INSERT INTO refs (name, target, version, updated_at, log_seq, moved_by) VALUES (?, ?, 1, ?, coalesce((SELECT max(seq) FROM reflog WHERE name = ?), 0) + 1, 'old')");
+    const move = old.prepare("UPDATE refs SET target = ?, version = version + 1, updated_at = ?, log_seq = log_seq + 1, moved_by = 'old' WHERE name = ?");
+    const logDelete = old.prepare(`INSERT INTO reflog (name, slot, seq, from_target, to_target, version, at, moved_by) VALUES (?, ? % 100, ?, ?, NULL, ?, ?, 'old')
+      ON CONFLICT (name, slot) DO UPDATE SET seq = excluded.seq, from_target = excluded.from_target, to_target = excluded.to_target, version = excluded.version, at = excluded.at, moved_by = excluded.moved_by`);
+    const made = new Map<string, Move[]>();
+    const history = (name: string, n: number, deleteAt: readonly number[]) => {
+      const moves: Move[] = [];
+      let live = false;
+      let seq = 0;
+      for (let i = 0; i < n; i++) {
+        if (deleteAt.includes(i)) {
+          const cur = old.prepare("SELECT target, version, log_seq FROM refs WHERE name = ?").get(name) as { target: string; version: number; log_seq: number };
+          logDelete.run(name, cur.log_seq + 1, cur.log_seq + 1, cur.target, cur.version, 3000 + i);
+          old.prepare("DELETE FROM refs WHERE name = ?").run(name);
+          moves.push({ to: null, by: "old" });
+          live = false;
+        } else {
+          const to = `${name}/${i}`;
+          if (live) move.run(to, 3000 + i, name);
+          else create.run(name, to, 3000 + i, name);
+          live = true;
+          moves.push({ to, by: "old" });
+        }
+        seq++;
+      }
+      made.set(name, moves);
+      return seq;
+    };
+    history("wrapped", 257, [40, 200]);
+    history("short", 4, []);
+    history("deleted", 9, [8]);
+    old.close();
+
+    const store = createStore({ tiers: [sqliteAdapter({ path })], actor: "new" });
+    for (const [name, moves] of made) {
+      const log = await store.refs.log(name);
+      expect(log.map((e) => [e.from, e.to, e.version, e.by]), name).toEqual(expectedLog(moves));
+    }
+    expect((await store.refs.log("wrapped")).map((e) => e.at)).toEqual(Array.from({ length: REFLOG_LIMIT }, (_, i) => 3256 - i));
+    // Moving on: past the next chunk boundaries, and a deleted ref re-created.
+    const d = makeDatum({ content: "after" });
+    await store.put(d);
+    let wrapped = (await store.refs.get("wrapped")) as Ref;
+    for (let i = 0; i < 2 * REFLOG_CHUNK + 1; i++) {
+      wrapped = await store.refs.set("wrapped", d.id, { expect: { version: wrapped.version } });
+      (made.get("wrapped") as Move[]).push({ to: d.id, by: "new" });
+    }
+    await store.refs.set("deleted", d.id, { expect: { absent: true } });
+    (made.get("deleted") as Move[]).push({ to: d.id, by: "new" });
+    await store.refs.delete("short");
+    (made.get("short") as Move[]).push({ to: null, by: "new" });
+    for (const [name, moves] of made) {
+      const log = await store.refs.log(name);
+      expect(log.map((e) => [e.from, e.to, e.version, e.by]), name).toEqual(expectedLog(moves));
+    }
+    await store.close();
   });
 });
 
@@ -146,10 +298,20 @@ describe("sqlite: the reflog from schema version 4", () => {
     ]);
     await store.close();
 
+    // On disk: the ring's moves in chunks by move number; "gone"'s are all there (no row holds any).
     const raw = new Database(path, { readonly: true });
-    expect(raw.prepare("SELECT name, count(*) AS n, min(seq) AS first, max(seq) AS last FROM reflog GROUP BY name ORDER BY name").all()).toEqual([
-      { name: "busy", n: REFLOG_LIMIT, first: 152, last: 251 },
-      { name: "gone", n: REFLOG_LIMIT, first: 32, last: 131 },
+    const numbers = (name: string) => {
+      const texts = raw.prepare("SELECT moves FROM reflog WHERE name = ? ORDER BY chunk").pluck().all(name) as string[];
+      return texts.flatMap((t) => (JSON.parse(`[${t.slice(1)}]`) as number[][]).map((m) => m[0]));
+    };
+    const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    expect(numbers("busy")).toEqual(range(151, 250));
+    expect(numbers("gone")).toEqual(range(31, 130));
+    // The moves made since live in the refs' rows: seq, to, version, at, by.
+    const held = raw.prepare("SELECT name, recent FROM refs ORDER BY name").all() as { name: string; recent: string }[];
+    expect(held.map((r) => [r.name, (JSON.parse(`[${r.recent.slice(1)}]`) as unknown[][]).map((m) => [m[0], m[1], m[2], m[4]])])).toEqual([
+      ["busy", [[251, d.id, 251, "new"]]],
+      ["gone", [[131, d.id, 1, "new"]]],
     ]);
     raw.close();
   });

@@ -1,8 +1,9 @@
 /**
- * Refs and transactions on the sqlite tier. Refs are rows of the `refs` table, their moves the
- * slots of a ring per ref in `reflog`, written by triggers on `refs` (schema versions 2 and 5,
- * sql.ts). A compare-and-set by version is one autocommit `UPDATE … WHERE name = ? AND version = ?`
- * (its trigger writes the reflog slot in the same statement); when it moves nothing, or for any
+ * Refs and transactions on the sqlite tier. Refs are rows of the `refs` table; a ref's newest
+ * moves are kept in its own row (`recent`), older ones in chunks of a ring per ref in `reflog`
+ * (schema version 6, sql.ts). A compare-and-set by version is one autocommit `UPDATE … WHERE
+ * name = ? AND version = ?` that also appends the move to the row (every `REFLOG_CHUNK`th move its
+ * trigger writes the chunk the row held, in the same statement); when it moves nothing, or for any
  * other change, the change runs inside one `BEGIN IMMEDIATE` transaction of the adapter: it takes
  * the database's write lock before reading anything, so the expectation checked and the row
  * written are about the same state, whichever process of the machine writes the file. What fails
@@ -15,6 +16,9 @@ import { prefixRange } from "./keys.js";
 import { ADAPTER_NAME } from "./options.js";
 import { REFS } from "./sql.js";
 
+/** One move as `recent` and the chunks hold it: seq, to, version, at, by, and (migrated moves) from. */
+type Encoded = [number, string | null, number, number, string, (string | null)?];
+
 /** What the refs need from the adapter, inside its write transaction. */
 export interface RefHost {
   /** Inserts the datum, or compares it with what its id holds (throws `DGENT_CONFLICT`). */
@@ -26,7 +30,6 @@ export interface RefHost {
 }
 
 type RefRow = [string, string, number, number];
-type LogRow = [string | null, string | null, number, number, string];
 
 function statements(db: Db) {
   const raw = (sql: string) => db.prepare(sql).raw(true);
@@ -39,8 +42,9 @@ function statements(db: Db) {
     casVersion: db.prepare(REFS.casVersion),
     update: db.prepare(REFS.update),
     delete: db.prepare(REFS.delete),
+    spill: db.prepare(REFS.spill),
     logDelete: db.prepare(REFS.logDelete),
-    reflog: raw(REFS.reflog),
+    reflog: raw(REFS.reflog).pluck(),
   };
 }
 
@@ -73,7 +77,7 @@ export class SqliteRefs {
    */
   casVersion(name: string, target: string, version: number, move: RefMove): Ref | null {
     this.#host.count(1);
-    if (this.#s.casVersion.run(target, move.at, move.by, name, version).changes !== 1) return null;
+    if (this.#s.casVersion.run(target, move.at, target, move.at, move.by, name, version).changes !== 1) return null;
     return { name, target, version: version + 1, updatedAt: move.at };
   }
 
@@ -87,10 +91,20 @@ export class SqliteRefs {
     return rows.map(toRef);
   }
 
+  /** The row's moves and the ring's, newest first; each move came from where the one before it went. */
   reflog(name: string, limit: number): ReflogEntry[] {
     this.#host.count(1);
-    const rows = this.#s.reflog.all(name, limit) as LogRow[];
-    return rows.map((r) => ({ name, from: r[0], to: r[1], version: r[2], at: r[3], by: r[4] }));
+    const moves: Encoded[] = [];
+    for (const text of this.#s.reflog.all(name, name) as string[]) if (text !== "") moves.push(...(JSON.parse(`[${text.slice(1)}]`) as Encoded[]));
+    moves.sort((a, b) => b[0] - a[0]);
+    const out: ReflogEntry[] = [];
+    for (let i = 0; i < moves.length && i < limit; i++) {
+      const m = moves[i] as Encoded;
+      const before = moves[i + 1];
+      const from = m.length > 5 ? (m[5] as string | null) : before !== undefined && before[0] === m[0] - 1 ? before[1] : null;
+      out.push({ name, from, to: m[1], version: m[2], at: m[3], by: m[4] });
+    }
+    return out;
   }
 
   /**
@@ -130,8 +144,8 @@ export class SqliteRefs {
     if (!meets(current, expect)) throw refConflict(name, expect, current, ADAPTER_NAME);
     const next = movedRef(name, current, target, move.at);
     this.#host.count(1);
-    if (current === null) this.#s.insert.run(name, target, move.at, name, move.by);
-    else this.#s.update.run(target, next.version, move.at, move.by, name);
+    if (current === null) this.#s.insert.run(name, target, move.at, target, move.at, move.by, name);
+    else this.#s.update.run(target, next.version, move.at, target, next.version, move.at, move.by, name);
     return next;
   }
 
@@ -139,9 +153,12 @@ export class SqliteRefs {
     const current = this.#current(name);
     if (!meets(current?.ref ?? null, expect)) throw refConflict(name, expect, current?.ref ?? null, ADAPTER_NAME);
     if (current === null) return false;
-    this.#host.count(2);
+    this.#host.count(3);
     const seq = current.seq + 1;
-    this.#s.logDelete.run(name, seq, seq, current.ref.target, current.ref.version, move.at, move.by);
+    // The moves the row holds go to their chunk first; where the delete came from is where they went.
+    this.#s.spill.run(name);
+    const moved: Encoded = [seq, null, current.ref.version, move.at, move.by];
+    this.#s.logDelete.run(name, seq, seq, seq, `,${JSON.stringify(moved)}`);
     this.#s.delete.run(name);
     return true;
   }

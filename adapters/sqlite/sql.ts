@@ -183,6 +183,59 @@ function ringWrite(from: string): string {
       version = excluded.version, at = excluded.at, moved_by = excluded.moved_by`;
 }
 
+/**
+ * Version 6: the newest moves of a ref live in its own row. A compare-and-set then writes one
+ * row — the bare `UPDATE`'s page — where version 5 also wrote a slot of the ring (a second page
+ * per commit). `refs.recent` holds the moves since the last spill, each `,[seq,to,version,at,by]`
+ * (JSON; `from` is where move `seq − 1` went, see `decodeMoves` in refs.ts). Moves are grouped in
+ * chunks of `REFLOG_CHUNK` by number (chunk = (seq − 1) / REFLOG_CHUNK): the move that starts a
+ * chunk resets `recent`, and the trigger `reflog_spill` writes the moves it held, one row of the
+ * table `reflog`, in the same statement — one row write per `REFLOG_CHUNK` moves. `reflog` is a
+ * ring of `REFLOG_CHUNKS` chunk rows per ref (slot = chunk mod `REFLOG_CHUNKS`): the newest
+ * `REFLOG_LIMIT` + 1 moves always span fewer chunks than that, so the reflog shows exactly what
+ * version 5 showed. A chunk written in parts (a ref deleted, and re-created within the same
+ * chunk) is appended to. The migration moves version 5's ring into chunks, each move keeping its
+ * `from` as a sixth element (the oldest one's predecessor is gone).
+ */
+export const REFLOG_CHUNK = 6;
+/** Chunk rows per ref: enough for REFLOG_LIMIT + 1 moves at any alignment, with one to spare. */
+export const REFLOG_CHUNKS = Math.ceil((100 + 1) / REFLOG_CHUNK) + 1;
+// Both are part of schema version 6 (the migration and the triggers use them): never change them.
+
+/** Appends moves (`,[…]` each) to chunk `chunk` of a ref's ring, replacing an older chunk in its slot. */
+function chunkWrite(name: string, chunk: string, last: string, moves: string, where = ""): string {
+  return `INSERT INTO reflog (name, slot, chunk, last_seq, moves) ${where === "" ? "VALUES (" : "SELECT "}${name}, (${chunk}) % ${REFLOG_CHUNKS}, ${chunk}, ${last}, ${moves}${where === "" ? ")" : ` ${where}`}
+    ON CONFLICT (name, slot) DO UPDATE SET moves = CASE WHEN chunk = excluded.chunk THEN moves || excluded.moves ELSE excluded.moves END,
+      chunk = excluded.chunk, last_seq = excluded.last_seq`;
+}
+
+export const SCHEMA_V6 = `
+ALTER TABLE refs ADD COLUMN recent TEXT NOT NULL DEFAULT '';
+CREATE TABLE reflog_chunks (
+  name     TEXT NOT NULL,
+  slot     INTEGER NOT NULL,
+  chunk    INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  moves    TEXT NOT NULL,
+  PRIMARY KEY (name, slot)
+) WITHOUT ROWID;
+INSERT INTO reflog_chunks (name, slot, chunk, last_seq, moves)
+  SELECT name, ((seq - 1) / ${REFLOG_CHUNK}) % ${REFLOG_CHUNKS}, (seq - 1) / ${REFLOG_CHUNK}, max(seq),
+    group_concat(',' || json_array(seq, to_target, version, at, moved_by, from_target), '' ORDER BY seq)
+  FROM reflog GROUP BY name, (seq - 1) / ${REFLOG_CHUNK};
+DROP TRIGGER reflog_create;
+DROP TRIGGER reflog_move;
+DROP TABLE reflog;
+ALTER TABLE reflog_chunks RENAME TO reflog;
+CREATE TRIGGER reflog_spill AFTER UPDATE OF log_seq ON refs WHEN old.log_seq % ${REFLOG_CHUNK} = 0 AND old.recent <> '' BEGIN
+  ${chunkWrite("old.name", `(old.log_seq - 1) / ${REFLOG_CHUNK}`, "old.log_seq", "old.recent")};
+END;
+`;
+
+/** The SET part of a move: its number, and `recent` with the move appended (reset first when it starts a chunk). */
+const logMove = (version: string) =>
+  `log_seq = log_seq + 1, recent = CASE WHEN log_seq % ${REFLOG_CHUNK} = 0 THEN '' ELSE recent END || ',' || json_array(log_seq + 1, ?, ${version}, ?, ?)`;
+
 /** Statements of refs and the reflog (see adapters/sqlite/refs.ts). Rows in raw mode, columns as listed. */
 export const REFS = {
   /** (name) → target, version, updated_at, log_seq */
@@ -194,24 +247,28 @@ export const REFS = {
   /** (lower): names from lower on (a prefix with no upper bound) */
   listFrom: `SELECT ${REF_COLUMNS} FROM refs WHERE name >= ? ORDER BY name`,
   /**
-   * (name, target, updated_at, by, name): a new ref at version 1, its move numbered after the
-   * newest of its name's ring (a deleted ref's reflog goes on); the trigger logs it. The caller
-   * holds the write lock and saw none.
+   * (name, target, updated_at, target, updated_at, by, name): a new ref at version 1, its move
+   * numbered after the newest of its name's reflog (a deleted ref's reflog goes on) and kept in
+   * `recent`. The caller holds the write lock and saw none.
    */
-  insert: `INSERT INTO refs (${REF_COLUMNS}, log_seq, moved_by)
-    VALUES (?, ?, 1, ?, coalesce((SELECT max(seq) FROM reflog WHERE name = ?), 0) + 1, ?)`,
-  /** (target, updated_at, by, name, version): a compare-and-set by version, one statement; the trigger logs it. 1 change when it moved. */
-  casVersion: "UPDATE refs SET target = ?, version = version + 1, updated_at = ?, log_seq = log_seq + 1, moved_by = ? WHERE name = ? AND version = ?",
-  /** (target, version, updated_at, by, name): a move; the caller holds the write lock and checked the expectation; the trigger logs it. */
-  update: "UPDATE refs SET target = ?, version = ?, updated_at = ?, log_seq = log_seq + 1, moved_by = ? WHERE name = ?",
+  insert: `INSERT INTO refs (${REF_COLUMNS}, log_seq, recent)
+    SELECT ?, ?, 1, ?, s, ',' || json_array(s, ?, 1, ?, ?) FROM (SELECT coalesce((SELECT max(last_seq) FROM reflog WHERE name = ?), 0) + 1 AS s)`,
+  /**
+   * (target, updated_at, target, updated_at, by, name, version): a compare-and-set by version,
+   * one statement writing one row (every `REFLOG_CHUNK`th move its trigger also writes a chunk).
+   * 1 change when it moved.
+   */
+  casVersion: `UPDATE refs SET target = ?, version = version + 1, updated_at = ?, ${logMove("version + 1")} WHERE name = ? AND version = ?`,
+  /** (target, version, updated_at, target, version, updated_at, by, name): a move; the caller holds the write lock and checked the expectation. */
+  update: `UPDATE refs SET target = ?, version = ?, updated_at = ?, ${logMove("?")} WHERE name = ?`,
   /** (name) */
   delete: "DELETE FROM refs WHERE name = ?",
-  /** (name, seq, seq, from, version, at, by): a delete's slot in the ring (`seq` = the ref's log_seq + 1). */
-  logDelete: `INSERT INTO reflog (name, slot, seq, from_target, to_target, version, at, moved_by) VALUES (?, ? % 100, ?, ?, NULL, ?, ?, ?)
-    ON CONFLICT (name, slot) DO UPDATE SET seq = excluded.seq, from_target = excluded.from_target, to_target = excluded.to_target,
-      version = excluded.version, at = excluded.at, moved_by = excluded.moved_by`,
-  /** (name, limit) → from, to, version, at, by; newest first */
-  reflog: "SELECT from_target, to_target, version, at, moved_by FROM reflog WHERE name = ? ORDER BY seq DESC LIMIT ?",
+  /** (name): the moves a ref holds in its row to their chunk, before the row goes. */
+  spill: chunkWrite("name", `(log_seq - 1) / ${REFLOG_CHUNK}`, "log_seq", "recent", "FROM refs WHERE name = ? AND recent <> ''"),
+  /** (name, seq, seq, seq, moves): a delete's move (`seq` = the ref's log_seq + 1) to its chunk (a bound number is REAL: cast). */
+  logDelete: chunkWrite("?", `(CAST(? AS INTEGER) - 1) / ${REFLOG_CHUNK}`, "?", "?"),
+  /** (name, name) → moves: the ref's row's (`recent`, when it exists) and its chunks', in no order. */
+  reflog: "SELECT recent FROM refs WHERE name = ? UNION ALL SELECT moves FROM reflog WHERE name = ?",
 } as const;
 
 /**

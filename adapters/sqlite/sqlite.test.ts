@@ -148,7 +148,7 @@ describe("sqlite: schema and migrations", () => {
     const path = join(tempDir(), "m.db");
     const first = sqliteAdapter({ path });
     await first.open();
-    expect((await first.stats()).migrationsApplied).toEqual([1, 2, 3, 4, 5]);
+    expect((await first.stats()).migrationsApplied).toEqual([1, 2, 3, 4, 5, 6]);
     await first.close();
     const before = rawVersions(path);
     const second = sqliteAdapter({ path });
@@ -163,8 +163,7 @@ describe("sqlite: schema and migrations", () => {
       { type: "index", name: "idx_data_children" },
       { type: "index", name: "idx_data_created" },
       { type: "table", name: "reflog" },
-      { type: "trigger", name: "reflog_create" },
-      { type: "trigger", name: "reflog_move" },
+      { type: "trigger", name: "reflog_spill" },
       { type: "table", name: "refs" },
       { type: "index", name: "sqlite_autoindex_data_1" },
       { type: "table", name: "tags" },
