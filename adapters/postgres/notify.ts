@@ -309,7 +309,6 @@ export class NotifyHub {
     return connecting;
   }
 
-
   /** Channels listened on now (for tests and reports). */
   get channels(): readonly string[] {
     return [...this.#channels.keys()];

@@ -3,7 +3,6 @@
  * Columns are always selected in the order of `COLUMNS`, and statements run in raw mode (rows as
  * arrays), so `row[0]` is the id, `row[1]` the content, etc.
  */
-import { EXPIRES_AT } from "../../core/expiry.js";
 
 /** id, content, created_at, causal_parent, metadata. */
 const COLUMNS = "id, content, created_at, causal_parent, metadata";
@@ -341,8 +340,3 @@ export const GET_MANY = `SELECT ${COLUMNS} FROM data WHERE id IN (SELECT value F
 /** The largest rowid: the number of rows ever inserted, near enough (query planning's estimate). */
 export const MAX_ROWID = "SELECT coalesce(max(rowid), 0) FROM data";
 
-/**
- * (id) → [1 when some datum of the namespace carries the expiry tag (one seek into `tags`) else
- * NULL, the created_at of the datum `id` (an ids page's last, for its cursor) or NULL].
- */
-export const LAST_OF_IDS = `SELECT (SELECT 1 FROM tags WHERE key = '${EXPIRES_AT}' LIMIT 1), (SELECT created_at FROM data WHERE id = ?)`;

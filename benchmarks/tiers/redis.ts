@@ -100,13 +100,9 @@ async function rawRedisContender(url: string, prefix: string): Promise<Contender
     kind: "raw",
     description:
       "@redis/client (the client the tier loads), one connection: put = one Lua script (id free? HSET + two ZADD), putMany = that script per datum, pipelined; get = HGETALL; list = ZRANGE REV then HGETALLs pipelined; chain = one Lua script following the parents",
-    put: (d) => raw.put(d),
-    putMany: (ds) => raw.putMany(ds),
-    get: (id) => raw.get(id),
-    list: (limit) => raw.list(limit),
-    chain: (id) => raw.chain(id),
+    ...raw,
     prefill: async (ds) => {
-      for (let i = 0; i < ds.length; i += 100) await Promise.all(ds.slice(i, i + 100).map((d) => raw.put(d)));
+      for (let i = 0; i < ds.length; i += 100) await raw.putMany(ds.slice(i, i + 100));
     },
     close: async () => void (await (client.close ?? client.quit)?.call(client)),
   };
