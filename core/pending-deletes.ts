@@ -1,8 +1,8 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
-import { hostname } from "node:os";
+import { closeSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Adapter } from "./protocol.js";
 import { nodeCrypto } from "./lazy.js";
+import { ownerAlive, pidAlive, readOptional, selfOwner, type ProcessOwner } from "./process-owner.js";
 import { deleteIds } from "./tiers.js";
 
 /** Journaled deletes applied per call when a tier returns (one statement on Postgres). */
@@ -37,7 +37,7 @@ export class PendingDeletes {
   }
 
   get #owner(): Owner {
-    return (this.#ownerInfo ??= { pid: process.pid, host: hostname(), boot: BOOT_ID, start: SELF_START, token: nodeCrypto().randomBytes(8).toString("hex") });
+    return (this.#ownerInfo ??= { ...selfOwner(), token: nodeCrypto().randomBytes(8).toString("hex") });
   }
 
   /** At open: adopts the journals of stores that are gone. */
@@ -202,13 +202,7 @@ export class PendingDeletes {
 }
 
 /** Who wrote a segment, enough to tell whether that process is still running. */
-interface Owner {
-  readonly pid: number;
-  readonly host: string;
-  /** Linux boot id: a segment from before a reboot has no live owner. */
-  readonly boot: string | null;
-  /** Start time of the owner (Linux clock ticks since boot): tells a reused pid apart. */
-  readonly start: string | null;
+interface Owner extends ProcessOwner {
   /** Random per store. */
   readonly token: string;
 }
@@ -251,55 +245,3 @@ function parseJournal(text: string): Map<string, Set<string>> {
   return byTier;
 }
 
-function readOptional(path: string): string | null {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return null;
-  }
-}
-
-const BOOT_ID = readOptional("/proc/sys/kernel/random/boot_id")?.trim() ?? null;
-
-/** State letter and start time of a process from /proc; null when it does not exist; undefined without /proc. */
-function procStat(pid: number): { state: string; start: string } | null | undefined {
-  if (BOOT_ID === null) return undefined;
-  const text = readOptional(`/proc/${pid}/stat`);
-  if (text === null) return null;
-  // "pid (comm) S ppid ...": comm may hold spaces and parentheses, so split after the last ")".
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  return { state: fields[0] ?? "", start: fields[19] ?? "" };
-}
-
-const SELF_START = procStat(process.pid)?.start ?? null;
-
-/** True unless the process is provably gone. */
-function pidAlive(pid: number): boolean {
-  const stat = procStat(pid);
-  if (stat === null) return false;
-  if (stat !== undefined) return stat.state !== "Z" && stat.state !== "X";
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== "ESRCH";
-  }
-}
-
-/** True unless the owner is provably gone. Conservative: anything unknown counts as alive. */
-function ownerAlive(owner: Owner): boolean {
-  if (owner.host !== hostname()) return true; // another machine sharing the directory: cannot tell
-  if (owner.boot !== null && BOOT_ID !== null && owner.boot !== BOOT_ID) return false;
-  const stat = procStat(owner.pid);
-  if (stat === null) return false;
-  if (stat !== undefined) {
-    if (stat.state === "Z" || stat.state === "X") return false; // killed, not yet reaped
-    return owner.start === null || owner.start === stat.start;
-  }
-  try {
-    process.kill(owner.pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== "ESRCH";
-  }
-}

@@ -1,20 +1,15 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, linkSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { dgentError, type DgentError } from "../../core/errors.js";
+import { ownerAlive, readOptional, selfOwner, type ProcessOwner } from "../../core/process-owner.js";
 
 /**
  * The write lock of one log: a file `<log>.lock` created with O_EXCL, holding who owns it.
  * A lock whose owner is provably gone (dead pid, a zombie, a reused pid, a reboot) is stale
  * and is taken over; anything else refuses with `DGENT_LOCKED`. See README.md "Locking".
  */
-export interface LockInfo {
-  readonly pid: number;
-  readonly host: string;
-  /** Linux boot id: a lock from before a reboot is stale. */
-  readonly boot: string | null;
-  /** Start time of the owner (Linux clock ticks since boot): tells a reused pid apart. */
-  readonly start: string | null;
+export interface LockInfo extends ProcessOwner {
   /** Random per lock: tells this process's own locks apart from each other. */
   readonly token: string;
 }
@@ -26,45 +21,6 @@ const HELD: Set<string> = ((globalThis as { [key: symbol]: unknown })[Symbol.for
 /** A lock whose content cannot be read is treated as live for this long (it may be being written). */
 const UNREADABLE_GRACE_MS = 5_000;
 
-function readOptional(path: string): string | null {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return null;
-  }
-}
-
-const BOOT_ID = readOptional("/proc/sys/kernel/random/boot_id")?.trim() ?? null;
-
-/** State letter and start time of a process from /proc; null when it does not exist; undefined without /proc. */
-function procStat(pid: number): { state: string; start: string } | null | undefined {
-  if (BOOT_ID === null) return undefined;
-  const text = readOptional(`/proc/${pid}/stat`);
-  if (text === null) return null;
-  // "pid (comm) S ppid ...": comm may hold spaces and parentheses, so split after the last ")".
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  return { state: fields[0] ?? "", start: fields[19] ?? "" };
-}
-
-const SELF_START = procStat(process.pid)?.start ?? null;
-
-/** True unless the owner is provably gone. Conservative: anything unknown counts as alive. */
-export function ownerAlive(info: LockInfo): boolean {
-  if (info.host !== hostname()) return true; // another machine sharing the directory: cannot tell
-  if (info.boot !== null && BOOT_ID !== null && info.boot !== BOOT_ID) return false;
-  const stat = procStat(info.pid);
-  if (stat === null) return false;
-  if (stat !== undefined) {
-    if (stat.state === "Z" || stat.state === "X") return false; // killed, not yet reaped
-    return info.start === null || info.start === stat.start;
-  }
-  try {
-    process.kill(info.pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== "ESRCH";
-  }
-}
 
 function parseInfo(text: string | null): LockInfo | null {
   if (text === null) return null;
@@ -87,10 +43,7 @@ export interface AcquiredLock {
 /** Creates the lock or throws `DGENT_LOCKED`. */
 export function acquireLock(path: string, logPath: string, unit: string): AcquiredLock {
   const info: LockInfo = {
-    pid: process.pid,
-    host: hostname(),
-    boot: BOOT_ID,
-    start: SELF_START,
+    ...selfOwner(),
     token: randomBytes(12).toString("hex"),
   };
   const text = `${JSON.stringify(info)}\n`;
