@@ -19,8 +19,8 @@
  * - close: the tier's (`PRAGMA optimize` without waiting for a lock, then close).
  *
  * A `dgent get` process loads this module before anything else of dgent's (cli/main.ts), so it
- * imports only what is small and has no imports of its own: the SQL texts, the command-line
- * reader, the terminal helpers, the datum formatter. The few facts it needs from modules that
+ * imports only what is small and imports nothing heavier: the SQL texts, the command-line reader,
+ * the terminal helpers (and with `--json` the datum formatter). The few facts it needs from modules that
  * would pull in dgent's error machinery (the schema version, the tier's defaults, where the data
  * directory is, the config file names, the id and namespace rules, the expiry tag) are restated
  * here, and cli/fast-get.test.ts checks each against its source.
@@ -34,7 +34,6 @@ import type { Datum } from "../core/datum.js";
 import { requireNow } from "../core/lazy.js";
 import { parseCommandLine, splitCommand } from "./args.js";
 import type { Command, Io } from "./command.js";
-import { datumJson } from "./format.js";
 import { printJson, quoted } from "./terminal.js";
 
 /** `dgent get`'s summary, usage and options (its `run` is in cli/query-commands.ts). */
@@ -46,10 +45,11 @@ export const GET_COMMAND: Omit<Command, "run"> = {
 
 /**
  * What `dgent get` prints for the datums of `ids` (`null`: none) and its exit code: the bytes
- * themselves, or with `--json` the datum (one id) or the array; a line on stderr per missing id.
+ * themselves, or with `--json` (`asJson`: cli/format.ts's `datumJson`, which a plain get does
+ * not load) the datum (one id) or the array; a line on stderr per missing id.
  */
-export function printGet(io: Pick<Io, "stdout" | "stderr">, json: boolean, ids: readonly string[], datums: readonly (Datum | null)[]): number {
-  if (json) printJson(io, ids.length === 1 ? (datums[0] ? datumJson(datums[0]) : null) : datums.map((d) => (d ? datumJson(d) : null)));
+export function printGet(io: Pick<Io, "stdout" | "stderr">, asJson: ((d: Datum) => unknown) | null, ids: readonly string[], datums: readonly (Datum | null)[]): number {
+  if (asJson) printJson(io, ids.length === 1 ? (datums[0] ? asJson(datums[0]) : null) : datums.map((d) => (d ? asJson(d) : null)));
   // The bytes themselves, as cat would: the data, not a report.
   else for (const d of datums) if (d !== null) io.stdout(d.content);
   ids.forEach((id, i) => datums[i] === null && io.stderr(`dgent: no datum with id ${quoted(id)}\n`));
@@ -226,7 +226,7 @@ function many(db: BetterSqlite3.Database, ids: readonly string[]): Array<Datum |
  * for anything else (another command, `--help`, a command line that does not parse, no direct
  * read): the caller then runs the command line with `run`, which reports or answers it.
  */
-export function fastGet(argv: readonly string[], io: Pick<Io, "stdout" | "stderr" | "env">): number | null {
+export async function fastGet(argv: readonly string[], io: Pick<Io, "stdout" | "stderr" | "env">): Promise<number | null> {
   let positionals: string[];
   let values: Values;
   try {
@@ -238,5 +238,6 @@ export function fastGet(argv: readonly string[], io: Pick<Io, "stdout" | "stderr
   }
   if (values.help) return null;
   const datums = directGet(values, io.env, positionals);
-  return datums === null ? null : printGet(io, values.json === true, positionals, datums);
+  if (datums === null) return null;
+  return printGet(io, values.json === true ? (await import("./format.js")).datumJson : null, positionals, datums);
 }

@@ -30,7 +30,7 @@ const io: Io = {
  * store's answer (cli/fast-get.ts). It runs before anything else of dgent's loads: a process it
  * answers loads only that module and the few it imports. `null`: anything else, or any doubt.
  */
-const answered = invokedDirectly && process.argv.includes("get") ? (await import("./fast-get.js")).fastGet(process.argv.slice(2), io) : null;
+const answered = invokedDirectly && process.argv.includes("get") ? await (await import("./fast-get.js")).fastGet(process.argv.slice(2), io) : null;
 
 // Everything else: the error line (with dgent's error codes and redaction) and, on the first
 // `run`, the command table. A process `fastGet` answered loads neither.

@@ -274,7 +274,7 @@ async function getCommand(ctx: Context): Promise<number> {
   if (ids.length === 0) throw usage(`missing ID; see \`dgent get --help\``);
   const store = await ctx.store();
   const datums = ids.length === 1 ? [await store.get(ids[0] as string)] : await namingFlags(() => store.getMany(ids));
-  return printGet(ctx.io, ctx.json, ids, datums);
+  return printGet(ctx.io, ctx.json ? datumJson : null, ids, datums);
 }
 
 const FILTER_FLAGS = ["prefix", "where", "after", "before", "id-from", "id-to", "parent"] as const;

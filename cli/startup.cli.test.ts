@@ -41,9 +41,10 @@ describe("dgent get's start-up", () => {
     expect(r.stderr.trim()).toBe("");
     expect(r.stdout).toBe("hello");
     expect(r.code).toBe(0);
-    // cli/fast-get.ts and what it imports: no command table, no kernel, no tier, no error machinery.
+    // cli/fast-get.ts and what it imports: no command table, no kernel, no tier, no error machinery
+    // (and without --json, not the datum formatter).
     const dist = r.modules.filter((m) => m.startsWith("dist/")).sort();
-    expect(dist).toEqual(["dist/adapters/sqlite/sql.js", "dist/cli/args.js", "dist/cli/fast-get.js", "dist/cli/format.js", "dist/cli/main.js", "dist/cli/terminal.js", "dist/core/lazy.js"]);
+    expect(dist).toEqual(["dist/adapters/sqlite/sql.js", "dist/cli/args.js", "dist/cli/fast-get.js", "dist/cli/main.js", "dist/cli/terminal.js", "dist/core/lazy.js"]);
     const packages = new Set(r.modules.filter((m) => m.startsWith("node_modules/")).map((m) => m.split("/")[1]));
     expect([...packages].sort()).toEqual(["better-sqlite3", "bindings", "file-uri-to-path"]);
     expect(r.builtins).not.toContain("NativeModule crypto");
