@@ -4,7 +4,7 @@
  * through the store (`DGENT_DIRECT_GET=0`) against a bare `node -e 0`, spawned alternately `--runs` times each
  * (default 20); prints the medians and p90s of wall time and of CPU time (user + system, from
  * the children's times in /proc/self/stat: a loaded machine stretches wall time, much less CPU
- * time) and the ratios. The floor is timed too: a process that loads better-sqlite3, opens the same
+ * time), the mean CPU time (finer than the medians' 10 ms clock ticks) and the ratios. The floor is timed too: a process that loads better-sqlite3, opens the same
  * database file and writes the same datum's content (what no SQLite-backed CLI can go below).
  * `--before=PATH` also times another build's CLI (e.g. the main branch's dist/cli/main.js) in the
  * same rounds. `--profile` prints where the CLI's import time goes, for the direct read and
@@ -74,15 +74,17 @@ for (let i = 0; i < RUNS; i++) {
   }
 }
 const at = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const base = times["node -e 0"];
 console.log(`${RUNS} spawns each, alternating; node ${process.version}; ms`);
-console.log(`${"".padEnd(20)} wall median   p90   ratio | cpu median   p90   ratio`);
+console.log(`${"".padEnd(20)} wall median   p90   ratio | cpu median   p90   ratio | cpu mean   ratio`);
 for (const [name] of contenders) {
   const t = times[name];
   const w = at(t.wall, 0.5);
   const c = at(t.cpu, 0.5);
+  const m = mean(t.cpu);
   console.log(
-    `${name.padEnd(20)} ${w.toFixed(0).padStart(11)} ${at(t.wall, 0.9).toFixed(0).padStart(5)} ${(w / at(base.wall, 0.5)).toFixed(2).padStart(6)}× | ${c.toFixed(0).padStart(10)} ${at(t.cpu, 0.9).toFixed(0).padStart(5)} ${(c / at(base.cpu, 0.5)).toFixed(2).padStart(6)}×`,
+    `${name.padEnd(20)} ${w.toFixed(0).padStart(11)} ${at(t.wall, 0.9).toFixed(0).padStart(5)} ${(w / at(base.wall, 0.5)).toFixed(2).padStart(6)}× | ${c.toFixed(0).padStart(10)} ${at(t.cpu, 0.9).toFixed(0).padStart(5)} ${(c / at(base.cpu, 0.5)).toFixed(2).padStart(6)}× | ${m.toFixed(1).padStart(8)} ${(m / mean(base.cpu)).toFixed(2).padStart(6)}×`,
   );
 }
 
