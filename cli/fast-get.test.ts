@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -85,6 +85,20 @@ describe("the facts the direct read restates", () => {
   it("steps aside for an environment or a config that may choose another store", () => {
     expect(environmentChoosesStore({ HOME: "/h", XDG_DATA_HOME: "/x", DGENT_NAMESPACE: "n", DGENT_CONFIG: "", DGENT_BACKEND: "" })).toBe(false);
     for (const name of ["DGENT_DATABASE_URL", "DGENT_POSTGRES_URL", "KGENTS_DATABASE_URL", "KGENTS_POSTGRES_URL", "DGENT_BACKEND", "KGENTS_DGENT_BACKEND", "DGENT_CONFIG", "DGENT_ANYTHING"]) {
+      expect(environmentChoosesStore({ [name]: "x" }), name).toBe(true);
+    }
+    // Every variable the default store's path reads (the CLI's store opening, the config finder,
+    // the environment resolution, the data directory) is either one the direct read follows the
+    // same way or one that turns it off.
+    const sources = ["cli/commands.ts", "cli/command.ts", "compose/config/find.ts", "compose/default-store.ts", "core/paths.ts"];
+    const names = new Set<string>();
+    for (const file of sources) {
+      const text = readFileSync(new URL(`../${file}`, import.meta.url), "utf8");
+      for (const m of text.matchAll(/\benv(?:\.|\[")([A-Z][A-Z0-9_]+)|"((?:DGENT|KGENTS|XDG)_[A-Z0-9_]+)"/g)) names.add((m[1] ?? m[2]) as string);
+    }
+    expect([...names]).toEqual(expect.arrayContaining(["DGENT_DATABASE_URL", "DGENT_BACKEND", "DGENT_NAMESPACE", "DGENT_CONFIG", "XDG_DATA_HOME"]));
+    for (const name of names) {
+      if (name === "DGENT_NAMESPACE" || name === "XDG_DATA_HOME") continue; // followed: the file's name and directory
       expect(environmentChoosesStore({ [name]: "x" }), name).toBe(true);
     }
     expect(defaultFile({ config: "c.json" }, {}, root)).toBeNull();
