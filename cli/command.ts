@@ -6,7 +6,6 @@ import type { ParseArgsConfig } from "node:util";
 import { findConfig, type FoundConfig } from "../compose/config/find.js";
 import { dgentError } from "../core/errors.js";
 import type { Store } from "../core/store.js";
-import { safe, safeJson, safeLines } from "./terminal.js";
 
 export interface Io {
   stdout(chunk: string | Uint8Array): unknown;
@@ -30,14 +29,7 @@ export interface Context {
   store(): Promise<Store>;
 }
 
-/** Human-readable output: control and bidi characters shown escaped (`cli/terminal.ts`). */
-export const print = (io: Io, text: string) => io.stdout(`${safeLines(text)}\n`);
-
-/** JSON output: the exact values, with no raw control or bidi character in the text. */
-export const printJson = (io: Io, value: unknown, indent?: number) => io.stdout(`${safeJson(value, indent)}\n`);
-
-/** A value quoted for a message: JSON string syntax, then made safe for a terminal. */
-export const quoted = (value: string) => safe(JSON.stringify(value));
+export { print, printJson, quoted } from "./terminal.js";
 
 export function usage(message: string): Error {
   return dgentError("DGENT_USAGE", message, { unit: "cli" });

@@ -1,11 +1,8 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { parseArgs, type ParseArgsConfig } from "node:util";
-import { makeDatum } from "../core/datum.js";
-import { openDefaultStore } from "../compose/default-store.js";
 import { dgentError, isDgentError } from "../core/errors.js";
-import { nearest } from "../core/registry.js";
 import type { Store } from "../core/store.js";
+import { CommandLineError, parseCommandLine, splitCommand } from "./args.js";
 import { backendText } from "./format.js";
 import { type Command, type Context, type Io, configFor, overrides, print, printJson, quoted, usage } from "./command.js";
 import { safe } from "./terminal.js";
@@ -55,14 +52,6 @@ export const COMMAND_INDEX: Readonly<Record<string, keyof typeof MODULES | "own"
   rekey: "crypt",
   backend: "own",
 };
-
-const GLOBAL = {
-  config: { type: "string" },
-  namespace: { type: "string", short: "n" },
-  "data-dir": { type: "string" },
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const satisfies ParseArgsConfig["options"];
 
 async function readStdin(stdin: Io["stdin"]): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -122,6 +111,7 @@ const OWN_COMMANDS: Record<string, Command> = {
       if (content.byteLength === 0 && !ctx.values["allow-empty"]) throw usage(`nothing to store: ${from}; --allow-empty stores an empty datum`);
       const store = await ctx.store();
       const parent = ctx.values.parent as string | undefined;
+      const { makeDatum } = await import("../core/datum.js");
       const datum = makeDatum({
         content,
         causalParent: parent ?? null,
@@ -204,7 +194,8 @@ function version(): string {
  */
 async function openStore(ctx: Context): Promise<Store> {
   const found = configFor(ctx);
-  if (!found) return openDefaultStore({ env: ctx.io.env, ...overrides(ctx) });
+  // The kernel loads here, not with this module: `dgent get`'s direct read (cli/fast-get.ts) needs none of it.
+  if (!found) return (await import("../compose/default-store.js")).openDefaultStore({ env: ctx.io.env, ...overrides(ctx) });
   const forced = ctx.io.env.DGENT_BACKEND || ctx.io.env.KGENTS_DGENT_BACKEND;
   if (forced) ctx.io.stderr(`dgent: warning: DGENT_BACKEND=${safe(forced)} is ignored: ${safe(found.path)} chooses the tiers\n`);
   // The config machinery (parsing, validation, modules) loads only when there is a config file.
@@ -220,7 +211,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     print(io, version());
     return 0;
   }
-  const { leading, name, rest: after } = splitCommand(argv);
+  const { leading, name, rest: after } = commandLine(() => splitCommand(argv));
   if (name === undefined || name === "help") {
     print(io, await helpText());
     return name === undefined && !leading.includes("--help") && !leading.includes("-h") ? 2 : 0;
@@ -238,17 +229,10 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   }
   const command = await loadCommand(name);
   if (!command) {
-    const near = nearest(name, Object.keys(COMMAND_INDEX));
+    const near = (await import("../core/registry.js")).nearest(name, Object.keys(COMMAND_INDEX));
     throw usage(`unknown command ${quoted(name)}${near ? `; did you mean "${near}"?` : ""} (dgent --help lists them)`);
   }
-  let parsed: ReturnType<typeof parseArgs>;
-  const options = { ...GLOBAL, ...command.options };
-  try {
-    parsed = parseArgs({ args: [...rest], options, allowPositionals: true, strict: true, tokens: true });
-  } catch (error) {
-    throw usage(`${safe((error as Error).message.replace(/\. To specify.*$/s, ""))}; usage: ${command.usage}`);
-  }
-  refuseRepeats(parsed.tokens ?? [], options, command.usage);
+  const parsed = commandLine(() => parseCommandLine(rest, command.options, command.usage));
   const values = { ...parsed.values, __command: name } as Context["values"];
   if (values.help) {
     print(io, `${command.usage}\n\n${command.summary}`);
@@ -273,46 +257,13 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   }
 }
 
-/**
- * The options before the command (`dgent --namespace x list`), the command, and what follows it.
- * Only the options every command takes may come first; their values are checked with the rest.
- */
-function splitCommand(argv: readonly string[]): { leading: string[]; name: string | undefined; rest: string[] } {
-  const leading: string[] = [];
-  let i = 0;
-  for (; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === "--") {
-      i++;
-      break;
-    }
-    if (!arg.startsWith("-") || arg === "-") break;
-    const match = /^--([^=]+)(=.*)?$/.exec(arg);
-    const spec = match ? (GLOBAL as Record<string, { type: string; short?: string }>)[match[1] as string] : Object.values(GLOBAL).find((o) => "short" in o && `-${o.short}` === arg.slice(0, 2));
-    if (!spec) {
-      throw usage(`unknown option ${quoted(arg)} before the command; only ${Object.keys(GLOBAL).map((k) => `--${k}`).join(", ")} may come first (dgent --help)`);
-    }
-    leading.push(arg);
-    const inline = match ? match[2] !== undefined : arg.length > 2;
-    if (spec.type === "string" && !inline) {
-      const value = argv[i + 1];
-      if (value === undefined) throw usage(`${arg} needs a value`);
-      leading.push(value);
-      i++;
-    }
-  }
-  return { leading, name: argv[i], rest: argv.slice(i + 1) };
-}
-
-/** An option given twice is refused unless it may repeat (`--meta`): which one was meant is not for dgent to guess. */
-function refuseRepeats(tokens: NonNullable<ReturnType<typeof parseArgs>["tokens"]>, options: ParseArgsConfig["options"], usageText: string): void {
-  const seen = new Map<string, string | undefined>();
-  for (const token of tokens) {
-    if (token.kind !== "option" || (options?.[token.name] as { multiple?: boolean } | undefined)?.multiple) continue;
-    if (seen.has(token.name) && seen.get(token.name) !== token.value) {
-      throw usage(`--${token.name} is given twice with different values; give it once. Usage: ${usageText}`);
-    }
-    seen.set(token.name, token.value);
+/** `read`'s answer; a command line that does not parse is a usage error with its message. */
+function commandLine<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof CommandLineError) throw usage(error.message);
+    throw error;
   }
 }
 

@@ -7,6 +7,7 @@ import type { ParseArgsConfig } from "node:util";
 import type { Datum } from "../core/datum.js";
 import { dgentError, isDgentError } from "../core/errors.js";
 import { filtersNothing, resolveQuery, type DatumHeader, type QueryFilter, type QueryOptions, type Select, type TagFilter, type Where } from "../core/query.js";
+import { GET_COMMAND, printGet } from "./fast-get.js";
 import { chainText, datumJson, datumTable } from "./format.js";
 import { type Command, type Context, print, printJson, quoted, usage } from "./command.js";
 import { safe } from "./terminal.js";
@@ -273,11 +274,7 @@ async function getCommand(ctx: Context): Promise<number> {
   if (ids.length === 0) throw usage(`missing ID; see \`dgent get --help\``);
   const store = await ctx.store();
   const datums = ids.length === 1 ? [await store.get(ids[0] as string)] : await namingFlags(() => store.getMany(ids));
-  if (ctx.json) printJson(ctx.io, ids.length === 1 ? (datums[0] ? datumJson(datums[0]) : null) : datums.map((d) => (d ? datumJson(d) : null)));
-  // The bytes themselves, as cat would: the data, not a report.
-  else for (const d of datums) if (d !== null) ctx.io.stdout(d.content);
-  ids.forEach((id, i) => datums[i] === null && ctx.io.stderr(`dgent: no datum with id ${quoted(id)}\n`));
-  return datums.includes(null) ? 1 : 0;
+  return printGet(ctx.io, ctx.json ? datumJson : null, ids, datums);
 }
 
 const FILTER_FLAGS = ["prefix", "where", "after", "before", "id-from", "id-to", "parent"] as const;
@@ -311,12 +308,7 @@ async function deleteCommand(ctx: Context): Promise<number> {
 }
 
 export const QUERY_COMMANDS: Record<string, Command> = {
-  get: {
-    summary: "write datums' raw bytes to stdout (several ids: one after another; --json: the whole datums)",
-    usage: "dgent get ID... [--json]",
-    options: {},
-    run: getCommand,
-  },
+  get: { ...GET_COMMAND, run: getCommand },
   delete: {
     summary: "delete a datum (exit 1 when there was none), or every datum meeting filters with --yes",
     usage: `dgent delete ID | dgent delete (${FILTER_USAGE} [--parent ID] | --all) --yes [--json]`,

@@ -17,9 +17,9 @@ process.on("exit", () => {
   process._rawDebug("BUILTINS " + process.moduleLoadList.join(","));
 });`;
 
-function loaded(args: string[]) {
+function loaded(args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, ["--import", `data:text/javascript,${encodeURIComponent(REGISTER)}`, BIN, ...args], {
-    env: { PATH: process.env.PATH ?? "", HOME: home, XDG_DATA_HOME: join(home, "data") },
+    env: { PATH: process.env.PATH ?? "", HOME: home, XDG_DATA_HOME: join(home, "data"), ...env },
     cwd: home,
     encoding: "utf8",
   });
@@ -30,7 +30,7 @@ function loaded(args: string[]) {
 }
 
 describe("dgent get's start-up", () => {
-  it("loads its own command's module, the kernel and the SQLite and memory tiers, and nothing else", () => {
+  it("reads the default store's file directly: its own module, the SQL texts and the terminal helpers, and nothing else of dgent's", () => {
     const put = spawnSync(process.execPath, [BIN, "put", "hello", "--id", "startup/probe"], {
       env: { PATH: process.env.PATH ?? "", HOME: home, XDG_DATA_HOME: join(home, "data") },
       cwd: home,
@@ -41,8 +41,23 @@ describe("dgent get's start-up", () => {
     expect(r.stderr.trim()).toBe("");
     expect(r.stdout).toBe("hello");
     expect(r.code).toBe(0);
+    // cli/fast-get.ts and what it imports: no command table, no kernel, no tier, no error machinery
+    // (and without --json, not the datum formatter).
+    const dist = r.modules.filter((m) => m.startsWith("dist/")).sort();
+    expect(dist).toEqual(["dist/adapters/sqlite/sql.js", "dist/cli/args.js", "dist/cli/fast-get.js", "dist/cli/main.js", "dist/cli/terminal.js", "dist/core/lazy.js"]);
+    const packages = new Set(r.modules.filter((m) => m.startsWith("node_modules/")).map((m) => m.split("/")[1]));
+    expect([...packages].sort()).toEqual(["better-sqlite3", "bindings", "file-uri-to-path"]);
+    expect(r.builtins).not.toContain("NativeModule crypto");
+  });
+
+  it("through the store (DGENT_DIRECT_GET=0): its own command's module, the kernel and the SQLite and memory tiers, and nothing else", () => {
+    const r = loaded(["get", "startup/probe"], { DGENT_DIRECT_GET: "0" });
+    expect(r.stderr.trim()).toBe("");
+    expect(r.stdout).toBe("hello");
+    expect(r.code).toBe(0);
     const dist = r.modules.filter((m) => m.startsWith("dist/"));
     expect(dist).toContain("dist/cli/query-commands.js");
+    expect(dist).toContain("dist/core/store.js");
     expect(dist).toContain("dist/adapters/sqlite/index.js");
     // Other commands, the config machinery, backup, scrub and other tiers stay unloaded.
     const cliModules = dist.filter((m) => m.startsWith("dist/cli/") && m.endsWith("-commands.js"));

@@ -65,3 +65,17 @@ function quoteUnsafe(value: unknown): unknown {
   }
   return value;
 }
+
+/** Where output goes: the `stdout` of a command's `Io` (cli/command.ts). */
+interface Out {
+  stdout(chunk: string): unknown;
+}
+
+/** Human-readable output: control and bidi characters shown escaped. */
+export const print = (io: Out, text: string) => io.stdout(`${safeLines(text)}\n`);
+
+/** JSON output: the exact values, with no raw control or bidi character in the text. */
+export const printJson = (io: Out, value: unknown, indent?: number) => io.stdout(`${safeJson(value, indent)}\n`);
+
+/** A value quoted for a message: JSON string syntax, then made safe for a terminal. */
+export const quoted = (value: string) => safe(JSON.stringify(value));
