@@ -24,9 +24,15 @@ import {
 } from "./refs.js";
 import type { Router } from "./router.js";
 
+/**
+ * What `RefsHost.ready` returns while the store is open: one promise, resolved, so the hot paths
+ * (`refs.set`, `transaction`) can tell the store is open without waiting a tick for it.
+ */
+export const OPENED: Promise<void> = Promise.resolve();
+
 /** What the refs API needs from its store. */
 export interface RefsHost {
-  /** Opens the store if needed (rejects once it is closed). */
+  /** Opens the store if needed (rejects once it is closed); `OPENED` itself when it is open. */
   ready(): Promise<void>;
   readonly router: Router;
   readonly hooks: Readonly<StoreHooks>;
@@ -103,12 +109,23 @@ export class StoreRefs {
    * Points `name` at datum `target`. With `expect`, only if the ref still holds that version or
    * target, or does not exist (`{ absent: true }`); otherwise `DGENT_REF_CONFLICT`, nothing changed.
    */
-  async set(name: string, target: string, options: { expect?: RefExpectation } = {}): Promise<Ref> {
-    assertRefName(name);
-    assertId(target, "ref target");
-    assertExpectation(options.expect);
-    const tier = await this.#tier("refs");
-    return (tier.setRef as NonNullable<Adapter["setRef"]>).call(tier, name, target, options.expect, this.#move());
+  set(name: string, target: string, options: { expect?: RefExpectation } = {}): Promise<Ref> {
+    // Not async: while the store is open the tier's own promise is handed back (no extra frame or tick).
+    try {
+      assertRefName(name);
+      assertId(target, "ref target");
+      assertExpectation(options.expect);
+      const ready = this.#host.ready();
+      if (ready !== OPENED) return ready.then(() => this.#set(name, target, options.expect));
+      return this.#set(name, target, options.expect);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #set(name: string, target: string, expect: RefExpectation | undefined): Promise<Ref> {
+    const tier = refTier(this.#host.router, "refs");
+    return Promise.resolve((tier.setRef as NonNullable<Adapter["setRef"]>).call(tier, name, target, expect, this.#move()));
   }
 
   /** Deletes the ref (if it meets `expect`); true when it existed. */
@@ -141,7 +158,7 @@ export class StoreRefs {
       try {
         const tier = await this.#tier("refs");
         if (tier.capabilities.transactions && tier.commit) {
-          const result = await commitOn(this.#host, tier, [{ op: "put", datum: next }, { op: "setRef", name, target: next.id, expect }], this.#move());
+          const result = await commitOn(this.#host, tier, [{ op: "put", datum: next }, { op: "setRef", name, target: next.id, expect }], this.#move(), false);
           return (result.results[1] as { ref: Ref }).ref;
         }
         await this.#host.put(next);
@@ -175,8 +192,22 @@ export class StoreRefs {
  * Commits puts, deletes and ref moves all or nothing, on the store's preferred tier. `ops` is an
  * array of operations, or a function that adds them to a builder (and may read refs first).
  */
-export async function transaction(host: RefsHost, ops: readonly TxOp[] | ((tx: TxBuilder) => void | Promise<void>)): Promise<TxResult> {
-  await host.ready();
+export function transaction(host: RefsHost, ops: readonly TxOp[] | ((tx: TxBuilder) => void | Promise<void>)): Promise<TxResult> {
+  const ready = host.ready();
+  // An array on an open store: no frame of its own, the commit's promise handed back.
+  if (typeof ops !== "function" && ready === OPENED) {
+    try {
+      assertTxOps(ops);
+      return commitOn(host, refTier(host.router, "transactions"), ops, { by: host.actor, at: Date.now() }, true);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+  return collectAndCommit(host, ready, ops);
+}
+
+async function collectAndCommit(host: RefsHost, ready: Promise<void>, ops: readonly TxOp[] | ((tx: TxBuilder) => void | Promise<void>)): Promise<TxResult> {
+  await ready;
   let list: readonly TxOp[];
   if (typeof ops === "function") {
     const collected: TxOp[] = [];
@@ -195,12 +226,28 @@ export async function transaction(host: RefsHost, ops: readonly TxOp[] | ((tx: T
   }
   assertTxOps(list);
   const tier = refTier(host.router, "transactions");
-  return commitOn(host, tier, list, { by: host.actor, at: Date.now() });
+  return commitOn(host, tier, list, { by: host.actor, at: Date.now() }, true);
 }
 
-/** A commit with the store's hooks: `beforePut` / `beforeDelete` before, `afterPut` / `afterDelete` after. */
-async function commitOn(host: RefsHost, tier: Adapter, ops: readonly TxOp[], move: RefMove): Promise<TxResult> {
+/**
+ * A commit with the store's hooks: `beforePut` / `beforeDelete` before, `afterPut` / `afterDelete`
+ * after. `checked`: the caller has validated `ops` already (what the hooks return is validated
+ * again). With no taps on those hooks, the tier's own promise is handed back.
+ */
+function commitOn(host: RefsHost, tier: Adapter, ops: readonly TxOp[], move: RefMove, checked: boolean): Promise<TxResult> {
   const hooks = host.hooks;
+  if (hooks.beforePut.taps.length || hooks.beforeDelete.taps.length || hooks.afterPut.taps.length || hooks.afterDelete.taps.length) {
+    return commitWithHooks(hooks, tier, ops, move);
+  }
+  try {
+    if (!checked) assertTxOps(ops);
+    return Promise.resolve((tier.commit as NonNullable<Adapter["commit"]>).call(tier, ops, move));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+async function commitWithHooks(hooks: Readonly<StoreHooks>, tier: Adapter, ops: readonly TxOp[], move: RefMove): Promise<TxResult> {
   let final = ops;
   if (hooks.beforePut.taps.length || hooks.beforeDelete.taps.length) {
     const out: TxOp[] = [];

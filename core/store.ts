@@ -17,7 +17,7 @@ import { Router } from "./router.js";
 import { Upgrader, type PromotionResult, type UpgraderPolicy } from "./upgrader.js";
 import { emptyRetentionTotals, resolveRetentionPolicies, type RetentionHost } from "./retention.js";
 import type { TxOp, TxResult } from "./refs.js";
-import { StoreRefs, defaultActor, transaction, type RefsHost, type TxBuilder } from "./store-refs.js";
+import { OPENED, StoreRefs, defaultActor, transaction, type RefsHost, type TxBuilder } from "./store-refs.js";
 import { isQueryList, runChainTail, runQuery, StoreQueries, type ListQuery } from "./store-query.js";
 import { sweepViews, viewTiers, type ExpiryView } from "./expiry-view.js";
 import { isExpired } from "./expiry.js";
@@ -105,7 +105,7 @@ export class Store extends StoreQueries implements DatumStore {
     this.#plugins = resolvePlugins(options.plugins ?? []);
     this.hooks = tapOnlyView(this.#hooks, "app");
     this.#refsHost = {
-      ready: () => (this.#state === State.Open ? Promise.resolve() : this.#ready()),
+      ready: () => (this.#state === State.Open ? OPENED : this.#ready()),
       router: this.#tiers,
       hooks,
       actor: options.actor ?? defaultActor(),

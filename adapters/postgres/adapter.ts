@@ -375,9 +375,14 @@ export class PostgresAdapter implements Adapter {
   }
 
   /** One statement: the compare-and-set, the reflog row and its pruning (refs.ts). */
-  async setRef(name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref> {
-    this.#life.check();
-    return this.#refs.set(name, target, expect, move);
+  setRef(name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref> {
+    // Not async: the compare-and-set's promise is handed back as refs.ts makes it.
+    try {
+      this.#life.check();
+      return this.#refs.set(name, target, expect, move);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async deleteRef(name: string, expect: RefExpectation | undefined, move: RefMove): Promise<boolean> {

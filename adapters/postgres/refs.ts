@@ -63,6 +63,12 @@ export interface RefStatements {
   readonly reflog: Statement;
   /** By expectation. Params: name, target, at, by[, the expected version or target]. One row (`moved`, the new version) when it moved. */
   readonly set: Readonly<Record<Kind, Statement>>;
+  /**
+   * The compare-and-set by version as `set.version` does it, answering with its row count alone
+   * (1 when it moved, to the expected version + 1): no row to describe, send and parse. Params:
+   * name, target, at, by, the expected version.
+   */
+  readonly casVersion: Statement;
   /** By expectation (absence needs none: nothing to delete). Params: name, at, by[, the expected version or target]. One row when it deleted. */
   readonly delete: Readonly<Record<Exclude<Kind, "absent">, Statement>>;
   /** Params: id, content, parent, metadata JSON. One row (`same`) when the id exists; the row is locked until the transaction ends. */
@@ -107,6 +113,7 @@ export function refStatements(ids: Identifiers): RefStatements {
   const returning = (to: string) => `RETURNING r.version, r.log_seq AS seq, ${to} AS to_target`;
   // Set: $1 name, $2 target, $3 at, $4 by, $5 the expected version or target.
   const moveTo = `target = $2::text, updated_at = $3::float8, log_seq = r.log_seq + 1`;
+  const byVersion = `UPDATE ${r} AS r SET ${moveTo}, version = r.version + 1 WHERE r.name = $1::text AND r.version = $5::bigint AND r.${live} ${returning("r.target")}`;
   // Creation: a new row, or the tombstone of the name (whose reflog goes on).
   const create = (condition: string) => `INSERT INTO ${r} AS r (name, target, version, updated_at, log_seq)
         SELECT $1::text, $2::text, 1, $3::float8, 1${condition}
@@ -123,7 +130,7 @@ export function refStatements(ids: Identifiers): RefStatements {
     // One row more than asked: the one before the oldest asked says where that one came from.
     reflog: statement(`SELECT seq::float8 AS seq, to_target, version::float8 AS version, at, moved_by FROM ${l} WHERE name = $1 ORDER BY seq DESC LIMIT $2::int + 1`),
     set: {
-      version: statementOf(`UPDATE ${r} AS r SET ${moveTo}, version = r.version + 1 WHERE r.name = $1::text AND r.version = $5::bigint AND r.${live} ${returning("r.target")}`, "$3", "$4"),
+      version: statementOf(byVersion, "$3", "$4"),
       target: statementOf(`UPDATE ${r} AS r SET ${moveTo}, version = r.version + 1 WHERE r.name = $1::text AND r.target = $5::text ${returning("r.target")}`, "$3", "$4"),
       absent: statementOf(create(""), "$3", "$4"),
       // Unconditional: the row is locked first, so that moves racing with this one cannot starve it.
@@ -137,6 +144,8 @@ export function refStatements(ids: Identifiers): RefStatements {
       moved AS (SELECT * FROM upd UNION ALL SELECT * FROM ins),
       ${record("$3", "$4")}`),
     },
+    // The reflog's upsert is the statement: its row count is the move's (one row when it moved).
+    casVersion: statement(`WITH moved AS (${byVersion})\n      ${ringWrite(l, "$1::text", "moved", "$3", "$4")}`),
     delete: {
       any: statement(`WITH cur AS (SELECT name FROM ${r} WHERE name = $1::text FOR UPDATE),
       moved AS (UPDATE ${r} AS r SET ${bury} FROM cur WHERE r.name = cur.name AND r.${live} ${returning("NULL::text")}),
@@ -338,9 +347,21 @@ export class PgRefs {
     return out;
   }
 
-  /** One statement, autocommit. */
-  async set(name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref> {
-    return this.#set(this.#host.pool(), name, target, expect, move);
+  /**
+   * One statement, autocommit. By version (the hot path) the statement answers with its row count
+   * and the promise is the driver's own, carried on once: no async frames in between.
+   */
+  set(name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref> {
+    const pool = this.#host.pool();
+    if (expect === undefined || !("version" in expect)) return this.#set(pool, name, target, expect, move, false);
+    const stmt = this.#s.casVersion;
+    const version = expect.version;
+    return pool.query({ name: stmt.name, text: stmt.text, values: [name, target, move.at, move.by, version] }).then(
+      (r) => (r.rowCount === 1 ? { name, target, version: version + 1, updatedAt: move.at } : this.#set(pool, name, target, expect, move, true)),
+      (error: unknown) => {
+        throw this.#host.wrap(error, `setRef ${JSON.stringify(name)} on ${this.#host.ids.label}`);
+      },
+    );
   }
 
   /** One statement, autocommit. */
@@ -428,7 +449,7 @@ export class PgRefs {
             break;
           }
           case "setRef":
-            results.push({ op: "setRef", ref: await this.#set(client, op.name, op.target, op.expect, move) });
+            results.push({ op: "setRef", ref: await this.#set(client, op.name, op.target, op.expect, move, false) });
             break;
           case "deleteRef":
             results.push({ op: "deleteRef", name: op.name, existed: await this.#delete(client, op.name, op.expect, move) });
@@ -477,13 +498,14 @@ export class PgRefs {
   /**
    * Sends the statement; when it moved nothing, reads the ref to say why. A ref that meets the
    * expectation by then (it was created, deleted or moved back meanwhile) is asked again.
+   * `tried`: the first try was sent already and moved nothing (`set` by version).
    */
-  async #set(runner: Runner, name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref> {
+  async #set(runner: Runner, name: string, target: string, expect: RefExpectation | undefined, move: RefMove, tried: boolean): Promise<Ref> {
     const what = `setRef ${JSON.stringify(name)}`;
     const stmt = this.#s.set[kindOf(expect)];
     const params = [name, target, move.at, move.by, ...expected(expect)];
     for (let attempt = 0; attempt < RACE_ATTEMPTS; attempt++) {
-      const moved = await this.#move(runner, stmt, params, what);
+      const moved = tried && attempt === 0 ? null : await this.#move(runner, stmt, params, what);
       if (moved !== null) return { name, target, version: moved, updatedAt: move.at };
       const current = await this.#get(runner, name);
       if (!meets(current, expect)) throw refConflict(name, expect, current, this.#host.name);

@@ -429,12 +429,11 @@ export class SqliteAdapter implements Adapter {
     return this.#sync("reflog", () => this.#refs.reflog(name, limit));
   }
 
-  async setRef(name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref> {
-    const op: TxOp = { op: "setRef", name, target, ...(expect ? { expect } : {}) };
-    return this.#sync("setRef", () => {
+  setRef(name: string, target: string, expect: RefExpectation | undefined, move: RefMove): Promise<Ref> {
+    return this.#promised("setRef", () => {
       // By version: one autocommit statement; when it moved nothing, the transaction says why.
       const moved = expect !== undefined && "version" in expect ? this.#refs.casVersion(name, target, expect.version, move) : null;
-      return moved ?? (this.#commitAll.immediate([op], move).results[0] as { ref: Ref }).ref;
+      return moved ?? (this.#commitAll.immediate([{ op: "setRef", name, target, ...(expect ? { expect } : {}) }], move).results[0] as { ref: Ref }).ref;
     });
   }
 
@@ -444,8 +443,8 @@ export class SqliteAdapter implements Adapter {
   }
 
   /** Puts, deletes and ref moves in one `BEGIN IMMEDIATE` transaction: all or nothing. */
-  async commit(ops: readonly TxOp[], move: RefMove): Promise<TxResult> {
-    return this.#sync("commit", () => this.#commitAll.immediate(ops, move));
+  commit(ops: readonly TxOp[], move: RefMove): Promise<TxResult> {
+    return this.#promised("commit", () => this.#commitAll.immediate(ops, move));
   }
 
   /** A synchronous body, after the open check, with driver errors wrapped once. */
@@ -455,6 +454,15 @@ export class SqliteAdapter implements Adapter {
       return body();
     } catch (error) {
       throw driverError(error, op, this.#config);
+    }
+  }
+
+  /** `#sync` handing back a promise of its own (no async frame, one promise): for compare-and-set and commit, the hot paths. */
+  #promised<T>(op: string, body: () => T): Promise<T> {
+    try {
+      return Promise.resolve(this.#sync(op, body));
+    } catch (error) {
+      return Promise.reject(error);
     }
   }
 }

@@ -50,9 +50,38 @@ function statements(db: Db) {
 
 const toRef = (row: RefRow): Ref => ({ name: row[0], target: row[1], version: row[2], updatedAt: row[3] });
 
+/**
+ * Builds a move as `recent` holds it, after its number (which the statement adds): `,"<to>",
+ * <version>,<at>,"<by>"]` — the JSON `json_array` would write, made here so the statement binds
+ * one text instead of three values. A store moves refs as one actor, often many times in the same
+ * millisecond and to the same target, so the last target's JSON and the last `at` and `by`'s are
+ * kept (number to text and JSON quoting are most of the cost).
+ */
+class MoveText {
+  #target = "";
+  #targetJson = '""';
+  #at = Number.NaN;
+  #by = "";
+  #end = "";
+
+  tail(target: string, version: number, move: RefMove): string {
+    if (target !== this.#target) {
+      this.#target = target;
+      this.#targetJson = JSON.stringify(target);
+    }
+    if (move.at !== this.#at || move.by !== this.#by) {
+      this.#at = move.at;
+      this.#by = move.by;
+      this.#end = `,${JSON.stringify(move.at)},${JSON.stringify(move.by)}]`;
+    }
+    return `,${this.#targetJson},${version}${this.#end}`;
+  }
+}
+
 export class SqliteRefs {
   readonly #s: ReturnType<typeof statements>;
   readonly #host: RefHost;
+  readonly #moveText = new MoveText();
 
   constructor(db: Db, host: RefHost) {
     this.#s = statements(db);
@@ -77,7 +106,7 @@ export class SqliteRefs {
    */
   casVersion(name: string, target: string, version: number, move: RefMove): Ref | null {
     this.#host.count(1);
-    if (this.#s.casVersion.run(target, move.at, target, move.at, move.by, name, version).changes !== 1) return null;
+    if (this.#s.casVersion.run(target, move.at, this.#moveText.tail(target, version + 1, move), name, version).changes !== 1) return null;
     return { name, target, version: version + 1, updatedAt: move.at };
   }
 
@@ -145,7 +174,7 @@ export class SqliteRefs {
     const next = movedRef(name, current, target, move.at);
     this.#host.count(1);
     if (current === null) this.#s.insert.run(name, target, move.at, target, move.at, move.by, name);
-    else this.#s.update.run(target, next.version, move.at, target, next.version, move.at, move.by, name);
+    else this.#s.update.run(target, next.version, move.at, this.#moveText.tail(target, next.version, move), name);
     return next;
   }
 

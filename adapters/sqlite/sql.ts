@@ -231,9 +231,12 @@ CREATE TRIGGER reflog_spill AFTER UPDATE OF log_seq ON refs WHEN old.log_seq % $
 END;
 `;
 
-/** The SET part of a move: its number, and `recent` with the move appended (reset first when it starts a chunk). */
-const logMove = (version: string) =>
-  `log_seq = log_seq + 1, recent = CASE WHEN log_seq % ${REFLOG_CHUNK} = 0 THEN '' ELSE recent END || ',' || json_array(log_seq + 1, ?, ${version}, ?, ?)`;
+/**
+ * The SET part of a move: its number, and `recent` with the move appended (reset first when it
+ * starts a chunk). The move is `,[` + its number + the rest of its JSON array, bound as one text
+ * the caller builds: `,"<to>",<version>,<at>,"<by>"]` (see `MoveText` in refs.ts).
+ */
+const LOG_MOVE = `log_seq = log_seq + 1, recent = CASE WHEN log_seq % ${REFLOG_CHUNK} = 0 THEN '' ELSE recent END || ',[' || (log_seq + 1) || ?`;
 
 /** Statements of refs and the reflog (see adapters/sqlite/refs.ts). Rows in raw mode, columns as listed. */
 export const REFS = {
@@ -253,13 +256,13 @@ export const REFS = {
   insert: `INSERT INTO refs (${REF_COLUMNS}, log_seq, recent)
     SELECT ?, ?, 1, ?, s, ',' || json_array(s, ?, 1, ?, ?) FROM (SELECT coalesce((SELECT max(last_seq) FROM reflog WHERE name = ?), 0) + 1 AS s)`,
   /**
-   * (target, updated_at, target, updated_at, by, name, version): a compare-and-set by version,
-   * one statement writing one row (every `REFLOG_CHUNK`th move its trigger also writes a chunk).
-   * 1 change when it moved.
+   * (target, updated_at, move tail, name, version): a compare-and-set by version, one statement
+   * writing one row (every `REFLOG_CHUNK`th move its trigger also writes a chunk). 1 change when
+   * it moved.
    */
-  casVersion: `UPDATE refs SET target = ?, version = version + 1, updated_at = ?, ${logMove("version + 1")} WHERE name = ? AND version = ?`,
-  /** (target, version, updated_at, target, version, updated_at, by, name): a move; the caller holds the write lock and checked the expectation. */
-  update: `UPDATE refs SET target = ?, version = ?, updated_at = ?, ${logMove("?")} WHERE name = ?`,
+  casVersion: `UPDATE refs SET target = ?, version = version + 1, updated_at = ?, ${LOG_MOVE} WHERE name = ? AND version = ?`,
+  /** (target, version, updated_at, move tail, name): a move; the caller holds the write lock and checked the expectation. */
+  update: `UPDATE refs SET target = ?, version = ?, updated_at = ?, ${LOG_MOVE} WHERE name = ?`,
   /** (name) */
   delete: "DELETE FROM refs WHERE name = ?",
   /** (name): the moves a ref holds in its row to their chunk, before the row goes. */
