@@ -126,6 +126,55 @@ describe("change events over pub/sub", () => {
     expect(changes[0]?.origin).toMatch(/\/\d+\//);
     await store.close();
   });
+
+  it("a change is published only while someone outside this process listens: a subscriber of the channel or of a pattern", async () => {
+    const server = await startRedis(); // its own server: the publish count below is the server's
+    const namespace = fresh("alone");
+    const channel = `dgent:{${namespace}}:changes`;
+    const store = createStore({ tiers: [redisAdapter({ url: server.url, namespace })] });
+    const publishes = () =>
+      raw(server.url, async (c) => Number(/cmdstat_publish:calls=(\d+)/.exec(await c.sendCommand<string>(["INFO", "commandstats"]))?.[1] ?? 0));
+    const other = createClient({ url: server.url, RESP: 2 });
+    other.on("error", () => undefined);
+    try {
+      await store.open();
+      // Alone (our own listener is the channel's only subscriber): put, putMany, delete publish nothing.
+      await store.put(makeDatum({ id: "a", content: "1" }));
+      await store.putMany([makeDatum({ id: "b", content: "2" }), makeDatum({ id: "c", content: "3" })]);
+      await store.delete("a");
+      expect(await publishes()).toBe(0);
+      // Another connection subscribed to the channel hears every change.
+      await other.connect();
+      const heard: string[] = [];
+      let got!: () => void;
+      let wanted = 3;
+      let done = new Promise<void>((resolve) => (got = resolve));
+      const listener = (message: string) => {
+        heard.push(message.slice(message.indexOf("\t") + 1));
+        if (heard.length === wanted) got();
+      };
+      await other.subscribe(channel, listener);
+      await store.put(makeDatum({ id: "d", content: "4" }));
+      await store.putMany([makeDatum({ id: "e", content: "5" })]);
+      await store.delete("b");
+      await done;
+      expect(heard).toEqual(["d", "e", "b"]);
+      // A pattern subscription (PUBSUB NUMSUB does not count those) hears them too.
+      await other.unsubscribe(channel);
+      wanted = 5;
+      done = new Promise<void>((resolve) => (got = resolve));
+      await other.pSubscribe("dgent:{*}:changes", listener);
+      await store.put(makeDatum({ id: "f", content: "6" }));
+      await store.delete("c");
+      await done;
+      expect(heard.slice(3)).toEqual(["f", "c"]);
+      expect(await publishes()).toBe(5);
+    } finally {
+      await other.close().catch(() => undefined);
+      await store.close();
+      await server.close();
+    }
+  });
 });
 
 describe("refs across processes", () => {
@@ -206,6 +255,9 @@ describe("scripts and keys", () => {
     const silent = putScript(prefix, "", origin);
     expect(announcing.sha).not.toBe(silent.sha);
     expect(silent.source).not.toContain("PUBLISH");
+    // A listening process's script asks first whether anyone else listens (its own listener also subscribes to `<channel>:<origin>`).
+    expect(putScript(prefix, `${prefix}changes`, origin, true).source).toContain("'PUBSUB', 'NUMSUB'");
+    expect(announcing.source).not.toContain("PUBSUB");
     const heard: string[] = [];
     const sub = createClient({ url: volatile.url, RESP: 2 });
     sub.on("error", () => undefined);

@@ -23,8 +23,24 @@ import { createHash } from "node:crypto";
 /** How many removed datums' index entries one `stats()` reaps at most (the rest: the next call, reads, the sweeper). */
 export const STATS_REAP = 10_000;
 
+/**
+ * Whether a change on `channel` would reach anyone outside this process: this process's change
+ * listeners subscribe to `own` (`<channel>:<origin>`, never published on) in the same `SUBSCRIBE`
+ * as `channel`, so `PUBSUB NUMSUB` counting more subscribers on `channel` than on `own` means a
+ * listener elsewhere; a pattern subscription anywhere (`PUBSUB NUMPAT`, which cannot say whose)
+ * counts as one too, and so does a server that refuses either question. Both are asked within the
+ * script, so the answer holds when the script publishes. The listener of this process drops its
+ * own changes anyway, so skipping them saves the server the message and this process a wakeup.
+ */
+const HEARD_ELSEWHERE = String.raw`
+local function heard_elsewhere(channel, own)
+  local n = redis.pcall('PUBSUB', 'NUMSUB', channel, own)
+  return n.err ~= nil or n[2] > n[4] or redis.pcall('PUBSUB', 'NUMPAT') ~= 0
+end
+`;
+
 /** Shared Lua helpers, prepended to every script. */
-const PRELUDE = String.raw`
+const PRELUDE = HEARD_ELSEWHERE + String.raw`
 local P = ARGV[1]
 local function body(v) return string.sub(v, (string.find(v, '\t', 1, true))) end
 local function same(a, b) return a == b or body(a) == body(b) end
@@ -35,8 +51,12 @@ local function parent_of(v)
   if b == a + 1 then return nil end
   return string.sub(v, a + 1, b - 1)
 end
+-- Published only when someone outside this process listens (see heard_elsewhere); asked once per run.
+local elsewhere
 local function announce(channel, origin, op, id)
-  if channel ~= '' then redis.call('PUBLISH', channel, op .. origin .. '\t' .. id) end
+  if channel == '' then return end
+  if elsewhere == nil then elsewhere = heard_elsewhere(channel, channel .. ':' .. origin) end
+  if elsewhere then redis.call('PUBLISH', channel, op .. origin .. '\t' .. id) end
 end
 -- KEYS[1] = t, KEYS[2] = i, KEYS[3] = b. A datum whose key carries a deadline (PXAT, native
 -- expiry) is also in x (id → deadline, ms) with its content bytes in e (id → bytes), so that when
@@ -489,11 +509,11 @@ function luaString(text: string): string {
  * fold the GET and the SET into one call, but needs Redis 7 and measured no faster.)
  * Self-contained, without the prelude (a script defines its local functions anew on every call).
  */
-export function putScript(prefix: string, channel: string, origin: string): Script {
+export function putScript(prefix: string, channel: string, origin: string, listening = false): Script {
   const x = luaString(prefix + "x");
   const e = luaString(prefix + "e");
   const b = luaString(prefix + "b");
-  const source = String.raw`
+  const source = (listening && channel !== "" ? HEARD_ELSEWHERE : "") + String.raw`
 local key, value, at = KEYS[1], ARGV[1], ARGV[2]
 local old = redis.call('GET', key)
 if old then
@@ -517,8 +537,19 @@ if at then
   redis.call('HSET', ${e}, id, n)
 end
 redis.call('INCRBY', ${b}, n)
-${channel === "" ? "" : `redis.call('PUBLISH', ${luaString(channel)}, ${luaString("p" + origin + "\t")} .. id)
-`}return 1
+${announce(channel, origin, listening)}return 1
 `;
   return { name: "put", source, sha: createHash("sha1").update(source).digest("hex") };
+}
+
+/** The put script's announcement: none without a channel; behind `heard_elsewhere` when this process listens on it (else its own listener is not there to skip). */
+function announce(channel: string, origin: string, listening: boolean): string {
+  if (channel === "") return "";
+  const publish = `redis.call('PUBLISH', ${luaString(channel)}, ${luaString("p" + origin + "\t")} .. id)`;
+  return listening ? `if heard_elsewhere(${luaString(channel)}, ${luaString(ownChannel(channel, origin))}) then ${publish} end\n` : `${publish}\n`;
+}
+
+/** The channel a listener of the process with `origin` subscribes to next to `channel`, so that scripts can tell its subscription from others' (never published on). */
+export function ownChannel(channel: string, origin: string): string {
+  return `${channel}:${origin}`;
 }
