@@ -501,13 +501,15 @@ function luaString(text: string): string {
  * and this process's origin written into the script (SCRIPT LOAD once per adapter), so a call
  * carries only what changes: `EVALSHA <sha> 1 <P d:id> <value> [deadline]`. `KEYS[1]` is the
  * datum's key; the id is its tail and createdAt the value's first header field. What the key
- * holds decides: the same value → 0 (nothing written, nothing announced), another → -1 (conflict,
- * nothing written), none → the datum is written (with `PXAT <deadline>` when one is given: native
- * expiry, README.md), the indexes and byte count updated, the put announced (when `channel` is
- * not empty), and 1. An id already in the time index although its key was absent is one whose
- * datum Redis removed at its deadline: its leftover bytes are taken off. (`SET … NX GET` would
- * fold the GET and the SET into one call, but needs Redis 7 and measured no faster.)
- * Self-contained, without the prelude (a script defines its local functions anew on every call).
+ * holds decides: none → the datum is written (`SET … NX`, with `PXAT <deadline>` when one is
+ * given: native expiry, README.md), the indexes and byte count updated, the put announced (when
+ * `channel` is not empty; when `listening`, only if someone outside this process listens:
+ * HEARD_ELSEWHERE), and 1; else the key is read: the same value → 0 (nothing written, nothing
+ * announced), another → -1 (conflict, nothing written). A fresh id thus costs one call, not a
+ * `GET` and a `SET` (`SET … NX GET` would fold both for every id, but needs Redis 7). An id
+ * already in the time index although its key was absent is one whose datum Redis removed at its
+ * deadline: its leftover bytes are taken off. Self-contained, without the prelude (a script
+ * defines its local functions anew on every call).
  */
 export function putScript(prefix: string, channel: string, origin: string, listening = false): Script {
   const x = luaString(prefix + "x");
@@ -515,14 +517,15 @@ export function putScript(prefix: string, channel: string, origin: string, liste
   const b = luaString(prefix + "b");
   const source = (listening && channel !== "" ? HEARD_ELSEWHERE : "") + String.raw`
 local key, value, at = KEYS[1], ARGV[1], ARGV[2]
-local old = redis.call('GET', key)
-if old then
+local fresh
+if at then fresh = redis.call('SET', key, value, 'NX', 'PXAT', at) else fresh = redis.call('SET', key, value, 'NX') end
+if not fresh then
+  local old = redis.call('GET', key)
   if old == value or string.sub(old, (string.find(old, '\t', 1, true))) == string.sub(value, (string.find(value, '\t', 1, true))) then return 0 end
   return -1
 end
 local id = string.sub(key, ${Buffer.byteLength(prefix) + 3})
 local n = #value - string.find(value, '\n', 1, true)
-if at then redis.call('SET', key, value, 'PXAT', at) else redis.call('SET', key, value) end
 if redis.call('ZADD', ${luaString(prefix + "t")}, string.sub(value, 1, string.find(value, '\t', 1, true) - 1), id) == 0 then
   local size = redis.call('HGET', ${e}, id)
   if size then
