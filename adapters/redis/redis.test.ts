@@ -211,6 +211,24 @@ describe("refs across processes", () => {
   });
 });
 
+describe("putMany", () => {
+  it("a batch larger than the script's chunks of 500 is written whole (count, bytes, both indexes), and a conflict past the first chunk writes nothing", async () => {
+    const adapter = redisAdapter({ url: volatile.url, namespace: fresh("many") });
+    await adapter.open();
+    const batch = Array.from({ length: 1_201 }, (_, i) => makeDatum({ id: `m/${String(i).padStart(4, "0")}`, content: `v${i}`, createdAt: 10_000 + i }));
+    await adapter.putMany(batch);
+    const bytes = batch.reduce((sum, d) => sum + d.content.byteLength, 0);
+    expect(await adapter.stats()).toMatchObject({ count: 1_201, bytes });
+    expect((await adapter.list({ prefix: "", after: -1, limit: 3 })).map((d) => d.id)).toEqual(["m/1200", "m/1199", "m/1198"]);
+    expect((await adapter.list({ prefix: "m/000", after: -1, limit: 20 })).map((d) => d.id)).toEqual(["m/0009", "m/0008", "m/0007", "m/0006", "m/0005", "m/0004", "m/0003", "m/0002", "m/0001", "m/0000"]);
+    const again = [...Array.from({ length: 700 }, (_, i) => makeDatum({ id: `n/${i}`, content: "x" })), makeDatum({ id: "m/0600", content: "changed" })];
+    await expect(adapter.putMany(again)).rejects.toMatchObject({ code: "DGENT_CONFLICT" });
+    expect(await adapter.get("n/0")).toBeNull();
+    expect(await adapter.stats()).toMatchObject({ count: 1_201, bytes });
+    await adapter.close();
+  });
+});
+
 describe("list", () => {
   it("prefix ranges agree with a model on both paths (a small prefix through the lexicographic index, a large one by walking the time index), with ties, after and limit", async () => {
     const adapter = redisAdapter({ url: volatile.url, namespace: fresh("list") });

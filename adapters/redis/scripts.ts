@@ -159,27 +159,69 @@ end
 /**
  * ARGV: P, channel, origin, then (id, value, createdAt, deadline or '') per datum. Checks every datum against
  * what is stored and against earlier datums of the batch first; writes only if all pass.
- * Returns {1} or {-1, index (0-based)} of the first conflict.
+ * Returns {1} or {-1, index (0-based)} of the first conflict. Batched, 500 datums a call: the keys
+ * read with one `MGET`; the fresh datums written with one `MSET` (those with a deadline: a `SET …
+ * PXAT` each), one `ZMSCORE t` finding ids whose key Redis removed (their leftovers forgotten
+ * first), one `ZADD` each to `t` and `i`, one `INCRBY b` in all: a few calls per 500 datums
+ * rather than five per datum.
  */
 const PUT_MANY = String.raw`
 local seen = {}
 local fresh = {}
 local n = (#ARGV - 3) / 4
+local stored = {}
+for s = 0, n - 1, 500 do
+  local e = math.min(s + 499, n - 1)
+  local keys = {}
+  for j = s, e do keys[#keys + 1] = P .. 'd:' .. ARGV[4 + j * 4] end
+  local vals = redis.call('MGET', unpack(keys))
+  for j = s, e do stored[j] = vals[j - s + 1] end
+end
 for j = 0, n - 1 do
   local b = 4 + j * 4
   local id, value = ARGV[b], ARGV[b + 1]
   local prev = seen[id]
   if prev == nil then
-    prev = redis.call('GET', P .. 'd:' .. id)
+    prev = stored[j]
     if not prev then fresh[#fresh + 1] = b end
   end
   if prev and not same(prev, value) then return { -1, j } end
   if not prev then seen[id] = value end
 end
-for _, b in ipairs(fresh) do
-  write_datum(ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3])
-  announce(ARGV[2], ARGV[3], 'p', ARGV[b])
+local total = 0
+for s = 1, #fresh, 500 do
+  local e = math.min(s + 499, #fresh)
+  local ids, plain, tz, iz = {}, {}, {}, {}
+  for k = s, e do ids[#ids + 1] = ARGV[fresh[k]] end
+  -- Already indexed although the key was absent: entries left by a datum Redis removed.
+  local scores = redis.call('ZMSCORE', KEYS[1], unpack(ids))
+  for k = 1, #ids do
+    if scores[k] then forget(ids[k]) end
+  end
+  for k = s, e do
+    local b = fresh[k]
+    local id, value, deadline = ARGV[b], ARGV[b + 1], ARGV[b + 3]
+    local size = #value - header_end(value)
+    total = total + size
+    if deadline ~= '' then
+      redis.call('SET', P .. 'd:' .. id, value, 'PXAT', deadline)
+      redis.call('ZADD', X, deadline, id)
+      redis.call('HSET', E, id, size)
+    else
+      plain[#plain + 1] = P .. 'd:' .. id
+      plain[#plain + 1] = value
+    end
+    tz[#tz + 1] = ARGV[b + 2]
+    tz[#tz + 1] = id
+    iz[#iz + 1] = 0
+    iz[#iz + 1] = id
+  end
+  if #plain > 0 then redis.call('MSET', unpack(plain)) end
+  redis.call('ZADD', KEYS[1], unpack(tz))
+  redis.call('ZADD', KEYS[2], unpack(iz))
 end
+if total ~= 0 then redis.call('INCRBY', KEYS[3], total) end
+for _, b in ipairs(fresh) do announce(ARGV[2], ARGV[3], 'p', ARGV[b]) end
 return { 1 }
 `;
 
