@@ -169,6 +169,20 @@ describe("change events over pub/sub", () => {
       await done;
       expect(heard.slice(3)).toEqual(["f", "c"]);
       expect(await publishes()).toBe(5);
+      await other.pUnsubscribe("dgent:{*}:changes");
+      // A writer that listens too (another origin: its listener on the channel and its own one):
+      // its put reaches our store's listener, and stops being published once ours is gone.
+      const origin = "elsewhere/1/cafe";
+      const script = putScript(`dgent:{${namespace}}:`, channel, origin, true);
+      const theirs = new Promise<ChangeEvent>((resolve) => store.hooks.externalChange.tap("theirs", (event) => resolve(event)));
+      await other.subscribe([channel, `${channel}:${origin}`], () => undefined);
+      const put = (id: string) => raw(server.url, (c) => c.sendCommand<number>(["EVAL", script.source, "1", `dgent:{${namespace}}:d:${id}`, "7\t\t{}\nx"]));
+      expect(await put("g")).toBe(1);
+      expect(await theirs).toMatchObject({ op: "put", id: "g", origin });
+      expect(await publishes()).toBe(6);
+      await store.close();
+      expect(await put("h")).toBe(1);
+      expect(await publishes()).toBe(6);
     } finally {
       await other.close().catch(() => undefined);
       await store.close();
