@@ -13,7 +13,9 @@
  *
  * What each contender does per operation (a datum: 1 KiB of content, two metadata tags):
  * - dgent store: `store.put` / `store.get` / `store.list({ limit: 100 })` on a store of one redis
- *   tier (validation, hooks, router), and dgent adapter: the tier's own methods.
+ *   tier (validation, hooks, router) with `listen: false`; dgent store, listening: the same with
+ *   change events on (the default: a second connection subscribed to the namespace's channel; no
+ *   other process listens, so its puts publish nothing); dgent adapter: the tier's own methods.
  * - raw: the same work with plain commands on the same driver (`@redis/client`, the node-redis
  *   core the tier loads): put = one Lua script that checks
  *   the id is free, then HSET (content, createdAt, parent, metadata) + ZADD to the time index and
@@ -55,6 +57,10 @@ const adapter = redisAdapter({ url, namespace: "bench-adapter", listen: false })
 await adapter.open();
 const store = createStore({ tiers: [redisAdapter({ url, namespace: "bench-store", listen: false })], upgrader: false });
 await store.open();
+// The default: the store listens for other processes' changes (a second connection, subscribed to
+// the namespace's channel). No other process listens here, so its puts announce nothing.
+const listening = createStore({ tiers: [redisAdapter({ url, namespace: "bench-listening" })], upgrader: false });
+await listening.open();
 
 const raw = createClient({ url, RESP: 2 });
 raw.on("error", () => undefined);
@@ -70,6 +76,7 @@ const asValue = (d) => ({ content: CONTENT, createdAt: d.createdAt, causalParent
 
 const contenders = {
   "dgent store": { put: (d) => store.put(d), get: (id) => store.get(id), list: () => store.list({ limit: 100 }) },
+  "dgent store, listening": { put: (d) => listening.put(d), get: (id) => listening.get(id), list: () => listening.list({ limit: 100 }) },
   "dgent adapter": { put: (d) => adapter.put(d), get: (id) => adapter.get(id), list: () => adapter.list({ prefix: "", after: -1, limit: 100 }) },
   "raw node-redis": { put: rawPut, get: rawGet, list: rawList },
   // The floor of a put without the tier's guarantees: one plain SET of the same bytes, which is the
@@ -160,7 +167,7 @@ const results = Object.fromEntries(
 const ratioOf = (a, b, op) => (results[a][op] && results[b][op] ? median(perRound.map((r) => r[a][op] / r[b][op])) : null);
 const ratio = (name, op) => ratioOf(name, "raw node-redis", op);
 const goals = [];
-for (const who of ["dgent adapter", "dgent store"]) {
+for (const who of ["dgent adapter", "dgent store", "dgent store, listening"]) {
   for (const op of ["get", "put"]) goals.push({ goal: `${who} ${op} p50 ≤ 1.3× raw`, value: ratio(who, op), pass: ratio(who, op) <= 1.3 });
   for (const op of ["get", "put"]) {
     for (const peer of ["Keyv (@keyv/redis)", "unstorage (redis/ioredis)"]) {
@@ -202,6 +209,6 @@ mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
 writeFileSync(new URL("./results/redis.json", import.meta.url), JSON.stringify({ rounds: ROUNDS, ops: OPS, node: process.version, at: new Date().toISOString(), loadAverage: { before: loadBefore, after: loadAfter }, results, perRound, goals }, null, 2) + "\n");
 writeFileSync(new URL("./results/redis.md", import.meta.url), md);
 
-await Promise.all([store.close(), adapter.close(), raw.close(), keyv.disconnect?.(), storage.dispose()]);
+await Promise.all([store.close(), listening.close(), adapter.close(), raw.close(), keyv.disconnect?.(), storage.dispose()]);
 await server?.close();
 process.exit(0);

@@ -148,6 +148,17 @@ export function expiryView(inner: Adapter, options: ExpiryViewOptions): ExpiryVi
     return out;
   };
 
+  // The hot paths' callbacks, made once per view rather than per call.
+  const unlessExpired = (d: Datum | null): Datum | null => {
+    if (d === null || d.metadata[EXPIRES_AT] === undefined) return d;
+    seen();
+    return isExpired(d, clock()) ? null : d;
+  };
+  const putAgain = async (datum: Datum, error: unknown): Promise<string> => {
+    if (!isDgentError(error, "DGENT_CONFLICT") || !(await clearExpired([datum.id]))) throw error;
+    return inner.put(datum);
+  };
+
   const view: ExpiryView = {
     inner,
     // Read through: a tier may settle its facts at open (Redis reads its persistence then).
@@ -170,16 +181,15 @@ export function expiryView(inner: Adapter, options: ExpiryViewOptions): ExpiryVi
     },
     put: (datum) => {
       if (datum.metadata[EXPIRES_AT] !== undefined) seen();
-      return replacing([datum.id], () => inner.put(datum));
+      // `replacing`, inlined for the hot path: one closure, not three and an array.
+      const again = (error: unknown) => putAgain(datum, error);
+      try {
+        return inner.put(datum).catch(again);
+      } catch (error) {
+        return again(error);
+      }
     },
-    get: (id) =>
-      armed
-        ? inner.get(id).then((d) => {
-            if (d === null || d.metadata[EXPIRES_AT] === undefined) return d;
-            seen();
-            return isExpired(d, clock()) ? null : d;
-          })
-        : inner.get(id),
+    get: (id) => (armed ? inner.get(id).then(unlessExpired) : inner.get(id)),
     delete: (id) => inner.delete(id),
     list: async (o: ResolvedListOptions) => {
       const first = await inner.list(o);

@@ -12,7 +12,7 @@ import { redactUrl } from "../../core/redact.js";
 import { decodeDatum, encodeDatum } from "./codec.js";
 import { isRetryable, passwordsOf, wrapRedisError } from "./errors.js";
 import { ADAPTER_NAME, type ResolvedOptions } from "./options.js";
-import { putScript, SCRIPTS, type Script } from "./scripts.js";
+import { ownChannel, putScript, SCRIPTS, type Script } from "./scripts.js";
 
 /** Who this process is in change messages; our own changes are not reported back to us. */
 export const ORIGIN = `${hostname()}/${process.pid}/${randomBytes(4).toString("hex")}`;
@@ -25,7 +25,7 @@ interface RedisClient {
   connect(): Promise<unknown>;
   sendCommand<T = Reply>(args: readonly Arg[], options?: { typeMapping?: Record<number, unknown>; timeout?: number }): Promise<T>;
   duplicate(): RedisClient;
-  subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>;
+  subscribe(channels: string | string[], listener: (message: string, channel: string) => void): Promise<void>;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   close(): Promise<void>;
   destroy(): void;
@@ -95,8 +95,8 @@ export class RedisAdapter implements Adapter {
   #events: AdapterEvents = NO_EVENTS;
   #persistence: Persistence = "unknown";
   #channel = "";
-  /** This namespace's put script (its keys, channel and our origin written in), settled at open. */
-  readonly #put: Script;
+  /** This namespace's put script (its keys, channel and our origin written in), settled at open (it depends on whether we listen). */
+  #put: Script;
   /** `P d:`, the start of every datum key. */
   readonly #datumKey: string;
   /** Native expiry: the margin (ms) added to a datum's expiry for its key's PXAT, or -1 when not armed. */
@@ -169,6 +169,7 @@ export class RedisAdapter implements Adapter {
           this.#client = client;
           this.#persistence = await this.#readPersistence(client);
           this.#margin = this.#armsExpiry(context) ? o.expiryGraceMs + (await serverLead(client)) : -1;
+          this.#put = putScript(this.prefix, o.notify ? this.#keys.channel : "", ORIGIN, o.listen && context !== undefined);
           await Promise.all([...Object.values(SCRIPTS), this.#put].map((s) => client.sendCommand(["SCRIPT", "LOAD", s.source])));
         })(),
         new Promise<never>((_, reject) => {
@@ -236,7 +237,9 @@ export class RedisAdapter implements Adapter {
     });
     try {
       await sub.connect();
-      await sub.subscribe(this.#keys.channel, (message) => this.#heard(message));
+      // One SUBSCRIBE, the namespace's channel first: whenever our own channel counts us, so does
+      // the namespace's, which is what lets the scripts skip announcing to nobody but us (scripts.ts).
+      await sub.subscribe([this.#keys.channel, ownChannel(this.#keys.channel, ORIGIN)], (message) => this.#heard(message));
     } catch (error) {
       destroy(sub);
       throw wrapRedisError(error, ADAPTER_NAME, `subscribe to ${this.#keys.channel}`, this.#secrets);

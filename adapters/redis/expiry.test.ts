@@ -196,6 +196,37 @@ describe("native expiry: index entries of a datum Redis removed", () => {
     await tier.close();
   });
 
+  it("a putMany of the ids again does the same in one batch (the batched writes), a repeated datum and a new id with them", async () => {
+    const { namespace, tier } = await gone("reputmany");
+    const back = makeDatum({ id: "g/1", content: "back", createdAt: 20 });
+    await tier.putMany([
+      back,
+      makeDatum({ id: "c/1", content: "again!", createdAt: 21, causalParent: "c/0", expiresAt: Date.now() + HOUR }),
+      back,
+      makeDatum({ id: "n/1", content: "new", createdAt: 22 }),
+      makeDatum({ id: "c/0", content: "root", createdAt: 99 }), // stored already with the same value: nothing written
+    ]);
+    expect(await books(namespace)).toEqual({
+      t: ["c/0", "c/1", "c/2", "g/1", "k/1", "n/1"],
+      i: ["c/0", "c/1", "c/2", "g/1", "k/1", "n/1"],
+      x: ["c/1", "k/1"],
+      e: ["c/1", "k/1"],
+      b: 4 + 6 + 3 + 4 + 4 + 3,
+    });
+    expect(await tier.stats()).toMatchObject({ count: 6, bytes: 24 });
+    expect((await tier.list({ prefix: "", after: -1, limit: 10 })).map((d) => [d.id, d.createdAt])).toEqual([
+      ["n/1", 22],
+      ["c/1", 21],
+      ["g/1", 20],
+      ["k/1", 14],
+      ["c/2", 12],
+      ["c/0", 10],
+    ]);
+    await expect(tier.putMany([makeDatum({ id: "x/1", content: "a" }), makeDatum({ id: "n/1", content: "other" })])).rejects.toMatchObject({ code: "DGENT_CONFLICT" });
+    expect(await tier.get("x/1")).toBeNull(); // all or nothing
+    await tier.close();
+  });
+
   it("through a store whose clock still calls them live (nativeExpiry: true): get, list, query, count, getMany, children and chains leave them out without failing", async () => {
     const namespace = fresh("store");
     const tier = redisAdapter({ url: server.url, namespace, nativeExpiry: true, expiryGraceMs: 0 });

@@ -126,6 +126,69 @@ describe("change events over pub/sub", () => {
     expect(changes[0]?.origin).toMatch(/\/\d+\//);
     await store.close();
   });
+
+  it("a change is published only while someone outside this process listens: a subscriber of the channel or of a pattern", async () => {
+    const server = await startRedis(); // its own server: the publish count below is the server's
+    const namespace = fresh("alone");
+    const channel = `dgent:{${namespace}}:changes`;
+    const store = createStore({ tiers: [redisAdapter({ url: server.url, namespace })] });
+    const publishes = () =>
+      raw(server.url, async (c) => Number(/cmdstat_publish:calls=(\d+)/.exec(await c.sendCommand<string>(["INFO", "commandstats"]))?.[1] ?? 0));
+    const other = createClient({ url: server.url, RESP: 2 });
+    other.on("error", () => undefined);
+    try {
+      await store.open();
+      // Alone (our own listener is the channel's only subscriber): put, putMany, delete publish nothing.
+      await store.put(makeDatum({ id: "a", content: "1" }));
+      await store.putMany([makeDatum({ id: "b", content: "2" }), makeDatum({ id: "c", content: "3" })]);
+      await store.delete("a");
+      expect(await publishes()).toBe(0);
+      // Another connection subscribed to the channel hears every change.
+      await other.connect();
+      const heard: string[] = [];
+      let got!: () => void;
+      let wanted = 3;
+      let done = new Promise<void>((resolve) => (got = resolve));
+      const listener = (message: string) => {
+        heard.push(message.slice(message.indexOf("\t") + 1));
+        if (heard.length === wanted) got();
+      };
+      await other.subscribe(channel, listener);
+      await store.put(makeDatum({ id: "d", content: "4" }));
+      await store.putMany([makeDatum({ id: "e", content: "5" })]);
+      await store.delete("b");
+      await done;
+      expect(heard).toEqual(["d", "e", "b"]);
+      // A pattern subscription (PUBSUB NUMSUB does not count those) hears them too.
+      await other.unsubscribe(channel);
+      wanted = 5;
+      done = new Promise<void>((resolve) => (got = resolve));
+      await other.pSubscribe("dgent:{*}:changes", listener);
+      await store.put(makeDatum({ id: "f", content: "6" }));
+      await store.delete("c");
+      await done;
+      expect(heard.slice(3)).toEqual(["f", "c"]);
+      expect(await publishes()).toBe(5);
+      await other.pUnsubscribe("dgent:{*}:changes");
+      // A writer that listens too (another origin: its listener on the channel and its own one):
+      // its put reaches our store's listener, and stops being published once ours is gone.
+      const origin = "elsewhere/1/cafe";
+      const script = putScript(`dgent:{${namespace}}:`, channel, origin, true);
+      const theirs = new Promise<ChangeEvent>((resolve) => store.hooks.externalChange.tap("theirs", (event) => resolve(event)));
+      await other.subscribe([channel, `${channel}:${origin}`], () => undefined);
+      const put = (id: string) => raw(server.url, (c) => c.sendCommand<number>(["EVAL", script.source, "1", `dgent:{${namespace}}:d:${id}`, "7\t\t{}\nx"]));
+      expect(await put("g")).toBe(1);
+      expect(await theirs).toMatchObject({ op: "put", id: "g", origin });
+      expect(await publishes()).toBe(6);
+      await store.close();
+      expect(await put("h")).toBe(1);
+      expect(await publishes()).toBe(6);
+    } finally {
+      await other.close().catch(() => undefined);
+      await store.close();
+      await server.close();
+    }
+  });
 });
 
 describe("refs across processes", () => {
@@ -159,6 +222,24 @@ describe("refs across processes", () => {
     expect(log.map((e) => e.version)).toEqual(Array.from({ length: 3 * times }, (_, k) => 3 * times - k));
     for (let k = 0; k + 1 < log.length; k++) expect(log[k]?.from).toBe(log[k + 1]?.to); // one unbroken line of moves
     await store.close();
+  });
+});
+
+describe("putMany", () => {
+  it("a batch larger than the script's chunks of 500 is written whole (count, bytes, both indexes), and a conflict past the first chunk writes nothing", async () => {
+    const adapter = redisAdapter({ url: volatile.url, namespace: fresh("many") });
+    await adapter.open();
+    const batch = Array.from({ length: 1_201 }, (_, i) => makeDatum({ id: `m/${String(i).padStart(4, "0")}`, content: `v${i}`, createdAt: 10_000 + i }));
+    await adapter.putMany(batch);
+    const bytes = batch.reduce((sum, d) => sum + d.content.byteLength, 0);
+    expect(await adapter.stats()).toMatchObject({ count: 1_201, bytes });
+    expect((await adapter.list({ prefix: "", after: -1, limit: 3 })).map((d) => d.id)).toEqual(["m/1200", "m/1199", "m/1198"]);
+    expect((await adapter.list({ prefix: "m/000", after: -1, limit: 20 })).map((d) => d.id)).toEqual(["m/0009", "m/0008", "m/0007", "m/0006", "m/0005", "m/0004", "m/0003", "m/0002", "m/0001", "m/0000"]);
+    const again = [...Array.from({ length: 700 }, (_, i) => makeDatum({ id: `n/${i}`, content: "x" })), makeDatum({ id: "m/0600", content: "changed" })];
+    await expect(adapter.putMany(again)).rejects.toMatchObject({ code: "DGENT_CONFLICT" });
+    expect(await adapter.get("n/0")).toBeNull();
+    expect(await adapter.stats()).toMatchObject({ count: 1_201, bytes });
+    await adapter.close();
   });
 });
 
@@ -206,6 +287,9 @@ describe("scripts and keys", () => {
     const silent = putScript(prefix, "", origin);
     expect(announcing.sha).not.toBe(silent.sha);
     expect(silent.source).not.toContain("PUBLISH");
+    // A listening process's script asks first whether anyone else listens (its own listener also subscribes to `<channel>:<origin>`).
+    expect(putScript(prefix, `${prefix}changes`, origin, true).source).toContain("'PUBSUB', 'NUMSUB'");
+    expect(announcing.source).not.toContain("PUBSUB");
     const heard: string[] = [];
     const sub = createClient({ url: volatile.url, RESP: 2 });
     sub.on("error", () => undefined);

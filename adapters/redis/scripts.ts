@@ -23,8 +23,24 @@ import { createHash } from "node:crypto";
 /** How many removed datums' index entries one `stats()` reaps at most (the rest: the next call, reads, the sweeper). */
 export const STATS_REAP = 10_000;
 
+/**
+ * Whether a change on `channel` would reach anyone outside this process: this process's change
+ * listeners subscribe to `own` (`<channel>:<origin>`, never published on) in the same `SUBSCRIBE`
+ * as `channel`, so `PUBSUB NUMSUB` counting more subscribers on `channel` than on `own` means a
+ * listener elsewhere; a pattern subscription anywhere (`PUBSUB NUMPAT`, which cannot say whose)
+ * counts as one too, and so does a server that refuses either question. Both are asked within the
+ * script, so the answer holds when the script publishes. The listener of this process drops its
+ * own changes anyway, so skipping them saves the server the message and this process a wakeup.
+ */
+const HEARD_ELSEWHERE = String.raw`
+local function heard_elsewhere(channel, own)
+  local n = redis.pcall('PUBSUB', 'NUMSUB', channel, own)
+  return n.err ~= nil or n[2] > n[4] or redis.pcall('PUBSUB', 'NUMPAT') ~= 0
+end
+`;
+
 /** Shared Lua helpers, prepended to every script. */
-const PRELUDE = String.raw`
+const PRELUDE = HEARD_ELSEWHERE + String.raw`
 local P = ARGV[1]
 local function body(v) return string.sub(v, (string.find(v, '\t', 1, true))) end
 local function same(a, b) return a == b or body(a) == body(b) end
@@ -35,8 +51,12 @@ local function parent_of(v)
   if b == a + 1 then return nil end
   return string.sub(v, a + 1, b - 1)
 end
+-- Published only when someone outside this process listens (see heard_elsewhere); asked once per run.
+local elsewhere
 local function announce(channel, origin, op, id)
-  if channel ~= '' then redis.call('PUBLISH', channel, op .. origin .. '\t' .. id) end
+  if channel == '' then return end
+  if elsewhere == nil then elsewhere = heard_elsewhere(channel, channel .. ':' .. origin) end
+  if elsewhere then redis.call('PUBLISH', channel, op .. origin .. '\t' .. id) end
 end
 -- KEYS[1] = t, KEYS[2] = i, KEYS[3] = b. A datum whose key carries a deadline (PXAT, native
 -- expiry) is also in x (id → deadline, ms) with its content bytes in e (id → bytes), so that when
@@ -139,27 +159,69 @@ end
 /**
  * ARGV: P, channel, origin, then (id, value, createdAt, deadline or '') per datum. Checks every datum against
  * what is stored and against earlier datums of the batch first; writes only if all pass.
- * Returns {1} or {-1, index (0-based)} of the first conflict.
+ * Returns {1} or {-1, index (0-based)} of the first conflict. Batched, 500 datums a call: the keys
+ * read with one `MGET`; the fresh datums written with one `MSET` (those with a deadline: a `SET …
+ * PXAT` each), one `ZMSCORE t` finding ids whose key Redis removed (their leftovers forgotten
+ * first), one `ZADD` each to `t` and `i`, one `INCRBY b` in all: a few calls per 500 datums
+ * rather than five per datum.
  */
 const PUT_MANY = String.raw`
 local seen = {}
 local fresh = {}
 local n = (#ARGV - 3) / 4
+local stored = {}
+for s = 0, n - 1, 500 do
+  local e = math.min(s + 499, n - 1)
+  local keys = {}
+  for j = s, e do keys[#keys + 1] = P .. 'd:' .. ARGV[4 + j * 4] end
+  local vals = redis.call('MGET', unpack(keys))
+  for j = s, e do stored[j] = vals[j - s + 1] end
+end
 for j = 0, n - 1 do
   local b = 4 + j * 4
   local id, value = ARGV[b], ARGV[b + 1]
   local prev = seen[id]
   if prev == nil then
-    prev = redis.call('GET', P .. 'd:' .. id)
+    prev = stored[j]
     if not prev then fresh[#fresh + 1] = b end
   end
   if prev and not same(prev, value) then return { -1, j } end
   if not prev then seen[id] = value end
 end
-for _, b in ipairs(fresh) do
-  write_datum(ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3])
-  announce(ARGV[2], ARGV[3], 'p', ARGV[b])
+local total = 0
+for s = 1, #fresh, 500 do
+  local e = math.min(s + 499, #fresh)
+  local ids, plain, tz, iz = {}, {}, {}, {}
+  for k = s, e do ids[#ids + 1] = ARGV[fresh[k]] end
+  -- Already indexed although the key was absent: entries left by a datum Redis removed.
+  local scores = redis.call('ZMSCORE', KEYS[1], unpack(ids))
+  for k = 1, #ids do
+    if scores[k] then forget(ids[k]) end
+  end
+  for k = s, e do
+    local b = fresh[k]
+    local id, value, deadline = ARGV[b], ARGV[b + 1], ARGV[b + 3]
+    local size = #value - header_end(value)
+    total = total + size
+    if deadline ~= '' then
+      redis.call('SET', P .. 'd:' .. id, value, 'PXAT', deadline)
+      redis.call('ZADD', X, deadline, id)
+      redis.call('HSET', E, id, size)
+    else
+      plain[#plain + 1] = P .. 'd:' .. id
+      plain[#plain + 1] = value
+    end
+    tz[#tz + 1] = ARGV[b + 2]
+    tz[#tz + 1] = id
+    iz[#iz + 1] = 0
+    iz[#iz + 1] = id
+  end
+  if #plain > 0 then redis.call('MSET', unpack(plain)) end
+  redis.call('ZADD', KEYS[1], unpack(tz))
+  redis.call('ZADD', KEYS[2], unpack(iz))
 end
+if total ~= 0 then redis.call('INCRBY', KEYS[3], total) end
+for _, b in ipairs(fresh) do announce(ARGV[2], ARGV[3], 'p', ARGV[b]) end
 return { 1 }
 `;
 
@@ -481,28 +543,31 @@ function luaString(text: string): string {
  * and this process's origin written into the script (SCRIPT LOAD once per adapter), so a call
  * carries only what changes: `EVALSHA <sha> 1 <P d:id> <value> [deadline]`. `KEYS[1]` is the
  * datum's key; the id is its tail and createdAt the value's first header field. What the key
- * holds decides: the same value → 0 (nothing written, nothing announced), another → -1 (conflict,
- * nothing written), none → the datum is written (with `PXAT <deadline>` when one is given: native
- * expiry, README.md), the indexes and byte count updated, the put announced (when `channel` is
- * not empty), and 1. An id already in the time index although its key was absent is one whose
- * datum Redis removed at its deadline: its leftover bytes are taken off. (`SET … NX GET` would
- * fold the GET and the SET into one call, but needs Redis 7 and measured no faster.)
- * Self-contained, without the prelude (a script defines its local functions anew on every call).
+ * holds decides: none → the datum is written (`SET … NX`, with `PXAT <deadline>` when one is
+ * given: native expiry, README.md), the indexes and byte count updated, the put announced (when
+ * `channel` is not empty; when `listening`, only if someone outside this process listens:
+ * HEARD_ELSEWHERE), and 1; else the key is read: the same value → 0 (nothing written, nothing
+ * announced), another → -1 (conflict, nothing written). A fresh id thus costs one call, not a
+ * `GET` and a `SET` (`SET … NX GET` would fold both for every id, but needs Redis 7). An id
+ * already in the time index although its key was absent is one whose datum Redis removed at its
+ * deadline: its leftover bytes are taken off. Self-contained, without the prelude (a script
+ * defines its local functions anew on every call).
  */
-export function putScript(prefix: string, channel: string, origin: string): Script {
+export function putScript(prefix: string, channel: string, origin: string, listening = false): Script {
   const x = luaString(prefix + "x");
   const e = luaString(prefix + "e");
   const b = luaString(prefix + "b");
-  const source = String.raw`
+  const source = (listening && channel !== "" ? HEARD_ELSEWHERE : "") + String.raw`
 local key, value, at = KEYS[1], ARGV[1], ARGV[2]
-local old = redis.call('GET', key)
-if old then
+local fresh
+if at then fresh = redis.call('SET', key, value, 'NX', 'PXAT', at) else fresh = redis.call('SET', key, value, 'NX') end
+if not fresh then
+  local old = redis.call('GET', key)
   if old == value or string.sub(old, (string.find(old, '\t', 1, true))) == string.sub(value, (string.find(value, '\t', 1, true))) then return 0 end
   return -1
 end
 local id = string.sub(key, ${Buffer.byteLength(prefix) + 3})
 local n = #value - string.find(value, '\n', 1, true)
-if at then redis.call('SET', key, value, 'PXAT', at) else redis.call('SET', key, value) end
 if redis.call('ZADD', ${luaString(prefix + "t")}, string.sub(value, 1, string.find(value, '\t', 1, true) - 1), id) == 0 then
   local size = redis.call('HGET', ${e}, id)
   if size then
@@ -517,8 +582,19 @@ if at then
   redis.call('HSET', ${e}, id, n)
 end
 redis.call('INCRBY', ${b}, n)
-${channel === "" ? "" : `redis.call('PUBLISH', ${luaString(channel)}, ${luaString("p" + origin + "\t")} .. id)
-`}return 1
+${announce(channel, origin, listening)}return 1
 `;
   return { name: "put", source, sha: createHash("sha1").update(source).digest("hex") };
+}
+
+/** The put script's announcement: none without a channel; behind `heard_elsewhere` when this process listens on it (else its own listener is not there to skip). */
+function announce(channel: string, origin: string, listening: boolean): string {
+  if (channel === "") return "";
+  const publish = `redis.call('PUBLISH', ${luaString(channel)}, ${luaString("p" + origin + "\t")} .. id)`;
+  return listening ? `if heard_elsewhere(${luaString(channel)}, ${luaString(ownChannel(channel, origin))}) then ${publish} end\n` : `${publish}\n`;
+}
+
+/** The channel a listener of the process with `origin` subscribes to next to `channel`, so that scripts can tell its subscription from others' (never published on). */
+export function ownChannel(channel: string, origin: string): string {
+  return `${channel}:${origin}`;
 }
