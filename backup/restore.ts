@@ -15,7 +15,7 @@ import { defaultDataDir } from "../core/paths.js";
 import type { Adapter } from "../core/protocol.js";
 import { redactUrl } from "../core/redact.js";
 import type { BucketOptions } from "./location.js";
-import { datumHash, decodeDatums, decodeLines, stateDigest, UNIT, type RecordedMove, type RecordedRef } from "./format.js";
+import { datumKey, decodeDatums, decodeLines, stateDigestOfKeys, UNIT, type RecordedMove, type RecordedRef } from "./format.js";
 import type { Ref } from "../core/refs.js";
 import { decodeChunk, openerFor, readIndex, readRefs, resolveChain, type Chain } from "./read.js";
 
@@ -91,8 +91,8 @@ async function checkChunks(chain: Chain, onProgress: ReadOptions["onProgress"]):
   }
 }
 
-function checkStateDigest(want: Map<string, Buffer>, recorded: string, archive: string): void {
-  if (stateDigest(want) !== recorded) {
+function checkStateDigest(want: Map<string, string>, recorded: string, archive: string): void {
+  if (stateDigestOfKeys(want) !== recorded) {
     throw dgentError("DGENT_BACKUP_CORRUPT", `the index of ${archive} does not give the state digest its manifest records`, { unit: UNIT, details: { archive, chunk: "index" } });
   }
 }
@@ -105,7 +105,7 @@ function checkStateDigest(want: Map<string, Buffer>, recorded: string, archive: 
 async function eachDatum(
   chain: Chain,
   identities: readonly string[],
-  want: Map<string, Buffer>,
+  want: Map<string, string>,
   skip: Set<string> | null,
   visit: (d: Datum, chunkDone: string | null) => void | Promise<void>,
   afterChunk?: (key: string) => Promise<void>,
@@ -130,8 +130,8 @@ async function eachDatum(
     next?.catch(() => undefined);
     const resumed = skip?.has(key) === true;
     for (const { datum, expiresAt } of decodeDatums(raw, a.name, entry.name)) {
-      const hash = want.get(datum.id);
-      if (hash === undefined || seen.has(datum.id) || !datumHash(datum).equals(hash)) continue;
+      const key = want.get(datum.id);
+      if (key === undefined || seen.has(datum.id) || datumKey(datum) !== key) continue;
       seen.add(datum.id);
       if (expiresAt !== null) expiry++;
       if (!resumed) await visit(datum, null);
@@ -246,18 +246,18 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
         items.forEach((d, i) => {
           const there = found[i];
           if (!there) written++;
-          else if (datumHash(there).equals(datumHash(d))) alreadyPresent++;
+          else if (datumKey(there) === datumKey(d)) alreadyPresent++;
           else conflicts.push(d.id);
         });
         return;
       }
-      // Up to two batches in flight: a network tier writes one while the next is decoded and sent.
+      // Up to WRITES_IN_FLIGHT batches in flight: a network tier writes one while the next is decoded and sent.
       const write = putBatch(tier, items, conflicts).then((n) => {
         written += n;
       });
       write.catch(() => undefined);
       inFlight.push(write);
-      if (inFlight.length >= 2) await inFlight.shift();
+      if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
     };
     const drain = async () => {
       while (inFlight.length > 0) await inFlight.shift();
@@ -330,6 +330,10 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   }
 }
 
+/** Write batches (`putMany`) a restore keeps in flight, and read-back pages of `digestOfIds`. */
+const WRITES_IN_FLIGHT = 2;
+const READS_IN_FLIGHT = 3;
+
 /** Moves a ref may be padded with to reach a version older moves of which its reflog dropped. */
 const PAD_LIMIT = 100_000;
 const RESTORE_BY = "dgent restore";
@@ -394,19 +398,33 @@ async function getAll(tier: Adapter, ids: readonly string[]): Promise<Array<Datu
 
 /** The state digest of `ids` as the tier holds them (an id it lacks is left out, so the digest differs). */
 export async function digestOfIds(tier: Adapter, ids: readonly string[]): Promise<string> {
-  const pairs: Array<[string, Buffer]> = [];
+  const pairs: Array<[string, string]> = [];
   // A tier that holds little besides `ids` is read in one pass (`exportDatums`, in its storage
   // order) instead of by id: the same datums, a sequential read.
   if (tier.exportDatums && tier.stats && (await tier.stats()).count <= ids.length * 2) {
     const wanted = new Set(ids);
-    for await (const page of tier.exportDatums()) for (const d of page) if (wanted.has(d.id)) pairs.push([d.id, datumHash(d)]);
-    return stateDigest(pairs);
+    for await (const page of tier.exportDatums()) for (const d of page) if (wanted.has(d.id)) pairs.push([d.id, datumKey(d)]);
+    return stateDigestOfKeys(pairs);
   }
-  for (let i = 0; i < ids.length; i += 500) {
-    const found = await getAll(tier, ids.slice(i, i + 500));
-    for (const d of found) if (d) pairs.push([d.id, datumHash(d)]);
+  // Pages of 500 ids, up to READS_IN_FLIGHT requested at a time: a network tier looks the next
+  // pages up while this process hashes the one it got.
+  const pages: Array<Promise<Array<Datum | null>>> = [];
+  const request = (at: number) => {
+    const page = getAll(tier, ids.slice(at, at + 500));
+    page.catch(() => undefined);
+    pages.push(page);
+  };
+  let next = 0;
+  for (; next < ids.length && pages.length < READS_IN_FLIGHT; next += 500) request(next);
+  while (pages.length > 0) {
+    const found = await (pages.shift() as Promise<Array<Datum | null>>);
+    if (next < ids.length) {
+      request(next);
+      next += 500;
+    }
+    for (const d of found) if (d) pairs.push([d.id, datumKey(d)]);
   }
-  return stateDigest(pairs);
+  return stateDigestOfKeys(pairs);
 }
 
 /** One batch in one call where the tier can; a conflict falls back to datum by datum. */
