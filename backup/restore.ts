@@ -130,11 +130,14 @@ async function eachDatum(
     next?.catch(() => undefined);
     const resumed = skip?.has(key) === true;
     for (const { datum, expiresAt } of decodeDatums(raw, a.name, entry.name)) {
-      const key = want.get(datum.id);
-      if (key === undefined || seen.has(datum.id) || datumKey(datum) !== key) continue;
+      const recorded = want.get(datum.id);
+      if (recorded === undefined || seen.has(datum.id) || datumKey(datum) !== recorded) continue;
       seen.add(datum.id);
       if (expiresAt !== null) expiry++;
-      if (!resumed) await visit(datum, null);
+      if (resumed) continue;
+      // Awaited only when the visit is asynchronous (a batch went out): no await per datum.
+      const visited = visit(datum, null);
+      if (visited) await visited;
     }
     await afterChunk?.(key);
   }
@@ -264,28 +267,51 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     };
     const totalChunks = chain.archives.reduce((n, a) => n + a.manifest.chunks.filter((c) => c.kind === "datums").length, 0);
     let chunksDone = 0;
-    const { expiry } = await eachDatum(
-      chain,
-      identities,
-      want,
-      done,
-      async (d) => {
-        batch.push(d);
-        if (batch.length >= batchSize) await flush();
-      },
-      async (key) => {
-        await flush();
-        // A chunk counts as written only when every batch of it is.
-        await drain();
+    // A chunk counts as written (checkpointed, reported) only when every batch of it and before
+    // it is. Its batches stay in flight while the next chunk is decoded, checked and sent, so the
+    // target and this process work at the same time; the chunk before is awaited at the end of
+    // each chunk, so a failed write or a progress callback that throws stops the restore within
+    // a chunk, and a callback that holds holds the restore.
+    let previous: Promise<void> = Promise.resolve();
+    const settleChunk = (key: string): Promise<void> => {
+      const writes = [...inFlight];
+      const settled = previous.then(async () => {
+        await Promise.all(writes);
         if (!dryRun && !done.has(key)) {
           done.add(key);
           writeCheckpoint(checkpointPath, done);
         }
         await options.onProgress?.(++chunksDone, totalChunks, "write");
-      },
-    );
-    await flush();
-    await drain();
+      });
+      settled.catch(() => undefined);
+      return settled;
+    };
+    let expiry: number;
+    try {
+      ({ expiry } = await eachDatum(
+        chain,
+        identities,
+        want,
+        done,
+        (d) => {
+          batch.push(d);
+          return batch.length >= batchSize ? flush() : undefined;
+        },
+        async (key) => {
+          await flush();
+          const before = previous;
+          previous = settleChunk(key);
+          await before;
+        },
+      ));
+      await flush();
+      await drain();
+      await previous;
+    } catch (error) {
+      // Nothing is left running against the target when the restore fails.
+      await Promise.allSettled([...inFlight, previous]);
+      throw error;
+    }
     // 3. Refs, at their target as of the cut; with their versions and reflogs where the archive
     // recorded them and the target does not hold the ref yet (FORMAT.md "Refs").
     let refsWritten = 0;
