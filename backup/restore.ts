@@ -254,13 +254,14 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
         });
         return;
       }
-      // Up to WRITES_IN_FLIGHT batches in flight: a network tier writes one while the next is decoded and sent.
+      // The oldest write is awaited before this one is sent (not after): the batch after this one
+      // is decoded and checked while this one and the one before are in flight.
+      if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
       const write = putBatch(tier, items, conflicts).then((n) => {
         written += n;
       });
       write.catch(() => undefined);
       inFlight.push(write);
-      if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
     };
     const drain = async () => {
       while (inFlight.length > 0) await inFlight.shift();
