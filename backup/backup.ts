@@ -18,14 +18,14 @@ import { packedWriter, type ArchiveReader, type ArchiveWriter, type Repository }
 import { openNamed, parseLocation, repositoryFor, type BucketOptions, type Location } from "./location.js";
 import {
   byCodePoint,
-  datumHash,
+  datumKey,
   recordHeader,
   encodeIndexLine,
   encodeRefLine,
   FORMAT_NAME,
   FORMAT_VERSION,
   manifestDigest,
-  stateDigest,
+  stateDigestOfKeys,
   UNIT,
   type ChunkEntry,
   type ChunkKind,
@@ -134,12 +134,12 @@ class ChunkStream {
     return this.#size >= this.limit;
   }
 
-  /** One line of text. */
-  async addLine(text: string): Promise<void> {
+  /** One line of text. True when the chunk is full: `flush` it. */
+  addLine(text: string): boolean {
     this.#reserve(text.length * 3);
     this.#size += this.#buf.write(text, this.#size, "utf8");
     this.#records++;
-    if (this.#size >= this.limit) await this.flush();
+    return this.#size >= this.limit;
   }
 
   async flush(): Promise<void> {
@@ -253,7 +253,7 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
     // Refs first: read at the cut, they point at datums the scan will meet.
     const refs: Ref[] = source.capabilities.refs && source.listRefs ? await source.listRefs("") : [];
     const datums = stream("datums");
-    const index: Array<[string, number, Buffer]> = [];
+    const index: Array<[string, number, string]> = [];
     let written = 0;
     let afterCut = 0;
     // One read snapshot where the tier offers it (`exportDatums`), else its scan; the same
@@ -265,9 +265,9 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
           afterCut++;
           continue;
         }
-        const hash = datumHash(d);
-        index.push([d.id, d.createdAt, hash]);
-        if (baseIndex && baseIndex.get(d.id)?.equals(hash)) continue;
+        const key = datumKey(d);
+        index.push([d.id, d.createdAt, key]);
+        if (baseIndex?.get(d.id) === key) continue;
         written++;
         if (datums.addDatum(d)) await datums.flush();
       }
@@ -281,16 +281,16 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
       for (const id of [...baseIndex.keys()].sort(byCodePoint)) {
         if (!present.has(id)) {
           deleted++;
-          await deletes.addLine(`${id}\n`);
+          if (deletes.addLine(`${id}\n`)) await deletes.flush();
         }
       }
     }
     await deletes.close();
     const refStream = stream("refs");
-    for (const r of refs) await refStream.addLine(encodeRefLine(r, await recordedReflog(source, r)));
+    for (const r of refs) if (refStream.addLine(encodeRefLine(r, await recordedReflog(source, r)))) await refStream.flush();
     await refStream.close();
     const indexStream = stream("index");
-    for (const [id, createdAt, hash] of index) await indexStream.addLine(encodeIndexLine(id, createdAt, hash));
+    for (const [id, createdAt, key] of index) if (indexStream.addLine(encodeIndexLine(id, createdAt, key))) await indexStream.flush();
     await indexStream.close();
     const streams = [datums, deletes, refStream, indexStream];
     const body: Omit<Manifest, "archiveDigest"> = {
@@ -307,7 +307,7 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
       compression,
       encryption: seal ? { scheme: "age", recipients: [...(options.recipients ?? [])] } : null,
       counts: { datums: written, state: index.length, deletes: deleted, refs: refs.length },
-      stateDigest: stateDigest(index.map(([id, , hash]) => [id, hash] as const)),
+      stateDigest: stateDigestOfKeys(index.map(([id, , key]) => [id, key] as const)),
       chunks: streams.flatMap((s) => s.entries),
     };
     const manifest: Manifest = { ...body, archiveDigest: manifestDigest(body) };

@@ -7,7 +7,7 @@ import { datumHash as migrateHash } from "../compose/migrate.js";
 import { makeDatum, type Adapter, type Datum } from "../core/index.js";
 import { scanTier } from "../core/tiers.js";
 import { packedReader } from "./container.js";
-import { recordHeader } from "./format.js";
+import { datumKey, decodeIndexLine, encodeIndexLine, recordHeader, stateDigestOfKeys } from "./format.js";
 import { backup, datumHash, digestOfIds, restore, stateDigest } from "./index.js";
 
 // The fast paths of a backup and a restore: `exportDatums` (one read snapshot, pages) against
@@ -139,7 +139,36 @@ describe("the datum hash and the record header", () => {
       makeDatum({ id: "c", content: "after a large one", createdAt: 2, metadata: { k: "v".repeat(70_000) } }),
     ];
     for (const d of cases) expect(datumHash(d).toString("hex")).toBe(migrateHash(d).toString("hex"));
+    for (const d of cases) expect(datumKey(d)).toBe(migrateHash(d).toString("base64url"));
     expect(stateDigest([["a", datumHash(cases[0] as Datum)]])).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("the state digest of base64url keys is the digest of the hashes, sorted or not, across its 1 MiB blocks", () => {
+    const datums = Array.from({ length: 9000 }, (_, i) =>
+      makeDatum({ id: i % 1000 === 3 ? `é😀-${"x".repeat(900)}-${i}` : `id-${String((i * 7919) % 9000).padStart(5, "0")}-${"p".repeat(120)}`, content: `c${i}`, createdAt: i, metadata: { n: String(i) } }),
+    );
+    const pairs = datums.map((d) => [d.id, datumHash(d)] as const);
+    const keyed = datums.map((d) => [d.id, datumKey(d)] as const);
+    const expected = stateDigest(pairs);
+    expect(stateDigestOfKeys(keyed)).toBe(expected);
+    expect(stateDigestOfKeys([...keyed].sort((a, b) => (a[0] < b[0] ? -1 : 1)))).toBe(expected);
+    expect(stateDigestOfKeys(new Map(keyed))).toBe(expected);
+    expect(stateDigestOfKeys(keyed.slice(1))).not.toBe(expected);
+    expect(stateDigestOfKeys([])).toBe(stateDigest([]));
+  });
+
+  it("an index line keeps the key as written and refuses one that is not 32 bytes in canonical base64url", () => {
+    const d = makeDatum({ id: "a\u00e9", content: "x", createdAt: 5 });
+    const line = encodeIndexLine(d.id, d.createdAt, datumKey(d));
+    expect(decodeIndexLine(line.slice(0, -1), "x.dgbk", "index-000001")).toEqual({ id: d.id, createdAt: 5, key: datumKey(d) });
+    const key = datumKey(d);
+    // The same 32 bytes with the last character's two spare bits set: Buffer.from would accept it.
+    const spare = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const last = spare[spare.indexOf(key[42] as string) + 1] as string;
+    expect(Buffer.from(`${key.slice(0, 42)}${last}`, "base64url").equals(Buffer.from(key, "base64url"))).toBe(true);
+    for (const bad of [`${key.slice(0, 42)}${last}`, `${key.slice(0, 42)}=`, `${key.slice(0, 41)}+A`]) {
+      expect(() => decodeIndexLine(`${bad}\t5\t${d.id}`, "x.dgbk", "index-000001")).toThrow(expect.objectContaining({ code: "DGENT_BACKUP_CORRUPT" }) as Error);
+    }
   });
 
   it("the header is the JSON of { id, createdAt, causalParent, metadata }", () => {

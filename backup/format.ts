@@ -103,14 +103,11 @@ export function parseManifest(bytes: Uint8Array, archive: string): Manifest {
 }
 
 /** One-shot SHA-256 (`crypto.hash`, Node ≥ 20.12): no Hash object per datum. */
-const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: "buffer") => Buffer }).hash;
+const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: "buffer" | "base64url") => Buffer | string }).hash;
 /** The bytes a datum hash covers are laid out here (grown when a datum needs more). */
 let scratch = Buffer.allocUnsafe(64 * 1024);
 
-/**
- * The text a datum hash covers before the content. Self-contained (no imports, no closure): the
- * sealing worker (`seal-worker.ts`) runs it from its source text, so both hash the same bytes.
- */
+/** The text a datum hash covers before the content. */
 export function datumHashHead(d: Pick<Datum, "id" | "createdAt" | "causalParent" | "metadata">): string {
   let head = `${d.id}\0${d.createdAt}\0${d.causalParent ?? "\u0001"}\0`;
   const keys = Object.keys(d.metadata);
@@ -121,18 +118,27 @@ export function datumHashHead(d: Pick<Datum, "id" | "createdAt" | "causalParent"
 
 /** A hash of a datum's whole value, createdAt included (the same as `dgent migrate` compares). */
 export function datumHash(d: Datum): Buffer {
+  return Buffer.from(datumKey(d), "base64url");
+}
+
+/**
+ * `datumHash` as base64url text (43 characters), the form the index stores: backups and restores
+ * compare and keep hashes as these strings, which one-shot hashing returns about twice as fast as
+ * a Buffer (no buffer allocated per datum).
+ */
+export function datumKey(d: Datum): string {
   // The fields, then the content: the same bytes as migrate's field-by-field updates.
   const head = datumHashHead(d);
-  if (oneShot === undefined) return createHash("sha256").update(head).update(d.content).digest();
+  if (oneShot === undefined) return createHash("sha256").update(head).update(d.content).digest("base64url");
   // One buffer, one call: the head (at most 3 bytes per UTF-16 unit) and the content side by side.
   const need = head.length * 3 + d.content.byteLength;
   if (need > scratch.length) {
-    if (need > 16 * 2 ** 20) return createHash("sha256").update(head).update(d.content).digest();
+    if (need > 16 * 2 ** 20) return createHash("sha256").update(head).update(d.content).digest("base64url");
     scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
   }
   const at = scratch.write(head, 0, "utf8");
   scratch.set(d.content, at);
-  return oneShot("sha256", scratch.subarray(0, at + d.content.byteLength), "buffer");
+  return oneShot("sha256", scratch.subarray(0, at + d.content.byteLength), "base64url") as string;
 }
 
 /** Code point order, the order of the index and of the state digest. */
@@ -146,6 +152,36 @@ export function stateDigest(entries: Iterable<readonly [string, Buffer]>): strin
   const sorted = [...entries].sort((a, b) => byCodePoint(a[0], b[0]));
   const h = createHash("sha256");
   for (const [id, hash] of sorted) h.update(id).update(hash);
+  return h.digest("hex");
+}
+
+/**
+ * `stateDigest` of (id, `datumKey`) pairs: the same bytes hashed (each id's UTF-8, then its
+ * hash's 32 bytes), laid out in one buffer per 1 MiB instead of two updates per datum. Entries
+ * already in code point order (an index as written) are not sorted again.
+ */
+export function stateDigestOfKeys(entries: Iterable<readonly [string, string]>): string {
+  let list = Array.isArray(entries) ? (entries as ReadonlyArray<readonly [string, string]>) : [...entries];
+  for (let i = 1; i < list.length; i++) {
+    if (byCodePoint((list[i - 1] as readonly [string, string])[0], (list[i] as readonly [string, string])[0]) > 0) {
+      list = [...list].sort((a, b) => byCodePoint(a[0], b[0]));
+      break;
+    }
+  }
+  const h = createHash("sha256");
+  let buf = Buffer.allocUnsafe(2 ** 20);
+  let at = 0;
+  for (const [id, key] of list) {
+    const need = id.length * 3 + 48;
+    if (at + need > buf.length) {
+      h.update(buf.subarray(0, at));
+      at = 0;
+      if (need > buf.length) buf = Buffer.allocUnsafe(need);
+    }
+    at += buf.write(id, at, "utf8");
+    at += buf.write(key, at, "base64url");
+  }
+  h.update(buf.subarray(0, at));
   return h.digest("hex");
 }
 
@@ -204,8 +240,8 @@ export function* decodeDatums(raw: Buffer, archive: string, chunk: string): Gene
 
 // ---- index records: one line per datum of the state, `<hash base64url>\t<createdAt>\t<id>` ----
 
-export function encodeIndexLine(id: string, createdAt: number, hash: Buffer): string {
-  return `${hash.toString("base64url")}\t${createdAt}\t${id}\n`;
+export function encodeIndexLine(id: string, createdAt: number, key: string): string {
+  return `${key}\t${createdAt}\t${id}\n`;
 }
 
 export function* decodeLines(raw: Buffer): Generator<string> {
@@ -219,11 +255,16 @@ export function* decodeLines(raw: Buffer): Generator<string> {
   }
 }
 
-export function decodeIndexLine(line: string, archive: string, chunk: string): { id: string; createdAt: number; hash: Buffer } {
+/** A datum hash in an index line: 43 base64url characters, the last one canonical (its 2 spare bits zero). */
+const INDEX_KEY = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+
+/** An index line as (id, createdAt, `datumKey`); `key` is checked to be a canonical encoding of 32 bytes. */
+export function decodeIndexLine(line: string, archive: string, chunk: string): { id: string; createdAt: number; key: string } {
   const a = line.indexOf("\t");
   const b = line.indexOf("\t", a + 1);
-  if (a !== 43 || b < 0) throw dgentError("DGENT_BACKUP_CORRUPT", `chunk ${chunk} of ${archive} has a malformed index line`, { unit: UNIT, details: { archive, chunk } });
-  return { hash: Buffer.from(line.slice(0, a), "base64url"), createdAt: Number(line.slice(a + 1, b)), id: line.slice(b + 1) };
+  const key = line.slice(0, 43);
+  if (a !== 43 || b < 0 || !INDEX_KEY.test(key)) throw dgentError("DGENT_BACKUP_CORRUPT", `chunk ${chunk} of ${archive} has a malformed index line`, { unit: UNIT, details: { archive, chunk } });
+  return { key, createdAt: Number(line.slice(a + 1, b)), id: line.slice(b + 1) };
 }
 
 // ---- refs records: one JSON object per line; deletes: one id per line ----

@@ -19,7 +19,7 @@ export async function decodeChunk(reader: ArchiveReader, entry: ChunkEntry, open
   }
   let raw: Buffer;
   try {
-    raw = await decompress(compressed, reader.manifest.compression);
+    raw = await decompress(compressed, reader.manifest.compression, entry.rawBytes);
   } catch (error) {
     throw dgentError("DGENT_BACKUP_CORRUPT", `chunk ${entry.name} of ${archive} does not decompress (${reader.manifest.compression}): ${(error as Error).message}`, {
       unit: UNIT,
@@ -41,15 +41,15 @@ export function openerFor(identities: readonly string[]): Promise<Opener> {
   return o;
 }
 
-/** The state of an archive: id → datum hash, from its index chunks. */
-export async function readIndex(reader: ArchiveReader, identities: readonly string[]): Promise<Map<string, Buffer>> {
+/** The state of an archive: id → datum hash (`datumKey`, base64url), from its index chunks, in index (id) order. */
+export async function readIndex(reader: ArchiveReader, identities: readonly string[]): Promise<Map<string, string>> {
   const open = reader.manifest.encryption ? await openerFor(identities) : null;
-  const index = new Map<string, Buffer>();
+  const index = new Map<string, string>();
   for (const entry of reader.manifest.chunks) {
     if (entry.kind !== "index") continue;
     for (const line of decodeLines(await decodeChunk(reader, entry, open))) {
-      const { id, hash } = decodeIndexLine(line, reader.name, entry.name);
-      index.set(id, hash);
+      const { id, key } = decodeIndexLine(line, reader.name, entry.name);
+      index.set(id, key);
     }
   }
   if (index.size !== reader.manifest.counts.state) {

@@ -15,7 +15,7 @@ import { defaultDataDir } from "../core/paths.js";
 import type { Adapter } from "../core/protocol.js";
 import { redactUrl } from "../core/redact.js";
 import type { BucketOptions } from "./location.js";
-import { datumHash, decodeDatums, decodeLines, stateDigest, UNIT, type RecordedMove, type RecordedRef } from "./format.js";
+import { datumKey, decodeDatums, decodeLines, stateDigestOfKeys, UNIT, type RecordedMove, type RecordedRef } from "./format.js";
 import type { Ref } from "../core/refs.js";
 import { decodeChunk, openerFor, readIndex, readRefs, resolveChain, type Chain } from "./read.js";
 
@@ -91,8 +91,8 @@ async function checkChunks(chain: Chain, onProgress: ReadOptions["onProgress"]):
   }
 }
 
-function checkStateDigest(want: Map<string, Buffer>, recorded: string, archive: string): void {
-  if (stateDigest(want) !== recorded) {
+function checkStateDigest(want: Map<string, string>, recorded: string, archive: string): void {
+  if (stateDigestOfKeys(want) !== recorded) {
     throw dgentError("DGENT_BACKUP_CORRUPT", `the index of ${archive} does not give the state digest its manifest records`, { unit: UNIT, details: { archive, chunk: "index" } });
   }
 }
@@ -105,7 +105,7 @@ function checkStateDigest(want: Map<string, Buffer>, recorded: string, archive: 
 async function eachDatum(
   chain: Chain,
   identities: readonly string[],
-  want: Map<string, Buffer>,
+  want: Map<string, string>,
   skip: Set<string> | null,
   visit: (d: Datum, chunkDone: string | null) => void | Promise<void>,
   afterChunk?: (key: string) => Promise<void>,
@@ -130,11 +130,14 @@ async function eachDatum(
     next?.catch(() => undefined);
     const resumed = skip?.has(key) === true;
     for (const { datum, expiresAt } of decodeDatums(raw, a.name, entry.name)) {
-      const hash = want.get(datum.id);
-      if (hash === undefined || seen.has(datum.id) || !datumHash(datum).equals(hash)) continue;
+      const recorded = want.get(datum.id);
+      if (recorded === undefined || seen.has(datum.id) || datumKey(datum) !== recorded) continue;
       seen.add(datum.id);
       if (expiresAt !== null) expiry++;
-      if (!resumed) await visit(datum, null);
+      if (resumed) continue;
+      // Awaited only when the visit is asynchronous (a batch went out): no await per datum.
+      const visited = visit(datum, null);
+      if (visited) await visited;
     }
     await afterChunk?.(key);
   }
@@ -246,46 +249,70 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
         items.forEach((d, i) => {
           const there = found[i];
           if (!there) written++;
-          else if (datumHash(there).equals(datumHash(d))) alreadyPresent++;
+          else if (datumKey(there) === datumKey(d)) alreadyPresent++;
           else conflicts.push(d.id);
         });
         return;
       }
-      // Up to two batches in flight: a network tier writes one while the next is decoded and sent.
+      // The oldest write is awaited before this one is sent (not after): the batch after this one
+      // is decoded and checked while this one and the one before are in flight.
+      if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
       const write = putBatch(tier, items, conflicts).then((n) => {
         written += n;
       });
       write.catch(() => undefined);
       inFlight.push(write);
-      if (inFlight.length >= 2) await inFlight.shift();
     };
     const drain = async () => {
       while (inFlight.length > 0) await inFlight.shift();
     };
     const totalChunks = chain.archives.reduce((n, a) => n + a.manifest.chunks.filter((c) => c.kind === "datums").length, 0);
     let chunksDone = 0;
-    const { expiry } = await eachDatum(
-      chain,
-      identities,
-      want,
-      done,
-      async (d) => {
-        batch.push(d);
-        if (batch.length >= batchSize) await flush();
-      },
-      async (key) => {
-        await flush();
-        // A chunk counts as written only when every batch of it is.
-        await drain();
+    // A chunk counts as written (checkpointed, reported) only when every batch of it and before
+    // it is. Its batches stay in flight while the next chunk is decoded, checked and sent, so the
+    // target and this process work at the same time; the chunk before is awaited at the end of
+    // each chunk, so a failed write or a progress callback that throws stops the restore within
+    // a chunk, and a callback that holds holds the restore.
+    let previous: Promise<void> = Promise.resolve();
+    const settleChunk = (key: string): Promise<void> => {
+      const writes = [...inFlight];
+      const settled = previous.then(async () => {
+        await Promise.all(writes);
         if (!dryRun && !done.has(key)) {
           done.add(key);
           writeCheckpoint(checkpointPath, done);
         }
         await options.onProgress?.(++chunksDone, totalChunks, "write");
-      },
-    );
-    await flush();
-    await drain();
+      });
+      settled.catch(() => undefined);
+      return settled;
+    };
+    let expiry: number;
+    try {
+      ({ expiry } = await eachDatum(
+        chain,
+        identities,
+        want,
+        done,
+        (d) => {
+          batch.push(d);
+          return batch.length >= batchSize ? flush() : undefined;
+        },
+        async (key) => {
+          await flush();
+          const before = previous;
+          previous = settleChunk(key);
+          await before;
+        },
+      ));
+      await flush();
+      await drain();
+      await previous;
+    } catch (error) {
+      // Nothing is left running against the target when the restore fails.
+      await Promise.allSettled([...inFlight, previous]);
+      throw error;
+    }
     // 3. Refs, at their target as of the cut; with their versions and reflogs where the archive
     // recorded them and the target does not hold the ref yet (FORMAT.md "Refs").
     let refsWritten = 0;
@@ -329,6 +356,10 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     if (owned && targetOpen) await target?.close();
   }
 }
+
+/** Write batches (`putMany`) a restore keeps in flight, and read-back pages of `digestOfIds`. */
+const WRITES_IN_FLIGHT = 2;
+const READS_IN_FLIGHT = 3;
 
 /** Moves a ref may be padded with to reach a version older moves of which its reflog dropped. */
 const PAD_LIMIT = 100_000;
@@ -394,19 +425,33 @@ async function getAll(tier: Adapter, ids: readonly string[]): Promise<Array<Datu
 
 /** The state digest of `ids` as the tier holds them (an id it lacks is left out, so the digest differs). */
 export async function digestOfIds(tier: Adapter, ids: readonly string[]): Promise<string> {
-  const pairs: Array<[string, Buffer]> = [];
+  const pairs: Array<[string, string]> = [];
   // A tier that holds little besides `ids` is read in one pass (`exportDatums`, in its storage
   // order) instead of by id: the same datums, a sequential read.
   if (tier.exportDatums && tier.stats && (await tier.stats()).count <= ids.length * 2) {
     const wanted = new Set(ids);
-    for await (const page of tier.exportDatums()) for (const d of page) if (wanted.has(d.id)) pairs.push([d.id, datumHash(d)]);
-    return stateDigest(pairs);
+    for await (const page of tier.exportDatums()) for (const d of page) if (wanted.has(d.id)) pairs.push([d.id, datumKey(d)]);
+    return stateDigestOfKeys(pairs);
   }
-  for (let i = 0; i < ids.length; i += 500) {
-    const found = await getAll(tier, ids.slice(i, i + 500));
-    for (const d of found) if (d) pairs.push([d.id, datumHash(d)]);
+  // Pages of 500 ids, up to READS_IN_FLIGHT requested at a time: a network tier looks the next
+  // pages up while this process hashes the one it got.
+  const pages: Array<Promise<Array<Datum | null>>> = [];
+  const request = (at: number) => {
+    const page = getAll(tier, ids.slice(at, at + 500));
+    page.catch(() => undefined);
+    pages.push(page);
+  };
+  let next = 0;
+  for (; next < ids.length && pages.length < READS_IN_FLIGHT; next += 500) request(next);
+  while (pages.length > 0) {
+    const found = await (pages.shift() as Promise<Array<Datum | null>>);
+    if (next < ids.length) {
+      request(next);
+      next += 500;
+    }
+    for (const d of found) if (d) pairs.push([d.id, datumKey(d)]);
   }
-  return stateDigest(pairs);
+  return stateDigestOfKeys(pairs);
 }
 
 /** One batch in one call where the tier can; a conflict falls back to datum by datum. */

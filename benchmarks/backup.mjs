@@ -10,12 +10,14 @@
  *
  * --n=1000000 for the issue's size. Postgres: DGENT_BENCH_POSTGRES_URL when set, else a
  * throwaway cluster from /usr/lib/postgresql/<v>/bin (fsync off), removed afterwards.
+ * Each row has wall time and CPU time: this process's (all its threads: dgent, or better-sqlite3
+ * in it) or the native tool's, plus the throwaway cluster's server processes (not measured for an
+ * external server); the ratios are given in both.
  * Results: benchmarks/results/backup.{json,md}.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -61,21 +63,75 @@ async function fill(adapter) {
   return bytes;
 }
 
+/** CPU ms of the Postgres server processes this process started (the throwaway cluster); null for an external server. */
+function serverCpuMs() {
+  if (!serverPid) return null;
+  let ticks = 0;
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // utime, stime (and, for the postmaster, its reaped children's).
+      if (Number(p) === serverPid) ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+      else if (Number(f[1]) === serverPid) ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return ticks * (1000 / CLOCK_TICKS);
+}
+const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
+let serverPid = null;
+
+/** Wall time, this process's CPU time (all its threads) and the Postgres server's, of `fn`. */
 async function timed(fn) {
+  const server = serverCpuMs();
+  const cpu = process.cpuUsage();
   const t = process.hrtime.bigint();
   const value = await fn();
-  return { ms: Number(process.hrtime.bigint() - t) / 1e6, value };
+  const used = process.cpuUsage(cpu);
+  const after = serverCpuMs();
+  return { ms: Number(process.hrtime.bigint() - t) / 1e6, cpuMs: (used.user + used.system) / 1000, serverCpuMs: server === null ? null : after - server, value };
 }
 
-const row = (tier, contender, op, ms, bytes, extra = {}) => ({
-  tier,
-  contender,
-  op,
-  ms: Math.round(ms),
-  datumsPerS: Math.round(N / (ms / 1000)),
-  mbPerS: Number((bytes / 2 ** 20 / (ms / 1000)).toFixed(1)),
-  ...extra,
-});
+/** A native tool run to completion, with its CPU time (user + system, from the shell's `times`). */
+function runTool(file, args) {
+  const out = execFileSync("bash", ["-c", '"$0" "$@" > /dev/null; times', file, ...args]).toString().trim().split("\n");
+  const m = /(\d+)m([\d.]+)s (\d+)m([\d.]+)s/.exec(out[1] ?? "");
+  return m ? (Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4])) * 1000 : null;
+}
+
+const row = (tier, contender, op, t, bytes, extra = {}) => {
+  // CPU: this process (dgent, or better-sqlite3 in it), or the tool's process, plus the server's.
+  const own = typeof t.value === "number" ? t.value : t.cpuMs;
+  return {
+    tier,
+    contender,
+    op,
+    ms: Math.round(t.ms),
+    cpuMs: Math.round(own + (t.serverCpuMs ?? 0)),
+    ...(t.serverCpuMs === null ? {} : { serverCpuMs: Math.round(t.serverCpuMs) }),
+    datumsPerS: Math.round(N / (t.ms / 1000)),
+    mbPerS: Number((bytes / 2 ** 20 / (t.ms / 1000)).toFixed(1)),
+    ...extra,
+  };
+};
+
+/** The pid of this process's child named `name`, or null. */
+function childNamed(name) {
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      if (comm === name && Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === process.pid) return Number(p);
+    } catch {
+      // gone
+    }
+  }
+  return null;
+}
 
 const results = [];
 const sizeOf = (path) => (statSync(path).isDirectory() ? readdirSync(path).reduce((n, f) => n + sizeOf(join(path, f)), 0) : statSync(path).size);
@@ -85,16 +141,16 @@ const sizeOf = (path) => (statSync(path).isDirectory() ? readdirSync(path).reduc
   const src = join(work, "src.db");
   const bytes = await fill(sqliteAdapter({ path: src }));
   const b = await timed(() => backup({ from: `sqlite://${src}`, to: join(work, "sqlite-archives") }));
-  results.push(row("sqlite", "dgent backup", "backup", b.ms, bytes, { archiveBytes: sizeOf(join(work, "sqlite-archives")) }));
+  results.push(row("sqlite", "dgent backup", "backup", b, bytes, { archiveBytes: sizeOf(join(work, "sqlite-archives")) }));
   const r = await timed(() => restore({ from: join(work, "sqlite-archives"), to: `sqlite://${join(work, "restored.db")}`, checkpointPath: join(work, "cp-sqlite.json") }));
   if (r.value.verified !== true) throw new Error("the SQLite restore did not verify");
-  results.push(row("sqlite", "dgent restore", "restore", r.ms, bytes));
+  results.push(row("sqlite", "dgent restore", "restore", r, bytes));
   const nb = await timed(async () => {
     const db = new Database(src, { readonly: true });
     await db.backup(join(work, "native.db"));
     db.close();
   });
-  results.push(row("sqlite", "sqlite3 .backup (better-sqlite3 backup())", "backup", nb.ms, bytes, { archiveBytes: statSync(join(work, "native.db")).size }));
+  results.push(row("sqlite", "sqlite3 .backup (better-sqlite3 backup())", "backup", nb, bytes, { archiveBytes: statSync(join(work, "native.db")).size }));
   // Restore baselines. The goal compares with the first: the same rows loaded into a fresh dgent
   // database (same schema, indexes and tag trigger) with raw better-sqlite3, one transaction, no
   // checksums. `.restore` (a page copy of the .backup, better-sqlite3 backup() the other way) and a
@@ -116,15 +172,15 @@ const sizeOf = (path) => (statSync(path).isDirectory() ? readdirSync(path).reduc
     from.close();
     to.close();
   });
-  results.push(row("sqlite", "raw better-sqlite3 INSERT, one transaction", "restore", ri.ms, bytes));
+  results.push(row("sqlite", "raw better-sqlite3 INSERT, one transaction", "restore", ri, bytes));
   const nr = await timed(async () => {
     const db = new Database(join(work, "native.db"), { readonly: true });
     await db.backup(join(work, "native-restored.db"));
     db.close();
   });
-  results.push(row("sqlite", "sqlite3 .restore (page copy, better-sqlite3 backup())", "restore", nr.ms, bytes));
+  results.push(row("sqlite", "sqlite3 .restore (page copy, better-sqlite3 backup())", "restore", nr, bytes));
   const fc = await timed(async () => copyFileSync(join(work, "native.db"), join(work, "copy-restored.db")));
-  results.push(row("sqlite", "file copy of the .backup", "restore", fc.ms, bytes));
+  results.push(row("sqlite", "file copy of the .backup", "restore", fc, bytes));
 }
 
 // ---- Postgres
@@ -133,37 +189,43 @@ if (!SKIP.has("postgres")) {
   const cluster = external ? null : await throwawayCluster();
   const url = external ?? cluster.url;
   const pgBin = cluster?.bin ?? "/usr/bin";
+  // The throwaway cluster's postmaster is this process's child: its CPU (and its backends') is measured.
+  if (cluster) serverPid = childNamed("postgres");
   try {
     const bytes = await fill(postgresAdapter({ url, namespace: "bench_src" }));
     const b = await timed(() => backup({ from: url, namespace: "bench_src", to: join(work, "pg-archives") }));
-    results.push(row("postgres", "dgent backup", "backup", b.ms, bytes, { archiveBytes: sizeOf(join(work, "pg-archives")) }));
+    results.push(row("postgres", "dgent backup", "backup", b, bytes, { archiveBytes: sizeOf(join(work, "pg-archives")) }));
     const r = await timed(() => restore({ from: join(work, "pg-archives"), to: url, namespace: "bench_dst", checkpointPath: join(work, "cp-pg.json") }));
     if (r.value.verified !== true) throw new Error("the Postgres restore did not verify");
-    results.push(row("postgres", "dgent restore", "restore", r.ms, bytes));
+    results.push(row("postgres", "dgent restore", "restore", r, bytes));
     const dump = join(work, "dump.pgc");
-    const nb = await timed(async () => execFileSync(join(pgBin, "pg_dump"), ["-Fc", "-n", "bench_src", "-f", dump, "-d", url]));
-    results.push(row("postgres", "pg_dump -Fc", "backup", nb.ms, bytes, { archiveBytes: statSync(dump).size }));
+    const nb = await timed(async () => runTool(join(pgBin, "pg_dump"), ["-Fc", "-n", "bench_src", "-f", dump, "-d", url]));
+    results.push(row("postgres", "pg_dump -Fc", "backup", nb, bytes, { archiveBytes: statSync(dump).size }));
     const admin = new pg.Client(url);
     await admin.connect();
     await admin.query("CREATE DATABASE bench_restore");
     await admin.end();
     const target = new URL(url);
     target.pathname = "/bench_restore";
-    const nr = await timed(async () => execFileSync(join(pgBin, "pg_restore"), ["-d", target.href, dump]));
-    results.push(row("postgres", "pg_restore", "restore", nr.ms, bytes));
+    const nr = await timed(async () => runTool(join(pgBin, "pg_restore"), ["-d", target.href, dump]));
+    results.push(row("postgres", "pg_restore", "restore", nr, bytes));
   } finally {
     await cluster?.stop();
   }
 }
 
 rmSync(work, { recursive: true, force: true });
-const ratio = (tier, op) => {
+const ratio = (tier, op, field) => {
   const mine = results.find((r) => r.tier === tier && r.op === op && r.contender.startsWith("dgent"));
   const peer = results.find((r) => r.tier === tier && r.op === op && !r.contender.startsWith("dgent"));
-  return mine && peer ? Number((mine.ms / peer.ms).toFixed(2)) : null;
+  return mine && peer ? Number((mine[field] / peer[field]).toFixed(2)) : null;
 };
 const ratios = Object.fromEntries(
-  ["sqlite", "postgres"].flatMap((t) => ["backup", "restore"].map((op) => [`${t} ${op}`, ratio(t, op)])).filter(([, v]) => v !== null),
+  ["sqlite", "postgres"].flatMap((t) => ["backup", "restore"].map((op) => [`${t} ${op}`, ratio(t, op, "ms")])).filter(([, v]) => v !== null),
+);
+/** The same ratios in CPU time (this process or the tool, plus the Postgres server's), which the shared machine sways less. */
+const cpuRatios = Object.fromEntries(
+  ["sqlite", "postgres"].flatMap((t) => ["backup", "restore"].map((op) => [`${t} ${op}`, ratio(t, op, "cpuMs")])).filter(([, v]) => v !== null),
 );
 // For scale only (not the goal): the SQLite restore against the page copy.
 {
@@ -179,6 +241,7 @@ const report = {
   command: `node benchmarks/backup.mjs --n=${N} --bytes=${BYTES}`,
   results,
   ratios,
+  cpuRatios,
 };
 mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
 writeFileSync(new URL("./results/backup.json", import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
@@ -188,13 +251,15 @@ const md = [
   `${N} datums of ${BYTES} bytes (half random, half text), ${report.date}, ${report.machine.cpus} CPUs, load at the start ${loadAtStart.join(" / ")}, at the end ${report.machine.loadavg.join(" / ")}, Node ${process.version}.`,
   `dgent: brotli (quality 1, the default), SHA-256 per chunk, SQLite read from one snapshot (exportDatums), every chunk checked before a restore writes and the digest checked after. Command: \`${report.command}\`.`,
   "",
-  "| tier | contender | op | ms | datums/s | MB/s | archive bytes |",
-  "|---|---|---|---:|---:|---:|---:|",
-  ...results.map((r) => `| ${r.tier} | ${r.contender} | ${r.op} | ${r.ms} | ${r.datumsPerS} | ${r.mbPerS} | ${r.archiveBytes ?? ""} |`),
+  "| tier | contender | op | ms | CPU ms | of which server | datums/s | MB/s | archive bytes |",
+  "|---|---|---|---:|---:|---:|---:|---:|---:|",
+  ...results.map((r) => `| ${r.tier} | ${r.contender} | ${r.op} | ${r.ms} | ${r.cpuMs} | ${r.serverCpuMs ?? ""} | ${r.datumsPerS} | ${r.mbPerS} | ${r.archiveBytes ?? ""} |`),
   "",
   "dgent time ÷ native time (goal ≤ 2; the SQLite restore's baseline is the raw INSERT of the same rows, see benchmarks/backup.mjs):",
   "",
-  ...Object.entries(ratios).map(([k, v]) => `- ${k}: ${v}×`),
+  ...Object.entries(ratios).map(([k, v]) => `- ${k}: ${v}×${cpuRatios[k] === undefined ? "" : ` (CPU time: ${cpuRatios[k]}×)`}`),
+  "",
+  "CPU ms: user + system time of this process (all its threads: dgent, or better-sqlite3 in it) or of the native tool's process, plus, for Postgres, the server's processes (the throwaway cluster's; empty for an external server).",
   "",
 ].join("\n");
 writeFileSync(new URL("./results/backup.md", import.meta.url), md);
