@@ -143,24 +143,54 @@ export class PostgresAdapter implements Adapter {
     });
   }
 
-  async put(datum: Datum): Promise<string> {
-    this.#life.check();
-    const metadata = this.#metadataJson(datum);
-    const content = bytes(datum.content);
-    const params: unknown[] = [datum.id, content, datum.createdAt, datum.causalParent, metadata];
-    if (this.#options.notify) params.push(ORIGIN);
-    for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
-      const r = await this.#run(this.#sql.put, params, "put", datum.id);
-      if (r.rowCount === 1) {
-        this.#announce();
-        return datum.id;
-      }
-      // The id exists (committed, possibly after the insert's snapshot): compare with it.
+  /**
+   * One statement (the insert and, with notify on, its change-log row), answering with its row
+   * count alone. Not async: the promise is the driver's, carried on by one `then`; only a put
+   * whose id exists takes the slower path (`#putExisting`).
+   */
+  put(datum: Datum): Promise<string> {
+    try {
+      this.#life.check();
+      const metadata = this.#metadataJson(datum);
+      const content = bytes(datum.content);
+      const stmt = this.#sql.put;
+      const values: unknown[] = this.#options.notify
+        ? [datum.id, content, datum.createdAt, datum.causalParent, metadata, ORIGIN]
+        : [datum.id, content, datum.createdAt, datum.causalParent, metadata];
+      return this.#pool()
+        .query({ name: stmt.name, text: stmt.text, values })
+        .then(
+          (r) => {
+            if (r.rowCount !== 1) return this.#putExisting(datum, content, metadata, values);
+            this.#announce();
+            return datum.id;
+          },
+          (error: unknown) => {
+            throw this.#wrap(error, `put ${JSON.stringify(datum.id)} on ${this.#ids.label}`);
+          },
+        );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * The insert of `put` inserted nothing: the id exists (committed, possibly after the insert's
+   * snapshot), so compare with it; when it was deleted in between, insert again.
+   */
+  async #putExisting(datum: Datum, content: Buffer, metadata: string, values: unknown[]): Promise<string> {
+    for (let attempt = 1; ; attempt++) {
       const again = await this.#run<{ same: boolean }>(this.#sql.sameAs, [datum.id, content, datum.causalParent, metadata], "put", datum.id);
       const same = again.rows[0]?.same;
       if (same === true) return datum.id;
       if (same === false) throw conflictError(datum.id, this.name);
       // Deleted in between: try the insert again.
+      if (attempt === PUT_ATTEMPTS) break;
+      const r = await this.#run(this.#sql.put, values, "put", datum.id);
+      if (r.rowCount === 1) {
+        this.#announce();
+        return datum.id;
+      }
     }
     throw dgentError("DGENT_UNAVAILABLE", `${this.name}: put ${JSON.stringify(datum.id)} kept racing with concurrent deletes; retry`, {
       unit: this.name,
@@ -270,11 +300,25 @@ export class PostgresAdapter implements Adapter {
     }
   }
 
-  async get(id: string): Promise<Datum | null> {
-    this.#life.check();
-    const r = await this.#run<Row>(this.#sql.get, [id], "get", id);
-    const row = r.rows[0];
-    return row === undefined ? null : toDatum(row);
+  /** Not async, as `put`: the driver's promise carried on by one `then`. */
+  get(id: string): Promise<Datum | null> {
+    try {
+      this.#life.check();
+      const stmt = this.#sql.get;
+      return this.#pool()
+        .query<Row>({ name: stmt.name, text: stmt.text, values: [id] })
+        .then(
+          (r) => {
+            const row = r.rows[0];
+            return row === undefined ? null : toDatum(row);
+          },
+          (error: unknown) => {
+            throw this.#wrap(error, `get ${JSON.stringify(id)} on ${this.#ids.label}`);
+          },
+        );
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async delete(id: string): Promise<boolean> {

@@ -8,11 +8,14 @@
  * - CPU per put (this process's and every process of the cluster's, so the listeners a NOTIFY
  *   wakes count too) and wall time per put, at 1 and 64 callers (`DIAG_CALLERS=1,16,64`):
  *   the raw statements, dgent with notify off and notify + listen, and with
- *   `DIAG_BEFORE=<another build's dist>` that build's store too (an A/B in the same rounds);
+ *   `DIAG_BEFORE=<another build's dist>` that build's store too (an A/B in the same rounds;
+ *   `DIAG_AFTER=<a build's dist>` takes dgent's stores of this part from that build instead of
+ *   the sources, so that both sides run compiled code);
  * - putMany(100) the same way (`DIAG_PUTMANY=0` skips it; `DIAG_P50=0` skips the first part).
  *
  *   npx vite-node benchmarks/diagnose/postgres-put.ts
  *   DIAG_BEFORE=/path/to/other/checkout/dist DIAG_P50=0 DIAG_PUTMANY=0 npx vite-node benchmarks/diagnose/postgres-put.ts
+ *   DIAG_BEFORE=/old/dist DIAG_AFTER=$PWD/dist DIAG_CALLERS=1,16 DIAG_P50=0 DIAG_PUTMANY=0 npx vite-node benchmarks/diagnose/postgres-put.ts
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -31,14 +34,16 @@ const plan = { budgetMs: 2500, warmupMs: 300, minWarmup: 100, minSamples: 30, ma
 const prefill = makePrefill(10_000);
 
 type Opener = (options: Record<string, unknown>) => Store;
+/** The stores of the build in `dist` (a directory holding `core/` and `adapters/`). */
+async function build(dist: string): Promise<Opener> {
+  const core = (await import(/* @vite-ignore */ join(dist, "core/store.js"))) as { createStore: (o: unknown) => Store };
+  const adapter = (await import(/* @vite-ignore */ join(dist, "adapters/postgres/index.js"))) as { postgresAdapter: (o: unknown) => unknown };
+  return (options) => core.createStore({ tiers: [adapter.postgresAdapter(options)] });
+}
 const before = process.env.DIAG_BEFORE;
-const beforeStore: Opener | null = before
-  ? await (async () => {
-      const core = (await import(/* @vite-ignore */ join(before, "core/store.js"))) as { createStore: (o: unknown) => Store };
-      const adapter = (await import(/* @vite-ignore */ join(before, "adapters/postgres/index.js"))) as { postgresAdapter: (o: unknown) => unknown };
-      return (options) => core.createStore({ tiers: [adapter.postgresAdapter(options)] });
-    })()
-  : null;
+const beforeStore: Opener | null = before ? await build(before) : null;
+const after = process.env.DIAG_AFTER;
+const afterStore: Opener | null = after ? await build(after) : null;
 async function store(namespace: string, notify: boolean, listen: boolean): Promise<Store> {
   const s = createStore({ tiers: [postgresAdapter({ url, namespace, notify, listen })] });
   await s.open();
@@ -174,7 +179,7 @@ for (const callers of levels) {
     await s.open();
     return s;
   };
-  const ours: Opener = (options) => createStore({ tiers: [postgresAdapter(options as Parameters<typeof postgresAdapter>[0])] });
+  const ours: Opener = afterStore ?? ((options) => createStore({ tiers: [postgresAdapter(options as Parameters<typeof postgresAdapter>[0])] }));
   const cOff = await open("diag_off", ours, false, false);
   const cOn = await open("diag_listen", ours, true, true);
   const cQuiet = await open("diag_on", ours, true, false);
