@@ -10,7 +10,7 @@ import { EXPIRES_AT } from "../../core/expiry.js";
 import { countQuery, evaluateQuery, idEntryOf, idPageOf, resolveQuery, unpaged, type DatumHeader, type Position, type QueryOptions, type ResolvedQuery } from "../../core/query.js";
 import { walkTail } from "../../core/router-query.js";
 import { sqliteAdapter, type SqliteAdapter } from "./index.js";
-import { APPLICATION_ID, MIGRATIONS } from "./migrations.js";
+import { fileAtSchema } from "../../test/harness/sqlite-schema.js";
 import { candidates, idBounds, pageSql, setSql, type Driver } from "./query-sql.js";
 import { createStore } from "../../core/store.js";
 
@@ -535,11 +535,7 @@ describe("sqlite queries: ids pages and expiry", () => {
 describe("sqlite queries: migration from schema version 2", () => {
   it("a database made by version 2 keeps its data, gains its tags, and answers queries", async () => {
     const file = join(tempDir(), "v2.db");
-    const old = new Database(file);
-    old.pragma("journal_mode = WAL");
-    for (const step of MIGRATIONS.filter((m) => m.version <= 2)) old.exec(step.up);
-    old.pragma("user_version = 2");
-    old.pragma(`application_id = ${APPLICATION_ID}`);
+    const old = fileAtSchema(file, 2);
     // Rows as version 2's adapter wrote them (sql.ts INSERT; metadata JSON or NULL when empty).
     const insert = old.prepare("INSERT INTO data (id, content, created_at, causal_parent, metadata) VALUES (?, ?, ?, ?, ?)");
     const ds: Datum[] = [];

@@ -21,7 +21,8 @@ import { writesWhileAllWrote } from "../../testing/child.js";
 import { Scope, type Suite } from "../../testing/support.js";
 import { refsSuite, transactionsSuite } from "../../testing/suites/refs.js";
 import type { ConformanceTarget } from "../../testing/types.js";
-import { APPLICATION_ID, MIGRATIONS, sqliteAdapter } from "./index.js";
+import { fileAtSchema } from "../../test/harness/sqlite-schema.js";
+import { sqliteAdapter } from "./index.js";
 import { REFLOG_CHUNK, REFLOG_CHUNKS } from "./sql.js";
 
 const dirs: string[] = [];
@@ -196,11 +197,7 @@ describe("sqlite: the reflog across chunk boundaries", () => {
 describe("sqlite: the reflog from schema version 5", () => {
   it("a file written by version 5 (the ring of moves) keeps its reflogs exact, and its refs move on from them", async () => {
     const path = join(tempDir(), "v5.db");
-    const old = new Database(path);
-    old.pragma("journal_mode = WAL");
-    for (const step of MIGRATIONS.filter((m) => m.version <= 5)) old.exec(step.up);
-    old.pragma("user_version = 5");
-    old.pragma(`application_id = ${APPLICATION_ID}`);
+    const old = fileAtSchema(path, 5);
     // Moves as version 5 made them: its triggers write the ring slot of every creation and move.
     const create = old.prepare("INSERT INTO refs (name, target, version, updated_at, log_seq, moved_by) VALUES (?, ?, 1, ?, coalesce((SELECT max(seq) FROM reflog WHERE name = ?), 0) + 1, 'old')");
     const move = old.prepare("UPDATE refs SET target = ?, version = version + 1, updated_at = ?, log_seq = log_seq + 1, moved_by = 'old' WHERE name = ?");
@@ -264,11 +261,7 @@ describe("sqlite: the reflog from schema version 5", () => {
 describe("sqlite: the reflog from schema version 4", () => {
   it(`a file written by version 4 keeps the newest ${REFLOG_LIMIT} moves of each ref, and its refs move on from them`, async () => {
     const path = join(tempDir(), "v4.db");
-    const old = new Database(path);
-    old.pragma("journal_mode = WAL");
-    for (const step of MIGRATIONS.filter((m) => m.version <= 4)) old.exec(step.up);
-    old.pragma("user_version = 4");
-    old.pragma(`application_id = ${APPLICATION_ID}`);
+    const old = fileAtSchema(path, 4);
     // As version 4 wrote them: "busy" moved 250 times (its newest 100 kept), "gone" created, moved
     // and deleted, with more rows than the limit (as a version that trimmed later could leave).
     const log = old.prepare("INSERT INTO reflog (name, seq, from_target, to_target, version, at, moved_by) VALUES (?, ?, ?, ?, ?, ?, ?)");
