@@ -59,7 +59,32 @@ function assertSqliteFile(path: string): void {
     } catch (error) {
       throw notADatabase(path, error); // e.g. EISDIR
     }
-    if (read !== 0 && (read < head.length || !head.equals(HEADER))) throw notADatabase(path);
+    if (read !== 0 && (read < head.length || !head.equals(HEADER)) && !hotJournal(path)) throw notADatabase(path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The first 8 bytes of a rollback journal SQLite wrote (its header's magic). */
+const JOURNAL_MAGIC = Buffer.from([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
+
+/**
+ * True when a rollback journal of SQLite's own lies next to the file: power was lost while SQLite
+ * wrote the file (the first write of a new database, before WAL, is one), and SQLite's open rolls
+ * it back from the journal, so the header is checked after that (`inspect`), not before.
+ */
+function hotJournal(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(`${path}-journal`, "r");
+  } catch {
+    return false;
+  }
+  try {
+    const magic = Buffer.alloc(JOURNAL_MAGIC.length);
+    return readSync(fd, magic, 0, magic.length, 0) === magic.length && magic.equals(JOURNAL_MAGIC);
+  } catch {
+    return false;
   } finally {
     closeSync(fd);
   }
