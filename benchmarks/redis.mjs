@@ -7,7 +7,11 @@
  * each of the others equally often. Ratios are the median over rounds of the ratio of the two
  * contenders' p50 in that round (a round's contenders ran within the same few milliseconds).
  *
- *   npm run bench:peers && npx vite-node benchmarks/redis.mjs -- [--rounds=20] [--ops=200] [--url=redis://…]
+ *   npm run bench:peers && npx vite-node benchmarks/redis.mjs -- [--rounds=20] [--ops=200] [--url=redis://…] [--before=<dist>]
+ *
+ * `--before=<dist>` (another build's dist directory, e.g. main's) adds that build's adapter and
+ * listening store as two more contenders ("… (before)"), interleaved with the rest: an A/B of the
+ * tier in one run. Results are then written to redis-ab.{json,md} instead.
  *
  * Writes benchmarks/results/redis.json and redis.md and prints the table.
  *
@@ -45,6 +49,7 @@ const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}
 const ROUNDS = Number(arg("rounds", 20));
 const OPS = Number(arg("ops", 200));
 const given = arg("url", null);
+const before = arg("before", null);
 const server = given ? null : await startRedis();
 const url = given ?? server.url;
 
@@ -62,6 +67,18 @@ await store.open();
 const listening = createStore({ tiers: [redisAdapter({ url, namespace: "bench-listening" })], upgrader: false });
 await listening.open();
 
+// Another build's tier (an A/B in the same run): its adapter and its listening store, from its dist.
+const old = before
+  ? {
+      adapter: (await import(`${before}/adapters/redis/index.js`)).redisAdapter,
+      createStore: (await import(`${before}/core/store.js`)).createStore,
+    }
+  : null;
+const oldAdapter = old ? old.adapter({ url, namespace: "bench-adapter-before", listen: false }) : null;
+await oldAdapter?.open();
+const oldListening = old ? old.createStore({ tiers: [old.adapter({ url, namespace: "bench-listening-before" })], upgrader: false }) : null;
+await oldListening?.open();
+
 const raw = createClient({ url, RESP: 2 });
 raw.on("error", () => undefined);
 await raw.connect();
@@ -78,6 +95,12 @@ const contenders = {
   "dgent store": { put: (d) => store.put(d), get: (id) => store.get(id), list: () => store.list({ limit: 100 }) },
   "dgent store, listening": { put: (d) => listening.put(d), get: (id) => listening.get(id), list: () => listening.list({ limit: 100 }) },
   "dgent adapter": { put: (d) => adapter.put(d), get: (id) => adapter.get(id), list: () => adapter.list({ prefix: "", after: -1, limit: 100 }) },
+  ...(old
+    ? {
+        "dgent adapter (before)": { put: (d) => oldAdapter.put(d), get: (id) => oldAdapter.get(id), list: () => oldAdapter.list({ prefix: "", after: -1, limit: 100 }) },
+        "dgent store, listening (before)": { put: (d) => oldListening.put(d), get: (id) => oldListening.get(id), list: () => oldListening.list({ limit: 100 }) },
+      }
+    : {}),
   "raw node-redis": { put: rawPut, get: rawGet, list: rawList },
   // The floor of a put without the tier's guarantees: one plain SET of the same bytes, which is the
   // work Keyv and unstorage do (no append-only check, no index, no change event); put only.
@@ -167,7 +190,7 @@ const results = Object.fromEntries(
 const ratioOf = (a, b, op) => (results[a][op] && results[b][op] ? median(perRound.map((r) => r[a][op] / r[b][op])) : null);
 const ratio = (name, op) => ratioOf(name, "raw node-redis", op);
 const goals = [];
-for (const who of ["dgent adapter", "dgent store", "dgent store, listening"]) {
+for (const who of ["dgent adapter", "dgent store", "dgent store, listening", ...(old ? ["dgent adapter (before)", "dgent store, listening (before)"] : [])]) {
   for (const op of ["get", "put"]) goals.push({ goal: `${who} ${op} p50 ≤ 1.3× raw`, value: ratio(who, op), pass: ratio(who, op) <= 1.3 });
   for (const op of ["get", "put"]) {
     for (const peer of ["Keyv (@keyv/redis)", "unstorage (redis/ioredis)"]) {
@@ -188,14 +211,14 @@ const lines = [
   `# Redis tier benchmark`,
   "",
   `redis-server ${given ? given.replace(/\/\/[^@]*@/, "//***@") : "throwaway, no persistence"}; ${ROUNDS} rounds × ${OPS} puts and gets and ${OPS_LIST} list(100) per contender, one at a time, contenders alternating operation by operation; datum of 1 KiB content and two tags; node ${process.version}; load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after (2 cores); ${new Date().toISOString()}.`,
-  "p50 and p99 over every sample; the ×raw columns and the goals' ratios are the median over rounds of the two contenders' p50 ratio in that round.",
-  "Command: `npx vite-node benchmarks/redis.mjs -- --rounds=" + ROUNDS + " --ops=" + OPS + "`",
+  "p50, p99 and mean over every sample; the ×raw columns and the goals' ratios are the median over rounds of the two contenders' p50 ratio in that round.",
+  "Command: `npx vite-node benchmarks/redis.mjs -- --rounds=" + ROUNDS + " --ops=" + OPS + (before ? " --before=<main's dist>" : "") + "`",
   "",
-  "| contender | put p50 ms | put p99 | get p50 ms | get p99 | list(100) p50 ms | list p99 | put ×raw | get ×raw | list ×raw |",
-  "|---|---|---|---|---|---|---|---|---|---|",
+  "| contender | put p50 ms | put p99 | put mean | get p50 ms | get p99 | list(100) p50 ms | list p99 | list mean | put ×raw | get ×raw | list ×raw |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|",
   ...Object.entries(results).map(
     ([name, r]) =>
-      `| ${name} | ${f(r.put?.p50Ms)} | ${f(r.put?.p99Ms)} | ${f(r.get?.p50Ms)} | ${f(r.get?.p99Ms)} | ${f(r.list?.p50Ms)} | ${f(r.list?.p99Ms)} | ${f(ratio(name, "put"), 2)} | ${f(ratio(name, "get"), 2)} | ${f(ratio(name, "list"), 2)} |`,
+      `| ${name} | ${f(r.put?.p50Ms)} | ${f(r.put?.p99Ms)} | ${f(r.put?.meanMs)} | ${f(r.get?.p50Ms)} | ${f(r.get?.p99Ms)} | ${f(r.list?.p50Ms)} | ${f(r.list?.p99Ms)} | ${f(r.list?.meanMs)} | ${f(ratio(name, "put"), 2)} | ${f(ratio(name, "get"), 2)} | ${f(ratio(name, "list"), 2)} |`,
   ),
   "",
   "| goal | value | pass |",
@@ -206,9 +229,10 @@ const lines = [
 const md = lines.join("\n");
 console.log(md);
 mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
-writeFileSync(new URL("./results/redis.json", import.meta.url), JSON.stringify({ rounds: ROUNDS, ops: OPS, node: process.version, at: new Date().toISOString(), loadAverage: { before: loadBefore, after: loadAfter }, results, perRound, goals }, null, 2) + "\n");
-writeFileSync(new URL("./results/redis.md", import.meta.url), md);
+const out = before ? "redis-ab" : "redis";
+writeFileSync(new URL(`./results/${out}.json`, import.meta.url), JSON.stringify({ rounds: ROUNDS, ops: OPS, node: process.version, at: new Date().toISOString(), loadAverage: { before: loadBefore, after: loadAfter }, results, perRound, goals }, null, 2) + "\n");
+writeFileSync(new URL(`./results/${out}.md`, import.meta.url), md);
 
-await Promise.all([store.close(), listening.close(), adapter.close(), raw.close(), keyv.disconnect?.(), storage.dispose()]);
+await Promise.all([store.close(), listening.close(), adapter.close(), oldAdapter?.close(), oldListening?.close(), raw.close(), keyv.disconnect?.(), storage.dispose()]);
 await server?.close();
 process.exit(0);
