@@ -31,10 +31,11 @@ interface UsearchModule {
  *
  * `i8` vectors are quantized here, not by usearch: each vector is scaled so that its largest
  * |component| is 127 and rounded. Cosine does not see a vector's scale, so this loses nothing but
- * rounding, and uses the whole 8-bit range — usearch's own cast scales every vector to length 127,
- * which leaves a 384-dimension vector's components around ±6 and cost a quarter of the recall in
- * the benchmark. The graph's (approximate) order is then re-ranked with the exact f32 vectors
- * (`Rescorer`), so the scores returned are exact. A saved graph records its quantization and is
+ * rounding and uses the whole 8-bit range (usearch's own cast scales every vector to length 127,
+ * which leaves a 384-dimension vector's components around ±6; in the benchmark ours gave recall@10
+ * 0.959 against 0.953 after the re-rank). Either way the graph's own order keeps only ~0.75 of the
+ * top 10 on clustered vectors — neighbours differ by less than 8 bits resolve — so the candidates
+ * are re-ranked with the exact f32 vectors (`Rescorer`), and the scores returned are exact. A saved graph records its quantization and is
  * rebuilt when it differs from the options; dgent wrote no i8 graph before this coding, and a
  * change to it must come with a new name.
  */

@@ -8,6 +8,8 @@
 //     --graphs 16:f16:128,16:i8:128 --plans f16/56,i8/40/20,i8/48/30 --rounds 3
 //
 // A plan is graph-quantization/ef[/k'] (and /M when several M are built): k' given = re-ranked.
+// Quantization "i8u": an i8 graph given the f32 vectors, coded by usearch's own cast (each vector
+// scaled to length 127), for comparison with "i8" (coded here, each to its largest component).
 import { existsSync, mkdirSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
@@ -39,7 +41,7 @@ mkdirSync(values.dir, { recursive: true });
 const graphs = new Map();
 for (const g of values.graphs.split(",")) {
   const [M, quant, ea] = g.split(":"); const m = Number(M);
-  const mk = (ef) => new usearch.Index({ dimensions: D, metric: "cos", quantization: quant, connectivity: m, expansion_add: Number(ea), expansion_search: ef, multi: false });
+  const mk = (ef) => new usearch.Index({ dimensions: D, metric: "cos", quantization: quant === "i8u" ? "i8" : quant, connectivity: m, expansion_add: Number(ea), expansion_search: ef, multi: false });
   const file = `${values.dir}/${values.data}-${N}-M${M}-${quant}-${ea}.usearch`;
   if (!existsSync(file)) {
     if (!values.build) throw new Error(`${file} missing`);
