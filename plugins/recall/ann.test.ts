@@ -75,6 +75,17 @@ describe("the i8 graph with exact re-rank", () => {
     expect(() => createStore({ tiers: [memoryAdapter()], plugins: [recallPlugin({ rerank: 65 })] })).toThrow(expect.objectContaining({ code: "DGENT_INVALID_OPTIONS" }));
   });
 
+  it("re-ranks an f16 graph too when asked (rerank > 1): exact scores on ANN hits", async () => {
+    await withMemory({ quantization: "f16", rerank: 3 }, async (_, memory) => {
+      const byId = await load(memory, randomVectors(600, DIMS, 11, 6));
+      expect(memory.stats().ann).toMatchObject({ active: true, quantization: "f16", rerank: 3 });
+      const [q] = randomVectors(1, DIMS, 12, 6) as [Float32Array];
+      const hits = await memory.search(q, { k: 5, index: "ann" });
+      expect(hits).toHaveLength(5);
+      for (const h of hits) expect(h.score).toBeCloseTo(referenceScore(byId.get(h.id) as Float32Array, q, "cosine"), 6);
+    });
+  });
+
   it("measures recall@10 against exact search and returns the exact scores", async () => {
     const vectors = randomVectors(3000, DIMS, 21, 30);
     const queries = randomVectors(40, DIMS, 22, 30);
