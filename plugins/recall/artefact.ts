@@ -23,7 +23,7 @@ export interface GraphSettings {
   readonly connectivity: number;
   readonly expansionAdd: number;
   readonly expansionSearch: number;
-  /** Absent in artefacts saved before the option existed: those graphs are f32. */
+  /** Absent in artefacts saved before the option existed: those graphs are f32. `i8`: coded by `quantizeI8` (ann.ts). */
   readonly quantization?: Quantization;
 }
 

@@ -6,7 +6,7 @@
 //
 //   npx tsc -p tsconfig.json && node plugins/recall/bench.mjs [--n 100000] [--dims 384]
 //     [--queries 300] [--data random,clustered] [--ef 64,128,256] [--json out.json] [--raw-build]
-//     [--quantization f16|f32] [--sample 20] [--rounds 3]
+//     [--quantization i8|f16|f32] [--rerank 4] [--sample 20] [--rounds 3]
 //
 // --sample: queries for the slow brute-force searches (the plugin's JS loop, sqlite-vec);
 // --rounds: interleaved rounds of the plugin and usearch directly per ef. q/s is given by the
@@ -17,6 +17,10 @@
 // search the same graph; --raw-build builds one more with usearch itself (the same call the plugin
 // makes, so the same time: at 100 000 vectors on a loaded machine, tens of minutes).
 //
+// With --quantization i8 the plugin re-ranks the graph's k × rerank candidates with its f32
+// vectors (--rerank, default the plugin's: 4); usearch directly searches the same i8 graph with
+// the query quantized the same way (quantizeI8) and returns the graph's own top k, no re-rank.
+//
 // It imports the BUILT package (dist/), as a user's program would. README.md has the figures.
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import os, { tmpdir } from "node:os";
@@ -26,6 +30,7 @@ import usearch from "usearch";
 import { createStore, makeDatum } from "dgent";
 import { sqliteAdapter } from "dgent/adapters/sqlite";
 import { recallPlugin, vectorMemory } from "dgent/plugins/recall";
+import { quantizeI8 } from "../../dist/plugins/recall/ann.js";
 import { readLatestArtefact } from "../../dist/plugins/recall/artefact.js";
 import { modelKey } from "../../dist/plugins/recall/keys.js";
 
@@ -38,7 +43,8 @@ const { values } = parseArgs({
     ef: { type: "string", default: "64,128,256" },
     json: { type: "string" },
     "raw-build": { type: "boolean", default: false },
-    quantization: { type: "string", default: "f16" },
+    quantization: { type: "string", default: "i8" },
+    rerank: { type: "string" },
     sample: { type: "string", default: "20" },
     rounds: { type: "string", default: "3" },
   },
@@ -48,6 +54,9 @@ const D = Number(values.dims);
 const Q = Number(values.queries);
 const EFS = values.ef.split(",").map(Number);
 const QUANT = values.quantization;
+const RERANK = values.rerank === undefined ? {} : { rerank: Number(values.rerank) };
+/** What usearch directly is given for a query: the graph's own coding. */
+const rawQuery = QUANT === "i8" ? (q) => quantizeI8(q) : (q) => q;
 const SAMPLE = Number(values.sample);
 const ROUNDS = Number(values.rounds);
 const K = 10;
@@ -82,6 +91,11 @@ function vectors(n, seed, clustered) {
 }
 
 const row = (m, i) => m.slice(i * D, i * D + D);
+const quantizeMatrix = (m) => {
+  const out = new Int8Array(m.length);
+  for (let i = 0; i < m.length / D; i++) quantizeI8(m.subarray(i * D, i * D + D), out, i * D);
+  return out;
+};
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (x, d = 2) => (x >= 100 ? x.toFixed(0) : x.toFixed(d));
 
@@ -151,8 +165,8 @@ async function run(kind) {
   const dir = mkdtempSync(join(tmpdir(), "dgent-recall-bench-"));
   const path = join(dir, "bench.db");
   const embedder = { id: `bench-${kind}-d${D}`, dimensions: D, embed: async () => { throw new Error("the benchmark gives its vectors"); } };
-  const options = (ef) => ({ embedder, ann: "auto", annThreshold: N, expansionSearch: ef, saveEvery: 0, buildThreads: 0, quantization: QUANT });
-  const r = { kind, n: N, dims: D, queries: Q, quantization: QUANT, rounds: ROUNDS, loadavgAtStart: loadavg() };
+  const options = (ef) => ({ embedder, ann: "auto", annThreshold: N, expansionSearch: ef, saveEvery: 0, buildThreads: 0, quantization: QUANT, ...RERANK });
+  const r = { kind, n: N, dims: D, queries: Q, quantization: QUANT, ...RERANK, rounds: ROUNDS, loadavgAtStart: loadavg() };
 
   // 1. Inserts through the store: put + vec0 row + exact index, in batches of 1000 (putMany).
   let store = createStore({ tiers: [sqliteAdapter({ path })], plugins: [recallPlugin(options(EFS[0]))] });
@@ -195,7 +209,7 @@ async function run(kind) {
     const rssBefore = process.memoryUsage().rss;
     const raw = new usearch.Index({ dimensions: D, metric: "cos", quantization: QUANT, connectivity: 16, expansion_add: 128, expansion_search: EFS[0], multi: false });
     t = performance.now();
-    raw.add(BigUint64Array.from({ length: N }, (_, i) => BigInt(i)), data, 0);
+    raw.add(BigUint64Array.from({ length: N }, (_, i) => BigInt(i)), QUANT === "i8" ? quantizeMatrix(data) : data, 0);
     r.rawBuildSeconds = (performance.now() - t) / 1000;
     r.rawRssBytesPerVector = (process.memoryUsage().rss - rssBefore) / N;
     raw.save(file);
@@ -233,7 +247,7 @@ async function run(kind) {
     const la = loadavg();
     const res = await interleaved(queries, {
       plugin: (q) => memory.search(q, { k: K, index: "ann" }),
-      raw: (q) => Array.from(index.search(q, K, 1).keys, keyToId),
+      raw: (q) => Array.from(index.search(rawQuery(q), K, 1).keys, keyToId),
     });
     const recall = recallOf(res.plugin.out.map((hits) => hits.map((h) => h.id)), truth);
     const rawRecall = recallOf(res.raw.out, truth);

@@ -37,7 +37,7 @@ export interface VectorRecallStats {
   /** Datums indexed as "not text". */
   readonly skipped: number;
   /** The HNSW graph: `buildMs` is the time it took to build, or (when `loadedFromArtefact`) to load and bring up to date. */
-  readonly ann: { readonly active: boolean; readonly size: number; readonly threshold: number; readonly quantization: Quantization; readonly loadedFromArtefact: boolean; readonly buildMs: number | null };
+  readonly ann: { readonly active: boolean; readonly size: number; readonly threshold: number; readonly quantization: Quantization; readonly rerank: number; readonly loadedFromArtefact: boolean; readonly buildMs: number | null };
   /** Bytes of the exact index (vectors, norms, ids); the ANN graph is measured by the benchmark. */
   readonly exactBytes: number;
   readonly embedded: number;
@@ -196,7 +196,7 @@ export class VectorRecall {
       return;
     }
     const started = performance.now();
-    const index = new AnnIndex(lib, this.config.embedder.dimensions, metric, annSettings);
+    const index = this.#newAnn(lib);
     const s = saved?.settings;
     if (saved && s && s.metric === metric && s.connectivity === annSettings.connectivity && s.expansionAdd === annSettings.expansionAdd && (s.quantization ?? "f32") === annSettings.quantization) {
       try {
@@ -221,10 +221,16 @@ export class VectorRecall {
 
   #annLib: Awaited<ReturnType<typeof loadUsearch>> | null = null;
 
+  /** An empty graph with the configured settings, re-ranking (when on) with the exact index's vectors. */
+  #newAnn(lib: Awaited<ReturnType<typeof loadUsearch>>): AnnIndex {
+    const { metric, annSettings, embedder } = this.config;
+    return new AnnIndex(lib, embedder.dimensions, metric, annSettings, (query, ids, k) => this.#exact.search(query, k, metric, ids));
+  }
+
   /** Builds the graph from the exact index (all cores), and asks for a save: a build costs far more than a load. */
   #buildAnn(lib: Awaited<ReturnType<typeof loadUsearch>>): void {
     const started = performance.now();
-    const index = new AnnIndex(lib, this.config.embedder.dimensions, this.config.metric, this.config.annSettings);
+    const index = this.#newAnn(lib);
     index.addMany([...this.#exact.entries()]);
     this.#ann = index;
     this.#annFromArtefact = false;
@@ -536,7 +542,7 @@ export class VectorRecall {
       attached: this.#store !== null,
       vectors: this.#catalog.size - skipped,
       skipped,
-      ann: { active: this.#ann !== null, size: this.#ann?.size ?? 0, threshold: this.config.annThreshold, quantization: this.config.annSettings.quantization, loadedFromArtefact: this.#annFromArtefact, buildMs: this.#annBuildMs },
+      ann: { active: this.#ann !== null, size: this.#ann?.size ?? 0, threshold: this.config.annThreshold, quantization: this.config.annSettings.quantization, rerank: this.config.annSettings.rerank, loadedFromArtefact: this.#annFromArtefact, buildMs: this.#annBuildMs },
       exactBytes: this.#exact.bytes(),
       embedded: this.#embedded,
       lastCatchUp: this.#lastCatchUp,

@@ -27,8 +27,10 @@ export interface RecallOptions {
   expansionAdd?: number;
   /** HNSW ef at search time (default 64). */
   expansionSearch?: number;
-  /** How the graph stores its own copy of the vectors: `f16` (default, half the memory, the same recall in the benchmark) or `f32`. */
+  /** How the graph stores its own copy of the vectors: `i8` (the default for cosine; cosine only), `f16` (the default for dot and L2) or `f32`. */
   quantization?: Quantization;
+  /** Graph candidates per result re-ranked exactly with the f32 vectors (default 4 with `i8`, else 0: the graph's order and scores). */
+  rerank?: number;
   /** Threads for a bulk graph build (default 0: all cores). */
   buildThreads?: number;
   /** Where vectors persist (default `auto`: sqlite-vec on a SQLite tier, pgvector when `postgresUrl` reaches a server that has it, else datums). */
@@ -96,7 +98,9 @@ export const OPTIONS_SCHEMA: JsonSchema = {
     connectivity: INT(2, 256, 16),
     expansionAdd: INT(1, 4096, 128),
     expansionSearch: INT(1, 4096, 64),
-    quantization: { enum: ["f16", "f32"], default: "f16" },
+    // No schema default: it depends on the metric (resolveConfig).
+    quantization: { enum: ["i8", "f16", "f32"] },
+    rerank: { type: "integer", minimum: 0, maximum: 64 },
     buildThreads: INT(0, 1024, 0),
     storage: { enum: ["auto", "datums", "sqlite-vec", "pgvector"], default: "auto" },
     postgresUrl: { type: "string", minLength: 1 },
@@ -105,13 +109,18 @@ export const OPTIONS_SCHEMA: JsonSchema = {
     exactCandidates: INT(0, 2 ** 31, 20_000),
     chunkBytes: INT(65_536, 256 * 1024 * 1024, 4 * 1024 * 1024),
   },
+  // i8 graphs hold each vector scaled to its own range: cosine's order only.
+  if: { required: ["metric"], properties: { metric: { enum: ["dot", "l2"] } } },
+  then: { properties: { quantization: { enum: ["f16", "f32"] } } },
 };
 
 /** The options with their defaults, and the embedder they resolved to. */
 export function resolveConfig(options: RecallOptions, embedder: Embedder): RecallConfig {
+  const metric = options.metric ?? "cosine";
+  const quantization = options.quantization ?? (metric === "cosine" ? "i8" : "f16");
   return {
     embedder,
-    metric: options.metric ?? "cosine",
+    metric,
     prefix: options.prefix ?? "",
     field: options.field ?? null,
     text: options.text ?? null,
@@ -121,7 +130,8 @@ export function resolveConfig(options: RecallOptions, embedder: Embedder): Recal
       connectivity: options.connectivity ?? 16,
       expansionAdd: options.expansionAdd ?? 128,
       expansionSearch: options.expansionSearch ?? 64,
-      quantization: options.quantization ?? "f16",
+      quantization,
+      rerank: options.rerank ?? (quantization === "i8" ? 4 : 0),
       buildThreads: options.buildThreads ?? 0,
     },
     storage: options.storage ?? "auto",

@@ -67,7 +67,7 @@ describe("the recall plugin", () => {
   it("checks its options when the store is made, and from a config file builds the embedder it names", async () => {
     expect(() => createStore({ tiers: [memoryAdapter()], plugins: [recallPlugin({ metric: "manhattan" as never })] })).toThrow(expect.objectContaining({ code: "DGENT_INVALID_OPTIONS" }));
     expect(() => createStore({ tiers: [memoryAdapter()], plugins: [recallPlugin({ annThreshold: -1 })] })).toThrow(expect.objectContaining({ code: "DGENT_INVALID_OPTIONS" }));
-    expect(() => createStore({ tiers: [memoryAdapter()], plugins: [recallPlugin({ quantization: "i8" as never })] })).toThrow(expect.objectContaining({ code: "DGENT_INVALID_OPTIONS" }));
+    expect(() => createStore({ tiers: [memoryAdapter()], plugins: [recallPlugin({ quantization: "b1" as never })] })).toThrow(expect.objectContaining({ code: "DGENT_INVALID_OPTIONS" }));
     const module = file("mjs");
     writeFileSync(module, `export default (o) => ({ id: "words-" + o.size, dimensions: o.size, embed: async (texts) => texts.map((t) => { const v = new Float32Array(o.size); v[t.length % o.size] = 1; return v; }) });\n`);
     for (const [embedder, id] of [
@@ -242,7 +242,7 @@ describe("the recall plugin", () => {
       const memory = await vectorMemory(store);
       for (const [i, vector] of vectors.entries()) await memory.add([{ datum: makeDatum({ id: `a/${String(i).padStart(3, "0")}`, content: "v" }), vector }]);
       await memory.idle();
-      expect(memory.stats().ann).toMatchObject({ active: true, size: 80, loadedFromArtefact: false, quantization: "f16" });
+      expect(memory.stats().ann).toMatchObject({ active: true, size: 80, loadedFromArtefact: false, quantization: "i8", rerank: 4 });
       before = await memory.search(vectors[3] as Float32Array, { k: 5, index: "ann" });
       await memory.save();
       expect(await store.count({ prefix: vectorPrefix(modelKey(memory.model.id)) })).toBe(0);
@@ -255,7 +255,7 @@ describe("the recall plugin", () => {
       expect(memory.stats()).toMatchObject({ vectors: 81, ann: { active: true, size: 81, loadedFromArtefact: true }, lastCatchUp: { embedded: 0 } });
       expect(await memory.search(vectors[3] as Float32Array, { k: 5, index: "ann" })).toEqual(before);
     });
-    // A graph saved with another quantization (f16 is the default) is rebuilt, not loaded.
+    // A graph saved with another quantization (i8 is the default for cosine) is rebuilt, not loaded.
     store = createStore({ tiers: [jsonlAdapter({ path })], plugins: [recallPlugin({ ...options, quantization: "f32" })] });
     await withStore(store, async () => {
       const memory = await vectorMemory(store);
