@@ -145,6 +145,7 @@ async function run(kind) {
       await memory.add(items);
     }
     r.insertPerSec = N / ((performance.now() - t) / 1000);
+    await memory.search(row(data, 0), { k: K, index: "native" }); // a native search: the next save trains the cells
     t = performance.now();
     await memory.save(); // trains the cells
     r.trainSeconds = (performance.now() - t) / 1000;

@@ -101,9 +101,14 @@ describe("sqlite-vec storage: cells", () => {
       const memory = await vectorMemory(store);
       const items = [...byId].map(([id, vector], i) => ({ datum: makeDatum({ id, content: `c ${i}`, createdAt: 5_000 + i, metadata: { g: String(i % 100) } }), vector }));
       for (let i = 0; i < items.length; i += 1_000) await memory.add(items.slice(i, i + 1_000));
+      // A save before any native search trains nothing (a store searched in process never pays for cells).
+      await memory.save();
       const peek = raw(path);
       expect((peek.prepare(`SELECT count(*) AS c FROM "${t.cells}"`).get() as { c: number }).c).toBe(0);
       peek.close();
+      // Before the cells, a native search is the exact KNN; it also makes the next save train them.
+      const q0 = queries[0] as Float32Array;
+      expect((await memory.search(q0, { k: 10, index: "native" })).map((h) => h.id)).toEqual(bruteForce(byId, q0, 10, "cosine").map((h) => h.id));
       await memory.save();
       const look = raw(path);
       const cells = look.prepare(`SELECT count(*) AS c, min(trained_n) AS n FROM "${t.cells}"`).get() as { c: number; n: number };
@@ -160,6 +165,7 @@ describe("sqlite-vec storage: cells on data without clusters", () => {
       const byId = new Map(vectors.map((v, i) => [`r/${String(i).padStart(5, "0")}`, v] as const));
       const items = [...byId].map(([id, vector], i) => ({ datum: makeDatum({ id, content: `r ${i}`, createdAt: 1 + i, metadata: {} }), vector }));
       for (let i = 0; i < items.length; i += 1_000) await memory.add(items.slice(i, i + 1_000));
+      await memory.search(vectors[0] as Float32Array, { k: 10, index: "native" });
       await memory.save();
       const look = raw(path);
       const t = tableNames(modelKey(embedder.id));

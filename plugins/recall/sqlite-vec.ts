@@ -8,10 +8,11 @@
  *
  * sqlite-vec 0.1 searches by brute force (no ANN index). From CELLS_FROM vectors on, the vec0
  * table is partitioned into cells (cells.ts: k-means centroids, the cell a vec0 `partition key`),
- * and an unfiltered `native` search runs sqlite-vec's KNN in the PROBES cells nearest the query
- * only (approximate: recall is measured in the benchmark, not assumed); below that, and for every
- * filtered search, it is exact over all cells. The cells are trained when the engine saves (at
- * CELLS_FROM vectors, then each time their number has doubled), from the vectors in the table.
+ * and an unfiltered `native` search runs sqlite-vec's KNN in the cells nearest the query only
+ * (approximate: the probe count is tuned for TARGET_RECALL at each training); below that, and for
+ * every filtered search, it is exact over all cells. The cells are trained when the engine saves
+ * (at CELLS_FROM vectors, then each time their number has doubled), from the vectors in the table,
+ * once a native search has run in the process or when the file has cells already.
  *
  * A file written before the cells (a vec0 table without the partition key, `…_vec`) is upgraded
  * when opened: its vectors are copied, in one transaction, into the partitioned table (all in
@@ -155,6 +156,8 @@ export class SqliteVecStorage implements VectorStorage {
   #trainedN = 0;
   /** Cells read by an unfiltered search (tuned at training; all of them: the plain KNN). */
   #probes = PROBES;
+  /** A native search ran in this process: the saves train cells (otherwise only files that have them keep them up). */
+  #nativeUsed = false;
   readonly #knnCells = new Map<number, Statement>();
   readonly #trainedNow: Statement;
 
@@ -236,12 +239,14 @@ export class SqliteVecStorage implements VectorStorage {
 
   /**
    * Splits the table into cells again when it has CELLS_FROM vectors and twice as many as at the
-   * last training: k-means on the table's vectors, then the vec0 table rewritten with each vector
+   * last training — once a native search has run in this process, or when the file has cells
+   * already (a store searched only in process never pays for them): k-means on the table's vectors, then the vec0 table rewritten with each vector
    * in its nearest cell, and the probe count tuned, in one transaction. At 100 000 vectors of 384
    * dimensions: 34–49 s in the benchmark (load 5–16), all in JS and SQLite on this thread.
    */
   #maybeTrain(): void {
     this.#freshCells();
+    if (!this.#nativeUsed && this.#cells === null) return;
     const n = this.#db.prepare(this.#sql.count).pluck(true).get() as number;
     if (n < CELLS_FROM || n < 2 * this.#trainedN) return;
     const sql = this.#sql;
@@ -380,6 +385,7 @@ export class SqliteVecStorage implements VectorStorage {
     if (!this.native.metrics.includes(metric)) {
       throw dgentError("DGENT_UNSUPPORTED", `sqlite-vec cannot search by ${metric} in a ${VEC0_METRIC[this.#metric]} table; search with index "exact" or "auto"`, { unit: UNIT });
     }
+    this.#nativeUsed = true;
     if (candidates !== null && candidates.length === 0) return [];
     const json = candidates === null ? null : JSON.stringify(candidates);
     const rows = this.#guard(() => {
