@@ -242,7 +242,7 @@ export class SqliteVecStorage implements VectorStorage {
    * last training — once a native search has run in this process, or when the file has cells
    * already (a store searched only in process never pays for them): k-means on the table's vectors, then the vec0 table rewritten with each vector
    * in its nearest cell, and the probe count tuned, in one transaction. At 100 000 vectors of 384
-   * dimensions: 34–49 s in the benchmark (load 5–16), all in JS and SQLite on this thread.
+   * dimensions: 34–83 s in the benchmark (load 5–22), all in JS and SQLite on this thread.
    */
   #maybeTrain(): void {
     this.#freshCells();
