@@ -445,6 +445,7 @@ export class VectorRecall {
       this.#annLib = null;
       this.#ready = this.#attach(store, true);
       await this.#ready;
+      await this.#optimize();
       await this.save();
       return this.#lastCatchUp as CatchUpReport;
     }
@@ -452,8 +453,15 @@ export class VectorRecall {
     this.#annLib = null;
     const report = await this.#catchUp(store);
     await this.#setUpAnn(null);
+    await this.#optimize();
     await this.save();
     return report;
+  }
+
+  /** The storage's own reorganization for native search (sqlite-vec's cells), as one job. */
+  async #optimize(): Promise<void> {
+    const storage = this.#storage as VectorStorage;
+    if (storage.optimize) await this.#job("optimize the stored vectors", () => (storage.optimize as () => Promise<void>).call(storage), true);
   }
 
   /** Saves the index now (the datum storage folds its vector datums into one artefact). */

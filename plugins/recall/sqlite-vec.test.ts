@@ -86,7 +86,7 @@ describe("sqlite-vec storage: filtered native searches", () => {
 });
 
 describe("sqlite-vec storage: cells", () => {
-  it("are trained at a save from CELLS_FROM vectors on, kept across a restart; recall measured against exact; filters stay exact", async () => {
+  it("are trained by reindex from CELLS_FROM vectors on (never by a save), kept across a restart; recall measured against exact; filters stay exact", async () => {
     const path = join(dir, "cells.db");
     const embedder = given(DIMS);
     const open = () => createStore({ tiers: [sqliteAdapter({ path })], plugins: [recallPlugin({ embedder, storage: "sqlite-vec", ann: false, saveEvery: 0 })] });
@@ -101,15 +101,15 @@ describe("sqlite-vec storage: cells", () => {
       const memory = await vectorMemory(store);
       const items = [...byId].map(([id, vector], i) => ({ datum: makeDatum({ id, content: `c ${i}`, createdAt: 5_000 + i, metadata: { g: String(i % 100) } }), vector }));
       for (let i = 0; i < items.length; i += 1_000) await memory.add(items.slice(i, i + 1_000));
-      // A save before any native search trains nothing (a store searched in process never pays for cells).
+      // A save trains nothing, even after native searches (training may take seconds: only reindex runs it).
+      const q0 = queries[0] as Float32Array;
+      // Before the cells, a native search is the exact KNN.
+      expect((await memory.search(q0, { k: 10, index: "native" })).map((h) => h.id)).toEqual(bruteForce(byId, q0, 10, "cosine").map((h) => h.id));
       await memory.save();
       const peek = raw(path);
       expect((peek.prepare(`SELECT count(*) AS c FROM "${t.cells}"`).get() as { c: number }).c).toBe(0);
       peek.close();
-      // Before the cells, a native search is the exact KNN; it also makes the next save train them.
-      const q0 = queries[0] as Float32Array;
-      expect((await memory.search(q0, { k: 10, index: "native" })).map((h) => h.id)).toEqual(bruteForce(byId, q0, 10, "cosine").map((h) => h.id));
-      await memory.save();
+      await memory.reindex();
       const look = raw(path);
       const cells = look.prepare(`SELECT count(*) AS c, min(trained_n) AS n FROM "${t.cells}"`).get() as { c: number; n: number };
       const probes = (look.prepare(`SELECT max(probes) AS p FROM "${t.cells}"`).get() as { p: number }).p;
@@ -165,8 +165,7 @@ describe("sqlite-vec storage: cells on data without clusters", () => {
       const byId = new Map(vectors.map((v, i) => [`r/${String(i).padStart(5, "0")}`, v] as const));
       const items = [...byId].map(([id, vector], i) => ({ datum: makeDatum({ id, content: `r ${i}`, createdAt: 1 + i, metadata: {} }), vector }));
       for (let i = 0; i < items.length; i += 1_000) await memory.add(items.slice(i, i + 1_000));
-      await memory.search(vectors[0] as Float32Array, { k: 10, index: "native" });
-      await memory.save();
+      await memory.reindex();
       const look = raw(path);
       const t = tableNames(modelKey(embedder.id));
       const { c, p } = look.prepare(`SELECT count(*) AS c, max(probes) AS p FROM "${t.cells}"`).get() as { c: number; p: number };

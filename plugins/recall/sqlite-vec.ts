@@ -10,9 +10,8 @@
  * table is partitioned into cells (cells.ts: k-means centroids, the cell a vec0 `partition key`),
  * and an unfiltered `native` search runs sqlite-vec's KNN in the cells nearest the query only
  * (approximate: the probe count is tuned for TARGET_RECALL at each training); below that, and for
- * every filtered search, it is exact over all cells. The cells are trained when the engine saves
- * (at CELLS_FROM vectors, then each time their number has doubled), from the vectors in the table,
- * once a native search has run in the process or when the file has cells already.
+ * every filtered search, it is exact over all cells. The cells are trained by `reindex` (`dgent
+ * reindex`, `memory.reindex()`), from the vectors in the table, never by a save.
  *
  * A file written before the cells (a vec0 table without the partition key, `…_vec`) is upgraded
  * when opened: its vectors are copied, in one transaction, into the partitioned table (all in
@@ -156,8 +155,6 @@ export class SqliteVecStorage implements VectorStorage {
   #trainedN = 0;
   /** Cells read by an unfiltered search (tuned at training; all of them: the plain KNN). */
   #probes = PROBES;
-  /** A native search ran in this process: the saves train cells (otherwise only files that have them keep them up). */
-  #nativeUsed = false;
   readonly #knnCells = new Map<number, Statement>();
   readonly #trainedNow: Statement;
 
@@ -238,17 +235,16 @@ export class SqliteVecStorage implements VectorStorage {
   }
 
   /**
-   * Splits the table into cells again when it has CELLS_FROM vectors and twice as many as at the
-   * last training — once a native search has run in this process, or when the file has cells
-   * already (a store searched only in process never pays for them): k-means on the table's vectors, then the vec0 table rewritten with each vector
-   * in its nearest cell, and the probe count tuned, in one transaction. At 100 000 vectors of 384
-   * dimensions: 34–83 s in the benchmark (load 5–22), all in JS and SQLite on this thread.
+   * Splits the table into cells (again) when it has CELLS_FROM vectors: k-means on the table's
+   * vectors, then the vec0 table rewritten with each vector in its nearest cell, and the probe
+   * count tuned, in one transaction. Only `reindex` runs it, never a save: at 100 000 vectors of
+   * 384 dimensions it took 34–83 s in the benchmark (load 5–22), all in JS and SQLite on this
+   * thread, and a save runs while the store serves. Vectors added later go to their nearest cell.
    */
-  #maybeTrain(): void {
+  #train(): void {
     this.#freshCells();
-    if (!this.#nativeUsed && this.#cells === null) return;
     const n = this.#db.prepare(this.#sql.count).pluck(true).get() as number;
-    if (n < CELLS_FROM || n < 2 * this.#trainedN) return;
+    if (n < CELLS_FROM) return;
     const sql = this.#sql;
     this.#db.transaction(() => {
       const rows = this.#db.prepare(sql.all).raw(true).all() as Array<[number | bigint, Buffer]>;
@@ -355,7 +351,6 @@ export class SqliteVecStorage implements VectorStorage {
   /** The vectors are in the tables already; only the graph (with its keys) is saved, as an artefact. */
   async save(all: () => StoredVector[], graph: SavedGraph | null): Promise<string | null> {
     const { store, key, model, dimensions, chunkBytes } = this.#ctx;
-    this.#guard(() => this.#maybeTrain(), "split the vectors into cells");
     if (!graph) {
       await pruneArtefacts(store, key, null);
       return null;
@@ -365,6 +360,11 @@ export class SqliteVecStorage implements VectorStorage {
     const gen = await writeArtefact(store, key, model, dimensions, records, false, { bytes: graph.bytes, settings: graph.settings }, chunkBytes);
     await pruneArtefacts(store, key, gen);
     return gen;
+  }
+
+  /** Trains the cells again (`reindex`): from CELLS_FROM vectors on; below, nothing to do. */
+  async optimize(): Promise<void> {
+    this.#guard(() => this.#train(), "split the vectors into cells");
   }
 
   async drop(): Promise<void> {
@@ -385,7 +385,6 @@ export class SqliteVecStorage implements VectorStorage {
     if (!this.native.metrics.includes(metric)) {
       throw dgentError("DGENT_UNSUPPORTED", `sqlite-vec cannot search by ${metric} in a ${VEC0_METRIC[this.#metric]} table; search with index "exact" or "auto"`, { unit: UNIT });
     }
-    this.#nativeUsed = true;
     if (candidates !== null && candidates.length === 0) return [];
     const json = candidates === null ? null : JSON.stringify(candidates);
     const rows = this.#guard(() => {

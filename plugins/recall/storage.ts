@@ -63,6 +63,11 @@ export interface VectorStorage {
    * into an artefact); `graph` the ANN graph, or null. Returns the artefact's generation, or null.
    */
   save(all: () => StoredVector[], graph: SavedGraph | null): Promise<string | null>;
+  /**
+   * Reorganizes the stored vectors for the storage's native search, when it has such a step
+   * (sqlite-vec: trains its cells). Run by `reindex` only, never by a save: it may take seconds.
+   */
+  optimize?(): Promise<void>;
   /** Deletes everything stored for the model. */
   drop(): Promise<void>;
   close(): Promise<void>;
