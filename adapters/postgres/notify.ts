@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import pg from "pg";
+import { statement, type Statement } from "./sql.js";
 
 /**
  * Change notifications for one connection URL, built so that writers never wait on each other.
@@ -33,7 +34,8 @@ import pg from "pg";
  * again (a sequential scan of 500,000 rows, 200 ms, per read). A change is also reported when its
  * writer died between its commit and its NOTIFY: a listener also reads the log every `POLL_MS`
  * and after the next NOTIFY from anyone; its own NOTIFYs wake it for nothing (their payload is its
- * origin: ignored).
+ * origin: ignored). Reads of one table start at least `READ_INTERVAL_MS` apart (NOTIFYs from
+ * several processes fold into one read), as a statement prepared once per connection.
  *
  * Each connection runs one statement at a time: LISTEN, the log reads, the NOTIFYs and the prune
  * queue in order on it (pg would queue them too, but that use is deprecated; a NOTIFY waits for a
@@ -80,6 +82,12 @@ export const ANNOUNCE_DELAY_MS = 5;
  * `ANNOUNCE_DELAY_MS` later.
  */
 export const ANNOUNCE_INTERVAL_MS = 20;
+/**
+ * A listener's reads of one table's log start at least this far apart: NOTIFYs from several
+ * writer processes (each up to 1000 / ANNOUNCE_INTERVAL_MS a second) fold into one read instead
+ * of one read each.
+ */
+export const READ_INTERVAL_MS = ANNOUNCE_INTERVAL_MS;
 
 /**
  * On the connections that send NOTIFYs: their commits need not reach the disk (see above). A
@@ -125,6 +133,10 @@ interface Channel {
   /** A read in flight; `again` asks for one more after it. */
   reading: Promise<void> | null;
   again: boolean;
+  /** When the last read started (`performance.now()`), 0 before the first. */
+  lastRead: number;
+  /** The read, prepared once per connection. */
+  readonly catchUp: Statement;
 }
 
 /** Rows of transactions at or above `xmax` or in `xip` may still appear; all others were read. */
@@ -183,7 +195,7 @@ export class NotifyHub {
     let entry = this.#channels.get(channel);
     const first = entry === undefined;
     if (!entry) {
-      entry = { name: channel, log, subscribers: new Set(), cursor: null, reading: null, again: false };
+      entry = { name: channel, log, subscribers: new Set(), cursor: null, reading: null, again: false, lastRead: 0, catchUp: statement(catchUpSql(log)) };
       this.#channels.set(channel, entry);
     }
     entry.subscribers.add(subscriber);
@@ -397,9 +409,12 @@ export class NotifyHub {
     }
     const run = async (): Promise<void> => {
       do {
+        const wait = ch.lastRead + READ_INTERVAL_MS - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         ch.again = false;
         const client = this.#client;
         if (!client || ch.cursor === null || this.#channels.get(ch.name) !== ch) return;
+        ch.lastRead = performance.now();
         await this.#catchUp(client, ch);
       } while (ch.again);
     };
@@ -413,7 +428,7 @@ export class NotifyHub {
   async #catchUp(client: pg.Client, ch: Channel): Promise<void> {
     const cursor = ch.cursor as Cursor;
     const r = await this.#one(client, () =>
-      client.query<{ snapshot: string; op: string | null; id: string | null; origin: string | null }>(catchUpSql(ch.log), [cursor.xmax, cursor.xip, ORIGIN]),
+      client.query<{ snapshot: string; op: string | null; id: string | null; origin: string | null }>({ ...ch.catchUp, values: [cursor.xmax, cursor.xip, ORIGIN] }),
     );
     const first = r.rows[0];
     if (first === undefined) return;
@@ -423,11 +438,14 @@ export class NotifyHub {
       for (const s of ch.subscribers) s.change(message);
     }
     ch.cursor = cursorOf(first.snapshot);
+    this.reads++;
     this.rowsRead += r.rows.length - (first.id === null ? 1 : 0);
   }
 
   /** Log rows the reads of this hub returned (other processes' changes), for tests and reports. */
   rowsRead = 0;
+  /** Reads of the log this hub made. */
+  reads = 0;
 
   async #connected(): Promise<pg.Client> {
     if (this.#client) return this.#client;
