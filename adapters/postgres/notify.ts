@@ -41,10 +41,12 @@ import { statement, type Statement } from "./sql.js";
  * queue in order on it (pg would queue them too, but that use is deprecated; a NOTIFY waits for a
  * read in flight, a millisecond). The prune deletes the log's rows older than `RETENTION_MS` by a
  * range of the xid index: below the lowest transaction id among the rows it keeps (so only rows
- * older than that go, as `at` orders them), not by a sequential scan of the whole log. A listener that reconnects reads on from
- * its cursor, so it misses nothing; it warns (`listener-reconnected`) only when the log may have
- * lost rows meanwhile: the server restarted (the log is UNLOGGED: a crash empties it) or the
- * listener was away for longer than the log keeps rows (`RETENTION_MS`).
+ * older than that go, as `at` orders them), not by a sequential scan of the whole log.
+ *
+ * A listener that reconnects reads on from its cursor, so it misses nothing; it warns
+ * (`listener-reconnected`) only when the log may have lost rows meanwhile: the server restarted
+ * (the log is UNLOGGED: a crash empties it) or the listener was away for longer than the log
+ * keeps rows (`RETENTION_MS`).
  */
 
 /** Who this process is in the change log; our own changes are not reported back to us. */
