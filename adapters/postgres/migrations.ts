@@ -166,6 +166,36 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       `ALTER TABLE ${reflog} ADD PRIMARY KEY (name, slot)`,
     ],
   },
+  {
+    version: 7,
+    name: "the tags triggers plan the same for one datum as for a batch",
+    up: ({ tags, tagsSync }) => {
+      // PL/pgSQL plans a statement without variables once per session and keeps that plan, sized
+      // by the transition table of the first run. Migration 4's `SELECT DISTINCT … FROM dgent_new r,
+      // jsonb_each_text(r.metadata)` first run by a batch of 1,000 datums kept a hash aggregate
+      // for 20,000 groups (about 800 kB set up and torn down per statement), so each later
+      // single put on that connection cost the server 30–50 µs more (a third) (benchmarks/diagnose/
+      // postgres-tags-plan.ts). Removing duplicates per datum (a datum's tags are a handful of
+      // rows, whatever the batch) gives one plan whatever ran first: a nested loop over the
+      // datums, each one's tags deduplicated on their own. The rows are the same as before: one
+      // per datum and (cut key, cut value); duplicates only ever come from one datum's keys.
+      const rows = `SELECT e.key, e.value, r.created_at, r.id FROM dgent_new r,
+           LATERAL (SELECT DISTINCT left(j.key, 64) AS key, left(j.value, 256) AS value FROM jsonb_each_text(r.metadata) j) e`;
+      const fn = (op: "insert" | "update", body: string) =>
+        `CREATE OR REPLACE FUNCTION ${tagsSync[op].fn}() RETURNS trigger LANGUAGE plpgsql AS $body$
+         BEGIN
+           ${body};
+           RETURN NULL;
+         END
+         $body$`;
+      const unrows = `DELETE FROM ${tags} t USING dgent_old r, jsonb_each_text(r.metadata) e
+         WHERE t.key = left(e.key, 64) AND t.value = left(e.value, 256) AND t.created_at = r.created_at AND t.id = r.id`;
+      return [
+        fn("insert", `INSERT INTO ${tags} (key, value, created_at, id) ${rows}`),
+        fn("update", `${unrows};\n           INSERT INTO ${tags} (key, value, created_at, id) ${rows}`),
+      ];
+    },
+  },
 ]);
 
 /** A string as an SQL literal (identifiers here never hold a quote or backslash, but be exact). */

@@ -12,6 +12,7 @@ import type { ChangeEvent } from "../../core/protocol.js";
 import { makeDatum } from "../../core/datum.js";
 import { createStore, type Store } from "../../core/store.js";
 import { assertBuilt, dropSchema, freshSchema, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
+import { ANNOUNCE_DELAY_MS, NotifyHub, pruneSql, RETENTION_MS, type ChangeMessage } from "./notify.js";
 import { poolReport } from "./pool.js";
 import { identifiers } from "./sql.js";
 import { postgresAdapter } from "./index.js";
@@ -200,5 +201,132 @@ process.stdout.write("done\n");
       await counter.end();
       await store.close();
     }
+  });
+
+  /** A hub of our own on a fresh table's log (the adapter made it), recording what it reports. */
+  async function hubOn(label: string) {
+    const namespace = schema(label);
+    const a = postgresAdapter({ url: server.url, namespace, listen: false });
+    await a.open();
+    await a.close();
+    const ids = identifiers(namespace, "data");
+    const hub = new NotifyHub({ connectionString: server.url });
+    const seen: ChangeMessage[] = [];
+    const unsubscribe = await hub.subscribe(ids.channel, ids.changes, { change: (m) => seen.push(m), warning: () => undefined });
+    /** Another process's put of `id` on `c` (its own statement, as the adapter writes it). */
+    const write = (c: pg.Client, id: string) =>
+      c.query(`WITH ins AS (INSERT INTO ${ids.table} (id, content, created_at) VALUES ($1, '\\x00', 1) RETURNING id)
+               INSERT INTO ${ids.changes} (xid, op, id, origin) SELECT pg_current_xact_id(), 'put', id, 'elsewhere' FROM ins`, [id]);
+    const announce = () => raw.query("SELECT pg_notify($1, 'elsewhere')", [ids.channel]);
+    return { hub, ids, seen, write, announce, close: async () => (await unsubscribe(), await hub.close()) };
+  }
+
+  it("a transaction left open elsewhere: each read returns only what committed since the last, and its change comes once when it commits", async () => {
+    const { hub, seen, write, announce, close } = await hubOn("longtx");
+    const long = new pg.Client(server.url);
+    await long.connect();
+    try {
+      // A transaction with an id, open through every read below: the snapshot's xmin stays at it.
+      await long.query("BEGIN");
+      await write(long, "long");
+      for (let i = 1; i <= 5; i++) {
+        await write(raw, `c${i}`);
+        await announce();
+        await until(`c${i}`, () => seen.some((m) => m.id === `c${i}`));
+      }
+      // Every row was returned by one read only (a cursor at the xmin re-read all of them: 15 rows).
+      expect(hub.rowsRead).toBe(5);
+      await long.query("COMMIT");
+      await announce();
+      await until("the long transaction's change", () => seen.some((m) => m.id === "long"));
+      await write(raw, "marker");
+      await announce();
+      await until("the marker", () => seen.some((m) => m.id === "marker"));
+      expect(seen.map((m) => m.id)).toEqual(["c1", "c2", "c3", "c4", "c5", "long", "marker"]);
+      expect(hub.rowsRead).toBe(7);
+    } finally {
+      await long.end();
+      await close();
+    }
+  });
+
+  it("the listening connection runs one statement at a time: a NOTIFY waits for the read in flight", async () => {
+    const { hub, ids, seen, write, announce, close } = await hubOn("one");
+    const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+    const original = proto.query;
+    const inFlight = new Map<unknown, number>();
+    let most = 0;
+    proto.query = function (this: unknown, ...args: unknown[]) {
+      const result = original.apply(this, args);
+      if (result instanceof Promise) {
+        inFlight.set(this, (inFlight.get(this) ?? 0) + 1);
+        most = Math.max(most, inFlight.get(this) as number);
+        void result.finally(() => inFlight.set(this, (inFlight.get(this) as number) - 1)).catch(() => undefined);
+      }
+      return result;
+    };
+    const locker = new pg.Client(server.url);
+    const counter = new pg.Client(server.url);
+    await locker.connect();
+    await counter.connect();
+    let notifications = 0;
+    counter.on("notification", () => notifications++);
+    await counter.query(`LISTEN ${pg.escapeIdentifier(ids.channel)}`);
+    try {
+      await write(raw, "x");
+      // The log is locked: the read that the announcement starts waits on the server.
+      await locker.query("BEGIN");
+      await locker.query(`LOCK TABLE ${ids.changes} IN ACCESS EXCLUSIVE MODE`);
+      await announce();
+      await until("the read waiting for the lock", async () => {
+        const r = await raw.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pg_current_snapshot%'",
+        );
+        return (r.rows[0]?.n ?? 0) > 0;
+      });
+      // Our own announcement is due meanwhile (after ANNOUNCE_DELAY_MS); it must not be handed to
+      // the connection while the read runs.
+      hub.announce(ids.channel, ids.changes);
+      await new Promise((resolve) => setTimeout(resolve, ANNOUNCE_DELAY_MS * 40));
+      expect(notifications).toBe(1); // only the test's own so far
+      await locker.query("ROLLBACK");
+      await until("the read", () => seen.some((m) => m.id === "x"));
+      await until("our NOTIFY, after the read", () => notifications === 2);
+      expect(most).toBe(1);
+    } finally {
+      proto.query = original;
+      await locker.end();
+      await counter.end();
+      await close();
+    }
+  });
+
+  it("the prune deletes the rows older than the retention below the oldest kept transaction, by the xid index", async () => {
+    const namespace = schema("prune");
+    const a = postgresAdapter({ url: server.url, namespace, listen: false });
+    await a.open();
+    await a.close();
+    const log = identifiers(namespace, "data").changes;
+    const old = `now() - make_interval(secs => ${RETENTION_MS / 1000 + 60})`;
+    // xid 10, 11: old. 12: recent. 13: old (a transaction that began long ago and took its id
+    // late): kept, a recent row has a lower id. 14: recent.
+    await raw.query(
+      `INSERT INTO ${log} (xid, op, id, origin, at) VALUES
+       ('10', 'put', 'a', 'o', ${old}), ('11', 'put', 'b', 'o', ${old}), ('12', 'put', 'c', 'o', now()),
+       ('13', 'put', 'd', 'o', ${old}), ('14', 'put', 'e', 'o', now())`,
+    );
+    await raw.query(`ANALYZE ${log}`);
+    // A range of the xid index, not a scan of the whole log (on 5 rows the planner would scan: forbid it).
+    await raw.query("BEGIN");
+    await raw.query("SET LOCAL enable_seqscan = off");
+    const plan = (await raw.query<{ "QUERY PLAN": string }>(`EXPLAIN ${pruneSql(log)}`, [RETENTION_MS / 1000])).rows.map((r) => r["QUERY PLAN"]).join("\n");
+    await raw.query("ROLLBACK");
+    expect(plan, plan).not.toMatch(/Seq Scan/);
+    expect(plan, plan).toMatch(/Index Cond: \(xid < /);
+    expect((await raw.query(pruneSql(log), [RETENTION_MS / 1000])).rowCount).toBe(2);
+    expect((await raw.query<{ id: string }>(`SELECT id FROM ${log} ORDER BY xid`)).rows.map((r) => r.id)).toEqual(["c", "d", "e"]);
+    // Nothing recent left: every row older than the retention goes.
+    await raw.query(`UPDATE ${log} SET at = ${old}`);
+    expect((await raw.query(pruneSql(log), [RETENTION_MS / 1000])).rowCount).toBe(3);
   });
 });

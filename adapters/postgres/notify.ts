@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import pg from "pg";
+import { statement, type Statement } from "./sql.js";
 
 /**
  * Change notifications for one connection URL, built so that writers never wait on each other.
@@ -23,15 +24,29 @@ import pg from "pg";
  * the writes), so its commit need not wait for a WAL flush.
  *
  * A listener (one dedicated client per URL, every channel of the process) does not trust the
- * notification's payload: it reads the log from its cursor. The cursor is the xmin of the snapshot
- * of its last read: every transaction below it has ended, so rows below it can never appear
- * later; rows at or above it that were already visible are remembered by transaction id and not
- * reported twice. So a change is reported once, whatever order the transactions committed in,
- * and also when its writer died between its commit and its NOTIFY: a listener also reads the log
- * every `POLL_MS` and after the next NOTIFY from anyone. A listener that reconnects reads on from
- * its cursor, so it misses nothing; it warns (`listener-reconnected`) only when the log may have
- * lost rows meanwhile: the server restarted (the log is UNLOGGED: a crash empties it) or the
- * listener was away for longer than the log keeps rows (`RETENTION_MS`).
+ * notification's payload: it reads the log from its cursor. The cursor is the snapshot of its last
+ * read: its xmax and the transactions it saw running (xip). Every other transaction below xmax had
+ * ended then, so its rows were visible to that read and reported; the next read asks only for the
+ * rows of transactions at or above xmax or among those running then, two ranges of the log's xid
+ * index. So a change is reported once, whatever order the transactions committed in, and a long
+ * transaction (anywhere on the server) costs each read one index probe: with a cursor at the
+ * snapshot's xmin, as before, it held the cursor back, and every read scanned the log from there
+ * again (a sequential scan of 500,000 rows, 200 ms, per read). A change is also reported when its
+ * writer died between its commit and its NOTIFY: a listener also reads the log every `POLL_MS`
+ * and after the next NOTIFY from anyone; its own NOTIFYs wake it for nothing (their payload is its
+ * origin: ignored). Reads of one table start at least `READ_INTERVAL_MS` apart (NOTIFYs from
+ * several processes fold into one read), as a statement prepared once per connection.
+ *
+ * Each connection runs one statement at a time: LISTEN, the log reads, the NOTIFYs and the prune
+ * queue in order on it (pg would queue them too, but that use is deprecated; a NOTIFY waits for a
+ * read in flight, a millisecond). The prune deletes the log's rows older than `RETENTION_MS` by a
+ * range of the xid index: below the lowest transaction id among the rows it keeps (so only rows
+ * older than that go, as `at` orders them), not by a sequential scan of the whole log.
+ *
+ * A listener that reconnects reads on from its cursor, so it misses nothing; it warns
+ * (`listener-reconnected`) only when the log may have lost rows meanwhile: the server restarted
+ * (the log is UNLOGGED: a crash empties it) or the listener was away for longer than the log
+ * keeps rows (`RETENTION_MS`).
  */
 
 /** Who this process is in the change log; our own changes are not reported back to us. */
@@ -69,6 +84,12 @@ export const ANNOUNCE_DELAY_MS = 5;
  * `ANNOUNCE_DELAY_MS` later.
  */
 export const ANNOUNCE_INTERVAL_MS = 20;
+/**
+ * A listener's reads of one table's log start at least this far apart: NOTIFYs from several
+ * writer processes (each up to 1000 / ANNOUNCE_INTERVAL_MS a second) fold into one read instead
+ * of one read each.
+ */
+export const READ_INTERVAL_MS = ANNOUNCE_INTERVAL_MS;
 
 /**
  * On the connections that send NOTIFYs: their commits need not reach the disk (see above). A
@@ -109,13 +130,27 @@ interface Channel {
   /** The quoted, schema-qualified change log table. */
   readonly log: string;
   readonly subscribers: Set<Subscriber>;
-  /** Transactions below this xid (as text) have all ended and were read. Null until primed. */
-  cursor: bigint | null;
-  /** Transactions at or above the cursor already reported. */
-  seen: Set<bigint>;
+  /** The snapshot of the last read (`pg_snapshot` text, `xmin:xmax:xip,…`), parsed. Null until primed. */
+  cursor: Cursor | null;
   /** A read in flight; `again` asks for one more after it. */
   reading: Promise<void> | null;
   again: boolean;
+  /** When the last read started (`performance.now()`), 0 before the first. */
+  lastRead: number;
+  /** The read, prepared once per connection. */
+  readonly catchUp: Statement;
+}
+
+/** Rows of transactions at or above `xmax` or in `xip` may still appear; all others were read. */
+interface Cursor {
+  readonly xmax: string;
+  readonly xip: readonly string[];
+}
+
+/** A `pg_snapshot` as text (`xmin:xmax:xip1,xip2,…`) as a cursor. */
+export function cursorOf(snapshot: string): Cursor {
+  const [, xmax, xip] = snapshot.split(":");
+  return { xmax: xmax as string, xip: xip ? xip.split(",") : [] };
 }
 
 interface Announcer {
@@ -147,6 +182,8 @@ export class NotifyHub {
   readonly #announcers = new Map<string, Announcer>();
   /** Announcements in flight; close() lets them finish, so a process's last writes are announced. */
   readonly #sending = new Set<Promise<void>>();
+  /** What runs on each connection of the hub now (`#one`). */
+  readonly #busy = new WeakMap<pg.Client, Promise<unknown>>();
 
   constructor(config: pg.ClientConfig) {
     this.#config = { ...config, keepAlive: true };
@@ -160,7 +197,7 @@ export class NotifyHub {
     let entry = this.#channels.get(channel);
     const first = entry === undefined;
     if (!entry) {
-      entry = { name: channel, log, subscribers: new Set(), cursor: null, seen: new Set(), reading: null, again: false };
+      entry = { name: channel, log, subscribers: new Set(), cursor: null, reading: null, again: false, lastRead: 0, catchUp: statement(catchUpSql(log)) };
       this.#channels.set(channel, entry);
     }
     entry.subscribers.add(subscriber);
@@ -170,7 +207,7 @@ export class NotifyHub {
         channel,
         this.#serial(async () => {
           const client = await this.#connected();
-          await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+          await this.#one(client, () => client.query(`LISTEN ${pg.escapeIdentifier(channel)}`));
           await this.#prime(client, ch);
         }),
       );
@@ -200,7 +237,8 @@ export class NotifyHub {
       await this.#serial(async () => {
         if (this.#channels.size === 0) await this.#disconnect();
         else if (this.#client && !this.#channels.has(channel)) {
-          await this.#client.query(`UNLISTEN ${pg.escapeIdentifier(channel)}`).catch(() => undefined);
+          const client = this.#client;
+          await this.#one(client, () => client.query(`UNLISTEN ${pg.escapeIdentifier(channel)}`)).catch(() => undefined);
         }
       });
     };
@@ -272,7 +310,7 @@ export class NotifyHub {
 
   async #notifyOn(client: pg.Client, notify: string, log: string, a: Announcer): Promise<boolean> {
     try {
-      await client.query(notify);
+      await this.#one(client, () => client.query(notify));
     } catch {
       return false;
     }
@@ -280,9 +318,20 @@ export class NotifyHub {
     if (now - a.lastPrune >= PRUNE_EVERY_MS) {
       a.lastPrune = now;
       // The NOTIFY went out: a failed prune is retried a minute later.
-      await client.query(`DELETE FROM ${log} WHERE at < now() - make_interval(secs => $1)`, [RETENTION_MS / 1000]).catch(() => undefined);
+      await this.#one(client, () => client.query(pruneSql(log), [RETENTION_MS / 1000])).catch(() => undefined);
     }
     return true;
+  }
+
+  /**
+   * Runs `run` (statements on `client`) after whatever runs on that connection now: one statement
+   * at a time per connection, in the order asked.
+   */
+  #one<T>(client: pg.Client, run: () => Promise<T>): Promise<T> {
+    const previous = this.#busy.get(client) ?? Promise.resolve();
+    const next = previous.then(run, run);
+    this.#busy.set(client, next.catch(() => undefined));
+    return next;
   }
 
   #senderClient(): Promise<pg.Client> {
@@ -350,13 +399,8 @@ export class NotifyHub {
 
   /** Sets the cursor of `ch` to now: what is visible now counts as seen. */
   async #prime(client: pg.Client, ch: Channel): Promise<void> {
-    const r = await client.query<{ horizon: string; seen: string[] }>(
-      `SELECT h.x::text AS horizon, array(SELECT DISTINCT xid::text FROM ${ch.log} WHERE xid >= h.x) AS seen
-       FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) h`,
-    );
-    const row = r.rows[0] as { horizon: string; seen: string[] };
-    ch.cursor = BigInt(row.horizon);
-    ch.seen = new Set(row.seen.map((x) => BigInt(x)));
+    const r = await this.#one(client, () => client.query<{ snapshot: string }>("SELECT pg_current_snapshot()::text AS snapshot"));
+    ch.cursor = cursorOf((r.rows[0] as { snapshot: string }).snapshot);
   }
 
   /** Reads the log of `ch` from its cursor (one read at a time; a request meanwhile reads once more). */
@@ -367,9 +411,12 @@ export class NotifyHub {
     }
     const run = async (): Promise<void> => {
       do {
+        const wait = ch.lastRead + READ_INTERVAL_MS - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         ch.again = false;
         const client = this.#client;
         if (!client || ch.cursor === null || this.#channels.get(ch.name) !== ch) return;
+        ch.lastRead = performance.now();
         await this.#catchUp(client, ch);
       } while (ch.again);
     };
@@ -381,28 +428,26 @@ export class NotifyHub {
   }
 
   async #catchUp(client: pg.Client, ch: Channel): Promise<void> {
-    const r = await client.query<{ horizon: string; xid: string | null; op: string | null; id: string | null; origin: string | null }>(
-      `SELECT h.x::text AS horizon, c.xid::text AS xid, c.op, c.id, c.origin
-       FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) h
-       LEFT JOIN LATERAL (SELECT xid, seq, op, id, origin FROM ${ch.log} WHERE xid >= $1::text::xid8 AND origin <> $2 ORDER BY xid, seq) c ON true`,
-      [String(ch.cursor), ORIGIN],
+    const cursor = ch.cursor as Cursor;
+    const r = await this.#one(client, () =>
+      client.query<{ snapshot: string; op: string | null; id: string | null; origin: string | null }>({ ...ch.catchUp, values: [cursor.xmax, cursor.xip, ORIGIN] }),
     );
-    if (r.rows.length === 0) return;
-    const horizon = BigInt((r.rows[0] as { horizon: string }).horizon);
-    const fresh = new Set<bigint>();
+    const first = r.rows[0];
+    if (first === undefined) return;
     for (const row of r.rows) {
-      if (row.xid === null) continue;
-      const xid = BigInt(row.xid);
-      if (ch.seen.has(xid) && !fresh.has(xid)) continue;
-      fresh.add(xid);
       if ((row.op !== "put" && row.op !== "delete") || row.id === null) continue;
       const message: ChangeMessage = { op: row.op, id: row.id, origin: row.origin ?? "" };
       for (const s of ch.subscribers) s.change(message);
     }
-    for (const xid of fresh) ch.seen.add(xid);
-    if (ch.cursor === null || horizon > ch.cursor) ch.cursor = horizon;
-    for (const xid of ch.seen) if (xid < horizon) ch.seen.delete(xid);
+    ch.cursor = cursorOf(first.snapshot);
+    this.reads++;
+    this.rowsRead += r.rows.length - (first.id === null ? 1 : 0);
   }
+
+  /** Log rows the reads of this hub returned (other processes' changes), for tests and reports. */
+  rowsRead = 0;
+  /** Reads of the log this hub made. */
+  reads = 0;
 
   async #connected(): Promise<pg.Client> {
     if (this.#client) return this.#client;
@@ -458,7 +503,7 @@ export class NotifyHub {
       void this.#serial(async () => {
         if (this.#closed || this.#channels.size === 0 || this.#client) return;
         const client = await this.#connected();
-        for (const channel of this.#channels.keys()) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        for (const channel of this.#channels.keys()) await this.#one(client, () => client.query(`LISTEN ${pg.escapeIdentifier(channel)}`));
         this.#backoff = 100;
         const gap = this.#restarted || Date.now() - this.#lostAt >= RETENTION_MS;
         this.#restarted = false;
@@ -507,4 +552,32 @@ export class NotifyHub {
     }
     this.#read(ch);
   }
+}
+
+/**
+ * The rows of another process in `log` that may have committed since the read whose snapshot
+ * gave the cursor (params: its xmax, its xip, our origin): those of transactions at or above its
+ * xmax, or running then. With this read's snapshot (one row with nulls when there is none).
+ */
+export function catchUpSql(log: string): string {
+  return `SELECT h.s::text AS snapshot, c.op, c.id, c.origin
+    FROM (SELECT pg_current_snapshot() AS s) h
+    LEFT JOIN LATERAL (
+      SELECT xid, seq, op, id, origin FROM ${log}
+      WHERE (xid >= $1::text::xid8 OR xid = ANY ($2::text[]::xid8[])) AND origin <> $3
+      ORDER BY xid, seq
+    ) c ON true`;
+}
+
+/**
+ * Deletes the rows of `log` older than `$1` seconds: those below the lowest transaction id among
+ * the rows it keeps (all rows, when it keeps none), a range of the xid index. A row written by a
+ * transaction that began long ago but took its id late may outlive the cut a little; no kept row
+ * is ever deleted.
+ */
+export function pruneSql(log: string): string {
+  return `DELETE FROM ${log}
+    WHERE xid < coalesce(
+      (SELECT xid FROM ${log} WHERE at >= now() - make_interval(secs => $1) ORDER BY xid LIMIT 1),
+      pg_snapshot_xmax(pg_current_snapshot()))`;
 }
