@@ -196,6 +196,36 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       ];
     },
   },
+  {
+    version: 8,
+    name: "a deleted datum's tag rows are found by the whole index key",
+    up: ({ tags, tagsSync }) => {
+      // Migration 4's `DELETE … USING dgent_old r, jsonb_each_text(r.metadata) e WHERE t.key = …
+      // AND t.id = r.id` was planned (in a session whose first run saw a fresh table's estimates)
+      // as a search on (key, value) alone, with created_at and id as a join filter: each deleted
+      // datum then walked every index entry of its tag values, 40 ms a delete at 60 000 datums
+      // sharing a tag (the SQLite tier had the same defect, fixed by its schema version 4). Here
+      // each tag row is looked up in a LATERAL subquery with all four columns as conditions
+      // (`OFFSET 0` keeps the planner from flattening it back into the join), and deleted by its
+      // ctid: 0.4 ms, one index probe a tag, whatever the plan's estimates.
+      const unrows = `DELETE FROM ${tags} t USING (
+           SELECT x.c FROM dgent_old r, jsonb_each_text(r.metadata) e,
+             LATERAL (SELECT t2.ctid AS c FROM ${tags} t2
+                      WHERE t2.key = left(e.key, 64) AND t2.value = left(e.value, 256) AND t2.created_at = r.created_at AND t2.id = r.id
+                      OFFSET 0) x
+         ) d WHERE t.ctid = d.c`;
+      const rows = `SELECT e.key, e.value, r.created_at, r.id FROM dgent_new r,
+           LATERAL (SELECT DISTINCT left(j.key, 64) AS key, left(j.value, 256) AS value FROM jsonb_each_text(r.metadata) j) e`;
+      const fn = (op: "delete" | "update", body: string) =>
+        `CREATE OR REPLACE FUNCTION ${tagsSync[op].fn}() RETURNS trigger LANGUAGE plpgsql AS $body$
+         BEGIN
+           ${body};
+           RETURN NULL;
+         END
+         $body$`;
+      return [fn("delete", unrows), fn("update", `${unrows};\n           INSERT INTO ${tags} (key, value, created_at, id) ${rows}`)];
+    },
+  },
 ]);
 
 /** A string as an SQL literal (identifiers here never hold a quote or backslash, but be exact). */

@@ -245,6 +245,43 @@ describe("the tags triggers' plan (migration 7)", () => {
   });
 });
 
+describe("a deleted datum's tag rows (migration 8)", () => {
+  it("are found by all four columns of the tags index, however many datums share the tag", async () => {
+    const a = await opened();
+    const ids = identifiers(a.schema, a.table);
+    // 3 000 datums sharing two tag values: a search on (key, value) alone walks all of them.
+    for (let i = 0; i < 3; i++) {
+      await a.putMany(Array.from({ length: 1000 }, (_, j) => makeDatum({ id: `m8/${i}/${String(j).padStart(4, "0")}`, content: "x", createdAt: 1 + i * 1000 + j, metadata: { kind: "shared", group: "g" } })));
+    }
+    const client = new pg.Client({ connectionString: server.url });
+    await client.connect();
+    try {
+      await client.query("LOAD 'auto_explain'");
+      await client.query("SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on; SET auto_explain.log_analyze = on; SET client_min_messages = log");
+      const plans: string[] = [];
+      client.on("notice", (m) => plans.push(m.message ?? ""));
+      const del = statements(ids, false).delete;
+      const r = await client.query({ ...del, values: ["m8/1/0500"] });
+      expect(r.rowCount).toBe(1);
+      const tagsDelete = plans.find((p) => p.includes(`DELETE FROM ${ids.tags}`));
+      expect(tagsDelete, plans.join("\n")).toBeDefined();
+      // The probe of the tag rows names every column of the index; before migration 8 it named
+      // (key, value) and read the 3 000 entries of each shared value.
+      const probe = (tagsDelete as string).split("\n").find((line) => line.includes("Index Cond") && line.includes("key ="));
+      expect(probe, tagsDelete).toMatch(/created_at = r\.created_at/);
+      expect(probe, tagsDelete).toMatch(/id = r\.id/);
+      const rowsRead = [...(tagsDelete as string).matchAll(/Index Scan[^\n]*actual[^\n]*rows=(\d+) loops=(\d+)/g)].map((m) => Number(m[1]) * Number(m[2]));
+      expect(Math.max(...rowsRead)).toBeLessThanOrEqual(2);
+    } finally {
+      await client.end();
+    }
+    const left = await raw.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${ids.tags} WHERE id = 'm8/1/0500'`);
+    expect(left.rows[0]?.n).toBe(0);
+    const kept = await raw.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${ids.tags} WHERE key = 'kind' AND value = 'shared'`);
+    expect(kept.rows[0]?.n).toBe(2999);
+  });
+});
+
 describe("literal %, _ and \\", () => {
   it("in an id prefix, a tag prefix and a tag value match only themselves", async () => {
     const a = await opened();
