@@ -1,7 +1,7 @@
 /**
  * The sqlite-vec storage: filtered searches (few candidates scored one by one by rowid, many by
  * sqlite-vec's KNN with `rowid IN (…)`) equal the brute-force reference; the cells (k-means
- * partitions searched a few at a time) are trained at a save, kept across a restart, and their
+ * partitions searched a few at a time) are trained by reindex (never a save), kept across a restart, and their
  * recall is measured against exact search; a file written before the cells is upgraded on open.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -228,5 +228,65 @@ describe("sqlite-vec storage: a file written before the cells", () => {
     expect(names).toEqual([t.cells, t.vec].sort());
     expect((after.prepare(`SELECT count(*) AS c FROM "${t.vec}"`).get() as { c: number }).c).toBe(300);
     after.close();
+  });
+});
+
+describe("sqlite-vec storage: two stores on one file", () => {
+  it("a store sees the other's training again at the same count (the centroids' generation, not the count)", async () => {
+    const path = join(dir, "two.db");
+    const dims = 8;
+    const embedder = given(dims);
+    const open = () => createStore({ tiers: [sqliteAdapter({ path })], plugins: [recallPlugin({ embedder, storage: "sqlite-vec", ann: false, saveEvery: 0 })] });
+    const a = open();
+    const b = open();
+    try {
+      const ma = await vectorMemory(a);
+      const mb = await vectorMemory(b);
+      const n = CELLS_FROM;
+      const put = async (vectors: Float32Array[]) => {
+        const items = vectors.map((vector, i) => ({ datum: makeDatum({ id: `t/${String(i).padStart(5, "0")}`, content: `t ${i}`, createdAt: 1 + i, metadata: {} }), vector }));
+        for (let i = 0; i < items.length; i += 1_000) await ma.add(items.slice(i, i + 1_000));
+      };
+      await put(randomVectors(n, dims, 3, 40));
+      await ma.reindex();
+      const q = randomVectors(20, dims, 5, 40);
+      for (const v of q.slice(0, 3)) await mb.search(v, { k: 10, index: "native" }); // b holds the first centroids
+      // The same ids, new vectors (other clusters), trained again: the count is unchanged.
+      const second = randomVectors(n, dims, 999, 40);
+      await put(second);
+      await ma.reindex();
+      for (const v of q) {
+        const fromA = (await ma.search(v, { k: 10, index: "native" })).map((h) => h.id);
+        const fromB = (await mb.search(v, { k: 10, index: "native" })).map((h) => h.id);
+        expect(fromB).toEqual(fromA);
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
+describe("sqlite-vec storage: a zero vector", () => {
+  it("ranks last with score 0, as in the exact index, filtered or not", async () => {
+    const path = join(dir, "zero.db");
+    const store = createStore({ tiers: [sqliteAdapter({ path })], plugins: [recallPlugin({ embedder: given(4), storage: "sqlite-vec", ann: false })] });
+    try {
+      const memory = await vectorMemory(store);
+      const vs = [[0, 0, 0, 0], [1, 0, 0, 0], [0.9, 0.1, 0, 0], [0, 1, 0, 0]];
+      await memory.add(vs.map((v, i) => ({ datum: makeDatum({ id: `z${i}`, content: `c${i}`, createdAt: 1 + i, metadata: { t: "x" } }), vector: Float32Array.from(v) })));
+      const q = Float32Array.from([1, 0, 0, 0]);
+      for (const filter of [undefined, { where: { t: "x" } }]) {
+        const exact = await memory.search(q, { k: 2, index: "exact", filter });
+        const native = await memory.search(q, { k: 2, index: "native", filter });
+        expect(native.map((h) => h.id)).toEqual(["z1", "z2"]);
+        expect(native.map((h) => h.id)).toEqual(exact.map((h) => h.id));
+        const all = await memory.search(q, { k: 4, index: "native", filter });
+        expect(all.map((h) => h.id)).toEqual(["z1", "z2", "z3", "z0"]);
+        expect(all[3]?.score).toBe(0);
+      }
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -24,6 +24,7 @@
  * with few candidates scores them by rowid (`vec_distance_*` on each) instead of a KNN pass over
  * every chunk, which reads all of them even when `rowid IN (…)` skips most distances.
  */
+import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { importOptional } from "../../core/adapter-support.js";
 import { dgentError, isDgentError, wrapError } from "../../core/errors.js";
@@ -56,6 +57,9 @@ export const SAMPLE_QUERIES = 32;
 /** The map of the connection: 2 GiB, the SQLite tier's own default `mmapSize` (SQLite caps it at 2 GiB − 64 KiB). */
 export const DEFAULT_MMAP_SIZE = 2 ** 31;
 
+/** A search's row: a datum id and its distance (NULL: a zero vector's cosine distance). */
+type Row = [string, number | null];
+
 /** The better-sqlite3 surface used here. */
 interface Statement {
   run(...params: unknown[]): { changes: number };
@@ -68,7 +72,7 @@ interface Db {
   prepare(sql: string): Statement;
   exec(sql: string): void;
   pragma(sql: string): unknown;
-  transaction<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void;
+  transaction<A extends unknown[]>(fn: (...args: A) => void): ((...args: A) => void) & { immediate(...args: A): void };
   close(): void;
 }
 
@@ -98,7 +102,7 @@ export function sqliteVecSql(key: string, dimensions: number, metric: Metric) {
       `CREATE TABLE IF NOT EXISTS dgent_recall_models (key TEXT PRIMARY KEY, model TEXT NOT NULL, dimensions INTEGER NOT NULL, metric TEXT NOT NULL)`,
       `CREATE TABLE IF NOT EXISTS ${ids} (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, created_at REAL NOT NULL, is_text INTEGER NOT NULL)`,
       createVec,
-      `CREATE TABLE IF NOT EXISTS ${cells} (cell INTEGER PRIMARY KEY, centroid BLOB NOT NULL, trained_n INTEGER NOT NULL, probes INTEGER NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS ${cells} (cell INTEGER PRIMARY KEY, centroid BLOB NOT NULL, trained_n INTEGER NOT NULL, probes INTEGER NOT NULL, generation TEXT NOT NULL)`,
     ],
     /** The legacy table, if the file has one (then: upgrade, copy, drop). */
     legacy: `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '${t.legacyVec}'`,
@@ -106,10 +110,11 @@ export function sqliteVecSql(key: string, dimensions: number, metric: Metric) {
     createVec,
     dropVec: `DROP TABLE IF EXISTS ${vec}`,
     count: `SELECT count(*) FROM ${ids} WHERE is_text = 1`,
-    cells: `SELECT cell, centroid, trained_n, probes FROM ${cells} ORDER BY cell`,
-    trainedN: `SELECT trained_n FROM ${cells} WHERE cell = 0`,
+    cells: `SELECT cell, centroid, trained_n, probes, generation FROM ${cells} ORDER BY cell`,
+    /** The training's generation: a new random value at every training, whatever the count. */
+    generation: `SELECT generation FROM ${cells} WHERE cell = 0`,
     clearCells: `DELETE FROM ${cells}`,
-    addCell: `INSERT INTO ${cells} (cell, centroid, trained_n, probes) VALUES (?, ?, ?, ?)`,
+    addCell: `INSERT INTO ${cells} (cell, centroid, trained_n, probes, generation) VALUES (?, ?, ?, ?, ?)`,
     /** Rowids only, for the tuning of the probe count. */
     knnRowids: `SELECT rowid FROM ${vec} WHERE embedding MATCH ? AND k = ?`,
     knnCellsRowids: (p: number) => `SELECT rowid, distance FROM (${Array.from({ length: p }, () => arm).join(" UNION ALL ")}) ORDER BY distance`,
@@ -156,7 +161,9 @@ export class SqliteVecStorage implements VectorStorage {
   /** Cells read by an unfiltered search (tuned at training; all of them: the plain KNN). */
   #probes = PROBES;
   readonly #knnCells = new Map<number, Statement>();
-  readonly #trainedNow: Statement;
+  readonly #generationNow: Statement;
+  /** The generation of the centroids held (null: none), to notice another connection's training. */
+  #generation: string | null = null;
 
   /** Opens the connection (use `openSqliteVec`). */
   private constructor(ctx: StorageContext, db: Db, metric: Metric, rebuild: boolean) {
@@ -181,7 +188,7 @@ export class SqliteVecStorage implements VectorStorage {
           { unit: UNIT, details: { stored: known, wanted: { dimensions: ctx.dimensions, metric: VEC0_METRIC[metric] } } },
         );
       }
-    })();
+    }).immediate();
     this.#s = {
       upsert: db.prepare(sql.upsert).pluck(true),
       deleteVec: db.prepare(sql.deleteVec),
@@ -194,7 +201,7 @@ export class SqliteVecStorage implements VectorStorage {
       l2In: db.prepare(sql.l2In).raw(true),
       load: db.prepare(sql.load).raw(true),
     };
-    this.#trainedNow = db.prepare(sql.trainedN).pluck(true);
+    this.#generationNow = db.prepare(sql.generation).pluck(true);
     this.#loadCells();
     const s = this.#s;
     this.#putMany = db.transaction((vs: readonly StoredVector[]) => {
@@ -222,16 +229,17 @@ export class SqliteVecStorage implements VectorStorage {
 
   /** Reads the centroids (another process may have trained them since). */
   #loadCells(): void {
-    const rows = this.#db.prepare(this.#sql.cells).raw(true).all() as Array<[number, Buffer, number, number]>;
+    const rows = this.#db.prepare(this.#sql.cells).raw(true).all() as Array<[number, Buffer, number, number, string]>;
     this.#cells = rows.length > 1 ? new Cells(rows.map(([, c]) => floats(c)), VEC0_METRIC[this.#metric] === "l2" ? "l2" : "cosine") : null;
     this.#trainedN = rows[0]?.[2] ?? 0;
     this.#probes = rows[0]?.[3] ?? PROBES;
+    this.#generation = rows[0]?.[4] ?? null;
   }
 
-  /** Reloads the centroids when another connection trained them again (one indexed read). */
+  /** Reloads the centroids when another connection trained them again (one indexed read of the generation). */
   #freshCells(): void {
-    const now = (this.#trainedNow.get() as number | undefined) ?? 0;
-    if (now !== this.#trainedN) this.#loadCells();
+    const now = (this.#generationNow.get() as string | undefined) ?? null;
+    if (now !== this.#generation) this.#loadCells();
   }
 
   /**
@@ -243,13 +251,20 @@ export class SqliteVecStorage implements VectorStorage {
    */
   #train(): void {
     this.#freshCells();
+    // An L2 table is searched by a full scan of vec_distance_l2 (see #search): cells would not serve it.
+    if (VEC0_METRIC[this.#metric] === "l2") return;
     const n = this.#db.prepare(this.#sql.count).pluck(true).get() as number;
     if (n < CELLS_FROM) return;
     const sql = this.#sql;
+    // The centroids come from a read of the table outside any write transaction (other
+    // connections keep writing meanwhile: a deferred transaction that read first would then fail
+    // to take the write lock, SQLITE_BUSY_SNAPSHOT, and lose the work); the rewrite then re-reads
+    // the rows under the write lock, so vectors put meanwhile are in it too.
+    const sample = (this.#db.prepare(sql.all).raw(true).all() as Array<[number | bigint, Buffer]>).map(([, b]) => floats(b));
+    const cells = Cells.train(sample, cellCount(sample.length), "cosine");
     this.#db.transaction(() => {
       const rows = this.#db.prepare(sql.all).raw(true).all() as Array<[number | bigint, Buffer]>;
       const vectors = rows.map(([, b]) => floats(b));
-      const cells = Cells.train(vectors, cellCount(vectors.length), VEC0_METRIC[this.#metric] === "l2" ? "l2" : "cosine");
       this.#db.exec(sql.dropVec);
       this.#db.exec(sql.createVec);
       const insert = this.#db.prepare(sql.insertVec);
@@ -257,12 +272,14 @@ export class SqliteVecStorage implements VectorStorage {
       const probes = this.#tuneProbes(cells, vectors, rows.map(([rowid]) => BigInt(rowid)));
       this.#db.prepare(sql.clearCells).run();
       const add = this.#db.prepare(sql.addCell);
-      cells.centroids.forEach((c, i) => add.run(i, blob(c), vectors.length, probes));
+      const generation = randomBytes(8).toString("hex");
+      cells.centroids.forEach((c, i) => add.run(i, blob(c), vectors.length, probes, generation));
       // The table was re-created: statements prepared on it are prepared again by SQLite itself.
       this.#cells = cells;
       this.#trainedN = vectors.length;
       this.#probes = probes;
-    })();
+      this.#generation = generation;
+    }).immediate();
   }
 
   /** The probe count for TARGET_RECALL on stored vectors used as queries (see TARGET_RECALL). */
@@ -373,6 +390,7 @@ export class SqliteVecStorage implements VectorStorage {
       this.#db.transaction(() => SqliteVecStorage.#dropAll(this.#db, sql, this.#ctx.key))();
       this.#cells = null;
       this.#trainedN = 0;
+      this.#generation = null;
     }, "drop the vector tables");
     await pruneArtefacts(this.#ctx.store, this.#ctx.key, null);
   }
@@ -387,17 +405,24 @@ export class SqliteVecStorage implements VectorStorage {
     }
     if (candidates !== null && candidates.length === 0) return [];
     const json = candidates === null ? null : JSON.stringify(candidates);
-    const rows = this.#guard(() => {
-      if (metric === "l2") return (candidates === null ? this.#s.l2.all(blob(q), k) : this.#s.l2In.all(blob(q), json, k)) as Array<[string, number]>;
-      if (candidates === null) return this.#knn(q, k);
-      if (candidates.length <= DIRECT_CANDIDATES) return this.#s.cosineIn.all(blob(q), json, k) as Array<[string, number]>;
-      return this.#s.knnIn.all(blob(q), k, json) as Array<[string, number]>;
-    }, "search");
-    return rows.map(([id, distance]) => ({ id, score: metric === "l2" ? -distance : 1 - distance }));
+    const run = (k: number) =>
+      this.#guard(() => {
+        if (metric === "l2") return (candidates === null ? this.#s.l2.all(blob(q), k) : this.#s.l2In.all(blob(q), json, k)) as Row[];
+        if (candidates === null) return this.#knn(q, k);
+        if (candidates.length <= DIRECT_CANDIDATES) return this.#s.cosineIn.all(blob(q), json, k) as Row[];
+        return this.#s.knnIn.all(blob(q), k, json) as Row[];
+      }, "search");
+    // A stored zero vector has no cosine distance (NULL), which SQLite orders first: such rows
+    // rank last with score 0, as in the exact index, and do not take the place of real neighbours.
+    let rows = run(k);
+    const blank = rows.filter(([, d]) => d === null).length;
+    if (blank > 0) rows = run(k + blank);
+    const ranked = [...rows.filter(([, d]) => d !== null), ...rows.filter(([, d]) => d === null)].slice(0, k);
+    return ranked.map(([id, distance]) => ({ id, score: distance === null ? 0 : metric === "l2" ? -distance : 1 - distance }));
   }
 
   /** Unfiltered KNN: in the tuned number of nearest cells when trained (all cells if they hold fewer than k), else over all. */
-  #knn(q: Float32Array, k: number): Array<[string, number]> {
+  #knn(q: Float32Array, k: number): Row[] {
     this.#freshCells();
     const cells = this.#cells;
     if (cells !== null && this.#probes < cells.size) {
@@ -408,10 +433,10 @@ export class SqliteVecStorage implements VectorStorage {
         this.#knnCells.set(probes.length, statement);
       }
       const qb = blob(q);
-      const rows = statement.all(...probes.flatMap((c) => [qb, k, BigInt(c)])) as Array<[string, number]>;
+      const rows = statement.all(...probes.flatMap((c) => [qb, k, BigInt(c)])) as Row[];
       if (rows.length >= k) return rows.slice(0, k);
     }
-    return this.#s.knn.all(blob(q), k) as Array<[string, number]>;
+    return this.#s.knn.all(blob(q), k) as Row[];
   }
 
   #guard<T>(op: () => T, what: string): T {
@@ -420,7 +445,7 @@ export class SqliteVecStorage implements VectorStorage {
     } catch (error) {
       if (isDgentError(error)) throw error;
       const code = (error as { code?: string }).code;
-      throw wrapError(error, code === "SQLITE_BUSY" ? "DGENT_UNAVAILABLE" : "DGENT_BACKEND_ERROR", `sqlite-vec could not ${what}`, { unit: UNIT });
+      throw wrapError(error, code?.startsWith("SQLITE_BUSY") ? "DGENT_UNAVAILABLE" : "DGENT_BACKEND_ERROR", `sqlite-vec could not ${what}`, { unit: UNIT });
     }
   }
 }
