@@ -179,15 +179,8 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       // rows, whatever the batch) gives one plan whatever ran first: a nested loop over the
       // datums, each one's tags deduplicated on their own. The rows are the same as before: one
       // per datum and (cut key, cut value); duplicates only ever come from one datum's keys.
-      const rows = `SELECT e.key, e.value, r.created_at, r.id FROM dgent_new r,
-           LATERAL (SELECT DISTINCT left(j.key, 64) AS key, left(j.value, 256) AS value FROM jsonb_each_text(r.metadata) j) e`;
-      const fn = (op: "insert" | "update", body: string) =>
-        `CREATE OR REPLACE FUNCTION ${tagsSync[op].fn}() RETURNS trigger LANGUAGE plpgsql AS $body$
-         BEGIN
-           ${body};
-           RETURN NULL;
-         END
-         $body$`;
+      const rows = NEW_TAG_ROWS;
+      const fn = (op: "insert" | "update", body: string) => tagsFunction(tagsSync[op].fn, body);
       const unrows = `DELETE FROM ${tags} t USING dgent_old r, jsonb_each_text(r.metadata) e
          WHERE t.key = left(e.key, 64) AND t.value = left(e.value, 256) AND t.created_at = r.created_at AND t.id = r.id`;
       return [
@@ -214,19 +207,29 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
                       WHERE t2.key = left(e.key, 64) AND t2.value = left(e.value, 256) AND t2.created_at = r.created_at AND t2.id = r.id
                       OFFSET 0) x
          ) d WHERE t.ctid = d.c`;
-      const rows = `SELECT e.key, e.value, r.created_at, r.id FROM dgent_new r,
-           LATERAL (SELECT DISTINCT left(j.key, 64) AS key, left(j.value, 256) AS value FROM jsonb_each_text(r.metadata) j) e`;
-      const fn = (op: "delete" | "update", body: string) =>
-        `CREATE OR REPLACE FUNCTION ${tagsSync[op].fn}() RETURNS trigger LANGUAGE plpgsql AS $body$
+      const rows = NEW_TAG_ROWS;
+      const fn = (op: "delete" | "update", body: string) => tagsFunction(tagsSync[op].fn, body);
+      return [fn("delete", unrows), fn("update", `${unrows};\n           INSERT INTO ${tags} (key, value, created_at, id) ${rows}`)];
+    },
+  },
+]);
+
+/** A statement-level tags trigger function `name`: runs `body`, returns NULL. */
+function tagsFunction(name: string, body: string): string {
+  return `CREATE OR REPLACE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $body$
          BEGIN
            ${body};
            RETURN NULL;
          END
          $body$`;
-      return [fn("delete", unrows), fn("update", `${unrows};\n           INSERT INTO ${tags} (key, value, created_at, id) ${rows}`)];
-    },
-  },
-]);
+}
+
+/**
+ * The tag rows of the datums a statement inserted (`dgent_new`), since migration 7: one per datum
+ * and (cut key, cut value), duplicates removed per datum (see migration 7).
+ */
+const NEW_TAG_ROWS = `SELECT e.key, e.value, r.created_at, r.id FROM dgent_new r,
+           LATERAL (SELECT DISTINCT left(j.key, 64) AS key, left(j.value, 256) AS value FROM jsonb_each_text(r.metadata) j) e`;
 
 /** A string as an SQL literal (identifiers here never hold a quote or backslash, but be exact). */
 function literal(text: string): string {

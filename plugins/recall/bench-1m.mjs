@@ -17,6 +17,9 @@ import { parseArgs } from "node:util";
 import usearch from "usearch";
 import { AnnIndex } from "../../dist/plugins/recall/ann.js";
 import { ExactIndex } from "../../dist/plugins/recall/exact.js";
+import { vectors as makeVectors } from "./bench-data.mjs";
+/** bench.mjs's clustered vectors (bench-data.mjs) at `D` dimensions. */
+const vectors = (n, seed) => makeVectors(n, D, seed, true);
 
 const { values } = parseArgs({
   options: {
@@ -41,29 +44,6 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const out = { command: `node plugins/recall/bench-1m.mjs ${process.argv.slice(2).join(" ")}`, cores: os.cpus().length, n: N, dims: D, queries: Q, quantization: QUANT, loadavgAtStart: loadavg() };
 const save = () => values.json && writeFileSync(values.json, JSON.stringify(out, null, 2));
 
-function generator(seed) {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform() || 1e-12)) * Math.cos(2 * Math.PI * uniform());
-}
-/** bench.mjs's clustered vectors: around 100 Gaussian centres, spread 0.5. */
-function vectors(n, seed) {
-  const gauss = generator(seed);
-  const centreGauss = generator(12345);
-  const centres = Array.from({ length: 100 }, () => Float32Array.from({ length: D }, centreGauss));
-  const m = new Float32Array(n * D);
-  for (let i = 0; i < n; i++) {
-    const c = centres[Math.floor(gauss() * 1e6 + 1e9) % 100];
-    for (let j = 0; j < D; j++) m[i * D + j] = c[j] + 0.5 * gauss();
-  }
-  return m;
-}
 const idOf = (i) => `v/${String(i).padStart(7, "0")}`;
 
 log(`clustered: ${N} vectors of ${D} dims, ${Q} queries, k=${K}, graph ${QUANT}; load average ${loadavg()}`);

@@ -6,12 +6,13 @@
 //
 //   node plugins/recall/bench-params.mjs N QUERIES '[[16,"f16",128],[16,"f32",128]]' '[40,48,56,64]' [clustered|random]
 import usearch from "usearch";
+import { vectors as makeVectors } from "./bench-data.mjs";
+/** The benchmark's vectors (bench-data.mjs) at this script's `D` dimensions. */
+const vectors = (n, seed, clustered) => makeVectors(n, D, seed, clustered);
 const N = Number(process.argv[2] ?? 100000), D = 384, Q = Number(process.argv[3] ?? 1000), K = 10;
 const configs = JSON.parse(process.argv[4] ?? '[[16,"f32",128]]');
 const EFS = JSON.parse(process.argv[5] ?? "[16,24,32,48,64,96,128]");
 const clustered = (process.argv[6] ?? "clustered") === "clustered";
-function generator(seed) { let a = seed >>> 0; const uniform = () => { a = (a + 0x6d2b79f5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; }; return () => Math.sqrt(-2 * Math.log(uniform() || 1e-12)) * Math.cos(2 * Math.PI * uniform()); }
-function vectors(n, seed, clustered) { const gauss = generator(seed); const centreGauss = generator(12345); const centres = clustered ? Array.from({ length: 100 }, () => Float32Array.from({ length: D }, centreGauss)) : []; const m = new Float32Array(n * D); for (let i = 0; i < n; i++) { const c = clustered ? centres[Math.floor(gauss() * 1e6 + 1e9) % 100] : null; for (let j = 0; j < D; j++) m[i * D + j] = (c ? c[j] : 0) + (clustered ? 0.5 : 1) * gauss(); } return m; }
 const data = vectors(N, clustered ? 2 : 1, clustered), qm = vectors(Q, clustered ? 4 : 3, clustered);
 const queries = Array.from({ length: Q }, (_, i) => qm.slice(i * D, i * D + D));
 let t = performance.now();

@@ -14,6 +14,9 @@ import { existsSync, mkdirSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import usearch from "usearch";
+import { vectors as makeVectors } from "./bench-data.mjs";
+/** The benchmark's vectors (bench-data.mjs) at this script's `D` dimensions. */
+const vectors = (n, seed) => makeVectors(n, D, seed, clustered);
 
 const { values } = parseArgs({ options: {
   n: { type: "string", default: "100000" }, queries: { type: "string", default: "1000" }, data: { type: "string", default: "clustered" },
@@ -23,8 +26,6 @@ const { values } = parseArgs({ options: {
 const N = Number(values.n), D = 384, Q = Number(values.queries), K = 10, ROUNDS = Number(values.rounds);
 const clustered = values.data === "clustered";
 const la = () => os.loadavg()[0].toFixed(1);
-function generator(seed) { let a = seed >>> 0; const uniform = () => { a = (a + 0x6d2b79f5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; }; return () => Math.sqrt(-2 * Math.log(uniform() || 1e-12)) * Math.cos(2 * Math.PI * uniform()); }
-function vectors(n, seed) { const gauss = generator(seed); const centreGauss = generator(12345); const centres = clustered ? Array.from({ length: 100 }, () => Float32Array.from({ length: D }, centreGauss)) : []; const m = new Float32Array(n * D); for (let i = 0; i < n; i++) { const c = clustered ? centres[Math.floor(gauss() * 1e6 + 1e9) % 100] : null; for (let j = 0; j < D; j++) m[i * D + j] = (c ? c[j] : 0) + (clustered ? 0.5 : 1) * gauss(); } return m; }
 /** Each vector scaled so its largest |component| is 127, rounded. */
 function toI8(m, n) { const out = new Int8Array(n * D); for (let i = 0; i < n; i++) { let max = 0; for (let j = 0; j < D; j++) max = Math.max(max, Math.abs(m[i * D + j])); const s = max > 0 ? 127 / max : 0; for (let j = 0; j < D; j++) out[i * D + j] = Math.round(m[i * D + j] * s); } return out; }
 const data = vectors(N, clustered ? 2 : 1), qm = vectors(Q, clustered ? 4 : 3);

@@ -30,6 +30,9 @@ import { sqliteAdapter } from "dgent/adapters/sqlite";
 import { recallPlugin, vectorMemory } from "dgent/plugins/recall";
 import { modelKey } from "../../dist/plugins/recall/keys.js";
 import { PROBES, tableNames } from "../../dist/plugins/recall/sqlite-vec.js";
+import { recallOf as recallAt, vectors as makeVectors } from "./bench-data.mjs";
+/** The benchmark's vectors (bench-data.mjs) at this script's `D` dimensions. */
+const vectors = (n, seed, clustered) => makeVectors(n, D, seed, clustered);
 
 const require = createRequire(import.meta.url);
 const Database = require("better-sqlite3");
@@ -56,41 +59,11 @@ const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(" ");
 const log = (line) => process.stdout.write(`${line}\n`);
 const results = [];
 
-/** mulberry32 + Box–Muller, as bench.mjs. */
-function generator(seed) {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform() || 1e-12)) * Math.cos(2 * Math.PI * uniform());
-}
-function vectors(n, seed, clustered) {
-  const gauss = generator(seed);
-  const centreGauss = generator(12345);
-  const centres = clustered ? Array.from({ length: 100 }, () => Float32Array.from({ length: D }, centreGauss)) : [];
-  const m = new Float32Array(n * D);
-  for (let i = 0; i < n; i++) {
-    const c = clustered ? centres[Math.floor(gauss() * 1e6 + 1e9) % 100] : null;
-    for (let j = 0; j < D; j++) m[i * D + j] = (c ? c[j] : 0) + (clustered ? 0.5 : 1) * gauss();
-  }
-  return m;
-}
 
 const row = (m, i) => m.slice(i * D, i * D + D);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (x, d = 2) => (x >= 100 ? x.toFixed(0) : x.toFixed(d));
-const recallOf = (got, truth) => {
-  let hit = 0;
-  got.forEach((ids, i) => {
-    const t = new Set(truth[i]);
-    for (const id of ids.slice(0, K)) if (t.has(id)) hit++;
-  });
-  return hit / (got.length * K);
-};
+const recallOf = (got, truth) => recallAt(got, truth, K);
 
 /** One pass of `fn` over `queries`: per-query clock times, CPU ms per query, the ids. */
 async function pass(queries, fn) {
@@ -187,7 +160,7 @@ async function run(kind) {
       r[name] = { p50: x.p50, cpuMsPerRound: x.cpuMs, recall, allK };
       log(`${name.padEnd(14)} p50 ${fmt(x.p50)} ms; CPU ms/query per round ${x.cpuMs.map((c) => fmt(c)).join(" / ")}; recall@10 ${fmt(recall, 3)}; k results every time: ${allK}`);
     }
-    log(`cells: ${r.cellCount}, ${r.probes} probed a query (tuned at the save${r.probes >= r.cellCount ? ": all of them, i.e. the exact KNN" : ""}); load average ${r.loadavg}`);
+    log(`cells: ${r.cellCount}, ${r.probes} probed a query (tuned at training${r.probes >= r.cellCount ? ": all of them, i.e. the exact KNN" : ""}); load average ${r.loadavg}`);
     plain.close();
     mapped.close();
   } finally {

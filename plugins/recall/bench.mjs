@@ -33,6 +33,9 @@ import { recallPlugin, vectorMemory } from "dgent/plugins/recall";
 import { quantizeI8 } from "../../dist/plugins/recall/ann.js";
 import { readLatestArtefact } from "../../dist/plugins/recall/artefact.js";
 import { modelKey } from "../../dist/plugins/recall/keys.js";
+import { vectors as makeVectors } from "./bench-data.mjs";
+/** The benchmark's vectors (bench-data.mjs) at this script's `D` dimensions. */
+const vectors = (n, seed, clustered) => makeVectors(n, D, seed, clustered);
 
 const { values } = parseArgs({
   options: {
@@ -64,31 +67,7 @@ const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(" ");
 const log = (line) => process.stdout.write(`${line}\n`);
 const results = [];
 
-/** mulberry32 + Box–Muller: the same vectors for the same seed. */
-function generator(seed) {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform() || 1e-12)) * Math.cos(2 * Math.PI * uniform());
-}
 
-/** `n` vectors of `D` dims in one matrix: Gaussian, or around 100 Gaussian centres (spread 0.5 of a centre's scale). */
-function vectors(n, seed, clustered) {
-  const gauss = generator(seed);
-  const centreGauss = generator(12345);
-  const centres = clustered ? Array.from({ length: 100 }, () => Float32Array.from({ length: D }, centreGauss)) : [];
-  const m = new Float32Array(n * D);
-  for (let i = 0; i < n; i++) {
-    const c = clustered ? centres[Math.floor(gauss() * 1e6 + 1e9) % 100] : null;
-    for (let j = 0; j < D; j++) m[i * D + j] = (c ? c[j] : 0) + (clustered ? 0.5 : 1) * gauss();
-  }
-  return m;
-}
 
 const row = (m, i) => m.slice(i * D, i * D + D);
 const quantizeMatrix = (m) => {
