@@ -4,6 +4,8 @@ import type { ChangeEvent } from "../../core/protocol.js";
 import { createStore } from "../../core/store.js";
 import { assertBuilt, freshSchema, runChild, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
 import { postgresAdapter } from "./index.js";
+import { NotifyHub, type ChangeMessage } from "./notify.js";
+import { identifiers } from "./sql.js";
 import { until } from "../../test/harness/until.js";
 
 // This file stops and restarts its server, so it always runs its own cluster (never a shared URL).
@@ -103,4 +105,54 @@ describe("server restart", () => {
     expect((await adapter.get("x"))?.content).toEqual(Buffer.from([1]));
     await adapter.close();
   });
+
+  it("a crash, then a first subscribe to another channel before the listener's retry: the old channel is LISTENed again and warned of the gap once", async () => {
+    const logs = [];
+    for (const label of ["crash1", "crash2"]) {
+      const namespace = freshSchema(label);
+      const a = postgresAdapter({ url: server.url, namespace, listen: false });
+      await a.open();
+      await a.close();
+      logs.push(identifiers(namespace, "data"));
+    }
+    const [one, two] = logs as [ReturnType<typeof identifiers>, ReturnType<typeof identifiers>];
+    const applicationName = `dgent-test-${one.channel}`.slice(0, 63);
+    const hub = new NotifyHub({ connectionString: server.url, application_name: applicationName });
+    const seen: string[] = [];
+    const warnings: unknown[] = [];
+    const recorder = (name: string) => ({
+      change: (m: ChangeMessage) => seen.push(`${name}:${m.id}`),
+      warning: (_w: string, details?: Readonly<Record<string, unknown>>) => warnings.push(`${name}:${String(details?.reason)}`),
+    });
+    try {
+      await hub.subscribe(one.channel, one.changes, recorder("one"));
+      await server.crash(); // the UNLOGGED change log is empty after the recovery
+      await until("the listener to notice", () => !hub.connected);
+      await server.start();
+      // Whichever connects first (this subscribe or the listener's retry), the first channel is
+      // resumed on that connection before the subscribe returns: LISTEN again, and the warning.
+      await hub.subscribe(two.channel, two.changes, recorder("two"));
+      expect(warnings).toEqual(["one:listener-reconnected"]);
+      expect(await hub.listeningChannels()).toEqual([one.channel, two.channel].sort());
+      await server.query(
+        `INSERT INTO ${one.changes} (xid, op, id, origin) VALUES (pg_current_xact_id(), 'put', 'after', 'elsewhere')`,
+      );
+      await server.query("SELECT pg_notify($1, 'elsewhere')", [one.channel]);
+      await until("a change after the crash", () => seen.includes("one:after"));
+      // Reported once: an ordinary reconnect later (no restart, nothing lost) warns of nothing.
+      const killed = await server.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [applicationName]);
+      expect(killed.rowCount).toBe(1);
+      await until("the listener to notice", () => !hub.connected);
+      await until("the listener's retry", () => hub.connected);
+      expect(await hub.listeningChannels()).toEqual([one.channel, two.channel].sort());
+      await server.query(
+        `INSERT INTO ${one.changes} (xid, op, id, origin) VALUES (pg_current_xact_id(), 'put', 'later', 'elsewhere')`,
+      );
+      await until("a change after the second reconnect", () => seen.includes("one:later"));
+      expect(warnings).toEqual(["one:listener-reconnected"]);
+      expect(seen).toEqual(["one:after", "one:later"]);
+    } finally {
+      await hub.close();
+    }
+  }, 180_000);
 });

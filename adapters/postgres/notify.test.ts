@@ -7,12 +7,12 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ChangeEvent } from "../../core/protocol.js";
 import { makeDatum } from "../../core/datum.js";
 import { createStore, type Store } from "../../core/store.js";
 import { assertBuilt, dropSchema, freshSchema, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
-import { ANNOUNCE_DELAY_MS, NotifyHub, pruneSql, RETENTION_MS, type ChangeMessage } from "./notify.js";
+import { ANNOUNCE_DELAY_MS, holdAnnouncementsForTests, NotifyHub, pruneSql, RETENTION_MS, type ChangeMessage } from "./notify.js";
 import { poolReport } from "./pool.js";
 import { identifiers } from "./sql.js";
 import { postgresAdapter } from "./index.js";
@@ -298,6 +298,129 @@ process.stdout.write("done\n");
       await locker.end();
       await counter.end();
       await close();
+    }
+  });
+
+  /** A fresh table's log (the adapter made it) and a put of another process into it. */
+  async function logOf(label: string) {
+    const namespace = schema(label);
+    const a = postgresAdapter({ url: server.url, namespace, listen: false });
+    await a.open();
+    await a.close();
+    const ids = identifiers(namespace, "data");
+    const write = (id: string) =>
+      raw.query(`WITH ins AS (INSERT INTO ${ids.table} (id, content, created_at) VALUES ($1, '\\x00', 1) RETURNING id)
+                 INSERT INTO ${ids.changes} (xid, op, id, origin) SELECT pg_current_xact_id(), 'put', id, 'elsewhere' FROM ins`, [id]);
+    return { ids, write };
+  }
+
+  it("a first subscribe to another channel while the listener waits to reconnect: every channel is LISTENed again and read on, without a warning", async () => {
+    const one = await logOf("relisten1");
+    const two = await logOf("relisten2");
+    const applicationName = `dgent-test-${one.ids.channel}`.slice(0, 63);
+    const hub = new NotifyHub({ connectionString: server.url, application_name: applicationName });
+    const seen: string[] = [];
+    const warnings: string[] = [];
+    const recorder = { change: (m: ChangeMessage) => seen.push(m.id), warning: (w: string) => warnings.push(w) };
+    try {
+      await hub.subscribe(one.ids.channel, one.ids.changes, recorder);
+      expect(await hub.listeningChannels()).toEqual([one.ids.channel]);
+      await one.write("before");
+      await until("the first change", () => seen.includes("before"));
+      // The listener's connection dies; its reconnect waits for its backoff (100 ms first).
+      const killed = await raw.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [applicationName]);
+      expect(killed.rowCount).toBe(1);
+      await until("the listener to notice", () => !hub.connected);
+      // Meanwhile a first subscriber to another channel connects: the old channel comes back too.
+      await hub.subscribe(two.ids.channel, two.ids.changes, recorder);
+      expect(await hub.listeningChannels()).toEqual([one.ids.channel, two.ids.channel].sort());
+      await one.write("after");
+      await raw.query("SELECT pg_notify($1, 'elsewhere')", [one.ids.channel]);
+      await until("the change after the reconnect", () => seen.includes("after"));
+      expect(seen).toEqual(["before", "after"]);
+      // The pending retry found the connection made: still one listener, and no gap to warn of.
+      expect(warnings).toEqual([]);
+      expect(await hub.listeningChannels()).toEqual([one.ids.channel, two.ids.channel].sort());
+    } finally {
+      await hub.close();
+    }
+  });
+
+  it("a read that fails with the lost connection while the reconnect asks for another: the catch-up runs on the new connection, without a poll", async () => {
+    const one = await logOf("again1");
+    const two = await logOf("again2");
+    const applicationName = `dgent-test-${one.ids.channel}`.slice(0, 63);
+    // No poll: only a NOTIFY or the reconnect starts a read (setInterval is the poll's timer only).
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    const hub = new NotifyHub({ connectionString: server.url, application_name: applicationName });
+    const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+    const original = proto.query;
+    let armed = false;
+    let held = false;
+    let fail = () => undefined as void;
+    const gate = new Promise<void>((resolve) => (fail = resolve));
+    // The next log read is held, then fails as a read on a dead connection does.
+    proto.query = function (this: unknown, ...args: unknown[]) {
+      const text = typeof args[0] === "object" && args[0] !== null ? (args[0] as { text?: string }).text : args[0];
+      if (armed && typeof text === "string" && text.includes("LEFT JOIN LATERAL")) {
+        armed = false;
+        held = true;
+        return gate.then(() => Promise.reject(new Error("Connection terminated unexpectedly")));
+      }
+      return original.apply(this, args);
+    };
+    const seen: string[] = [];
+    const warnings: string[] = [];
+    const recorder = { change: (m: ChangeMessage) => seen.push(m.id), warning: (w: string) => warnings.push(w) };
+    try {
+      await hub.subscribe(one.ids.channel, one.ids.changes, recorder);
+      armed = true;
+      await raw.query("SELECT pg_notify($1, 'elsewhere')", [one.ids.channel]);
+      await until("the read in flight", () => held);
+      const killed = await raw.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [applicationName]);
+      expect(killed.rowCount).toBe(1);
+      await until("the listener to notice", () => !hub.connected);
+      await one.write("while-away");
+      // Reconnects (this subscribe or the retry) and asks for a read of the first channel while
+      // the old one is still in flight.
+      await hub.subscribe(two.ids.channel, two.ids.changes, recorder);
+      expect(hub.connected).toBe(true);
+      fail();
+      await until("the change made while away", () => seen.includes("while-away"), 30_000);
+      expect(seen).toEqual(["while-away"]);
+      expect(warnings).toEqual([]);
+    } finally {
+      fail();
+      proto.query = original;
+      await hub.close();
+      vi.useRealTimers();
+    }
+  }, 60_000);
+
+  it("an announcement made while close() lets the last ones finish is dropped: nothing is sent after close", async () => {
+    const { ids } = await logOf("closing");
+    const late = `${ids.channel}:late`;
+    const hub = new NotifyHub({ connectionString: server.url });
+    const counter = new pg.Client(server.url);
+    await counter.connect();
+    const heard: string[] = [];
+    counter.on("notification", (n) => heard.push(n.channel));
+    await counter.query(`LISTEN ${pg.escapeIdentifier(ids.channel)}`);
+    await counter.query(`LISTEN ${pg.escapeIdentifier(late)}`);
+    const release = holdAnnouncementsForTests();
+    try {
+      hub.announce(ids.channel, ids.changes);
+      const closing = hub.close(); // waits for that announcement, held
+      hub.announce(late, ids.changes);
+      release();
+      await closing;
+      // A second close waits for any send still in flight (the late one, had it started).
+      await hub.close();
+      await counter.query("SELECT 1"); // notifications committed before this reply have arrived
+      expect(heard).toEqual([ids.channel]);
+    } finally {
+      release();
+      await counter.end();
     }
   });
 

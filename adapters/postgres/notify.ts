@@ -46,7 +46,9 @@ import { statement, type Statement } from "./sql.js";
  * A listener that reconnects reads on from its cursor, so it misses nothing; it warns
  * (`listener-reconnected`) only when the log may have lost rows meanwhile: the server restarted
  * (the log is UNLOGGED: a crash empties it) or the listener was away for longer than the log
- * keeps rows (`RETENTION_MS`).
+ * keeps rows (`RETENTION_MS`). Whatever makes the new connection (the retry after a backoff, or a
+ * first subscribe to another channel before that retry came due) LISTENs on every channel again,
+ * checks for the gap and reads on, before anything else runs on it.
  */
 
 /** Who this process is in the change log; our own changes are not reported back to us. */
@@ -367,9 +369,19 @@ export class NotifyHub {
     return this.#client !== null;
   }
 
+  /** The channels the listening connection LISTENs on, as the server reports them (for tests and reports). */
+  async listeningChannels(): Promise<string[]> {
+    const client = this.#client;
+    if (!client) return [];
+    const r = await this.#one(client, () => client.query<{ c: string }>("SELECT pg_listening_channels() AS c"));
+    return r.rows.map((row) => row.c).sort();
+  }
+
   async close(): Promise<void> {
-    await Promise.all(this.#sending);
+    // First: an announcement made while the last ones finish must not start a send (and perhaps
+    // open a sender connection) that nobody ends.
     this.#closed = true;
+    await Promise.all(this.#sending);
     this.#channels.clear();
     this.#listening.clear();
     if (this.#retry) clearTimeout(this.#retry);
@@ -424,6 +436,8 @@ export class NotifyHub {
       .catch(() => undefined) // a lost connection: the reconnect reads on from the cursor
       .finally(() => {
         ch.reading = null;
+        // Asked for meanwhile (by the reconnect, when this read failed with the old connection).
+        if (ch.again) this.#read(ch);
       });
   }
 
@@ -449,6 +463,12 @@ export class NotifyHub {
   /** Reads of the log this hub made. */
   reads = 0;
 
+  /**
+   * The listening connection; a new one (run inside `#serial`, as every caller is) first resumes
+   * every channel already read from: LISTEN, the gap check and the read from its cursor. So a
+   * first subscribe to another channel that connects while a retry is pending leaves no channel
+   * behind (the retry then finds the connection and does nothing).
+   */
   async #connected(): Promise<pg.Client> {
     if (this.#client) return this.#client;
     const client = new pg.Client(this.#config);
@@ -469,10 +489,51 @@ export class NotifyHub {
     } catch (error) {
       client.removeAllListeners("end");
       await client.end().catch(() => undefined);
+      if (this.#primed().length > 0) this.#scheduleReconnect();
       throw error;
     }
     this.#client = client;
+    try {
+      await this.#resume(client);
+    } catch (error) {
+      // Lost again (then #lost already scheduled a retry) or a LISTEN refused: drop it, retry later.
+      if (this.#client === client) await this.#disconnect();
+      this.#scheduleReconnect();
+      throw error;
+    }
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = null;
+    this.#backoff = 100;
     return client;
+  }
+
+  /** Channels whose cursor is set (a channel still subscribing sets its own, after its LISTEN). */
+  #primed(): Channel[] {
+    return [...this.#channels.values()].filter((ch) => ch.cursor !== null);
+  }
+
+  /** On a new listening connection: LISTEN on every primed channel, then read on (or warn of a gap). */
+  async #resume(client: pg.Client): Promise<void> {
+    const channels = this.#primed();
+    for (const ch of channels) await this.#one(client, () => client.query(`LISTEN ${pg.escapeIdentifier(ch.name)}`));
+    const gap = this.#restarted || (this.#lostAt !== 0 && Date.now() - this.#lostAt >= RETENTION_MS);
+    for (const ch of channels) {
+      if (this.#channels.get(ch.name) !== ch) continue; // unsubscribed meanwhile
+      if (gap) {
+        await this.#prime(client, ch);
+        for (const s of ch.subscribers) {
+          s.warning("the change listener reconnected; changes made by other processes while it was disconnected were not reported", {
+            reason: "listener-reconnected",
+          });
+        }
+      } else {
+        // Nothing was lost: the log kept every change since the cursor.
+        this.#read(ch);
+      }
+    }
+    // Reported (or nobody was listening then): a later reconnect does not warn of it again.
+    this.#restarted = false;
+    this.#lostAt = 0;
   }
 
   /** Set when a reconnect found a server that started since the listener's first connection. */
@@ -490,7 +551,8 @@ export class NotifyHub {
   #lost(client: pg.Client): void {
     if (this.#client !== client) return;
     this.#client = null;
-    this.#lostAt = Date.now();
+    // Since the first loss not yet resumed: a reconnect that fails again does not shorten the gap.
+    if (this.#lostAt === 0) this.#lostAt = Date.now();
     this.#scheduleReconnect();
   }
 
@@ -501,27 +563,12 @@ export class NotifyHub {
     this.#retry = setTimeout(() => {
       this.#retry = null;
       void this.#serial(async () => {
+        // A subscribe meanwhile may have connected (and resumed every channel) already.
         if (this.#closed || this.#channels.size === 0 || this.#client) return;
-        const client = await this.#connected();
-        for (const channel of this.#channels.keys()) await this.#one(client, () => client.query(`LISTEN ${pg.escapeIdentifier(channel)}`));
-        this.#backoff = 100;
-        const gap = this.#restarted || Date.now() - this.#lostAt >= RETENTION_MS;
-        this.#restarted = false;
-        for (const ch of this.#channels.values()) {
-          if (gap || ch.cursor === null) {
-            await this.#prime(client, ch);
-            for (const s of ch.subscribers) {
-              s.warning("the change listener reconnected; changes made by other processes while it was disconnected were not reported", {
-                reason: "listener-reconnected",
-              });
-            }
-          } else {
-            // Nothing was lost: the log kept every change since the cursor.
-            this.#read(ch);
-          }
-        }
+        await this.#connected();
       }).catch(() => {
-        void this.#serial(() => this.#disconnect()).then(() => this.#scheduleReconnect());
+        // #connected dropped what it connected; try again later.
+        this.#scheduleReconnect();
       });
     }, delay);
     this.#retry.unref();
