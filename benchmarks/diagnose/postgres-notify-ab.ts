@@ -11,13 +11,14 @@
  *
  *   DIAG_DISTS=/old/checkout/dist,$PWD/dist DIAG_MODES=listen,off DIAG_CALLERS=16 npx vite-node benchmarks/diagnose/postgres-notify-ab.ts
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import { fileURLToPath } from "node:url";
 import { postgresServer } from "../servers.js";
 import { makePrefill } from "../workload.js";
 import { freshForPuts } from "../concurrency.js";
+import { clusterCpuMeter } from "./cluster-cpu.js";
 
 const dists = (process.env.DIAG_DISTS ?? fileURLToPath(new URL("../../dist", import.meta.url))).split(",");
 const server = await postgresServer(process.env);
@@ -42,24 +43,7 @@ proto.query = function (this: any, ...args: any[]) {
 };
 const admin = new pg.Client(url); await admin.connect();
 const dataDir = (await admin.query("SHOW data_directory")).rows[0].data_directory;
-const postmaster = Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
-const lastSeen = new Map<number, number>(); let serverTotal = 0; let primed = false;
-function serverCpuUs(): number {
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    const pid = Number(p);
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (pid !== postmaster && ppid !== postmaster) continue;
-      const ns = Number(readFileSync(`/proc/${p}/schedstat`, "utf8").split(" ")[0]);
-      serverTotal += ns - (lastSeen.get(pid) ?? (primed ? 0 : ns));
-      lastSeen.set(pid, ns);
-    } catch {}
-  }
-  primed = true;
-  return serverTotal / 1000;
-}
+const serverCpuUs = clusterCpuMeter(dataDir);
 const callers = Number(process.env.DIAG_CALLERS ?? 1);
 const prefill = makePrefill(Number(process.env.DIAG_PREFILL ?? 0));
 type S = { name: string; put: (d: any) => Promise<unknown>; close: () => Promise<void> };

@@ -10,7 +10,7 @@
  *
  *   DIAG_BEFORE_CHECKOUT=/path/to/old/checkout npx vite-node benchmarks/diagnose/postgres-put-windows.ts
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import { postgresServer } from "../servers.js";
@@ -19,6 +19,7 @@ import { fullGc, summarize } from "../measure.js";
 import { makePrefill } from "../workload.js";
 import type { Contender, TierSetup } from "../contender.js";
 import * as tierNew from "../tiers/postgres.js";
+import { clusterCpuMeter } from "./cluster-cpu.js";
 
 const beforeCheckout = process.env.DIAG_BEFORE_CHECKOUT;
 const tierBase: typeof tierNew | null = beforeCheckout ? await import(/* @vite-ignore */ join(beforeCheckout, "benchmarks/tiers/postgres.ts")) : null;
@@ -41,23 +42,7 @@ for (const { c } of contenders) await c.prefill(prefill.datums);
 const admin = new pg.Client(server.url); await admin.connect();
 const dataDir = (await admin.query("SHOW data_directory")).rows[0].data_directory;
 await admin.end();
-const postmaster = Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
-const last = new Map<number, number>(); let total = 0; let primed = false;
-function serverUs(): number {
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (Number(p) !== postmaster && ppid !== postmaster) continue;
-      const ns = Number(readFileSync(`/proc/${p}/schedstat`, "utf8").split(" ")[0]);
-      total += ns - (last.get(Number(p)) ?? (primed ? 0 : ns));
-      last.set(Number(p), ns);
-    } catch {}
-  }
-  primed = true;
-  return total / 1000;
-}
+const serverUs = clusterCpuMeter(dataDir);
 serverUs();
 for (const { c } of contenders) await drive(callers, 100, callers * 4, opCall(c, "put", callers * 4, prefill.getIds, 0));
 const acc = new Map(contenders.map(({ name }) => [name, { lat: [] as number[], n: 0, ms: 0, cl: 0, sv: 0 }]));

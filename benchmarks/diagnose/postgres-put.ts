@@ -17,7 +17,6 @@
  *   DIAG_BEFORE=/path/to/other/checkout/dist DIAG_P50=0 DIAG_PUTMANY=0 npx vite-node benchmarks/diagnose/postgres-put.ts
  *   DIAG_BEFORE=/old/dist DIAG_AFTER=$PWD/dist DIAG_CALLERS=1,16 DIAG_P50=0 DIAG_PUTMANY=0 npx vite-node benchmarks/diagnose/postgres-put.ts
  */
-import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import type { Datum } from "../../core/datum.js";
@@ -27,6 +26,7 @@ import { identifiers, statements } from "../../adapters/postgres/sql.js";
 import { compare, type Subject } from "../measure.js";
 import { postgresServer } from "../servers.js";
 import { freshBatches, freshDatums, makePrefill } from "../workload.js";
+import { clusterCpuMeter } from "./cluster-cpu.js";
 
 const server = await postgresServer(process.env);
 const url = server.url;
@@ -109,34 +109,8 @@ const admin = new pg.Client(url);
 await admin.connect();
 const dataDir = ((await admin.query<{ data_directory: string }>("SHOW data_directory")).rows[0] as { data_directory: string }).data_directory;
 await admin.end();
-const postmaster = Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
-/**
- * CPU time of the cluster's processes so far, µs (`/proc/<pid>/schedstat`: nanoseconds on a
- * CPU), as the sum of each process's increments since it was first seen: a process that ends
- * (an autovacuum worker) takes its time with it, which a plain sum would charge, negatively, to
- * whatever runs then.
- */
-const lastSeen = new Map<number, number>();
-let serverTotal = 0;
-let primed = false;
-function serverCpuUs(): number {
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    const pid = Number(p);
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (pid !== postmaster && ppid !== postmaster) continue;
-      const ns = Number(readFileSync(`/proc/${p}/schedstat`, "utf8").split(" ")[0]);
-      serverTotal += ns - (lastSeen.get(pid) ?? (primed ? 0 : ns));
-      lastSeen.set(pid, ns);
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  primed = true;
-  return serverTotal / 1000;
-}
+/** CPU time of the cluster's processes so far, µs (cluster-cpu.ts). */
+const serverCpuUs = clusterCpuMeter(dataDir);
 serverCpuUs();
 const clientCpuUs = () => {
   const u = process.cpuUsage();
