@@ -43,7 +43,7 @@ for (;;) {
       try {
         const c = await contenderFor(j, name);
         await c.prefill([]); // opens a dgent store; nothing to load (the parent loaded the prefill)
-        for (const op of ["put", "get"] as const) await drive(j.callers, 100, j.callers * 4, opCall(c, op, j.callers * 4, j.getIds, 0));
+        for (const op of ["put", "get"] as const) await drive(j.callers, j.warmMs, j.warmOps, opCall(c, op, j.warmOps, j.getIds, 0));
         open.set(name, c);
       } catch (error) {
         failed[name] = message(error);

@@ -64,6 +64,9 @@ export interface ChildJob {
   readonly contenders: readonly string[];
   readonly callers: number;
   readonly getIds: readonly string[];
+  /** The untimed warm-up window per contender and operation (ms), and its operation cap. */
+  readonly warmMs: number;
+  readonly warmOps: number;
 }
 
 /** One window of `callers` concurrent loops: each operation's latency (µs), and when it started and ended (epoch ms). */
@@ -352,9 +355,12 @@ async function closeAll(setup: TierSetup): Promise<void> {
 /** One level in this process: every contender at `callers` concurrent callers. */
 async function inProcess(setup: TierSetup, callers: number, prefill: Prefill, plan: ConcurrencyPlan, tick: (what: string) => void, watch: Watch | undefined): Promise<ConcurrencyRow[]> {
   const getIds = prefill.getIds;
-  // Warm every contender's connections (a pool opens them on demand) and code paths.
+  // Warm every contender's connections (a pool opens them on demand) and code paths with one
+  // untimed window of each operation, as long as a timed one: the first contender of the first
+  // round would otherwise pay for the JIT and the pool's connections (tens of µs a call over a
+  // window, more for the contender with the most JavaScript).
   for (const c of setup.contenders) {
-    for (const op of ["put", "get"] as const) await drive(callers, Math.min(100, plan.windowMs), callers * 4, opCall(c, op, callers * 4, getIds, 0)).catch(() => undefined);
+    for (const op of ["put", "get"] as const) await drive(callers, plan.windowMs, plan.maxOps, opCall(c, op, plan.maxOps, getIds, 0)).catch(() => undefined);
   }
   const acc = await rounds(
     setup.contenders,
@@ -435,7 +441,7 @@ async function acrossProcesses(setup: TierSetup, target: ChildTarget, prefill: P
   const names = setup.contenders.map((c) => c.name);
   // The parent's handles are closed; the children open the same files or schemas.
   for (const c of setup.contenders) await c.close();
-  const job: ChildJob = { target, contenders: names, callers: plan.callersPerProcess, getIds: prefill.getIds };
+  const job: ChildJob = { target, contenders: names, callers: plan.callersPerProcess, getIds: prefill.getIds, warmMs: plan.windowMs, warmOps: Math.ceil(plan.maxOps / plan.processes) };
   const children = pool.get(plan.processes);
   try {
     // `open`: every contender open and warm in every child, or why one could not open.

@@ -46,6 +46,7 @@ export {
 export {
   type Adapter,
   type AdapterContext,
+  type ChangeInterest,
   type AdapterEvents,
   type AdapterStats,
   type Capabilities,

@@ -121,10 +121,27 @@ export const SILENT_EVENTS: AdapterEvents = Object.freeze({
   change: () => undefined,
 });
 
+/**
+ * Whether anyone hears the changes other processes make: the store's `externalChange` hook has a
+ * tap. A tier that holds a connection or subscription open to hear them (Postgres `LISTEN`) can
+ * wait for the first tap instead of listening, and reading other processes' changes, for nobody.
+ */
+export interface ChangeInterest {
+  /** True once the hook has a tap (taps are never removed, so it never turns false). */
+  readonly wanted: boolean;
+  /**
+   * Calls `listener` once, soon after the hook's first tap (in a microtask of the `tap` call);
+   * never when `wanted` is already true. Returns a function that cancels the call.
+   */
+  onWanted(listener: () => void): () => void;
+}
+
 export interface AdapterContext {
   readonly events: AdapterEvents;
   /** The store's clock (epoch ms), for a tier with `capabilities.expiry`; absent: `Date.now`. */
   readonly clock?: () => number;
+  /** Whether the store's `externalChange` hook has a tap yet; absent: assume it has. */
+  readonly changeInterest?: ChangeInterest;
 }
 
 export interface AdapterStats {

@@ -7,7 +7,7 @@
 import { dgentError } from "./errors.js";
 import type { PluginApi, PluginService, ResolvedPluginUse } from "./registry.js";
 import { tapOnlyView, type StoreHooks } from "./hooks.js";
-import type { Adapter, AdapterContext } from "./protocol.js";
+import type { Adapter, AdapterContext, ChangeInterest } from "./protocol.js";
 import type { Router, RouterEvents } from "./router.js";
 import type { Upgrader } from "./upgrader.js";
 
@@ -42,6 +42,7 @@ export function routerEvents(hooks: Readonly<StoreHooks>, warn: Warn): RouterEve
 export function adapterContext(hooks: Readonly<StoreHooks>, warn: Warn, tier: Adapter, clock?: () => number): AdapterContext {
   return {
     ...(clock !== undefined ? { clock } : {}),
+    changeInterest: changeInterest(hooks),
     events: {
       evicted: (datum, reason) => {
         if (hooks.evicted.taps.length) hooks.evicted.call(datum, { tier: tier.name, reason });
@@ -50,6 +51,52 @@ export function adapterContext(hooks: Readonly<StoreHooks>, warn: Warn, tier: Ad
       change: (event) => {
         if (hooks.externalChange.taps.length) hooks.externalChange.call(event, { tier: tier.name });
       },
+    },
+  };
+}
+
+/**
+ * Tells the tiers when the `externalChange` hook gets its first tap (a `register` interceptor:
+ * it runs when a tap is added, never when the hook is called, so calls cost nothing more).
+ */
+export function changeInterest(hooks: Readonly<StoreHooks>): ChangeInterest {
+  let interest = interests.get(hooks);
+  if (interest === undefined) {
+    interest = newInterest(hooks);
+    interests.set(hooks, interest);
+  }
+  return interest;
+}
+
+/** One per store (its hooks), shared by its tiers. */
+const interests = new WeakMap<Readonly<StoreHooks>, ChangeInterest>();
+
+function newInterest(hooks: Readonly<StoreHooks>): ChangeInterest {
+  const hook = hooks.externalChange;
+  let wanted = hook.taps.length > 0;
+  const waiting = new Set<() => void>();
+  hook.intercept({
+    register(tap) {
+      if (!wanted) {
+        wanted = true;
+        const listeners = [...waiting];
+        waiting.clear();
+        // After the tap is in place, and never inside the caller's `tap()`.
+        queueMicrotask(() => {
+          for (const listener of listeners) listener();
+        });
+      }
+      return tap;
+    },
+  });
+  return {
+    get wanted() {
+      return wanted;
+    },
+    onWanted(listener) {
+      if (wanted) return () => undefined;
+      waiting.add(listener);
+      return () => void waiting.delete(listener);
     },
   };
 }

@@ -62,6 +62,10 @@ export class PostgresAdapter implements Adapter {
   readonly #life: Lifecycle;
   #lease: PoolLease | null = null;
   #unlisten: (() => Promise<void>) | null = null;
+  /** Cancels the wait for the store's first externalChange tap (listening starts then). */
+  #notWanted: (() => void) | null = null;
+  /** A LISTEN started by that first tap, after open. */
+  #subscribing: Promise<void> = Promise.resolve();
   #events: AdapterEvents = NO_EVENTS;
   #migration: MigrationResult | null = null;
   /** Refs and transactions (refs.ts); queries (queries.ts). */
@@ -116,19 +120,44 @@ export class PostgresAdapter implements Adapter {
     try {
       this.#migration = await migrate(lease.pool, this.#ids, o.table, o.schema, this.name);
       this.#events = context?.events ?? NO_EVENTS;
-      // Listening only makes sense when someone composed us and will hear about changes.
+      // Listening only makes sense when someone composed us and will hear about changes: a
+      // store whose externalChange hook has no tap yet listens from its first tap on.
       if (o.listen && context !== undefined) {
-        const events = this.#events;
-        this.#unlisten = await lease.notifications.subscribe(this.#ids.channel, this.#ids.changes, {
-          change: (m) => events.change({ op: m.op, id: m.id, origin: m.origin }),
-          warning: (message, details) => events.warning(message, details),
-        });
+        const interest = context.changeInterest;
+        if (interest === undefined || interest.wanted) this.#unlisten = await this.#subscribe(lease);
+        else this.#notWanted = interest.onWanted(() => this.#listenLate(lease));
       }
     } catch (error) {
       await lease.release();
       throw this.#wrap(error, `open ${this.#ids.label} at ${this.redactedUrl}`);
     }
     this.#lease = lease;
+  }
+
+  #subscribe(lease: PoolLease): Promise<() => Promise<void>> {
+    const events = this.#events;
+    return lease.notifications.subscribe(this.#ids.channel, this.#ids.changes, {
+      change: (m) => events.change({ op: m.op, id: m.id, origin: m.origin }),
+      warning: (message, details) => events.warning(message, details),
+    });
+  }
+
+  /**
+   * The first externalChange tap arrived after open: LISTEN now (changes committed from then on
+   * are reported). A failure is a warning; the hook then hears nothing until the store reopens.
+   */
+  #listenLate(lease: PoolLease): void {
+    this.#notWanted = null;
+    if (this.#lease !== lease) return; // closed (or closing) meanwhile
+    const subscribing = this.#subscribe(lease).then(
+      (unlisten) => {
+        if (this.#lease === lease) this.#unlisten = unlisten;
+        else return unlisten(); // closed while subscribing
+      },
+      (error: unknown) =>
+        this.#events.warning(`could not listen for other processes' changes: ${this.#wrap(error, `listen on ${this.#ids.label}`).message}`, { reason: "listen-failed" }),
+    );
+    this.#subscribing = subscribing.then(() => undefined);
   }
 
   /** Releases the pool lease once; a close() during open() waits for it and then releases (never half-open). */
@@ -138,7 +167,11 @@ export class PostgresAdapter implements Adapter {
       const unlisten = this.#unlisten;
       this.#lease = null;
       this.#unlisten = null;
+      this.#notWanted?.();
+      this.#notWanted = null;
       await unlisten?.().catch(() => undefined);
+      // A late LISTEN in flight ends itself once it sees the lease gone.
+      await this.#subscribing;
       await lease?.release();
     });
   }

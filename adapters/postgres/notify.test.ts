@@ -131,6 +131,62 @@ describe("change notifications", () => {
     }
   });
 
+  it("a store listens only once its externalChange hook has a tap: none at open, a LISTEN from the first tap on, which hears what commits after it", async () => {
+    const namespace = schema("lazy");
+    // A URL of its own: its own pool and listener, found in poolReport() by the marker.
+    const marker = `lazy-${namespace}`.slice(0, 60);
+    const url = `${server.url}${server.url.includes("?") ? "&" : "?"}application_name=${marker}`;
+    const store = createStore({ tiers: [postgresAdapter({ url, namespace })] });
+    const ids = identifiers(namespace, "data");
+    const theirs = async (id: string) => {
+      await raw.query(
+        `WITH ins AS (INSERT INTO ${ids.table} (id, content, created_at) VALUES ($1, '\\x00', 1) RETURNING id)
+         INSERT INTO ${ids.changes} (xid, op, id, origin) SELECT pg_current_xact_id(), 'put', id, 'elsewhere' FROM ins`,
+        [id],
+      );
+      await raw.query("SELECT pg_notify($1, 'elsewhere')", [ids.channel]);
+    };
+    const entry = () => poolReport().find((p) => p.url.includes(marker));
+    await store.open();
+    try {
+      await store.put(makeDatum({ content: Buffer.from("mine") }));
+      await theirs("unheard");
+      expect(entry()?.listening).toEqual([]);
+      const seen: string[] = [];
+      store.hooks.externalChange.tap("late", (event) => void seen.push(event.id));
+      await until("the LISTEN after the first tap", () => entry()?.listening.length === 1);
+      expect(entry()?.listening).toEqual([ids.channel]);
+      // The listener reports what commits once its LISTEN is in place, a moment after the tap:
+      // another process writes until one is heard.
+      let n = 0;
+      await until("a change after the tap", async () => (await theirs(`heard/${n++}`), seen.length > 0), undefined, 50);
+      await theirs("last");
+      await until("the last change", () => seen.includes("last"));
+      // Each reported once, in commit order; the change made before the tap is not among them.
+      expect(seen.at(-1)).toBe("last");
+      expect(seen.slice(0, -1).every((id) => id.startsWith("heard/"))).toBe(true);
+      expect(new Set(seen).size).toBe(seen.length);
+    } finally {
+      await store.close();
+    }
+    expect(entry()).toBeUndefined();
+  });
+
+  it("a store closed before its hook's first tap never listens, and a tap during close starts nothing", async () => {
+    const namespace = schema("lazyclose");
+    const marker = `lazyc-${namespace}`.slice(0, 60);
+    const url = `${server.url}${server.url.includes("?") ? "&" : "?"}application_name=${marker}`;
+    const store = createStore({ tiers: [postgresAdapter({ url, namespace })] });
+    await store.open();
+    const closing = store.close();
+    store.hooks.externalChange.tap("too late", () => undefined);
+    await closing;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(poolReport().find((p) => p.url.includes(marker))).toBeUndefined();
+    const left = await raw.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1", [marker]);
+    expect(left.rows[0].n).toBe(0);
+  });
+
   it("64 concurrent puts of another process are all reported, with few NOTIFYs", async () => {
     const namespace = schema("burst");
     const { store, seen } = await listening(namespace);
@@ -183,6 +239,7 @@ process.stdout.write("done\n");
     const applicationName = `dgent-test-${namespace}`.slice(0, 63);
     const channel = identifiers(namespace, "data").channel;
     const store = createStore({ tiers: [postgresAdapter({ url: server.url, namespace, applicationName })] });
+    store.hooks.externalChange.tap("test", () => undefined); // a store listens once something hears it
     await store.open();
     const counter = new pg.Client(server.url);
     await counter.connect();

@@ -218,8 +218,8 @@ export async function countRoundTrips(call: () => Promise<unknown>): Promise<num
 }
 
 /** The schemas (and the unstorage table) of one Postgres tier's contenders. */
-function postgresNames(tag: string): { dgent: string; raw: string; peer: string; unstorage: string } {
-  return { dgent: `bench_dgent_${tag}`, raw: `bench_raw_${tag}`, peer: `bench_peer_${tag}`, unstorage: `unstorage_${tag}` };
+function postgresNames(tag: string): { dgent: string; quiet: string; raw: string; peer: string; unstorage: string } {
+  return { dgent: `bench_dgent_${tag}`, quiet: `bench_quiet_${tag}`, raw: `bench_raw_${tag}`, peer: `bench_peer_${tag}`, unstorage: `unstorage_${tag}` };
 }
 
 export interface PostgresTierOptions {
@@ -236,9 +236,11 @@ export const PG_APPLICATION_NAMES: Readonly<Record<string, string>> = { dgent: "
 
 function dgentPostgres(url: string, tag: string, poolSize: number | undefined, quiet: boolean) {
   const size = poolSize === undefined ? "pool 4" : `pool ${poolSize}`;
-  const namespace = postgresNames(tag).dgent;
-  // Application names of their own: a pool each (pools are shared per settings), and the
-  // concurrency part tells their backends apart in pg_stat_activity.
+  const names = postgresNames(tag);
+  // A table each, as every other contender has (sharing one, each would put into a table the
+  // other grows too), and application names of their own: a pool each (pools are shared per
+  // settings), and the concurrency part tells their backends apart in pg_stat_activity.
+  const namespace = quiet ? names.quiet : names.dgent;
   return quiet
     ? dgentContender(postgresAdapter({ url, namespace, poolSize: poolSize ?? 4, notify: false, connectTimeoutMs: 120_000, applicationName: "bench-quiet" }), `createStore({ tiers: [postgresAdapter({ url, namespace, notify: false })] }) (${size}, change notifications off)`, { name: QUIET })
     : dgentContender(
@@ -262,7 +264,7 @@ export async function postgresContenderFor(name: string, url: string, tag: strin
 export async function postgresTier(postgres: () => Promise<PostgresServer>, withPeers: boolean, options: PostgresTierOptions = {}): Promise<TierSetup & { tag: string; url: string }> {
   const server = await postgres();
   const tag = randomBytes(4).toString("hex");
-  const { dgent: dgentSchema, raw: rawSchema, peer: peerSchema } = postgresNames(tag);
+  const { dgent: dgentSchema, quiet: quietSchema, raw: rawSchema, peer: peerSchema } = postgresNames(tag);
   let version = "?";
   try {
     const c = new pg.Client(server.url);
@@ -342,7 +344,7 @@ export async function postgresTier(postgres: () => Promise<PostgresServer>, with
       try {
         const c = new pg.Client(server.url);
         await c.connect();
-        for (const schema of [dgentSchema, rawSchema, peerSchema]) await c.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+        for (const schema of [dgentSchema, quietSchema, rawSchema, peerSchema]) await c.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
         await c.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`unstorage_${tag}`)}`);
         await c.end();
       } finally {
