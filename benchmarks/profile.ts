@@ -48,7 +48,7 @@ export const FULL: Profile = {
   scaling: [10_000, 1_000_000],
   queries: [10_000, 1_000_000],
   fsyncSamples: 400,
-  concurrency: { levels: [1, 4, 16, 64], objectLevels: [1, 4, 16], processes: 4, callersPerProcess: 4, windowMs: 300, durableWindowMs: 600, rounds: 4, prefill: 2000, objectPrefill: 100, maxOps: 10_000, fsyncSamples: 200 },
+  concurrency: { levels: [1, 4, 16, 64], objectLevels: [1, 4, 16], processes: 4, callersPerProcess: 4, windowMs: 300, durableWindowMs: 600, rounds: 5, prefill: 2000, objectPrefill: 100, maxOps: 10_000, fsyncSamples: 200 },
   plan: (kind, op) => capped(kind === "local" ? FULL_LOCAL : kind === "postgres" ? FULL_PG : FULL_OBJECT, op, kind, false),
 };
 
