@@ -164,8 +164,7 @@ export class Router {
   async #closeOpened(): Promise<void> {
     const results = await Promise.allSettled(this.states.filter((s) => s.opened).map((s) => s.adapter.close()));
     for (const s of this.states) s.opened = false;
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failed) throw failed.reason;
+    for (const r of results) if (r.status === "rejected") throw r.reason;
   }
 
   /** Marks a tier down, tells the hooks, and schedules a re-probe with backoff. */
@@ -218,6 +217,7 @@ export class Router {
     let resume: (() => void) | null = null;
     try {
       if (!state.opened) await state.adapter.open(this.#context?.(state.adapter));
+      if (this.#closed) return (await state.adapter.close().catch(() => undefined), false); // closed meanwhile: close() missed it
       state.opened = true;
       const ok = state.adapter.probe ? await state.adapter.probe() : true;
       if (!ok) throw dgentError("DGENT_UNAVAILABLE", `tier "${name}" did not answer its probe`, { unit: name });

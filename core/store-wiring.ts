@@ -42,7 +42,7 @@ export function routerEvents(hooks: Readonly<StoreHooks>, warn: Warn): RouterEve
 export function adapterContext(hooks: Readonly<StoreHooks>, warn: Warn, tier: Adapter, clock?: () => number): AdapterContext {
   return {
     ...(clock !== undefined ? { clock } : {}),
-    changeInterest: changeInterest(hooks),
+    changeInterest: changeInterest(hooks, warn),
     events: {
       evicted: (datum, reason) => {
         if (hooks.evicted.taps.length) hooks.evicted.call(datum, { tier: tier.name, reason });
@@ -59,10 +59,10 @@ export function adapterContext(hooks: Readonly<StoreHooks>, warn: Warn, tier: Ad
  * Tells the tiers when the `externalChange` hook gets its first tap (a `register` interceptor:
  * it runs when a tap is added, never when the hook is called, so calls cost nothing more).
  */
-export function changeInterest(hooks: Readonly<StoreHooks>): ChangeInterest {
+export function changeInterest(hooks: Readonly<StoreHooks>, warn: Warn): ChangeInterest {
   let interest = interests.get(hooks);
   if (interest === undefined) {
-    interest = newInterest(hooks);
+    interest = newInterest(hooks, warn);
     interests.set(hooks, interest);
   }
   return interest;
@@ -71,7 +71,7 @@ export function changeInterest(hooks: Readonly<StoreHooks>): ChangeInterest {
 /** One per store (its hooks), shared by its tiers. */
 const interests = new WeakMap<Readonly<StoreHooks>, ChangeInterest>();
 
-function newInterest(hooks: Readonly<StoreHooks>): ChangeInterest {
+function newInterest(hooks: Readonly<StoreHooks>, warn: Warn): ChangeInterest {
   const hook = hooks.externalChange;
   let wanted = hook.taps.length > 0;
   const waiting = new Set<() => void>();
@@ -79,11 +79,17 @@ function newInterest(hooks: Readonly<StoreHooks>): ChangeInterest {
     register(tap) {
       if (!wanted) {
         wanted = true;
-        const listeners = [...waiting];
-        waiting.clear();
-        // After the tap is in place, and never inside the caller's `tap()`.
+        // After the tap is in place, and never inside the caller's `tap()`; a listener cancelled
+        // meanwhile is not called, and one that throws is reported without stopping the others.
         queueMicrotask(() => {
-          for (const listener of listeners) listener();
+          for (const listener of [...waiting]) {
+            if (!waiting.delete(listener)) continue;
+            try {
+              listener();
+            } catch (error) {
+              warn("store", `a tier's change listener failed to start: ${error instanceof Error ? error.message : String(error)}`);
+            }
+          }
         });
       }
       return tap;

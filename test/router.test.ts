@@ -127,6 +127,31 @@ describe("selection at open", () => {
     await store.close();
   });
 
+  it("a tier whose re-probe is still opening it when the store closes is closed once that open returns", async () => {
+    const top = switchable("top", 30);
+    const local = switchable("local", 20);
+    top.control.down = true;
+    const hold = gate();
+    let closes = 0;
+    const openTop = top.adapter.open;
+    const held: Adapter = {
+      ...top.adapter,
+      open: async (c) => {
+        if (!top.control.down) await hold.pass();
+        return openTop(c);
+      },
+      close: async () => void closes++,
+    };
+    const store = createStore({ tiers: [local.adapter, held], upgrader: false, probeBackoffMs: { min: 10, max: 20 } });
+    await store.open();
+    top.control.down = false;
+    await until("the re-probe opening top", () => hold.waiting > 0);
+    await store.close();
+    expect(closes).toBe(0); // the store's close() could not know the open would succeed
+    hold.open();
+    await until("top closed after its late open", () => closes === 1);
+  });
+
   it("falling to a volatile tier is announced through the warning hook and backend()", async () => {
     const durable = switchable("durable", 20);
     durable.control.down = true;

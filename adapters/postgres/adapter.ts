@@ -64,8 +64,9 @@ export class PostgresAdapter implements Adapter {
   #unlisten: (() => Promise<void>) | null = null;
   /** Cancels the wait for the store's first externalChange tap (listening starts then). */
   #notWanted: (() => void) | null = null;
-  /** A LISTEN started by that first tap, after open. */
+  /** A LISTEN started by that first tap, after open (never rejects), and its retry's wake-up. */
   #subscribing: Promise<void> = Promise.resolve();
+  #wakeListen: (() => void) | null = null;
   #events: AdapterEvents = NO_EVENTS;
   #migration: MigrationResult | null = null;
   /** Refs and transactions (refs.ts); queries (queries.ts). */
@@ -144,20 +145,45 @@ export class PostgresAdapter implements Adapter {
 
   /**
    * The first externalChange tap arrived after open: LISTEN now (changes committed from then on
-   * are reported). A failure is a warning; the hook then hears nothing until the store reopens.
+   * are reported). A failure (the server away, no connection slot left) is warned of once
+   * (`listen-failed`) and retried, 100 ms doubling to 5 s apart, until it succeeds or we close.
    */
   #listenLate(lease: PoolLease): void {
     this.#notWanted = null;
-    if (this.#lease !== lease) return; // closed (or closing) meanwhile
-    const subscribing = this.#subscribe(lease).then(
-      (unlisten) => {
-        if (this.#lease === lease) this.#unlisten = unlisten;
-        else return unlisten(); // closed while subscribing
-      },
-      (error: unknown) =>
-        this.#events.warning(`could not listen for other processes' changes: ${this.#wrap(error, `listen on ${this.#ids.label}`).message}`, { reason: "listen-failed" }),
-    );
-    this.#subscribing = subscribing.then(() => undefined);
+    const listen = async (): Promise<void> => {
+      let backoff = 100;
+      let warned = false;
+      while (this.#lease === lease) {
+        try {
+          const unlisten = await this.#subscribe(lease);
+          if (this.#lease === lease) this.#unlisten = unlisten;
+          else await unlisten(); // closed while subscribing
+          return;
+        } catch (error) {
+          if (this.#lease !== lease) return;
+          if (!warned) {
+            warned = true;
+            const why = this.#wrap(error, `listen on ${this.#ids.label}`).message;
+            try {
+              this.#events.warning(`could not listen for other processes' changes (retrying until it can): ${why}`, { reason: "listen-failed" });
+            } catch {
+              // a warning tap that throws must not stop the retries
+            }
+          }
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, backoff);
+            timer.unref();
+            this.#wakeListen = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          this.#wakeListen = null;
+          backoff = Math.min(backoff * 2, 5_000);
+        }
+      }
+    };
+    this.#subscribing = listen().catch(() => undefined);
   }
 
   /** Releases the pool lease once; a close() during open() waits for it and then releases (never half-open). */
@@ -169,10 +195,14 @@ export class PostgresAdapter implements Adapter {
       this.#unlisten = null;
       this.#notWanted?.();
       this.#notWanted = null;
-      await unlisten?.().catch(() => undefined);
-      // A late LISTEN in flight ends itself once it sees the lease gone.
-      await this.#subscribing;
-      await lease?.release();
+      this.#wakeListen?.();
+      try {
+        await unlisten?.().catch(() => undefined);
+        // A late LISTEN in flight (or waiting to retry) ends itself once it sees the lease gone.
+        await this.#subscribing;
+      } finally {
+        await lease?.release();
+      }
     });
   }
 

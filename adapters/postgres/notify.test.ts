@@ -172,7 +172,83 @@ describe("change notifications", () => {
     expect(entry()).toBeUndefined();
   });
 
-  it("a store closed before its hook's first tap never listens, and a tap during close starts nothing", async () => {
+  it("a first tap whose LISTEN cannot connect: warned once, retried until it connects, then changes are heard; close stops the retries", async () => {
+    // A role allowed one connection: the pool's. The listener's own connection is refused
+    // ("too many connections for role") until the limit is raised.
+    const namespace = schema("lazyretry");
+    const role = `dgent_${namespace}`.slice(0, 63);
+    await raw.query(`CREATE ROLE ${pg.escapeIdentifier(role)} LOGIN PASSWORD 'pw' CONNECTION LIMIT 1`);
+    const db = new URL(server.url).pathname.slice(1) || "postgres";
+    await raw.query(`GRANT CREATE ON DATABASE ${pg.escapeIdentifier(db)} TO ${pg.escapeIdentifier(role)}`);
+    const url = new URL(server.url);
+    url.username = role;
+    url.password = "pw";
+    const store = createStore({ tiers: [postgresAdapter({ url: url.href, namespace, poolSize: 1 })] });
+    const warnings: string[] = [];
+    store.hooks.warning.tap("test", (w) => void warnings.push(String(w.details?.reason)));
+    const ids = identifiers(namespace, "data");
+    try {
+      await store.open();
+      const seen: string[] = [];
+      store.hooks.externalChange.tap("late", (event) => void seen.push(event.id));
+      await until("the refused LISTEN's warning", () => warnings.includes("listen-failed"));
+      await raw.query(`ALTER ROLE ${pg.escapeIdentifier(role)} CONNECTION LIMIT 5`);
+      let n = 0;
+      await until(
+        "a change after the retried LISTEN",
+        async () => {
+          await raw.query(
+            `WITH ins AS (INSERT INTO ${ids.table} (id, content, created_at) VALUES ($1, '\\x00', 1) RETURNING id)
+             INSERT INTO ${ids.changes} (xid, op, id, origin) SELECT pg_current_xact_id(), 'put', id, 'elsewhere' FROM ins`,
+            [`after/${n++}`],
+          );
+          await raw.query("SELECT pg_notify($1, 'elsewhere')", [ids.channel]);
+          return seen.length > 0;
+        },
+        undefined,
+        50,
+      );
+      expect(warnings.filter((w) => w === "listen-failed")).toHaveLength(1);
+    } finally {
+      await store.close();
+      await raw.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(namespace)} CASCADE`);
+      await raw.query(`DROP OWNED BY ${pg.escapeIdentifier(role)}`);
+      await raw.query(`DROP ROLE ${pg.escapeIdentifier(role)}`);
+    }
+  });
+
+  it("close() while a first tap's LISTEN waits to retry: the retries stop, no pool and no connection are left", async () => {
+    const namespace = schema("lazyretryclose");
+    const role = `dgent_${namespace}`.slice(0, 63);
+    await raw.query(`CREATE ROLE ${pg.escapeIdentifier(role)} LOGIN PASSWORD 'pw' CONNECTION LIMIT 1`);
+    const db = new URL(server.url).pathname.slice(1) || "postgres";
+    await raw.query(`GRANT CREATE ON DATABASE ${pg.escapeIdentifier(db)} TO ${pg.escapeIdentifier(role)}`);
+    const url = new URL(server.url);
+    url.username = role;
+    url.password = "pw";
+    url.searchParams.set("application_name", `lrc-${namespace}`.slice(0, 60));
+    const store = createStore({ tiers: [postgresAdapter({ url: url.href, namespace, poolSize: 1 })] });
+    const warnings: string[] = [];
+    store.hooks.warning.tap("test", (w) => void warnings.push(String(w.details?.reason)));
+    try {
+      await store.open();
+      store.hooks.externalChange.tap("late", () => undefined);
+      await until("the refused LISTEN's warning", () => warnings.includes("listen-failed"));
+      // The retry loop is now waiting out its backoff (or trying again): close() ends it.
+      await store.close();
+      await raw.query(`ALTER ROLE ${pg.escapeIdentifier(role)} CONNECTION LIMIT 5`);
+      expect(poolReport().find((p) => p.url.includes(`lrc-${namespace}`.slice(0, 60)))).toBeUndefined();
+      const left = await raw.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1", [role]);
+      expect(left.rows[0].n).toBe(0);
+    } finally {
+      await store.close();
+      await raw.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(namespace)} CASCADE`);
+      await raw.query(`DROP OWNED BY ${pg.escapeIdentifier(role)}`);
+      await raw.query(`DROP ROLE ${pg.escapeIdentifier(role)}`);
+    }
+  });
+
+  it("a store closed before its hook's first tap never listens, and a tap during close leaves nothing listening", async () => {
     const namespace = schema("lazyclose");
     const marker = `lazyc-${namespace}`.slice(0, 60);
     const url = `${server.url}${server.url.includes("?") ? "&" : "?"}application_name=${marker}`;

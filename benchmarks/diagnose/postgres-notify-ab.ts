@@ -1,7 +1,7 @@
 /**
  * Diagnosis: CPU per put of dgent's Postgres stores by notification mode, for one or more builds
  * in the same rounds: `DIAG_DISTS=<dist>,<dist>` (default this checkout's dist, built),
- * `DIAG_MODES=listen,nolisten,off` (notify on and listening: a store's default; notify on, not
+ * `DIAG_MODES=listen,nolisten,off` (notify on and listening: a store with an `externalChange` tap; notify on, not
  * listening; notify off), `DIAG_CALLERS` concurrent callers (a pool of as many), `DIAG_PREFILL`
  * datums first (default 0: a putMany prefill leaves its connection's cached trigger plan, see
  * migration 7), `DIAG_ROUNDS` × `DIAG_PER` puts per store, rotating; this process's CPU and the
@@ -56,6 +56,8 @@ for (const dist of dists) {
   for (const mode of modes) {
     const ns = `ab_${k++}`;
     const s = core.createStore({ tiers: [ad.postgresAdapter({ url, namespace: ns, poolSize: callers, notify: mode !== "off", listen: mode === "listen", applicationName: ns })] });
+    // A store listens only for someone (a tap on externalChange, as the cache plugin makes).
+    if (mode === "listen") s.hooks.externalChange.tap("diag", () => undefined);
     await s.open();
     for (let i = 0; i < prefill.datums.length; i += 1000) await s.putMany(prefill.datums.slice(i, i + 1000));
     subjects.push({ name: `${dist.split("/").slice(-2, -1)[0]}:${mode}`, put: (d) => s.put(d), close: () => s.close() });

@@ -46,6 +46,8 @@ const after = process.env.DIAG_AFTER;
 const afterStore: Opener | null = after ? await build(after) : null;
 async function store(namespace: string, notify: boolean, listen: boolean): Promise<Store> {
   const s = createStore({ tiers: [postgresAdapter({ url, namespace, notify, listen })] });
+  // A store listens only for someone (a tap on externalChange, as the cache plugin makes).
+  if (listen) s.hooks.externalChange.tap("diag", () => undefined);
   await s.open();
   for (let i = 0; i < prefill.datums.length; i += 1000) await s.putMany(prefill.datums.slice(i, i + 1000));
   return s;
@@ -55,6 +57,7 @@ const on = await store("diag_on", true, false);
 const listening = await store("diag_listen", true, true);
 const previous = beforeStore ? beforeStore({ url, namespace: "diag_before_p50" }) : null;
 if (previous) {
+  previous.hooks.externalChange.tap("diag", () => undefined); // "notify + listen", as its label says
   await previous.open();
   for (let i = 0; i < prefill.datums.length; i += 1000) await previous.putMany(prefill.datums.slice(i, i + 1000));
 }
@@ -150,6 +153,7 @@ const levels = (process.env.DIAG_CALLERS ?? "1,64").split(",").map(Number);
 for (const callers of levels) {
   const open = async (namespace: string, make: Opener, notify: boolean, listen: boolean) => {
     const s = make({ url, namespace, notify, listen, poolSize: callers, applicationName: `diag-${namespace}` });
+    if (listen) s.hooks.externalChange.tap("diag", () => undefined);
     await s.open();
     return s;
   };
