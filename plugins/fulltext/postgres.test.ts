@@ -13,7 +13,7 @@ import { createStore, type PluginUse, type Store } from "../../core/store.js";
 import { dropSchema, freshSchema, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
 import { fulltextPlugin, textIndex, type FulltextOptions } from "./index.js";
 import { resolveQuery, type QueryFilter } from "../../core/query.js";
-import { postgresImpactSql, postgresSql, PostgresImpactStorage } from "./storage.js";
+import { postgresImpactSql, postgresSql, PostgresImpactStorage, sqlArray } from "./storage.js";
 import { InvertedIndex, queryTerms, type Hit } from "./tokens.js";
 import { runFulltextSuite, type Framework } from "./suite.js";
 
@@ -216,6 +216,11 @@ describe("fulltext over Postgres", () => {
         ]);
         const { rows: df } = await pool.query(`SELECT term, df FROM "${namespace}".dgent_fulltext_terms WHERE df > 0 ORDER BY term`);
         expect(df.map((r: { term: string }) => r.term)).toEqual(["cafe", "keeps", "postgres", "s", "the", "words"]);
+        // A filtered search writes the ids into its statement: quotes and backslashes stay data.
+        await store.put(makeDatum({ id: "it's\\odd", content: "odd words" }));
+        expect(await text.search("words", { filter: { prefix: "it's\\" } })).toEqual([expect.objectContaining({ id: "it's\\odd" })]);
+        expect(sqlArray(["a'b", "c\\d"])).toBe("ARRAY['a''b',E'c\\\\d']::text[]");
+        await store.delete("it's\\odd");
         await store.delete("p");
         const { rows: after } = await pool.query(`SELECT (SELECT count(*)::int FROM "${namespace}".dgent_fulltext_postings) AS p, (SELECT count(*)::int FROM "${namespace}".dgent_fulltext_terms WHERE df <> 0) AS t, (SELECT n::int FROM "${namespace}".dgent_fulltext_meta) AS n`);
         expect(after).toEqual([{ p: 0, t: 0, n: 0 }]);

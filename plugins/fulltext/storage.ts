@@ -387,10 +387,10 @@ SELECT 'h' AS kind, id AS a, score AS b, NULL::bigint AS c, NULL::float8 AS d, N
 UNION ALL SELECT 't', q.term, q.idf, coalesce(l.read, 0), l.impact, l.id FROM q LEFT JOIN last l ON l.term = q.term
 UNION ALL SELECT 'm', NULL, m.avg, m.n, NULL, NULL FROM m`;
     },
-    /** A filtered search: every posting of the terms among the candidates ($3), scored ($2 = k). */
+    /** A filtered search: every posting of the terms among the candidates ($3, joined: a hash of them, or a probe per candidate), scored ($2 = k). */
     searchIn: `WITH m AS (SELECT n, coalesce(avgdl, 1) AS avg FROM ${meta} meta WHERE one),
  q AS (SELECT u.term, ${idf("(SELECT n FROM m)", "coalesce(t.df, 0)")} AS idf FROM unnest($1::text[]) AS u(term) LEFT JOIN ${terms} t ON t.term = u.term)
-SELECT p.id, sum(q.idf * ${tfPart("p.tf", "p.len", "(SELECT avg FROM m)")}) AS score FROM ${post} p JOIN q ON q.term = p.term WHERE p.term = ANY($1::text[]) AND p.id = ANY($3::text[]) GROUP BY p.id ORDER BY score DESC, p.id LIMIT $2`,
+SELECT p.id, sum(q.idf * ${tfPart("p.tf", "p.len", "m.avg")}) AS score FROM m CROSS JOIN q JOIN ${post} p ON p.term = q.term JOIN unnest($3::text[]) AS c(id) ON c.id = p.id GROUP BY p.id ORDER BY score DESC, p.id LIMIT $2`,
     drop: [`DELETE FROM ${post}`, `DELETE FROM ${docs}`, `DELETE FROM ${terms}`, `UPDATE ${meta} SET n = 0, total_len = 0, avgdl = NULL`],
     lockMeta: `SELECT n, total_len, avgdl, ${avgOf("meta")} AS avg FROM ${meta} meta WHERE one FOR UPDATE`,
     reimpact: `UPDATE ${post} SET impact = ${tfPart("tf", "len", "$1::float8")}`,
@@ -404,6 +404,12 @@ SELECT p.id, sum(q.idf * ${tfPart("p.tf", "p.len", "(SELECT avg FROM m)")}) AS s
 interface PgClient {
   query(sql: string, params?: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }>;
   release(): void;
+}
+
+/** A text[] literal of these strings (standard or escape string syntax, whatever standard_conforming_strings says). */
+export function sqlArray(values: readonly string[]): string {
+  const lit = (v: string) => (v.includes("\\") ? `E'${v.replace(/\\/g, "\\\\").replace(/'/g, "''")}'` : `'${v.replace(/'/g, "''")}'`);
+  return `ARRAY[${values.map(lit).join(",")}]::text[]`;
 }
 
 /** A datum's postings as the write function takes them: distinct words with their counts, and the length. */
@@ -452,8 +458,9 @@ export class PostgresImpactStorage implements FtsStorage {
       throw dgentError("DGENT_MISSING_DEPENDENCY", "the fulltext plugin's postgres storage needs pg (npm install pg)", { unit: "fulltext", details: { package: "pg" } });
     }
     const pool = new pg.Pool({ connectionString: url, max: 2 });
-    // The search statement is planned once per connection and its plan kept (a custom plan per call costs more than the search).
-    pool.on("connect", (client) => void client.query("SET plan_cache_mode = force_generic_plan").catch(() => undefined));
+    // The search statement is planned once per connection and its plan kept (a custom plan per call costs more than the
+    // search); no JIT (a generic plan's estimate crosses jit_above_cost, and compiling costs ~300 ms a call).
+    pool.on("connect", (client) => void client.query("SET plan_cache_mode = force_generic_plan; SET jit = off").catch(() => undefined));
     const sql = postgresImpactSql(schema);
     try {
       const client = await pool.connect();
@@ -532,7 +539,10 @@ export class PostgresImpactStorage implements FtsStorage {
     if (terms.length === 0) return [];
     if (candidates !== null) {
       if (candidates.length === 0) return [];
-      const { rows } = await this.#pool.query(this.#sql.searchIn, [terms, k, candidates]);
+      // Values written into the statement (simple protocol): planned for these ids, not with the pool's generic plans
+      // (a generic plan of this join measured 2× slower over 1 000 ids).
+      const text = this.#sql.searchIn.replace("$1::text[]", sqlArray(terms)).replace("$3::text[]", sqlArray(candidates)).replace("LIMIT $2", `LIMIT ${Math.trunc(k)}`);
+      const { rows } = await this.#pool.query(text);
       return rows.map((r) => ({ id: r.id as string, score: Number(r.score) }));
     }
     let sql = this.#searchSql.get(terms.length);
