@@ -254,6 +254,31 @@ describe("fulltext over Postgres", () => {
     }
   }, 300_000);
 
+  it("two processes' indexes share the tables: each finds the other's writes, and the counts agree under concurrent writes", async () => {
+    const namespace = freshSchema("fulltext_two");
+    schemas.push(namespace);
+    const a = pgStore(namespace, {});
+    const b = pgStore(namespace, {});
+    try {
+      const ta = await textIndex(a);
+      const tb = await textIndex(b);
+      await Promise.all([
+        ...Array.from({ length: 40 }, (_, i) => a.put(makeDatum({ id: `a/${i}`, content: `shared apple ${i % 3 === 0 ? "pear" : "plum"}` }))),
+        ...Array.from({ length: 40 }, (_, i) => b.put(makeDatum({ id: `b/${i}`, content: `shared berry ${i % 3 === 0 ? "pear" : "plum"} words` }))),
+      ]);
+      expect((await tb.search("apple", { k: 100 })).length).toBe(40);
+      expect((await ta.search("berry", { k: 100 })).length).toBe(40);
+      await b.delete("a/0");
+      expect((await ta.search("apple", { k: 100 })).map((h) => h.id)).not.toContain("a/0");
+      const { rows } = await server.query(`SELECT (SELECT n::int FROM "${namespace}".dgent_fulltext_meta) AS n, (SELECT total_len::int FROM "${namespace}".dgent_fulltext_meta) AS len, (SELECT df FROM "${namespace}".dgent_fulltext_terms WHERE term = 'pear') AS pear, (SELECT df FROM "${namespace}".dgent_fulltext_terms WHERE term = 'shared') AS shared`);
+      // 79 datums: 39 of 3 words, 40 of 4; "pear" in a/3…a/39 (13) and b/0…b/39 (14).
+      expect(rows).toEqual([{ n: 79, len: 39 * 3 + 40 * 4, pear: 13 + 14, shared: 79 }]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  }, 300_000);
+
   it("without postgresUrl the index is kept in process, and says so", async () => {
     const namespace = freshSchema("fulltext_nourl");
     schemas.push(namespace);
