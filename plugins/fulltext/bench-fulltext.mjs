@@ -1,11 +1,13 @@
 /**
  * Full-text query p50 over 100 000 short documents (8–16 words from a 5 000-word Zipfian
  * vocabulary, seeded), k = 10, two-word queries of mid-frequency words, through the plugin's
- * handle: SQLite (FTS5 sidecar), Postgres (tsvector + GIN) and in process (memory tier). Also the
- * time to index: the catch-up at attach over datums stored without the plugin (the in-process
- * index does this at every start: that figure is why it is rebuilt rather than persisted).
+ * handle: SQLite (FTS5 sidecar), Postgres (impact-ordered postings with `simple`, the default;
+ * tsvector + GIN with --language=english) and in process (memory tier). Also the time to index:
+ * the catch-up at attach over datums stored without the plugin (the in-process index does this at
+ * every start: that figure is why it is rebuilt rather than persisted), and the p50 of a single
+ * `store.put` with the plugin attached (the datum and its index entry).
  *
- *   npx vite-node plugins/fulltext/bench-fulltext.mjs -- [--docs=100000] [--runs=300] [--tiers=memory,sqlite,postgres]
+ *   npx vite-node plugins/fulltext/bench-fulltext.mjs -- [--docs=100000] [--runs=300] [--tiers=memory,sqlite,postgres] [--language=simple]
  *
  * Postgres: the tests' throwaway cluster (test/harness/postgres.ts) unless DGENT_TEST_POSTGRES_URL names a server.
  */
@@ -28,6 +30,7 @@ const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}
 const DOCS = Number(arg("docs", 100_000));
 const RUNS = Number(arg("runs", 300));
 const TIERS = arg("tiers", "memory,sqlite,postgres").split(",");
+const LANGUAGE = arg("language", "simple");
 
 let seed = 42;
 const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
@@ -101,7 +104,14 @@ async function run(name, make) {
     await handle.search(q, { k: 10, filter: { prefix: "doc/000" } }); // 1 % of the documents
     filtered.push(performance.now() - s);
   }
-  const line = `${name.padEnd(9)} index ${(indexMs / 1000).toFixed(1)} s (${handle.stats().lastCatchUp?.indexed} docs) · query p50 ${p(ms, 0.5).toFixed(2)} ms p95 ${p(ms, 0.95).toFixed(2)} ms (mean ${(hits / queries.length).toFixed(1)} hits) · rarer words p50 ${p(rareMs, 0.5).toFixed(2)} ms · 1 % prefix filter p50 ${p(filtered, 0.5).toFixed(2)} ms`;
+  const putMs = [];
+  for (let i = 0; i < 200; i++) {
+    const d = makeDatum({ id: `new/${String(i).padStart(4, "0")}`, content: texts[i], createdAt: 1_800_000_000_000 + i });
+    const s = performance.now();
+    await text.s.put(d);
+    putMs.push(performance.now() - s);
+  }
+  const line = `${name.padEnd(9)} index ${(indexMs / 1000).toFixed(1)} s (${handle.stats().lastCatchUp?.indexed} docs) · query p50 ${p(ms, 0.5).toFixed(2)} ms p95 ${p(ms, 0.95).toFixed(2)} ms (mean ${(hits / queries.length).toFixed(1)} hits) · rarer words p50 ${p(rareMs, 0.5).toFixed(2)} ms · 1 % prefix filter p50 ${p(filtered, 0.5).toFixed(2)} ms · put p50 ${p(putMs, 0.5).toFixed(2)} ms`;
   console.log(line);
   out.push(line);
   await text.s.close();
@@ -117,7 +127,7 @@ try {
   if (TIERS.includes("postgres")) {
     const url = process.env.DGENT_TEST_POSTGRES_URL ?? (server = await startPostgres()).url;
     const namespace = freshSchema("bench_fulltext");
-    await run("postgres", (withPlugin) => createStore({ tiers: [postgresAdapter({ url, namespace })], plugins: withPlugin ? [fulltextPlugin({ postgresUrl: url })] : [] }));
+    await run("postgres", (withPlugin) => createStore({ tiers: [postgresAdapter({ url, namespace })], plugins: withPlugin ? [fulltextPlugin({ postgresUrl: url, language: LANGUAGE })] : [] }));
     if (server) await dropSchema(server, namespace);
   }
 } finally {

@@ -7,7 +7,7 @@ import type { Datum } from "../../core/datum.js";
 import { dgentError, isDgentError } from "../../core/errors.js";
 import { filtersNothing, resolveQuery, type DatumHeader, type QueryFilter, type ResolvedQuery } from "../../core/query.js";
 import type { Store } from "../../core/store.js";
-import { MemoryStorage, PostgresFtsStorage, SqliteFtsStorage, type FtsStorage, type StorageKind } from "./storage.js";
+import { MemoryStorage, PostgresFtsStorage, PostgresImpactStorage, SqliteFtsStorage, type FtsStorage, type StorageKind } from "./storage.js";
 import { queryTerms, type Hit } from "./tokens.js";
 
 const UNIT = "fulltext";
@@ -128,7 +128,8 @@ export class FulltextIndex {
     }
     if (wanted === "postgres" || (wanted === "auto" && pgSchema !== null && postgresUrl !== null)) {
       if (pgSchema === null || postgresUrl === null) throw dgentError("DGENT_UNSUPPORTED", 'storage "postgres" needs a store whose one tier is Postgres, and the postgresUrl option', { unit: UNIT });
-      return PostgresFtsStorage.open(postgresUrl, pgSchema, language);
+      // `simple` (no stemming): impact-ordered postings and BM25; another configuration stems, which only to_tsvector does.
+      return language === "simple" ? PostgresImpactStorage.open(postgresUrl, pgSchema) : PostgresFtsStorage.open(postgresUrl, pgSchema, language);
     }
     if (wanted === "auto" && pgSchema !== null) this.#storageNote = "the postgres storage is not used without the postgresUrl option: the index is kept in process";
     return new MemoryStorage();

@@ -69,11 +69,11 @@ export class InvertedIndex {
     return true;
   }
 
-  /** The `k` best documents for `terms` by BM25, only those meeting `q` when given. */
-  search(terms: readonly string[], k: number, q: ResolvedQuery | null): Hit[] {
+  /** The `k` best documents for `terms` by BM25, only those meeting `q` when given; `avgdl`: instead of the live average length. */
+  search(terms: readonly string[], k: number, q: ResolvedQuery | null, avgdl?: number): Hit[] {
     const n = this.#docs.size;
     if (n === 0 || terms.length === 0) return [];
-    const avg = this.#totalLen / n || 1;
+    const avg = avgdl ?? (this.#totalLen / n || 1);
     const scores = new Map<string, number>();
     const rejected = new Set<string>();
     for (const t of terms) {
