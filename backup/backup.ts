@@ -14,7 +14,7 @@ import { redactUrl } from "../core/redact.js";
 import { REFLOG_LIMIT, type Ref } from "../core/refs.js";
 import { scanTier } from "../core/tiers.js";
 import { sealer, type Sealer } from "./codec.js";
-import { chunkWorkers, KEY_CHARS, type ChunkWorker } from "./worker.js";
+import { chunkWorkers, type ChunkWorker, type SealedChunk } from "./worker.js";
 import { packedWriter, type ArchiveReader, type ArchiveWriter, type Repository } from "./container.js";
 import { openNamed, parseLocation, repositoryFor, type BucketOptions, type Location } from "./location.js";
 import {
@@ -112,8 +112,8 @@ class ChunkStream {
     readonly limit: number,
     readonly onChunk: () => Promise<void>,
     readonly worker: ChunkWorker,
-    /** Set for the datum chunks of a full backup: the worker hashes each record, given here in chunk order. */
-    readonly onKeys: ((keys: string, records: number) => void) | null = null,
+    /** Set for the datum chunks of a full backup: the worker hashes each record and keeps the index. */
+    readonly keepIndex = false,
   ) {
     this.#buf = Buffer.allocUnsafe(limit + 65_536);
   }
@@ -160,8 +160,17 @@ class ChunkStream {
     this.#records = 0;
     // Compressing and hashing run on the chunk worker (the chunk's memory handed over) while the
     // scan goes on; at most `MAX_IN_FLIGHT` chunks in flight.
+    await this.#enqueue(name, records, rawBytes, this.worker.run(raw, this.compression, this.keepIndex, this.keepIndex));
+  }
+
+  /** A chunk the worker already compressed and hashed (a full backup's index), written in turn. */
+  async addSealed(done: SealedChunk, records: number, rawBytes: number): Promise<void> {
+    await this.#enqueue(`${this.kind}-${String(++this.#seq).padStart(6, "0")}`, records, rawBytes, Promise.resolve(done));
+  }
+
+  async #enqueue(name: string, records: number, rawBytes: number, compressed: Promise<SealedChunk>): Promise<void> {
     const sealed = (async () => {
-      const done = await this.worker.run(raw, this.compression, this.onKeys !== null);
+      const done = await compressed;
       if (!this.seal) return done;
       const stored = await this.seal.seal(done.stored);
       return { stored, sha256: createHash("sha256").update(stored).digest("hex"), keys: done.keys };
@@ -172,8 +181,7 @@ class ChunkStream {
     this.#inFlight++;
     this.#writing = (async () => {
       await previous;
-      const { stored, sha256, keys } = await sealed;
-      if (this.onKeys) this.onKeys(keys, records);
+      const { stored, sha256 } = await sealed;
       await this.writer.writeChunk(name, stored);
       this.entries.push({ name, kind: this.kind, records, rawBytes, storedBytes: stored.length, sha256 });
       this.rawBytes += rawBytes;
@@ -266,20 +274,16 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
     };
     const chunkWorker = chunkWorkers.create();
     worker = chunkWorker;
-    const stream = (kind: ChunkKind, onKeys: ((keys: string, records: number) => void) | null = null) =>
-      new ChunkStream(kind, writer as ArchiveWriter, compression, seal, chunkBytes, progress, chunkWorker, onKeys);
+    const stream = (kind: ChunkKind, keepIndex = false) => new ChunkStream(kind, writer as ArchiveWriter, compression, seal, chunkBytes, progress, chunkWorker, keepIndex);
     // Refs first: read at the cut, they point at datums the scan will meet.
     const refs: Ref[] = source.capabilities.refs && source.listRefs ? await source.listRefs("") : [];
+    // A full backup writes every datum of the state: the worker hashes them from the chunks and
+    // keeps the index (sorted, written and digested by the worker after the scan), so this thread's
+    // heap does not grow with the state (its garbage collections stay cheap over millions of rows).
+    // An increment compares each datum's hash with its parent's before writing the datum, so it
+    // hashes them here and keeps the index here.
     const index: Array<[string, number, string]> = [];
-    // A full backup writes every datum of the state: the worker hashes them from the chunks (the
-    // index's keys are filled in as chunks come back, in order). An increment compares each datum's
-    // hash with the base's before writing it, so it hashes them here.
-    let keyed = 0;
-    const fillKeys = (keys: string, records: number) => {
-      if (keys.length !== records * KEY_CHARS) throw dgentError("DGENT_BACKEND_ERROR", `the chunk worker gave ${keys.length / KEY_CHARS} datum hashes for ${records} records`, { unit: UNIT });
-      for (let i = 0; i < records; i++) (index[keyed++] as [string, number, string])[2] = keys.slice(i * KEY_CHARS, (i + 1) * KEY_CHARS);
-    };
-    const datums = stream("datums", baseIndex ? null : fillKeys);
+    const datums = stream("datums", !baseIndex);
     let written = 0;
     let afterCut = 0;
     // One read snapshot where the tier offers it (`exportDatums`), else its scan; the same
@@ -295,8 +299,6 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
           const key = datumKey(d);
           index.push([d.id, d.createdAt, key]);
           if (baseIndex.get(d.id) === key) continue;
-        } else {
-          index.push([d.id, d.createdAt, ""]);
         }
         written++;
         if (datums.addDatum(d)) await datums.flush();
@@ -320,7 +322,19 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
     for (const r of refs) if (refStream.addLine(encodeRefLine(r, await recordedReflog(source, r)))) await refStream.flush();
     await refStream.close();
     const indexStream = stream("index");
-    for (const [id, createdAt, key] of index) if (indexStream.addLine(encodeIndexLine(id, createdAt, key))) await indexStream.flush();
+    let state: number;
+    let digest: string;
+    if (baseIndex) {
+      for (const [id, createdAt, key] of index) if (indexStream.addLine(encodeIndexLine(id, createdAt, key))) await indexStream.flush();
+      state = index.length;
+      digest = stateDigestOfKeys(index.map(([id, , key]) => [id, key] as const));
+    } else {
+      const kept = await chunkWorker.finishIndex(chunkBytes, compression);
+      if (kept.state !== written) throw dgentError("DGENT_BACKEND_ERROR", `the chunk worker indexed ${kept.state} datums of the ${written} written`, { unit: UNIT });
+      for (const c of kept.chunks) await indexStream.addSealed(c, c.records, c.rawBytes);
+      state = kept.state;
+      digest = kept.stateDigest;
+    }
     await indexStream.close();
     const streams = [datums, deletes, refStream, indexStream];
     const body: Omit<Manifest, "archiveDigest"> = {
@@ -336,8 +350,8 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
       cut,
       compression,
       encryption: seal ? { scheme: "age", recipients: [...(options.recipients ?? [])] } : null,
-      counts: { datums: written, state: index.length, deletes: deleted, refs: refs.length },
-      stateDigest: stateDigestOfKeys(index.map(([id, , key]) => [id, key] as const)),
+      counts: { datums: written, state, deletes: deleted, refs: refs.length },
+      stateDigest: digest,
       chunks: streams.flatMap((s) => s.entries),
     };
     const manifest: Manifest = { ...body, archiveDigest: manifestDigest(body) };
@@ -351,7 +365,7 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
       parent: base?.name ?? null,
       cut,
       datums: written,
-      state: index.length,
+      state,
       deletes: deleted,
       refs: refs.length,
       afterCut,

@@ -9,7 +9,7 @@ import { makeDatum, type Datum } from "../core/index.js";
 import { expectCode } from "../testing/index.js";
 import { datumArb } from "../test/arbitraries.js";
 import { decompress } from "./codec.js";
-import { datumKey, decodeDatums, recordHeader } from "./format.js";
+import { byCodePoint, datumKey, decodeDatums, decodeIndexLine, decodeLines, encodeIndexLine, recordHeader, stateDigestOfKeys } from "./format.js";
 import { backup, restore, verifyBackup } from "./index.js";
 import { ChunkWorker, chunkWorkers, KEY_CHARS, WORKER_SOURCE } from "./worker.js";
 
@@ -72,6 +72,36 @@ describe("the chunk worker", () => {
       );
       // Without `hash`: no keys.
       expect((await worker.run(chunkOf([makeDatum({ content: "x", createdAt: 1 })]), "brotli", false)).keys).toBe("");
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it("keeps the index of the chunks it hashed with keep, and writes it sorted by id with the state digest", async () => {
+    const worker = new ChunkWorker();
+    try {
+      const datums = fc.sample(datumArb, 300);
+      const unique = [...new Map(datums.map((d) => [d.id, d])).values()];
+      for (let at = 0; at < unique.length; at += 50) {
+        const done = await worker.run(chunkOf(unique.slice(at, at + 50)), "gzip", true, true);
+        expect(done.keys).toBe("");
+      }
+      const kept = await worker.finishIndex(2048, "brotli");
+      const sorted = [...unique].sort((a, b) => byCodePoint(a.id, b.id));
+      expect(kept.state).toBe(unique.length);
+      expect(kept.stateDigest).toBe(stateDigestOfKeys(sorted.map((d) => [d.id, datumKey(d)] as const)));
+      expect(kept.chunks.length).toBeGreaterThan(1);
+      const lines: string[] = [];
+      for (const c of kept.chunks) {
+        expect(c.sha256).toBe(createHash("sha256").update(c.stored).digest("hex"));
+        const raw = await decompress(c.stored, "brotli", c.rawBytes);
+        expect(raw.length).toBe(c.rawBytes);
+        const these = [...decodeLines(raw)];
+        expect(these.length).toBe(c.records);
+        lines.push(...these);
+      }
+      expect(lines.map((l) => `${l}\n`)).toEqual(sorted.map((d) => encodeIndexLine(d.id, d.createdAt, datumKey(d))));
+      expect(lines.map((l) => decodeIndexLine(l, "test", "index-000001").id)).toEqual(sorted.map((d) => d.id));
     } finally {
       await worker.close();
     }
