@@ -13,7 +13,8 @@ import type { Adapter } from "../core/protocol.js";
 import { redactUrl } from "../core/redact.js";
 import { REFLOG_LIMIT, type Ref } from "../core/refs.js";
 import { scanTier } from "../core/tiers.js";
-import { compress, sealer, type Sealer } from "./codec.js";
+import { sealer, type Sealer } from "./codec.js";
+import { chunkWorkers, type ChunkWorker, type SealedChunk } from "./worker.js";
 import { packedWriter, type ArchiveReader, type ArchiveWriter, type Repository } from "./container.js";
 import { openNamed, parseLocation, repositoryFor, type BucketOptions, type Location } from "./location.js";
 import {
@@ -88,6 +89,9 @@ export function newBackupId(at: number): string {
   return `${new Date(at).toISOString().replace(/[-:.]/g, "")}-${randomBytes(4).toString("hex")}`;
 }
 
+/** Chunks handed to the worker and not yet written (each up to `chunkBytes` of raw bytes). */
+const MAX_IN_FLIGHT = 3;
+
 /** Writes chunks of one kind: fills a buffer, seals it (compress, encrypt) while the next fills. */
 class ChunkStream {
   readonly entries: ChunkEntry[] = [];
@@ -107,6 +111,9 @@ class ChunkStream {
     readonly seal: Sealer | null,
     readonly limit: number,
     readonly onChunk: () => Promise<void>,
+    readonly worker: ChunkWorker,
+    /** Set for the datum chunks of a full backup: the worker hashes each record and keeps the index. */
+    readonly keepIndex = false,
   ) {
     this.#buf = Buffer.allocUnsafe(limit + 65_536);
   }
@@ -145,31 +152,46 @@ class ChunkStream {
   async flush(): Promise<void> {
     if (this.#records === 0) return;
     const raw = this.#buf.subarray(0, this.#size);
+    const rawBytes = raw.length;
     const records = this.#records;
     const name = `${this.kind}-${String(++this.#seq).padStart(6, "0")}`;
     this.#buf = Buffer.allocUnsafe(this.limit + 65_536);
     this.#size = 0;
     this.#records = 0;
-    // Sealing runs in zlib's thread pool while the scan goes on; at most two chunks in flight.
+    // Compressing and hashing run on the chunk worker (the chunk's memory handed over) while the
+    // scan goes on; at most `MAX_IN_FLIGHT` chunks in flight.
+    await this.#enqueue(name, records, rawBytes, this.worker.run(raw, this.compression, this.keepIndex, this.keepIndex));
+  }
+
+  /** A chunk the worker already compressed and hashed (a full backup's index), written in turn. */
+  async addSealed(done: SealedChunk, records: number, rawBytes: number): Promise<void> {
+    await this.#enqueue(`${this.kind}-${String(++this.#seq).padStart(6, "0")}`, records, rawBytes, Promise.resolve(done));
+  }
+
+  async #enqueue(name: string, records: number, rawBytes: number, compressed: Promise<SealedChunk>): Promise<void> {
     const sealed = (async () => {
-      const compressed = await compress(raw, this.compression);
-      return this.seal ? this.seal.seal(compressed) : compressed;
+      const done = await compressed;
+      if (!this.seal) return done;
+      const stored = await this.seal.seal(done.stored);
+      return { stored, sha256: createHash("sha256").update(stored).digest("hex"), keys: done.keys };
     })();
+    // Its failure surfaces through the write chain below.
+    sealed.catch(() => undefined);
     const previous = this.#writing;
     this.#inFlight++;
     this.#writing = (async () => {
       await previous;
-      const stored = await sealed;
+      const { stored, sha256 } = await sealed;
       await this.writer.writeChunk(name, stored);
-      this.entries.push({ name, kind: this.kind, records, rawBytes: raw.length, storedBytes: stored.length, sha256: createHash("sha256").update(stored).digest("hex") });
-      this.rawBytes += raw.length;
+      this.entries.push({ name, kind: this.kind, records, rawBytes, storedBytes: stored.length, sha256 });
+      this.rawBytes += rawBytes;
       this.storedBytes += stored.length;
       this.#inFlight--;
       await this.onChunk();
     })();
     // A failure surfaces where the chain is awaited (flush, close), never as an unhandled rejection.
     this.#writing.catch(() => undefined);
-    if (this.#inFlight >= 2) await previous;
+    if (this.#inFlight >= MAX_IN_FLIGHT) await previous;
   }
 
   async close(): Promise<void> {
@@ -231,6 +253,7 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
   const source = typeof options.from === "string" ? await adapterForUrl(options.from, namespace, undefined, "migrate-source", { readonly: true }) : options.from;
   const owned = typeof options.from === "string";
   let writer: ArchiveWriter | null = null;
+  let worker: ChunkWorker | null = null;
   try {
     if (options.base !== undefined) base = await resolveBase(options.base, repository, location);
     const baseIndex = base ? await readIndex(base, options.identities ?? []) : null;
@@ -249,11 +272,18 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
     const progress = async () => {
       await options.onProgress?.(done, total);
     };
-    const stream = (kind: ChunkKind) => new ChunkStream(kind, writer as ArchiveWriter, compression, seal, chunkBytes, progress);
+    const chunkWorker = chunkWorkers.create();
+    worker = chunkWorker;
+    const stream = (kind: ChunkKind, keepIndex = false) => new ChunkStream(kind, writer as ArchiveWriter, compression, seal, chunkBytes, progress, chunkWorker, keepIndex);
     // Refs first: read at the cut, they point at datums the scan will meet.
     const refs: Ref[] = source.capabilities.refs && source.listRefs ? await source.listRefs("") : [];
-    const datums = stream("datums");
+    // A full backup writes every datum of the state: the worker hashes them from the chunks and
+    // keeps the index (sorted, written and digested by the worker after the scan), so this thread's
+    // heap does not grow with the state (its garbage collections stay cheap over millions of rows).
+    // An increment compares each datum's hash with its parent's before writing the datum, so it
+    // hashes them here and keeps the index here.
     const index: Array<[string, number, string]> = [];
+    const datums = stream("datums", !baseIndex);
     let written = 0;
     let afterCut = 0;
     // One read snapshot where the tier offers it (`exportDatums`), else its scan; the same
@@ -265,9 +295,11 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
           afterCut++;
           continue;
         }
-        const key = datumKey(d);
-        index.push([d.id, d.createdAt, key]);
-        if (baseIndex?.get(d.id) === key) continue;
+        if (baseIndex) {
+          const key = datumKey(d);
+          index.push([d.id, d.createdAt, key]);
+          if (baseIndex.get(d.id) === key) continue;
+        }
         written++;
         if (datums.addDatum(d)) await datums.flush();
       }
@@ -290,7 +322,19 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
     for (const r of refs) if (refStream.addLine(encodeRefLine(r, await recordedReflog(source, r)))) await refStream.flush();
     await refStream.close();
     const indexStream = stream("index");
-    for (const [id, createdAt, key] of index) if (indexStream.addLine(encodeIndexLine(id, createdAt, key))) await indexStream.flush();
+    let state: number;
+    let digest: string;
+    if (baseIndex) {
+      for (const [id, createdAt, key] of index) if (indexStream.addLine(encodeIndexLine(id, createdAt, key))) await indexStream.flush();
+      state = index.length;
+      digest = stateDigestOfKeys(index.map(([id, , key]) => [id, key] as const));
+    } else {
+      const kept = await chunkWorker.finishIndex(chunkBytes, compression);
+      if (kept.state !== written) throw dgentError("DGENT_BACKEND_ERROR", `the chunk worker indexed ${kept.state} datums of the ${written} written`, { unit: UNIT });
+      for (const c of kept.chunks) await indexStream.addSealed(c, c.records, c.rawBytes);
+      state = kept.state;
+      digest = kept.stateDigest;
+    }
     await indexStream.close();
     const streams = [datums, deletes, refStream, indexStream];
     const body: Omit<Manifest, "archiveDigest"> = {
@@ -306,8 +350,8 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
       cut,
       compression,
       encryption: seal ? { scheme: "age", recipients: [...(options.recipients ?? [])] } : null,
-      counts: { datums: written, state: index.length, deletes: deleted, refs: refs.length },
-      stateDigest: stateDigestOfKeys(index.map(([id, , key]) => [id, key] as const)),
+      counts: { datums: written, state, deletes: deleted, refs: refs.length },
+      stateDigest: digest,
       chunks: streams.flatMap((s) => s.entries),
     };
     const manifest: Manifest = { ...body, archiveDigest: manifestDigest(body) };
@@ -321,7 +365,7 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
       parent: base?.name ?? null,
       cut,
       datums: written,
-      state: index.length,
+      state,
       deletes: deleted,
       refs: refs.length,
       afterCut,
@@ -334,6 +378,7 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
       durationMs: Date.now() - started,
     };
   } finally {
+    await worker?.close();
     if (writer) await writer.abort();
     await base?.close();
     if (owned) await source.close();

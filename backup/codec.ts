@@ -4,19 +4,21 @@
  * recipients, encryption with age (`age-encryption`, imported only when used).
  */
 import { promisify } from "node:util";
-import { brotliCompress, brotliDecompress, constants, gunzip, gzip } from "node:zlib";
+import { brotliDecompress, gunzip } from "node:zlib";
 import { dgentError, isDgentError } from "../core/errors.js";
 import { importOptional } from "../core/adapter-support.js";
 import { UNIT, type Compression } from "./format.js";
 
-const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
-const brotliAsync = promisify(brotliCompress);
 const unbrotliAsync = promisify(brotliDecompress);
 
 type Age = typeof import("age-encryption");
 
-/** Brotli quality and gzip level of every chunk. */
+/**
+ * Brotli quality and gzip level of every chunk (compressed on the backup's chunk worker,
+ * `worker.ts`). Quality 1: on the benchmark's data about five times as fast as gzip level 3, at
+ * the same or a smaller size (benchmarks/results/backup.md); higher qualities cost several times more.
+ */
 export const BROTLI_QUALITY = 1;
 export const GZIP_LEVEL = 3;
 
@@ -27,15 +29,6 @@ export const GZIP_LEVEL = 3;
  * 60–280 ms on the benchmark machine).
  */
 const outputBuffer = (expected: number): number => Math.min(Math.max(expected, 64 * 1024), 64 * 2 ** 20);
-
-export async function compress(raw: Buffer, compression: Compression): Promise<Buffer> {
-  const chunkSize = outputBuffer(raw.length);
-  if (compression === "gzip") return gzipAsync(raw, { level: GZIP_LEVEL, chunkSize });
-  // Quality 1: on the benchmark's data about five times as fast as gzip level 3, at the same or a
-  // smaller size (benchmarks/results/backup.md); higher qualities cost several times more.
-  if (compression === "brotli") return brotliAsync(raw, { chunkSize, params: { [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY, [constants.BROTLI_PARAM_SIZE_HINT]: raw.length } });
-  return raw;
-}
 
 /** `rawBytes`: the size the manifest records (the output buffer is sized for it). */
 export async function decompress(stored: Buffer, compression: Compression, rawBytes: number): Promise<Buffer> {

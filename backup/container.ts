@@ -5,7 +5,7 @@
  * read; see FORMAT.md.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, write as writeAsync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { dgentError, isDgentError } from "../core/errors.js";
 import { parseManifest, UNIT, type ChunkEntry, type Manifest } from "./format.js";
@@ -93,13 +93,22 @@ export function packedWriter(path: string): ArchiveWriter {
     while (done < b.length) done += writeSync(fd, b, done, b.length - done);
     offset += b.length;
   };
+  /** The same, in libuv's thread pool: a chunk's bytes are written while the main thread goes on. */
+  const writeOff = async (b: Buffer) => {
+    let done = 0;
+    while (done < b.length) {
+      done += await new Promise<number>((resolve, reject) => writeAsync(fd, b, done, b.length - done, null, (error, n) => (error ? reject(error) : resolve(n))));
+    }
+    offset += b.length;
+  };
   write(MAGIC);
   let closed = false;
   return {
     name: path,
+    // Callers await each write before the next (backup.ts's write chain): frames never interleave.
     async writeChunk(name, bytes) {
       write(frameHeader(name, bytes.length));
-      write(bytes);
+      await writeOff(bytes);
     },
     async finish(manifest) {
       const at = offset;

@@ -1,5 +1,5 @@
 /**
- * Backup and restore throughput of `dgent backup` / `dgent restore` (brotli at quality 1, the default; SHA-256 per chunk,
+ * Backup and restore throughput of `dgent backup` / `dgent restore` (brotli at quality 1, the default; SHA-256 per chunk, compressed and hashed on a worker thread,
  * verify before and after) on SQLite and Postgres, next to the native tools on the same data in
  * the same run: better-sqlite3's `.backup()` (the online backup API of `sqlite3 .backup`) and a
  * raw better-sqlite3 INSERT of the same rows in one transaction (the restore goal's baseline), with
@@ -249,7 +249,7 @@ const md = [
   `# Backup and restore throughput`,
   "",
   `${N} datums of ${BYTES} bytes (half random, half text), ${report.date}, ${report.machine.cpus} CPUs, load at the start ${loadAtStart.join(" / ")}, at the end ${report.machine.loadavg.join(" / ")}, Node ${process.version}.`,
-  `dgent: brotli (quality 1, the default), SHA-256 per chunk, SQLite read from one snapshot (exportDatums), every chunk checked before a restore writes and the digest checked after. Command: \`${report.command}\`.`,
+  `dgent: brotli (quality 1, the default), SHA-256 per chunk, chunks compressed and hashed (and, in a full backup, datums hashed) on one worker thread while the main thread reads, SQLite read from one snapshot (exportDatums), every chunk checked before a restore writes and the digest checked after. Command: \`${report.command}\`.`,
   "",
   "| tier | contender | op | ms | CPU ms | of which server | datums/s | MB/s | archive bytes |",
   "|---|---|---|---:|---:|---:|---:|---:|---:|",
