@@ -172,10 +172,8 @@ describe("change notifications", () => {
     expect(entry()).toBeUndefined();
   });
 
-  it("a first tap whose LISTEN cannot connect: warned once, retried until it connects, then changes are heard; close stops the retries", async () => {
-    // A role allowed one connection: the pool's. The listener's own connection is refused
-    // ("too many connections for role") until the limit is raised.
-    const namespace = schema("lazyretry");
+  /** A role allowed one connection (and to create `namespace`), and a URL that logs in as it. */
+  async function oneConnectionRole(namespace: string): Promise<{ role: string; url: URL }> {
     const role = `dgent_${namespace}`.slice(0, 63);
     await raw.query(`CREATE ROLE ${pg.escapeIdentifier(role)} LOGIN PASSWORD 'pw' CONNECTION LIMIT 1`);
     const db = new URL(server.url).pathname.slice(1) || "postgres";
@@ -183,6 +181,20 @@ describe("change notifications", () => {
     const url = new URL(server.url);
     url.username = role;
     url.password = "pw";
+    return { role, url };
+  }
+
+  async function dropRole(namespace: string, role: string): Promise<void> {
+    await raw.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(namespace)} CASCADE`);
+    await raw.query(`DROP OWNED BY ${pg.escapeIdentifier(role)}`);
+    await raw.query(`DROP ROLE ${pg.escapeIdentifier(role)}`);
+  }
+
+  it("a first tap whose LISTEN cannot connect: warned once, retried until it connects, then changes are heard; close stops the retries", async () => {
+    // A role allowed one connection: the pool's. The listener's own connection is refused
+    // ("too many connections for role") until the limit is raised.
+    const namespace = schema("lazyretry");
+    const { role, url } = await oneConnectionRole(namespace);
     const store = createStore({ tiers: [postgresAdapter({ url: url.href, namespace, poolSize: 1 })] });
     const warnings: string[] = [];
     store.hooks.warning.tap("test", (w) => void warnings.push(String(w.details?.reason)));
@@ -211,21 +223,13 @@ describe("change notifications", () => {
       expect(warnings.filter((w) => w === "listen-failed")).toHaveLength(1);
     } finally {
       await store.close();
-      await raw.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(namespace)} CASCADE`);
-      await raw.query(`DROP OWNED BY ${pg.escapeIdentifier(role)}`);
-      await raw.query(`DROP ROLE ${pg.escapeIdentifier(role)}`);
+      await dropRole(namespace, role);
     }
   });
 
   it("close() while a first tap's LISTEN waits to retry: the retries stop, no pool and no connection are left", async () => {
     const namespace = schema("lazyretryclose");
-    const role = `dgent_${namespace}`.slice(0, 63);
-    await raw.query(`CREATE ROLE ${pg.escapeIdentifier(role)} LOGIN PASSWORD 'pw' CONNECTION LIMIT 1`);
-    const db = new URL(server.url).pathname.slice(1) || "postgres";
-    await raw.query(`GRANT CREATE ON DATABASE ${pg.escapeIdentifier(db)} TO ${pg.escapeIdentifier(role)}`);
-    const url = new URL(server.url);
-    url.username = role;
-    url.password = "pw";
+    const { role, url } = await oneConnectionRole(namespace);
     url.searchParams.set("application_name", `lrc-${namespace}`.slice(0, 60));
     const store = createStore({ tiers: [postgresAdapter({ url: url.href, namespace, poolSize: 1 })] });
     const warnings: string[] = [];
@@ -242,9 +246,7 @@ describe("change notifications", () => {
       expect(left.rows[0].n).toBe(0);
     } finally {
       await store.close();
-      await raw.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(namespace)} CASCADE`);
-      await raw.query(`DROP OWNED BY ${pg.escapeIdentifier(role)}`);
-      await raw.query(`DROP ROLE ${pg.escapeIdentifier(role)}`);
+      await dropRole(namespace, role);
     }
   });
 

@@ -463,19 +463,11 @@ export class PostgresImpactStorage implements FtsStorage {
     pool.on("connect", (client) => void client.query("SET plan_cache_mode = force_generic_plan; SET jit = off").catch(() => undefined));
     const sql = postgresImpactSql(schema);
     try {
-      const client = await pool.connect();
-      try {
-        // Two processes opening the same schema at once: one creates, the other waits (a lock per schema).
-        await client.query("BEGIN");
+      // Two processes opening the same schema at once: one creates, the other waits (a lock per schema).
+      await inTransaction(pool, async (client) => {
         await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`dgent_fulltext:${schema}`]);
         for (const s of sql.create) await client.query(s);
-        await client.query("COMMIT");
-      } catch (error) {
-        await client.query("ROLLBACK").catch(() => undefined);
-        throw error;
-      } finally {
-        client.release();
-      }
+      });
     } catch (error) {
       await pool.end();
       throw error;
@@ -573,18 +565,10 @@ export class PostgresImpactStorage implements FtsStorage {
   }
 
   async drop(): Promise<void> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query("BEGIN");
+    await inTransaction(this.#pool, async (client) => {
       await client.query(this.#sql.lockMeta);
       for (const s of this.#sql.drop) await client.query(s);
-      await client.query("COMMIT");
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /**
@@ -593,9 +577,7 @@ export class PostgresImpactStorage implements FtsStorage {
    * ANALYZE (the visibility map lets the postings be read from the indexes alone; the planner gets statistics).
    */
   async optimize(): Promise<void> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query("BEGIN");
+    await inTransaction(this.#pool, async (client) => {
       const m = (await client.query(this.#sql.lockMeta)).rows[0] as { avg: number; avgdl: number | null };
       const live = Number(m.avg);
       if (m.avgdl !== null && (live > 1.1 * Number(m.avgdl) || live < Number(m.avgdl) / 1.1)) {
@@ -603,17 +585,26 @@ export class PostgresImpactStorage implements FtsStorage {
         await client.query(this.#sql.setAvgdl, [live]);
       }
       await client.query(this.#sql.pruneTerms);
-      await client.query("COMMIT");
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
     for (const s of this.#sql.vacuum) await this.#pool.query(s);
   }
 
   async close(): Promise<void> {
     await this.#pool.end();
+  }
+}
+
+/** Runs `body` in one transaction on a client of `pool`: committed when it returns, rolled back when it throws. */
+async function inTransaction(pool: { connect(): Promise<PgClient> }, body: (client: PgClient) => Promise<void>): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    await body(client);
+    await client.query("COMMIT");
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
   }
 }
