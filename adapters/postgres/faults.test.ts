@@ -143,7 +143,9 @@ describe("server restart", () => {
       const killed = await server.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [applicationName]);
       expect(killed.rowCount).toBe(1);
       await until("the listener to notice", () => !hub.connected);
-      await until("the listener's retry", () => hub.connected);
+      // `connected` turns true when the new connection is made, before its LISTENs have all been
+      // sent: wait for both channels (a query between two of them would see only the first).
+      await until("the listener's retry to LISTEN on both channels again", async () => hub.connected && (await hub.listeningChannels()).length === 2);
       expect(await hub.listeningChannels()).toEqual([one.channel, two.channel].sort());
       await server.query(
         `INSERT INTO ${one.changes} (xid, op, id, origin) VALUES (pg_current_xact_id(), 'put', 'later', 'elsewhere')`,
