@@ -137,7 +137,7 @@ export class PostgresAdapter implements Adapter {
 
   #subscribe(lease: PoolLease): Promise<() => Promise<void>> {
     const events = this.#events;
-    return lease.notifications.subscribe(this.#ids.channel, this.#ids.changes, {
+    return lease.notifications.subscribe(this.#ids, {
       change: (m) => events.change({ op: m.op, id: m.id, origin: m.origin }),
       warning: (message, details) => events.warning(message, details),
     });

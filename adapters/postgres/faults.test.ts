@@ -125,13 +125,13 @@ describe("server restart", () => {
       warning: (_w: string, details?: Readonly<Record<string, unknown>>) => warnings.push(`${name}:${String(details?.reason)}`),
     });
     try {
-      await hub.subscribe(one.channel, one.changes, recorder("one"));
+      await hub.subscribe(one, recorder("one"));
       await server.crash(); // the UNLOGGED change log is empty after the recovery
       await until("the listener to notice", () => !hub.connected);
       await server.start();
       // Whichever connects first (this subscribe or the listener's retry), the first channel is
       // resumed on that connection before the subscribe returns: LISTEN again, and the warning.
-      await hub.subscribe(two.channel, two.changes, recorder("two"));
+      await hub.subscribe(two, recorder("two"));
       expect(warnings).toEqual(["one:listener-reconnected"]);
       expect(await hub.listeningChannels()).toEqual([one.channel, two.channel].sort());
       await server.query(

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { dgentError } from "../../core/errors.js";
-import { ORIGIN } from "./notify.js";
+import { LISTENER_MARK, ORIGIN } from "./notify.js";
 import type { Identifiers } from "./sql.js";
 
 /**
@@ -211,6 +211,35 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       const fn = (op: "delete" | "update", body: string) => tagsFunction(tagsSync[op].fn, body);
       return [fn("delete", unrows), fn("update", `${unrows};\n           INSERT INTO ${tags} (key, value, created_at, id) ${rows}`)];
     },
+  },
+  {
+    version: 9,
+    name: "writers log changes only while someone listens",
+    up: ({ listeners }) => [
+      // One row per listening connection (its backend's pid), written when it starts listening
+      // for this table and deleted when it stops; rows of backends that are gone are deleted by
+      // the next listener that starts (notify.ts). Writers append to the change log only while
+      // a row exists (sql.ts `logChanges`).
+      `CREATE TABLE IF NOT EXISTS ${listeners} (
+        pid INTEGER NOT NULL,
+        origin TEXT NOT NULL,
+        since TIMESTAMPTZ NOT NULL DEFAULT now()
+      )`,
+      // A bridge for listeners of earlier versions, running now, which never register: every
+      // backend of this database whose last statement is one a listener of those versions
+      // sends (LISTEN, its log reads, its NOTIFYs, its connection set-up), or whose statement we
+      // may not see (another role's), counts as a listener until it disconnects. This version
+      // marks its own such statements (LISTENER_MARK), so they do not count.
+      `INSERT INTO ${listeners} (pid, origin)
+       SELECT a.pid, 'earlier-version' FROM pg_stat_activity a
+       WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+         AND (a.backend_type = 'client backend' OR a.backend_type IS NULL)
+         AND (a.query = '<insufficient privilege>'
+              OR (a.query NOT LIKE '%${LISTENER_MARK}%'
+                  AND (a.query ~* '^\\s*(UN)?LISTEN\\s' OR a.query ~* '^\\s*NOTIFY\\s'
+                       OR a.query LIKE '%pg\\_current\\_snapshot()%' OR a.query LIKE '%pg\\_postmaster\\_start\\_time()%'
+                       OR a.query LIKE '%pg\\_listening\\_channels()%' OR a.query ~* '^\\s*SET synchronous_commit')))`,
+    ],
   },
 ]);
 

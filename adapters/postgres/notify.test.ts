@@ -347,7 +347,7 @@ process.stdout.write("done\n");
     const ids = identifiers(namespace, "data");
     const hub = new NotifyHub({ connectionString: server.url });
     const seen: ChangeMessage[] = [];
-    const unsubscribe = await hub.subscribe(ids.channel, ids.changes, { change: (m) => seen.push(m), warning: () => undefined });
+    const unsubscribe = await hub.subscribe(ids, { change: (m) => seen.push(m), warning: () => undefined });
     /** Another process's put of `id` on `c` (its own statement, as the adapter writes it). */
     const write = (c: pg.Client, id: string) =>
       c.query(`WITH ins AS (INSERT INTO ${ids.table} (id, content, created_at) VALUES ($1, '\\x00', 1) RETURNING id)
@@ -458,7 +458,7 @@ process.stdout.write("done\n");
     const warnings: string[] = [];
     const recorder = { change: (m: ChangeMessage) => seen.push(m.id), warning: (w: string) => warnings.push(w) };
     try {
-      await hub.subscribe(one.ids.channel, one.ids.changes, recorder);
+      await hub.subscribe(one.ids, recorder);
       expect(await hub.listeningChannels()).toEqual([one.ids.channel]);
       await one.write("before");
       await until("the first change", () => seen.includes("before"));
@@ -467,7 +467,7 @@ process.stdout.write("done\n");
       expect(killed.rowCount).toBe(1);
       await until("the listener to notice", () => !hub.connected);
       // Meanwhile a first subscriber to another channel connects: the old channel comes back too.
-      await hub.subscribe(two.ids.channel, two.ids.changes, recorder);
+      await hub.subscribe(two.ids, recorder);
       expect(await hub.listeningChannels()).toEqual([one.ids.channel, two.ids.channel].sort());
       await one.write("after");
       await raw.query("SELECT pg_notify($1, 'elsewhere')", [one.ids.channel]);
@@ -508,7 +508,7 @@ process.stdout.write("done\n");
     const warnings: string[] = [];
     const recorder = { change: (m: ChangeMessage) => seen.push(m.id), warning: (w: string) => warnings.push(w) };
     try {
-      await hub.subscribe(one.ids.channel, one.ids.changes, recorder);
+      await hub.subscribe(one.ids, recorder);
       armed = true;
       await raw.query("SELECT pg_notify($1, 'elsewhere')", [one.ids.channel]);
       await until("the read in flight", () => held);
@@ -518,7 +518,7 @@ process.stdout.write("done\n");
       await one.write("while-away");
       // Reconnects (this subscribe or the retry) and asks for a read of the first channel while
       // the old one is still in flight.
-      await hub.subscribe(two.ids.channel, two.ids.changes, recorder);
+      await hub.subscribe(two.ids, recorder);
       expect(hub.connected).toBe(true);
       fail();
       await until("the change made while away", () => seen.includes("while-away"), 30_000);

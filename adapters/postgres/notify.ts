@@ -51,6 +51,30 @@ import { statement, type Statement } from "./sql.js";
  * checks for the gap and reads on, before anything else runs on it.
  */
 
+/**
+ * Marks the statements this version's listening and announcing connections send, so that the
+ * bridge of migration 9 (a backend whose last statement looks like a listener's counts as one)
+ * does not count them: they register themselves.
+ */
+export const LISTENER_MARK = "/* dgent-listens-v9 */";
+
+/**
+ * How long a listener that starts waits for the writes already under way on its table (which
+ * may not log, see `#register`) before it reads; past that it warns (`listen-gap`) and reads.
+ */
+export const WRITERS_WAIT_MS = 30_000;
+
+/** The table a subscriber hears about: its channel, change log, listeners table and the table itself. */
+export interface ChangeSource {
+  readonly channel: string;
+  /** The quoted, schema-qualified change log table. */
+  readonly changes: string;
+  /** The quoted, schema-qualified listeners table (migration 9). */
+  readonly listeners: string;
+  /** The quoted, schema-qualified datum table. */
+  readonly table: string;
+}
+
 /** Who this process is in the change log; our own changes are not reported back to us. */
 export const ORIGIN = `${hostname()}/${process.pid}/${randomBytes(4).toString("hex")}`;
 
@@ -98,7 +122,7 @@ export const READ_INTERVAL_MS = ANNOUNCE_INTERVAL_MS;
  * server or pooler that refuses the setting only costs the NOTIFYs their WAL flush.
  */
 async function asyncCommit(client: pg.Client): Promise<void> {
-  await client.query("SET synchronous_commit = off").catch(() => undefined);
+  await client.query(`${LISTENER_MARK} SET synchronous_commit = off`).catch(() => undefined);
 }
 
 /** Test-only: holds every announcement of this process until released (a writer "dies" before its NOTIFY). */
@@ -131,6 +155,8 @@ interface Channel {
   readonly name: string;
   /** The quoted, schema-qualified change log table. */
   readonly log: string;
+  readonly listeners: string;
+  readonly table: string;
   readonly subscribers: Set<Subscriber>;
   /** The snapshot of the last read (`pg_snapshot` text, `xmin:xmax:xip,…`), parsed. Null until primed. */
   cursor: Cursor | null;
@@ -177,6 +203,8 @@ export class NotifyHub {
   #closed = false;
   /** When the listener lost its connection (for the gap check on reconnect). */
   #lostAt = 0;
+  /** The backend pid of the listening connection (the last one, while it reconnects); null before the first. */
+  #pid: number | null = null;
   /** The server's start time, as seen by the listener's first connection. */
   #serverStart: string | null = null;
   /** The connection that sends NOTIFYs and prunes the log; unref'd while idle. */
@@ -195,11 +223,24 @@ export class NotifyHub {
    * Subscribes to the changes of `log` announced on `channel`; resolves once the LISTEN is in
    * place and the cursor is set (changes committed after that are reported). Returns the unsubscribe.
    */
-  async subscribe(channel: string, log: string, subscriber: Subscriber): Promise<() => Promise<void>> {
+  async subscribe(source: ChangeSource, subscriber: Subscriber): Promise<() => Promise<void>> {
+    const channel = source.channel;
     let entry = this.#channels.get(channel);
     const first = entry === undefined;
     if (!entry) {
-      entry = { name: channel, log, subscribers: new Set(), cursor: null, reading: null, again: false, lastRead: 0, catchUp: statement(catchUpSql(log)) };
+      const log = source.changes;
+      entry = {
+        name: channel,
+        log,
+        listeners: source.listeners,
+        table: source.table,
+        subscribers: new Set(),
+        cursor: null,
+        reading: null,
+        again: false,
+        lastRead: 0,
+        catchUp: statement(catchUpSql(log)),
+      };
       this.#channels.set(channel, entry);
     }
     entry.subscribers.add(subscriber);
@@ -209,7 +250,8 @@ export class NotifyHub {
         channel,
         this.#serial(async () => {
           const client = await this.#connected();
-          await this.#one(client, () => client.query(`LISTEN ${pg.escapeIdentifier(channel)}`));
+          await this.#one(client, () => client.query(`${LISTENER_MARK} LISTEN ${pg.escapeIdentifier(channel)}`));
+          await this.#register(client, ch, null);
           await this.#prime(client, ch);
         }),
       );
@@ -237,10 +279,11 @@ export class NotifyHub {
       this.#channels.delete(channel);
       this.#listening.delete(channel);
       await this.#serial(async () => {
+        const client = this.#client;
+        if (client && !this.#channels.has(channel)) await this.#unregister(client, current);
         if (this.#channels.size === 0) await this.#disconnect();
-        else if (this.#client && !this.#channels.has(channel)) {
-          const client = this.#client;
-          await this.#one(client, () => client.query(`UNLISTEN ${pg.escapeIdentifier(channel)}`)).catch(() => undefined);
+        else if (client && this.#client === client && !this.#channels.has(channel)) {
+          await this.#one(client, () => client.query(`${LISTENER_MARK} UNLISTEN ${pg.escapeIdentifier(channel)}`)).catch(() => undefined);
         }
       });
     };
@@ -269,7 +312,7 @@ export class NotifyHub {
   }
 
   async #send(channel: string, log: string, a: Announcer): Promise<void> {
-    const notify = `NOTIFY ${pg.escapeIdentifier(channel)}, ${pg.escapeLiteral(ORIGIN)}`;
+    const notify = `${LISTENER_MARK} NOTIFY ${pg.escapeIdentifier(channel)}, ${pg.escapeLiteral(ORIGIN)}`;
     try {
       do {
         const wait = Math.max(ANNOUNCE_DELAY_MS, a.lastSent + ANNOUNCE_INTERVAL_MS - performance.now());
@@ -373,7 +416,7 @@ export class NotifyHub {
   async listeningChannels(): Promise<string[]> {
     const client = this.#client;
     if (!client) return [];
-    const r = await this.#one(client, () => client.query<{ c: string }>("SELECT pg_listening_channels() AS c"));
+    const r = await this.#one(client, () => client.query<{ c: string }>(`${LISTENER_MARK} SELECT pg_listening_channels() AS c`));
     return r.rows.map((row) => row.c).sort();
   }
 
@@ -411,7 +454,7 @@ export class NotifyHub {
 
   /** Sets the cursor of `ch` to now: what is visible now counts as seen. */
   async #prime(client: pg.Client, ch: Channel): Promise<void> {
-    const r = await this.#one(client, () => client.query<{ snapshot: string }>("SELECT pg_current_snapshot()::text AS snapshot"));
+    const r = await this.#one(client, () => client.query<{ snapshot: string }>(`${LISTENER_MARK} SELECT pg_current_snapshot()::text AS snapshot`));
     ch.cursor = cursorOf((r.rows[0] as { snapshot: string }).snapshot);
   }
 
@@ -471,6 +514,7 @@ export class NotifyHub {
    */
   async #connected(): Promise<pg.Client> {
     if (this.#client) return this.#client;
+    let previousPid: number | null = null;
     const client = new pg.Client(this.#config);
     // An error on an idle listener (server restart) must not crash the process: reconnect instead.
     client.on("error", () => this.#lost(client));
@@ -479,8 +523,12 @@ export class NotifyHub {
     try {
       await client.connect();
       await asyncCommit(client);
-      const r = await client.query<{ started: string }>("SELECT pg_postmaster_start_time()::text AS started");
-      const started = (r.rows[0] as { started: string }).started;
+      const r = await client.query<{ started: string; pid: number }>(
+        `${LISTENER_MARK} SELECT pg_postmaster_start_time()::text AS started, pg_backend_pid() AS pid`,
+      );
+      const { started, pid } = r.rows[0] as { started: string; pid: number };
+      previousPid = this.#pid;
+      this.#pid = pid;
       if (this.#serverStart === null) this.#serverStart = started;
       else if (this.#serverStart !== started) {
         this.#serverStart = started;
@@ -494,7 +542,7 @@ export class NotifyHub {
     }
     this.#client = client;
     try {
-      await this.#resume(client);
+      await this.#resume(client, previousPid);
     } catch (error) {
       // Lost again (then #lost already scheduled a retry) or a LISTEN refused: drop it, retry later.
       if (this.#client === client) await this.#disconnect();
@@ -512,14 +560,21 @@ export class NotifyHub {
     return [...this.#channels.values()].filter((ch) => ch.cursor !== null);
   }
 
-  /** On a new listening connection: LISTEN on every primed channel, then read on (or warn of a gap). */
-  async #resume(client: pg.Client): Promise<void> {
+  /**
+   * On a new listening connection: LISTEN on every primed channel and register (the previous
+   * connection's row, kept, means writers logged all along), then read on, or warn of a gap: the
+   * server restarted, the listener was away longer than the log keeps rows, or its row was
+   * deleted meanwhile (another listener starting found its backend gone) so writers may have
+   * stopped logging.
+   */
+  async #resume(client: pg.Client, previousPid: number | null): Promise<void> {
     const channels = this.#primed();
-    for (const ch of channels) await this.#one(client, () => client.query(`LISTEN ${pg.escapeIdentifier(ch.name)}`));
-    const gap = this.#restarted || (this.#lostAt !== 0 && Date.now() - this.#lostAt >= RETENTION_MS);
+    for (const ch of channels) await this.#one(client, () => client.query(`${LISTENER_MARK} LISTEN ${pg.escapeIdentifier(ch.name)}`));
+    const lost = this.#restarted || (this.#lostAt !== 0 && Date.now() - this.#lostAt >= RETENTION_MS);
     for (const ch of channels) {
       if (this.#channels.get(ch.name) !== ch) continue; // unsubscribed meanwhile
-      if (gap) {
+      const kept = await this.#register(client, ch, previousPid);
+      if (lost || !kept) {
         await this.#prime(client, ch);
         for (const s of ch.subscribers) {
           s.warning("the change listener reconnected; changes made by other processes while it was disconnected were not reported", {
@@ -543,14 +598,80 @@ export class NotifyHub {
     const client = this.#client;
     this.#client = null;
     if (client) {
+      // Writers stop logging for us at once (else at the next listener's start, which finds us gone).
+      for (const listeners of this.#registered) {
+        await this.#one(client, () => client.query(`DELETE FROM ${listeners} WHERE pid = pg_backend_pid()`)).catch(() => undefined);
+      }
+      this.#registered.clear();
       client.removeAllListeners("end");
       await client.end().catch(() => undefined);
     }
   }
 
+  /** The listeners tables the listening connection has a row in. */
+  readonly #registered = new Set<string>();
+
+  /**
+   * Registers the listening connection for `ch`'s table: deletes the rows of backends that are
+   * gone, adds ours, and answers whether `previousPid`'s row was still there (then writers never
+   * stopped logging for us). Unless it was, waits for the writes under way on the table, which
+   * may have begun before our row committed and so not log: each holds its lock on the table
+   * from before its snapshot until it ends, and every write that takes that lock later sees our
+   * row. So once they end, every change the cursor set next does not count as seen is logged.
+   */
+  async #register(client: pg.Client, ch: Channel, previousPid: number | null): Promise<boolean> {
+    const r = await this.#one(client, () =>
+      client.query<{ kept: boolean }>(
+        `WITH gone AS (DELETE FROM ${ch.listeners} l WHERE NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = l.pid)),
+           mine AS (INSERT INTO ${ch.listeners} (pid, origin) VALUES (pg_backend_pid(), $1))
+         SELECT EXISTS (SELECT FROM ${ch.listeners} WHERE pid = $2::int) AS kept`,
+        [ORIGIN, previousPid],
+      ),
+    );
+    this.#registered.add(ch.listeners);
+    const kept = previousPid !== null && (r.rows[0] as { kept: boolean }).kept;
+    if (kept) return true;
+    const writers = await this.#one(client, () =>
+      client.query<{ v: string[] | null }>(
+        `SELECT array_agg(DISTINCT virtualtransaction) AS v FROM pg_locks
+         WHERE relation = $1::text::regclass AND mode = 'RowExclusiveLock' AND granted AND pid <> pg_backend_pid()`,
+        [ch.table],
+      ),
+    );
+    let pending = writers.rows[0]?.v ?? [];
+    const deadline = performance.now() + WRITERS_WAIT_MS;
+    while (pending.length > 0 && this.#client === client) {
+      if (performance.now() > deadline) {
+        for (const s of ch.subscribers) {
+          s.warning(`${pending.length} transaction(s) writing to the table since before this listener started are still running; their changes may not be reported`, {
+            reason: "listen-gap",
+          });
+        }
+        break;
+      }
+      this.waits++;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      const again = await this.#one(client, () =>
+        client.query<{ v: string[] | null }>("SELECT array_agg(virtualxid) AS v FROM pg_locks WHERE locktype = 'virtualxid' AND virtualxid = ANY ($1::text[])", [pending]),
+      );
+      pending = again.rows[0]?.v ?? [];
+    }
+    return false;
+  }
+
+  /** Polls of `#register` for writes under way (for tests: a barrier, not a timing). */
+  waits = 0;
+
+  /** Deletes the listening connection's row for `ch`'s table (best effort: a row left behind is deleted by the next listener). */
+  async #unregister(client: pg.Client, ch: Channel): Promise<void> {
+    if (!this.#registered.delete(ch.listeners)) return;
+    await this.#one(client, () => client.query(`DELETE FROM ${ch.listeners} WHERE pid = pg_backend_pid()`)).catch(() => undefined);
+  }
+
   #lost(client: pg.Client): void {
     if (this.#client !== client) return;
     this.#client = null;
+    this.#registered.clear();
     // Since the first loss not yet resumed: a reconnect that fails again does not shorten the gap.
     if (this.#lostAt === 0) this.#lostAt = Date.now();
     this.#scheduleReconnect();
@@ -607,7 +728,7 @@ export class NotifyHub {
  * xmax, or running then. With this read's snapshot (one row with nulls when there is none).
  */
 export function catchUpSql(log: string): string {
-  return `SELECT h.s::text AS snapshot, c.op, c.id, c.origin
+  return `${LISTENER_MARK} SELECT h.s::text AS snapshot, c.op, c.id, c.origin
     FROM (SELECT pg_current_snapshot() AS s) h
     LEFT JOIN LATERAL (
       SELECT xid, seq, op, id, origin FROM ${log}
@@ -623,7 +744,7 @@ export function catchUpSql(log: string): string {
  * is ever deleted.
  */
 export function pruneSql(log: string): string {
-  return `DELETE FROM ${log}
+  return `${LISTENER_MARK} DELETE FROM ${log}
     WHERE xid < coalesce(
       (SELECT xid FROM ${log} WHERE at >= now() - make_interval(secs => $1) ORDER BY xid LIMIT 1),
       pg_snapshot_xmax(pg_current_snapshot()))`;

@@ -36,6 +36,11 @@ export interface Identifiers {
   /** `"schema"."<table>_changes"`: the change log (migration 5, notify.ts); `"<table>_changes_idx"` on its xid. */
   readonly changes: string;
   readonly changesIndex: string;
+  /**
+   * `"schema"."<table>_listeners"`: one row per connection listening for this table's changes
+   * (migration 9, notify.ts). Writers append to the change log only while it has a row.
+   */
+  readonly listeners: string;
 }
 
 /** The statements the tags triggers answer: each keeps the tags table in step with the datum table. */
@@ -63,6 +68,7 @@ export function identifiers(schema: string, table: string): Identifiers {
     childrenIndex: pg.escapeIdentifier(`${table}_children_idx`),
     changes: `${s}.${pg.escapeIdentifier(`${table}_changes`)}`,
     changesIndex: pg.escapeIdentifier(`${table}_changes_idx`),
+    listeners: `${s}.${pg.escapeIdentifier(`${table}_listeners`)}`,
     tagsSync: Object.fromEntries(
       (["insert", "delete", "update", "truncate"] as const).map((op) => [
         op,
@@ -94,7 +100,8 @@ export interface Statements {
   /**
    * Insert unless the id exists. `rowCount` is 1 when the row was inserted; 0 when the id
    * existed (then `sameAs` decides). With notify on, the same statement appends the inserted
-   * row to the change log, so only an inserted row is logged, and only when it commits.
+   * row to the change log while someone listens (`logChanges`), so only an inserted row is
+   * logged, and only when it commits; it then answers with one row per inserted datum.
    * Params: id, content, createdAt, parent, metadata JSON[, origin].
    */
   readonly put: Statement;
@@ -135,13 +142,17 @@ export interface Statements {
 }
 
 /**
- * The statement that appends to the change log one row per id of `cte` (a data-modifying CTE
- * returning `id`): the writing transaction's id, the operation and the writer (`origin`, a
- * parameter). Written by the same statement as the change, so the log row commits with it
- * (notify.ts reads the log; no lock is taken that would order commits).
+ * The statement (for a CTE) that appends to the change log one row per id of `cte` (a
+ * data-modifying CTE returning `id`): the writing transaction's id, the operation and the writer
+ * (`origin`, a parameter). Written by the same statement as the change, so the log row commits
+ * with it (notify.ts reads the log; no lock is taken that would order commits). Only while some
+ * connection listens for this table (a row in `listeners`): nobody reads the log otherwise, and
+ * a listener that registers waits for the writes already under way before it reads (notify.ts),
+ * so every write it must report saw its row and logged.
  */
 export function logChanges(ids: Identifiers, op: "put" | "delete", cte: string, origin: string): string {
-  return `INSERT INTO ${ids.changes} (xid, op, id, origin) SELECT pg_current_xact_id(), '${op}', ${cte}.id, ${origin}::text FROM ${cte}`;
+  return `INSERT INTO ${ids.changes} (xid, op, id, origin) SELECT pg_current_xact_id(), '${op}', ${cte}.id, ${origin}::text FROM ${cte}
+        WHERE EXISTS (SELECT FROM ${ids.listeners})`;
 }
 
 /** SQLSTATE of a strict batch statement that found a row it could not accept (division by zero). */
@@ -166,8 +177,9 @@ export function statements(ids: Identifiers, notify: boolean): Statements {
         ? `WITH ins AS (
              INSERT INTO ${t} AS t (${COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb)
              ON CONFLICT (id) DO NOTHING RETURNING t.id
-           )
-           ${logChanges(ids, "put", "ins", "$6")}`
+           ),
+           log AS (${logChanges(ids, "put", "ins", "$6")})
+           SELECT 1 FROM ins`
         : `INSERT INTO ${t} AS t (${COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (id) DO NOTHING`,
     ),
     sameAs: statement(

@@ -47,12 +47,14 @@ async function count(a: PostgresAdapter): Promise<number> {
 
 /**
  * What the adapter's change log (notify.ts) gained since the last `settle()`, as `{op, id}`: one
- * row per change that committed, written by the change's own statement.
+ * row per change that committed, written by the change's own statement. The connection counts as
+ * a listener (a row in the listeners table, as a listener registers), so writers log.
  */
 async function listener(a: PostgresAdapter): Promise<{ heard: { op: string; id: string }[]; settle(): Promise<void>; close(): Promise<void> }> {
   const c = new pg.Client(server.url);
   await c.connect();
-  const log = identifiers(a.schema, a.table).changes;
+  const { changes: log, listeners } = identifiers(a.schema, a.table);
+  await c.query(`INSERT INTO ${listeners} (pid, origin) VALUES (pg_backend_pid(), 'test')`);
   const heard: { op: string; id: string }[] = [];
   let mark = Number((await c.query<{ n: string }>(`SELECT coalesce(max(seq), 0)::text AS n FROM ${log}`)).rows[0]?.n ?? 0);
   return {
@@ -64,7 +66,10 @@ async function listener(a: PostgresAdapter): Promise<{ heard: { op: string; id: 
         mark = Math.max(mark, Number(row.seq));
       }
     },
-    close: () => c.end(),
+    close: async () => {
+      await c.query(`DELETE FROM ${listeners} WHERE pid = pg_backend_pid()`);
+      await c.end();
+    },
   };
 }
 

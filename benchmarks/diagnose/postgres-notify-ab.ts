@@ -28,7 +28,8 @@ const orig = proto.query;
 const stats = new Map<string, { n: number; ms: number; rows: number; overlap: number }>();
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 proto.query = function (this: any, ...args: any[]) {
-  const text: string = typeof args[0] === "string" ? args[0] : args[0]?.text ?? "";
+  const full: string = typeof args[0] === "string" ? args[0] : args[0]?.text ?? "";
+  const text = full.replace(/^\/\*[^*]*\*\/\s*/, ""); // without the listener statements' leading comment
   const kind = text.startsWith("NOTIFY") ? "notify" : text.includes("_changes") && text.includes("pg_snapshot_xmin") ? "catchup" : text.startsWith("DELETE FROM") && text.includes("_changes") ? "prune" : null;
   if (!kind) return orig.apply(this, args);
   const busy = this._activeQuery || this._queryQueue.length > 0;

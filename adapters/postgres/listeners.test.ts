@@ -1,0 +1,225 @@
+/**
+ * Writers log changes only while someone listens (migration 9, sql.ts `logChanges`, notify.ts
+ * `#register`): no log rows without a listener; a listener that starts waits for the writes
+ * already under way, so every change it must report was logged; rows of listeners that are gone
+ * are deleted by the next one that starts; listeners of earlier versions, which never register,
+ * are counted by the migration.
+ */
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeDatum } from "../../core/datum.js";
+import { createStore } from "../../core/store.js";
+import { dropSchema, freshSchema, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
+import { until } from "../../test/harness/until.js";
+import { postgresAdapter } from "./index.js";
+import { migrate, MIGRATIONS } from "./migrations.js";
+import { LISTENER_MARK, NotifyHub, type ChangeMessage } from "./notify.js";
+import { identifiers, statements, type Identifiers } from "./sql.js";
+
+let server: PostgresServer;
+let raw: pg.Client;
+beforeAll(async () => {
+  server = await startPostgres();
+  raw = new pg.Client(server.url);
+  await raw.connect();
+});
+const schemas: string[] = [];
+afterAll(async () => {
+  await raw?.end();
+  for (const name of schemas) if (server) await dropSchema(server, name);
+  await server?.close();
+});
+
+/** A fresh table (the adapter made it, at the latest version) and the adapter's put as another process sends it. */
+async function table(label: string): Promise<{ namespace: string; ids: Identifiers; put: (c: pg.ClientBase, id: string) => Promise<pg.QueryResult> }> {
+  const namespace = freshSchema(label);
+  schemas.push(namespace);
+  const a = postgresAdapter({ url: server.url, namespace, listen: false });
+  await a.open();
+  await a.close();
+  const ids = identifiers(namespace, "data");
+  const stmt = statements(ids, true).put;
+  const put = (c: pg.ClientBase, id: string) => c.query({ text: stmt.text, values: [id, Buffer.from(id), 1, null, "{}", "elsewhere"] });
+  return { namespace, ids, put };
+}
+
+const count = async (relation: string): Promise<number> => Number((await raw.query<{ n: string }>(`SELECT count(*) AS n FROM ${relation}`)).rows[0]?.n);
+
+describe("the change log is written only while someone listens", () => {
+  it("no listener: no log rows; from a store's first externalChange tap on every put is logged and heard; after it closes, none again", async () => {
+    const { namespace, ids, put } = await table("nolisten");
+    const writer = createStore({ tiers: [postgresAdapter({ url: server.url, namespace, listen: false })] });
+    await writer.open();
+    try {
+      await writer.put(makeDatum({ id: "quiet-1", content: "a" }));
+      await put(raw, "quiet-2");
+      expect(await count(ids.changes)).toBe(0);
+      expect(await count(ids.listeners)).toBe(0);
+
+      const listener = createStore({ tiers: [postgresAdapter({ url: server.url, namespace })] });
+      const heard: string[] = [];
+      listener.hooks.externalChange.tap("test", (event) => void heard.push(event.id));
+      await listener.open();
+      expect(await count(ids.listeners)).toBe(1);
+      await writer.put(makeDatum({ id: "heard-1", content: "b" }));
+      await put(raw, "heard-2");
+      expect((await raw.query<{ id: string }>(`SELECT id FROM ${ids.changes} ORDER BY seq`)).rows.map((r) => r.id)).toEqual(["heard-1", "heard-2"]);
+      await raw.query("SELECT pg_notify($1, 'elsewhere')", [ids.channel]);
+      await until("heard-2", () => heard.includes("heard-2"));
+      expect(heard).toEqual(["heard-2"]); // heard-1 is this process's own (the same origin): not reported back
+      await listener.close();
+
+      expect(await count(ids.listeners)).toBe(0);
+      await writer.put(makeDatum({ id: "quiet-3", content: "c" }));
+      await put(raw, "quiet-4");
+      expect(await count(ids.changes)).toBe(2);
+    } finally {
+      await writer.close();
+    }
+  });
+
+  it("a listener that starts while a write transaction is open waits for it to end, and reports none of it (no half of a transaction)", async () => {
+    const { ids, put } = await table("inflight");
+    const long = new pg.Client(server.url);
+    await long.connect();
+    const hub = new NotifyHub({ connectionString: server.url });
+    const seen: ChangeMessage[] = [];
+    try {
+      await long.query("BEGIN");
+      await put(long, "first"); // nobody listens yet: not logged
+      let subscribed = false;
+      const subscribing = hub.subscribe(ids, { change: (m) => seen.push(m), warning: () => undefined }).then((unsubscribe) => {
+        subscribed = true;
+        return unsubscribe;
+      });
+      // The barrier: the listener registered and polls for the open transaction.
+      await until("the listener waiting for the open transaction", () => hub.waits > 0);
+      expect(subscribed).toBe(false);
+      expect(await count(ids.listeners)).toBe(1);
+      await put(long, "second"); // a statement after the registration: logged
+      await long.query("COMMIT");
+      const unsubscribe = await subscribing;
+      await put(raw, "after");
+      await raw.query("SELECT pg_notify($1, 'elsewhere')", [ids.channel]);
+      await until("after", () => seen.some((m) => m.id === "after"));
+      // "first" and "second" committed before the listener's cursor: both count as seen. Had it
+      // not waited, its cursor would have held the transaction as running, and reported "second"
+      // without "first".
+      expect(seen.map((m) => m.id)).toEqual(["after"]);
+      await unsubscribe();
+      expect(await count(ids.listeners)).toBe(0);
+    } finally {
+      await long.end().catch(() => undefined);
+      await hub.close();
+    }
+  });
+
+  it("writers racing a listener's start: every put begun after the subscribe resolved is reported, once", async () => {
+    const { ids, put } = await table("race");
+    const writers = await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        const c = new pg.Client(server.url);
+        await c.connect();
+        return c;
+      }),
+    );
+    const hub = new NotifyHub({ connectionString: server.url });
+    const seen: ChangeMessage[] = [];
+    let resolved = false;
+    const afterResolve = new Set<string>();
+    const done = new Array<number>(writers.length).fill(0);
+    let stop = false;
+    const loops = writers.map(async (c, w) => {
+      for (let n = 0; !stop; n++) {
+        const id = `w${w}-${n}`;
+        if (resolved) afterResolve.add(id);
+        await put(c, id);
+        done[w] = n + 1;
+      }
+    });
+    try {
+      await until("every writer under way", () => done.every((n) => n >= 20));
+      const unsubscribe = await hub.subscribe(ids, { change: (m) => seen.push(m), warning: () => undefined });
+      resolved = true;
+      const at = done.slice();
+      await until("20 more puts from every writer", () => done.every((n, w) => n >= (at[w] as number) + 20));
+      stop = true;
+      await Promise.all(loops);
+      await raw.query("SELECT pg_notify($1, 'elsewhere')", [ids.channel]);
+      await until("every put begun after the subscribe", () => {
+        const ids = new Set(seen.map((m) => m.id));
+        return [...afterResolve].every((id) => ids.has(id));
+      });
+      expect(afterResolve.size).toBeGreaterThanOrEqual(120);
+      const reported = seen.map((m) => m.id);
+      expect(new Set(reported).size).toBe(reported.length);
+      await unsubscribe();
+    } finally {
+      stop = true;
+      await Promise.all(loops).catch(() => undefined);
+      await Promise.all(writers.map((c) => c.end()));
+      await hub.close();
+    }
+  });
+
+  it("the row of a listener whose backend is gone keeps writers logging until the next listener starts, which deletes it", async () => {
+    const { ids, put } = await table("stale");
+    const gone = new pg.Client(server.url);
+    await gone.connect();
+    const pid = (await gone.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid as number;
+    await raw.query(`INSERT INTO ${ids.listeners} (pid, origin) VALUES ($1, 'killed')`, [pid]);
+    await gone.end();
+    await until("the backend gone", async () => (await raw.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [pid])).rowCount === 0);
+    await put(raw, "logged");
+    expect(await count(ids.changes)).toBe(1);
+
+    const hub = new NotifyHub({ connectionString: server.url });
+    const unsubscribe = await hub.subscribe(ids, { change: () => undefined, warning: () => undefined });
+    const rows = (await raw.query<{ pid: number }>(`SELECT pid FROM ${ids.listeners}`)).rows.map((r) => r.pid);
+    expect(rows).toHaveLength(1);
+    expect(rows).not.toContain(pid);
+    await unsubscribe();
+    await hub.close();
+    await put(raw, "not-logged");
+    expect(await count(ids.changes)).toBe(1);
+  });
+
+  it("migration 9 counts a listener of an earlier version (it never registers) until it disconnects; this version's own marked statements do not count", async () => {
+    const namespace = freshSchema("bridge");
+    schemas.push(namespace);
+    const ids = identifiers(namespace, "data");
+    const pool = new pg.Pool({ connectionString: server.url, max: 2 });
+    const old = new pg.Client(server.url);
+    const marked = new pg.Client(server.url);
+    await old.connect();
+    await marked.connect();
+    try {
+      await migrate(pool, ids, "data", namespace, "test", MIGRATIONS.filter((m) => m.version < 9));
+      // An earlier version's listener: LISTEN, then its log reads; a sender of this version: marked NOTIFYs.
+      await old.query(`LISTEN ${pg.escapeIdentifier(ids.channel)}`);
+      await marked.query(`${LISTENER_MARK} NOTIFY ${pg.escapeIdentifier(ids.channel)}, 'x'`);
+      const oldPid = (await raw.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND query LIKE $1", [`%${ids.channel}%`])).rows[0]?.pid;
+      expect(oldPid).toBeTypeOf("number");
+      const result = await migrate(pool, ids, "data", namespace, "test");
+      expect(result.applied).toEqual([9]);
+      const rows = (await raw.query<{ pid: number }>(`SELECT pid FROM ${ids.listeners}`)).rows.map((r) => r.pid);
+      expect(rows).toContain(oldPid);
+      const markedPid = (await marked.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid;
+      expect(rows).not.toContain(markedPid);
+      const put = statements(ids, true).put;
+      await raw.query({ text: put.text, values: ["for-the-old-listener", Buffer.from("x"), 1, null, "{}", "elsewhere"] });
+      expect(await count(ids.changes)).toBe(1);
+      await old.end();
+      await until("the old listener's backend gone", async () => (await raw.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [oldPid])).rowCount === 0);
+      const hub = new NotifyHub({ connectionString: server.url });
+      const unsubscribe = await hub.subscribe(ids, { change: () => undefined, warning: () => undefined });
+      expect((await raw.query<{ pid: number }>(`SELECT pid FROM ${ids.listeners}`)).rows.map((r) => r.pid)).not.toContain(oldPid);
+      await unsubscribe();
+      await hub.close();
+    } finally {
+      await old.end().catch(() => undefined);
+      await marked.end();
+      await pool.end();
+    }
+  });
+});
