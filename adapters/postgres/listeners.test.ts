@@ -184,6 +184,29 @@ describe("the change log is written only while someone listens", () => {
     expect(await count(ids.changes)).toBe(1);
   });
 
+  it("a read-only store with a tap opens, warns that it cannot register, and hears what writers log for a registered listener", async () => {
+    const { namespace, ids, put } = await table("readonly");
+    const store = createStore({ tiers: [postgresAdapter({ url: server.url, namespace, readonly: true })] });
+    const warnings: string[] = [];
+    store.hooks.warning.tap("test", (w) => void warnings.push(String(w.details?.reason)));
+    const heard: string[] = [];
+    store.hooks.externalChange.tap("test", (event) => void heard.push(event.id));
+    await store.open();
+    const hub = new NotifyHub({ connectionString: server.url });
+    try {
+      expect(warnings).toContain("listener-read-only");
+      expect(await count(ids.listeners)).toBe(0);
+      const unsubscribe = await hub.subscribe(ids, { change: () => undefined, warning: () => undefined });
+      await put(raw, "while-registered");
+      await raw.query("SELECT pg_notify($1, 'elsewhere')", [ids.channel]);
+      await until("while-registered", () => heard.includes("while-registered"));
+      await unsubscribe();
+    } finally {
+      await hub.close();
+      await store.close();
+    }
+  });
+
   it("migration 9 counts a listener of an earlier version (it never registers) until it disconnects; this version's own marked statements do not count", async () => {
     const namespace = freshSchema("bridge");
     schemas.push(namespace);

@@ -64,6 +64,9 @@ export const LISTENER_MARK = "/* dgent-listens-v9 */";
  */
 export const WRITERS_WAIT_MS = 30_000;
 
+/** SQLSTATE of a write on a read-only session. */
+const READ_ONLY = "25006";
+
 /** The table a subscriber hears about: its channel, change log, listeners table and the table itself. */
 export interface ChangeSource {
   readonly channel: string;
@@ -620,16 +623,28 @@ export class NotifyHub {
    * row. So once they end, every change the cursor set next does not count as seen is logged.
    */
   async #register(client: pg.Client, ch: Channel, previousPid: number | null): Promise<boolean> {
-    const r = await this.#one(client, () =>
-      client.query<{ kept: boolean }>(
-        `WITH gone AS (DELETE FROM ${ch.listeners} l WHERE NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = l.pid)),
-           mine AS (INSERT INTO ${ch.listeners} (pid, origin) VALUES (pg_backend_pid(), $1))
-         SELECT EXISTS (SELECT FROM ${ch.listeners} WHERE pid = $2::int) AS kept`,
-        [ORIGIN, previousPid],
-      ),
-    );
-    this.#registered.add(ch.listeners);
-    const kept = previousPid !== null && (r.rows[0] as { kept: boolean }).kept;
+    let kept = false;
+    try {
+      const r = await this.#one(client, () =>
+        client.query<{ kept: boolean }>(
+          `WITH gone AS (DELETE FROM ${ch.listeners} l WHERE NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = l.pid)),
+             mine AS (INSERT INTO ${ch.listeners} (pid, origin) VALUES (pg_backend_pid(), $1))
+           SELECT EXISTS (SELECT FROM ${ch.listeners} WHERE pid = $2::int) AS kept`,
+          [ORIGIN, previousPid],
+        ),
+      );
+      this.#registered.add(ch.listeners);
+      kept = previousPid !== null && (r.rows[0] as { kept: boolean }).kept;
+    } catch (error) {
+      // A read-only session (`readonly: true`) may not write its row: it hears only what writers
+      // log for other listeners. Say so; anything else is a failed subscribe.
+      if ((error as { code?: unknown }).code !== READ_ONLY) throw error;
+      for (const s of ch.subscribers) {
+        s.warning("a read-only session cannot register as a listener; other processes' changes are reported only while another listener of the table is registered", {
+          reason: "listener-read-only",
+        });
+      }
+    }
     if (kept) return true;
     const writers = await this.#one(client, () =>
       client.query<{ v: string[] | null }>(
