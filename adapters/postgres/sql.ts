@@ -101,7 +101,8 @@ export interface Statements {
    * Insert unless the id exists. `rowCount` is 1 when the row was inserted; 0 when the id
    * existed (then `sameAs` decides). With notify on, the same statement appends the inserted
    * row to the change log while someone listens (`logChanges`), so only an inserted row is
-   * logged, and only when it commits; it then answers with one row per inserted datum.
+   * logged, and only when it commits; it then answers with one row, of no columns, per inserted
+   * datum (a column would cost the client ~30 µs a put to describe and parse, measured).
    * Params: id, content, createdAt, parent, metadata JSON[, origin].
    */
   readonly put: Statement;
@@ -179,7 +180,7 @@ export function statements(ids: Identifiers, notify: boolean): Statements {
              ON CONFLICT (id) DO NOTHING RETURNING t.id
            ),
            log AS (${logChanges(ids, "put", "ins", "$6")})
-           SELECT 1 FROM ins`
+           SELECT FROM ins`
         : `INSERT INTO ${t} AS t (${COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (id) DO NOTHING`,
     ),
     sameAs: statement(
