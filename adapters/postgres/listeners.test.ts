@@ -13,6 +13,7 @@ import { dropSchema, freshSchema, startPostgres, type PostgresServer } from "../
 import { until } from "../../test/harness/until.js";
 import { postgresAdapter } from "./index.js";
 import { migrate, MIGRATIONS } from "./migrations.js";
+import { resolveOptions } from "./profiles.js";
 import { LISTENER_MARK, NotifyHub, type ChangeMessage } from "./notify.js";
 import { identifiers, statements, type Identifiers } from "./sql.js";
 
@@ -114,7 +115,7 @@ describe("the change log is written only while someone listens", () => {
     }
   });
 
-  it("writers racing a listener's start: every put begun after the subscribe resolved is reported, once", async () => {
+  it("writers racing a listener's start: every put acknowledged after the subscribe resolved is reported, once", async () => {
     const { ids, put } = await table("race");
     const writers = await Promise.all(
       Array.from({ length: 6 }, async () => {
@@ -126,14 +127,16 @@ describe("the change log is written only while someone listens", () => {
     const hub = new NotifyHub({ connectionString: server.url });
     const seen: ChangeMessage[] = [];
     let resolved = false;
+    // Acknowledged after the subscribe resolved, whenever begun: a put under way while the
+    // listener registered is either waited for (then it ended before) or logged.
     const afterResolve = new Set<string>();
     const done = new Array<number>(writers.length).fill(0);
     let stop = false;
     const loops = writers.map(async (c, w) => {
       for (let n = 0; !stop; n++) {
         const id = `w${w}-${n}`;
-        if (resolved) afterResolve.add(id);
         await put(c, id);
+        if (resolved) afterResolve.add(id);
         done[w] = n + 1;
       }
     });
@@ -146,7 +149,7 @@ describe("the change log is written only while someone listens", () => {
       stop = true;
       await Promise.all(loops);
       await raw.query("SELECT pg_notify($1, 'elsewhere')", [ids.channel]);
-      await until("every put begun after the subscribe", () => {
+      await until("every put acknowledged after the subscribe", () => {
         const ids = new Set(seen.map((m) => m.id));
         return [...afterResolve].every((id) => ids.has(id));
       });
@@ -194,7 +197,7 @@ describe("the change log is written only while someone listens", () => {
     await store.open();
     const hub = new NotifyHub({ connectionString: server.url });
     try {
-      expect(warnings).toContain("listener-read-only");
+      expect(warnings).toContain("listener-unregistered");
       expect(await count(ids.listeners)).toBe(0);
       const unsubscribe = await hub.subscribe(ids, { change: () => undefined, warning: () => undefined });
       await put(raw, "while-registered");
@@ -207,6 +210,63 @@ describe("the change log is written only while someone listens", () => {
     }
   });
 
+  it("a listener whose connection is lost while it registers again warns of the gap on the next one (its first row was gone: writers stopped logging)", async () => {
+    const { ids, put } = await table("relost");
+    const hub = new NotifyHub({ connectionString: server.url });
+    const warnings: string[] = [];
+    const unsubscribe = await hub.subscribe(ids, { change: () => undefined, warning: (_m, d) => void warnings.push(String(d?.reason)) });
+    const long = new pg.Client(server.url);
+    await long.connect();
+    const gone = async (pid: number) => (await raw.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [pid])).rowCount === 0;
+    try {
+      const a = hub.listenerPid as number;
+      expect(a).toBeTypeOf("number");
+      // A is lost, and another listener's start deletes its row (done here by hand).
+      await raw.query("SELECT pg_terminate_backend($1)", [a]);
+      await until("A's backend gone", () => gone(a));
+      await raw.query(`DELETE FROM ${ids.listeners} WHERE pid = $1`, [a]);
+      await put(raw, "unlogged-while-away");
+      // B connects, registers, and waits for this open write; then B is lost too.
+      await long.query("BEGIN");
+      await put(long, "held");
+      const w0 = hub.waits;
+      await until("B registered and waiting for the open write", () => hub.waits > w0);
+      const b = hub.listenerPid as number;
+      expect(b).not.toBe(a);
+      await raw.query("SELECT pg_terminate_backend($1)", [b]);
+      await long.query("COMMIT");
+      // C: B's row is there, but B never covered the channel (it was lost before its cursor was set).
+      await until("the gap warned of", () => warnings.includes("listener-reconnected"));
+      expect(warnings.filter((w) => w === "listener-reconnected")).toHaveLength(1);
+    } finally {
+      await long.end().catch(() => undefined);
+      await unsubscribe();
+      await hub.close();
+    }
+  });
+
+  it("the pool's sessions are READ COMMITTED even when the role's default is REPEATABLE READ (a write's snapshot then follows its table lock)", async () => {
+    const { namespace } = await table("isolation");
+    const role = `rr_${namespace}`.slice(0, 63);
+    await raw.query(`CREATE ROLE ${pg.escapeIdentifier(role)} LOGIN SUPERUSER PASSWORD 'rr-secret'`);
+    await raw.query(`ALTER ROLE ${pg.escapeIdentifier(role)} SET default_transaction_isolation = 'repeatable read'`);
+    const url = new URL(server.url);
+    url.username = role;
+    url.password = "rr-secret";
+    const plain = new pg.Client(url.href);
+    const ours = new pg.Client(resolveOptions({ url: url.href, namespace }).url);
+    await plain.connect();
+    await ours.connect();
+    try {
+      expect((await plain.query("SHOW transaction_isolation")).rows[0]).toEqual({ transaction_isolation: "repeatable read" });
+      expect((await ours.query("SHOW transaction_isolation")).rows[0]).toEqual({ transaction_isolation: "read committed" });
+    } finally {
+      await plain.end();
+      await ours.end();
+      await raw.query(`DROP ROLE ${pg.escapeIdentifier(role)}`);
+    }
+  });
+
   it("migration 9 counts a listener of an earlier version (it never registers) until it disconnects; this version's own marked statements do not count", async () => {
     const namespace = freshSchema("bridge");
     schemas.push(namespace);
@@ -214,19 +274,26 @@ describe("the change log is written only while someone listens", () => {
     const pool = new pg.Pool({ connectionString: server.url, max: 2 });
     const old = new pg.Client(server.url);
     const marked = new pg.Client(server.url);
+    const reader = new pg.Client(server.url);
     await old.connect();
     await marked.connect();
+    await reader.connect();
     try {
       await migrate(pool, ids, "data", namespace, "test", MIGRATIONS.filter((m) => m.version < 9));
-      // An earlier version's listener: LISTEN, then its log reads; a sender of this version: marked NOTIFYs.
+      // An earlier version's listeners: one last sent LISTEN, one its cursor's snapshot read; this
+      // version's listener: the same read, marked.
       await old.query(`LISTEN ${pg.escapeIdentifier(ids.channel)}`);
-      await marked.query(`${LISTENER_MARK} NOTIFY ${pg.escapeIdentifier(ids.channel)}, 'x'`);
+      await reader.query("SELECT pg_current_snapshot()::text AS snapshot");
+      await marked.query(`${LISTENER_MARK} SELECT pg_current_snapshot()::text AS snapshot`);
+      const readerPid = (await raw.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_current_snapshot()::text AS snapshot'")).rows[0]?.pid;
+      expect(readerPid).toBeTypeOf("number");
       const oldPid = (await raw.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND query LIKE $1", [`%${ids.channel}%`])).rows[0]?.pid;
       expect(oldPid).toBeTypeOf("number");
       const result = await migrate(pool, ids, "data", namespace, "test");
       expect(result.applied).toEqual([9]);
       const rows = (await raw.query<{ pid: number }>(`SELECT pid FROM ${ids.listeners}`)).rows.map((r) => r.pid);
       expect(rows).toContain(oldPid);
+      expect(rows).toContain(readerPid);
       const markedPid = (await marked.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid;
       expect(rows).not.toContain(markedPid);
       const put = statements(ids, true).put;
@@ -242,6 +309,7 @@ describe("the change log is written only while someone listens", () => {
     } finally {
       await old.end().catch(() => undefined);
       await marked.end();
+      await reader.end();
       await pool.end();
     }
   });

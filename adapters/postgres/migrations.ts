@@ -229,7 +229,8 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       // backend of this database whose last statement is one a listener of those versions
       // sends (LISTEN, its log reads, its NOTIFYs, its connection set-up), or whose statement we
       // may not see (another role's), counts as a listener until it disconnects. This version
-      // marks its own such statements (LISTENER_MARK), so they do not count.
+      // marks its own such statements (LISTENER_MARK), so they do not count. With activity
+      // tracking off (`track_activities`) nothing is seen: see the README.
       `INSERT INTO ${listeners} (pid, origin)
        SELECT a.pid, 'earlier-version' FROM pg_stat_activity a
        WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()

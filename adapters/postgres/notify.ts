@@ -64,8 +64,9 @@ export const LISTENER_MARK = "/* dgent-listens-v9 */";
  */
 export const WRITERS_WAIT_MS = 30_000;
 
-/** SQLSTATE of a write on a read-only session. */
+/** SQLSTATEs of a write on a read-only session, and of a write the role has no right to. */
 const READ_ONLY = "25006";
+const NO_PRIVILEGE = "42501";
 
 /** The table a subscriber hears about: its channel, change log, listeners table and the table itself. */
 export interface ChangeSource {
@@ -160,6 +161,13 @@ interface Channel {
   readonly log: string;
   readonly listeners: string;
   readonly table: string;
+  /**
+   * The backend pid whose row in `listeners` has covered this channel without a break since its
+   * cursor was set (writers logged all along while it stands); null when none does.
+   */
+  coveredBy: number | null;
+  /** Set when the session may not register (read-only, or no right to write the listeners table). */
+  unregistered: boolean;
   readonly subscribers: Set<Subscriber>;
   /** The snapshot of the last read (`pg_snapshot` text, `xmin:xmax:xip,…`), parsed. Null until primed. */
   cursor: Cursor | null;
@@ -237,6 +245,8 @@ export class NotifyHub {
         log,
         listeners: source.listeners,
         table: source.table,
+        coveredBy: null,
+        unregistered: false,
         subscribers: new Set(),
         cursor: null,
         reading: null,
@@ -254,8 +264,9 @@ export class NotifyHub {
         this.#serial(async () => {
           const client = await this.#connected();
           await this.#one(client, () => client.query(`${LISTENER_MARK} LISTEN ${pg.escapeIdentifier(channel)}`));
-          await this.#register(client, ch, null);
+          const status = await this.#register(client, ch, null);
           await this.#prime(client, ch);
+          if (status !== "unregistered") ch.coveredBy = this.#pid;
         }),
       );
       this.#startPolling();
@@ -411,6 +422,11 @@ export class NotifyHub {
     return [...this.#channels.keys()];
   }
 
+  /** The backend pid of the listening connection, while it is connected (for tests and reports). */
+  get listenerPid(): number | null {
+    return this.#client ? this.#pid : null;
+  }
+
   get connected(): boolean {
     return this.#client !== null;
   }
@@ -517,7 +533,6 @@ export class NotifyHub {
    */
   async #connected(): Promise<pg.Client> {
     if (this.#client) return this.#client;
-    let previousPid: number | null = null;
     const client = new pg.Client(this.#config);
     // An error on an idle listener (server restart) must not crash the process: reconnect instead.
     client.on("error", () => this.#lost(client));
@@ -530,7 +545,6 @@ export class NotifyHub {
         `${LISTENER_MARK} SELECT pg_postmaster_start_time()::text AS started, pg_backend_pid() AS pid`,
       );
       const { started, pid } = r.rows[0] as { started: string; pid: number };
-      previousPid = this.#pid;
       this.#pid = pid;
       if (this.#serverStart === null) this.#serverStart = started;
       else if (this.#serverStart !== started) {
@@ -545,7 +559,7 @@ export class NotifyHub {
     }
     this.#client = client;
     try {
-      await this.#resume(client, previousPid);
+      await this.#resume(client);
     } catch (error) {
       // Lost again (then #lost already scheduled a retry) or a LISTEN refused: drop it, retry later.
       if (this.#client === client) await this.#disconnect();
@@ -570,15 +584,24 @@ export class NotifyHub {
    * deleted meanwhile (another listener starting found its backend gone) so writers may have
    * stopped logging.
    */
-  async #resume(client: pg.Client, previousPid: number | null): Promise<void> {
+  async #resume(client: pg.Client): Promise<void> {
     const channels = this.#primed();
     for (const ch of channels) await this.#one(client, () => client.query(`${LISTENER_MARK} LISTEN ${pg.escapeIdentifier(ch.name)}`));
     const lost = this.#restarted || (this.#lostAt !== 0 && Date.now() - this.#lostAt >= RETENTION_MS);
     for (const ch of channels) {
       if (this.#channels.get(ch.name) !== ch) continue; // unsubscribed meanwhile
-      const kept = await this.#register(client, ch, previousPid);
-      if (lost || !kept) {
+      // Continuity is the channel's own: the row that covered it since its cursor was set (a
+      // connection lost while it registered, before its prime, never covered it).
+      const wasUnregistered = ch.unregistered;
+      const covered = ch.coveredBy;
+      ch.coveredBy = null;
+      const status = await this.#register(client, ch, wasUnregistered ? null : covered);
+      if (status === "kept") ch.coveredBy = this.#pid;
+      // A session that cannot register never relied on a row of its own: as before migration 9.
+      const gap = lost || (status === "fresh" && !wasUnregistered);
+      if (gap) {
         await this.#prime(client, ch);
+        if (status === "fresh") ch.coveredBy = this.#pid;
         for (const s of ch.subscribers) {
           s.warning("the change listener reconnected; changes made by other processes while it was disconnected were not reported", {
             reason: "listener-reconnected",
@@ -586,6 +609,7 @@ export class NotifyHub {
         }
       } else {
         // Nothing was lost: the log kept every change since the cursor.
+        if (status === "fresh") ch.coveredBy = this.#pid;
         this.#read(ch);
       }
     }
@@ -616,46 +640,59 @@ export class NotifyHub {
 
   /**
    * Registers the listening connection for `ch`'s table: deletes the rows of backends that are
-   * gone, adds ours, and answers whether `previousPid`'s row was still there (then writers never
-   * stopped logging for us). Unless it was, waits for the writes under way on the table, which
-   * may have begun before our row committed and so not log: each holds its lock on the table
-   * from before its snapshot until it ends, and every write that takes that lock later sees our
-   * row. So once they end, every change the cursor set next does not count as seen is logged.
+   * gone (or whose pid a later backend took), adds ours, and answers `kept` when `coveredBy`'s row
+   * was still there (then writers never stopped logging for the channel). Otherwise (`fresh`)
+   * waits for the writes under way on the table, which may have begun before our row committed
+   * and so not log: under READ COMMITTED (every session of the pool, profiles.ts) a write
+   * statement takes its table lock before its snapshot and holds it until its transaction ends,
+   * and every write that takes the lock after our look at `pg_locks` sees our row. So once they
+   * end, every change the cursor set next does not count as seen is logged. A session that may
+   * not write the row (read-only; no right on the table) is `unregistered`: warned of once.
    */
-  async #register(client: pg.Client, ch: Channel, previousPid: number | null): Promise<boolean> {
+  async #register(client: pg.Client, ch: Channel, coveredBy: number | null): Promise<"kept" | "fresh" | "unregistered"> {
     let kept = false;
     try {
       const r = await this.#one(client, () =>
         client.query<{ kept: boolean }>(
-          `WITH gone AS (DELETE FROM ${ch.listeners} l WHERE NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = l.pid)),
-             mine AS (INSERT INTO ${ch.listeners} (pid, origin) VALUES (pg_backend_pid(), $1))
+          `WITH gone AS (
+             DELETE FROM ${ch.listeners} l WHERE NOT EXISTS (
+               SELECT FROM pg_stat_activity a WHERE a.pid = l.pid AND (a.backend_start IS NULL OR a.backend_start <= l.since))
+           ),
+           mine AS (INSERT INTO ${ch.listeners} (pid, origin) VALUES (pg_backend_pid(), $1))
            SELECT EXISTS (SELECT FROM ${ch.listeners} WHERE pid = $2::int) AS kept`,
-          [ORIGIN, previousPid],
+          [ORIGIN, coveredBy],
         ),
       );
       this.#registered.add(ch.listeners);
-      kept = previousPid !== null && (r.rows[0] as { kept: boolean }).kept;
+      ch.unregistered = false;
+      kept = coveredBy !== null && (r.rows[0] as { kept: boolean }).kept;
     } catch (error) {
-      // A read-only session (`readonly: true`) may not write its row: it hears only what writers
-      // log for other listeners. Say so; anything else is a failed subscribe.
-      if ((error as { code?: unknown }).code !== READ_ONLY) throw error;
-      for (const s of ch.subscribers) {
-        s.warning("a read-only session cannot register as a listener; other processes' changes are reported only while another listener of the table is registered", {
-          reason: "listener-read-only",
-        });
+      const code = (error as { code?: unknown }).code;
+      if (code !== READ_ONLY && code !== NO_PRIVILEGE) throw error;
+      if (!ch.unregistered) {
+        ch.unregistered = true;
+        const why = code === READ_ONLY ? "a read-only session" : "this role (no INSERT and DELETE on the listeners table)";
+        for (const s of ch.subscribers) {
+          s.warning(`${why} cannot register as a listener; other processes' changes are reported only while another listener of the table is registered`, {
+            reason: "listener-unregistered",
+            code,
+          });
+        }
       }
+      return "unregistered";
     }
-    if (kept) return true;
+    if (kept) return "kept";
     const writers = await this.#one(client, () =>
       client.query<{ v: string[] | null }>(
         `SELECT array_agg(DISTINCT virtualtransaction) AS v FROM pg_locks
-         WHERE relation = $1::text::regclass AND mode = 'RowExclusiveLock' AND granted AND pid <> pg_backend_pid()`,
+         WHERE locktype = 'relation' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND relation = $1::text::regclass AND mode = 'RowExclusiveLock' AND granted AND pid IS DISTINCT FROM pg_backend_pid()`,
         [ch.table],
       ),
     );
     let pending = writers.rows[0]?.v ?? [];
     const deadline = performance.now() + WRITERS_WAIT_MS;
-    while (pending.length > 0 && this.#client === client) {
+    while (pending.length > 0 && this.#client === client && !this.#closed) {
       if (performance.now() > deadline) {
         for (const s of ch.subscribers) {
           s.warning(`${pending.length} transaction(s) writing to the table since before this listener started are still running; their changes may not be reported`, {
@@ -671,7 +708,7 @@ export class NotifyHub {
       );
       pending = again.rows[0]?.v ?? [];
     }
-    return false;
+    return "fresh";
   }
 
   /** Polls of `#register` for writes under way (for tests: a barrier, not a timing). */

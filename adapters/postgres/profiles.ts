@@ -144,11 +144,13 @@ export function resolveOptions(options: PostgresOptions, env: NodeJS.ProcessEnv 
   const urlTls = tlsFromUrl(parsed);
   for (const key of TLS_PARAMS) parsed.searchParams.delete(key);
   const readonly = options.readonly === true;
-  if (readonly) {
-    // libpq's `options` startup parameter, which node-postgres reads from the URL too.
-    const prior = parsed.searchParams.get("options");
-    parsed.searchParams.set("options", `${prior ? `${prior} ` : ""}-c default_transaction_read_only=on`);
-  }
+  // libpq's `options` startup parameter, which node-postgres reads from the URL too. Sessions are
+  // READ COMMITTED whatever the role's or database's default: a write statement then takes its
+  // snapshot after its table locks, which the change log's listeners rely on (notify.ts
+  // `#register`; under REPEATABLE READ the snapshot can predate the lock).
+  const prior = parsed.searchParams.get("options");
+  const settings = ["-c default_transaction_isolation=read\\ committed", ...(readonly ? ["-c default_transaction_read_only=on"] : [])];
+  parsed.searchParams.set("options", [...(prior ? [prior] : []), ...settings].join(" "));
 
   const schema = options.namespace ?? DEFAULT_NAMESPACE;
   assertNamespace(schema);
