@@ -15,6 +15,7 @@ import { REFLOG_LIMIT, type Ref } from "../core/refs.js";
 import { scanTier } from "../core/tiers.js";
 import { sealer, type Sealer } from "./codec.js";
 import { chunkWorkers, type ChunkWorker, type SealedChunk } from "./worker.js";
+import { HeadsBuffer, putRecordHeader, recordRoom } from "./records.js";
 import { packedWriter, type ArchiveReader, type ArchiveWriter, type Repository } from "./container.js";
 import { openNamed, parseLocation, repositoryFor, type BucketOptions, type Location } from "./location.js";
 import {
@@ -101,6 +102,8 @@ class ChunkStream {
   #seq = 0;
   #writing: Promise<void> = Promise.resolve();
   #inFlight = 0;
+  /** For a full backup's datum chunks: each record's hash head, for the worker (`HeadsBuffer`). */
+  readonly #heads: HeadsBuffer | null;
   rawBytes = 0;
   storedBytes = 0;
 
@@ -112,10 +115,11 @@ class ChunkStream {
     readonly limit: number,
     readonly onChunk: () => Promise<void>,
     readonly worker: ChunkWorker,
-    /** Set for the datum chunks of a full backup: the worker hashes each record and keeps the index. */
+    /** Set for the datum chunks of a full backup: the worker hashes each record (from its head, `HeadsBuffer`) and keeps the index. */
     readonly keepIndex = false,
   ) {
     this.#buf = Buffer.allocUnsafe(limit + 65_536);
+    this.#heads = keepIndex ? new HeadsBuffer() : null;
   }
 
   #reserve(bytes: number): void {
@@ -127,16 +131,17 @@ class ChunkStream {
 
   /** One datum record: u32 header length, header JSON, u32 content length, content. True when the chunk is full: `flush` it. */
   addDatum(d: Datum): boolean {
-    const header = recordHeader(d);
-    this.#reserve(header.length * 3 + 8 + d.content.byteLength);
+    const keys = Object.keys(d.metadata);
+    const room = recordRoom(d, keys);
+    this.#reserve((room < 0 ? recordHeader(d).length * 3 : room) + 8 + d.content.byteLength);
     const b = this.#buf;
-    const headerLength = b.write(header, this.#size + 4, "utf8");
-    b.writeUInt32BE(headerLength, this.#size);
-    let at = this.#size + 4 + headerLength;
+    let at = putRecordHeader(b, this.#size + 4, d, keys, room);
+    b.writeUInt32BE(at - this.#size - 4, this.#size);
     b.writeUInt32BE(d.content.byteLength, at);
     at += 4;
     b.set(d.content, at);
     this.#size = at + d.content.byteLength;
+    this.#heads?.add(d, keys, room);
     this.#records++;
     return this.#size >= this.limit;
   }
@@ -160,7 +165,7 @@ class ChunkStream {
     this.#records = 0;
     // Compressing and hashing run on the chunk worker (the chunk's memory handed over) while the
     // scan goes on; at most `MAX_IN_FLIGHT` chunks in flight.
-    await this.#enqueue(name, records, rawBytes, this.worker.run(raw, this.compression, this.keepIndex, this.keepIndex));
+    await this.#enqueue(name, records, rawBytes, this.worker.run(raw, this.compression, this.#heads?.take() ?? null, this.keepIndex));
   }
 
   /** A chunk the worker already compressed and hashed (a full backup's index), written in turn. */

@@ -7,12 +7,12 @@
  *
  * The worker's code is the JavaScript text below, run with `eval: true`: it needs no file of its
  * own next to the compiled module (the same under `tsc` output and under Vitest's TypeScript).
- * It must hash exactly as `datumKey` and `datumHashHead` in `format.ts` do; the tests compare
- * the two.
+ * It must hash exactly as `datumKey` in `format.ts` does, from the heads `HeadsBuffer`
+ * (`records.ts`) lays out (`datumHashHead`); the tests compare the two.
  */
 import { Worker } from "node:worker_threads";
 import { dgentError, type DgentError } from "../core/errors.js";
-import { BROTLI_QUALITY, GZIP_LEVEL } from "./codec.js";
+import { BROTLI_QUALITY, BROTLI_WINDOW, GZIP_LEVEL } from "./codec.js";
 import { UNIT, type Compression } from "./format.js";
 
 /** The worker's source (CommonJS, run with `eval: true`). */
@@ -23,43 +23,71 @@ const zlib = require("node:zlib");
 const crypto = require("node:crypto");
 const oneShot = typeof crypto.hash === "function" ? crypto.hash : undefined;
 let scratch = Buffer.allocUnsafe(64 * 1024);
-// datumHashHead + datumKey of format.ts, from a record's header JSON and its content bytes.
-function keyOf(h, content) {
-  let head = h.id + "\0" + h.createdAt + "\0" + (h.causalParent ?? "\u0001") + "\0";
-  const metadata = h.metadata ?? {};
-  const keys = Object.keys(metadata);
-  if (keys.length > 1) keys.sort();
-  for (const k of keys) head += k + "\0" + metadata[k] + "\0";
-  const need = head.length * 3 + content.length;
-  if (oneShot === undefined || need > 16 * 1048576) return crypto.createHash("sha256").update(head).update(content).digest("base64url");
+// Small copies byte by byte: Buffer#copy and Buffer#write cost more in argument checks than the
+// few dozen bytes of a hash head or a key (a million calls each per million datums).
+function copyBytes(src, from, dst, to, n) {
+  for (let i = 0; i < n; i++) dst[to + i] = src[from + i];
+}
+// datumKey of format.ts: SHA-256 of a record's hash head (datumHashHead: its bytes, as the main
+// thread laid them out) followed by its content, in one call over one run of bytes. With
+// inPlace (the chunk is already compressed, so its bytes may change), the head is written over
+// the record's header just before its content (a head is always shorter than the header JSON and
+// the two lengths it follows); else, head and content are copied side by side into a scratch buffer.
+function keyOf(heads, h, headBytes, raw, start, at, contentLength, inPlace) {
+  const need = headBytes + contentLength;
+  if (oneShot === undefined || need > 16 * 1048576) {
+    return crypto.createHash("sha256").update(heads.subarray(h, h + headBytes)).update(raw.subarray(at, at + contentLength)).digest("base64url");
+  }
+  if (inPlace && at - headBytes >= start) {
+    copyBytes(heads, h, raw, at - headBytes, headBytes);
+    return oneShot("sha256", new Uint8Array(raw.buffer, raw.byteOffset + at - headBytes, need), "base64url");
+  }
   if (need > scratch.length) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
-  const at = scratch.write(head, 0, "utf8");
-  content.copy(scratch, at);
-  return oneShot("sha256", scratch.subarray(0, at + content.length), "base64url");
+  copyBytes(heads, h, scratch, 0, headBytes);
+  raw.copy(scratch, headBytes, at, at + contentLength);
+  return oneShot("sha256", new Uint8Array(scratch.buffer, scratch.byteOffset, need), "base64url");
 }
 // A full backup's index, kept here rather than on the main thread (whose heap then stays small:
-// its collections are cheap while it reads millions of rows): ids, createdAts and keys by record.
+// its collections are cheap while it reads millions of rows): ids and createdAts by record, and
+// their keys (43 base64url characters each) in one buffer outside the heap, which collections skip.
+const KEY = 43;
 const ids = [];
 const createdAts = [];
-const kept = [];
-function keysOf(raw, keep) {
+let keyBytes = Buffer.allocUnsafe(KEY * 65536);
+// The records of a datum chunk and their hash heads (HeadsBuffer: per record u32 LE id bytes,
+// u32 LE tail bytes, f64 LE createdAt, the id's UTF-8, the tail's UTF-8), in the same order.
+// inPlace: see keyOf (the chunk's header bytes are overwritten).
+function keysOf(raw, heads, keep, inPlace) {
   let keys = "";
   let at = 0;
+  let h = 0;
   while (at < raw.length) {
-    const headerLength = raw.readUInt32BE(at);
-    at += 4;
-    const header = JSON.parse(raw.toString("utf8", at, at + headerLength));
-    at += headerLength;
+    const start = at;
+    at += 4 + raw.readUInt32BE(at);
     const contentLength = raw.readUInt32BE(at);
     at += 4;
-    const key = keyOf(header, raw.subarray(at, at + contentLength));
+    if (h + 16 > heads.length) throw new Error("a chunk has more records than hash heads");
+    const idBytes = heads.readUInt32LE(h);
+    const headBytes = idBytes + heads.readUInt32LE(h + 4);
+    const createdAt = heads.readDoubleLE(h + 8);
+    h += 16;
+    if (h + headBytes > heads.length || at + contentLength > raw.length) throw new Error("a chunk's record or hash head is cut");
+    const key = keyOf(heads, h, headBytes, raw, start, at, contentLength, inPlace);
     if (keep) {
-      ids.push(header.id);
-      createdAts.push(header.createdAt);
-      kept.push(key);
+      const k = ids.length * KEY;
+      if (k + KEY > keyBytes.length) {
+        const bigger = Buffer.allocUnsafe(keyBytes.length * 2);
+        keyBytes.copy(bigger);
+        keyBytes = bigger;
+      }
+      for (let i = 0; i < KEY; i++) keyBytes[k + i] = key.charCodeAt(i);
+      ids.push(heads.toString("utf8", h, h + idBytes));
+      createdAts.push(createdAt);
     } else keys += key;
+    h += headBytes;
     at += contentLength;
   }
+  if (h !== heads.length) throw new Error("a chunk has fewer records than hash heads");
   return keys;
 }
 function own(buffer) {
@@ -68,82 +96,128 @@ function own(buffer) {
   buffer.copy(copy);
   return copy;
 }
+// base64url digit values, to lay a key's 32 bytes into the state digest.
+const DIGIT = new Uint8Array(128);
+for (let i = 0; i < 64; i++) DIGIT["ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".charCodeAt(i)] = i;
+function keyBinary(src, s, dst, d) {
+  for (let g = 0; g < 10; g++, s += 4, d += 3) {
+    const v = (DIGIT[src[s]] << 18) | (DIGIT[src[s + 1]] << 12) | (DIGIT[src[s + 2]] << 6) | DIGIT[src[s + 3]];
+    dst[d] = v >> 16;
+    dst[d + 1] = (v >> 8) & 255;
+    dst[d + 2] = v & 255;
+  }
+  const v = (DIGIT[src[s]] << 12) | (DIGIT[src[s + 1]] << 6) | DIGIT[src[s + 2]];
+  dst[d] = v >> 10;
+  dst[d + 1] = (v >> 2) & 255;
+  return d + 2;
+}
+// A string's UTF-8 at at (ASCII byte by byte); the end.
+function writeText(buf, at, text) {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128) return at - i + buf.write(text, at - i, "utf8");
+    buf[at++] = c;
+  }
+  return at;
+}
 // The kept index in id order (UTF-16 code unit order, byCodePoint of format.ts): its chunks of
-// lines (encodeIndexLine: key TAB createdAt TAB id LF), compressed and hashed, and the state digest
+// lines (encodeIndexLine: key TAB createdAt TAB id LF), compressed (in libuv's pool, at most four
+// at a time, while the next lines are laid out) and hashed, and the state digest
 // (stateDigestOfKeys: each id's UTF-8, then its hash's 32 bytes).
-function finishIndex(job) {
+async function finishIndex(job) {
   const order = new Array(ids.length);
   for (let i = 0; i < order.length; i++) order[i] = i;
   order.sort((a, b) => (ids[a] < ids[b] ? -1 : ids[a] > ids[b] ? 1 : 0));
   const digest = crypto.createHash("sha256");
   let block = Buffer.allocUnsafe(2 ** 20);
   let blockAt = 0;
-  const chunks = [];
-  const transfer = [];
+  const sealed = [];
   let buf = Buffer.allocUnsafe(job.chunkBytes + 65536);
   let size = 0;
   let records = 0;
-  const flush = () => {
+  const flush = async () => {
     if (records === 0) return;
-    const raw = buf.subarray(0, size);
-    const stored = own(compress(raw, job.compression));
-    chunks.push({ stored: stored.buffer, sha256: crypto.createHash("sha256").update(stored).digest("hex"), records, rawBytes: size });
-    transfer.push(stored.buffer);
+    const rawBytes = size;
+    const count = records;
+    if (sealed.length >= 4) await sealed[sealed.length - 4];
+    const chunk = compressOff(buf.subarray(0, size), job.compression).then((out) => {
+      const stored = own(out);
+      return { stored: stored.buffer, sha256: crypto.createHash("sha256").update(stored).digest("hex"), records: count, rawBytes };
+    });
+    // A failure surfaces through Promise.all below, never as an unhandled rejection.
+    chunk.catch(() => undefined);
+    sealed.push(chunk);
     buf = Buffer.allocUnsafe(job.chunkBytes + 65536);
     size = 0;
     records = 0;
   };
   for (const i of order) {
     const id = ids[i];
-    const key = kept[i];
-    const line = key + "\t" + createdAts[i] + "\t" + id + "\n";
-    if (size + line.length * 3 > buf.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, size + line.length * 3));
+    const createdAt = "" + createdAts[i];
+    const longest = KEY + 3 + createdAt.length + id.length * 3;
+    if (size + longest > buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, size + longest));
       buf.copy(bigger, 0, 0, size);
       buf = bigger;
     }
-    size += buf.write(line, size, "utf8");
+    copyBytes(keyBytes, i * KEY, buf, size, KEY);
+    size += KEY;
+    buf[size++] = 9;
+    size = writeText(buf, size, createdAt);
+    buf[size++] = 9;
+    const idAt = size;
+    size = writeText(buf, size, id);
+    const idBytes = size - idAt;
+    buf[size++] = 10;
     records++;
-    if (size >= job.chunkBytes) flush();
-    const need = id.length * 3 + 48;
-    if (blockAt + need > block.length) {
+    if (blockAt + idBytes + 32 > block.length) {
       digest.update(block.subarray(0, blockAt));
       blockAt = 0;
-      if (need > block.length) block = Buffer.allocUnsafe(need);
+      if (idBytes + 32 > block.length) block = Buffer.allocUnsafe(idBytes + 32);
     }
-    blockAt += block.write(id, blockAt, "utf8");
-    blockAt += block.write(key, blockAt, "base64url");
+    copyBytes(buf, idAt, block, blockAt, idBytes);
+    blockAt = keyBinary(keyBytes, i * KEY, block, blockAt + idBytes);
+    if (size >= job.chunkBytes) await flush();
   }
-  flush();
+  await flush();
   digest.update(block.subarray(0, blockAt));
-  return { message: { chunks, stateDigest: digest.digest("hex"), state: ids.length }, transfer };
+  const chunks = await Promise.all(sealed);
+  return { message: { chunks, stateDigest: digest.digest("hex"), state: ids.length }, transfer: chunks.map((c) => c.stored) };
 }
 const outputBuffer = (expected) => Math.min(Math.max(expected, 64 * 1024), 64 * 2 ** 20);
+const brotliParams = (raw) => ({ [zlib.constants.BROTLI_PARAM_QUALITY]: workerData.brotliQuality, [zlib.constants.BROTLI_PARAM_LGWIN]: workerData.brotliWindow, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.length });
 function compress(raw, compression) {
   const chunkSize = outputBuffer(raw.length);
   if (compression === "gzip") return zlib.gzipSync(raw, { level: workerData.gzipLevel, chunkSize });
-  if (compression === "brotli") {
-    return zlib.brotliCompressSync(raw, { chunkSize, params: { [zlib.constants.BROTLI_PARAM_QUALITY]: workerData.brotliQuality, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.length } });
-  }
+  if (compression === "brotli") return zlib.brotliCompressSync(raw, { chunkSize, params: brotliParams(raw) });
   return raw;
 }
-parentPort.on("message", (job) => {
+// The same in libuv's thread pool.
+function compressOff(raw, compression) {
+  const chunkSize = outputBuffer(raw.length);
+  return new Promise((resolve, reject) => {
+    const done = (error, out) => (error ? reject(error) : resolve(out));
+    if (compression === "gzip") zlib.gzip(raw, { level: workerData.gzipLevel, chunkSize }, done);
+    else if (compression === "brotli") zlib.brotliCompress(raw, { chunkSize, params: brotliParams(raw) }, done);
+    else resolve(raw);
+  });
+}
+parentPort.on("message", async (job) => {
   try {
     if (job.index) {
-      const { message, transfer } = finishIndex(job);
+      const { message, transfer } = await finishIndex(job);
       parentPort.postMessage({ seq: job.seq, ok: true, ...message }, transfer);
       return;
     }
     const raw = Buffer.from(job.raw, 0, job.length);
-    const keys = job.hash ? keysOf(raw, job.keep) : "";
-    let stored = compress(raw, job.compression);
-    if (stored.byteOffset !== 0 || stored.length !== stored.buffer.byteLength) {
-      const own = Buffer.allocUnsafeSlow(stored.length);
-      stored.copy(own);
-      stored = own;
-    }
+    // Compressed first: then, unless stored as is, the records are hashed in place (keyOf).
+    const out = compress(raw, job.compression);
+    const keys = job.heads ? keysOf(raw, Buffer.from(job.heads, 0, job.headsLength), job.keep, out.buffer !== raw.buffer) : "";
+    // zlib's output is a view into its output buffer (of about the chunk's size): that buffer is
+    // handed back whole rather than copied, unless it is small enough to be Node's shared pool.
+    const stored = out.buffer.byteLength >= 65536 ? out : own(out);
     const sha256 = crypto.createHash("sha256").update(stored).digest("hex");
-    parentPort.postMessage({ seq: job.seq, ok: true, stored: stored.buffer, keys, sha256 }, [stored.buffer]);
+    parentPort.postMessage({ seq: job.seq, ok: true, stored: stored.buffer, offset: stored.byteOffset, length: stored.length, keys, sha256 }, [stored.buffer]);
   } catch (error) {
     parentPort.postMessage({ seq: job.seq, ok: false, message: String((error && error.message) || error) });
   }
@@ -174,12 +248,24 @@ interface Reply {
   seq: number;
   ok: boolean;
   stored?: ArrayBuffer;
+  /** Where the stored bytes are in `stored`. */
+  offset?: number;
+  length?: number;
   keys?: string;
   sha256?: string;
   message?: string;
   chunks?: Array<{ stored: ArrayBuffer; sha256: string; records: number; rawBytes: number }>;
   stateDigest?: string;
   state?: number;
+}
+
+/**
+ * A buffer's memory to transfer to the worker: its own when the buffer is all of it, else a copy.
+ * (Buffers under 4 KiB may share Node's pool; the chunk and heads buffers are at least 64 KiB.)
+ */
+function handOver(b: Buffer): ArrayBuffer {
+  const own = b.byteOffset === 0 && b.buffer.byteLength >= 64 * 1024 && !(b.buffer instanceof SharedArrayBuffer);
+  return (own ? b : Buffer.from(b)).buffer as ArrayBuffer;
 }
 
 /** A `datumKey` is 43 characters of base64url (32 bytes). */
@@ -195,7 +281,7 @@ export class ChunkWorker {
 
   /** `source`: the worker's code (tests pass a failing one). */
   constructor(source: string = WORKER_SOURCE) {
-    this.#worker = new Worker(source, { eval: true, workerData: { brotliQuality: BROTLI_QUALITY, gzipLevel: GZIP_LEVEL } });
+    this.#worker = new Worker(source, { eval: true, workerData: { brotliQuality: BROTLI_QUALITY, brotliWindow: BROTLI_WINDOW, gzipLevel: GZIP_LEVEL } });
     this.#worker.on("message", (reply: Reply) => {
       const job = this.#pending.get(reply.seq);
       if (!job) return;
@@ -224,18 +310,18 @@ export class ChunkWorker {
   }
 
   /**
-   * Compresses `raw` (handed over: the caller must not use it again) and hashes it; with `hash`,
-   * also the `datumKey` of each datum record in it: given back in `keys`, or, with `keep`, kept in
-   * the worker for `finishIndex`.
+   * Compresses `raw` (handed over: the caller must not use it again) and hashes it; with `heads`
+   * (the hash heads of its datum records, `HeadsBuffer.take`, also handed over), also the
+   * `datumKey` of each record: given back in `keys`, or, with `keep`, kept in the worker for
+   * `finishIndex`.
    */
-  async run(raw: Buffer, compression: Compression, hash: boolean, keep = false): Promise<SealedChunk> {
-    // Transfer the chunk's memory when it is its own; copy it when it is a view into a shared one.
-    // (Buffers under 4 KiB may share Node's pool; a chunk buffer is at least 64 KiB.)
-    const own = raw.byteOffset === 0 && raw.buffer.byteLength >= 64 * 1024 && !(raw.buffer instanceof SharedArrayBuffer);
-    const ab = (own ? raw : Buffer.from(raw)).buffer as ArrayBuffer;
-    const reply = await this.#send({ raw: ab, length: raw.length, compression, hash, keep }, [ab]);
+  async run(raw: Buffer, compression: Compression, heads: Buffer | null, keep = false): Promise<SealedChunk> {
+    const ab = handOver(raw);
+    const hb = heads ? handOver(heads) : null;
+    const job = { raw: ab, length: raw.length, compression, heads: hb, headsLength: heads?.length ?? 0, keep };
+    const reply = await this.#send(job, hb ? [ab, hb] : [ab]);
     if (!reply.stored) throw this.#fail("the backup's chunk worker gave no bytes for a chunk", false);
-    return { stored: Buffer.from(reply.stored), sha256: reply.sha256 ?? "", keys: reply.keys ?? "" };
+    return { stored: Buffer.from(reply.stored, reply.offset ?? 0, reply.length ?? reply.stored.byteLength), sha256: reply.sha256 ?? "", keys: reply.keys ?? "" };
   }
 
   /**
