@@ -15,7 +15,7 @@ import { REFLOG_LIMIT, type Ref } from "../core/refs.js";
 import { scanTier } from "../core/tiers.js";
 import { sealer, type Sealer } from "./codec.js";
 import { chunkWorkers, type ChunkWorker, type SealedChunk } from "./worker.js";
-import { HeadsBuffer, putRecordHeader, recordRoom } from "./records.js";
+import { putRecordHeader, recordRoom } from "./records.js";
 import { packedWriter, type ArchiveReader, type ArchiveWriter, type Repository } from "./container.js";
 import { openNamed, parseLocation, repositoryFor, type BucketOptions, type Location } from "./location.js";
 import {
@@ -102,8 +102,6 @@ class ChunkStream {
   #seq = 0;
   #writing: Promise<void> = Promise.resolve();
   #inFlight = 0;
-  /** For a full backup's datum chunks: each record's hash head, for the worker (`HeadsBuffer`). */
-  readonly #heads: HeadsBuffer | null;
   rawBytes = 0;
   storedBytes = 0;
 
@@ -115,11 +113,10 @@ class ChunkStream {
     readonly limit: number,
     readonly onChunk: () => Promise<void>,
     readonly worker: ChunkWorker,
-    /** Set for the datum chunks of a full backup: the worker hashes each record (from its head, `HeadsBuffer`) and keeps the index. */
+    /** Set for the datum chunks of a full backup: the worker hashes each record and keeps the index. */
     readonly keepIndex = false,
   ) {
     this.#buf = Buffer.allocUnsafe(limit + 65_536);
-    this.#heads = keepIndex ? new HeadsBuffer() : null;
   }
 
   #reserve(bytes: number): void {
@@ -141,7 +138,6 @@ class ChunkStream {
     at += 4;
     b.set(d.content, at);
     this.#size = at + d.content.byteLength;
-    this.#heads?.add(d, keys, room);
     this.#records++;
     return this.#size >= this.limit;
   }
@@ -165,7 +161,7 @@ class ChunkStream {
     this.#records = 0;
     // Compressing and hashing run on the chunk worker (the chunk's memory handed over) while the
     // scan goes on; at most `MAX_IN_FLIGHT` chunks in flight.
-    await this.#enqueue(name, records, rawBytes, this.worker.run(raw, this.compression, this.#heads?.take() ?? null, this.keepIndex));
+    await this.#enqueue(name, records, rawBytes, this.worker.run(raw, this.compression, this.keepIndex, this.keepIndex));
   }
 
   /** A chunk the worker already compressed and hashed (a full backup's index), written in turn. */

@@ -7,8 +7,8 @@
  *
  * The worker's code is the JavaScript text below, run with `eval: true`: it needs no file of its
  * own next to the compiled module (the same under `tsc` output and under Vitest's TypeScript).
- * It must hash exactly as `datumKey` in `format.ts` does, from the heads `HeadsBuffer`
- * (`records.ts`) lays out (`datumHashHead`); the tests compare the two.
+ * It must hash exactly as `datumKey` and `datumHashHead` in `format.ts` do; the tests compare
+ * the two.
  */
 import { Worker } from "node:worker_threads";
 import { dgentError, type DgentError } from "../core/errors.js";
@@ -22,28 +22,152 @@ const { parentPort, workerData } = require("node:worker_threads");
 const zlib = require("node:zlib");
 const crypto = require("node:crypto");
 const oneShot = typeof crypto.hash === "function" ? crypto.hash : undefined;
-let scratch = Buffer.allocUnsafe(64 * 1024);
 // Small copies byte by byte: Buffer#copy and Buffer#write cost more in argument checks than the
 // few dozen bytes of a hash head or a key (a million calls each per million datums).
 function copyBytes(src, from, dst, to, n) {
   for (let i = 0; i < n; i++) dst[to + i] = src[from + i];
 }
-// datumKey of format.ts: SHA-256 of a record's hash head (datumHashHead: its bytes, as the main
-// thread laid them out) followed by its content, in one call over one run of bytes. With
-// inPlace (the chunk is already compressed, so its bytes may change), the head is written over
-// the record's header just before its content (a head is always shorter than the header JSON and
-// the two lengths it follows); else, head and content are copied side by side into a scratch buffer.
-function keyOf(heads, h, headBytes, raw, start, at, contentLength, inPlace) {
+// The hash head (datumHashHead of format.ts) of a record whose header is [s, e) of raw, in
+// head (grown as needed); its length, with the id's end and createdAt in headId and headCreatedAt.
+// The header as recordHeader writes it, {"id":ID,"createdAt":N,"causalParent":P,"metadata":{…}},
+// is read byte by byte when its strings are ASCII without escapes and createdAt is an integer
+// (no strings are built, no JSON.parse); any other header is parsed as JSON.
+let head = Buffer.allocUnsafe(4096);
+let headId = 0;
+let headCreatedAt = 0;
+const pairs = new Int32Array(4 * 64);
+const ID = Buffer.from('{"id":"');
+const CREATED = Buffer.from('","createdAt":');
+const PARENT = Buffer.from(',"causalParent":');
+const METADATA = Buffer.from(',"metadata":{');
+function expect(raw, at, bytes) {
+  if (at + bytes.length > raw.length) return -1;
+  for (let i = 0; i < bytes.length; i++) if (raw[at + i] !== bytes[i]) return -1;
+  return at + bytes.length;
+}
+// The end of a JSON string's ASCII text starting at at (after its quote), or -1.
+function plainString(raw, at, e) {
+  for (; at < e; at++) {
+    const c = raw[at];
+    if (c === 34) return at;
+    if (c < 32 || c === 92 || c >= 128) return -1;
+  }
+  return -1;
+}
+function put(src, from, to, at) {
+  for (let i = from; i < to; i++) head[at++] = src[i];
+  return at;
+}
+function headOf(raw, s, e) {
+  if (head.length < 2 * (e - s) + 16) head = Buffer.allocUnsafe(2 * (e - s) + 4096);
+  let at = expect(raw, s, ID);
+  if (at < 0) return headOfJson(raw, s, e);
+  const idEnd = plainString(raw, at, e);
+  if (idEnd < 0) return headOfJson(raw, s, e);
+  let h = put(raw, at, idEnd, 0);
+  headId = h;
+  head[h++] = 0;
+  at = expect(raw, idEnd, CREATED);
+  if (at < 0) return headOfJson(raw, s, e);
+  const negative = raw[at] === 45;
+  let n = 0;
+  let i = negative ? at + 1 : at;
+  const digits = i;
+  for (; i < e && raw[i] >= 48 && raw[i] <= 57; i++) n = n * 10 + (raw[i] - 48);
+  if (i === digits || i - digits > 15 || (raw[digits] === 48 && i - digits > 1) || (negative && n === 0)) return headOfJson(raw, s, e);
+  headCreatedAt = negative ? -n : n;
+  h = put(raw, at, i, h);
+  head[h++] = 0;
+  at = expect(raw, i, PARENT);
+  if (at < 0) return headOfJson(raw, s, e);
+  if (raw[at] === 110 && raw[at + 1] === 117 && raw[at + 2] === 108 && raw[at + 3] === 108) {
+    head[h++] = 1;
+    at += 4;
+  } else if (raw[at] === 34) {
+    const end = plainString(raw, at + 1, e);
+    if (end < 0) return headOfJson(raw, s, e);
+    h = put(raw, at + 1, end, h);
+    at = end + 1;
+  } else return headOfJson(raw, s, e);
+  head[h++] = 0;
+  at = expect(raw, at, METADATA);
+  if (at < 0) return headOfJson(raw, s, e);
+  // "k":"v" pairs, then }}: their offsets, sorted by key (for ASCII, byte order is keys.sort()'s).
+  let count = 0;
+  if (raw[at] !== 125) {
+    for (;;) {
+      if (count === 64 || raw[at] !== 34) return headOfJson(raw, s, e);
+      const kEnd = plainString(raw, at + 1, e);
+      if (kEnd < 0 || raw[kEnd + 1] !== 58 || raw[kEnd + 2] !== 34) return headOfJson(raw, s, e);
+      const vEnd = plainString(raw, kEnd + 3, e);
+      if (vEnd < 0) return headOfJson(raw, s, e);
+      pairs[4 * count] = at + 1;
+      pairs[4 * count + 1] = kEnd;
+      pairs[4 * count + 2] = kEnd + 3;
+      pairs[4 * count + 3] = vEnd;
+      count++;
+      at = vEnd + 1;
+      if (raw[at] === 44) at++;
+      else break;
+    }
+  }
+  if (at + 2 !== e || raw[at] !== 125 || raw[at + 1] !== 125) return headOfJson(raw, s, e);
+  for (let p = 1; p < count; p++) {
+    for (let q = p; q > 0 && keyAfter(raw, q - 1, q); q--) {
+      for (let j = 0; j < 4; j++) {
+        const t = pairs[4 * q + j];
+        pairs[4 * q + j] = pairs[4 * (q - 1) + j];
+        pairs[4 * (q - 1) + j] = t;
+      }
+    }
+  }
+  for (let p = 0; p < count; p++) {
+    h = put(raw, pairs[4 * p], pairs[4 * p + 1], h);
+    head[h++] = 0;
+    h = put(raw, pairs[4 * p + 2], pairs[4 * p + 3], h);
+    head[h++] = 0;
+  }
+  return h;
+}
+// Whether pair a's key sorts after pair b's.
+function keyAfter(raw, a, b) {
+  let i = pairs[4 * a];
+  let j = pairs[4 * b];
+  const ie = pairs[4 * a + 1];
+  const je = pairs[4 * b + 1];
+  for (; i < ie && j < je; i++, j++) if (raw[i] !== raw[j]) return raw[i] > raw[j];
+  return ie - i > je - j;
+}
+// The same from the header parsed as JSON (datumHashHead's own steps).
+function headOfJson(raw, s, e) {
+  const h = JSON.parse(raw.toString("utf8", s, e));
+  let text = h.id + "\0" + h.createdAt + "\0" + (h.causalParent ?? "\u0001") + "\0";
+  const metadata = h.metadata ?? {};
+  const keys = Object.keys(metadata);
+  if (keys.length > 1) keys.sort();
+  for (const k of keys) text += k + "\0" + metadata[k] + "\0";
+  if (head.length < text.length * 3) head = Buffer.allocUnsafe(text.length * 3 + 4096);
+  headId = head.write(String(h.id), 0, "utf8");
+  headCreatedAt = h.createdAt;
+  return head.write(text, 0, "utf8");
+}
+let scratch = Buffer.allocUnsafe(64 * 1024);
+// datumKey of format.ts: SHA-256 of the hash head (in head) followed by the content, in one call
+// over one run of bytes. With inPlace (the chunk is already compressed, so its bytes may change),
+// the head is copied over the record's header just before its content (a head is never longer
+// than the header JSON and the two lengths it follows); else, head and content are copied side by
+// side into a scratch buffer.
+function keyOf(headBytes, raw, start, at, contentLength, inPlace) {
   const need = headBytes + contentLength;
   if (oneShot === undefined || need > 16 * 1048576) {
-    return crypto.createHash("sha256").update(heads.subarray(h, h + headBytes)).update(raw.subarray(at, at + contentLength)).digest("base64url");
+    return crypto.createHash("sha256").update(head.subarray(0, headBytes)).update(raw.subarray(at, at + contentLength)).digest("base64url");
   }
   if (inPlace && at - headBytes >= start) {
-    copyBytes(heads, h, raw, at - headBytes, headBytes);
+    copyBytes(head, 0, raw, at - headBytes, headBytes);
     return oneShot("sha256", new Uint8Array(raw.buffer, raw.byteOffset + at - headBytes, need), "base64url");
   }
   if (need > scratch.length) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
-  copyBytes(heads, h, scratch, 0, headBytes);
+  copyBytes(head, 0, scratch, 0, headBytes);
   raw.copy(scratch, headBytes, at, at + contentLength);
   return oneShot("sha256", new Uint8Array(scratch.buffer, scratch.byteOffset, need), "base64url");
 }
@@ -54,25 +178,24 @@ const KEY = 43;
 const ids = [];
 const createdAts = [];
 let keyBytes = Buffer.allocUnsafe(KEY * 65536);
-// The records of a datum chunk and their hash heads (HeadsBuffer: per record u32 LE id bytes,
-// u32 LE tail bytes, f64 LE createdAt, the id's UTF-8, the tail's UTF-8), in the same order.
-// inPlace: see keyOf (the chunk's header bytes are overwritten).
-function keysOf(raw, heads, keep, inPlace) {
+// The datumKey of each record of a datum chunk. inPlace: see keyOf (the chunk's header bytes are
+// overwritten: call after compressing).
+function keysOf(raw, keep, inPlace) {
   let keys = "";
   let at = 0;
-  let h = 0;
   while (at < raw.length) {
     const start = at;
-    at += 4 + raw.readUInt32BE(at);
+    const headerLength = raw.readUInt32BE(at);
+    at += 4;
+    if (at + headerLength + 4 > raw.length) throw new Error("a record is cut");
+    const headBytes = headOf(raw, at, at + headerLength);
+    at += headerLength;
     const contentLength = raw.readUInt32BE(at);
     at += 4;
-    if (h + 16 > heads.length) throw new Error("a chunk has more records than hash heads");
-    const idBytes = heads.readUInt32LE(h);
-    const headBytes = idBytes + heads.readUInt32LE(h + 4);
-    const createdAt = heads.readDoubleLE(h + 8);
-    h += 16;
-    if (h + headBytes > heads.length || at + contentLength > raw.length) throw new Error("a chunk's record or hash head is cut");
-    const key = keyOf(heads, h, headBytes, raw, start, at, contentLength, inPlace);
+    if (at + contentLength > raw.length) throw new Error("a record's content is cut");
+    const id = keep ? head.toString("utf8", 0, headId) : "";
+    const createdAt = headCreatedAt;
+    const key = keyOf(headBytes, raw, start, at, contentLength, inPlace);
     if (keep) {
       const k = ids.length * KEY;
       if (k + KEY > keyBytes.length) {
@@ -81,13 +204,11 @@ function keysOf(raw, heads, keep, inPlace) {
         keyBytes = bigger;
       }
       for (let i = 0; i < KEY; i++) keyBytes[k + i] = key.charCodeAt(i);
-      ids.push(heads.toString("utf8", h, h + idBytes));
+      ids.push(id);
       createdAts.push(createdAt);
     } else keys += key;
-    h += headBytes;
     at += contentLength;
   }
-  if (h !== heads.length) throw new Error("a chunk has fewer records than hash heads");
   return keys;
 }
 function own(buffer) {
@@ -212,7 +333,7 @@ parentPort.on("message", async (job) => {
     const raw = Buffer.from(job.raw, 0, job.length);
     // Compressed first: then, unless stored as is, the records are hashed in place (keyOf).
     const out = compress(raw, job.compression);
-    const keys = job.heads ? keysOf(raw, Buffer.from(job.heads, 0, job.headsLength), job.keep, out.buffer !== raw.buffer) : "";
+    const keys = job.hash ? keysOf(raw, job.keep, out.buffer !== raw.buffer) : "";
     // zlib's output is a view into its output buffer (of about the chunk's size): that buffer is
     // handed back whole rather than copied, unless it is small enough to be Node's shared pool.
     const stored = out.buffer.byteLength >= 65536 ? out : own(out);
@@ -261,7 +382,7 @@ interface Reply {
 
 /**
  * A buffer's memory to transfer to the worker: its own when the buffer is all of it, else a copy.
- * (Buffers under 4 KiB may share Node's pool; the chunk and heads buffers are at least 64 KiB.)
+ * (Buffers under 4 KiB may share Node's pool; a chunk buffer is at least 64 KiB.)
  */
 function handOver(b: Buffer): ArrayBuffer {
   const own = b.byteOffset === 0 && b.buffer.byteLength >= 64 * 1024 && !(b.buffer instanceof SharedArrayBuffer);
@@ -310,16 +431,13 @@ export class ChunkWorker {
   }
 
   /**
-   * Compresses `raw` (handed over: the caller must not use it again) and hashes it; with `heads`
-   * (the hash heads of its datum records, `HeadsBuffer.take`, also handed over), also the
-   * `datumKey` of each record: given back in `keys`, or, with `keep`, kept in the worker for
-   * `finishIndex`.
+   * Compresses `raw` (handed over: the caller must not use it again) and hashes it; with `hash`,
+   * also the `datumKey` of each datum record in it: given back in `keys`, or, with `keep`, kept in
+   * the worker for `finishIndex`.
    */
-  async run(raw: Buffer, compression: Compression, heads: Buffer | null, keep = false): Promise<SealedChunk> {
+  async run(raw: Buffer, compression: Compression, hash: boolean, keep = false): Promise<SealedChunk> {
     const ab = handOver(raw);
-    const hb = heads ? handOver(heads) : null;
-    const job = { raw: ab, length: raw.length, compression, heads: hb, headsLength: heads?.length ?? 0, keep };
-    const reply = await this.#send(job, hb ? [ab, hb] : [ab]);
+    const reply = await this.#send({ raw: ab, length: raw.length, compression, hash, keep }, [ab]);
     if (!reply.stored) throw this.#fail("the backup's chunk worker gave no bytes for a chunk", false);
     return { stored: Buffer.from(reply.stored, reply.offset ?? 0, reply.length ?? reply.stored.byteLength), sha256: reply.sha256 ?? "", keys: reply.keys ?? "" };
   }
