@@ -86,7 +86,8 @@ function frameHeader(name: string, length: number): Buffer {
 /** Bytes written between two background syncs of a packed file. */
 const SYNC_EVERY = 64 * 2 ** 20;
 
-export function packedWriter(path: string): ArchiveWriter {
+/** `syncEvery`: bytes between two background syncs (tests make it small). */
+export function packedWriter(path: string, syncEvery = SYNC_EVERY): ArchiveWriter {
   mkdirSync(dirname(path), { recursive: true });
   const partial = `${path}.partial`;
   const fd = openSync(partial, "w");
@@ -103,9 +104,9 @@ export function packedWriter(path: string): ArchiveWriter {
       done += await new Promise<number>((resolve, reject) => writeAsync(fd, b, done, b.length - done, null, (error, n) => (error ? reject(error) : resolve(n))));
     }
     offset += b.length;
-    if (syncing === null && offset - synced >= SYNC_EVERY) syncOff(offset);
+    if (syncing === null && offset - synced >= syncEvery) syncOff(offset);
   };
-  // Every SYNC_EVERY bytes, the file is synced in libuv's pool while the backup goes on, so that
+  // Every syncEvery bytes, the file is synced in libuv's pool while the backup goes on, so that
   // the sync at the end (before the rename) has little left to wait for.
   let syncing: Promise<void> | null = null;
   let synced = 0;
