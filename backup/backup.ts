@@ -15,6 +15,7 @@ import { REFLOG_LIMIT, type Ref } from "../core/refs.js";
 import { scanTier } from "../core/tiers.js";
 import { sealer, type Sealer } from "./codec.js";
 import { chunkWorkers, type ChunkWorker, type SealedChunk } from "./worker.js";
+import { putRecordHeader, recordRoom } from "./records.js";
 import { packedWriter, type ArchiveReader, type ArchiveWriter, type Repository } from "./container.js";
 import { openNamed, parseLocation, repositoryFor, type BucketOptions, type Location } from "./location.js";
 import {
@@ -127,12 +128,12 @@ class ChunkStream {
 
   /** One datum record: u32 header length, header JSON, u32 content length, content. True when the chunk is full: `flush` it. */
   addDatum(d: Datum): boolean {
-    const header = recordHeader(d);
-    this.#reserve(header.length * 3 + 8 + d.content.byteLength);
+    const keys = Object.keys(d.metadata);
+    const room = recordRoom(d, keys);
+    this.#reserve((room < 0 ? recordHeader(d).length * 3 : room) + 8 + d.content.byteLength);
     const b = this.#buf;
-    const headerLength = b.write(header, this.#size + 4, "utf8");
-    b.writeUInt32BE(headerLength, this.#size);
-    let at = this.#size + 4 + headerLength;
+    let at = putRecordHeader(b, this.#size + 4, d, keys, room);
+    b.writeUInt32BE(at - this.#size - 4, this.#size);
     b.writeUInt32BE(d.content.byteLength, at);
     at += 4;
     b.set(d.content, at);

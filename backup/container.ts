@@ -5,7 +5,7 @@
  * read; see FORMAT.md.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, write as writeAsync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fdatasync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, write as writeAsync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { dgentError, isDgentError } from "../core/errors.js";
 import { parseManifest, UNIT, type ChunkEntry, type Manifest } from "./format.js";
@@ -83,7 +83,11 @@ function frameHeader(name: string, length: number): Buffer {
 }
 
 /** Writes `<path>.partial`, renamed to `path` by `finish` (so a crash never leaves a half archive under the name). */
-export function packedWriter(path: string): ArchiveWriter {
+/** Bytes written between two background syncs of a packed file. */
+const SYNC_EVERY = 64 * 2 ** 20;
+
+/** `syncEvery`: bytes between two background syncs (tests make it small). */
+export function packedWriter(path: string, syncEvery = SYNC_EVERY): ArchiveWriter {
   mkdirSync(dirname(path), { recursive: true });
   const partial = `${path}.partial`;
   const fd = openSync(partial, "w");
@@ -100,6 +104,22 @@ export function packedWriter(path: string): ArchiveWriter {
       done += await new Promise<number>((resolve, reject) => writeAsync(fd, b, done, b.length - done, null, (error, n) => (error ? reject(error) : resolve(n))));
     }
     offset += b.length;
+    if (syncing === null && offset - synced >= syncEvery) syncOff(offset);
+  };
+  // Every syncEvery bytes, the file is synced in libuv's pool while the backup goes on, so that
+  // the sync at the end (before the rename) has little left to wait for.
+  let syncing: Promise<void> | null = null;
+  let synced = 0;
+  let syncError: Error | null = null;
+  const syncOff = (upTo: number) => {
+    syncing = new Promise<void>((resolve) =>
+      fdatasync(fd, (error) => {
+        if (error && !syncError) syncError = error;
+        synced = upTo;
+        syncing = null;
+        resolve();
+      }),
+    );
   };
   write(MAGIC);
   let closed = false;
@@ -111,6 +131,9 @@ export function packedWriter(path: string): ArchiveWriter {
       await writeOff(bytes);
     },
     async finish(manifest) {
+      await syncing;
+      // A failed sync is reported here: a later one may succeed without the lost pages.
+      if (syncError) throw syncError;
       const at = offset;
       const header = frameHeader(MANIFEST_NAME, manifest.length);
       write(header);
@@ -126,6 +149,7 @@ export function packedWriter(path: string): ArchiveWriter {
       renameSync(partial, path);
     },
     async abort() {
+      await syncing;
       if (!closed) closeSync(fd);
       closed = true;
       rmSync(partial, { force: true });

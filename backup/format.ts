@@ -109,11 +109,16 @@ let scratch = Buffer.allocUnsafe(64 * 1024);
 
 /** The text a datum hash covers before the content. */
 export function datumHashHead(d: Pick<Datum, "id" | "createdAt" | "causalParent" | "metadata">): string {
-  let head = `${d.id}\0${d.createdAt}\0${d.causalParent ?? "\u0001"}\0`;
+  return d.id + datumHashTail(d);
+}
+
+/** `datumHashHead` after the id (the backup's chunk streams write the id's bytes apart: `worker.ts`). */
+export function datumHashTail(d: Pick<Datum, "createdAt" | "causalParent" | "metadata">): string {
+  let tail = `\0${d.createdAt}\0${d.causalParent ?? "\u0001"}\0`;
   const keys = Object.keys(d.metadata);
   if (keys.length > 1) keys.sort();
-  for (const k of keys) head += `${k}\0${d.metadata[k] as string}\0`;
-  return head;
+  for (const k of keys) tail += `${k}\0${d.metadata[k] as string}\0`;
+  return tail;
 }
 
 /** A hash of a datum's whole value, createdAt included (the same as `dgent migrate` compares). */

@@ -83,7 +83,8 @@ describe("the chunk worker", () => {
       const datums = fc.sample(datumArb, 300);
       const unique = [...new Map(datums.map((d) => [d.id, d])).values()];
       for (let at = 0; at < unique.length; at += 50) {
-        const done = await worker.run(chunkOf(unique.slice(at, at + 50)), "gzip", true, true);
+        const these = unique.slice(at, at + 50);
+        const done = await worker.run(chunkOf(these), at % 100 === 0 ? "gzip" : "none", true, true);
         expect(done.keys).toBe("");
       }
       const kept = await worker.finishIndex(2048, "brotli");
@@ -128,6 +129,10 @@ describe("the chunk worker", () => {
       bad.write("nope", 4);
       await expectCode(worker.run(bad, "brotli", true), "DGENT_BACKEND_ERROR");
       const d = makeDatum({ content: "y", createdAt: 2 });
+      // A record cut short in its content, and in its header.
+      const whole = chunkOf([d]);
+      await expectCode(worker.run(whole.subarray(0, whole.length - 1), "gzip", true), "DGENT_BACKEND_ERROR");
+      await expectCode(worker.run(chunkOf([d]).subarray(0, 20), "gzip", true), "DGENT_BACKEND_ERROR");
       expect((await worker.run(chunkOf([d]), "gzip", true)).keys).toBe(datumKey(d));
     } finally {
       await worker.close();

@@ -5,150 +5,19 @@
  * transferred buffers (no copy). On the benchmark machine's 2 cores this takes the datum hashes
  * and the chunk hashes off the thread that reads SQLite (backup/README.md "Speed").
  *
- * The worker's code is the JavaScript text below, run with `eval: true`: it needs no file of its
- * own next to the compiled module (the same under `tsc` output and under Vitest's TypeScript).
+ * The worker's code is the JavaScript text in `worker-source.ts`, run with `eval: true`: it needs
+ * no file of its own next to the compiled module (the same under `tsc` output and under Vitest's
+ * TypeScript).
  * It must hash exactly as `datumKey` and `datumHashHead` in `format.ts` do; the tests compare
  * the two.
  */
 import { Worker } from "node:worker_threads";
 import { dgentError, type DgentError } from "../core/errors.js";
-import { BROTLI_QUALITY, GZIP_LEVEL } from "./codec.js";
+import { BROTLI_QUALITY, BROTLI_WINDOW, GZIP_LEVEL } from "./codec.js";
 import { UNIT, type Compression } from "./format.js";
+import { WORKER_SOURCE } from "./worker-source.js";
 
-/** The worker's source (CommonJS, run with `eval: true`). */
-export const WORKER_SOURCE = String.raw`
-"use strict";
-const { parentPort, workerData } = require("node:worker_threads");
-const zlib = require("node:zlib");
-const crypto = require("node:crypto");
-const oneShot = typeof crypto.hash === "function" ? crypto.hash : undefined;
-let scratch = Buffer.allocUnsafe(64 * 1024);
-// datumHashHead + datumKey of format.ts, from a record's header JSON and its content bytes.
-function keyOf(h, content) {
-  let head = h.id + "\0" + h.createdAt + "\0" + (h.causalParent ?? "\u0001") + "\0";
-  const metadata = h.metadata ?? {};
-  const keys = Object.keys(metadata);
-  if (keys.length > 1) keys.sort();
-  for (const k of keys) head += k + "\0" + metadata[k] + "\0";
-  const need = head.length * 3 + content.length;
-  if (oneShot === undefined || need > 16 * 1048576) return crypto.createHash("sha256").update(head).update(content).digest("base64url");
-  if (need > scratch.length) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
-  const at = scratch.write(head, 0, "utf8");
-  content.copy(scratch, at);
-  return oneShot("sha256", scratch.subarray(0, at + content.length), "base64url");
-}
-// A full backup's index, kept here rather than on the main thread (whose heap then stays small:
-// its collections are cheap while it reads millions of rows): ids, createdAts and keys by record.
-const ids = [];
-const createdAts = [];
-const kept = [];
-function keysOf(raw, keep) {
-  let keys = "";
-  let at = 0;
-  while (at < raw.length) {
-    const headerLength = raw.readUInt32BE(at);
-    at += 4;
-    const header = JSON.parse(raw.toString("utf8", at, at + headerLength));
-    at += headerLength;
-    const contentLength = raw.readUInt32BE(at);
-    at += 4;
-    const key = keyOf(header, raw.subarray(at, at + contentLength));
-    if (keep) {
-      ids.push(header.id);
-      createdAts.push(header.createdAt);
-      kept.push(key);
-    } else keys += key;
-    at += contentLength;
-  }
-  return keys;
-}
-function own(buffer) {
-  if (buffer.byteOffset === 0 && buffer.length === buffer.buffer.byteLength) return buffer;
-  const copy = Buffer.allocUnsafeSlow(buffer.length);
-  buffer.copy(copy);
-  return copy;
-}
-// The kept index in id order (UTF-16 code unit order, byCodePoint of format.ts): its chunks of
-// lines (encodeIndexLine: key TAB createdAt TAB id LF), compressed and hashed, and the state digest
-// (stateDigestOfKeys: each id's UTF-8, then its hash's 32 bytes).
-function finishIndex(job) {
-  const order = new Array(ids.length);
-  for (let i = 0; i < order.length; i++) order[i] = i;
-  order.sort((a, b) => (ids[a] < ids[b] ? -1 : ids[a] > ids[b] ? 1 : 0));
-  const digest = crypto.createHash("sha256");
-  let block = Buffer.allocUnsafe(2 ** 20);
-  let blockAt = 0;
-  const chunks = [];
-  const transfer = [];
-  let buf = Buffer.allocUnsafe(job.chunkBytes + 65536);
-  let size = 0;
-  let records = 0;
-  const flush = () => {
-    if (records === 0) return;
-    const raw = buf.subarray(0, size);
-    const stored = own(compress(raw, job.compression));
-    chunks.push({ stored: stored.buffer, sha256: crypto.createHash("sha256").update(stored).digest("hex"), records, rawBytes: size });
-    transfer.push(stored.buffer);
-    buf = Buffer.allocUnsafe(job.chunkBytes + 65536);
-    size = 0;
-    records = 0;
-  };
-  for (const i of order) {
-    const id = ids[i];
-    const key = kept[i];
-    const line = key + "\t" + createdAts[i] + "\t" + id + "\n";
-    if (size + line.length * 3 > buf.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, size + line.length * 3));
-      buf.copy(bigger, 0, 0, size);
-      buf = bigger;
-    }
-    size += buf.write(line, size, "utf8");
-    records++;
-    if (size >= job.chunkBytes) flush();
-    const need = id.length * 3 + 48;
-    if (blockAt + need > block.length) {
-      digest.update(block.subarray(0, blockAt));
-      blockAt = 0;
-      if (need > block.length) block = Buffer.allocUnsafe(need);
-    }
-    blockAt += block.write(id, blockAt, "utf8");
-    blockAt += block.write(key, blockAt, "base64url");
-  }
-  flush();
-  digest.update(block.subarray(0, blockAt));
-  return { message: { chunks, stateDigest: digest.digest("hex"), state: ids.length }, transfer };
-}
-const outputBuffer = (expected) => Math.min(Math.max(expected, 64 * 1024), 64 * 2 ** 20);
-function compress(raw, compression) {
-  const chunkSize = outputBuffer(raw.length);
-  if (compression === "gzip") return zlib.gzipSync(raw, { level: workerData.gzipLevel, chunkSize });
-  if (compression === "brotli") {
-    return zlib.brotliCompressSync(raw, { chunkSize, params: { [zlib.constants.BROTLI_PARAM_QUALITY]: workerData.brotliQuality, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.length } });
-  }
-  return raw;
-}
-parentPort.on("message", (job) => {
-  try {
-    if (job.index) {
-      const { message, transfer } = finishIndex(job);
-      parentPort.postMessage({ seq: job.seq, ok: true, ...message }, transfer);
-      return;
-    }
-    const raw = Buffer.from(job.raw, 0, job.length);
-    const keys = job.hash ? keysOf(raw, job.keep) : "";
-    let stored = compress(raw, job.compression);
-    if (stored.byteOffset !== 0 || stored.length !== stored.buffer.byteLength) {
-      const own = Buffer.allocUnsafeSlow(stored.length);
-      stored.copy(own);
-      stored = own;
-    }
-    const sha256 = crypto.createHash("sha256").update(stored).digest("hex");
-    parentPort.postMessage({ seq: job.seq, ok: true, stored: stored.buffer, keys, sha256 }, [stored.buffer]);
-  } catch (error) {
-    parentPort.postMessage({ seq: job.seq, ok: false, message: String((error && error.message) || error) });
-  }
-});
-`;
+export { WORKER_SOURCE };
 
 /** What the worker gives back for one chunk. */
 export interface SealedChunk {
@@ -174,12 +43,24 @@ interface Reply {
   seq: number;
   ok: boolean;
   stored?: ArrayBuffer;
+  /** Where the stored bytes are in `stored`. */
+  offset?: number;
+  length?: number;
   keys?: string;
   sha256?: string;
   message?: string;
   chunks?: Array<{ stored: ArrayBuffer; sha256: string; records: number; rawBytes: number }>;
   stateDigest?: string;
   state?: number;
+}
+
+/**
+ * A buffer's memory to transfer to the worker: its own when the buffer is all of it, else a copy.
+ * (Buffers under 4 KiB may share Node's pool; a chunk buffer is at least 64 KiB.)
+ */
+function handOver(b: Buffer): ArrayBuffer {
+  const own = b.byteOffset === 0 && b.buffer.byteLength >= 64 * 1024 && !(b.buffer instanceof SharedArrayBuffer);
+  return (own ? b : Buffer.from(b)).buffer as ArrayBuffer;
 }
 
 /** A `datumKey` is 43 characters of base64url (32 bytes). */
@@ -195,7 +76,7 @@ export class ChunkWorker {
 
   /** `source`: the worker's code (tests pass a failing one). */
   constructor(source: string = WORKER_SOURCE) {
-    this.#worker = new Worker(source, { eval: true, workerData: { brotliQuality: BROTLI_QUALITY, gzipLevel: GZIP_LEVEL } });
+    this.#worker = new Worker(source, { eval: true, workerData: { brotliQuality: BROTLI_QUALITY, brotliWindow: BROTLI_WINDOW, gzipLevel: GZIP_LEVEL } });
     this.#worker.on("message", (reply: Reply) => {
       const job = this.#pending.get(reply.seq);
       if (!job) return;
@@ -229,13 +110,10 @@ export class ChunkWorker {
    * the worker for `finishIndex`.
    */
   async run(raw: Buffer, compression: Compression, hash: boolean, keep = false): Promise<SealedChunk> {
-    // Transfer the chunk's memory when it is its own; copy it when it is a view into a shared one.
-    // (Buffers under 4 KiB may share Node's pool; a chunk buffer is at least 64 KiB.)
-    const own = raw.byteOffset === 0 && raw.buffer.byteLength >= 64 * 1024 && !(raw.buffer instanceof SharedArrayBuffer);
-    const ab = (own ? raw : Buffer.from(raw)).buffer as ArrayBuffer;
+    const ab = handOver(raw);
     const reply = await this.#send({ raw: ab, length: raw.length, compression, hash, keep }, [ab]);
     if (!reply.stored) throw this.#fail("the backup's chunk worker gave no bytes for a chunk", false);
-    return { stored: Buffer.from(reply.stored), sha256: reply.sha256 ?? "", keys: reply.keys ?? "" };
+    return { stored: Buffer.from(reply.stored, reply.offset ?? 0, reply.length ?? reply.stored.byteLength), sha256: reply.sha256 ?? "", keys: reply.keys ?? "" };
   }
 
   /**
