@@ -224,8 +224,8 @@ export class PostgresAdapter implements Adapter {
         .query({ name: stmt.name, text: stmt.text, values })
         .then(
           (r) => {
-            if (r.rowCount !== 1) return this.#putExisting(datum, content, metadata, values);
-            this.#announce();
+            if (!r.rowCount) return this.#putExisting(datum, content, metadata, values);
+            if (r.rowCount > 1) this.#announce(); // logged: someone listens
             return datum.id;
           },
           (error: unknown) => {
@@ -250,8 +250,8 @@ export class PostgresAdapter implements Adapter {
       // Deleted in between: try the insert again.
       if (attempt === PUT_ATTEMPTS) break;
       const r = await this.#run(this.#sql.put, values, "put", datum.id);
-      if (r.rowCount === 1) {
-        this.#announce();
+      if (r.rowCount) {
+        if (r.rowCount > 1) this.#announce();
         return datum.id;
       }
     }

@@ -479,7 +479,7 @@ export class PgRefs {
     const what = `commit: put ${JSON.stringify(datum.id)}`;
     for (let attempt = 0; attempt < RACE_ATTEMPTS; attempt++) {
       const r = await this.#run(client, host.sql.put, params, what);
-      if (r.rowCount === 1) return;
+      if (r.rowCount) return;
       const again = await this.#run<{ same: boolean }>(client, this.#s.sameAsLocked, [datum.id, content, datum.causalParent, metadata], what);
       const same = again.rows[0]?.same;
       if (same === true) return;
