@@ -79,6 +79,27 @@ describe("the change log is written only while someone listens", () => {
     }
   });
 
+  it("a put that logged announces itself with a NOTIFY (the put's statement says it logged)", async () => {
+    const { namespace, ids } = await table("announce");
+    const listener = new pg.Client(server.url);
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on("notification", (n) => void heard.push(n.channel));
+    const writer = postgresAdapter({ url: server.url, namespace, listen: false });
+    await writer.open();
+    try {
+      // Registered by hand (as a listener of another process would be), then LISTENing.
+      await listener.query(`INSERT INTO ${ids.listeners} (pid, origin) VALUES (pg_backend_pid(), 'elsewhere')`);
+      await listener.query(`LISTEN ${pg.escapeIdentifier(ids.channel)}`);
+      await writer.put(makeDatum({ id: "announced", content: "x" }));
+      await until("the put's NOTIFY", () => heard.includes(ids.channel));
+      expect(await count(ids.changes)).toBe(1);
+    } finally {
+      await writer.close();
+      await listener.end();
+    }
+  });
+
   it("a listener that starts while a write transaction is open waits for it to end, and reports none of it (no half of a transaction)", async () => {
     const { ids, put } = await table("inflight");
     const long = new pg.Client(server.url);
