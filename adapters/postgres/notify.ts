@@ -596,12 +596,10 @@ export class NotifyHub {
       const covered = ch.coveredBy;
       ch.coveredBy = null;
       const status = await this.#register(client, ch, wasUnregistered ? null : covered);
-      if (status === "kept") ch.coveredBy = this.#pid;
       // A session that cannot register never relied on a row of its own: as before migration 9.
       const gap = lost || (status === "fresh" && !wasUnregistered);
       if (gap) {
         await this.#prime(client, ch);
-        if (status === "fresh") ch.coveredBy = this.#pid;
         for (const s of ch.subscribers) {
           s.warning("the change listener reconnected; changes made by other processes while it was disconnected were not reported", {
             reason: "listener-reconnected",
@@ -609,9 +607,10 @@ export class NotifyHub {
         }
       } else {
         // Nothing was lost: the log kept every change since the cursor.
-        if (status === "fresh") ch.coveredBy = this.#pid;
         this.#read(ch);
       }
+      // Covered from here on (after the prime, when there was one).
+      if (status !== "unregistered") ch.coveredBy = this.#pid;
     }
     // Reported (or nobody was listening then): a later reconnect does not warn of it again.
     this.#restarted = false;
