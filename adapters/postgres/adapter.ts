@@ -9,8 +9,8 @@ import type { Ref, RefExpectation, RefMove, ReflogEntry, TxOp, TxResult } from "
 import { conflictError } from "../../core/tiers.js";
 import { passwordsOf, redactUrl, wrapPgError } from "./errors.js";
 import { migrate, type MigrationResult } from "./migrations.js";
-import { ORIGIN } from "./notify.js";
 import { acquirePool, probe, type PoolLease } from "./pool.js";
+import type { ListenersProbe } from "./notify.js";
 import type { ResolvedOptions } from "./profiles.js";
 import { PgQueries } from "./queries.js";
 import { PgRefs } from "./refs.js";
@@ -82,7 +82,7 @@ export class PostgresAdapter implements Adapter {
     // Redacted from the URL as given: a raw `#` in a password moves it out of the parsed userinfo.
     this.redactedUrl = redactUrl(options.givenUrl);
     this.#ids = identifiers(options.schema, options.table);
-    this.#sql = statements(this.#ids, options.notify);
+    this.#sql = statements(this.#ids);
     this.#secrets = [...new Set([...passwordsOf(options.givenUrl), ...passwordsOf(options.url)])];
     this.#refs = new PgRefs({
       name: this.name,
@@ -133,6 +133,8 @@ export class PostgresAdapter implements Adapter {
       throw this.#wrap(error, `open ${this.#ids.label} at ${this.redactedUrl}`);
     }
     this.#lease = lease;
+    const listened = { name: this.#sql.listened.name, text: this.#sql.listened.text };
+    this.#listenersProbe = async () => (await lease.pool.query<{ heard: boolean }>(listened)).rows[0]?.heard === true;
   }
 
   #subscribe(lease: PoolLease): Promise<() => Promise<void>> {
@@ -207,9 +209,9 @@ export class PostgresAdapter implements Adapter {
   }
 
   /**
-   * One statement (the insert and, with notify on, its change-log row), answering with its row
-   * count alone. Not async: the promise is the driver's, carried on by one `then`; only a put
-   * whose id exists takes the slower path (`#putExisting`).
+   * One statement (the tags trigger writes the change-log row while someone listens), answering
+   * with its row count alone. Not async: the promise is the driver's, carried on by one `then`;
+   * only a put whose id exists takes the slower path (`#putExisting`).
    */
   put(datum: Datum): Promise<string> {
     try {
@@ -217,15 +219,13 @@ export class PostgresAdapter implements Adapter {
       const metadata = this.#metadataJson(datum);
       const content = bytes(datum.content);
       const stmt = this.#sql.put;
-      const values: unknown[] = this.#options.notify
-        ? [datum.id, content, datum.createdAt, datum.causalParent, metadata, ORIGIN]
-        : [datum.id, content, datum.createdAt, datum.causalParent, metadata];
+      const values: unknown[] = [datum.id, content, datum.createdAt, datum.causalParent, metadata];
       return this.#pool()
         .query({ name: stmt.name, text: stmt.text, values })
         .then(
           (r) => {
             if (!r.rowCount) return this.#putExisting(datum, content, metadata, values);
-            if (r.rowCount > 1) this.#announce(); // logged: someone listens
+            this.#announce();
             return datum.id;
           },
           (error: unknown) => {
@@ -251,7 +251,7 @@ export class PostgresAdapter implements Adapter {
       if (attempt === PUT_ATTEMPTS) break;
       const r = await this.#run(this.#sql.put, values, "put", datum.id);
       if (r.rowCount) {
-        if (r.rowCount > 1) this.#announce();
+        this.#announce();
         return datum.id;
       }
     }
@@ -332,7 +332,6 @@ export class PostgresAdapter implements Adapter {
       values[p++] = d.causalParent;
       values[p++] = metadata[i];
     }
-    if (this.#options.notify) values.push(ORIGIN);
     return { name: stmt.name, text: stmt.text, values };
   }
 
@@ -386,8 +385,7 @@ export class PostgresAdapter implements Adapter {
 
   async delete(id: string): Promise<boolean> {
     this.#life.check();
-    const params: unknown[] = this.#options.notify ? [id, ORIGIN] : [id];
-    const r = await this.#run(this.#sql.delete, params, "delete", id);
+    const r = await this.#run(this.#sql.delete, [id], "delete", id);
     if (r.rowCount !== 1) return false;
     this.#announce();
     return true;
@@ -401,8 +399,7 @@ export class PostgresAdapter implements Adapter {
     this.#life.check();
     if (ids.length === 0) return [];
     const list = [...ids];
-    const params: unknown[] = this.#options.notify ? [list, ORIGIN] : [list];
-    const r = await this.#run<{ id: string }>(this.#sql.deleteIds, params, "deleteIds", `${list.length} ids`);
+    const r = await this.#run<{ id: string }>(this.#sql.deleteIds, [list], "deleteIds", `${list.length} ids`);
     if (r.rows.length > 0) this.#announce();
     return r.rows.map((row) => row.id);
   }
@@ -537,8 +534,15 @@ export class PostgresAdapter implements Adapter {
 
   /** After a committed change: one NOTIFY for a burst of them, outside the write (notify.ts). */
   #announce(): void {
-    if (this.#options.notify) this.#lease?.notifications.announce(this.#ids.channel, this.#ids.changes);
+    if (this.#options.notify) this.#lease?.notifications.announce(this.#ids.channel, this.#ids.changes, this.#listenersProbe);
   }
+
+  /**
+   * Whether the table has a listener row (notify.ts `#heard`), on the pool of the lease held when
+   * the announcement was made (a close lets the announcements in flight finish before it ends
+   * that pool).
+   */
+  #listenersProbe: ListenersProbe = () => Promise.resolve(true);
 
   #pool(): pg.Pool {
     return (this.#lease as PoolLease).pool;

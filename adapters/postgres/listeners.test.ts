@@ -1,6 +1,6 @@
 /**
- * Writers log changes only while someone listens (migration 9, sql.ts `logChanges`, notify.ts
- * `#register`): no log rows without a listener; a listener that starts waits for the writes
+ * Writers log changes only while someone listens (migration 9; the tags triggers write the log
+ * since migration 10; notify.ts `#register`): no log rows without a listener; a listener that starts waits for the writes
  * already under way, so every change it must report was logged; rows of listeners that are gone
  * are deleted by the next one that starts; listeners of earlier versions, which never register,
  * are counted by the migration.
@@ -31,7 +31,10 @@ afterAll(async () => {
   await server?.close();
 });
 
-/** A fresh table (the adapter made it, at the latest version) and the adapter's put as another process sends it. */
+/**
+ * A fresh table (the adapter made it, at the latest version) and the adapter's put as another
+ * process of this version sends it: its sessions carry `dgent.origin` (profiles.ts).
+ */
 async function table(label: string): Promise<{ namespace: string; ids: Identifiers; put: (c: pg.ClientBase, id: string) => Promise<pg.QueryResult> }> {
   const namespace = freshSchema(label);
   schemas.push(namespace);
@@ -39,8 +42,11 @@ async function table(label: string): Promise<{ namespace: string; ids: Identifie
   await a.open();
   await a.close();
   const ids = identifiers(namespace, "data");
-  const stmt = statements(ids, true).put;
-  const put = (c: pg.ClientBase, id: string) => c.query({ text: stmt.text, values: [id, Buffer.from(id), 1, null, "{}", "elsewhere"] });
+  const stmt = statements(ids).put;
+  const put = async (c: pg.ClientBase, id: string) => {
+    await c.query("SET dgent.origin = 'elsewhere'");
+    return c.query({ text: stmt.text, values: [id, Buffer.from(id), 1, null, "{}"] });
+  };
   return { namespace, ids, put };
 }
 
@@ -79,7 +85,67 @@ describe("the change log is written only while someone listens", () => {
     }
   });
 
-  it("a put that logged announces itself with a NOTIFY (the put's statement says it logged)", async () => {
+  it("with nobody registered, a put sends no NOTIFY (its writer asks the listeners table first)", async () => {
+    const { namespace, ids } = await table("silent");
+    const listener = new pg.Client(server.url);
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on("notification", (n) => void heard.push(n.payload ?? ""));
+    const writer = postgresAdapter({ url: server.url, namespace, listen: false });
+    await writer.open();
+    try {
+      // A bare LISTEN, not registered: nobody the writers know of.
+      await listener.query(`LISTEN ${pg.escapeIdentifier(ids.channel)}`);
+      await writer.put(makeDatum({ id: "unannounced", content: "x" }));
+      await writer.delete("unannounced");
+    } finally {
+      await writer.close(); // waits for the announcements in flight
+    }
+    try {
+      // Notifications arrive in commit order: once this one is heard, any NOTIFY of the writer's
+      // (all committed before its close resolved) would have been heard before it.
+      await raw.query("SELECT pg_notify($1, 'sentinel')", [ids.channel]);
+      await until("the sentinel", () => heard.includes("sentinel"));
+      expect(heard).toEqual(["sentinel"]);
+      expect(await count(ids.changes)).toBe(0);
+    } finally {
+      await listener.end();
+    }
+  });
+
+  it("while someone listens, a write is logged once by the tags trigger for this version's sessions, once by its own statement for an earlier version's, and not for a session that is neither", async () => {
+    const { ids } = await table("versions");
+    await raw.query("RESET dgent.origin"); // earlier tests' put() set it on this session
+    await raw.query(`INSERT INTO ${ids.listeners} (pid, origin) VALUES (pg_backend_pid(), 'test')`);
+    const logged = async () =>
+      (await raw.query<{ op: string; id: string; origin: string }>(`SELECT op, id, origin FROM ${ids.changes} ORDER BY seq`)).rows.map((r) => `${r.op} ${r.id} ${r.origin}`);
+    const cols = "id, content, created_at, causal_parent, metadata";
+    const values = (id: string) => [id, Buffer.from(id), 1, null, '{"k": "v"}'];
+    // This version: a plain INSERT, from a session that carries dgent.origin.
+    const current = new pg.Client({ connectionString: server.url, options: "-c dgent.origin=current" });
+    await current.connect();
+    try {
+      await current.query({ text: statements(ids).put.text, values: values("new-put") });
+      await current.query({ text: statements(ids).batch(2, true).text, values: [...values("new-many-1"), ...values("new-many-2")] });
+      await current.query({ text: statements(ids).delete.text, values: ["new-put"] });
+      // An earlier version's put: its statement writes the log row itself; its session has no dgent.origin.
+      await raw.query({
+        text: `WITH ins AS (INSERT INTO ${ids.table} AS t (${cols}) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (id) DO NOTHING RETURNING t.id),
+               log AS (INSERT INTO ${ids.changes} (xid, op, id, origin) SELECT pg_current_xact_id(), 'put', ins.id, $6::text FROM ins WHERE EXISTS (SELECT FROM ${ids.listeners}))
+               SELECT FROM ins`,
+        values: [...values("old-put"), "earlier"],
+      });
+      // A hand-written statement from a session that is neither: not logged, as before.
+      await raw.query(`INSERT INTO ${ids.table} (${cols}) VALUES ('by-hand', 'x', 1, NULL, '{}')`);
+      expect(await logged()).toEqual(["put new-put current", "put new-many-1 current", "put new-many-2 current", "delete new-put current", "put old-put earlier"]);
+      // The tags were written as always.
+      expect((await raw.query(`SELECT id FROM ${ids.tags} WHERE key = 'k' ORDER BY id`)).rows.map((r) => r.id)).toEqual(["new-many-1", "new-many-2", "old-put"]);
+    } finally {
+      await current.end();
+    }
+  });
+
+  it("a put announces itself with a NOTIFY while someone is registered", async () => {
     const { namespace, ids } = await table("announce");
     const listener = new pg.Client(server.url);
     await listener.connect();
@@ -312,14 +378,16 @@ describe("the change log is written only while someone listens", () => {
       const oldPid = (await raw.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND query LIKE $1", [`%${ids.channel}%`])).rows[0]?.pid;
       expect(oldPid).toBeTypeOf("number");
       const result = await migrate(pool, ids, "data", namespace, "test");
-      expect(result.applied).toEqual([9]);
+      expect(result.applied).toEqual([9, 10]);
       const rows = (await raw.query<{ pid: number }>(`SELECT pid FROM ${ids.listeners}`)).rows.map((r) => r.pid);
       expect(rows).toContain(oldPid);
       expect(rows).toContain(readerPid);
       const markedPid = (await marked.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid;
       expect(rows).not.toContain(markedPid);
-      const put = statements(ids, true).put;
-      await raw.query({ text: put.text, values: ["for-the-old-listener", Buffer.from("x"), 1, null, "{}", "elsewhere"] });
+      const put = statements(ids).put;
+      await raw.query("SET dgent.origin = 'elsewhere'");
+      await raw.query({ text: put.text, values: ["for-the-old-listener", Buffer.from("x"), 1, null, "{}"] });
+      await raw.query("RESET dgent.origin");
       expect(await count(ids.changes)).toBe(1);
       await old.end();
       await until("the old listener's backend gone", async () => (await raw.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [oldPid])).rowCount === 0);

@@ -201,12 +201,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       // each tag row is looked up in a LATERAL subquery with all four columns as conditions
       // (`OFFSET 0` keeps the planner from flattening it back into the join), and deleted by its
       // ctid: 0.4 ms, one index probe a tag, whatever the plan's estimates.
-      const unrows = `DELETE FROM ${tags} t USING (
-           SELECT x.c FROM dgent_old r, jsonb_each_text(r.metadata) e,
-             LATERAL (SELECT t2.ctid AS c FROM ${tags} t2
-                      WHERE t2.key = left(e.key, 64) AND t2.value = left(e.value, 256) AND t2.created_at = r.created_at AND t2.id = r.id
-                      OFFSET 0) x
-         ) d WHERE t.ctid = d.c`;
+      const unrows = oldTagRowsDelete(tags);
       const rows = NEW_TAG_ROWS;
       const fn = (op: "delete" | "update", body: string) => tagsFunction(tagsSync[op].fn, body);
       return [fn("delete", unrows), fn("update", `${unrows};\n           INSERT INTO ${tags} (key, value, created_at, id) ${rows}`)];
@@ -242,7 +237,44 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
                        OR a.query LIKE '%pg\\_listening\\_channels()%' OR a.query ~* '^\\s*SET synchronous_commit')))`,
     ],
   },
+  {
+    version: 10,
+    name: "the tags triggers write the change log",
+    up: ({ tags, tagsSync, changes, listeners }) => {
+      // The change-log row of a put or delete (migration 5) moves from the writing statement into
+      // the tags trigger that fires for it anyway: the put becomes a plain INSERT (its CTE with
+      // the log cost a put 10–50 µs more, measured: benchmarks/README.md). The trigger logs only
+      // for sessions of writers of this version (the session setting `dgent.origin`, this
+      // process's ORIGIN, sent by profiles.ts at connection start): a writer of an earlier
+      // version sets nothing and still logs in its own statement, so no change is logged twice.
+      // As before, only while someone listens (migration 9); the EXISTS runs at the end of the
+      // statement, with a snapshot taken after the statement locked the table (notify.ts
+      // `#register` relies on that order).
+      const log = (op: "put" | "delete", from: string) =>
+        `IF current_setting('dgent.origin', true) <> '' AND EXISTS (SELECT FROM ${listeners}) THEN
+             INSERT INTO ${changes} (xid, op, id, origin) SELECT pg_current_xact_id(), '${op}', r.id, current_setting('dgent.origin') FROM ${from} r;
+           END IF`;
+      const rows = NEW_TAG_ROWS;
+      return [
+        tagsFunction(tagsSync.insert.fn, `INSERT INTO ${tags} (key, value, created_at, id) ${rows};\n           ${log("put", "dgent_new")}`),
+        tagsFunction(tagsSync.delete.fn, `${oldTagRowsDelete(tags)};\n           ${log("delete", "dgent_old")}`),
+      ];
+    },
+  },
 ]);
+
+/**
+ * The delete of the tag rows of the datums a statement deleted (`dgent_old`), since migration 8:
+ * each tag row looked up by its whole index key (see migration 8).
+ */
+function oldTagRowsDelete(tags: string): string {
+  return `DELETE FROM ${tags} t USING (
+           SELECT x.c FROM dgent_old r, jsonb_each_text(r.metadata) e,
+             LATERAL (SELECT t2.ctid AS c FROM ${tags} t2
+                      WHERE t2.key = left(e.key, 64) AND t2.value = left(e.value, 256) AND t2.created_at = r.created_at AND t2.id = r.id
+                      OFFSET 0) x
+         ) d WHERE t.ctid = d.c`;
+}
 
 /** A statement-level tags trigger function `name`: runs `body`, returns NULL. */
 function tagsFunction(name: string, body: string): string {

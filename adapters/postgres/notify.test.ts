@@ -421,7 +421,7 @@ process.stdout.write("done\n");
       });
       // Our own announcement is due meanwhile (after ANNOUNCE_DELAY_MS); it must not be handed to
       // the connection while the read runs.
-      hub.announce(ids.channel, ids.changes);
+      hub.announce(ids.channel, ids.changes, async () => true);
       await new Promise((resolve) => setTimeout(resolve, ANNOUNCE_DELAY_MS * 40));
       expect(notifications).toBe(1); // only the test's own so far
       await locker.query("ROLLBACK");
@@ -544,9 +544,9 @@ process.stdout.write("done\n");
     await counter.query(`LISTEN ${pg.escapeIdentifier(late)}`);
     const release = holdAnnouncementsForTests();
     try {
-      hub.announce(ids.channel, ids.changes);
+      hub.announce(ids.channel, ids.changes, async () => true);
       const closing = hub.close(); // waits for that announcement, held
-      hub.announce(late, ids.changes);
+      hub.announce(late, ids.changes, async () => true);
       release();
       await closing;
       // A second close waits for any send still in flight (the late one, had it started).

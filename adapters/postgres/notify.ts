@@ -1,6 +1,5 @@
-import { randomBytes } from "node:crypto";
-import { hostname } from "node:os";
 import pg from "pg";
+import { ORIGIN } from "./origin.js";
 import { statement, type Statement } from "./sql.js";
 
 /**
@@ -79,8 +78,7 @@ export interface ChangeSource {
   readonly table: string;
 }
 
-/** Who this process is in the change log; our own changes are not reported back to us. */
-export const ORIGIN = `${hostname()}/${process.pid}/${randomBytes(4).toString("hex")}`;
+export { ORIGIN } from "./origin.js";
 
 export interface ChangeMessage {
   readonly op: "put" | "delete";
@@ -198,7 +196,21 @@ interface Announcer {
   /** When the last NOTIFY went out (`performance.now()`), 0 before the first. */
   lastSent: number;
   lastPrune: number;
+  /** Whether the table had a listener row when last asked (`heardAt`, `performance.now()`). */
+  heard: boolean;
+  heardAt: number;
 }
+
+/** Answers whether some connection listens for a table (a row in its listeners table). */
+export type ListenersProbe = () => Promise<boolean>;
+
+/**
+ * A writer that does not listen itself asks whether anyone does at most this often, and sends no
+ * NOTIFY while nobody does: a listener that registers meanwhile finds those changes in the log
+ * (written by the tags triggers from its registration on) at its next poll (`POLL_MS`), or at the
+ * next NOTIFY once the writers ask again.
+ */
+export const LISTENERS_RECHECK_MS = 250;
 
 export class NotifyHub {
   readonly #config: pg.ClientConfig;
@@ -308,11 +320,11 @@ export class NotifyHub {
    * the one in flight (if any) so that a burst of commits costs few. Never throws; a lost
    * announcement is made up for by the listeners' polling.
    */
-  announce(channel: string, log: string): void {
+  announce(channel: string, log: string, probe: ListenersProbe): void {
     if (this.#closed) return;
     let a = this.#announcers.get(channel);
     if (!a) {
-      a = { sending: false, again: false, lastSent: 0, lastPrune: 0 };
+      a = { sending: false, again: false, lastSent: 0, lastPrune: 0, heard: false, heardAt: Number.NEGATIVE_INFINITY };
       this.#announcers.set(channel, a);
     }
     if (a.sending) {
@@ -320,12 +332,12 @@ export class NotifyHub {
       return;
     }
     a.sending = true;
-    const sending = this.#send(channel, log, a);
+    const sending = this.#send(channel, log, a, probe);
     this.#sending.add(sending);
     void sending.finally(() => this.#sending.delete(sending));
   }
 
-  async #send(channel: string, log: string, a: Announcer): Promise<void> {
+  async #send(channel: string, log: string, a: Announcer, probe: ListenersProbe): Promise<void> {
     const notify = `${LISTENER_MARK} NOTIFY ${pg.escapeIdentifier(channel)}, ${pg.escapeLiteral(ORIGIN)}`;
     try {
       do {
@@ -333,12 +345,26 @@ export class NotifyHub {
         await new Promise((resolve) => setTimeout(resolve, wait));
         a.again = false;
         if (held) await held;
+        if (!(await this.#heard(channel, a, probe))) continue;
         await this.#notify(notify, log, a);
         a.lastSent = performance.now();
       } while (a.again);
     } finally {
       a.sending = false;
     }
+  }
+
+  /**
+   * Whether anyone may listen for `channel`'s table: this process does, or its listeners table
+   * had a row when last asked (at most `LISTENERS_RECHECK_MS` ago; a failed probe counts as yes).
+   */
+  async #heard(channel: string, a: Announcer, probe: ListenersProbe): Promise<boolean> {
+    if (this.#channels.has(channel)) return true;
+    const now = performance.now();
+    if (now - a.heardAt < LISTENERS_RECHECK_MS) return a.heard;
+    a.heard = await probe().catch(() => true);
+    a.heardAt = performance.now();
+    return a.heard;
   }
 
   /**

@@ -4,6 +4,7 @@ import { dgentError } from "../../core/errors.js";
 import { RANKS } from "../ranks.js";
 import { assertNamespace, DEFAULT_NAMESPACE } from "../../core/paths.js";
 import { redactUrl } from "./errors.js";
+import { optionWord, ORIGIN } from "./origin.js";
 
 import { POSTGRES_DOCKER, POSTGRES_KIND, type ProfileName } from "./profile-for-url.js";
 
@@ -147,9 +148,15 @@ export function resolveOptions(options: PostgresOptions, env: NodeJS.ProcessEnv 
   // libpq's `options` startup parameter, which node-postgres reads from the URL too. Sessions are
   // READ COMMITTED whatever the role's or database's default: a write statement then takes its
   // snapshot after its table locks, which the change log's listeners rely on (notify.ts
-  // `#register`; under REPEATABLE READ the snapshot can predate the lock).
+  // `#register`; under REPEATABLE READ the snapshot can predate the lock). `dgent.origin` names
+  // this process in the change-log rows the tags triggers write (migration 10), and marks the
+  // session as one of a writer that leaves the logging to them.
   const prior = parsed.searchParams.get("options");
-  const settings = ["-c default_transaction_isolation=read\\ committed", ...(readonly ? ["-c default_transaction_read_only=on"] : [])];
+  const settings = [
+    "-c default_transaction_isolation=read\\ committed",
+    `-c dgent.origin=${optionWord(ORIGIN)}`,
+    ...(readonly ? ["-c default_transaction_read_only=on"] : []),
+  ];
   parsed.searchParams.set("options", [...(prior ? [prior] : []), ...settings].join(" "));
 
   const schema = options.namespace ?? DEFAULT_NAMESPACE;

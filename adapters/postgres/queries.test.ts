@@ -200,7 +200,7 @@ describe("the tags triggers' plan (migration 7)", () => {
    */
   async function singlePutTagsPlan(a: PostgresAdapter, first: Datum[]): Promise<string> {
     const ids = identifiers(a.schema, a.table);
-    const sql = statements(ids, false);
+    const sql = statements(ids);
     const values = (d: Datum) => [d.id, Buffer.from(d.content), d.createdAt, d.causalParent, JSON.stringify(d.metadata)];
     const client = new pg.Client({ connectionString: server.url });
     await client.connect();
@@ -260,7 +260,7 @@ describe("a deleted datum's tag rows (migration 8)", () => {
       await client.query("SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on; SET auto_explain.log_analyze = on; SET client_min_messages = log");
       const plans: string[] = [];
       client.on("notice", (m) => plans.push(m.message ?? ""));
-      const del = statements(ids, false).delete;
+      const del = statements(ids).delete;
       const r = await client.query({ ...del, values: ["m8/1/0500"] });
       expect(r.rowCount).toBe(1);
       const tagsDelete = plans.find((p) => p.includes(`DELETE FROM ${ids.tags}`));

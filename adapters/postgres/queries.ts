@@ -27,9 +27,8 @@ import type { Datum } from "../../core/datum.js";
 import type { DgentError } from "../../core/errors.js";
 import { EXPIRES_AT } from "../../core/expiry.js";
 import { idPageOf, prefixUpperBound, type DatumHeader, type IdPage, type ResolvedQuery, type ResolvedTagFilter } from "../../core/query.js";
-import { ORIGIN } from "./notify.js";
 import { COLUMNS, toDatum, toHeader, type Row } from "./rows.js";
-import { logged, statement, type Identifiers, type Statement } from "./sql.js";
+import { statement, type Identifiers, type Statement } from "./sql.js";
 
 /** Migration 4 keeps tag keys and values cut to this many characters in the tags table. */
 export const TAG_KEY_CHARS = 64;
@@ -332,15 +331,11 @@ export function countSql(ids: Identifiers, q: ResolvedQuery): Sql | null {
   return inner && { text: `SELECT count(*)::float8 AS n FROM (${inner.text}) s`, values: inner.values };
 }
 
-/** One statement (atomic): deletes what meets `q` and returns the ids, announcing each when `notify`. */
-export function deleteSql(ids: Identifiers, q: ResolvedQuery, notify: boolean): Sql | null {
+/** One statement (atomic): deletes what meets `q` and returns the ids (the tags trigger logs them while someone listens). */
+export function deleteSql(ids: Identifiers, q: ResolvedQuery): Sql | null {
   const inner = selectSql(ids, q, "d.id", false);
   if (inner === null) return null;
-  const n = inner.values.length;
-  return {
-    text: logged(ids, notify, `DELETE FROM ${ids.table} AS x WHERE x.id IN (${inner.text}) RETURNING x.id`, `$${n + 1}`),
-    values: notify ? [...inner.values, ORIGIN] : inner.values,
-  };
+  return { text: `DELETE FROM ${ids.table} AS x WHERE x.id IN (${inner.text}) RETURNING x.id`, values: inner.values };
 }
 
 /** Named statements of the fixed shapes. */
@@ -448,7 +443,7 @@ export class PgQueries {
   }
 
   async deleteMany(q: ResolvedQuery): Promise<string[]> {
-    const sql = deleteSql(this.#host.ids, q, this.#host.notify);
+    const sql = deleteSql(this.#host.ids, q);
     if (sql === null) return [];
     const r = await this.#send<{ id: string }>(sql, "deleteMany");
     if (r.rows.length > 0) this.#host.announce();

@@ -26,9 +26,8 @@ import type { Datum } from "../../core/datum.js";
 import { dgentError, type DgentError } from "../../core/errors.js";
 import { REFLOG_LIMIT, meets, refConflict, type Ref, type RefExpectation, type RefMove, type ReflogEntry, type TxOp, type TxOpResult, type TxResult } from "../../core/refs.js";
 import { conflictError } from "../../core/tiers.js";
-import { ORIGIN } from "./notify.js";
 import { COLUMNS } from "./rows.js";
-import { BATCH_PARAMS, BATCH_RECHECK, logChanges, prefixUpperBound, statement, type Identifiers, type Statement, type Statements } from "./sql.js";
+import { BATCH_PARAMS, BATCH_RECHECK, prefixUpperBound, statement, type Identifiers, type Statement, type Statements } from "./sql.js";
 
 /** What the refs need from the adapter. */
 export interface PgRefsHost {
@@ -185,14 +184,13 @@ interface TxShape {
 /**
  * One statement for a transaction of `shape.puts` puts of distinct ids and compare-and-sets of
  * distinct refs. Params: BATCH_PARAMS per put (id, content, createdAt, parent, metadata JSON),
- * then per ref its name, target and the expected version or target, then (with refs) at and by,
- * then (with puts and notify on) the origin.
+ * then per ref its name, target and the expected version or target, then (with refs) at and by.
  * Every put must insert its row or find one equal to it (locked `FOR SHARE` until the commit, as
  * the general way does), and every ref must move; otherwise the statement divides by zero
  * (SQLSTATE 22012) and nothing of it stays. Returns one row: `v1`, `v2`, … the refs' new versions.
  * Each ref's move writes its reflog slot, as `setRef` does.
  */
-export function oneStatementTx(ids: Identifiers, shape: TxShape, notify: boolean): Statement {
+export function oneStatementTx(ids: Identifiers, shape: TxShape): Statement {
   const { table: t, refs: r, reflog: l } = ids;
   const p = (n: number) => `$${n}`;
   const rows: string[] = [];
@@ -201,10 +199,9 @@ export function oneStatementTx(ids: Identifiers, shape: TxShape, notify: boolean
     rows.push(`(${p(b + 1)}::text, ${p(b + 2)}::bytea, ${p(b + 3)}::float8, ${p(b + 4)}::text, ${p(b + 5)}::jsonb)`);
   }
   const base = shape.puts * BATCH_PARAMS;
-  // at and by only when there are refs to move, origin only when there are puts to log.
+  // at and by only when there are refs to move.
   const at = p(base + shape.refs.length * 3 + 1);
   const by = p(base + shape.refs.length * 3 + 2);
-  const origin = p(base + shape.refs.length * 3 + (shape.refs.length > 0 ? 3 : 1));
   const ctes: string[] = [];
   const checks: string[] = [];
   if (shape.puts > 0) {
@@ -213,7 +210,6 @@ export function oneStatementTx(ids: Identifiers, shape: TxShape, notify: boolean
         INSERT INTO ${t} AS t (${COLUMNS}) SELECT ${COLUMNS} FROM input ORDER BY id COLLATE "C"
         ON CONFLICT (id) DO NOTHING RETURNING t.id
       )`);
-    if (notify) ctes.push(`log AS (${logChanges(ids, "put", "ins", origin)})`);
     // The rows that were there before: equal to the input, and held until the commit.
     ctes.push(`held AS (
         SELECT cur.id FROM ${t} AS cur JOIN input i ON i.id = cur.id
@@ -400,7 +396,7 @@ export class PgRefs {
     const key = `${shape.puts}:${shape.refs.join(",")}`;
     let stmt = this.#oneStatement.get(key);
     if (stmt === undefined) {
-      stmt = oneStatementTx(host.ids, shape, host.notify);
+      stmt = oneStatementTx(host.ids, shape);
       if (this.#oneStatement.size < 256) this.#oneStatement.set(key, stmt);
     }
     const params: unknown[] = [];
@@ -409,7 +405,6 @@ export class PgRefs {
       else if (op.op === "setRef") params.push(op.name, op.target, ...expected(op.expect));
     }
     if (shape.refs.length > 0) params.push(move.at, move.by);
-    if (host.notify && shape.puts > 0) params.push(ORIGIN);
     const r = await this.#run<Record<string, number>>(client, stmt, params, `commit of ${ops.length} operations`);
     const row = r.rows[0] as Record<string, number>;
     const results: TxOpResult[] = [];
@@ -443,8 +438,7 @@ export class PgRefs {
             results.push({ op: "put", id: op.datum.id });
             break;
           case "delete": {
-            const params: unknown[] = host.notify ? [op.id, ORIGIN] : [op.id];
-            const r = await this.#run(client, host.sql.delete, params, `commit: delete ${JSON.stringify(op.id)}`);
+            const r = await this.#run(client, host.sql.delete, [op.id], `commit: delete ${JSON.stringify(op.id)}`);
             results.push({ op: "delete", id: op.id, existed: r.rowCount === 1 });
             break;
           }
@@ -475,7 +469,6 @@ export class PgRefs {
     const host = this.#host;
     const content = toBuffer(datum.content);
     const params: unknown[] = [datum.id, content, datum.createdAt, datum.causalParent, metadata];
-    if (host.notify) params.push(ORIGIN);
     const what = `commit: put ${JSON.stringify(datum.id)}`;
     for (let attempt = 0; attempt < RACE_ATTEMPTS; attempt++) {
       const r = await this.#run(client, host.sql.put, params, what);

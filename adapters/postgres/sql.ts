@@ -38,7 +38,7 @@ export interface Identifiers {
   readonly changesIndex: string;
   /**
    * `"schema"."<table>_listeners"`: one row per connection listening for this table's changes
-   * (migration 9, notify.ts). Writers append to the change log only while it has a row.
+   * (migration 9, notify.ts). The tags triggers append to the change log only while it has a row.
    */
   readonly listeners: string;
 }
@@ -98,24 +98,20 @@ export const BATCH_PARAMS = 5;
 
 export interface Statements {
   /**
-   * Insert unless the id exists. `rowCount` is 0 when the id existed (then `sameAs` decides),
-   * else at least 1. With notify on, the same statement appends the inserted row to the change
-   * log while someone listens (`logChanges`), so only an inserted row is logged, and only when it
-   * commits; it answers with a row (of no columns: a column cost the client 15–55 µs a put to
-   * describe and parse, measured) for the insert, and a second one when it logged (the same
-   * `EXISTS`, the same snapshot), so `rowCount` 2 means logged: only then is the change
-   * announced (nobody listens otherwise). (A `UNION ALL` of the insert's and the log's rows cost
-   * the server 10–45 µs more a put, measured.)
-   * Params: id, content, createdAt, parent, metadata JSON[, origin].
+   * Insert unless the id exists: `rowCount` 0 when the id existed (then `sameAs` decides), 1 when
+   * inserted. The change-log row, while someone listens, is written by the tags trigger
+   * (migration 10). Params: id, content, createdAt, parent, metadata JSON.
    */
   readonly put: Statement;
   /** Params: id, content, parent, metadata JSON. One row (`same`) when the id exists, none when not. */
   readonly sameAs: Statement;
   readonly get: Statement;
-  /** Params: id[, origin]. `rowCount` is 1 when the id existed. */
+  /** Params: id. `rowCount` is 1 when the id existed. */
   readonly delete: Statement;
-  /** Params: ids (text[])[, origin]. One row (`id`) per id that existed. */
+  /** Params: ids (text[]). One row (`id`) per id that existed. */
   readonly deleteIds: Statement;
+  /** One row: `heard`, whether the listeners table has a row (someone listens for this table). */
+  readonly listened: Statement;
   /** Params: after, limit. */
   readonly listAll: Statement;
   /** Params: lower (the prefix), upper (exclusive bound), after, limit. */
@@ -138,31 +134,17 @@ export interface Statements {
    * with it every insert and notification, is undone; it returns one row. Otherwise it returns
    * the rows that did not check out, `ord` (1-based position in the batch) and `same` (false: a
    * mismatch; null: not visible to this statement, compare with `sameAsMany`).
-   * Params: BATCH_PARAMS per row[, origin].
+   * Params: BATCH_PARAMS per row.
    */
   batch(rows: number, strict: boolean): Statement;
   /** Params: ids, contents, parents, metadata JSONs. Rows: ord, same (null when missing). */
   readonly sameAsMany: Statement;
 }
 
-/**
- * The statement (for a CTE) that appends to the change log one row per id of `cte` (a
- * data-modifying CTE returning `id`): the writing transaction's id, the operation and the writer
- * (`origin`, a parameter). Written by the same statement as the change, so the log row commits
- * with it (notify.ts reads the log; no lock is taken that would order commits). Only while some
- * connection listens for this table (a row in `listeners`): nobody reads the log otherwise, and
- * a listener that registers waits for the writes already under way before it reads (notify.ts),
- * so every write it must report saw its row and logged.
- */
-export function logChanges(ids: Identifiers, op: "put" | "delete", cte: string, origin: string): string {
-  return `INSERT INTO ${ids.changes} (xid, op, id, origin) SELECT pg_current_xact_id(), '${op}', ${cte}.id, ${origin}::text FROM ${cte}
-        WHERE EXISTS (SELECT FROM ${ids.listeners})`;
-}
-
 /** SQLSTATE of a strict batch statement that found a row it could not accept (division by zero). */
 export const BATCH_RECHECK = "22012";
 
-export function statements(ids: Identifiers, notify: boolean): Statements {
+export function statements(ids: Identifiers): Statements {
   const t = ids.table;
   const newestFirst = `ORDER BY created_at DESC, id DESC`;
   const batches = new Map<string, Statement>();
@@ -170,30 +152,22 @@ export function statements(ids: Identifiers, notify: boolean): Statements {
     const key = `${rows}:${strict}`;
     let s = batches.get(key);
     if (s === undefined) {
-      s = statement(batchText(t, rows, strict, notify ? logChanges(ids, "put", "ins", `$${rows * BATCH_PARAMS + 1}`) : null));
+      s = statement(batchText(t, rows, strict));
       batches.set(key, s);
     }
     return s;
   };
   return {
-    put: statement(
-      notify
-        ? `WITH ins AS (
-             INSERT INTO ${t} AS t (${COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb)
-             ON CONFLICT (id) DO NOTHING RETURNING t.id
-           ),
-           log AS (${logChanges(ids, "put", "ins", "$6")})
-           SELECT FROM ins, (VALUES (1), (2)) AS v(n) WHERE v.n = 1 OR EXISTS (SELECT FROM ${ids.listeners})`
-        : `INSERT INTO ${t} AS t (${COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (id) DO NOTHING`,
-    ),
+    put: statement(`INSERT INTO ${t} AS t (${COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (id) DO NOTHING`),
     sameAs: statement(
       `SELECT ${same("cur", "v")} AS same FROM ${t} cur,
          (SELECT $2::bytea AS content, $3::text AS causal_parent, $4::jsonb AS metadata) v
        WHERE cur.id = $1`,
     ),
     get: statement(`SELECT ${COLUMNS} FROM ${t} WHERE id = $1`),
-    delete: statement(logged(ids, notify, `DELETE FROM ${t} AS t WHERE t.id = $1 RETURNING t.id`, "$2")),
-    deleteIds: statement(logged(ids, notify, `DELETE FROM ${t} AS t WHERE t.id = ANY($1::text[]) RETURNING t.id`, "$2")),
+    delete: statement(`DELETE FROM ${t} AS t WHERE t.id = $1`),
+    deleteIds: statement(`DELETE FROM ${t} AS t WHERE t.id = ANY($1::text[]) RETURNING t.id`),
+    listened: statement(`SELECT EXISTS (SELECT FROM ${ids.listeners}) AS heard`),
     listAll: statement(`SELECT ${COLUMNS} FROM ${t} WHERE created_at > $1 ${newestFirst} LIMIT $2`),
     listRange: statement(`SELECT ${COLUMNS} FROM ${t} WHERE id >= $1 AND id < $2 AND created_at > $3 ${newestFirst} LIMIT $4`),
     listFrom: statement(`SELECT ${COLUMNS} FROM ${t} WHERE id >= $1 AND created_at > $2 ${newestFirst} LIMIT $3`),
@@ -238,15 +212,7 @@ export function statements(ids: Identifiers, notify: boolean): Statements {
   };
 }
 
-/**
- * `del` (a DELETE returning `id`) as a statement returning the ids it deleted; with notify on,
- * it also appends them to the change log.
- */
-export function logged(ids: Identifiers, notify: boolean, del: string, origin: string): string {
-  return notify ? `WITH del AS (${del}), log AS (${logChanges(ids, "delete", "del", origin)}) SELECT id FROM del` : del;
-}
-
-function batchText(t: string, rows: number, strict: boolean, log: string | null): string {
+function batchText(t: string, rows: number, strict: boolean): string {
   const values: string[] = [];
   for (let r = 0; r < rows; r++) {
     const p = r * BATCH_PARAMS;
@@ -270,8 +236,7 @@ function batchText(t: string, rows: number, strict: boolean, log: string | null)
         SELECT ${COLUMNS} FROM input ORDER BY id COLLATE "C"
         ON CONFLICT (id) DO NOTHING
         RETURNING t.id
-      ),${log ? `
-      log AS (${log}),` : ""}
+      ),
       mixed AS (
         SELECT DISTINCT i.id FROM input i JOIN input j ON j.id = i.id AND j.ord > i.ord
         WHERE NOT ${same("i", "j")}

@@ -69,24 +69,42 @@ await pool.query(`CREATE TABLE public.diag_raw (id TEXT COLLATE "C" PRIMARY KEY,
 await pool.query("CREATE INDEX ON public.diag_raw (created_at DESC, id DESC)");
 await pool.query("CREATE INDEX ON public.diag_raw (causal_parent)");
 const cols = "id, content, created_at, causal_parent, metadata";
+// The concurrency part's raw contender (benchmarks/tiers/postgres.ts): the same table and indexes
+// as dgent's, the tags written by a CTE of the insert.
+await pool.query("DROP TABLE IF EXISTS public.diag_rawtags, public.diag_rawtags_tags");
+await pool.query(`CREATE TABLE public.diag_rawtags (id TEXT COLLATE "C" PRIMARY KEY, content BYTEA NOT NULL, created_at DOUBLE PRECISION NOT NULL, causal_parent TEXT COLLATE "C", metadata JSONB)`);
+await pool.query("CREATE INDEX ON public.diag_rawtags (created_at DESC, id DESC)");
+await pool.query("CREATE INDEX ON public.diag_rawtags (causal_parent, created_at, id)");
+await pool.query(`CREATE TABLE public.diag_rawtags_tags (key TEXT COLLATE "C" NOT NULL, value TEXT COLLATE "C" NOT NULL, created_at DOUBLE PRECISION NOT NULL, id TEXT COLLATE "C" NOT NULL)`);
+await pool.query("CREATE INDEX ON public.diag_rawtags_tags (key, value, created_at, id)");
+const rawTags = {
+  name: "diag_rawtags",
+  text: `WITH ins AS (INSERT INTO public.diag_rawtags (${cols}) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (id) DO NOTHING RETURNING id, created_at, metadata)
+    INSERT INTO public.diag_rawtags_tags (key, value, created_at, id) SELECT DISTINCT left(e.key, 64), left(e.value, 256), ins.created_at, ins.id FROM ins, jsonb_each_text(ins.metadata) e`,
+};
 const plain = { name: "diag_plain", text: `INSERT INTO public.diag_raw (${cols}) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (id) DO NOTHING` };
 const cte = {
   name: "diag_cte",
   text: `WITH ins AS (INSERT INTO public.diag_raw AS t (${cols}) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (id) DO NOTHING RETURNING t.id) SELECT (SELECT count(*) FROM ins)::int AS inserted`,
 };
-const dgentSql = { name: "diag_dgent", text: statements(identifiers("diag_off", "data"), false).put.text.replaceAll('"diag_off"."data"', "public.diag_raw") };
+const dgentSql = { name: "diag_dgent", text: statements(identifiers("diag_off", "data")).put.text.replaceAll('"diag_off"."data"', "public.diag_raw") };
 const values = (d: Datum) => [d.id, d.content, d.createdAt, d.causalParent, JSON.stringify(d.metadata)];
 const put = (name: string, run: (d: Datum) => unknown): Subject<unknown> => ({ name, args: freshDatums, run: (d) => run(d as Datum) });
 
-// dgent's own put statements run raw on the stores' schemas (tags trigger included): without and
-// with the change-log row. Their difference is what the log row costs the server.
-const offSql = statements(identifiers("diag_off", "data"), false).put;
-const onSql = statements(identifiers("diag_on", "data"), true).put;
+// dgent's own put statement run raw on the stores' schemas (tags trigger included): without and
+// with the change-log row (the trigger writes it for a session with `dgent.origin` set while the
+// table has a listener row; one is planted). Their difference is what the log row costs the server.
+const offSql = statements(identifiers("diag_off", "data")).put;
+const onSql = statements(identifiers("diag_on", "data")).put;
+const onIds = identifiers("diag_on", "data");
+await pool.query(`INSERT INTO ${onIds.listeners} (pid, origin) VALUES (pg_backend_pid(), 'diag')`);
+const logging = new pg.Pool({ connectionString: url, max: 4, options: "-c dgent.origin=diag" });
+logging.on("error", () => undefined);
 const puts = process.env.DIAG_P50 === "0" ? new Map() : await compare(
   [
     put("raw plain INSERT", (d) => pool.query({ ...plain, values: values(d) })),
     put("raw dgent put SQL, no log", (d) => pool.query({ ...offSql, values: values(d) })),
-    put("raw dgent put SQL + log row", (d) => pool.query({ ...onSql, values: [...values(d), "diag"] })),
+    put("raw dgent put SQL + log row", (d) => logging.query({ ...onSql, values: values(d) })),
     put("raw INSERT in a CTE", (d) => pool.query({ ...cte, values: values(d) })),
     put("raw dgent's put SQL", (d) => pool.query({ ...dgentSql, values: values(d) })),
     put("dgent, notify off", (d) => off.put(d)),
@@ -163,9 +181,11 @@ for (const callers of levels) {
   const cQuiet = await open("diag_on", ours, true, false);
   const cBefore = beforeStore ? await open("diag_before", beforeStore, true, true) : null;
   const cPool = new pg.Pool({ connectionString: url, max: callers });
+  const cLogging = new pg.Pool({ connectionString: url, max: callers, options: "-c dgent.origin=diag" });
   const subjects: Putter[] = [
     { name: "raw dgent put SQL, no log", run: (d) => cPool.query({ ...offSql, values: values(d) }) },
-    { name: "raw dgent put SQL + log row", run: (d) => cPool.query({ ...onSql, values: [...values(d), "diag"] }) },
+    { name: "raw dgent put SQL + log row", run: (d) => cLogging.query({ ...onSql, values: values(d) }) },
+    { name: "raw pg, tags in a CTE", run: (d) => cPool.query({ ...rawTags, values: values(d) }) },
     { name: "dgent, notify off", run: (d) => cOff.put(d) },
     { name: "dgent, notify on, no listen", run: (d) => cQuiet.put(d) },
     { name: "dgent, notify + listen", run: (d) => cOn.put(d) },
@@ -181,6 +201,7 @@ for (const callers of levels) {
   }
   for (const s of [cOff, cQuiet, cOn, cBefore]) await s?.close();
   await cPool.end();
+  await cLogging.end();
 }
 
 const unnest = {
@@ -188,7 +209,7 @@ const unnest = {
   text: `INSERT INTO public.diag_raw (${cols}) SELECT * FROM unnest($1::text[], $2::bytea[], $3::float8[], $4::text[], $5::jsonb[]) ON CONFLICT (id) DO NOTHING`,
 };
 // dgent's own putMany statement (notify off), sent alone on the pool: no BEGIN/COMMIT around it.
-const dgentMany = { name: "diag_dgent_many", text: statements(identifiers("diag_off", "data"), false).batch(128, true).text.replaceAll('"diag_off"."data"', "public.diag_raw") };
+const dgentMany = { name: "diag_dgent_many", text: statements(identifiers("diag_off", "data")).batch(128, true).text.replaceAll('"diag_off"."data"', "public.diag_raw") };
 // 100 rows as one multi-row VALUES: each content goes as its own parameter, in binary (pg sends
 // a Buffer parameter as binary, but a bytea[] array as hex text, twice the bytes).
 const valuesSql = {
@@ -212,11 +233,12 @@ const batches = process.env.DIAG_PUTMANY === "0" ? new Map() : await compare(
 );
 for (const [k, v] of batches) console.log(`putMany  ${k.padEnd(30)} p50 ${(v.p50 / 1000).toFixed(2)} ms`);
 
-await pool.query("DROP TABLE public.diag_raw");
+await pool.query("DROP TABLE public.diag_raw, public.diag_rawtags, public.diag_rawtags_tags");
 for (const s of [off, on, listening, previous]) await s?.close();
 const c = new pg.Client(url);
 await c.connect();
 for (const schema of ["diag_off", "diag_on", "diag_listen", "diag_before", "diag_before_p50"]) await c.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
 await c.end();
 await pool.end();
+await logging.end();
 await server.close();

@@ -45,7 +45,7 @@ for (const [, upTo] of versions) {
   await migrate(pool, ids, "data", schema, "diag", MIGRATIONS.slice(0, upTo));
 }
 for (const [label, upTo] of versions) {
-  const sql = statements(identifiers(`diag_tags_${upTo}`, "data"), false);
+  const sql = statements(identifiers(`diag_tags_${upTo}`, "data"));
   for (const first of ["first a batch of 1,000", "fresh"]) {
     const client = new pg.Client(server.url);
     await client.connect();
