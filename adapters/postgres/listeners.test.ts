@@ -113,7 +113,7 @@ describe("the change log is written only while someone listens", () => {
     }
   });
 
-  it("while someone listens, a write is logged once by the tags trigger for this version's sessions, once by its own statement for an earlier version's, and not for a session that is neither", async () => {
+  it("while someone listens, a write is logged once (by this version's statements or its delete trigger, or by an earlier version's own statement) and not for a session that is neither; tags are written once either way", async () => {
     const { ids } = await table("versions");
     await raw.query("RESET dgent.origin"); // earlier tests' put() set it on this session
     await raw.query(`INSERT INTO ${ids.listeners} (pid, origin) VALUES (pg_backend_pid(), 'test')`);
@@ -126,6 +126,7 @@ describe("the change log is written only while someone listens", () => {
     await current.connect();
     try {
       await current.query({ text: statements(ids).put.text, values: values("new-put") });
+      await current.query({ text: statements(ids).put.text, values: values("new-kept") });
       await current.query({ text: statements(ids).batch(2, true).text, values: [...values("new-many-1"), ...values("new-many-2")] });
       await current.query({ text: statements(ids).delete.text, values: ["new-put"] });
       // An earlier version's put: its statement writes the log row itself; its session has no dgent.origin.
@@ -137,9 +138,10 @@ describe("the change log is written only while someone listens", () => {
       });
       // A hand-written statement from a session that is neither: not logged, as before.
       await raw.query(`INSERT INTO ${ids.table} (${cols}) VALUES ('by-hand', 'x', 1, NULL, '{}')`);
-      expect(await logged()).toEqual(["put new-put current", "put new-many-1 current", "put new-many-2 current", "delete new-put current", "put old-put earlier"]);
-      // The tags were written as always.
-      expect((await raw.query(`SELECT id FROM ${ids.tags} WHERE key = 'k' ORDER BY id`)).rows.map((r) => r.id)).toEqual(["new-many-1", "new-many-2", "old-put"]);
+      expect(await logged()).toEqual(["put new-put current", "put new-kept current", "put new-many-1 current", "put new-many-2 current", "delete new-put current", "put old-put earlier"]);
+      // The tags were written once for each (by the statement itself for this version's sessions,
+      // by the trigger for the others), and the deleted datum's removed.
+      expect((await raw.query(`SELECT id FROM ${ids.tags} WHERE key = 'k' ORDER BY id`)).rows.map((r) => r.id)).toEqual(["new-kept", "new-many-1", "new-many-2", "old-put"]);
     } finally {
       await current.end();
     }

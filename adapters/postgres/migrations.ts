@@ -239,25 +239,29 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   },
   {
     version: 10,
-    name: "the tags triggers write the change log",
-    up: ({ tags, tagsSync, changes, listeners }) => {
-      // The change-log row of a put or delete (migration 5) moves from the writing statement into
-      // the tags trigger that fires for it anyway: the put becomes a plain INSERT (its CTE with
-      // the log cost a put 10–50 µs more, measured: benchmarks/README.md). The trigger logs only
-      // for sessions of writers of this version (the session setting `dgent.origin`, this
-      // process's ORIGIN, sent by profiles.ts at connection start): a writer of an earlier
-      // version sets nothing and still logs in its own statement, so no change is logged twice.
+    name: "this version's writes keep their tags and change log in their own statements",
+    up: ({ table, tags, tagsSync, changes, listeners }) => {
+      // Sessions of writers of this version carry the setting `dgent.origin` (this process's
+      // ORIGIN, sent by profiles.ts at connection start). Their inserts write their tag rows and,
+      // while someone listens, their change-log rows in CTEs of the insert itself (sql.ts
+      // `keptInStep`), as the statement of an application writing its own tags would: the
+      // statement-level insert trigger and its PL/pgSQL cost a put 20–40 µs of server time
+      // (measured: adapters/postgres/README.md). So that trigger now fires only for other sessions
+      // (a writer of an earlier version, psql, another program), where it keeps the tags in step
+      // as before; an earlier version's writer logs in its own statement, a statement that is
+      // neither is not logged, as before. A delete keeps its tags in step by the delete trigger
+      // for every session, and that trigger writes the log rows for this version's sessions.
       // As before, only while someone listens (migration 9); the EXISTS runs at the end of the
       // statement, with a snapshot taken after the statement locked the table (notify.ts
       // `#register` relies on that order).
-      const log = (op: "put" | "delete", from: string) =>
-        `IF current_setting('dgent.origin', true) <> '' AND EXISTS (SELECT FROM ${listeners}) THEN
-             INSERT INTO ${changes} (xid, op, id, origin) SELECT pg_current_xact_id(), '${op}', r.id, current_setting('dgent.origin') FROM ${from} r;
+      const log = `IF current_setting('dgent.origin', true) <> '' AND EXISTS (SELECT FROM ${listeners}) THEN
+             INSERT INTO ${changes} (xid, op, id, origin) SELECT pg_current_xact_id(), 'delete', r.id, current_setting('dgent.origin') FROM dgent_old r;
            END IF`;
-      const rows = NEW_TAG_ROWS;
       return [
-        tagsFunction(tagsSync.insert.fn, `INSERT INTO ${tags} (key, value, created_at, id) ${rows};\n           ${log("put", "dgent_new")}`),
-        tagsFunction(tagsSync.delete.fn, `${oldTagRowsDelete(tags)};\n           ${log("delete", "dgent_old")}`),
+        `DROP TRIGGER IF EXISTS ${tagsSync.insert.trigger} ON ${table}`,
+        `CREATE TRIGGER ${tagsSync.insert.trigger} AFTER INSERT ON ${table} REFERENCING NEW TABLE AS dgent_new
+         FOR EACH STATEMENT WHEN (coalesce(current_setting('dgent.origin', true), '') = '') EXECUTE FUNCTION ${tagsSync.insert.fn}()`,
+        tagsFunction(tagsSync.delete.fn, `${oldTagRowsDelete(tags)};\n           ${log}`),
       ];
     },
   },

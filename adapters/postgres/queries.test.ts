@@ -195,25 +195,33 @@ describe("tags the tags table holds cut (keys of 64 characters or more, values o
 
 describe("the tags triggers' plan (migration 7)", () => {
   /**
-   * The plan of the tags insert a single put runs on a connection, as auto_explain logs it,
-   * without costs, timings and memory figures. `first`: what that connection ran before.
+   * The plan of the tags insert the trigger runs for a single-row insert on a connection, as
+   * auto_explain logs it, without costs, timings and memory figures. `first`: what that connection
+   * inserted before, in one statement. The connection is not one of this version's pool sessions
+   * (no `dgent.origin`): the trigger keeps the tags of such sessions' inserts (migration 10), and
+   * plain INSERTs stand for what such a writer (an earlier version's, psql) sends.
    */
   async function singlePutTagsPlan(a: PostgresAdapter, first: Datum[]): Promise<string> {
     const ids = identifiers(a.schema, a.table);
-    const sql = statements(ids);
-    const values = (d: Datum) => [d.id, Buffer.from(d.content), d.createdAt, d.causalParent, JSON.stringify(d.metadata)];
+    const plainInsert = `INSERT INTO ${ids.table} (id, content, created_at, causal_parent, metadata)`;
     const client = new pg.Client({ connectionString: server.url });
     await client.connect();
     try {
       if (first.length > 0) {
-        const batch = sql.batch(1024, true);
-        await client.query({ ...batch, values: [...first.flatMap(values), ...new Array((1024 - first.length) * BATCH_PARAMS).fill(null)] });
+        await client.query(`${plainInsert} SELECT * FROM unnest($1::text[], $2::bytea[], $3::float8[], $4::text[], $5::jsonb[])`, [
+          first.map((d) => d.id),
+          first.map((d) => Buffer.from(d.content)),
+          first.map((d) => d.createdAt),
+          first.map((d) => d.causalParent),
+          first.map((d) => JSON.stringify(d.metadata)),
+        ]);
       }
       await client.query("LOAD 'auto_explain'");
       await client.query("SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on; SET client_min_messages = log");
       const plans: string[] = [];
       client.on("notice", (m) => plans.push(m.message ?? ""));
-      await client.query({ ...sql.put, values: values(makeDatum({ content: "one", metadata: { role: "x", step: "1" } })) });
+      const one = makeDatum({ content: "one", metadata: { role: "x", step: "1" } });
+      await client.query(`${plainInsert} VALUES ($1, $2, $3, $4, $5::jsonb)`, [one.id, Buffer.from(one.content), one.createdAt, one.causalParent, JSON.stringify(one.metadata)]);
       const tags = plans.find((p) => p.includes(`INSERT INTO ${ids.tags}`));
       expect(tags, plans.join("\n")).toBeDefined();
       return (tags as string)

@@ -27,7 +27,7 @@ import { dgentError, type DgentError } from "../../core/errors.js";
 import { REFLOG_LIMIT, meets, refConflict, type Ref, type RefExpectation, type RefMove, type ReflogEntry, type TxOp, type TxOpResult, type TxResult } from "../../core/refs.js";
 import { conflictError } from "../../core/tiers.js";
 import { COLUMNS } from "./rows.js";
-import { BATCH_PARAMS, BATCH_RECHECK, prefixUpperBound, statement, type Identifiers, type Statement, type Statements } from "./sql.js";
+import { BATCH_PARAMS, BATCH_RECHECK, INSERTED, keptInStep, prefixUpperBound, statement, type Identifiers, type Statement, type Statements } from "./sql.js";
 
 /** What the refs need from the adapter. */
 export interface PgRefsHost {
@@ -208,8 +208,9 @@ export function oneStatementTx(ids: Identifiers, shape: TxShape): Statement {
     ctes.push(`input(${COLUMNS}) AS (VALUES ${rows.join(", ")})`);
     ctes.push(`ins AS (
         INSERT INTO ${t} AS t (${COLUMNS}) SELECT ${COLUMNS} FROM input ORDER BY id COLLATE "C"
-        ON CONFLICT (id) DO NOTHING RETURNING t.id
+        ON CONFLICT (id) DO NOTHING ${INSERTED}
       )`);
+    ctes.push(keptInStep(ids));
     // The rows that were there before: equal to the input, and held until the commit.
     ctes.push(`held AS (
         SELECT cur.id FROM ${t} AS cur JOIN input i ON i.id = cur.id
