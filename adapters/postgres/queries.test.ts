@@ -554,11 +554,33 @@ describe("plans (EXPLAIN, 20 000 datums, ANALYZEd; no planner setting changed)",
       expect(text, `${name}:\n${text}`).toMatch(tagScan(backward));
       expect(text, `${name}:\n${text}`).not.toMatch(/Seq Scan|Sort/);
     }
-    // Two tags: the planner starts from the rarer one (40 rows), looks each up in the other's
-    // index by (created_at, id), and sorts what is left.
-    const two = await plan(q({ where: { role: "v7", topic: "t42" } }));
-    expect(two, two).toMatch(/Scan on data_tags t2[\s\S]*Index Only Scan using data_tags_idx on data_tags t1[\s\S]*Index Cond: .*\(created_at = t2\.created_at\) AND \(id = t2\.id\)/);
+    // Two tags: one prepared statement that, when it runs, walks the rarer tag's range (topic: 40
+    // entries, role: 1 000) in order and looks each candidate up in the other's index by its full
+    // key; the branch that would walk the other tag is never executed, whatever the plan.
+    const twoSql = pageSql(ids, q({ where: { role: "v7", topic: "t42" } }));
+    expect(twoSql?.name).toBeDefined();
+    const analyzed = async (sql: { text: string; values: unknown[] }) =>
+      (await raw.query<{ "QUERY PLAN": string }>(`EXPLAIN (ANALYZE, COSTS OFF) ${sql.text}`, sql.values)).rows.map((row) => row["QUERY PLAN"]).join("\n");
+    const two = await analyzed(twoSql as { text: string; values: unknown[] });
+    expect(two, two).toMatch(/on data_tags t0 \(never executed\)/);
+    expect(two, two).toMatch(/on data_tags t1\S* \(actual[^\n]*rows=40 loops=1\)/);
+    expect(two, two).toMatch(/on data_tags t0\S* \(actual[^\n]*loops=40\)\n\s+Index Cond: \(\(key = 'role'::text\) AND \(value = 'v7'::text\) AND \(created_at = t1\S*\.created_at\) AND \(id = t1\S*\.id\)\)/);
     expect(two, two).not.toMatch(/Seq Scan/);
+    // …and so does the generic plan a connection keeps for the prepared statement (after five runs).
+    const types = (twoSql?.values ?? []).map(() => "text").join(", ");
+    await raw.query(`PREPARE two_tags (${types}) AS ${twoSql?.text.replace(/\$(\d+)::text/g, "$$$1")}`);
+    try {
+      const args = (twoSql?.values ?? []).map((v) => `'${String(v)}'`).join(", ");
+      for (let i = 0; i < 6; i++) await raw.query(`EXECUTE two_tags (${args})`);
+      const generic = (await raw.query<{ "QUERY PLAN": string }>(`EXPLAIN (ANALYZE, COSTS OFF) EXECUTE two_tags (${args})`)).rows.map((row) => row["QUERY PLAN"]).join("\n");
+      expect(generic, generic).toMatch(/on data_tags t0 \(never executed\)/);
+      expect(generic, generic).toMatch(/on data_tags t1\S* \(actual[^\n]*rows=40 loops=1\)/);
+      expect(generic, generic).not.toMatch(/Seq Scan/);
+      const kept = await raw.query<{ generic_plans: string }>("SELECT generic_plans FROM pg_prepared_statements WHERE name = 'two_tags'");
+      expect(Number(kept.rows[0]?.generic_plans)).toBeGreaterThan(0);
+    } finally {
+      await raw.query("DEALLOCATE two_tags");
+    }
     // An `in` of several values: one ordered tags scan per value (each planned with its value), merged.
     const several = await plan(q({ where: { role: { in: ["v1", "v2", "v3"] } } }));
     expect(several.match(/Index Only Scan Backward using data_tags_idx/g), several).toHaveLength(3);
