@@ -50,7 +50,11 @@ describe('jsonl "group": concurrent puts share fdatasyncs', () => {
     const dir = mkdtempSync(join(tmpdir(), "dgent-jsonl-group-"));
     dirs.push(dir);
     const path = join(dir, "log.jsonl");
-    const r = spawnSync(process.execPath, ["--input-type=module", "-e", CHILD], { cwd: REPO, env: { ...process.env, JSONL_CHILD: JSON.stringify({ path }) }, encoding: "utf8" });
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", CHILD], {
+      cwd: REPO,
+      env: { ...process.env, JSONL_CHILD: JSON.stringify({ path }) },
+      encoding: "utf8",
+    });
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     const report = JSON.parse(r.stdout) as Record<"waves" | "callers" | "one", { puts: number; syncs: number }>;
