@@ -38,7 +38,7 @@ import { jsonlAdapter, type Durability } from "./index.js";
  */
 const SIZE = LONG
   ? { steps: 800, fsyncSteps: 500, groupSteps: 1000, total: 4000, minRandom: 800 }
-  : { steps: 150, fsyncSteps: 100, groupSteps: 200, total: 380, minRandom: 50 };
+  : { steps: 150, fsyncSteps: 100, groupSteps: 260, total: 380, minRandom: 50 };
 
 let mounted: PowerLossFs | null = null;
 afterEach(async () => {
