@@ -166,7 +166,11 @@ export interface RestoreReport {
   readonly cut: number;
   /** Datums in the restored state. */
   readonly state: number;
-  /** Written by this run (dry run: would be written). */
+  /**
+   * Written by this run (dry run: would be written). Through a tier's bulk import
+   * (`importDatums`: Postgres) only the datums it stored count, not ids the target held already;
+   * through `putMany` every datum sent counts (its repeated puts are no-ops).
+   */
   readonly written: number;
   /** Already in the target with the same value (dry run only; a restore's repeated puts are no-ops). */
   readonly alreadyPresent: number;
@@ -454,8 +458,25 @@ export async function digestOfIds(tier: Adapter, ids: readonly string[]): Promis
   return stateDigestOfKeys(pairs);
 }
 
-/** One batch in one call where the tier can; a conflict falls back to datum by datum. */
+/**
+ * One batch in one call where the tier can: its bulk import (`importDatums`, which leaves held
+ * ids as they are and names those that differ), else `putMany`, where a conflict falls back to
+ * datum by datum.
+ */
 async function putBatch(tier: Adapter, batch: readonly Datum[], conflicts: string[]): Promise<number> {
+  if (tier.importDatums && !noBulkImport.has(tier)) {
+    try {
+      const found = await tier.importDatums(batch);
+      conflicts.push(...found.conflicts);
+      return found.stored;
+    } catch (error) {
+      // Refused for want of a privilege (Postgres: TEMPORARY on the database, for the staging
+      // table): the batch is written as before, with `putMany`, and so are the next ones. A
+      // privilege `putMany` needs too fails there.
+      if (!isDgentError(error) || error.details.reason !== "42501") throw error;
+      noBulkImport.add(tier);
+    }
+  }
   if (tier.putMany && tier.capabilities.batch) {
     try {
       await tier.putMany(batch);
@@ -476,6 +497,9 @@ async function putBatch(tier: Adapter, batch: readonly Datum[], conflicts: strin
   }
   return n;
 }
+
+/** Tiers whose bulk import was refused for want of a privilege (SQLSTATE 42501). */
+const noBulkImport = new WeakSet<Adapter>();
 
 function readCheckpoint(path: string): Set<string> {
   try {

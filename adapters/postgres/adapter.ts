@@ -7,6 +7,7 @@ import type { Adapter, AdapterContext, AdapterEvents, AdapterStats, Capabilities
 import type { DatumHeader, IdPage, ResolvedQuery } from "../../core/query.js";
 import type { Ref, RefExpectation, RefMove, ReflogEntry, TxOp, TxResult } from "../../core/refs.js";
 import { conflictError } from "../../core/tiers.js";
+import { importDatums } from "./bulk.js";
 import { passwordsOf, redactUrl, wrapPgError } from "./errors.js";
 import { migrate, type MigrationResult } from "./migrations.js";
 import { acquirePool, probe, type PoolLease } from "./pool.js";
@@ -313,6 +314,22 @@ export class PostgresAdapter implements Adapter {
       client.off("error", swallow);
       client.release(broken);
     }
+  }
+
+  /** A bulk `putMany` for restores (bulk.ts): ids held already are left as they are, those that differ named. */
+  async importDatums(datums: readonly Datum[]): Promise<{ stored: number; conflicts: string[] }> {
+    this.#life.check();
+    return importDatums(
+      {
+        name: this.name,
+        ids: this.#ids,
+        pool: () => this.#pool(),
+        wrap: (e, what) => this.#wrap(e, what),
+        metadataJson: (d) => this.#metadataJson(d),
+        announce: () => this.#announce(),
+      },
+      datums,
+    );
   }
 
   /**

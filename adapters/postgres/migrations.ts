@@ -214,7 +214,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       // One row per listening connection (its backend's pid), written when it starts listening
       // for this table and deleted when it stops; rows of backends that are gone are deleted by
       // the next listener that starts (notify.ts). Writers append to the change log only while
-      // a row exists (sql.ts `logChanges`).
+      // a row exists (sql.ts `keptInStep`, and the delete trigger of migration 10).
       `CREATE TABLE IF NOT EXISTS ${listeners} (
         pid INTEGER NOT NULL,
         origin TEXT NOT NULL,
