@@ -1,4 +1,3 @@
-import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +6,7 @@ import { sqliteAdapter } from "../adapters/sqlite/index.js";
 import { makeDatum } from "../core/index.js";
 import { scanTier } from "../core/tiers.js";
 import { expectCode } from "../testing/index.js";
+import { runProcess } from "../test/harness/run.js";
 import { datumHash, parseIdentities, restore, stateDigest } from "./index.js";
 
 // backup/RUNBOOK.md's `sh` blocks, run exactly as written by bash through the built `dgent`, with
@@ -35,12 +35,12 @@ const vars: Record<string, string> = {
 };
 mkdirSync(join(home, "keys"));
 
-function sh(block: string, extra: Record<string, string> = {}): string {
-  const r = spawnSync("bash", ["-euo", "pipefail", "-c", block], {
+async function sh(block: string, extra: Record<string, string> = {}): Promise<string> {
+  const r = await runProcess("bash", ["-euo", "pipefail", "-c", block], {
     env: { PATH: `${shims}:${process.env.PATH ?? ""}`, HOME: home, XDG_DATA_HOME: join(home, "data"), ...vars, ...extra },
   });
-  const out = r.stdout.toString();
-  expect(r.status, `${block}\n${out}\n${r.stderr.toString()}`).toBe(0);
+  const out = r.stdout;
+  expect(r.status, `${block}\n${out}\n${r.stderr}`).toBe(0);
   return out;
 }
 
@@ -63,42 +63,42 @@ describe("backup/RUNBOOK.md", () => {
     const livePath = join(home, "live.db");
 
     // 0. Key, then backups while data comes and goes.
-    expect(sh(keygen)).toMatch(/^age1[0-9a-z]+\n$/);
+    expect(await sh(keygen)).toMatch(/^age1[0-9a-z]+\n$/);
     expect(statSync(vars.BACKUP_KEY as string).mode & 0o777).toBe(0o600);
     let n = 0;
     const put = (a: ReturnType<typeof sqliteAdapter>, k: number, text = "good") => Promise.all(Array.from({ length: k }, () => a.put(makeDatum({ content: `${text} ${n++}` }))));
     await live(livePath, (a) => put(a, 40).then(() => undefined));
-    sh(scheduled);
+    await sh(scheduled);
     const afterSecond = await live(livePath, async (a) => {
       await put(a, 10);
       for (const d of await a.list({ prefix: "", after: -1, limit: 5 })) await a.delete(d.id);
     });
-    sh(scheduled);
+    await sh(scheduled);
     const beforeDeploy = new Date().toISOString();
     const afterDeploy = await live(livePath, async (a) => {
       for (const d of await a.list({ prefix: "", after: -1, limit: 10 })) await a.delete(d.id);
       await put(a, 5, "bad");
     });
-    sh(scheduled);
+    await sh(scheduled);
     expect(readdirSync(vars.BACKUPS as string).filter((f) => f.endsWith(".dgbk"))).toHaveLength(3);
-    expect(sh(drill)).toMatch(/^drill passed: 40 datums restored .* matches the backup's/);
+    expect(await sh(drill)).toMatch(/^drill passed: 40 datums restored .* matches the backup's/);
 
     // 1. Disk loss: the live database is gone; the restore gives its last backed-up state.
     rmSync(livePath);
     const restored = join(home, "restored.db");
-    const diskOut = sh(diskLoss, { NEW_DATABASE_URL: `sqlite://${restored}` });
+    const diskOut = await sh(diskLoss, { NEW_DATABASE_URL: `sqlite://${restored}` });
     expect(diskOut).toMatch(/dry run: 3 archive\(s\)/);
     expect(diskOut).toMatch(/verified: +yes/);
     expect(await live(restored)).toBe(afterDeploy);
 
     // 2. Bad deploy: the state before it, from the second link of the chain.
     const rolledBack = join(home, "rolled-back.db");
-    const badOut = sh(badDeploy, { NEW_DATABASE_URL: `sqlite://${rolledBack}`, BEFORE_DEPLOY: beforeDeploy });
+    const badOut = await sh(badDeploy, { NEW_DATABASE_URL: `sqlite://${rolledBack}`, BEFORE_DEPLOY: beforeDeploy });
     expect(badOut).toMatch(/verified: +yes/);
     expect(await live(rolledBack)).toBe(afterSecond);
 
     // 3. Leaked backup key: a new full backup only the new key reads; the old archives are gone.
-    sh(leakedKey, { DGENT_DATABASE_URL: `sqlite://${restored}` });
+    await sh(leakedKey, { DGENT_DATABASE_URL: `sqlite://${restored}` });
     expect(existsSync(vars.BACKUPS as string)).toBe(false);
     const oldKey = parseIdentities(readFileSync(vars.BACKUP_KEY as string, "utf8"));
     await expectCode(restore({ from: vars.NEW_BACKUPS as string, to: `sqlite://${join(home, "x.db")}`, dryRun: true, identities: oldKey }), "DGENT_BACKUP_DECRYPT");

@@ -1,17 +1,17 @@
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { runProcess } from "./harness/run.js";
 
 const xdg = mkdtempSync(join(tmpdir(), "dgent-example-"));
 afterAll(() => rmSync(xdg, { recursive: true, force: true }));
 
 describe("examples/agent-memory.mjs", () => {
-  it("stores an episode in SQLite under XDG_DATA_HOME, prints its chain, and finds it after a restart", () => {
+  it("stores an episode in SQLite under XDG_DATA_HOME, prints its chain, and finds it after a restart", async () => {
     const script = new URL("../examples/agent-memory.mjs", import.meta.url).pathname;
     const env = { ...process.env, XDG_DATA_HOME: xdg };
-    const first = spawnSync(process.execPath, [script], { env, encoding: "utf8" });
+    const first = await runProcess(process.execPath, [script], { env });
     expect(first.stderr).toBe("");
     expect(first.status).toBe(0);
     expect(first.stdout).toMatch(/memory lives on sqlite \(local\)/);
@@ -19,15 +19,15 @@ describe("examples/agent-memory.mjs", () => {
     expect(first.stdout).toMatch(/after restart \(pid \d+\): found all 4 memories/);
     expect(existsSync(join(xdg, "dgent", "agent-memory-example.db"))).toBe(true);
     // A second run adds a second episode to the same file.
-    const second = spawnSync(process.execPath, [script], { env, encoding: "utf8" });
+    const second = await runProcess(process.execPath, [script], { env });
     expect(second.status).toBe(0);
   });
 });
 
 describe("examples/checkpoints.mjs", () => {
-  it("runs a LangGraph-style checkpointer workload (threads, filters, before, limit, cursors, forks, tails, thread deletion) on the public API", () => {
+  it("runs a LangGraph-style checkpointer workload (threads, filters, before, limit, cursors, forks, tails, thread deletion) on the public API", async () => {
     const script = new URL("../examples/checkpoints.mjs", import.meta.url).pathname;
-    const run = spawnSync(process.execPath, [script], { env: { ...process.env, XDG_DATA_HOME: xdg }, encoding: "utf8" });
+    const run = await runProcess(process.execPath, [script], { env: { ...process.env, XDG_DATA_HOME: xdg } });
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
     expect(run.stdout).toContain("t2, source=loop, before step 5, limit 3: 4, 3, 2");
@@ -52,12 +52,12 @@ const EXPECTED_LINES: Record<string, readonly string[]> = {
 describe("examples/patterns/*.mjs", () => {
   const dir = new URL("../examples/patterns/", import.meta.url).pathname;
   const programs = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".mjs")).sort() : [];
-  it("there are pattern examples to run", () => {
+  it("there are pattern examples to run", async () => {
     expect(programs).toContain("hybrid.mjs");
   });
   for (const program of programs) {
-    it(`${program} runs to the end: exit 0, nothing on stderr, something shown`, () => {
-      const run = spawnSync(process.execPath, [join(dir, program)], { env: { ...process.env, XDG_DATA_HOME: xdg }, encoding: "utf8", timeout: 300_000 });
+    it(`${program} runs to the end: exit 0, nothing on stderr, something shown`, async () => {
+      const run = await runProcess(process.execPath, [join(dir, program)], { env: { ...process.env, XDG_DATA_HOME: xdg }, timeout: 300_000 });
       expect(run.stderr).toBe("");
       expect(run.status).toBe(0);
       expect(run.stdout.trim().length).toBeGreaterThan(0);
@@ -67,9 +67,9 @@ describe("examples/patterns/*.mjs", () => {
 });
 
 describe("examples/langgraph.mjs", () => {
-  it("runs a LangGraph agent on the embedded default: interrupt, resume in a new saver, history, time travel, long-term memory, deleteThread", () => {
+  it("runs a LangGraph agent on the embedded default: interrupt, resume in a new saver, history, time travel, long-term memory, deleteThread", async () => {
     const script = new URL("../examples/langgraph.mjs", import.meta.url).pathname;
-    const run = spawnSync(process.execPath, [script], { env: { ...process.env, XDG_DATA_HOME: xdg }, encoding: "utf8", timeout: 300_000 });
+    const run = await runProcess(process.execPath, [script], { env: { ...process.env, XDG_DATA_HOME: xdg }, timeout: 300_000 });
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
     expect(run.stdout).toContain("the agent asks: refund 40 EUR to ada?");
@@ -84,8 +84,8 @@ describe("examples/langchain.mjs and examples/openai-agents.mjs", () => {
   it.each([
     ["langchain.mjs", ["turn 2: (3 messages in view) WHAT DID I SAY?", "two writers, 6 batches: 12 messages, every question followed by its answer", "keys under text-embedding: text-embedding:hello, text-embedding:world", "done"]],
     ["openai-agents.mjs", ["> Your name is Ada.", "4 concurrent pops from 2 connections: note 2, note 3, note 4, note 5", "after restart: Hi, I'm Ada. | Nice to meet you, Ada. | Do you remember me? | note 0 | note 1", "done"]],
-  ] as const)("%s runs to the end without a network", (program, lines) => {
-    const run = spawnSync(process.execPath, [new URL(`../examples/${program}`, import.meta.url).pathname], { env: { ...process.env, XDG_DATA_HOME: xdg }, encoding: "utf8", timeout: 300_000 });
+  ] as const)("%s runs to the end without a network", async (program, lines) => {
+    const run = await runProcess(process.execPath, [new URL(`../examples/${program}`, import.meta.url).pathname], { env: { ...process.env, XDG_DATA_HOME: xdg }, timeout: 300_000 });
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
     for (const line of lines) expect(run.stdout).toContain(line);
@@ -96,8 +96,8 @@ describe("examples/crdt/*.mjs", () => {
   it.each([
     ["token-usage.mjs", ['tokens by model: {"large":14336,"small":2652}', "after the offline worker synced: small = 3152", "totals unchanged: true"]],
     ["task-board.mjs", ["after a concurrent remove and add: task-1 = python, security, tests", "1 lost with DGENT_REF_CONFLICT"]],
-  ] as const)("%s runs to the end", (program, lines) => {
-    const run = spawnSync(process.execPath, [new URL(`../examples/crdt/${program}`, import.meta.url).pathname], { env: { ...process.env, XDG_DATA_HOME: xdg }, encoding: "utf8", timeout: 300_000 });
+  ] as const)("%s runs to the end", async (program, lines) => {
+    const run = await runProcess(process.execPath, [new URL(`../examples/crdt/${program}`, import.meta.url).pathname], { env: { ...process.env, XDG_DATA_HOME: xdg }, timeout: 300_000 });
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
     for (const line of lines) expect(run.stdout).toContain(line);

@@ -1,4 +1,3 @@
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +6,7 @@ import { memoryAdapter } from "../adapters/memory/index.js";
 import { createStore, dgentError, makeDatum, UnavailableError, type Adapter, type Datum, type TierEvent } from "../core/index.js";
 import { PendingDeletes } from "../core/pending-deletes.js";
 import { expectCode } from "../testing/index.js";
+import { runProcess } from "./harness/run.js";
 import { until } from "./harness/until.js";
 
 const dir = mkdtempSync(join(tmpdir(), "dgent-router-"));
@@ -332,7 +332,7 @@ describe("the upgrader's triggers", () => {
     await store.close();
   });
 
-  it("the background loop never keeps the process alive", () => {
+  it("the background loop never keeps the process alive", async () => {
     const script = `
       import { createStore } from "dgent";
       import { memoryAdapter } from "dgent/adapters/memory";
@@ -340,7 +340,7 @@ describe("the upgrader's triggers", () => {
       const store = createStore({ tiers: [memoryAdapter(), sqliteAdapter({ path: process.argv[1] })], landing: "memory", upgrader: { intervalMs: 5 } });
       await store.open();
       console.log("open");`;
-    const child = spawnSync(process.execPath, ["--input-type=module", "-e", script, join(dir, "alive.db")], { encoding: "utf8", timeout: 300_000, cwd: new URL("..", import.meta.url).pathname });
+    const child = await runProcess(process.execPath, ["--input-type=module", "-e", script, join(dir, "alive.db")], { timeout: 300_000, cwd: new URL("..", import.meta.url).pathname });
     expect(child.stdout.trim()).toBe("open");
     expect(child.signal).toBeNull(); // exited on its own, not killed by the timeout
     expect(child.status).toBe(0);

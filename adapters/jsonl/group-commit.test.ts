@@ -1,9 +1,9 @@
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { runProcess } from "../../test/harness/run.js";
 import { jsonlAdapter } from "./index.js";
 
 // A child process of the built package (`npm run build` first) counts the adapter's real
@@ -46,14 +46,13 @@ afterAll(() => {
 });
 
 describe('jsonl "group": concurrent puts share fdatasyncs', () => {
-  it("16 concurrent callers' puts take far fewer fdatasyncs than puts; a lone caller's one each; all are kept", { timeout: 60_000 }, async () => {
+  it("16 concurrent callers' puts take far fewer fdatasyncs than puts; a lone caller's one each; all are kept", async () => {
     const dir = mkdtempSync(join(tmpdir(), "dgent-jsonl-group-"));
     dirs.push(dir);
     const path = join(dir, "log.jsonl");
-    const r = spawnSync(process.execPath, ["--input-type=module", "-e", CHILD], {
+    const r = await runProcess(process.execPath, ["--input-type=module", "-e", CHILD], {
       cwd: REPO,
       env: { ...process.env, JSONL_CHILD: JSON.stringify({ path }) },
-      encoding: "utf8",
     });
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);

@@ -1,4 +1,3 @@
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +12,7 @@ import { decodeEnvelope, decodeHead, encodeEnvelope } from "./envelope.js";
 import { indexedDirs, KeyLayout, MAX_INLINE_ID_HEX, namespaceRoot, parseTimeKey, queryDir, timeKey } from "./keys.js";
 import { importOptional } from "../../core/adapter-support.js";
 import { withRetry } from "./retry.js";
+import { runProcess } from "../../test/harness/run.js";
 
 // The pieces both object-store tiers share, without a server: key layout, envelope, retry and
 // the optional-dependency import.
@@ -264,16 +264,13 @@ export async function resolve(specifier, context, next) {
     ["s3", "s3Adapter", { bucket: "some-bucket", endpoint: "http://127.0.0.1:9" }, "@aws-sdk/client-s3"],
     ["gcs", "gcsAdapter", { bucket: "some-bucket", apiEndpoint: "http://127.0.0.1:9" }, "@google-cloud/storage"],
   ] as const) {
-    it(`the ${tier} tier without ${pkg} fails open() with DGENT_MISSING_DEPENDENCY`, () => {
+    it(`the ${tier} tier without ${pkg} fails open() with DGENT_MISSING_DEPENDENCY`, async () => {
       const program = `
         const { ${factory} } = await import("dgent/adapters/${tier}");
         const adapter = ${factory}(${JSON.stringify(options)});
         try { await adapter.open(); console.log(JSON.stringify({ opened: true })); }
         catch (e) { console.log(JSON.stringify({ code: e.code, unit: e.unit, message: e.message })); }`;
-      const run = spawnSync(process.execPath, ["--import", pathToFileURL(register).href, "--input-type=module", "-e", program], {
-        cwd: root,
-        encoding: "utf8",
-      });
+      const run = await runProcess(process.execPath, ["--import", pathToFileURL(register).href, "--input-type=module", "-e", program], { cwd: root });
       expect(run.status, run.stderr).toBe(0);
       const out = JSON.parse(run.stdout.trim().split("\n").pop() as string) as { code: string; unit: string; message: string };
       expect(out.code).toBe("DGENT_MISSING_DEPENDENCY");

@@ -1,4 +1,3 @@
-import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
@@ -9,6 +8,7 @@ import { dgentError } from "../../core/errors.js";
 import type { WarningInfo } from "../../core/hooks.js";
 import { createStore } from "../../core/store.js";
 import { expectDgent, ProbeTier, removeTempDirs, sqliteTier, text, until } from "../../test/plugins-support.js";
+import { runProcess } from "../../test/harness/run.js";
 import { writeBehind, writeBehindPlugin, type WriteBehindOptions } from "./index.js";
 
 afterAll(removeTempDirs);
@@ -235,7 +235,7 @@ describe("write-behind crash semantics (child processes on SQLite)", () => {
   });
   // The deadline is far below the children's hour-long flush interval (see the fixture), and far
   // above what their work takes on a loaded machine: a child still alive at it was kept alive.
-  const run = (args: Record<string, unknown>) => spawnSync(process.execPath, [CHILD, JSON.stringify(args)], { encoding: "utf8", timeout: 300_000 });
+  const run = (args: Record<string, unknown>) => runProcess(process.execPath, [CHILD, JSON.stringify(args)], { timeout: 300_000 });
   const countIn = async (path: string) => {
     const s = createStore({ tiers: [sqliteAdapter({ path })] });
     const n = (await s.list({ limit: 10_000 })).length;
@@ -245,7 +245,7 @@ describe("write-behind crash semantics (child processes on SQLite)", () => {
 
   it("the interval timer never keeps a process alive, and a natural exit flushes (beforeExit)", async () => {
     const { path } = sqliteTier();
-    const r = run({ path, count: 120, maxBatch: 1000, end: "natural" });
+    const r = await run({ path, count: 120, maxBatch: 1000, end: "natural" });
     expect(r.signal, "killed at the deadline: the interval timer kept the process alive").toBeNull();
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain("acked 120");
@@ -254,14 +254,14 @@ describe("write-behind crash semantics (child processes on SQLite)", () => {
 
   it("with flushOnExit: false, an exit without close loses what was buffered", async () => {
     const { path } = sqliteTier();
-    const r = run({ path, count: 120, maxBatch: 50, end: "natural", flushOnExit: false });
+    const r = await run({ path, count: 120, maxBatch: 50, end: "natural", flushOnExit: false });
     expect(r.status, r.stderr).toBe(0);
     expect(await countIn(path)).toBe(100); // two full batches of 50 were flushed; 20 were lost
   });
 
   it("SIGKILL loses the buffered datums and nothing that was flushed", async () => {
     const { path } = sqliteTier();
-    const r = run({ path, count: 130, maxBatch: 50, end: "sigkill" });
+    const r = await run({ path, count: 130, maxBatch: 50, end: "sigkill" });
     expect(r.signal).toBe("SIGKILL");
     expect(r.stdout).toContain("acked 130");
     expect(await countIn(path)).toBe(100);

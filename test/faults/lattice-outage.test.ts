@@ -11,7 +11,7 @@
  * CI size by default (about a minute on two cores). `DGENT_TEST_LONG=1` (or
  * `node test/faults/run.mjs --long`) runs it several times larger; `DGENT_TEST_SEED` repeats a run.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +22,7 @@ import { sqliteAdapter } from "../../adapters/sqlite/index.js";
 import { contentText, createStore, makeDatum, type Datum, type Store } from "../../core/index.js";
 import { assertBuilt, freshSchema, startPostgres, type PostgresServer } from "../harness/postgres.js";
 import { durableCommits, stopPostgres, type StopMode } from "./postgres-stop.js";
+import { runProcess } from "../harness/run.js";
 import { until } from "../harness/until.js";
 
 const LONG = process.env.DGENT_TEST_LONG === "1";
@@ -338,7 +339,7 @@ async function scenario(mode: StopMode): Promise<void> {
   await store.close();
 
   // A new process opens the store, settles, closes.
-  const reopen = spawnSync(
+  const reopen = await runProcess(
     process.execPath,
     [
       "--input-type=module",
@@ -360,7 +361,7 @@ async function scenario(mode: StopMode): Promise<void> {
        await store.close();`,
       JSON.stringify(o),
     ],
-    { cwd: root, encoding: "utf8", timeout: 300_000 },
+    { cwd: root, timeout: 300_000 },
   );
   expect(reopen.status, reopen.stderr).toBe(0);
   const reopened = JSON.parse(reopen.stdout) as { listed: number; distinct: number };

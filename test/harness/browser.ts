@@ -1,6 +1,6 @@
-import { spawnSync } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { chromium, type Browser } from "playwright-core";
+import { runProcess } from "./run.js";
 
 /**
  * A real Chromium for the browser tests: Debian's `chromium` package driven by playwright-core
@@ -30,7 +30,7 @@ function findChromium(): string | null {
 let installing: string | null = null;
 
 /** The Chromium binary, installing Debian's package first when it is missing. Throws with the reason otherwise. */
-export function chromiumPath(): string {
+export async function chromiumPath(): Promise<string> {
   const found = findChromium();
   if (found) return found;
   if (process.env.DGENT_CHROMIUM) {
@@ -43,10 +43,14 @@ export function chromiumPath(): string {
     }
     // Only once per process: a failed install is not retried by every test.
     const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    let result = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "chromium"], { encoding: "utf8", env, timeout: 600_000 });
+    // One apt-get at a time across test files (power-loss/provision.sh installs FUSE through the
+    // same lock file), and dpkg's own lock waited for rather than failed on.
+    const apt = (...args: string[]) =>
+      runProcess("flock", ["-w", "900", "/tmp/dgent-apt.lock", "apt-get", "-o", "DPkg::Lock::Timeout=600", ...args], { env, timeout: 1_200_000 });
+    let result = await apt("install", "-y", "--no-install-recommends", "chromium");
     if (result.status !== 0) {
-      spawnSync("apt-get", ["update"], { encoding: "utf8", env, timeout: 300_000 });
-      result = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "chromium"], { encoding: "utf8", env, timeout: 600_000 });
+      await apt("update");
+      result = await apt("install", "-y", "--no-install-recommends", "chromium");
     }
     installing = result.status === 0 ? "" : `${result.error?.message ?? ""}\n${(result.stderr ?? "").slice(-2000)}`;
   }
@@ -60,7 +64,7 @@ export function chromiumPath(): string {
  * Chromium's sandbox refuses to start; the pages it opens are the tests' own local server.
  */
 export async function launchBrowser(): Promise<Browser> {
-  const executablePath = chromiumPath();
+  const executablePath = await chromiumPath();
   try {
     return await chromium.launch({
       executablePath,

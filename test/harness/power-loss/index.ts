@@ -18,6 +18,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runProcess } from "../run.js";
 import { PowerLossReplay, readJournal, type JournalOp } from "./model.js";
 
 export { PowerLossReplay, readJournal, rng, syncPoints, type CrashOptions, type JournalOp } from "./model.js";
@@ -34,20 +35,17 @@ export function scratchRoot(): string {
 let built: string | null = null;
 
 /** Path of the plfs binary, building it (and installing FUSE) first when needed. */
-export function ensurePlfs(): string {
+export async function ensurePlfs(): Promise<string> {
   if (built !== null) return built;
   const hash = createHash("sha256").update(readFileSync(SOURCE)).digest("hex").slice(0, 16);
   const cache = join(REPO, "node_modules", ".cache", "dgent-plfs");
   const binary = join(cache, hash, "plfs");
   if (!existsSync(binary)) {
     mkdirSync(cache, { recursive: true });
-    try {
-      execFileSync("flock", ["-w", "600", join(cache, "lock"), "sh", join(HERE, "provision.sh"), SOURCE, binary], {
-        stdio: ["ignore", "ignore", "pipe"],
-      });
-    } catch (error) {
-      const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim() ?? "";
-      throw new Error(`cannot build the power-loss file system (test/harness/power-loss/provision.sh): ${stderr || (error as Error).message}`);
+    // Asynchronously: a first build installs FUSE and compiles, and other files wait on the lock.
+    const r = await runProcess("flock", ["-w", "600", join(cache, "lock"), "sh", join(HERE, "provision.sh"), SOURCE, binary]);
+    if (r.status !== 0) {
+      throw new Error(`cannot build the power-loss file system (test/harness/power-loss/provision.sh): ${r.stderr.trim() || r.error?.message || `exit ${r.status ?? r.signal}`}`);
     }
   }
   built = binary;
@@ -69,7 +67,7 @@ export interface PowerLossFs {
 
 /** Mounts a fresh, empty plfs. */
 export async function mountPowerLossFs(): Promise<PowerLossFs> {
-  const binary = ensurePlfs();
+  const binary = await ensurePlfs();
   const scratch = mkdtempSync(join(scratchRoot(), "dgent-plfs-"));
   const root = join(scratch, "mnt");
   const journalPath = join(scratch, "journal");

@@ -32,9 +32,12 @@ if missing; then
   fi
   echo "installing $packages for the power-loss tests" >&2
   export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y --no-install-recommends $packages >&2; then
-    apt-get update >&2
-    apt-get install -y --no-install-recommends $packages >&2
+  # Other test files install packages too (Chromium: test/harness/browser.ts): one apt-get at a
+  # time, through the same lock file, and dpkg's own lock waited for rather than failed on.
+  apt="flock -w 900 /tmp/dgent-apt.lock apt-get -o DPkg::Lock::Timeout=600"
+  if ! $apt install -y --no-install-recommends $packages >&2; then
+    $apt update >&2
+    $apt install -y --no-install-recommends $packages >&2
   fi
   if missing; then
     echo "installed $packages, but fusermount3, gcc or the fuse3 pkg-config entry is still missing" >&2
