@@ -210,8 +210,8 @@ export class PostgresAdapter implements Adapter {
   }
 
   /**
-   * One statement (the tags trigger writes the change-log row while someone listens), answering
-   * with its row count alone. Not async: the promise is the driver's, carried on by one `then`;
+   * One statement (the insert, its tag rows and, while someone listens, its change-log row:
+   * `keptInStep` in sql.ts), answering with its row count alone. Not async: the promise is the driver's, carried on by one `then`;
    * only a put whose id exists takes the slower path (`#putExisting`).
    */
   put(datum: Datum): Promise<string> {
