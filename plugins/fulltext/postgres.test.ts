@@ -13,7 +13,7 @@ import { createStore, type PluginUse, type Store } from "../../core/store.js";
 import { dropSchema, freshSchema, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
 import { fulltextPlugin, textIndex, type FulltextOptions } from "./index.js";
 import { resolveQuery, type QueryFilter } from "../../core/query.js";
-import { postgresImpactSql, postgresSql, PostgresImpactStorage, sqlArray } from "./storage.js";
+import { postgresImpactSql, postgresSql, PostgresImpactStorage, sqlArray, withSessionSettings } from "./storage.js";
 import { InvertedIndex, queryTerms, type Hit } from "./tokens.js";
 import { runFulltextSuite, type Framework } from "./suite.js";
 
@@ -299,5 +299,23 @@ describe("fulltext over Postgres", () => {
     const impact = postgresImpactSql('we"ird');
     expect(impact.create[1]).toContain('"we""ird"."dgent_fulltext_docs"');
     expect(impact.search(2)).toContain('"we""ird"."dgent_fulltext_postings"');
+  });
+});
+
+describe("the index's own Postgres sessions", () => {
+  it("carry their settings from the connection's start (libpq options), keeping options the URL already has", async () => {
+    const withPrior = new URL(server.url);
+    withPrior.searchParams.set("options", "-c application_name=fulltext-probe");
+    const client = new pg.Client(withSessionSettings(withPrior.toString(), "-c plan_cache_mode=force_generic_plan -c jit=off"));
+    await client.connect();
+    try {
+      const r = await client.query<{ p: string; j: string; a: string }>(
+        "SELECT current_setting('plan_cache_mode') AS p, current_setting('jit') AS j, current_setting('application_name') AS a",
+      );
+      expect(r.rows[0]).toEqual({ p: "force_generic_plan", j: "off", a: "fulltext-probe" });
+    } finally {
+      await client.end();
+    }
+    expect(withSessionSettings("not a url", "-c jit=off")).toBe("not a url");
   });
 });

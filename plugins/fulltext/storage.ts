@@ -451,16 +451,16 @@ export class PostgresImpactStorage implements FtsStorage {
   }
 
   static async open(url: string, schema: string): Promise<PostgresImpactStorage> {
-    let pg: { Pool: new (o: { connectionString: string; max: number }) => PgPool & { connect(): Promise<PgClient>; on(event: "connect", f: (client: PgClient) => void): void } };
+    let pg: { Pool: new (o: { connectionString: string; max: number }) => PgPool & { connect(): Promise<PgClient> } };
     try {
       pg = ((await import("pg")) as unknown as { default: typeof pg }).default;
     } catch {
       throw dgentError("DGENT_MISSING_DEPENDENCY", "the fulltext plugin's postgres storage needs pg (npm install pg)", { unit: "fulltext", details: { package: "pg" } });
     }
-    const pool = new pg.Pool({ connectionString: url, max: 2 });
     // The search statement is planned once per connection and its plan kept (a custom plan per call costs more than the
-    // search); no JIT (a generic plan's estimate crosses jit_above_cost, and compiling costs ~300 ms a call).
-    pool.on("connect", (client) => void client.query("SET plan_cache_mode = force_generic_plan; SET jit = off").catch(() => undefined));
+    // search); no JIT (a generic plan's estimate crosses jit_above_cost, and compiling costs ~300 ms a call). Set at
+    // connection start (libpq's `options`), so no statement of a new connection runs before them or beside the first query.
+    const pool = new pg.Pool({ connectionString: withSessionSettings(url, SESSION_SETTINGS), max: 2 });
     const sql = postgresImpactSql(schema);
     try {
       // Two processes opening the same schema at once: one creates, the other waits (a lock per schema).
@@ -607,4 +607,24 @@ async function inTransaction(pool: { connect(): Promise<PgClient> }, body: (clie
   } finally {
     client.release();
   }
+}
+
+/** The settings of the index's own Postgres sessions (see `PostgresImpactStorage.open`). */
+const SESSION_SETTINGS = "-c plan_cache_mode=force_generic_plan -c jit=off";
+
+/**
+ * `url` with `settings` appended to its `options` parameter (libpq's startup options, which
+ * node-postgres reads from the URL), keeping any the URL has. A string that is not a URL is
+ * returned as it is (the settings are then not applied: searches still work, planned per call).
+ */
+export function withSessionSettings(url: string, settings: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url;
+  }
+  const prior = parsed.searchParams.get("options");
+  parsed.searchParams.set("options", prior ? `${prior} ${settings}` : settings);
+  return parsed.toString();
 }
