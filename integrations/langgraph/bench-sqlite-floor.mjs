@@ -1,6 +1,7 @@
 // The SQL floor of a checkpoint put on SQLite (README "Speed"): raw better-sqlite3, no saver code,
 // SqliteSaver's row in its table against dgent's row in the sqlite tier's table (schema made by
-// the tier itself) with 0, 1 and 4 tags, and without the children index; CPU per insert (id
+// the tier itself) with 0, 1 and 4 tags, without the children index, and with the data table
+// rebuilt WITHOUT ROWID (not the tier's schema: what it would save); CPU per insert (id
 // generation included), variants taking turns in rounds of 200 inserts, medians of 27 rounds.
 //
 //   npm run build && node integrations/langgraph/bench-sqlite-floor.mjs
@@ -40,6 +41,16 @@ variants["dgent row, 1 tag"] = row(await dgentDb("d1.db"), "d1", meta1);
 variants["dgent row, 4 tags"] = row(await dgentDb("d4.db"), "d4", meta4);
 variants["dgent row, 4 tags, no children index"] = row(await dgentDb("d4c.db", (db) => db.exec("DROP INDEX idx_data_children")), "d4c", meta4);
 variants["dgent row, no tags, no children index"] = row(await dgentDb("d0c.db", (db) => db.exec("DROP INDEX idx_data_children")), "d0c", null);
+// Not the tier's schema: its data table rebuilt WITHOUT ROWID (one B-tree keyed by id instead of a
+// rowid table and its primary-key index), the same columns, indexes and triggers otherwise.
+const withoutRowid = (db) => {
+  const others = db.prepare("SELECT type, sql FROM sqlite_master WHERE tbl_name = 'data' AND type IN ('index', 'trigger') AND sql IS NOT NULL").all();
+  db.exec("DROP TABLE data");
+  db.exec("CREATE TABLE data (id TEXT PRIMARY KEY, content BLOB NOT NULL, created_at REAL NOT NULL, causal_parent TEXT, metadata TEXT) WITHOUT ROWID");
+  for (const o of others) db.exec(o.sql);
+};
+variants["dgent row, 4 tags, data WITHOUT ROWID"] = row(await dgentDb("d4w.db", withoutRowid), "d4w", meta4);
+variants["dgent row, no tags, data WITHOUT ROWID"] = row(await dgentDb("d0w.db", withoutRowid), "d0w", null);
 const cpu = () => { const u = process.cpuUsage(); return u.user + u.system; };
 const s = {};
 const N = 200;
