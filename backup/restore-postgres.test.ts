@@ -9,9 +9,9 @@ import { sqliteAdapter } from "../adapters/sqlite/index.js";
 import { makeDatum, type Adapter, type Datum } from "../core/index.js";
 import { expectCode } from "../testing/index.js";
 import { resolveQuery } from "../core/query.js";
-import { createStore } from "../core/store.js";
 import { scanTier } from "../core/tiers.js";
 import { assertBuilt, freshSchema, startPostgres, type PostgresServer } from "../test/harness/postgres.js";
+import { putsHeard } from "../test/harness/heard.js";
 import { until } from "../test/harness/until.js";
 import { backup, datumHash, restore } from "./index.js";
 
@@ -104,12 +104,7 @@ describe("restore into Postgres through the bulk import", () => {
     await backup({ from: src, to: repo, chunkBytes: 16 * 1024 });
     await src.close();
     const namespace = freshSchema("restore_heard");
-    const listener = createStore({ tiers: [postgresAdapter({ url: server.url, namespace })] });
-    const heard = new Set<string>();
-    listener.hooks.externalChange.tap("test", (event) => {
-      if (event.op === "put") heard.add(event.id);
-    });
-    await listener.open();
+    const { store: listener, heard } = await putsHeard(server.url, namespace);
     try {
       const child = spawn(
         process.execPath,

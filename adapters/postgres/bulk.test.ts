@@ -12,6 +12,7 @@ import { resolveQuery } from "../../core/query.js";
 import { createStore } from "../../core/store.js";
 import { expectCode } from "../../testing/index.js";
 import { assertBuilt, dropSchema, freshSchema, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
+import { putsHeard } from "../../test/harness/heard.js";
 import { until } from "../../test/harness/until.js";
 import { copyBinary } from "./bulk.js";
 import { postgresAdapter } from "./index.js";
@@ -190,12 +191,7 @@ describe("listeners hear imported datums as they hear putMany", () => {
   it("a store in this process hears every datum another process imports", async () => {
     assertBuilt();
     const ns = schema("bulk_hear");
-    const listener = createStore({ tiers: [postgresAdapter({ url: server.url, namespace: ns })] });
-    const heard = new Set<string>();
-    listener.hooks.externalChange.tap("test", (event) => {
-      if (event.op === "put") heard.add(event.id);
-    });
-    await listener.open();
+    const { store: listener, heard } = await putsHeard(server.url, ns);
     try {
       const child = spawn(
         process.execPath,
