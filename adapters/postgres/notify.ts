@@ -207,7 +207,7 @@ export type ListenersProbe = () => Promise<boolean>;
 /**
  * A writer that does not listen itself asks whether anyone does at most this often, and sends no
  * NOTIFY while nobody does: a listener that registers meanwhile finds those changes in the log
- * (written by the tags triggers from its registration on) at its next poll (`POLL_MS`), or at the
+ * (written by every write statement from its registration on) at its next poll (`POLL_MS`), or at the
  * next NOTIFY once the writers ask again.
  */
 export const LISTENERS_RECHECK_MS = 250;

@@ -149,8 +149,9 @@ export function resolveOptions(options: PostgresOptions, env: NodeJS.ProcessEnv 
   // READ COMMITTED whatever the role's or database's default: a write statement then takes its
   // snapshot after its table locks, which the change log's listeners rely on (notify.ts
   // `#register`; under REPEATABLE READ the snapshot can predate the lock). `dgent.origin` names
-  // this process in the change-log rows the tags triggers write (migration 10), and marks the
-  // session as one of a writer that leaves the logging to them.
+  // this process in the change-log rows its statements and the delete trigger write, and marks
+  // the session as one whose inserts write their own tags (the insert trigger skips it:
+  // migration 10, sql.ts `keptInStep`).
   const prior = parsed.searchParams.get("options");
   const settings = [
     "-c default_transaction_isolation=read\\ committed",

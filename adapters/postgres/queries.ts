@@ -388,7 +388,7 @@ export function countSql(ids: Identifiers, q: ResolvedQuery): Sql | null {
   return inner && { text: `SELECT count(*)::float8 AS n FROM (${inner.text}) s`, values: inner.values };
 }
 
-/** One statement (atomic): deletes what meets `q` and returns the ids (the tags trigger logs them while someone listens). */
+/** One statement (atomic): deletes what meets `q` and returns the ids (the delete trigger logs them while someone listens). */
 export function deleteSql(ids: Identifiers, q: ResolvedQuery): Sql | null {
   const inner = selectSql(ids, q, "d.id", false);
   if (inner === null) return null;

@@ -38,7 +38,7 @@ export interface Identifiers {
   readonly changesIndex: string;
   /**
    * `"schema"."<table>_listeners"`: one row per connection listening for this table's changes
-   * (migration 9, notify.ts). The tags triggers append to the change log only while it has a row.
+   * (migration 9, notify.ts). Writers append to the change log only while it has a row.
    */
   readonly listeners: string;
 }
