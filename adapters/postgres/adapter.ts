@@ -11,7 +11,7 @@ import { importDatums } from "./bulk.js";
 import { passwordsOf, redactUrl, wrapPgError } from "./errors.js";
 import { migrate, type MigrationResult } from "./migrations.js";
 import { acquirePool, probe, type PoolLease } from "./pool.js";
-import type { ListenersProbe } from "./notify.js";
+import { LISTENERS_RECHECK_MS, type ListenersProbe } from "./notify.js";
 import type { ResolvedOptions } from "./profiles.js";
 import { PgQueries } from "./queries.js";
 import { PgRefs } from "./refs.js";
@@ -219,13 +219,15 @@ export class PostgresAdapter implements Adapter {
       this.#life.check();
       const metadata = this.#metadataJson(datum);
       const content = bytes(datum.content);
-      const stmt = this.#sql.put;
+      const quiet = this.#nobodyListens();
+      const stmt = quiet ? this.#sql.putQuiet : this.#sql.put;
       const values: unknown[] = [datum.id, content, datum.createdAt, datum.causalParent, metadata];
       return this.#pool()
         .query({ name: stmt.name, text: stmt.text, values })
         .then(
           (r) => {
-            if (!r.rowCount) return this.#putExisting(datum, content, metadata, values);
+            if (quiet) this.#quietPuts++;
+            if (!r.rowCount) return this.#putExisting(datum, content, metadata, values, quiet);
             this.#announce();
             return datum.id;
           },
@@ -239,19 +241,48 @@ export class PostgresAdapter implements Adapter {
   }
 
   /**
-   * The insert of `put` inserted nothing: the id exists (committed, possibly after the insert's
-   * snapshot), so compare with it; when it was deleted in between, insert again.
+   * Whether a put may use `putQuiet`: the listeners table was empty when last asked, at most
+   * `LISTENERS_RECHECK_MS` ago. Asks again (in the background, on the pool) once that has passed;
+   * until an answer comes, puts log (`put`). Being wrong costs a round trip, never a change: the
+   * quiet insert itself inserts nothing while the table has a row.
    */
-  async #putExisting(datum: Datum, content: Buffer, metadata: string, values: unknown[]): Promise<string> {
+  #nobodyListens(): boolean {
+    const now = performance.now();
+    const q = this.#quiet;
+    if (now >= q.askAfter && !q.asking) {
+      q.asking = true;
+      q.askAfter = now + LISTENERS_RECHECK_MS;
+      this.#listenersProbe().then(
+        (heard) => {
+          this.#quiet = { until: heard ? 0 : now + LISTENERS_RECHECK_MS, askAfter: this.#quiet.askAfter, asking: false };
+        },
+        () => {
+          this.#quiet = { until: 0, askAfter: this.#quiet.askAfter, asking: false };
+        },
+      );
+    }
+    return now < q.until;
+  }
+
+  /**
+   * The insert of `put` inserted nothing: the id exists (committed, possibly after the insert's
+   * snapshot), so compare with it; when it was deleted in between, insert again. After the quiet
+   * insert (`putQuiet`, `quiet`) there is a third case, found the same way (no row to compare
+   * with): someone listens now. The writer then stops believing nobody listens until it has asked
+   * again, and the insert is sent as `put`, which logs the change while someone listens.
+   */
+  async #putExisting(datum: Datum, content: Buffer, metadata: string, values: unknown[], quiet = false): Promise<string> {
     for (let attempt = 1; ; attempt++) {
       const again = await this.#run<{ same: boolean }>(this.#sql.sameAs, [datum.id, content, datum.causalParent, metadata], "put", datum.id);
       const same = again.rows[0]?.same;
       if (same === true) return datum.id;
       if (same === false) throw conflictError(datum.id, this.name);
-      // Deleted in between: try the insert again.
+      if (quiet) this.#quiet = { until: 0, askAfter: 0, asking: this.#quiet.asking };
+      // Deleted in between (or, after a quiet insert, heard): try the insert again.
       if (attempt === PUT_ATTEMPTS) break;
       const r = await this.#run(this.#sql.put, values, "put", datum.id);
       if (r.rowCount) {
+        if (quiet && attempt === 1) this.#quietFallbacks++;
         this.#announce();
         return datum.id;
       }
@@ -469,6 +500,11 @@ export class PostgresAdapter implements Adapter {
       table: this.table,
       schemaVersion: this.#migration?.version ?? null,
       migrationsApplied: this.#migration?.applied ?? [],
+      // Puts sent without the change-log step while nobody listened, and those of them that
+      // found no row (someone listens now, or the id was deleted meanwhile) and were sent again
+      // with the change-log step (this adapter, since open).
+      quietPuts: this.#quietPuts,
+      quietFallbacks: this.#quietFallbacks,
     };
   }
 
@@ -560,6 +596,10 @@ export class PostgresAdapter implements Adapter {
    * that pool).
    */
   #listenersProbe: ListenersProbe = () => Promise.resolve(true);
+  /** `#nobodyListens`'s answer: quiet puts until `until`; ask again after `askAfter` (performance.now). */
+  #quiet: { until: number; askAfter: number; asking: boolean } = { until: 0, askAfter: 0, asking: false };
+  #quietPuts = 0;
+  #quietFallbacks = 0;
 
   #pool(): pg.Pool {
     return (this.#lease as PoolLease).pool;

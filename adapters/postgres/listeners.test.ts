@@ -6,7 +6,7 @@
  * are counted by the migration.
  */
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { makeDatum } from "../../core/datum.js";
 import { createStore } from "../../core/store.js";
 import { dropSchema, freshSchema, startPostgres, type PostgresServer } from "../../test/harness/postgres.js";
@@ -110,6 +110,58 @@ describe("the change log is written only while someone listens", () => {
       expect(await count(ids.changes)).toBe(0);
     } finally {
       await listener.end();
+    }
+  });
+
+  it("the quiet put (sent while its writer believes nobody listens) inserts nothing while the listeners table has a row, and the datum with its tags when it has none", async () => {
+    const { ids } = await table("quiet-sql");
+    const quiet = statements(ids).putQuiet;
+    const values = (id: string) => [id, Buffer.from(id), 1, null, '{"k": "v", "j": "w"}'];
+    // Sent, as every statement of this version is, from a session that carries dgent.origin.
+    await raw.query("SET dgent.origin = 'quiet-test'");
+    await raw.query(`INSERT INTO ${ids.listeners} (pid, origin) VALUES (pg_backend_pid(), 'test')`);
+    expect((await raw.query({ text: quiet.text, values: values("while-listened") })).rowCount).toBe(0);
+    expect(await count(ids.table)).toBe(0);
+    await raw.query(`DELETE FROM ${ids.listeners}`);
+    expect((await raw.query({ text: quiet.text, values: values("while-quiet") })).rowCount).toBe(1);
+    expect((await raw.query(`SELECT key, value, id FROM ${ids.tags} ORDER BY key`)).rows).toEqual([
+      { key: "j", value: "w", id: "while-quiet" },
+      { key: "k", value: "v", id: "while-quiet" },
+    ]);
+    expect(await count(ids.changes)).toBe(0);
+    // An id held already: nothing, as for put (the caller then sends put, which compares).
+    expect((await raw.query({ text: quiet.text, values: values("while-quiet") })).rowCount).toBe(0);
+    await raw.query("RESET dgent.origin");
+  });
+
+  it("a writer that believes nobody listens finds a listener that registered since: its put is sent again and logged, once, with its tags once", async () => {
+    const { namespace, ids } = await table("quiet-fallback");
+    // The writer's clock stands still, so its answer "nobody listens" does not expire during the test.
+    vi.useFakeTimers({ toFake: ["performance"] });
+    const writer = postgresAdapter({ url: server.url, namespace, listen: false, notify: false });
+    try {
+      await writer.open();
+      let n = 0;
+      await until("a put sent for nobody", async () => {
+        await writer.put(makeDatum({ id: `quiet-${n++}`, content: "q", metadata: { k: "v" } }));
+        return Number((await writer.stats()).quietPuts) > 0;
+      });
+      expect(await count(ids.changes)).toBe(0);
+      await raw.query(`INSERT INTO ${ids.listeners} (pid, origin) VALUES (pg_backend_pid(), 'test')`);
+      await writer.put(makeDatum({ id: "after-listener", content: "x", metadata: { k: "v" } }));
+      const stats = await writer.stats();
+      expect(stats.quietFallbacks).toBe(1);
+      expect((await raw.query(`SELECT op, id FROM ${ids.changes}`)).rows).toEqual([{ op: "put", id: "after-listener" }]);
+      expect((await raw.query(`SELECT key, value FROM ${ids.tags} WHERE id = 'after-listener'`)).rows).toEqual([{ key: "k", value: "v" }]);
+      // And the datum is there, once.
+      expect((await writer.get("after-listener"))?.id).toBe("after-listener");
+      // The same id put again (identical): no error, nothing more logged.
+      await writer.put(makeDatum({ id: "after-listener", content: "x", metadata: { k: "v" } }));
+      expect(await count(ids.changes)).toBe(1);
+    } finally {
+      vi.useRealTimers();
+      await writer.close();
+      await raw.query(`DELETE FROM ${ids.listeners}`);
     }
   });
 

@@ -246,11 +246,16 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       // while someone listens, their change-log rows in CTEs of the insert itself (sql.ts
       // `keptInStep`), as the statement of an application writing its own tags would: the
       // statement-level insert trigger and its PL/pgSQL cost a put 20–40 µs of server time
-      // (measured: adapters/postgres/README.md). So that trigger now fires only for other sessions
-      // (a writer of an earlier version, psql, another program), where it keeps the tags in step
-      // as before; an earlier version's writer logs in its own statement, a statement that is
-      // neither is not logged, as before. A delete keeps its tags in step by the delete trigger
-      // for every session, and that trigger writes the log rows for this version's sessions.
+      // (measured: adapters/postgres/README.md). So the insert trigger now fires only for other
+      // sessions (a writer of an earlier version, psql, another program), where it keeps the tags
+      // in step as before; an earlier version's writer logs in its own statement, a statement
+      // that is neither is not logged, as before. It is a row-level trigger with a `WHEN`: a
+      // statement-level trigger with a transition table has every inserted row collected into
+      // that table even when its `WHEN` is false (another 20–40 µs of server CPU per put at 16
+      // callers), where a row-level `WHEN` that is false queues nothing (measured:
+      // benchmarks/README.md). A hand-written insert of many rows runs it once per row. A delete
+      // keeps its tags in step by the delete trigger for every session, and that trigger writes
+      // the log rows for this version's sessions.
       // As before, only while someone listens (migration 9); the EXISTS runs at the end of the
       // statement, with a snapshot taken after the statement locked the table (notify.ts
       // `#register` relies on that order).
@@ -259,8 +264,13 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
            END IF`;
       return [
         `DROP TRIGGER IF EXISTS ${tagsSync.insert.trigger} ON ${table}`,
-        `CREATE TRIGGER ${tagsSync.insert.trigger} AFTER INSERT ON ${table} REFERENCING NEW TABLE AS dgent_new
-         FOR EACH STATEMENT WHEN (coalesce(current_setting('dgent.origin', true), '') = '') EXECUTE FUNCTION ${tagsSync.insert.fn}()`,
+        tagsFunction(
+          tagsSync.insert.fn,
+          `INSERT INTO ${tags} (key, value, created_at, id)
+             SELECT DISTINCT left(j.key, 64), left(j.value, 256), NEW.created_at, NEW.id FROM jsonb_each_text(NEW.metadata) j`,
+        ),
+        `CREATE TRIGGER ${tagsSync.insert.trigger} AFTER INSERT ON ${table}
+         FOR EACH ROW WHEN (coalesce(current_setting('dgent.origin', true), '') = '') EXECUTE FUNCTION ${tagsSync.insert.fn}()`,
         tagsFunction(tagsSync.delete.fn, `${oldTagRowsDelete(tags)};\n           ${log}`),
       ];
     },
@@ -280,7 +290,7 @@ function oldTagRowsDelete(tags: string): string {
          ) d WHERE t.ctid = d.c`;
 }
 
-/** A statement-level tags trigger function `name`: runs `body`, returns NULL. */
+/** A tags trigger function `name` (statement-level, or row-level for inserts since migration 10): runs `body`, returns NULL. */
 function tagsFunction(name: string, body: string): string {
   return `CREATE OR REPLACE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $body$
          BEGIN

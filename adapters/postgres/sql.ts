@@ -104,6 +104,14 @@ export interface Statements {
    * change-log row (`keptInStep`). Params: id, content, createdAt, parent, metadata JSON.
    */
   readonly put: Statement;
+  /**
+   * `put` for a writer that believes nobody listens: the insert and its tag rows, no change-log
+   * step, and it inserts only if the listeners table is empty (`NOT EXISTS`, evaluated with the
+   * statement's snapshot, which under READ COMMITTED follows its table lock, as the log step's
+   * `EXISTS` is). `rowCount` 0: the id exists, or someone listens; the caller sends `put`.
+   * Params: as `put`.
+   */
+  readonly putQuiet: Statement;
   /** Params: id, content, parent, metadata JSON. One row (`same`) when the id exists, none when not. */
   readonly sameAs: Statement;
   readonly get: Statement;
@@ -153,15 +161,20 @@ export interface Statements {
  * session: profiles.ts; migration 10), so every insert this version sends must carry these.
  */
 export function keptInStep(ids: Identifiers): string {
-  return `tags AS (
-        INSERT INTO ${ids.tags} (key, value, created_at, id)
-        SELECT e.key, e.value, ins.created_at, ins.id FROM ins,
-          LATERAL (SELECT DISTINCT left(j.key, 64) AS key, left(j.value, 256) AS value FROM jsonb_each_text(ins.metadata) j) e
-      ),
+  return `${tagsStep(ids)},
       log AS (
         INSERT INTO ${ids.changes} (xid, op, id, origin)
         SELECT pg_current_xact_id(), 'put', ins.id, current_setting('dgent.origin') FROM ins
         WHERE EXISTS (SELECT FROM ${ids.listeners})
+      )`;
+}
+
+/** The tags CTE of `keptInStep` alone (for `putQuiet`, which logs nothing). */
+function tagsStep(ids: Identifiers): string {
+  return `tags AS (
+        INSERT INTO ${ids.tags} (key, value, created_at, id)
+        SELECT e.key, e.value, ins.created_at, ins.id FROM ins,
+          LATERAL (SELECT DISTINCT left(j.key, 64) AS key, left(j.value, 256) AS value FROM jsonb_each_text(ins.metadata) j) e
       )`;
 }
 
@@ -188,6 +201,15 @@ export function statements(ids: Identifiers): Statements {
     put: statement(
       `WITH ins AS (INSERT INTO ${t} AS t (${COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (id) DO NOTHING ${INSERTED}),
       ${keptInStep(ids)}
+      SELECT FROM ins`,
+    ),
+    putQuiet: statement(
+      `WITH ins AS (
+        INSERT INTO ${t} AS t (${COLUMNS})
+        SELECT $1::text, $2::bytea, $3::float8, $4::text, $5::jsonb WHERE NOT EXISTS (SELECT FROM ${ids.listeners})
+        ON CONFLICT (id) DO NOTHING ${INSERTED}
+      ),
+      ${tagsStep(ids)}
       SELECT FROM ins`,
     ),
     sameAs: statement(
