@@ -135,7 +135,13 @@ export class PostgresAdapter implements Adapter {
     }
     this.#lease = lease;
     const listened = { name: this.#sql.listened.name, text: this.#sql.listened.text };
-    this.#listenersProbe = async () => (await lease.pool.query<{ heard: boolean }>(listened)).rows[0]?.heard === true;
+    const ask = async () => (await lease.pool.query<{ heard: boolean }>(listened)).rows[0]?.heard === true;
+    // The announcer asks on its own schedule; a fresh answer the puts asked for serves it too.
+    this.#listenersProbe = () => {
+      const l = this.#listeners;
+      return l.heard !== null && performance.now() - l.at < LISTENERS_RECHECK_MS ? Promise.resolve(l.heard) : this.#askListeners(ask);
+    };
+    this.#askListenersNow = () => void this.#askListeners(ask);
   }
 
   #subscribe(lease: PoolLease): Promise<() => Promise<void>> {
@@ -247,21 +253,24 @@ export class PostgresAdapter implements Adapter {
    * quiet insert itself inserts nothing while the table has a row.
    */
   #nobodyListens(): boolean {
-    const now = performance.now();
-    const q = this.#quiet;
-    if (now >= q.askAfter && !q.asking) {
-      q.asking = true;
-      q.askAfter = now + LISTENERS_RECHECK_MS;
-      this.#listenersProbe().then(
-        (heard) => {
-          this.#quiet = { until: heard ? 0 : now + LISTENERS_RECHECK_MS, askAfter: this.#quiet.askAfter, asking: false };
-        },
-        () => {
-          this.#quiet = { until: 0, askAfter: this.#quiet.askAfter, asking: false };
-        },
-      );
-    }
-    return now < q.until;
+    const l = this.#listeners;
+    const fresh = performance.now() - l.at < LISTENERS_RECHECK_MS;
+    if (!fresh && l.asking === null) this.#askListenersNow();
+    return fresh && l.heard === false;
+  }
+
+  /** Asks whether the listeners table has a row, one question at a time; a failed one counts as yes. */
+  #askListeners(ask: () => Promise<boolean>): Promise<boolean> {
+    const pending = this.#listeners.asking;
+    if (pending) return pending;
+    const at = performance.now();
+    const answer = (heard: boolean) => {
+      this.#listeners = { heard, at, asking: null };
+      return heard;
+    };
+    const asking = ask().then(answer, () => answer(true));
+    this.#listeners = { ...this.#listeners, asking };
+    return asking;
   }
 
   /**
@@ -277,7 +286,7 @@ export class PostgresAdapter implements Adapter {
       const same = again.rows[0]?.same;
       if (same === true) return datum.id;
       if (same === false) throw conflictError(datum.id, this.name);
-      if (quiet) this.#quiet = { until: 0, askAfter: 0, asking: this.#quiet.asking };
+      if (quiet) this.#listeners = { heard: true, at: performance.now(), asking: this.#listeners.asking };
       // Deleted in between (or, after a quiet insert, heard): try the insert again.
       if (attempt === PUT_ATTEMPTS) break;
       const r = await this.#run(this.#sql.put, values, "put", datum.id);
@@ -596,8 +605,13 @@ export class PostgresAdapter implements Adapter {
    * that pool).
    */
   #listenersProbe: ListenersProbe = () => Promise.resolve(true);
-  /** `#nobodyListens`'s answer: quiet puts until `until`; ask again after `askAfter` (performance.now). */
-  #quiet: { until: number; askAfter: number; asking: boolean } = { until: 0, askAfter: 0, asking: false };
+  #askListenersNow: () => void = () => undefined;
+  /**
+   * The last answer to "does the listeners table have a row?" (`heard`, null before the first),
+   * when it was asked (`performance.now()`), and the question in flight: what the quiet put
+   * (`#nobodyListens`) and the announcer (`#listenersProbe`) both go by.
+   */
+  #listeners: { heard: boolean | null; at: number; asking: Promise<boolean> | null } = { heard: null, at: Number.NEGATIVE_INFINITY, asking: null };
   #quietPuts = 0;
   #quietFallbacks = 0;
 
