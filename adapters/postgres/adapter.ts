@@ -16,7 +16,7 @@ import type { ResolvedOptions } from "./profiles.js";
 import { PgQueries } from "./queries.js";
 import { PgRefs } from "./refs.js";
 import { bytes, storable, toDatum, type Row } from "./rows.js";
-import { BATCH_PARAMS, BATCH_RECHECK, identifiers, prefixUpperBound, statements, type Identifiers, type Statement, type Statements } from "./sql.js";
+import { BATCH_PARAMS, BATCH_RECHECK, identifiers, prefixUpperBound, putStatement, statements, type Identifiers, type Statement, type Statements } from "./sql.js";
 
 const CAPABILITIES: Capabilities = Object.freeze({
   persistent: true,
@@ -226,7 +226,7 @@ export class PostgresAdapter implements Adapter {
       const metadata = this.#metadataJson(datum);
       const content = bytes(datum.content);
       const quiet = this.#nobodyListens();
-      const stmt = quiet ? this.#sql.putQuiet : this.#sql.put;
+      const stmt = putStatement(this.#sql, metadata, quiet);
       const values: unknown[] = [datum.id, content, datum.createdAt, datum.causalParent, metadata];
       return this.#pool()
         .query({ name: stmt.name, text: stmt.text, values })
@@ -289,7 +289,7 @@ export class PostgresAdapter implements Adapter {
       if (quiet) this.#listeners = { heard: true, at: performance.now(), asking: this.#listeners.asking };
       // Deleted in between (or, after a quiet insert, heard): try the insert again.
       if (attempt === PUT_ATTEMPTS) break;
-      const r = await this.#run(this.#sql.put, values, "put", datum.id);
+      const r = await this.#run(putStatement(this.#sql, metadata, false), values, "put", datum.id);
       if (r.rowCount) {
         if (quiet && attempt === 1) this.#quietFallbacks++;
         this.#announce();
@@ -640,6 +640,10 @@ export class PostgresAdapter implements Adapter {
   }
 
   #metadataJson(d: Datum): string {
+    const json = JSON.stringify(d.metadata);
+    // JSON.stringify writes U+0000 and lone surrogates as \u escapes (nothing else does): only
+    // then look at each key and value, to name the one Postgres would refuse.
+    if (!JSON_SUSPECT.test(json)) return json;
     const m = d.metadata;
     for (const key in m) {
       if (!Object.hasOwn(m, key)) continue;
@@ -650,6 +654,9 @@ export class PostgresAdapter implements Adapter {
         { unit: this.name, details: { id: d.id, key } },
       );
     }
-    return JSON.stringify(m);
+    return json;
   }
 }
+
+/** In a JSON text: the escape of U+0000 or of a surrogate (JSON.stringify escapes only lone ones). */
+const JSON_SUSPECT = /\\u(?:0000|d[89a-f])/;

@@ -15,7 +15,7 @@ import { postgresAdapter } from "./index.js";
 import { migrate, MIGRATIONS } from "./migrations.js";
 import { resolveOptions } from "./profiles.js";
 import { LISTENER_MARK, NotifyHub, type ChangeMessage } from "./notify.js";
-import { identifiers, statements, type Identifiers } from "./sql.js";
+import { identifiers, putStatement, statements, type Identifiers } from "./sql.js";
 
 let server: PostgresServer;
 let raw: pg.Client;
@@ -123,7 +123,8 @@ describe("the change log is written only while someone listens", () => {
     expect((await raw.query({ text: quiet.text, values: values("while-listened") })).rowCount).toBe(0);
     expect(await count(ids.table)).toBe(0);
     await raw.query(`DELETE FROM ${ids.listeners}`);
-    expect((await raw.query({ text: quiet.text, values: values("while-quiet") })).rowCount).toBe(1);
+    // rowCount: the tag rows the insert wrote (two), so above 0 exactly when the datum went in.
+    expect((await raw.query({ text: quiet.text, values: values("while-quiet") })).rowCount).toBe(2);
     expect((await raw.query(`SELECT key, value, id FROM ${ids.tags} ORDER BY key`)).rows).toEqual([
       { key: "j", value: "w", id: "while-quiet" },
       { key: "k", value: "v", id: "while-quiet" },
@@ -131,6 +132,30 @@ describe("the change log is written only while someone listens", () => {
     expect(await count(ids.changes)).toBe(0);
     // An id held already: nothing, as for put (the caller then sends put, which compares).
     expect((await raw.query({ text: quiet.text, values: values("while-quiet") })).rowCount).toBe(0);
+    await raw.query("RESET dgent.origin");
+  });
+
+  it("a datum without tags takes the bare statements: quiet, it inserts only while nobody listens; loud, it logs while someone does; rowCount says whether it went in", async () => {
+    const { ids } = await table("bare-sql");
+    const sql = statements(ids);
+    expect(putStatement(sql, "{}", true)).toBe(sql.putQuietBare);
+    expect(putStatement(sql, "{}", false)).toBe(sql.putBare);
+    expect(putStatement(sql, '{"k":"v"}', true)).toBe(sql.putQuiet);
+    expect(putStatement(sql, '{"k":"v"}', false)).toBe(sql.put);
+    const values = (id: string) => [id, Buffer.from(id), 1, null, "{}"];
+    await raw.query("SET dgent.origin = 'bare-test'");
+    await raw.query(`INSERT INTO ${ids.listeners} (pid, origin) VALUES (pg_backend_pid(), 'test')`);
+    expect((await raw.query({ text: sql.putQuietBare.text, values: values("bare-listened") })).rowCount).toBe(0);
+    expect(await count(ids.table)).toBe(0);
+    expect((await raw.query({ text: sql.putBare.text, values: values("bare-loud") })).rowCount).toBe(1);
+    expect((await raw.query(`SELECT id FROM ${ids.changes}`)).rows).toEqual([{ id: "bare-loud" }]);
+    expect((await raw.query({ text: sql.putBare.text, values: values("bare-loud") })).rowCount).toBe(0);
+    await raw.query(`DELETE FROM ${ids.listeners}`);
+    expect((await raw.query({ text: sql.putQuietBare.text, values: values("bare-quiet") })).rowCount).toBe(1);
+    expect((await raw.query({ text: sql.putQuietBare.text, values: values("bare-quiet") })).rowCount).toBe(0);
+    expect(await count(ids.table)).toBe(2);
+    expect(await count(ids.tags)).toBe(0);
+    expect(await count(ids.changes)).toBe(1);
     await raw.query("RESET dgent.origin");
   });
 

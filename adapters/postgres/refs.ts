@@ -27,7 +27,7 @@ import { dgentError, type DgentError } from "../../core/errors.js";
 import { REFLOG_LIMIT, meets, refConflict, type Ref, type RefExpectation, type RefMove, type ReflogEntry, type TxOp, type TxOpResult, type TxResult } from "../../core/refs.js";
 import { conflictError } from "../../core/tiers.js";
 import { COLUMNS } from "./rows.js";
-import { BATCH_PARAMS, BATCH_RECHECK, INSERTED, keptInStep, prefixUpperBound, statement, type Identifiers, type Statement, type Statements } from "./sql.js";
+import { BATCH_PARAMS, BATCH_RECHECK, INSERTED, keptInStep, prefixUpperBound, putStatement, statement, type Identifiers, type Statement, type Statements } from "./sql.js";
 
 /** What the refs need from the adapter. */
 export interface PgRefsHost {
@@ -472,7 +472,7 @@ export class PgRefs {
     const params: unknown[] = [datum.id, content, datum.createdAt, datum.causalParent, metadata];
     const what = `commit: put ${JSON.stringify(datum.id)}`;
     for (let attempt = 0; attempt < RACE_ATTEMPTS; attempt++) {
-      const r = await this.#run(client, host.sql.put, params, what);
+      const r = await this.#run(client, putStatement(host.sql, metadata, false), params, what);
       if (r.rowCount) return;
       const again = await this.#run<{ same: boolean }>(client, this.#s.sameAsLocked, [datum.id, content, datum.causalParent, metadata], what);
       const same = again.rows[0]?.same;

@@ -98,20 +98,27 @@ export const BATCH_PARAMS = 5;
 
 export interface Statements {
   /**
-   * Insert unless the id exists: `rowCount` 0 when the id existed (then `sameAs` decides), 1 when
-   * inserted (a row of no columns: a column cost the client 15–55 µs a put to describe and parse,
-   * measured). The same statement writes the new row's tags and, while someone listens, its
-   * change-log row (`keptInStep`). Params: id, content, createdAt, parent, metadata JSON.
+   * Insert unless the id exists, for a datum with at least one tag: the statement's outer part is
+   * the insert of the new row's tag rows (`INSERT … SELECT … FROM ins`), so `rowCount` is 0 when
+   * the id existed (then `sameAs` decides) and the number of tag rows, at least 1, when it
+   * inserted. It answers no rows: a row, even one of no columns, cost the client a row
+   * description and a data row to parse on every put (measured, benchmarks/README.md). While
+   * someone listens the same statement writes the change-log row (`keptInStep`).
+   * Params: id, content, createdAt, parent, metadata JSON (an object with at least one key).
    */
   readonly put: Statement;
+  /** `put` for a datum without tags: `rowCount` 1 when inserted (a row of no columns), 0 when the id existed. Params: as `put`. */
+  readonly putBare: Statement;
   /**
    * `put` for a writer that believes nobody listens: the insert and its tag rows, no change-log
    * step, and it inserts only if the listeners table is empty (`NOT EXISTS`, evaluated with the
    * statement's snapshot, which under READ COMMITTED follows its table lock, as the log step's
-   * `EXISTS` is). `rowCount` 0: the id exists, or someone listens; the caller sends `put`.
-   * Params: as `put`.
+   * `EXISTS` is). `rowCount` as `put`'s (0: the id exists, or someone listens; the caller then
+   * sends `put`). Params: as `put`.
    */
   readonly putQuiet: Statement;
+  /** `putQuiet` for a datum without tags: the bare insert, `rowCount` 1 or 0. Params: as `put`. */
+  readonly putQuietBare: Statement;
   /** Params: id, content, parent, metadata JSON. One row (`same`) when the id exists, none when not. */
   readonly sameAs: Statement;
   readonly get: Statement;
@@ -161,25 +168,45 @@ export interface Statements {
  * session: profiles.ts; migration 10), so every insert this version sends must carry these.
  */
 export function keptInStep(ids: Identifiers): string {
-  return `${tagsStep(ids)},
-      log AS (
+  return `tags AS (\n        ${tagRows(ids)}\n      ),\n      ${logStep(ids)}`;
+}
+
+/** The change-log CTE of `keptInStep` alone: one row per inserted datum, while someone listens. */
+function logStep(ids: Identifiers): string {
+  return `log AS (
         INSERT INTO ${ids.changes} (xid, op, id, origin)
         SELECT pg_current_xact_id(), 'put', ins.id, current_setting('dgent.origin') FROM ins
         WHERE EXISTS (SELECT FROM ${ids.listeners})
       )`;
 }
 
-/** The tags CTE of `keptInStep` alone (for `putQuiet`, which logs nothing). */
-function tagsStep(ids: Identifiers): string {
-  return `tags AS (
-        INSERT INTO ${ids.tags} (key, value, created_at, id)
+/** The insert of the tag rows of the datums `ins` inserted: one per datum and (cut key, cut value). */
+function tagRows(ids: Identifiers): string {
+  return `INSERT INTO ${ids.tags} (key, value, created_at, id)
         SELECT e.key, e.value, ins.created_at, ins.id FROM ins,
-          LATERAL (SELECT DISTINCT left(j.key, 64) AS key, left(j.value, 256) AS value FROM jsonb_each_text(ins.metadata) j) e
-      )`;
+          LATERAL (SELECT DISTINCT left(j.key, 64) AS key, left(j.value, 256) AS value FROM jsonb_each_text(ins.metadata) j) e`;
 }
+
+/** `WITH ins AS (INSERT … <rows> ON CONFLICT (id) DO NOTHING RETURNING …)`: the CTE the steps above read. */
+function inserting(ids: Identifiers, rows: string): string {
+  return `WITH ins AS (INSERT INTO ${ids.table} AS t (${COLUMNS}) ${rows} ON CONFLICT (id) DO NOTHING ${INSERTED})`;
+}
+
+/** The row of a quiet put: the parameters, only while the listeners table is empty. */
+const QUIET_ROW = (ids: Identifiers) => `SELECT $1::text, $2::bytea, $3::float8, $4::text, $5::jsonb WHERE NOT EXISTS (SELECT FROM ${ids.listeners})`;
 
 /** The columns an inserting CTE `ins` returns for `keptInStep`. */
 export const INSERTED = "RETURNING t.id, t.created_at, t.metadata";
+
+/**
+ * The put statement for a datum whose metadata serialises to `metadataJson`: the tagged form
+ * (whose outer insert writes the tag rows) unless it has no tags, quiet or logging. Either way
+ * `rowCount` is 0 exactly when nothing was inserted.
+ */
+export function putStatement(sql: Statements, metadataJson: string, quiet: boolean): Statement {
+  if (metadataJson === "{}") return quiet ? sql.putQuietBare : sql.putBare;
+  return quiet ? sql.putQuiet : sql.put;
+}
 
 /** SQLSTATE of a strict batch statement that found a row it could not accept (division by zero). */
 export const BATCH_RECHECK = "22012";
@@ -198,20 +225,10 @@ export function statements(ids: Identifiers): Statements {
     return s;
   };
   return {
-    put: statement(
-      `WITH ins AS (INSERT INTO ${t} AS t (${COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (id) DO NOTHING ${INSERTED}),
-      ${keptInStep(ids)}
-      SELECT FROM ins`,
-    ),
-    putQuiet: statement(
-      `WITH ins AS (
-        INSERT INTO ${t} AS t (${COLUMNS})
-        SELECT $1::text, $2::bytea, $3::float8, $4::text, $5::jsonb WHERE NOT EXISTS (SELECT FROM ${ids.listeners})
-        ON CONFLICT (id) DO NOTHING ${INSERTED}
-      ),
-      ${tagsStep(ids)}
-      SELECT FROM ins`,
-    ),
+    put: statement(`${inserting(ids, "VALUES ($1, $2, $3, $4, $5::jsonb)")}, ${logStep(ids)}\n      ${tagRows(ids)}`),
+    putBare: statement(`${inserting(ids, "VALUES ($1, $2, $3, $4, $5::jsonb)")}, ${logStep(ids)}\n      SELECT FROM ins`),
+    putQuiet: statement(`${inserting(ids, QUIET_ROW(ids))}\n      ${tagRows(ids)}`),
+    putQuietBare: statement(`INSERT INTO ${t} AS t (${COLUMNS}) ${QUIET_ROW(ids)} ON CONFLICT (id) DO NOTHING`),
     sameAs: statement(
       `SELECT ${same("cur", "v")} AS same FROM ${t} cur,
          (SELECT $2::bytea AS content, $3::text AS causal_parent, $4::jsonb AS metadata) v
