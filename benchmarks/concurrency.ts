@@ -46,6 +46,13 @@ export interface ConcurrencyPlan {
    * so that a few slow `fdatasync`s do not decide a row.
    */
   readonly durableWindowMs: number;
+  /**
+   * The window on the Postgres tier, whose put rows carry goals: at 64 callers a put takes some
+   * 20 ms, so a 300 ms window spends a third of itself filling and draining, and this machine's
+   * CPU time per operation swings ±20 % from second to second (the same statement, rounds of
+   * 3 s); longer windows average that out for every contender alike.
+   */
+  readonly serverWindowMs: number;
   readonly rounds: number;
   /** Datums every contender holds before the rows (the gets read them). */
   readonly prefill: number;
@@ -476,7 +483,7 @@ async function acrossProcesses(setup: TierSetup, target: ChildTarget, prefill: P
 
 export async function runConcurrency(tier: ConcurrencyTier, o: ConcurrencyOptions): Promise<ConcurrencyResult> {
   const { progress } = o;
-  const plan = tier === "jsonl" ? { ...o.plan, windowMs: o.plan.durableWindowMs } : o.plan;
+  const plan = tier === "jsonl" ? { ...o.plan, windowMs: o.plan.durableWindowMs } : tier === "postgres" ? { ...o.plan, windowMs: o.plan.serverWindowMs } : o.plan;
   const c = caseFor(tier, o);
   const prefill = makePrefill(tier === "s3" ? plan.objectPrefill : plan.prefill);
   const rows: ConcurrencyRow[] = [];

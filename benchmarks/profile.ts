@@ -48,7 +48,7 @@ export const FULL: Profile = {
   scaling: [10_000, 1_000_000],
   queries: [10_000, 1_000_000],
   fsyncSamples: 400,
-  concurrency: { levels: [1, 4, 16, 64], objectLevels: [1, 4, 16], processes: 4, callersPerProcess: 4, windowMs: 300, durableWindowMs: 600, rounds: 5, prefill: 2000, objectPrefill: 100, maxOps: 10_000, fsyncSamples: 200 },
+  concurrency: { levels: [1, 4, 16, 64], objectLevels: [1, 4, 16], processes: 4, callersPerProcess: 4, windowMs: 300, durableWindowMs: 600, serverWindowMs: 1000, rounds: 5, prefill: 2000, objectPrefill: 100, maxOps: 10_000, fsyncSamples: 200 },
   plan: (kind, op) => capped(kind === "local" ? FULL_LOCAL : kind === "postgres" ? FULL_PG : FULL_OBJECT, op, kind, false),
 };
 
@@ -59,6 +59,6 @@ export const QUICK: Profile = {
   scaling: [1_000, 10_000],
   queries: [2_000, 5_000],
   fsyncSamples: 30,
-  concurrency: { levels: [1, 16, 64], objectLevels: [1, 16], processes: 4, callersPerProcess: 4, windowMs: 25, durableWindowMs: 25, rounds: 1, prefill: 200, objectPrefill: 20, maxOps: 400, fsyncSamples: 20 },
+  concurrency: { levels: [1, 16, 64], objectLevels: [1, 16], processes: 4, callersPerProcess: 4, windowMs: 25, durableWindowMs: 25, serverWindowMs: 25, rounds: 1, prefill: 200, objectPrefill: 20, maxOps: 400, fsyncSamples: 20 },
   plan: (kind, op) => capped(kind === "local" ? QUICK_LOCAL : kind === "postgres" ? QUICK_PG : QUICK_OBJECT, op, kind, true),
 };

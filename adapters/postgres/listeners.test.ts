@@ -14,7 +14,7 @@ import { until } from "../../test/harness/until.js";
 import { postgresAdapter } from "./index.js";
 import { migrate, MIGRATIONS } from "./migrations.js";
 import { resolveOptions } from "./profiles.js";
-import { LISTENER_MARK, NotifyHub, type ChangeMessage } from "./notify.js";
+import { LISTENER_MARK, LISTENERS_RECHECK_MS, NotifyHub, type ChangeMessage } from "./notify.js";
 import { identifiers, putStatement, statements, type Identifiers } from "./sql.js";
 
 let server: PostgresServer;
@@ -183,6 +183,52 @@ describe("the change log is written only while someone listens", () => {
       // The same id put again (identical): no error, nothing more logged.
       await writer.put(makeDatum({ id: "after-listener", content: "x", metadata: { k: "v" } }));
       expect(await count(ids.changes)).toBe(1);
+    } finally {
+      vi.useRealTimers();
+      await writer.close();
+      await raw.query(`DELETE FROM ${ids.listeners}`);
+    }
+  });
+
+  it("an answer older than the recheck interval still decides the put while the new one is asked; a listener found so is logged through the fallback, and a listener gone lets puts go quiet again", async () => {
+    const { namespace, ids } = await table("quiet-stale");
+    vi.useFakeTimers({ toFake: ["performance"] });
+    const writer = postgresAdapter({ url: server.url, namespace, listen: false, notify: false });
+    let n = 0;
+    const put = () => writer.put(makeDatum({ id: `stale-${n++}`, content: "s", metadata: { k: "v" } }));
+    const stats = async () => {
+      const s = await writer.stats();
+      return { quiet: Number(s.quietPuts), fallbacks: Number(s.quietFallbacks) };
+    };
+    try {
+      await writer.open();
+      await until("a put sent for nobody", async () => {
+        await put();
+        return (await stats()).quiet > 0;
+      });
+      await raw.query(`INSERT INTO ${ids.listeners} (pid, origin) VALUES (pg_backend_pid(), 'test')`);
+      // The answer "nobody" expires: the next put still goes by it (quiet), finds the listener
+      // and is sent again with its log step; the question asked meanwhile answers "someone".
+      vi.advanceTimersByTime(LISTENERS_RECHECK_MS + 1);
+      const before = await stats();
+      await put();
+      const after = await stats();
+      expect(after.quiet).toBe(before.quiet + 1);
+      expect(after.fallbacks).toBe(before.fallbacks + 1);
+      expect((await raw.query(`SELECT id FROM ${ids.changes}`)).rows).toEqual([{ id: `stale-${n - 1}` }]);
+      // Believing someone listens, puts are logged without trying quiet first.
+      await put();
+      expect(await stats()).toEqual(after);
+      expect(await count(ids.changes)).toBe(2);
+      // The listener leaves; once the answer expires and the new one says "nobody", puts are quiet again.
+      await raw.query(`DELETE FROM ${ids.listeners}`);
+      vi.advanceTimersByTime(LISTENERS_RECHECK_MS + 1);
+      await until("puts quiet again", async () => {
+        await put();
+        return (await stats()).quiet > after.quiet;
+      });
+      expect((await stats()).fallbacks).toBe(after.fallbacks);
+      expect(await count(ids.table)).toBe(n);
     } finally {
       vi.useRealTimers();
       await writer.close();
