@@ -1,23 +1,26 @@
 /**
- * Diagnosis: Postgres put with 16 concurrent callers, dgent's store against a raw `pg.Pool` of the
+ * Diagnosis: Postgres put with 16 concurrent callers (`--callers=N` for another number), dgent's store against a raw `pg.Pool` of the
  * same size running raw's statement (the concurrency part's raw contender: the insert and its tag
  * rows in one statement), with the CPU per put of this process and of the server (every process
- * named `postgres*` on the machine: utime + stime from /proc, so run it where the server is).
+ * named `postgres*` on the machine: utime + stime from /proc, so run it where the server is) and
+ * of the contender's own backends alone (`backends`: without the server's background processes,
+ * whose work, autovacuum above all, lands in one contender's round or another's).
  * Each round runs every contender in a fresh child process (a fresh pool, a fresh schema, 2 000
  * untimed puts, then `--puts` timed), the order rotating; medians at the end. `--before=DIR`
  * adds a contender: dgent built in another checkout (its `dist/`), for an A/B of two builds.
  *
- *   npm run build && node benchmarks/diagnose/postgres-put-callers.mjs [--rounds=8] [--puts=20000] [--before=/path/to/checkout]
+ *   npm run build && node benchmarks/diagnose/postgres-put-callers.mjs [--rounds=8] [--puts=20000] [--callers=16] [--before=/path/to/checkout] [--setting=autovacuum=off]
  *
- * A throwaway cluster (benchmarks/pg-cluster.mjs), or DGENT_BENCH_POSTGRES_URL.
+ * A throwaway cluster (benchmarks/pg-cluster.mjs; `--setting` passes a server setting to it, once
+ * per setting), or DGENT_BENCH_POSTGRES_URL.
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { throwawayCluster } from "../pg-cluster.mjs";
 
-const CALLERS = 16;
-const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
+const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
+const CALLERS = Number(arg("callers", "16"));
 
 if (process.env.PUT_CALLERS_CHILD) await child(JSON.parse(process.env.PUT_CALLERS_CHILD));
 else await parent();
@@ -26,7 +29,8 @@ async function parent() {
   const rounds = Number(arg("rounds", "8"));
   const puts = Number(arg("puts", "20000"));
   const before = arg("before", undefined);
-  const cluster = process.env.DGENT_BENCH_POSTGRES_URL ? null : await throwawayCluster();
+  const settings = process.argv.filter((a) => a.startsWith("--setting=")).map((a) => a.slice("--setting=".length));
+  const cluster = process.env.DGENT_BENCH_POSTGRES_URL ? null : await throwawayCluster({ settings });
   const url = process.env.DGENT_BENCH_POSTGRES_URL ?? cluster.url;
   const root = fileURLToPath(new URL("../..", import.meta.url));
   const contenders = [
@@ -39,7 +43,7 @@ async function parent() {
     for (let r = 0; r < rounds; r++) {
       const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]);
       for (const c of order) {
-        const run = spawnSync(process.execPath, [fileURLToPath(import.meta.url)], {
+        const run = spawnSync(process.execPath, [fileURLToPath(import.meta.url), `--callers=${CALLERS}`], {
           env: { ...process.env, PUT_CALLERS_CHILD: JSON.stringify({ url, puts, mode: c.mode, dist: c.dist, schema: `put_callers_${process.pid}_${r}_${contenders.indexOf(c)}` }) },
           encoding: "utf8",
         });
@@ -53,10 +57,10 @@ async function parent() {
   const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const raw = median(results.get("raw pg.Pool").map((x) => x.perSecond));
   console.log(`${CALLERS} callers, ${rounds} rounds of ${puts} puts, medians (per put: µs of CPU)`);
-  console.log("contender".padEnd(40), "puts/s", "÷ raw", "client", "server");
+  console.log("contender".padEnd(40), "puts/s", "÷ raw", "client", "server", "backends");
   for (const [label, xs] of results) {
     const perSecond = median(xs.map((x) => x.perSecond));
-    console.log(label.padEnd(40), String(perSecond).padStart(6), (perSecond / raw).toFixed(2).padStart(5), median(xs.map((x) => x.client)).toFixed(1).padStart(6), median(xs.map((x) => x.server)).toFixed(1).padStart(6));
+    console.log(label.padEnd(40), String(perSecond).padStart(6), (perSecond / raw).toFixed(2).padStart(5), median(xs.map((x) => x.client)).toFixed(1).padStart(6), median(xs.map((x) => x.server)).toFixed(1).padStart(6), median(xs.map((x) => x.backends)).toFixed(1).padStart(8));
   }
 }
 
@@ -110,6 +114,11 @@ async function child({ url, puts, mode, dist, schema }) {
     next = end;
   };
   await run(2000);
+  // The contender's backends: every client backend but this probe's (each contender runs alone).
+  const probe = new pg.Client(url);
+  await probe.connect();
+  const pids = (await probe.query("SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")).rows.map((r) => r.pid);
+  const backends0 = cpuOf(pids);
   const server0 = serverCpu();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -117,8 +126,25 @@ async function child({ url, puts, mode, dist, schema }) {
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const server = serverCpu() - server0;
+  const backends = cpuOf(pids) - backends0;
+  await probe.end();
   await close();
-  process.stdout.write(JSON.stringify({ perSecond: Math.round(puts / seconds), client: (cpu.user + cpu.system) / puts, server: server / puts }));
+  process.stdout.write(JSON.stringify({ perSecond: Math.round(puts / seconds), client: (cpu.user + cpu.system) / puts, server: server / puts, backends: backends / puts }));
+}
+
+/** µs of CPU (user + system) of the processes `pids` (clock ticks of 10 ms; one gone meanwhile counts no more). */
+function cpuOf(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks * 10_000;
 }
 
 /** µs of CPU (user + system) of every process named postgres* (clock ticks of 10 ms). */
