@@ -149,17 +149,13 @@ function cpuOf(pids) {
 
 /** µs of CPU (user + system) of every process named postgres* (clock ticks of 10 ms). */
 function serverCpu() {
-  let ticks = 0;
-  for (const pid of readdirSync("/proc")) {
-    if (!/^\d+$/.test(pid)) continue;
+  const named = (pid) => {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      if (!stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).startsWith("postgres")) continue;
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]);
+      return stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).startsWith("postgres");
     } catch {
-      // gone meanwhile
+      return false; // gone meanwhile
     }
-  }
-  return ticks * 10_000;
+  };
+  return cpuOf(readdirSync("/proc").filter((pid) => /^\d+$/.test(pid) && named(pid)));
 }
